@@ -1,0 +1,456 @@
+//! Broker settings, named as in Apache Kafka so users and Kafka tools recognise them.
+//!
+//! Settings arrive as `name = value` pairs (from a TOML file, environment variables or CLI
+//! flags — the binary decides precedence) and are validated one by one: an unknown name or an
+//! invalid value is an error that names the setting.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// A setting that was rejected at start-up (or by AlterConfigs on a broker resource).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown setting `{name}`")]
+    UnknownSetting { name: String },
+    #[error("invalid value `{value}` for setting `{name}`: {reason}")]
+    InvalidValue {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("could not read the config file: {0}")]
+    File(String),
+}
+
+/// How the broker makes appended data durable before acknowledging `acks != 0` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicySetting {
+    /// fsync (group-committed across partitions) before the acknowledgement.
+    EveryAppend,
+    /// fsync at least every N ms; acknowledge without waiting.
+    IntervalMs(u64),
+}
+
+/// Timestamp semantics for topics that do not override `message.timestamp.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampTypeSetting {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// All broker-level settings with Kafka's defaults (Quill's where Quill differs, documented).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    /// `host:port` to bind.
+    pub listen: String,
+    /// `host:port` clients are told to connect to; `None` means "same as listen".
+    pub advertise: Option<String>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub message_max_bytes: i32,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_segment_bytes: i32,
+    pub log_roll_ms: i64,
+    pub log_retention_check_interval_ms: i64,
+    pub log_message_timestamp_type: TimestampTypeSetting,
+    pub log_flush: FlushPolicySetting,
+    pub min_insync_replicas: i32,
+    pub socket_request_max_bytes: i32,
+    pub max_connections: i32,
+    pub connections_max_idle_ms: i64,
+    /// Requests read from one connection but not yet answered (Kafka bounds this per broker).
+    pub queued_max_requests: i32,
+    /// How long shutdown waits for in-flight requests before closing connections anyway.
+    pub shutdown_timeout_ms: i64,
+    /// Names of the settings that were set explicitly (not defaults), for DescribeConfigs.
+    pub explicitly_set: BTreeSet<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("./quill-data"),
+            listen: "localhost:9092".to_string(),
+            advertise: None,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            message_max_bytes: 1_048_588,
+            log_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            log_retention_bytes: -1,
+            log_segment_bytes: 1024 * 1024 * 1024,
+            log_roll_ms: 7 * 24 * 60 * 60 * 1000,
+            log_retention_check_interval_ms: 5 * 60 * 1000,
+            log_message_timestamp_type: TimestampTypeSetting::CreateTime,
+            log_flush: FlushPolicySetting::EveryAppend,
+            min_insync_replicas: 1,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            max_connections: i32::MAX,
+            connections_max_idle_ms: 10 * 60 * 1000,
+            queued_max_requests: 500,
+            shutdown_timeout_ms: 10_000,
+            explicitly_set: BTreeSet::new(),
+        }
+    }
+}
+
+/// One documented setting: its Kafka name and a one-line description (for `--help` and docs).
+pub struct SettingDoc {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// Every setting the broker accepts, in the order they are documented.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc { name: "node.id", description: "this broker's id (default 1)" },
+    SettingDoc { name: "log.dirs", description: "data directory (default ./quill-data); `log.dir` is accepted too" },
+    SettingDoc { name: "listeners", description: "host:port to listen on, optionally PLAINTEXT://host:port (default localhost:9092)" },
+    SettingDoc { name: "advertised.listeners", description: "host:port clients connect to (default: the listen address)" },
+    SettingDoc { name: "num.partitions", description: "partitions of auto-created topics and CreateTopics with -1 (default 1)" },
+    SettingDoc { name: "default.replication.factor", description: "replication factor for -1 (default 1)" },
+    SettingDoc { name: "auto.create.topics.enable", description: "create unknown topics on Metadata/Produce (default true)" },
+    SettingDoc { name: "message.max.bytes", description: "largest record batch accepted (default 1048588)" },
+    SettingDoc { name: "log.retention.ms", description: "default retention.ms of topics (default 7 days, -1 = forever)" },
+    SettingDoc { name: "log.retention.bytes", description: "default retention.bytes of topics (default -1 = unlimited)" },
+    SettingDoc { name: "log.segment.bytes", description: "default segment.bytes of topics (default 1 GiB)" },
+    SettingDoc { name: "log.roll.ms", description: "default segment.ms of topics (default 7 days)" },
+    SettingDoc { name: "log.retention.check.interval.ms", description: "how often retention runs (default 5 min)" },
+    SettingDoc { name: "log.message.timestamp.type", description: "CreateTime or LogAppendTime (default CreateTime)" },
+    SettingDoc { name: "log.flush.interval.ms", description: "unset (default): fsync before acknowledging acks=1/-1 (group commit); N: fsync every N ms" },
+    SettingDoc { name: "min.insync.replicas", description: "default min.insync.replicas of topics (default 1)" },
+    SettingDoc { name: "socket.request.max.bytes", description: "largest request frame; bigger closes the connection (default 104857600)" },
+    SettingDoc { name: "max.connections", description: "open client connections allowed (default 2147483647)" },
+    SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
+    SettingDoc { name: "queued.max.requests", description: "requests in flight per connection (default 500)" },
+    SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
+];
+
+impl BrokerConfig {
+    /// Applies one `name = value` setting, validating it. Records the name as explicitly set.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let value = value.trim();
+        let invalid = |reason: &str| ConfigError::InvalidValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let canonical_name = match name {
+            "log.dir" => "log.dirs",
+            other => other,
+        };
+        match canonical_name {
+            "node.id" => self.node_id = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?,
+            "log.dirs" => self.data_dir = parse_single_dir(value).map_err(|r| invalid(&r))?,
+            "listeners" => self.listen = parse_listener(value).map_err(|r| invalid(&r))?,
+            "advertised.listeners" => {
+                self.advertise = Some(parse_listener(value).map_err(|r| invalid(&r))?)
+            }
+            "num.partitions" => {
+                self.num_partitions = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "default.replication.factor" => {
+                let factor: i32 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
+                self.default_replication_factor =
+                    i16::try_from(factor).map_err(|_| invalid("must fit in 16 bits"))?;
+            }
+            "auto.create.topics.enable" => {
+                self.auto_create_topics_enable = parse_bool(value).map_err(|r| invalid(&r))?
+            }
+            "message.max.bytes" => {
+                self.message_max_bytes = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "log.retention.ms" => {
+                self.log_retention_ms = parse_int_at_least(value, -1).map_err(|r| invalid(&r))?
+            }
+            "log.retention.bytes" => {
+                self.log_retention_bytes = parse_int_at_least(value, -1).map_err(|r| invalid(&r))?
+            }
+            "log.segment.bytes" => {
+                self.log_segment_bytes = parse_int_at_least(value, 14).map_err(|r| invalid(&r))?
+            }
+            "log.roll.ms" => {
+                self.log_roll_ms = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "log.message.timestamp.type" => {
+                self.log_message_timestamp_type = match value {
+                    "CreateTime" => TimestampTypeSetting::CreateTime,
+                    "LogAppendTime" => TimestampTypeSetting::LogAppendTime,
+                    _ => return Err(invalid("must be CreateTime or LogAppendTime")),
+                }
+            }
+            "log.flush.interval.ms" => {
+                let interval_ms: i64 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
+                self.log_flush = FlushPolicySetting::IntervalMs(interval_ms.unsigned_abs());
+            }
+            "min.insync.replicas" => {
+                self.min_insync_replicas = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "max.connections" => {
+                self.max_connections = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "connections.max.idle.ms" => {
+                self.connections_max_idle_ms =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "queued.max.requests" => {
+                self.queued_max_requests = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "shutdown.timeout.ms" => {
+                self.shutdown_timeout_ms = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            _ => {
+                return Err(ConfigError::UnknownSetting {
+                    name: name.to_string(),
+                })
+            }
+        }
+        self.explicitly_set.insert(canonical_name.to_string());
+        Ok(())
+    }
+
+    /// Applies every `name = value` of a TOML document (flat keys, e.g. `"num.partitions" = 3`
+    /// or nested tables `[log] retention.ms = 1` which flatten to `log.retention.ms`).
+    pub fn apply_toml(&mut self, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|error: toml::de::Error| ConfigError::File(error.to_string()))?;
+        let mut settings = Vec::new();
+        flatten_toml("", &table, &mut settings)?;
+        for (name, value) in settings {
+            self.set(&name, &value)?;
+        }
+        Ok(())
+    }
+
+    /// The address clients are told to connect to.
+    pub fn advertised_address(&self) -> &str {
+        self.advertise.as_deref().unwrap_or(&self.listen)
+    }
+
+    /// Current value of every documented setting as Kafka would print it (for DescribeConfigs).
+    pub fn describe(&self) -> Vec<(&'static str, Option<String>)> {
+        let flush_interval = match self.log_flush {
+            FlushPolicySetting::EveryAppend => None,
+            FlushPolicySetting::IntervalMs(interval_ms) => Some(interval_ms.to_string()),
+        };
+        let timestamp_type = match self.log_message_timestamp_type {
+            TimestampTypeSetting::CreateTime => "CreateTime",
+            TimestampTypeSetting::LogAppendTime => "LogAppendTime",
+        };
+        vec![
+            ("node.id", Some(self.node_id.to_string())),
+            ("log.dirs", Some(self.data_dir.display().to_string())),
+            ("listeners", Some(format!("PLAINTEXT://{}", self.listen))),
+            (
+                "advertised.listeners",
+                Some(format!("PLAINTEXT://{}", self.advertised_address())),
+            ),
+            ("num.partitions", Some(self.num_partitions.to_string())),
+            (
+                "default.replication.factor",
+                Some(self.default_replication_factor.to_string()),
+            ),
+            (
+                "auto.create.topics.enable",
+                Some(self.auto_create_topics_enable.to_string()),
+            ),
+            (
+                "message.max.bytes",
+                Some(self.message_max_bytes.to_string()),
+            ),
+            ("log.retention.ms", Some(self.log_retention_ms.to_string())),
+            (
+                "log.retention.bytes",
+                Some(self.log_retention_bytes.to_string()),
+            ),
+            (
+                "log.segment.bytes",
+                Some(self.log_segment_bytes.to_string()),
+            ),
+            ("log.roll.ms", Some(self.log_roll_ms.to_string())),
+            (
+                "log.retention.check.interval.ms",
+                Some(self.log_retention_check_interval_ms.to_string()),
+            ),
+            (
+                "log.message.timestamp.type",
+                Some(timestamp_type.to_string()),
+            ),
+            ("log.flush.interval.ms", flush_interval),
+            (
+                "min.insync.replicas",
+                Some(self.min_insync_replicas.to_string()),
+            ),
+            (
+                "socket.request.max.bytes",
+                Some(self.socket_request_max_bytes.to_string()),
+            ),
+            ("max.connections", Some(self.max_connections.to_string())),
+            (
+                "connections.max.idle.ms",
+                Some(self.connections_max_idle_ms.to_string()),
+            ),
+            (
+                "queued.max.requests",
+                Some(self.queued_max_requests.to_string()),
+            ),
+            (
+                "shutdown.timeout.ms",
+                Some(self.shutdown_timeout_ms.to_string()),
+            ),
+        ]
+    }
+}
+
+fn flatten_toml(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let text = match value {
+            toml::Value::Table(nested) => {
+                flatten_toml(&name, nested, out)?;
+                continue;
+            }
+            toml::Value::String(text) => text.clone(),
+            toml::Value::Integer(number) => number.to_string(),
+            toml::Value::Boolean(flag) => flag.to_string(),
+            toml::Value::Float(number) => number.to_string(),
+            toml::Value::Array(items) => {
+                let mut parts = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        toml::Value::String(text) => parts.push(text.clone()),
+                        other => parts.push(other.to_string()),
+                    }
+                }
+                parts.join(",")
+            }
+            toml::Value::Datetime(datetime) => datetime.to_string(),
+        };
+        out.push((name, text));
+    }
+    Ok(())
+}
+
+fn parse_int_at_least<T>(value: &str, minimum: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let number: T = value
+        .parse()
+        .map_err(|_| "not an integer in range".to_string())?;
+    if number < minimum {
+        return Err(format!("must be at least {minimum}"));
+    }
+    Ok(number)
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    }
+}
+
+fn parse_single_dir(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if value.contains(',') {
+        return Err("Quill uses a single data directory".to_string());
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// Accepts `host:port` or `PLAINTEXT://host:port` (one listener; TLS/SASL come later).
+pub fn parse_listener(value: &str) -> Result<String, String> {
+    let address = match value.split_once("://") {
+        Some(("PLAINTEXT", address)) => address,
+        Some((protocol, _)) => {
+            return Err(format!(
+                "listener protocol {protocol} is not supported (only PLAINTEXT)"
+            ))
+        }
+        None => value,
+    };
+    if address.contains(',') {
+        return Err("only one listener is supported".to_string());
+    }
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err("expected host:port".to_string());
+    };
+    if host.is_empty() {
+        return Err("expected host:port with a host".to_string());
+    }
+    port.parse::<u16>()
+        .map_err(|_| "port must be a number 0-65535".to_string())?;
+    Ok(address.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_setting_is_named() {
+        let mut config = BrokerConfig::default();
+        let error = config.set("num.partitons", "3").unwrap_err();
+        assert!(error.to_string().contains("num.partitons"));
+    }
+
+    #[test]
+    fn invalid_value_names_setting_and_value() {
+        let mut config = BrokerConfig::default();
+        let error = config.set("num.partitions", "zero").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("num.partitions"), "{message}");
+        assert!(message.contains("zero"), "{message}");
+        assert!(config.set("num.partitions", "0").is_err());
+    }
+
+    #[test]
+    fn toml_values_of_any_scalar_type_apply() {
+        let mut config = BrokerConfig::default();
+        config
+            .apply_toml(
+                "\"num.partitions\" = 3\n\"auto.create.topics.enable\" = false\n\
+                 [log.retention]\nms = \"1000\"\n",
+            )
+            .unwrap();
+        assert_eq!(config.num_partitions, 3);
+        assert!(!config.auto_create_topics_enable);
+        assert_eq!(config.log_retention_ms, 1000);
+        assert!(config.explicitly_set.contains("log.retention.ms"));
+    }
+
+    #[test]
+    fn listener_forms() {
+        assert_eq!(parse_listener("PLAINTEXT://h:1").unwrap(), "h:1");
+        assert_eq!(parse_listener("[::1]:9092").unwrap(), "[::1]:9092");
+        assert!(parse_listener("SSL://h:1").is_err());
+        assert!(parse_listener("h").is_err());
+        assert!(parse_listener("h:99999").is_err());
+    }
+}

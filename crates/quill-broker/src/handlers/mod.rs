@@ -1,0 +1,4 @@
+//! Request handlers, one module per API family. Handlers are thin: validate the request, call
+//! a service (metadata store, partition manager), shape the response.
+
+pub mod api_versions;

@@ -1,0 +1,16 @@
+//! Quill's broker: the Kafka wire-protocol server.
+//!
+//! Layers, outside in: [`net`] (sockets, framing, pipelining) → [`protocol`] (headers, version
+//! table) → `dispatch` (routing) → `handlers` (one module per API family) → services (metadata
+//! store, partition manager). See `ARCHITECTURE.md` for the invariants.
+
+pub mod broker;
+pub mod config;
+mod dispatch;
+mod handlers;
+pub mod net;
+pub mod protocol;
+mod state;
+
+pub use broker::{Broker, BrokerError};
+pub use config::{BrokerConfig, ConfigError};

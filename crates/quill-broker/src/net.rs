@@ -1,0 +1,283 @@
+//! The network layer: accept connections, frame requests, run them concurrently and write the
+//! responses strictly in request order.
+//!
+//! Architecture invariant: a misbehaving peer (garbage, truncated frame, absurd length, unknown
+//! API) only ever closes its own connection; nothing it sends reaches another connection or
+//! the data on disk.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::dispatch::{self, Reply};
+use crate::protocol::{self, ParsedFrame};
+use crate::state::BrokerState;
+
+/// Frames up to this size are read into one buffer at once; bigger declared lengths grow the
+/// buffer as bytes actually arrive, so a peer cannot make us allocate memory it never sends.
+const INITIAL_FRAME_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Why a connection stopped reading.
+#[derive(Debug, thiserror::Error)]
+enum FrameReadError {
+    #[error("peer closed the connection")]
+    Closed,
+    #[error(
+        "frame length {length_bytes} is negative or above socket.request.max.bytes ({limit_bytes})"
+    )]
+    BadLength { length_bytes: i32, limit_bytes: i32 },
+    #[error(
+        "connection closed in the middle of a frame ({received_bytes} of {length_bytes} bytes)"
+    )]
+    Truncated {
+        received_bytes: usize,
+        length_bytes: usize,
+    },
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one length-prefixed frame. `Ok(None)` is a clean end of stream between frames.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limit_bytes: i32,
+) -> Result<Bytes, FrameReadError> {
+    let mut length_prefix = [0u8; 4];
+    match reader.read_exact(&mut length_prefix).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(FrameReadError::Closed)
+        }
+        Err(error) => return Err(FrameReadError::Io(error)),
+    }
+    let declared_length = i32::from_be_bytes(length_prefix);
+    if declared_length < 0 || declared_length > limit_bytes {
+        return Err(FrameReadError::BadLength {
+            length_bytes: declared_length,
+            limit_bytes,
+        });
+    }
+    let length_bytes = declared_length.unsigned_abs() as usize;
+    let mut buffer = BytesMut::with_capacity(length_bytes.min(INITIAL_FRAME_BUFFER_BYTES));
+    while buffer.len() < length_bytes {
+        let wanted = (length_bytes - buffer.len()) as u64;
+        let read_bytes = (&mut *reader).take(wanted).read_buf(&mut buffer).await?;
+        if read_bytes == 0 {
+            return Err(FrameReadError::Truncated {
+                received_bytes: buffer.len(),
+                length_bytes,
+            });
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// Accepts connections until `shutdown` flips to true, then waits (bounded by
+/// `shutdown.timeout.ms`) for connections to finish their in-flight requests.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    state: Arc<BrokerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_connections = usize::try_from(state.config.max_connections).unwrap_or(usize::MAX);
+    let connection_slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+    let (accepted_tx, mut accepted_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let mut acceptors = JoinSet::new();
+    for listener in listeners {
+        let accepted_tx = accepted_tx.clone();
+        acceptors.spawn(accept_loop(listener, accepted_tx));
+    }
+    drop(accepted_tx);
+
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            accepted = accepted_rx.recv() => {
+                let Some((stream, peer)) = accepted else { break };
+                let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, limit = max_connections, "max.connections reached; closing new connection");
+                    continue;
+                };
+                let state = state.clone();
+                let shutdown = shutdown.clone();
+                connections.spawn(async move {
+                    run_connection(stream, peer, state, shutdown).await;
+                    drop(slot);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    acceptors.abort_all();
+    let drain_timeout = Duration::from_millis(state.config.shutdown_timeout_ms.unsigned_abs());
+    let drained = tokio::time::timeout(drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = connections.len(),
+            "shutdown.timeout.ms elapsed; closing connections with requests still in flight"
+        );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<(TcpStream, SocketAddr)>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if accepted.send((stream, peer)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                // Typically EMFILE: back off briefly instead of spinning on the error.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One connection: a reader loop that parses frames and spawns one task per request, and a
+/// writer loop that awaits the replies in request order.
+async fn run_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<BrokerState>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+    }
+    let (read_half, mut write_half) = stream.into_split();
+    let in_flight_limit = usize::try_from(state.config.queued_max_requests)
+        .unwrap_or(1)
+        .max(1);
+    let (pending_tx, mut pending_rx) = mpsc::channel::<oneshot::Receiver<Reply>>(in_flight_limit);
+
+    let reader = read_requests(read_half, peer, state.clone(), shutdown, pending_tx);
+    let writer = async move {
+        while let Some(pending) = pending_rx.recv().await {
+            let reply = pending.await.unwrap_or(Reply::Close);
+            match reply {
+                Reply::Send(bytes) => {
+                    if let Err(error) = write_half.write_all(&bytes).await {
+                        tracing::debug!(%peer, %error, "write failed; closing connection");
+                        return;
+                    }
+                }
+                Reply::Nothing => {}
+                Reply::Close => return,
+            }
+        }
+        if let Err(error) = write_half.shutdown().await {
+            tracing::debug!(%peer, %error, "shutdown of write half failed");
+        }
+    };
+    // The writer finishing first (write error or Close) drops the queue, which stops the
+    // reader; the reader stopping first lets the writer drain every reply already queued.
+    tokio::join!(reader, writer);
+}
+
+async fn read_requests(
+    read_half: tokio::net::tcp::OwnedReadHalf,
+    peer: SocketAddr,
+    state: Arc<BrokerState>,
+    mut shutdown: watch::Receiver<bool>,
+    pending: mpsc::Sender<oneshot::Receiver<Reply>>,
+) {
+    let mut reader = BufReader::new(read_half);
+    let idle_timeout = Duration::from_millis(state.config.connections_max_idle_ms.unsigned_abs());
+    let limit_bytes = state.config.socket_request_max_bytes;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let frame = tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = pending.closed() => return,
+            read = tokio::time::timeout(idle_timeout, read_frame(&mut reader, limit_bytes)) => read,
+        };
+        let frame = match frame {
+            Err(_elapsed) => {
+                tracing::info!(%peer, "closing connection idle longer than connections.max.idle.ms");
+                return;
+            }
+            Ok(Err(FrameReadError::Closed)) => return,
+            Ok(Err(error)) => {
+                tracing::warn!(%peer, %error, "closing connection");
+                return;
+            }
+            Ok(Ok(frame)) => frame,
+        };
+        let parsed = match protocol::parse_frame(frame) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                tracing::warn!(%peer, %error, "closing connection");
+                return;
+            }
+        };
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if pending.send(reply_rx).await.is_err() {
+            return;
+        }
+        let state = state.clone();
+        tokio::spawn(async move {
+            let reply = match parsed {
+                ParsedFrame::Request(request) => dispatch::handle(state, peer, request).await,
+                ParsedFrame::UnsupportedApiVersions(request) => {
+                    tracing::info!(%peer, version = request.api_version, "ApiVersions at an unsupported version; answering per KIP-511");
+                    dispatch::unsupported_api_versions(&request)
+                }
+            };
+            // The receiver is gone only if the connection already closed.
+            let _ = reply_tx.send(reply);
+        });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_are_read_and_bad_lengths_rejected() {
+        let mut input: &[u8] = &[0, 0, 0, 3, b'a', b'b', b'c', 0, 0, 0, 9, b'x'];
+        let frame = read_frame(&mut input, 100).await.unwrap();
+        assert_eq!(&frame[..], b"abc");
+        assert!(matches!(
+            read_frame(&mut input, 100).await,
+            Err(FrameReadError::Truncated { .. })
+        ));
+        let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame(&mut negative, 100).await,
+            Err(FrameReadError::BadLength { .. })
+        ));
+        let mut too_big: &[u8] = &[0, 0, 1, 0];
+        assert!(matches!(
+            read_frame(&mut too_big, 100).await,
+            Err(FrameReadError::BadLength { .. })
+        ));
+        let mut empty: &[u8] = &[];
+        assert!(matches!(
+            read_frame(&mut empty, 100).await,
+            Err(FrameReadError::Closed)
+        ));
+    }
+}

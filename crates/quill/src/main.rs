@@ -1,0 +1,182 @@
+//! `quill`: the command-line entry point. Today it runs the broker; client subcommands
+//! (`quill topic`, `quill produce`, …) come later.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use quill_broker::{Broker, BrokerConfig};
+
+const PRECEDENCE_HELP: &str = "\
+Settings are resolved in this order, first match wins:
+  1. command-line flags (--data-dir, --listen, --advertise, --node-id, --set NAME=VALUE)
+  2. environment variables (QUILL_DATA_DIR, QUILL_LISTEN, QUILL_ADVERTISE, QUILL_NODE_ID)
+  3. the TOML file given with --config (Kafka setting names, e.g. \"num.partitions\" = 3)
+  4. built-in defaults (Kafka's, see `quill broker --list-settings`)
+Unknown or invalid settings stop the broker at start-up with a message naming the setting.
+QUILL_LOG sets the log filter (e.g. QUILL_LOG=debug); default `info`.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "quill",
+    version,
+    about = "Quill: a Kafka-compatible event streaming broker",
+    after_help = PRECEDENCE_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    broker: BrokerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a single-node broker (the default when no subcommand is given).
+    #[command(after_help = PRECEDENCE_HELP)]
+    Broker(BrokerArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct BrokerArgs {
+    /// Data directory: partition logs and cluster metadata [default: ./quill-data]
+    #[arg(long, env = "QUILL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: localhost:9092]
+    #[arg(long, env = "QUILL_LISTEN", value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Address clients are told to connect to [default: the listen address]
+    #[arg(long, env = "QUILL_ADVERTISE", value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// This broker's node id [default: 1]
+    #[arg(long, env = "QUILL_NODE_ID", value_name = "N")]
+    node_id: Option<String>,
+    /// TOML file of Kafka-named broker settings
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Any broker setting by its Kafka name, e.g. --set num.partitions=3 (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    settings: Vec<String>,
+    /// Print every accepted setting with its description and exit
+    #[arg(long)]
+    list_settings: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let args = match cli.command {
+        Some(Command::Broker(args)) => args,
+        None => cli.broker,
+    };
+    match run_broker(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("quill: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QUILL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
+    if args.list_settings {
+        for setting in quill_broker::config::SETTINGS {
+            println!("{:34} {}", setting.name, setting.description);
+        }
+        return Ok(());
+    }
+    let config = resolve_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("quill-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let broker = Broker::start(config).await?;
+        broker.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Defaults, then the TOML file, then environment and flags (clap already prefers a flag over
+/// its environment variable).
+fn resolve_config(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
+    let mut config = BrokerConfig::default();
+    if let Some(path) = &args.config {
+        apply_config_file(&mut config, path)?;
+    }
+    if let Some(data_dir) = &args.data_dir {
+        config
+            .set("log.dirs", &data_dir.to_string_lossy())
+            .context("--data-dir / QUILL_DATA_DIR")?;
+    }
+    if let Some(listen) = &args.listen {
+        config
+            .set("listeners", listen)
+            .context("--listen / QUILL_LISTEN")?;
+    }
+    if let Some(advertise) = &args.advertise {
+        config
+            .set("advertised.listeners", advertise)
+            .context("--advertise / QUILL_ADVERTISE")?;
+    }
+    if let Some(node_id) = &args.node_id {
+        config
+            .set("node.id", node_id)
+            .context("--node-id / QUILL_NODE_ID")?;
+    }
+    for setting in &args.settings {
+        let Some((name, value)) = setting.split_once('=') else {
+            anyhow::bail!("--set expects NAME=VALUE, got `{setting}`");
+        };
+        config.set(name.trim(), value).context("--set")?;
+    }
+    Ok(config)
+}
+
+fn apply_config_file(config: &mut BrokerConfig, path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    config
+        .apply_toml(&text)
+        .with_context(|| format!("in config file {}", path.display()))
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the broker");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

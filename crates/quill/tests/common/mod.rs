@@ -1,0 +1,260 @@
+//! Test harness: start the real `quill` binary on an ephemeral loopback port with a temp data
+//! dir, and a tiny blocking Kafka client built on kafka-protocol. Every wait is bounded and the
+//! broker process is killed when the guard drops.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running broker process; killed on drop.
+pub struct BrokerProcess {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub log: Arc<Mutex<String>>,
+    extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl BrokerProcess {
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> BrokerProcess {
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    pub fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> BrokerProcess {
+        let extra_args: Vec<String> = extra_args.iter().map(|arg| arg.to_string()).collect();
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let (child, port, log) = spawn_broker(data_dir, &extra_args, &envs, "127.0.0.1:0");
+        BrokerProcess {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            extra_args,
+            envs,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") and waits (bounded) for the exit status code.
+    pub fn stop_with(&mut self, signal: &str) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for broker") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("broker did not exit after SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the broker again on the same port and data dir.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the broker first");
+        let listen = format!("127.0.0.1:{}", self.port);
+        let (child, port, log) =
+            spawn_broker(&self.data_dir, &self.extra_args, &self.envs, &listen);
+        self.child = Some(child);
+        self.port = port;
+        self.log = log;
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn connect(&self) -> TestClient {
+        TestClient::connect(&self.address())
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_broker(
+    data_dir: &Path,
+    extra_args: &[String],
+    envs: &[(String, String)],
+    listen: &str,
+) -> (Child, u16, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .arg("broker")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg(listen)
+        .args(extra_args)
+        .env("QUILL_LOG", "info")
+        .envs(envs.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn quill");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (port_tx, port_rx) = mpsc::channel();
+    let log_for_thread = log.clone();
+    std::thread::spawn(move || {
+        let mut port_tx = Some(port_tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            log_for_thread
+                .lock()
+                .unwrap()
+                .push_str(&format!("{line}\n"));
+            if let Some(port) = parse_listening_port(&line) {
+                if let Some(sender) = port_tx.take() {
+                    let _ = sender.send(port);
+                }
+            }
+        }
+    });
+    match port_rx.recv_timeout(STARTUP_TIMEOUT) {
+        Ok(port) => (child, port, log),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "broker did not report listening; log:\n{}",
+                log.lock().unwrap()
+            );
+        }
+    }
+}
+
+fn parse_listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("listening on 127.0.0.1:").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A blocking Kafka protocol client for tests.
+pub struct TestClient {
+    pub stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl TestClient {
+    pub fn connect(address: &str) -> TestClient {
+        let stream = TcpStream::connect(address).expect("connect to broker");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        TestClient {
+            stream,
+            next_correlation_id: 1,
+        }
+    }
+
+    /// Encodes a request frame (length prefix included) without sending it.
+    pub fn encode_request<R: Request>(&mut self, request: &R, version: i16) -> (i32, Bytes) {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("quill-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.put_slice(&body);
+        (correlation_id, frame.freeze())
+    }
+
+    pub fn send<R: Request>(&mut self, request: &R, version: i16) -> i32 {
+        let (correlation_id, frame) = self.encode_request(request, version);
+        self.stream.write_all(&frame).unwrap();
+        correlation_id
+    }
+
+    pub fn receive_frame(&mut self) -> std::io::Result<Bytes> {
+        let mut length = [0u8; 4];
+        self.stream.read_exact(&mut length)?;
+        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+        self.stream.read_exact(&mut body)?;
+        Ok(Bytes::from(body))
+    }
+
+    pub fn receive<R: Request>(&mut self, version: i16, correlation_id: i32) -> R::Response {
+        let mut frame = self.receive_frame().expect("response frame");
+        let header =
+            ResponseHeader::decode(&mut frame, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, correlation_id);
+        let response = R::Response::decode(&mut frame, version).unwrap();
+        assert_eq!(frame.remaining(), 0, "trailing bytes in response");
+        response
+    }
+
+    pub fn call<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
+        let correlation_id = self.send(request, version);
+        self.receive::<R>(version, correlation_id)
+    }
+
+    /// True if the broker closed the connection (EOF or reset) within the timeout.
+    pub fn is_closed_by_broker(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => matches!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+        }
+    }
+}
+
+pub fn api_key_of<R: Request>() -> ApiKey {
+    ApiKey::try_from(R::KEY).unwrap()
+}

@@ -1,0 +1,168 @@
+//! Protocol-level tests against the real broker binary: ApiVersions, KIP-511, bad frames.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+
+use bytes::{BufMut, BytesMut};
+use common::BrokerProcess;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+fn start_broker() -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    (dir, broker)
+}
+
+fn named_api_versions_request() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("quill-test"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"))
+}
+
+#[test]
+fn api_versions_v3_rejects_invalid_client_software_name() {
+    let (_dir, broker) = start_broker();
+    let mut client = broker.connect();
+    let response = client.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(response.error_code, 42, "INVALID_REQUEST");
+}
+
+fn advertised(response: &ApiVersionsResponse, key: ApiKey) -> Option<(i16, i16)> {
+    response
+        .api_keys
+        .iter()
+        .find(|api| api.api_key == key as i16)
+        .map(|api| (api.min_version, api.max_version))
+}
+
+#[test]
+fn api_versions_every_version_lists_our_apis() {
+    let (_dir, broker) = start_broker();
+    let mut client = broker.connect();
+    for version in 0..=4 {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("quill-test"))
+            .with_client_software_version(StrBytes::from_static_str("1.0"));
+        let response = client.call(&request, version);
+        assert_eq!(response.error_code, 0, "v{version}");
+        assert_eq!(advertised(&response, ApiKey::ApiVersions), Some((0, 4)));
+    }
+}
+
+#[test]
+fn api_versions_at_unknown_version_gets_kip511_v0_answer() {
+    let (_dir, broker) = start_broker();
+    let mut client = broker.connect();
+    let mut frame = BytesMut::new();
+    let mut body = BytesMut::new();
+    body.put_i16(ApiKey::ApiVersions as i16);
+    body.put_i16(99); // a version from the future
+    body.put_i32(1234);
+    body.put_i16(-1); // null client id
+    body.put_u8(0); // empty tagged fields (flexible header)
+    body.put_slice(&[0, 0, 0]); // opaque future body
+    frame.put_i32(body.len() as i32);
+    frame.put_slice(&body);
+    client.stream.write_all(&frame).unwrap();
+    let mut response = client.receive_frame().unwrap();
+    let correlation_id = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+    assert_eq!(correlation_id, 1234);
+    let _ = bytes::Buf::get_i32(&mut response);
+    let decoded = ApiVersionsResponse::decode(&mut response, 0).unwrap();
+    assert_eq!(decoded.error_code, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(advertised(&decoded, ApiKey::ApiVersions), Some((0, 4)));
+    // The connection stays usable: the client retries at a supported version.
+    let retry = client.call(&ApiVersionsRequest::default(), 0);
+    assert_eq!(retry.error_code, 0);
+}
+
+/// Each bad frame closes only its own connection; a healthy connection keeps working.
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let (_dir, broker) = start_broker();
+    let mut healthy = broker.connect();
+    assert_eq!(
+        healthy.call(&ApiVersionsRequest::default(), 2).error_code,
+        0
+    );
+
+    let bad_inputs: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage header", {
+            let mut frame = vec![0, 0, 0, 12];
+            frame.extend_from_slice(b"not a kafka!");
+            frame
+        }),
+        ("absurd length", vec![0x7f, 0xff, 0xff, 0xff, 1, 2, 3]),
+        ("negative length", vec![0xff, 0xff, 0xff, 0xfe]),
+        ("too short for a header", vec![0, 0, 0, 3, 0, 18, 0]),
+        (
+            "unknown api key",
+            vec![0, 0, 0, 10, 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff],
+        ),
+        (
+            "unsupported version",
+            vec![0, 0, 0, 10, 0, 3, 0x7f, 0, 0, 0, 0, 1, 0xff, 0xff],
+        ),
+        ("undecodable body", {
+            // Metadata v1 whose topic array claims more entries than bytes present.
+            let mut frame = vec![0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff];
+            frame.extend_from_slice(&[0, 0, 0, 5]);
+            frame
+        }),
+    ];
+    for (name, bytes) in bad_inputs {
+        let mut client = broker.connect();
+        client.stream.write_all(&bytes).unwrap();
+        assert!(
+            client.is_closed_by_broker(),
+            "{name}: connection not closed"
+        );
+        assert_eq!(
+            healthy.call(&ApiVersionsRequest::default(), 2).error_code,
+            0,
+            "{name}: healthy connection broken"
+        );
+    }
+
+    // A truncated frame: the peer goes away mid-frame; the broker just drops that connection.
+    let mut truncated = broker.connect();
+    truncated.stream.write_all(&[0, 0, 0, 100, 0, 18]).unwrap();
+    drop(truncated);
+    assert_eq!(healthy.call(&named_api_versions_request(), 3).error_code, 0);
+    let log = broker.log_text();
+    assert!(log.contains("closing connection"), "no log line: {log}");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (_dir, broker) = start_broker();
+    let mut client = broker.connect();
+    let mut expected = Vec::new();
+    let mut batch = BytesMut::new();
+    for index in 0..50 {
+        let version = index % 4;
+        let (correlation_id, frame) = client.encode_request(&named_api_versions_request(), version);
+        batch.put_slice(&frame);
+        expected.push((correlation_id, version));
+    }
+    client.stream.write_all(&batch).unwrap();
+    for (correlation_id, version) in expected {
+        let response = client.receive::<ApiVersionsRequest>(version, correlation_id);
+        assert_eq!(response.error_code, 0);
+    }
+}
+
+#[test]
+fn startup_logs_one_line_with_address_and_data_dir() {
+    let (dir, broker) = start_broker();
+    let log = broker.log_text();
+    let line = log
+        .lines()
+        .find(|line| line.contains("listening on"))
+        .unwrap();
+    assert!(line.contains(&broker.address()), "{line}");
+    assert!(line.contains(&dir.path().display().to_string()), "{line}");
+}
