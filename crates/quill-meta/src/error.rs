@@ -1,0 +1,127 @@
+use uuid::Uuid;
+
+/// Kafka protocol error codes this crate can produce (see `MetaError::kafka_error_code`).
+pub mod error_code {
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    pub const INVALID_CONFIG: i16 = 40;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}
+
+/// Every way a metadata change or the metadata store can fail.
+///
+/// Validation variants carry a one-sentence, client-facing message (close to Kafka's wording) that
+/// the broker can put in a response's `error_message` as is.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("Topic '{0}' already exists.")]
+    TopicAlreadyExists(String),
+    #[error("Unknown topic: {0}")]
+    UnknownTopic(String),
+    #[error("Unknown topic id: {0}")]
+    UnknownTopicId(Uuid),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{message}")]
+    InvalidConfig { name: String, message: String },
+    /// A record that is well-formed Rust but makes no sense against the image (for example a
+    /// leader that is not in the ISR, or a stale leader epoch).
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("metadata entry of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
+    EntryTooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    /// The on-disk state cannot be trusted (bad checksum in a snapshot, undecodable entry with a
+    /// valid checksum, gap in entry indexes, replay failure). The store refuses to open rather
+    /// than guess.
+    #[error("metadata store is corrupt: {0}")]
+    Corrupt(String),
+    /// A previous write or fsync failed; the store refuses further appends until reopened,
+    /// because the state of the file and the page cache is unknown after a failed fsync.
+    #[error("metadata store is unavailable after an earlier I/O failure; restart required")]
+    Poisoned,
+    #[error("metadata store I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl MetaError {
+    pub fn kafka_error_code(&self) -> i16 {
+        use error_code::*;
+        match self {
+            MetaError::TopicAlreadyExists(_) => TOPIC_ALREADY_EXISTS,
+            MetaError::UnknownTopic(_) => UNKNOWN_TOPIC_OR_PARTITION,
+            MetaError::UnknownTopicId(_) => UNKNOWN_TOPIC_ID,
+            MetaError::InvalidTopic(_) => INVALID_TOPIC_EXCEPTION,
+            MetaError::InvalidPartitions(_) => INVALID_PARTITIONS,
+            MetaError::InvalidReplicationFactor(_) => INVALID_REPLICATION_FACTOR,
+            MetaError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+            MetaError::InvalidConfig { .. } => INVALID_CONFIG,
+            MetaError::InvalidRequest(_) => INVALID_REQUEST,
+            MetaError::EntryTooLarge { .. } => MESSAGE_TOO_LARGE,
+            MetaError::Corrupt(_) | MetaError::Poisoned | MetaError::Io(_) => KAFKA_STORAGE_ERROR,
+        }
+    }
+
+    /// True for errors caused by the request (nothing was written); false for storage failures.
+    pub fn is_validation_error(&self) -> bool {
+        !matches!(
+            self,
+            MetaError::Corrupt(_) | MetaError::Poisoned | MetaError::Io(_)
+        )
+    }
+
+    pub(crate) fn invalid_config(name: &str, message: impl Into<String>) -> MetaError {
+        MetaError::InvalidConfig {
+            name: name.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_match_kafka() {
+        let cases: Vec<(MetaError, i16)> = vec![
+            (MetaError::TopicAlreadyExists("t".into()), 36),
+            (MetaError::UnknownTopic("t".into()), 3),
+            (MetaError::UnknownTopicId(Uuid::from_u128(1)), 100),
+            (MetaError::InvalidTopic("x".into()), 17),
+            (MetaError::InvalidPartitions("x".into()), 37),
+            (MetaError::InvalidReplicationFactor("x".into()), 38),
+            (MetaError::InvalidReplicaAssignment("x".into()), 39),
+            (MetaError::invalid_config("a", "b"), 40),
+            (MetaError::InvalidRequest("x".into()), 42),
+            (MetaError::Corrupt("x".into()), 56),
+            (MetaError::Poisoned, 56),
+            (MetaError::Io(std::io::Error::other("x")), 56),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.kafka_error_code(), code, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn storage_errors_are_not_validation_errors() {
+        assert!(MetaError::TopicAlreadyExists("t".into()).is_validation_error());
+        assert!(!MetaError::Corrupt("x".into()).is_validation_error());
+        assert!(!MetaError::Poisoned.is_validation_error());
+    }
+}

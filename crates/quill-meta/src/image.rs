@@ -1,0 +1,159 @@
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub partition: i32,
+    /// `record::NO_LEADER` (-1) when offline.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub topic_id: Uuid,
+    /// Indexed by partition number: `partitions[p].partition == p`.
+    pub partitions: Vec<PartitionInfo>,
+    /// Only explicitly set topic configs; see `topic_config::describe_topic_configs` for
+    /// effective values.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicInfo {
+    pub fn partition(&self, partition: i32) -> Option<&PartitionInfo> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|index| self.partitions.get(index))
+    }
+}
+
+/// An immutable view of all cluster metadata after applying every entry up to `offset`.
+///
+/// Handed out as `Arc<MetadataImage>`; request handlers read it and never mutate it. Invariants
+/// (kept by `state_machine`, checked by `check_invariants` in tests):
+/// - `topics_by_id` is exactly the inverse of `topics` (name ↔ id), ids are never nil;
+/// - partitions of a topic are numbered 0..n without gaps;
+/// - every replica is a registered broker, replicas are distinct, the ISR is a subset of the
+///   replicas and the leader is in the ISR (or is -1);
+/// - no two topic names collide after mapping '.' to '_'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataImage {
+    pub cluster_id: String,
+    /// Index of the last applied metadata log entry (an entry is a batch of records applied
+    /// atomically); 0 for an empty log.
+    pub offset: u64,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: BTreeMap<String, TopicInfo>,
+    pub topics_by_id: BTreeMap<Uuid, String>,
+    /// Dynamic broker configs: `Some(node_id)` per broker, `None` for the cluster default.
+    pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
+}
+
+impl MetadataImage {
+    pub fn empty(cluster_id: impl Into<String>) -> MetadataImage {
+        MetadataImage {
+            cluster_id: cluster_id.into(),
+            offset: 0,
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            topics_by_id: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, topic_id: &Uuid) -> Option<&TopicInfo> {
+        self.topics_by_id
+            .get(topic_id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    pub fn broker(&self, node_id: i32) -> Option<&BrokerInfo> {
+        self.brokers.get(&node_id)
+    }
+
+    /// Dynamic configs set for one broker (`Some(id)`) or for the cluster default (`None`).
+    pub fn dynamic_broker_configs(
+        &self,
+        node_id: Option<i32>,
+    ) -> Option<&BTreeMap<String, String>> {
+        self.broker_configs.get(&node_id)
+    }
+
+    /// Checks the invariants listed on the type. Used by tests and after replay from disk.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.topics.len() != self.topics_by_id.len() {
+            return Err(format!(
+                "{} topics but {} topic ids",
+                self.topics.len(),
+                self.topics_by_id.len()
+            ));
+        }
+        let mut collision_keys = BTreeMap::new();
+        for (name, topic) in &self.topics {
+            if name != &topic.name {
+                return Err(format!("topic {} stored under name {name}", topic.name));
+            }
+            if topic.topic_id.is_nil() {
+                return Err(format!("topic {name} has a nil id"));
+            }
+            if self.topics_by_id.get(&topic.topic_id) != Some(name) {
+                return Err(format!("topic {name} missing from topics_by_id"));
+            }
+            if let Some(other) = collision_keys.insert(name.replace('.', "_"), name) {
+                return Err(format!("topics {name} and {other} collide"));
+            }
+            self.check_partitions(topic)?;
+        }
+        Ok(())
+    }
+
+    fn check_partitions(&self, topic: &TopicInfo) -> Result<(), String> {
+        if topic.partitions.is_empty() {
+            return Err(format!("topic {} has no partitions", topic.name));
+        }
+        for (index, partition) in topic.partitions.iter().enumerate() {
+            let where_ = format!("{}-{}", topic.name, partition.partition);
+            if usize::try_from(partition.partition).ok() != Some(index) {
+                return Err(format!("{where_} stored at index {index}"));
+            }
+            if partition.replicas.is_empty() {
+                return Err(format!("{where_} has no replicas"));
+            }
+            for (position, replica) in partition.replicas.iter().enumerate() {
+                if partition.replicas[..position].contains(replica) {
+                    return Err(format!("{where_} lists replica {replica} twice"));
+                }
+                if !self.brokers.contains_key(replica) {
+                    return Err(format!("{where_} replica {replica} is not registered"));
+                }
+            }
+            if let Some(stray) = partition
+                .isr
+                .iter()
+                .find(|id| !partition.replicas.contains(id))
+            {
+                return Err(format!("{where_} ISR member {stray} is not a replica"));
+            }
+            if partition.leader != crate::NO_LEADER && !partition.isr.contains(&partition.leader) {
+                return Err(format!("{where_} leader is not in the ISR"));
+            }
+        }
+        Ok(())
+    }
+}

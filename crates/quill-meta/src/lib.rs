@@ -1,0 +1,33 @@
+//! Quill cluster metadata.
+//!
+//! All cluster metadata (brokers, topics, partitions, leaders, configs) changes only by appending
+//! [`MetadataRecord`]s to an ordered metadata log and applying them with the deterministic state
+//! machine [`apply_entry`]. Request handlers read an immutable [`MetadataImage`] (as
+//! `Arc<MetadataImage>`) and never mutate it.
+//!
+//! - [`record`]: the records, the only way metadata changes.
+//! - [`state_machine`]: validation + application, pure and deterministic.
+//! - [`image`]: the read model.
+//! - [`topic_name`], [`topic_config`]: Kafka's naming and topic config rules.
+//! - [`planner`]: turns admin requests into records (random topic ids, replica placement).
+
+// Tests may unwrap; production code may not (workspace lints).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod image;
+pub mod planner;
+pub mod record;
+pub mod state_machine;
+pub mod topic_config;
+pub mod topic_name;
+
+pub use error::{error_code, MetaError};
+pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
+pub use planner::{
+    assign_replicas, new_topic_id, plan_create_partitions, plan_create_topic, Placement,
+};
+pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
+pub use state_machine::{apply, apply_entry};
+pub use topic_name::validate_topic_name;
+pub use uuid::Uuid;

@@ -1,0 +1,356 @@
+//! Turns admin requests (CreateTopics, CreatePartitions) into records. Planning may use
+//! randomness (topic ids); the resulting records are then validated and applied deterministically.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::record::{MetadataRecord, PartitionAssignment};
+use crate::state_machine::{MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR};
+use crate::{topic_config, topic_name, MetaError, MetadataImage};
+
+/// A fresh random (v4) topic id, never nil and not used by any topic in `image`.
+pub fn new_topic_id(image: &MetadataImage) -> Uuid {
+    loop {
+        let candidate = Uuid::new_v4();
+        if !candidate.is_nil() && !image.topics_by_id.contains_key(&candidate) {
+            return candidate;
+        }
+    }
+}
+
+/// Round-robin replica placement over registered brokers (sorted by id): partition `p` gets
+/// brokers `p, p+1, ..., p+rf-1` (mod broker count), so leaders spread evenly.
+pub fn assign_replicas(
+    image: &MetadataImage,
+    first_partition: i32,
+    partition_count: i32,
+    replication_factor: i16,
+) -> Result<Vec<PartitionAssignment>, MetaError> {
+    check_partition_count(first_partition, partition_count)?;
+    let broker_ids: Vec<i32> = image.brokers.keys().copied().collect();
+    let factor = usize::try_from(replication_factor)
+        .ok()
+        .filter(|factor| *factor > 0)
+        .ok_or_else(|| {
+            MetaError::InvalidReplicationFactor(
+                "Replication factor must be larger than 0, or -1 to use the default value."
+                    .to_string(),
+            )
+        })?;
+    if factor > broker_ids.len() || factor > MAX_REPLICATION_FACTOR {
+        return Err(MetaError::InvalidReplicationFactor(format!(
+            "Unable to replicate the partition {factor} time(s): The target replication factor of {factor} cannot be reached because only {} broker(s) are registered.",
+            broker_ids.len()
+        )));
+    }
+    let broker_count = broker_ids.len();
+    let mut assignments = Vec::new();
+    for partition in first_partition..first_partition.saturating_add(partition_count) {
+        let start = usize::try_from(partition).unwrap_or(0);
+        let replicas = (0..factor)
+            .filter_map(|position| broker_ids.get((start + position) % broker_count).copied())
+            .collect();
+        assignments.push(PartitionAssignment {
+            partition,
+            replicas,
+        });
+    }
+    Ok(assignments)
+}
+
+fn check_partition_count(first_partition: i32, partition_count: i32) -> Result<(), MetaError> {
+    if partition_count <= 0 {
+        return Err(MetaError::InvalidPartitions(
+            "Number of partitions was set to an invalid non-positive value.".to_string(),
+        ));
+    }
+    let total = i64::from(first_partition) + i64::from(partition_count);
+    if usize::try_from(total).map_or(true, |total| total > MAX_PARTITIONS_PER_TOPIC) {
+        return Err(MetaError::InvalidPartitions(format!(
+            "Number of partitions {total} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+        )));
+    }
+    Ok(())
+}
+
+/// How the partitions of a new topic are placed.
+#[derive(Clone, Debug)]
+pub enum Placement {
+    /// Number of partitions and replication factor, both already defaulted by the broker
+    /// (`num.partitions`, `default.replication.factor` when the request says -1).
+    Automatic {
+        partition_count: i32,
+        replication_factor: i16,
+    },
+    /// Replica lists for partitions 0, 1, ... as given in the request.
+    Manual(Vec<Vec<i32>>),
+}
+
+/// Plans a CreateTopic record and validates it against `image` (a validate-only CreateTopics
+/// can stop here). Error precedence follows Kafka: name, existence, collision, placement, configs.
+pub fn plan_create_topic(
+    image: &MetadataImage,
+    name: &str,
+    placement: Placement,
+    configs: BTreeMap<String, String>,
+) -> Result<MetadataRecord, MetaError> {
+    topic_name::validate_topic_name(name)?;
+    if image.topics.contains_key(name) {
+        return Err(MetaError::TopicAlreadyExists(name.to_string()));
+    }
+    topic_name::check_topic_collision(image, name)?;
+    let partitions = match placement {
+        Placement::Automatic {
+            partition_count,
+            replication_factor,
+        } => assign_replicas(image, 0, partition_count, replication_factor)?,
+        Placement::Manual(replica_lists) => numbered(0, replica_lists)?,
+    };
+    topic_config::validate_topic_configs(&configs)?;
+    let record = MetadataRecord::CreateTopic {
+        name: name.to_string(),
+        topic_id: new_topic_id(image),
+        partitions,
+        configs,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans a CreatePartitions record growing topic `name` to `new_total_count` partitions, with
+/// Kafka's messages when the count does not grow.
+pub fn plan_create_partitions(
+    image: &MetadataImage,
+    name: &str,
+    new_total_count: i32,
+    manual_assignment: Option<Vec<Vec<i32>>>,
+) -> Result<MetadataRecord, MetaError> {
+    let topic = image
+        .topic(name)
+        .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))?;
+    let current_count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+    if new_total_count < current_count {
+        return Err(MetaError::InvalidPartitions(format!(
+            "Topic currently has {current_count} partitions, which is higher than the requested {new_total_count}."
+        )));
+    }
+    if new_total_count == current_count {
+        return Err(MetaError::InvalidPartitions(format!(
+            "Topic already has {current_count} partitions."
+        )));
+    }
+    let added = new_total_count - current_count;
+    let new_partitions = match manual_assignment {
+        Some(replica_lists) => {
+            if i32::try_from(replica_lists.len()).ok() != Some(added) {
+                return Err(MetaError::InvalidReplicaAssignment(format!(
+                    "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+                    replica_lists.len()
+                )));
+            }
+            numbered(current_count, replica_lists)?
+        }
+        None => {
+            let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+            let factor = i16::try_from(factor).unwrap_or(i16::MAX);
+            assign_replicas(image, current_count, added, factor)?
+        }
+    };
+    let record = MetadataRecord::CreatePartitions {
+        topic_id: topic.topic_id,
+        new_partitions,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+fn numbered(
+    first_partition: i32,
+    replica_lists: Vec<Vec<i32>>,
+) -> Result<Vec<PartitionAssignment>, MetaError> {
+    let count = i32::try_from(replica_lists.len()).unwrap_or(i32::MAX);
+    check_partition_count(first_partition, count)?;
+    Ok((first_partition..)
+        .zip(replica_lists)
+        .map(|(partition, replicas)| PartitionAssignment {
+            partition,
+            replicas,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_with_brokers(count: i32) -> MetadataImage {
+        let mut image = MetadataImage::empty("c");
+        for node_id in 0..count {
+            image = crate::apply(
+                &image,
+                &MetadataRecord::RegisterBroker {
+                    node_id: node_id + 1,
+                    host: "h".into(),
+                    port: 9092,
+                    rack: None,
+                },
+            )
+            .unwrap();
+        }
+        image
+    }
+
+    #[test]
+    fn round_robin_assignment_spreads_leaders() {
+        let image = image_with_brokers(3);
+        let assignments = assign_replicas(&image, 0, 4, 2).unwrap();
+        let replicas: Vec<_> = assignments.iter().map(|a| a.replicas.clone()).collect();
+        assert_eq!(
+            replicas,
+            vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![1, 2]]
+        );
+        assert_eq!(assignments[3].partition, 3);
+    }
+
+    #[test]
+    fn replication_factor_errors() {
+        let image = image_with_brokers(1);
+        let too_many = assign_replicas(&image, 0, 1, 3).unwrap_err();
+        assert_eq!(too_many.kafka_error_code(), 38);
+        assert!(too_many
+            .to_string()
+            .contains("only 1 broker(s) are registered"));
+        assert_eq!(
+            assign_replicas(&image, 0, 1, 0)
+                .unwrap_err()
+                .kafka_error_code(),
+            38
+        );
+        assert_eq!(
+            assign_replicas(&image, 0, 1, -1)
+                .unwrap_err()
+                .kafka_error_code(),
+            38
+        );
+    }
+
+    #[test]
+    fn partition_count_errors() {
+        let image = image_with_brokers(1);
+        assert_eq!(
+            assign_replicas(&image, 0, 0, 1)
+                .unwrap_err()
+                .kafka_error_code(),
+            37
+        );
+        assert_eq!(
+            assign_replicas(&image, 0, -3, 1)
+                .unwrap_err()
+                .kafka_error_code(),
+            37
+        );
+        assert_eq!(
+            assign_replicas(&image, 0, i32::MAX, 1)
+                .unwrap_err()
+                .kafka_error_code(),
+            37
+        );
+    }
+
+    #[test]
+    fn plan_create_topic_validates_everything() {
+        let image = image_with_brokers(1);
+        let automatic = Placement::Automatic {
+            partition_count: 2,
+            replication_factor: 1,
+        };
+        let record =
+            plan_create_topic(&image, "orders", automatic.clone(), BTreeMap::new()).unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+        assert_eq!(image.topic("orders").unwrap().partitions.len(), 2);
+
+        let code = |name: &str, placement: Placement, configs: &[(&str, &str)]| {
+            let configs = configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            plan_create_topic(&image, name, placement, configs)
+                .unwrap_err()
+                .kafka_error_code()
+        };
+        assert_eq!(code("orders", automatic.clone(), &[]), 36);
+        assert_eq!(code("bad name", automatic.clone(), &[]), 17);
+        assert_eq!(code("x", automatic.clone(), &[("retention.ms", "x")]), 40);
+        assert_eq!(code("x", automatic.clone(), &[("nope", "1")]), 40);
+        assert_eq!(code("x", Placement::Manual(vec![vec![9]]), &[]), 39);
+        assert_eq!(code("x", Placement::Manual(vec![vec![1, 1]]), &[]), 39);
+        assert_eq!(code("x", Placement::Manual(vec![]), &[]), 37);
+        let manual = plan_create_topic(
+            &image,
+            "x",
+            Placement::Manual(vec![vec![1]]),
+            BTreeMap::new(),
+        );
+        assert!(manual.is_ok());
+    }
+
+    #[test]
+    fn plan_create_partitions_messages() {
+        let image = image_with_brokers(2);
+        let record = plan_create_topic(
+            &image,
+            "t",
+            Placement::Automatic {
+                partition_count: 2,
+                replication_factor: 2,
+            },
+            BTreeMap::new(),
+        )
+        .unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+
+        let error = plan_create_partitions(&image, "t", 1, None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Topic currently has 2 partitions, which is higher than the requested 1."
+        );
+        let error = plan_create_partitions(&image, "t", 2, None).unwrap_err();
+        assert_eq!(error.to_string(), "Topic already has 2 partitions.");
+        assert_eq!(error.kafka_error_code(), 37);
+        assert_eq!(
+            plan_create_partitions(&image, "nope", 3, None)
+                .unwrap_err()
+                .kafka_error_code(),
+            3
+        );
+        assert_eq!(
+            plan_create_partitions(&image, "t", 4, Some(vec![vec![1, 2]]))
+                .unwrap_err()
+                .kafka_error_code(),
+            39
+        );
+        assert_eq!(
+            plan_create_partitions(&image, "t", 3, Some(vec![vec![1]]))
+                .unwrap_err()
+                .kafka_error_code(),
+            39,
+            "replication factor must match the topic's"
+        );
+
+        let record = plan_create_partitions(&image, "t", 5, None).unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 5);
+        assert!(topic.partitions.iter().all(|p| p.replicas.len() == 2));
+        image.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn topic_ids_are_fresh() {
+        let image = MetadataImage::empty("c");
+        let first = new_topic_id(&image);
+        assert!(!first.is_nil());
+        assert_ne!(first, new_topic_id(&image));
+    }
+}
