@@ -104,8 +104,9 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let shutdown = install_shutdown_signal()?;
         let broker = Broker::start(config).await?;
-        broker.run(shutdown_signal()).await?;
+        broker.run(shutdown).await?;
         anyhow::Ok(())
     })
 }
@@ -154,29 +155,24 @@ fn apply_config_file(config: &mut BrokerConfig, path: &Path) -> anyhow::Result<(
         .with_context(|| format!("in config file {}", path.display()))
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the broker");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
+/// Installs the SIGINT/SIGTERM handlers now (before the broker reports it is listening, so an
+/// early signal is never lost to the default action) and returns a future completing on either.
+#[cfg(unix)]
+fn install_shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
-            () = terminate => {}
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn install_shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
