@@ -1,0 +1,158 @@
+//! Small per-partition state files, written atomically (temp file, fsync, rename, fsync dir)
+//! and protected by a CRC so a torn or foreign file reads as absent, never as wrong numbers.
+//!
+//! - `quill-log.checkpoint`: log start offset and recovery point (everything below it was
+//!   fsynced when the file was written).
+//! - `.clean-shutdown`: written last by a clean close, removed on open. It names the active
+//!   segment and its size so a stale marker cannot vouch for data written after it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::segment::remove_if_exists;
+
+pub const CHECKPOINT_FILE: &str = "quill-log.checkpoint";
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+const CHECKPOINT_MAGIC: &[u8; 4] = b"QLCP";
+const CLEAN_MAGIC: &[u8; 4] = b"QLCS";
+const FORMAT_VERSION: u16 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub log_start_offset: i64,
+    pub recovery_point: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanShutdown {
+    pub log_end_offset: i64,
+    pub active_base_offset: i64,
+    pub active_size_bytes: u64,
+}
+
+pub fn write_checkpoint(dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&checkpoint.log_start_offset.to_be_bytes());
+    body.extend_from_slice(&checkpoint.recovery_point.to_be_bytes());
+    write_atomically(dir, CHECKPOINT_FILE, &frame(CHECKPOINT_MAGIC, &body))
+}
+
+pub fn read_checkpoint(dir: &Path) -> io::Result<Option<Checkpoint>> {
+    let Some(body) = read_framed(&dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, 16)? else {
+        return Ok(None);
+    };
+    Ok(Some(Checkpoint {
+        log_start_offset: be_i64(&body, 0),
+        recovery_point: be_i64(&body, 8),
+    }))
+}
+
+pub fn write_clean_shutdown(dir: &Path, state: CleanShutdown) -> io::Result<()> {
+    let mut body = Vec::with_capacity(24);
+    body.extend_from_slice(&state.log_end_offset.to_be_bytes());
+    body.extend_from_slice(&state.active_base_offset.to_be_bytes());
+    body.extend_from_slice(&state.active_size_bytes.to_be_bytes());
+    write_atomically(dir, CLEAN_SHUTDOWN_FILE, &frame(CLEAN_MAGIC, &body))
+}
+
+/// Reads and removes the clean-shutdown marker.
+pub fn take_clean_shutdown(dir: &Path) -> io::Result<Option<CleanShutdown>> {
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    let state = read_framed(&path, CLEAN_MAGIC, 24)?.map(|body| CleanShutdown {
+        log_end_offset: be_i64(&body, 0),
+        active_base_offset: be_i64(&body, 8),
+        active_size_bytes: be_i64(&body, 16) as u64,
+    });
+    remove_if_exists(&path)?;
+    Ok(state)
+}
+
+fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(10 + body.len());
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    bytes.extend_from_slice(body);
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn read_framed(path: &Path, magic: &[u8; 4], body_bytes: usize) -> io::Result<Option<Vec<u8>>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let expected_len = 4 + 2 + body_bytes + 4;
+    if bytes.len() != expected_len || &bytes[..4] != magic {
+        tracing::warn!(path = %path.display(), "ignoring malformed state file");
+        return Ok(None);
+    }
+    let (content, crc) = bytes.split_at(expected_len - 4);
+    let stored_crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let version = u16::from_be_bytes([content[4], content[5]]);
+    if stored_crc != crc32c::crc32c(content) || version != FORMAT_VERSION {
+        tracing::warn!(path = %path.display(), "ignoring state file with a bad CRC or version");
+        return Ok(None);
+    }
+    Ok(Some(content[6..].to_vec()))
+}
+
+fn be_i64(bytes: &[u8], at: usize) -> i64 {
+    let mut out = [0u8; 8];
+    if let Some(slice) = bytes.get(at..at + 8) {
+        out.copy_from_slice(slice);
+    }
+    i64::from_be_bytes(out)
+}
+
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let temp = dir.join(format!("{name}.tmp"));
+    let mut file = File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temp, dir.join(name))?;
+    sync_dir(dir)
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trips_and_rejects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+        let checkpoint = Checkpoint {
+            log_start_offset: 7,
+            recovery_point: 42,
+        };
+        write_checkpoint(dir.path(), checkpoint).unwrap();
+        assert_eq!(read_checkpoint(dir.path()).unwrap(), Some(checkpoint));
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[8] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+        fs::write(&path, &bytes[..5]).unwrap();
+        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn clean_marker_is_consumed_by_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = CleanShutdown {
+            log_end_offset: 10,
+            active_base_offset: 5,
+            active_size_bytes: 999,
+        };
+        write_clean_shutdown(dir.path(), state).unwrap();
+        assert_eq!(take_clean_shutdown(dir.path()).unwrap(), Some(state));
+        assert_eq!(take_clean_shutdown(dir.path()).unwrap(), None);
+    }
+}

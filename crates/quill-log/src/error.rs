@@ -1,0 +1,83 @@
+use std::io;
+
+/// Every failure of the log, each mapping to exactly one Kafka error code.
+#[derive(thiserror::Error, Debug)]
+pub enum LogError {
+    /// The bytes do not form a valid batch (bad length, CRC mismatch, broken record framing).
+    #[error("corrupt record batch: {0}")]
+    CorruptRecord(String),
+    /// A batch (or a whole append) is larger than the configured limit.
+    #[error(
+        "record batch of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes ({setting})"
+    )]
+    RecordTooLarge {
+        size_bytes: u64,
+        limit_bytes: u64,
+        setting: &'static str,
+    },
+    /// A well-formed batch that breaks a rule for producer input (magic, counts, control flag).
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("invalid timestamp: {0}")]
+    InvalidTimestamp(String),
+    /// A durability failure happened earlier; the log refuses writes until reopened.
+    #[error("log is offline after an earlier storage failure: {0}")]
+    Offline(String),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl LogError {
+    /// The Kafka protocol error code a broker should answer with.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            LogError::OffsetOutOfRange { .. } => 1,
+            LogError::CorruptRecord(_) => 2,
+            LogError::RecordTooLarge { .. } => 10,
+            LogError::InvalidTimestamp(_) => 32,
+            LogError::Offline(_) | LogError::Io(_) => 56,
+            LogError::InvalidRecord(_) => 87,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        let cases = [
+            (LogError::CorruptRecord(String::new()), 2),
+            (
+                LogError::RecordTooLarge {
+                    size_bytes: 2,
+                    limit_bytes: 1,
+                    setting: "max.message.bytes",
+                },
+                10,
+            ),
+            (LogError::InvalidRecord(String::new()), 87),
+            (
+                LogError::OffsetOutOfRange {
+                    offset: 5,
+                    log_start_offset: 0,
+                    log_end_offset: 1,
+                },
+                1,
+            ),
+            (LogError::InvalidTimestamp(String::new()), 32),
+            (LogError::Io(io::Error::other("disk")), 56),
+            (LogError::Offline(String::new()), 56),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.kafka_error_code(), code, "{error}");
+        }
+    }
+}

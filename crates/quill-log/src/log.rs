@@ -1,0 +1,691 @@
+//! One partition: an ordered list of segments, the last one active.
+
+use std::fs;
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, HEADER_BYTES};
+use crate::checkpoint::{self, Checkpoint, CleanShutdown};
+use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
+use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::error::LogError;
+use crate::segment::{PlacedBatch, Segment, MAX_BATCH_BYTES};
+
+/// A single read never returns more than this, except one whole batch (KIP-74).
+pub const MAX_READ_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the broker owns when it appends a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendContext {
+    pub now_ms: i64,
+    pub leader_epoch: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The time stamped into the batches under `LogAppendTime`, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    pub record_count: u32,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole batches; empty when nothing is readable at `from_offset` below the upper bound.
+    pub bytes: Bytes,
+    /// The offset after the last returned batch (the requested offset if nothing was returned).
+    pub next_offset: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
+/// One partition's log. Appends need `&mut self`; reads take `&self`, so a `RwLock` lets many
+/// readers proceed between appends.
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last one takes appends.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    committer: GroupCommitter,
+    sync_target: Arc<SyncTarget>,
+    last_flush_ms: i64,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &self.log_start_offset)
+            .field("log_end_offset", &self.log_end_offset())
+            .field("segments", &self.segments.len())
+            .finish()
+    }
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`. After a clean close only the last few batches are
+    /// read; otherwise every batch from the recovery point on is validated and a torn tail cut.
+    pub fn open(dir: &Path, config: LogConfig, committer: GroupCommitter) -> Result<Log, LogError> {
+        fs::create_dir_all(dir)?;
+        let base_offsets = list_segments(dir)?;
+        let stored = checkpoint::read_checkpoint(dir)?;
+        let clean = checkpoint::take_clean_shutdown(dir)?;
+        let segments = open_segments(dir, &config, &base_offsets, stored, clean)?;
+        let mut log = Log::assemble(dir, config, committer, segments, stored)?;
+        // Data that survived a process crash may still sit only in the page cache: make it
+        // durable before anyone reads it as acknowledged.
+        log.active().sync()?;
+        log.write_checkpoint()?;
+        Ok(log)
+    }
+
+    fn assemble(
+        dir: &Path,
+        config: LogConfig,
+        committer: GroupCommitter,
+        mut segments: Vec<Segment>,
+        stored: Option<Checkpoint>,
+    ) -> Result<Log, LogError> {
+        if segments.is_empty() {
+            let base = stored.map_or(0, |c| c.log_start_offset.max(0));
+            segments.push(Segment::create(dir, base)?);
+            checkpoint::sync_dir(dir)?;
+        }
+        let first_base = segments.first().map_or(0, |s| s.base_offset);
+        let end = segments.last().map_or(0, |s| s.next_offset);
+        let log_start_offset = stored
+            .map_or(first_base, |c| c.log_start_offset)
+            .clamp(first_base, end);
+        let active_file = segments
+            .last()
+            .map(|s| Arc::clone(s.file()))
+            .ok_or_else(|| LogError::Offline("log has no segment".to_string()))?;
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            committer,
+            sync_target: Arc::new(SyncTarget::new(active_file, end)),
+            last_flush_ms: 0,
+        })
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty (see `assemble` and `apply_retention`).
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Every offset below this is on disk (fsynced).
+    pub fn durable_end_offset(&self) -> i64 {
+        self.sync_target.durable_end()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size_bytes).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Validates and appends the raw bytes of one or more v2 batches, assigning offsets.
+    /// On any error nothing was written.
+    pub fn append(
+        &mut self,
+        batches: &[u8],
+        context: AppendContext,
+    ) -> Result<AppendInfo, LogError> {
+        if let Some(failure) = self.sync_target.failure() {
+            return Err(LogError::Offline(failure));
+        }
+        let headers = self.validate_input(batches)?;
+        let record_count: i64 = headers
+            .iter()
+            .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        self.maybe_roll(batches.len() as u64, record_count, context.now_ms)?;
+
+        let log_append_time_ms =
+            (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(context.now_ms);
+        let base_offset = self.log_end_offset();
+        let mut next_offset = base_offset;
+        let mut patched_headers = Vec::with_capacity(headers.len());
+        let mut placed = Vec::with_capacity(headers.len());
+        for (position, header) in &headers {
+            let batch_bytes = &batches[*position..*position + header.size_bytes];
+            let mut patched = [0u8; HEADER_BYTES];
+            patched.copy_from_slice(&batch_bytes[..HEADER_BYTES]);
+            let body = &batch_bytes[HEADER_BYTES..];
+            batch::patch_header(
+                &mut patched,
+                body,
+                next_offset,
+                context.leader_epoch,
+                log_append_time_ms,
+            );
+            let last_offset = next_offset + i64::from(header.last_offset_delta);
+            placed.push(PlacedBatch {
+                base_offset: next_offset,
+                last_offset,
+                max_timestamp_ms: log_append_time_ms.unwrap_or(header.max_timestamp_ms),
+                size_bytes: header.size_bytes as u64,
+            });
+            patched_headers.push(patched);
+            next_offset = last_offset + 1;
+        }
+        // Zero-copy: only the 61-byte headers were copied; bodies go straight from the input.
+        let mut slices = Vec::with_capacity(headers.len() * 2);
+        for ((position, header), patched) in headers.iter().zip(&patched_headers) {
+            slices.push(IoSlice::new(patched));
+            slices.push(IoSlice::new(
+                &batches[position + HEADER_BYTES..position + header.size_bytes],
+            ));
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&mut slices, &placed, interval, context.now_ms)?;
+        self.sync_target.written(next_offset);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next_offset - 1,
+            log_append_time_ms: log_append_time_ms.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+            record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
+            bytes: batches.len() as u64,
+        })
+    }
+
+    /// Splits the input into batches and checks each as Kafka checks producer input.
+    fn validate_input(&self, batches: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
+        if batches.is_empty() {
+            return Err(LogError::InvalidRecord(
+                "no record batches to append".to_string(),
+            ));
+        }
+        if batches.len() as u64 > self.config.segment_bytes {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: batches.len() as u64,
+                limit_bytes: self.config.segment_bytes,
+                setting: "segment.bytes",
+            });
+        }
+        let max_batch_bytes = self.config.max_message_bytes.min(MAX_BATCH_BYTES) as usize;
+        let mut headers = Vec::new();
+        let mut position = 0;
+        while position < batches.len() {
+            let rest = &batches[position..];
+            let header = BatchHeader::parse(rest)?;
+            if header.size_bytes > max_batch_bytes {
+                return Err(LogError::RecordTooLarge {
+                    size_bytes: header.size_bytes as u64,
+                    limit_bytes: max_batch_bytes as u64,
+                    setting: "max.message.bytes",
+                });
+            }
+            let Some(whole) = rest.get(..header.size_bytes) else {
+                return Err(LogError::CorruptRecord(format!(
+                    "batch length {} runs past the end of the {} bytes given",
+                    header.size_bytes,
+                    rest.len()
+                )));
+            };
+            batch::validate_batch(whole, &header, true)?;
+            headers.push((position, header));
+            position += header.size_bytes;
+        }
+        Ok(headers)
+    }
+
+    fn maybe_roll(
+        &mut self,
+        incoming_bytes: u64,
+        record_count: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let active = self.active();
+        if active.size_bytes == 0 {
+            return Ok(());
+        }
+        let too_big = active.size_bytes + incoming_bytes > self.config.segment_bytes;
+        let too_old = active
+            .first_append_ms
+            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms);
+        let index_full = active.is_index_full(self.config.segment_index_bytes);
+        // Index entries hold offsets relative to the segment base as 32-bit values.
+        let offsets_exhausted =
+            active.next_offset + record_count - active.base_offset > i64::from(i32::MAX);
+        if too_big || too_old || index_full || offsets_exhausted {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end.
+    pub fn roll(&mut self) -> Result<(), LogError> {
+        let new_base = self.log_end_offset();
+        let active = self.active_mut();
+        if active.size_bytes == 0 {
+            return Ok(());
+        }
+        active.seal_time_index();
+        active.persist_indexes(true)?;
+        let segment = Segment::create(&self.dir, new_base)?;
+        checkpoint::sync_dir(&self.dir)?;
+        self.sync_target.rolled(Arc::clone(segment.file()));
+        self.segments.push(segment);
+        self.write_checkpoint()?;
+        tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// Reads whole batches, starting with the one that contains `from_offset`, up to
+    /// `max_bytes` (but at least one batch), never including a batch that reaches
+    /// `upper_bound`. Reads stay within one segment.
+    pub fn read(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<ReadResult, LogError> {
+        let end = self.log_end_offset();
+        if from_offset < self.log_start_offset || from_offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset: from_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
+        }
+        let empty = ReadResult {
+            bytes: Bytes::new(),
+            next_offset: from_offset,
+        };
+        let upper = upper_bound.min(end);
+        if from_offset >= upper {
+            return Ok(empty);
+        }
+        let Some(segment) = self.segment_for(from_offset) else {
+            return Ok(empty);
+        };
+        let Some((position, first)) = segment.find_position(from_offset)? else {
+            return Ok(empty);
+        };
+        if first.last_offset() >= upper {
+            return Ok(empty);
+        }
+        let wanted = max_bytes.min(MAX_READ_BYTES).max(first.size_bytes);
+        let mut buffer = segment.read_bytes(position, wanted)?;
+        let (cut, next_offset) = whole_batches_below(&buffer, upper);
+        if cut == 0 {
+            return Err(LogError::CorruptRecord(format!(
+                "unreadable batch at offset {from_offset} in {}",
+                self.dir.display()
+            )));
+        }
+        buffer.truncate(cut);
+        Ok(ReadResult {
+            bytes: Bytes::from(buffer),
+            next_offset,
+        })
+    }
+
+    /// The segment holding `offset`, skipping empty segments.
+    fn segment_for(&self, offset: i64) -> Option<&Segment> {
+        let after = self.segments.partition_point(|s| s.base_offset <= offset);
+        self.segments[after.saturating_sub(1)..]
+            .iter()
+            .find(|s| s.next_offset > offset)
+    }
+
+    /// The first offset (at or after the log start) whose timestamp is ≥ `timestamp_ms`.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        for segment in &self.segments {
+            if segment.next_offset <= self.log_start_offset {
+                continue;
+            }
+            if let Some((offset, found_ms)) = segment.offset_for_timestamp(timestamp_ms)? {
+                return Ok(Some(TimestampOffset {
+                    offset: offset.max(self.log_start_offset),
+                    timestamp_ms: found_ms,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (ListOffsets `MAX_TIMESTAMP`).
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
+        let best = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset > self.log_start_offset)
+            .fold(None::<&Segment>, |best, s| match best {
+                Some(b) if b.max_timestamp_ms >= s.max_timestamp_ms => Some(b),
+                _ => Some(s),
+            });
+        let Some(segment) = best else {
+            return Ok(None);
+        };
+        Ok(segment
+            .max_timestamp_record()?
+            .map(|(offset, timestamp_ms)| TimestampOffset {
+                offset: offset.max(self.log_start_offset),
+                timestamp_ms,
+            }))
+    }
+
+    /// Calls `callback` once every offset below `through_offset` is durable as the flush policy
+    /// promises: after a shared fdatasync for `EveryAppend`, at once otherwise.
+    pub fn on_durable(&self, through_offset: i64, callback: DurabilityCallback) {
+        let needs_sync = self.config.flush == FlushPolicy::EveryAppend
+            && through_offset > self.sync_target.durable_end();
+        if !needs_sync {
+            callback(Ok(()));
+            return;
+        }
+        self.committer
+            .request(Arc::clone(&self.sync_target), through_offset, callback);
+    }
+
+    /// Blocks until `through_offset` is durable (convenience over `on_durable`).
+    pub fn wait_durable(&self, through_offset: i64) -> Result<(), LogError> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        self.on_durable(
+            through_offset,
+            Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        );
+        receiver
+            .recv()
+            .map_err(|_| LogError::Offline("durability request was dropped".to_string()))?
+    }
+
+    /// Forces everything written so far to disk now.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.sync_target.sync_now().map_err(LogError::Offline)
+    }
+
+    /// For `FlushPolicy::IntervalMs`: flushes if the interval has passed since the last flush.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let FlushPolicy::IntervalMs(interval_ms) = self.config.flush else {
+            return Ok(());
+        };
+        if now_ms.saturating_sub(self.last_flush_ms) < interval_ms as i64 {
+            return Ok(());
+        }
+        self.flush()?;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Persists the log start offset and the recovery point (the durable end), so that a
+    /// restart after a crash validates only what may not have reached the disk.
+    pub fn write_checkpoint(&mut self) -> Result<(), LogError> {
+        checkpoint::write_checkpoint(
+            &self.dir,
+            Checkpoint {
+                log_start_offset: self.log_start_offset,
+                recovery_point: self.durable_end_offset(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Deletes whole segments past `retention.ms` (by their max timestamp), while the log is
+    /// over `retention.bytes`, or entirely below the log start offset. Never the active segment.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let oldest = &self.segments[0];
+            let newest_ms = if oldest.max_timestamp_ms >= 0 {
+                oldest.max_timestamp_ms
+            } else {
+                oldest.modified_ms().unwrap_or(now_ms)
+            };
+            let expired = self.config.retention_ms >= 0
+                && now_ms.saturating_sub(newest_ms) > self.config.retention_ms;
+            let oversized = self.config.retention_bytes >= 0
+                && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
+            let below_start = self.segments[1].base_offset <= self.log_start_offset;
+            if !(expired || oversized || below_start) {
+                break;
+            }
+            let removed = self.segments.remove(0);
+            removed.delete_files()?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
+            self.write_checkpoint()?;
+            tracing::info!(dir = %self.dir.display(), deleted, log_start_offset = self.log_start_offset, "retention deleted segments");
+        }
+        Ok(deleted)
+    }
+
+    /// Advances the log start offset (DeleteRecords) and drops segments wholly below it.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        let end = self.log_end_offset();
+        if offset < 0 || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        self.write_checkpoint()?;
+        while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
+            let removed = self.segments.remove(0);
+            removed.delete_files()?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Removes everything at or after `offset` (a follower diverging from its leader).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start_offset);
+        while self.segments.len() > 1 && self.active().base_offset >= offset {
+            if let Some(removed) = self.segments.pop() {
+                removed.delete_files()?;
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().truncate_to(offset, interval)?;
+        let active_file = Arc::clone(self.active().file());
+        self.sync_target.rolled(active_file);
+        self.sync_target.truncated(self.log_end_offset());
+        Ok(())
+    }
+
+    /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads
+    /// almost nothing.
+    pub fn close(mut self) -> Result<(), LogError> {
+        let active = self.active_mut();
+        active.seal_time_index();
+        active.persist_indexes(true)?;
+        self.flush()?;
+        self.write_checkpoint()?;
+        let active = self.active();
+        checkpoint::write_clean_shutdown(
+            &self.dir,
+            CleanShutdown {
+                log_end_offset: active.next_offset,
+                active_base_offset: active.base_offset,
+                active_size_bytes: active.size_bytes,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Removes the partition's directory and everything in it.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}
+
+/// How many leading bytes of `buffer` are whole batches whose last offset is below `upper`, and
+/// the offset after them.
+fn whole_batches_below(buffer: &[u8], upper: i64) -> (usize, i64) {
+    let mut cut = 0;
+    let mut next_offset = 0;
+    while let Some(rest) = buffer.get(cut..) {
+        let Ok(header) = BatchHeader::parse(rest) else {
+            break;
+        };
+        if header.size_bytes > rest.len() || header.last_offset() >= upper {
+            break;
+        }
+        cut += header.size_bytes;
+        next_offset = header.next_offset();
+    }
+    (cut, next_offset)
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted work.
+fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut base_offsets = Vec::new();
+    let mut index_files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let (Some(stem), Some(extension)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        match extension {
+            "log" => match stem.parse::<i64>() {
+                Ok(base) if base >= 0 && stem.len() == 20 => base_offsets.push(base),
+                _ => tracing::warn!(path = %path.display(), "ignoring unexpected file"),
+            },
+            "index" | "timeindex" => index_files.push((stem.to_string(), path)),
+            "tmp" => fs::remove_file(&path)?,
+            _ => {}
+        }
+    }
+    for (stem, path) in index_files {
+        if !stem.parse::<i64>().is_ok_and(|b| base_offsets.contains(&b)) {
+            fs::remove_file(&path)?;
+        }
+    }
+    base_offsets.sort_unstable();
+    Ok(base_offsets)
+}
+
+/// Opens every segment, validating from the recovery point on unless the last close was clean.
+/// A segment that had to be cut, or that does not continue its predecessor's offsets, ends the
+/// log: later segments cannot follow a hole and are deleted.
+fn open_segments(
+    dir: &Path,
+    config: &LogConfig,
+    base_offsets: &[i64],
+    stored: Option<Checkpoint>,
+    clean: Option<CleanShutdown>,
+) -> Result<Vec<Segment>, LogError> {
+    let clean = clean.filter(|marker| {
+        let active_base = base_offsets.last().copied();
+        let active_len = active_base.and_then(|base| {
+            fs::metadata(dir.join(crate::segment::segment_file_name(base, "log")))
+                .ok()
+                .map(|m| m.len())
+        });
+        active_base == Some(marker.active_base_offset)
+            && active_len == Some(marker.active_size_bytes)
+    });
+    let recovery_point = match (clean, stored) {
+        (Some(_), _) => i64::MAX,
+        (None, Some(checkpoint)) => checkpoint.recovery_point,
+        (None, None) => 0,
+    };
+    if clean.is_none() && !base_offsets.is_empty() {
+        tracing::info!(dir = %dir.display(), recovery_point, "recovering log after unclean shutdown");
+    }
+    let mut segments: Vec<Segment> = Vec::with_capacity(base_offsets.len());
+    for (i, &base) in base_offsets.iter().enumerate() {
+        let next_base = base_offsets.get(i + 1).copied();
+        let recover_from = match next_base {
+            Some(next) if next <= recovery_point => None,
+            _ if recovery_point == i64::MAX => None,
+            _ => Some(recovery_point.max(base)),
+        };
+        let (segment, outcome) =
+            Segment::open(dir, base, config.index_interval_bytes, recover_from)?;
+        let continues = segments.last().is_none_or(|prev| prev.next_offset == base);
+        if !continues {
+            tracing::warn!(dir = %dir.display(), base, "segment does not continue the log; deleting it and later segments");
+            drop(segment);
+            delete_segment_files(dir, &base_offsets[i..])?;
+            break;
+        }
+        let ends_early = next_base.is_some_and(|next| segment.next_offset != next);
+        segments.push(segment);
+        if outcome.truncated || ends_early {
+            if let Some(later) = base_offsets.get(i + 1..).filter(|l| !l.is_empty()) {
+                tracing::warn!(dir = %dir.display(), "log ends inside segment {base}; deleting {} later segments", later.len());
+                delete_segment_files(dir, later)?;
+            }
+            break;
+        }
+    }
+    Ok(segments)
+}
+
+fn delete_segment_files(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
+    for &base in bases {
+        for extension in ["log", "index", "timeindex"] {
+            crate::segment::remove_if_exists(
+                &dir.join(crate::segment::segment_file_name(base, extension)),
+            )?;
+        }
+    }
+    Ok(())
+}

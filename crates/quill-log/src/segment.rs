@@ -1,0 +1,548 @@
+//! One segment: a `.log` file of whole v2 batches plus its two sparse indexes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::batch::{self, BatchHeader, HEADER_BYTES};
+use crate::error::LogError;
+use crate::index::{Index, OffsetEntry, TimeEntry};
+
+/// Batches on disk larger than this are treated as corrupt (it also caps `max.message.bytes`).
+pub const MAX_BATCH_BYTES: u32 = 64 * 1024 * 1024;
+/// How much a scan reads from the file at a time.
+const SCAN_CHUNK_BYTES: usize = 256 * 1024;
+
+pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// A batch as the segment records it after the log assigned its offsets.
+#[derive(Clone, Copy, Debug)]
+pub struct PlacedBatch {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp_ms: i64,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct Segment {
+    pub base_offset: i64,
+    /// The offset after the last batch in this segment.
+    pub next_offset: i64,
+    pub size_bytes: u64,
+    /// Largest batch max timestamp seen, or -1; and the base offset of that batch.
+    pub max_timestamp_ms: i64,
+    pub offset_of_max_timestamp: i64,
+    /// Wall-clock time of the first append into this segment (for `segment.ms`).
+    pub first_append_ms: Option<i64>,
+    bytes_since_index_entry: u64,
+    file: Arc<File>,
+    log_path: PathBuf,
+    offset_index: Index<OffsetEntry>,
+    time_index: Index<TimeEntry>,
+}
+
+/// The result of walking a segment's batches.
+pub struct ScanOutcome {
+    /// Where the valid prefix ends; the file is cut here if it is longer.
+    pub valid_bytes: u64,
+    pub truncated: bool,
+}
+
+impl Segment {
+    pub fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&log_path)?;
+        // A leftover file of the same name holds nothing we trust (append mode cannot truncate).
+        file.set_len(0)?;
+        for extension in ["index", "timeindex"] {
+            remove_if_exists(&dir.join(segment_file_name(base_offset, extension)))?;
+        }
+        Ok(Segment::empty(base_offset, Arc::new(file), log_path))
+    }
+
+    fn empty(base_offset: i64, file: Arc<File>, log_path: PathBuf) -> Segment {
+        Segment {
+            base_offset,
+            next_offset: base_offset,
+            size_bytes: 0,
+            max_timestamp_ms: -1,
+            offset_of_max_timestamp: base_offset,
+            first_append_ms: None,
+            bytes_since_index_entry: 0,
+            file,
+            log_path,
+            offset_index: Index::default(),
+            time_index: Index::default(),
+        }
+    }
+
+    /// Opens an existing segment. Consistent index files are trusted for the part of the
+    /// segment before `recover_from` (all of it when `None`); every batch from there to the end
+    /// is validated (header, CRC, dense offsets) and a torn or corrupt tail is cut. Missing or
+    /// inconsistent index files are rebuilt by a full validating scan.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u32,
+        recover_from: Option<i64>,
+    ) -> Result<(Segment, ScanOutcome), LogError> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
+        let size_bytes = file.metadata()?.len();
+        let mut segment = Segment::empty(base_offset, Arc::new(file), log_path);
+        segment.size_bytes = size_bytes;
+        if !segment.load_indexes()? {
+            let outcome = segment.rebuild(index_interval_bytes)?;
+            return Ok((segment, outcome));
+        }
+        if let Some(offset) = recover_from {
+            segment.forget_index_entries_after(offset);
+        }
+        let outcome = segment.scan_tail(index_interval_bytes)?;
+        Ok((segment, outcome))
+    }
+
+    fn index_path(&self, extension: &str) -> PathBuf {
+        self.log_path.with_extension(extension)
+    }
+
+    fn load_indexes(&mut self) -> Result<bool, LogError> {
+        let size = self.size_bytes;
+        let Some(offset_index) = Index::<OffsetEntry>::load(&self.index_path("index"), |e| {
+            u64::from(e.position) < size
+        })?
+        else {
+            return Ok(false);
+        };
+        let Some(time_index) = Index::<TimeEntry>::load(&self.index_path("timeindex"), |_| true)?
+        else {
+            return Ok(false);
+        };
+        self.offset_index = offset_index;
+        self.time_index = time_index;
+        self.max_timestamp_from_time_index();
+        Ok(true)
+    }
+
+    fn max_timestamp_from_time_index(&mut self) {
+        (self.max_timestamp_ms, self.offset_of_max_timestamp) = match self.time_index.last() {
+            Some(last) => (
+                last.timestamp_ms,
+                self.base_offset + i64::from(last.relative_offset),
+            ),
+            None => (-1, self.base_offset),
+        };
+    }
+
+    /// Keeps only index entries that describe data before `offset`, so that a scan re-validates
+    /// (and re-indexes) everything from there.
+    fn forget_index_entries_after(&mut self, offset: i64) {
+        let relative = offset.saturating_sub(self.base_offset).max(0);
+        self.offset_index
+            .truncate_while(|e| i64::from(e.relative_offset) > relative);
+        let scan_start = self.offset_index.last().map_or(0, |e| e.relative_offset);
+        self.time_index
+            .truncate_while(|e| e.relative_offset >= scan_start);
+        self.max_timestamp_from_time_index();
+    }
+
+    /// Walks (and validates) the batches from the last offset index entry to the end, to find
+    /// the end offset and the timestamps not yet in the time index.
+    fn scan_tail(&mut self, index_interval_bytes: u32) -> Result<ScanOutcome, LogError> {
+        let Some(last) = self.offset_index.last().copied() else {
+            return self.rebuild(index_interval_bytes);
+        };
+        self.next_offset = self.base_offset + i64::from(last.relative_offset);
+        let outcome = self.scan_from(u64::from(last.position), index_interval_bytes, false)?;
+        if outcome.valid_bytes <= u64::from(last.position) {
+            // Even the indexed batch is gone: the index cannot be trusted.
+            return self.rebuild(index_interval_bytes);
+        }
+        Ok(outcome)
+    }
+
+    /// Drops the indexes and rebuilds them from a full, validating scan.
+    fn rebuild(&mut self, index_interval_bytes: u32) -> Result<ScanOutcome, LogError> {
+        // Fresh indexes rewrite their files on the next persist.
+        self.offset_index = Index::default();
+        self.time_index = Index::default();
+        self.bytes_since_index_entry = 0;
+        self.next_offset = self.base_offset;
+        self.max_timestamp_ms = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        let outcome = self.scan_from(0, index_interval_bytes, true)?;
+        self.persist_indexes(false)?;
+        Ok(outcome)
+    }
+
+    /// Validates every batch from `position`: header, size, CRC and dense offsets. Cuts the
+    /// file at the first batch that fails. `add_index_entries` is false when the indexes already
+    /// cover the batch at `position`.
+    fn scan_from(
+        &mut self,
+        mut position: u64,
+        index_interval_bytes: u32,
+        add_index_entries: bool,
+    ) -> Result<ScanOutcome, LogError> {
+        let file = Arc::clone(&self.file);
+        let mut reader = ChunkReader::new(&file, self.size_bytes);
+        let mut first = true;
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                break;
+            };
+            let Some(whole) = reader.bytes_at(position, header.size_bytes)? else {
+                break;
+            };
+            let dense = header.base_offset == self.next_offset && header.last_offset_delta >= 0;
+            if !dense || batch::validate_batch(whole, &header, false).is_err() {
+                break;
+            }
+            let placed = PlacedBatch {
+                base_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                max_timestamp_ms: header.max_timestamp_ms,
+                size_bytes: header.size_bytes as u64,
+            };
+            // The batch at an existing index entry is already indexed: only account for it.
+            let may_index = add_index_entries || !first;
+            self.record_batch(position, &placed, index_interval_bytes, may_index);
+            first = false;
+            position += header.size_bytes as u64;
+        }
+        let truncated = position < self.size_bytes;
+        if truncated {
+            tracing::warn!(
+                segment = %self.log_path.display(),
+                valid_bytes = position,
+                file_bytes = self.size_bytes,
+                "truncating invalid tail of segment"
+            );
+            self.file.set_len(position)?;
+            self.size_bytes = position;
+        }
+        Ok(ScanOutcome {
+            valid_bytes: position,
+            truncated,
+        })
+    }
+
+    /// Updates end offset, timestamps and indexes for a batch written at `position`.
+    fn record_batch(
+        &mut self,
+        position: u64,
+        placed: &PlacedBatch,
+        index_interval_bytes: u32,
+        may_index: bool,
+    ) {
+        let relative_offset = (placed.base_offset - self.base_offset) as u32;
+        if may_index
+            && (self.offset_index.is_empty()
+                || self.bytes_since_index_entry >= u64::from(index_interval_bytes))
+        {
+            self.offset_index.push(OffsetEntry {
+                relative_offset,
+                position: position as u32,
+            });
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += placed.size_bytes;
+        if placed.max_timestamp_ms > self.max_timestamp_ms {
+            self.max_timestamp_ms = placed.max_timestamp_ms;
+            self.offset_of_max_timestamp = placed.base_offset;
+            let time_entry_due =
+                self.time_index.is_empty() || self.bytes_since_index_entry == placed.size_bytes;
+            if may_index && time_entry_due {
+                self.time_index.push(TimeEntry {
+                    timestamp_ms: placed.max_timestamp_ms,
+                    relative_offset,
+                });
+            }
+        }
+        self.next_offset = placed.last_offset + 1;
+    }
+
+    /// Writes the given slices (whole batches) at the end of the file. On failure the file is cut
+    /// back to its previous size so the segment is exactly as before.
+    pub fn append(
+        &mut self,
+        slices: &mut [IoSlice<'_>],
+        placed: &[PlacedBatch],
+        index_interval_bytes: u32,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let start = self.size_bytes;
+        if let Err(error) = write_all_vectored(&self.file, slices) {
+            if let Err(cut_error) = self.file.set_len(start) {
+                tracing::error!(segment = %self.log_path.display(), %cut_error, "could not undo a failed append");
+            }
+            return Err(error.into());
+        }
+        let mut position = start;
+        for batch in placed {
+            self.record_batch(position, batch, index_interval_bytes, true);
+            position += batch.size_bytes;
+        }
+        self.size_bytes = position;
+        self.first_append_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Position of the batch containing `offset` (or the first batch after it), if any.
+    pub fn find_position(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let relative = offset.saturating_sub(self.base_offset).max(0);
+        let mut position = self
+            .offset_index
+            .floor(|e| i64::from(e.relative_offset) <= relative)
+            .map_or(0, |e| u64::from(e.position));
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, 16 * 1024);
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                return Err(LogError::CorruptRecord(format!(
+                    "unreadable batch header at position {position} of {}",
+                    self.log_path.display()
+                )));
+            };
+            if header.last_offset() >= offset {
+                return Ok(Some((position, header)));
+            }
+            position += header.size_bytes as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads `length` bytes at `position`, bounded by the segment size.
+    pub fn read_bytes(&self, position: u64, length: usize) -> Result<Vec<u8>, LogError> {
+        let available = self.size_bytes.saturating_sub(position);
+        let length = length.min(usize::try_from(available).unwrap_or(usize::MAX));
+        let mut buffer = vec![0u8; length];
+        self.file.read_exact_at(&mut buffer, position)?;
+        Ok(buffer)
+    }
+
+    /// The first offset at or after which a batch's max timestamp reaches `timestamp_ms`,
+    /// refined to the record for uncompressed batches.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        if self.max_timestamp_ms < timestamp_ms {
+            return Ok(None);
+        }
+        let start_offset = self
+            .time_index
+            .floor(|e| e.timestamp_ms < timestamp_ms)
+            .map_or(self.base_offset, |e| {
+                self.base_offset + i64::from(e.relative_offset)
+            });
+        let Some((mut position, _)) = self.find_position(start_offset)? else {
+            return Ok(None);
+        };
+        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                break;
+            };
+            if header.max_timestamp_ms >= timestamp_ms {
+                let found =
+                    self.refine_in_batch(&mut reader, position, &header, |ts| ts >= timestamp_ms)?;
+                return Ok(Some(found));
+            }
+            position += header.size_bytes as u64;
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record holding this segment's max timestamp.
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, LogError> {
+        if self.max_timestamp_ms < 0 || self.size_bytes == 0 {
+            return Ok(None);
+        }
+        let Some((position, header)) = self.find_position(self.offset_of_max_timestamp)? else {
+            return Ok(None);
+        };
+        let max = self.max_timestamp_ms;
+        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        Ok(Some(self.refine_in_batch(
+            &mut reader,
+            position,
+            &header,
+            |ts| ts >= max,
+        )?))
+    }
+
+    /// Finds the first record of a batch whose timestamp satisfies `wanted`; falls back to the
+    /// batch's base offset when records cannot be read without decompressing.
+    fn refine_in_batch(
+        &self,
+        reader: &mut ChunkReader<'_>,
+        position: u64,
+        header: &BatchHeader,
+        wanted: impl Fn(i64) -> bool,
+    ) -> Result<(i64, i64), LogError> {
+        let fallback = (header.base_offset, header.max_timestamp_ms);
+        if header.is_log_append_time() {
+            return Ok(fallback);
+        }
+        let Some(bytes) = reader.bytes_at(position, header.size_bytes)? else {
+            return Ok(fallback);
+        };
+        let records = batch::record_timestamps(bytes, header).unwrap_or_default();
+        Ok(records
+            .into_iter()
+            .find(|(ts, _)| wanted(*ts))
+            .map_or(fallback, |(ts, delta)| (header.base_offset + delta, ts)))
+    }
+
+    /// Cuts the segment just before the batch containing `offset`.
+    pub fn truncate_to(&mut self, offset: i64, index_interval_bytes: u32) -> Result<(), LogError> {
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        let position = self
+            .find_position(offset)?
+            .map_or(self.size_bytes, |(position, _)| position);
+        self.file.set_len(position)?;
+        self.size_bytes = position;
+        // Re-derive everything from the remaining data.
+        self.rebuild(index_interval_bytes)?;
+        Ok(())
+    }
+
+    pub fn persist_indexes(&mut self, sync: bool) -> Result<(), LogError> {
+        self.offset_index.persist(&self.index_path("index"), sync)?;
+        self.time_index
+            .persist(&self.index_path("timeindex"), sync)?;
+        Ok(())
+    }
+
+    /// Records the final max timestamp in the time index, as Kafka does when a segment is sealed,
+    /// so reopening knows it without scanning.
+    pub fn seal_time_index(&mut self) {
+        let relative = (self.offset_of_max_timestamp - self.base_offset) as u32;
+        let missing = self
+            .time_index
+            .last()
+            .is_none_or(|last| last.timestamp_ms < self.max_timestamp_ms);
+        if self.max_timestamp_ms >= 0 && missing {
+            self.time_index.push(TimeEntry {
+                timestamp_ms: self.max_timestamp_ms,
+                relative_offset: relative,
+            });
+        }
+    }
+
+    pub fn is_index_full(&self, segment_index_bytes: u32) -> bool {
+        let limit = segment_index_bytes as usize;
+        self.offset_index.len() * 8 + 8 > limit || self.time_index.len() * 12 + 12 > limit
+    }
+
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    pub fn modified_ms(&self) -> Option<i64> {
+        let modified = self.file.metadata().ok()?.modified().ok()?;
+        let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since_epoch.as_millis()).ok()
+    }
+
+    pub fn delete_files(&self) -> Result<(), LogError> {
+        remove_if_exists(&self.log_path)?;
+        remove_if_exists(&self.index_path("index"))?;
+        remove_if_exists(&self.index_path("timeindex"))?;
+        Ok(())
+    }
+}
+
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote zero bytes")),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file through a window so that walking many small batches costs few syscalls.
+/// Every read is bounded by the file end and by `MAX_BATCH_BYTES`.
+pub struct ChunkReader<'a> {
+    file: &'a File,
+    end: u64,
+    chunk_bytes: usize,
+    window_start: u64,
+    window: Vec<u8>,
+}
+
+impl<'a> ChunkReader<'a> {
+    pub fn new(file: &'a File, end: u64) -> Self {
+        Self::with_chunk(file, end, SCAN_CHUNK_BYTES)
+    }
+
+    pub fn with_chunk(file: &'a File, end: u64, chunk_bytes: usize) -> Self {
+        ChunkReader {
+            file,
+            end,
+            chunk_bytes,
+            window_start: 0,
+            window: Vec::new(),
+        }
+    }
+
+    /// The header at `position`, or `None` if the file ends inside it or the header is invalid.
+    pub fn header_at(&mut self, position: u64) -> Result<Option<BatchHeader>, LogError> {
+        let Some(bytes) = self.bytes_at(position, HEADER_BYTES)? else {
+            return Ok(None);
+        };
+        let Ok(header) = BatchHeader::parse(bytes) else {
+            return Ok(None);
+        };
+        let fits = position.saturating_add(header.size_bytes as u64) <= self.end;
+        if !fits || header.size_bytes > MAX_BATCH_BYTES as usize {
+            return Ok(None);
+        }
+        Ok(Some(header))
+    }
+
+    /// `length` bytes at `position`, or `None` if they run past the end of the file.
+    pub fn bytes_at(&mut self, position: u64, length: usize) -> Result<Option<&[u8]>, LogError> {
+        let wanted_end = position.saturating_add(length as u64);
+        if wanted_end > self.end {
+            return Ok(None);
+        }
+        let window_end = self.window_start + self.window.len() as u64;
+        if position < self.window_start || wanted_end > window_end {
+            let read_length =
+                (self.end - position).min(length.max(self.chunk_bytes) as u64) as usize;
+            self.window.resize(read_length, 0);
+            self.file.read_exact_at(&mut self.window, position)?;
+            self.window_start = position;
+        }
+        let from = (position - self.window_start) as usize;
+        Ok(self.window.get(from..from + length))
+    }
+}

@@ -1,0 +1,479 @@
+//! Behaviour of `Log` through its public API: offsets, reads, limits, error paths, rolling,
+//! timestamps, retention, reopening.
+
+use std::path::Path;
+
+use quill_log::testing::{build_batch, build_simple_batch, fix_crc, TestRecord};
+use quill_log::{
+    AppendContext, BatchHeader, FlushPolicy, GroupCommitter, Log, LogConfig, LogError,
+    TimestampType,
+};
+
+fn context(now_ms: i64) -> AppendContext {
+    AppendContext {
+        now_ms,
+        leader_epoch: 3,
+    }
+}
+
+fn open(dir: &Path, config: LogConfig) -> Log {
+    Log::open(dir, config, GroupCommitter::start().unwrap()).unwrap()
+}
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 256,
+        ..LogConfig::default()
+    }
+}
+
+/// Parses the batches of a read result: (base offset, last offset).
+fn batch_ranges(bytes: &[u8]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut position = 0;
+    while position < bytes.len() {
+        let header = BatchHeader::parse(&bytes[position..]).unwrap();
+        out.push((header.base_offset, header.last_offset()));
+        position += header.size_bytes;
+    }
+    out
+}
+
+#[test]
+fn appends_assign_dense_offsets_and_reads_return_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let first = log
+        .append(&build_simple_batch(1000, 3, 10), context(5))
+        .unwrap();
+    assert_eq!((first.base_offset, first.last_offset), (0, 2));
+    assert_eq!(first.log_append_time_ms, -1);
+    assert_eq!(first.record_count, 3);
+    let mut two = build_simple_batch(2000, 2, 10);
+    two.extend(build_simple_batch(3000, 4, 10));
+    let second = log.append(&two, context(6)).unwrap();
+    assert_eq!((second.base_offset, second.last_offset), (3, 8));
+    assert_eq!(log.log_end_offset(), 9);
+
+    let all = log.read(0, 1 << 20, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&all.bytes), vec![(0, 2), (3, 4), (5, 8)]);
+    assert_eq!(all.next_offset, 9);
+    let header = BatchHeader::parse(&all.bytes).unwrap();
+    assert_eq!(header.partition_leader_epoch, 3);
+
+    // A read inside a batch starts at that batch, as in Kafka.
+    let middle = log.read(4, 1 << 20, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&middle.bytes), vec![(3, 4), (5, 8)]);
+    // At the end: empty, not an error.
+    let at_end = log.read(9, 1 << 20, i64::MAX).unwrap();
+    assert!(at_end.bytes.is_empty());
+    assert_eq!(at_end.next_offset, 9);
+}
+
+#[test]
+fn read_returns_at_least_one_batch_and_respects_the_upper_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for i in 0..3 {
+        log.append(&build_simple_batch(i, 5, 100), context(0))
+            .unwrap();
+    }
+    let one = log.read(0, 1, i64::MAX).unwrap();
+    assert_eq!(
+        batch_ranges(&one.bytes),
+        vec![(0, 4)],
+        "KIP-74: one whole batch"
+    );
+    let bounded = log.read(0, 1 << 20, 10).unwrap();
+    assert_eq!(batch_ranges(&bounded.bytes), vec![(0, 4), (5, 9)]);
+    // A batch straddling the bound is withheld entirely.
+    let straddle = log.read(0, 1 << 20, 7).unwrap();
+    assert_eq!(batch_ranges(&straddle.bytes), vec![(0, 4)]);
+    let nothing = log.read(5, 1 << 20, 7).unwrap();
+    assert!(nothing.bytes.is_empty());
+}
+
+#[test]
+fn offsets_outside_the_log_are_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    log.append(&build_simple_batch(0, 5, 10), context(0))
+        .unwrap();
+    let above = log.read(6, 100, i64::MAX).unwrap_err();
+    assert!(matches!(
+        above,
+        LogError::OffsetOutOfRange { offset: 6, .. }
+    ));
+    assert_eq!(above.kafka_error_code(), 1);
+    log.delete_records_before(3).unwrap();
+    let below = log.read(2, 100, i64::MAX).unwrap_err();
+    assert!(matches!(
+        below,
+        LogError::OffsetOutOfRange { offset: 2, .. }
+    ));
+    assert!(log.read(-1, 100, i64::MAX).is_err());
+}
+
+#[test]
+fn invalid_input_is_rejected_and_leaves_the_log_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        max_message_bytes: 2000,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    log.append(&build_simple_batch(0, 1, 10), context(0))
+        .unwrap();
+    let size_before = log.size_bytes();
+
+    let mut corrupt = build_simple_batch(0, 2, 10);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    let mut bad_magic = build_simple_batch(0, 1, 10);
+    bad_magic[16] = 1;
+    let good = build_simple_batch(0, 1, 10);
+    let truncated = good[..good.len() - 3].to_vec();
+    let mut bad_count = build_simple_batch(0, 2, 10);
+    bad_count[57..61].copy_from_slice(&7i32.to_be_bytes());
+    fix_crc(&mut bad_count);
+    // A valid batch followed by a corrupt one: nothing of the request may be written.
+    let mut mixed = build_simple_batch(0, 1, 10);
+    mixed.extend_from_slice(&corrupt);
+
+    let cases: Vec<(&str, Vec<u8>, i16)> = vec![
+        ("corrupt crc", corrupt, 2),
+        ("bad magic", bad_magic, 87),
+        ("truncated", truncated, 2),
+        ("too short for a header", good[..20].to_vec(), 2),
+        ("count mismatch", bad_count, 87),
+        ("oversized", build_simple_batch(0, 1, 3000), 10),
+        ("valid then corrupt", mixed, 2),
+        ("empty", Vec::new(), 87),
+    ];
+    for (name, input, code) in cases {
+        let error = log.append(&input, context(0)).unwrap_err();
+        assert_eq!(error.kafka_error_code(), code, "{name}: {error}");
+        assert_eq!(log.log_end_offset(), 1, "{name}");
+        assert_eq!(log.size_bytes(), size_before, "{name}");
+    }
+    assert!(matches!(
+        log.append(&build_simple_batch(0, 1, 3000), context(0)),
+        Err(LogError::RecordTooLarge { .. })
+    ));
+    // And the log still works.
+    let next = log
+        .append(&build_simple_batch(0, 1, 10), context(0))
+        .unwrap();
+    assert_eq!(next.base_offset, 1);
+}
+
+#[test]
+fn log_append_time_rewrites_the_timestamp_and_keeps_the_crc_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    let info = log
+        .append(&build_simple_batch(5, 2, 10), context(777_000))
+        .unwrap();
+    assert_eq!(info.log_append_time_ms, 777_000);
+    let read = log.read(0, 1 << 20, i64::MAX).unwrap();
+    let header = quill_log::validate_producer_batch(&read.bytes, 1 << 20).unwrap();
+    assert_eq!(header.max_timestamp_ms, 777_000);
+    assert!(header.is_log_append_time());
+    let found = log.offset_for_timestamp(700_000).unwrap().unwrap();
+    assert_eq!(found.offset, 0);
+}
+
+#[test]
+fn segments_roll_by_size_time_and_index_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    assert!(log.segment_count() >= 4, "{}", log.segment_count());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.contains(&"00000000000000000000.log".to_string()));
+    assert!(names.iter().any(|n| n.ends_with(".timeindex")));
+    let all = log.read(0, 1 << 20, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&all.bytes)[0], (0, 3));
+    // Every offset is readable across segments.
+    for offset in 0..80 {
+        let read = log.read(offset, 1, i64::MAX).unwrap();
+        let (base, last) = batch_ranges(&read.bytes)[0];
+        assert!(base <= offset && offset <= last);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 1000,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    log.append(&build_simple_batch(0, 1, 10), context(10_000))
+        .unwrap();
+    log.append(&build_simple_batch(0, 1, 10), context(10_500))
+        .unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(&build_simple_batch(0, 1, 10), context(11_000))
+        .unwrap();
+    assert_eq!(log.segment_count(), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 1,
+        segment_index_bytes: 48,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..12 {
+        log.append(&build_simple_batch(0, 1, 10), context(0))
+            .unwrap();
+    }
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "6 offset index entries fill 48 bytes"
+    );
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    // Batch i holds 4 records with timestamps 1000*i + 0..3.
+    for i in 0..30 {
+        log.append(&build_simple_batch(1000 * i, 4, 100), context(0))
+            .unwrap();
+    }
+    assert!(log.segment_count() > 2);
+    let exact = log.offset_for_timestamp(5002).unwrap().unwrap();
+    assert_eq!((exact.offset, exact.timestamp_ms), (22, 5002));
+    let between = log.offset_for_timestamp(5010).unwrap().unwrap();
+    assert_eq!((between.offset, between.timestamp_ms), (24, 6000));
+    let first = log.offset_for_timestamp(-5).unwrap().unwrap();
+    assert_eq!(first.offset, 0);
+    assert_eq!(log.offset_for_timestamp(29_004).unwrap(), None);
+    let max = log.max_timestamp_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp_ms), (119, 29_003));
+
+    // Out-of-order timestamps: the first offset whose timestamp reaches the target wins.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let records = [
+        TestRecord {
+            timestamp_delta: 50,
+            key: None,
+            value: Some(b"a"),
+        },
+        TestRecord {
+            timestamp_delta: 10,
+            key: None,
+            value: Some(b"b"),
+        },
+        TestRecord {
+            timestamp_delta: 90,
+            key: Some(b"k"),
+            value: None,
+        },
+    ];
+    log.append(&build_batch(100, &records), context(0)).unwrap();
+    assert_eq!(log.offset_for_timestamp(140).unwrap().unwrap().offset, 0);
+    assert_eq!(log.offset_for_timestamp(160).unwrap().unwrap().offset, 2);
+    assert_eq!(log.max_timestamp_offset().unwrap().unwrap().offset, 2);
+}
+
+#[test]
+fn clean_reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    for i in 0..40 {
+        log.append(&build_simple_batch(i * 10, 3, 150), context(0))
+            .unwrap();
+    }
+    let before = log.read(0, 1 << 20, i64::MAX).unwrap();
+    let segments = log.segment_count();
+    log.close().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    assert_eq!(log.log_end_offset(), 120);
+    assert_eq!(log.segment_count(), segments);
+    assert_eq!(log.read(0, 1 << 20, i64::MAX).unwrap(), before);
+    assert_eq!(log.offset_for_timestamp(201).unwrap().unwrap().offset, 61);
+    assert_eq!(log.offset_for_timestamp(205).unwrap().unwrap().offset, 63);
+    assert_eq!(
+        log.max_timestamp_offset().unwrap().unwrap().timestamp_ms,
+        392
+    );
+    let next = log
+        .append(&build_simple_batch(0, 1, 10), context(0))
+        .unwrap();
+    assert_eq!(next.base_offset, 120);
+}
+
+#[test]
+fn retention_deletes_old_segments_but_never_the_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 10_000,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config.clone());
+    for i in 0..20 {
+        log.append(&build_simple_batch(i * 1000, 4, 200), context(0))
+            .unwrap();
+    }
+    let segments = log.segment_count();
+    assert_eq!(log.apply_retention(1_000).unwrap(), 0);
+    let deleted = log.apply_retention(24_000).unwrap();
+    assert!(deleted > 0 && (deleted as usize) < segments);
+    let start = log.log_start_offset();
+    assert!(start > 0);
+    assert!(matches!(
+        log.read(0, 100, i64::MAX),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read(start, 100, i64::MAX).is_ok());
+    // Everything expired: only the active segment stays.
+    log.apply_retention(1_000_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_end_offset(), 80);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: 8192,
+        retention_ms: -1,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..40 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    log.apply_retention(0).unwrap();
+    assert!(log.size_bytes() <= 8192 + 4096, "{}", log.size_bytes());
+    assert!(log.size_bytes() >= 8192 - 4096);
+}
+
+#[test]
+fn delete_records_moves_the_log_start_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    for _ in 0..30 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    let segments = log.segment_count();
+    assert_eq!(log.delete_records_before(50).unwrap(), 50);
+    assert!(log.segment_count() < segments);
+    assert!(matches!(
+        log.delete_records_before(121),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        log.delete_records_before(10).unwrap(),
+        50,
+        "never moves back"
+    );
+    // Reading at the new start returns the batch holding it.
+    let read = log.read(50, 1, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&read.bytes), vec![(48, 51)]);
+    drop(log); // unclean
+    let log = open(dir.path(), small_segments());
+    assert_eq!(log.log_start_offset(), 50);
+    assert_eq!(log.log_end_offset(), 120);
+}
+
+#[test]
+fn group_commit_makes_concurrent_appends_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(open(
+        dir.path(),
+        LogConfig::default(),
+    )));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let (sender, receiver) = std::sync::mpsc::channel();
+                    {
+                        let mut log = log.lock().unwrap();
+                        let info = log
+                            .append(&build_simple_batch(0, 2, 50), context(0))
+                            .unwrap();
+                        log.on_durable(
+                            info.last_offset + 1,
+                            Box::new(move |r| sender.send(r).unwrap()),
+                        );
+                    }
+                    receiver.recv().unwrap().unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let log = log.lock().unwrap();
+    assert_eq!(log.log_end_offset(), 16 * 20 * 2);
+    assert_eq!(log.durable_end_offset(), 16 * 20 * 2);
+}
+
+#[test]
+fn non_durable_policies_acknowledge_at_once_and_interval_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush: FlushPolicy::IntervalMs(100),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    let info = log
+        .append(&build_simple_batch(0, 2, 50), context(0))
+        .unwrap();
+    log.wait_durable(info.last_offset + 1).unwrap();
+    assert_eq!(
+        log.durable_end_offset(),
+        0,
+        "interval policy does not sync per append"
+    );
+    log.flush_if_due(1_000).unwrap();
+    assert_eq!(log.durable_end_offset(), 2);
+}
+
+#[test]
+fn delete_removes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    let mut log = open(&path, LogConfig::default());
+    log.append(&build_simple_batch(0, 2, 50), context(0))
+        .unwrap();
+    log.delete().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn truncate_to_cuts_the_tail_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    for _ in 0..30 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    log.truncate_to(52).unwrap();
+    assert_eq!(log.log_end_offset(), 52);
+    let next = log
+        .append(&build_simple_batch(0, 1, 10), context(0))
+        .unwrap();
+    assert_eq!(next.base_offset, 52);
+    log.close().unwrap();
+    let log = open(dir.path(), small_segments());
+    assert_eq!(log.log_end_offset(), 53);
+}
