@@ -382,9 +382,10 @@ impl Log {
             if segment.next_offset <= self.log_start_offset {
                 continue;
             }
-            if let Some((offset, found_ms)) = segment.offset_for_timestamp(timestamp_ms)? {
+            let found = segment.offset_for_timestamp(timestamp_ms, self.log_start_offset)?;
+            if let Some((offset, found_ms)) = found {
                 return Ok(Some(TimestampOffset {
-                    offset: offset.max(self.log_start_offset),
+                    offset,
                     timestamp_ms: found_ms,
                 }));
             }
@@ -406,9 +407,9 @@ impl Log {
             return Ok(None);
         };
         Ok(segment
-            .max_timestamp_record()?
+            .max_timestamp_record(self.log_start_offset)?
             .map(|(offset, timestamp_ms)| TimestampOffset {
-                offset: offset.max(self.log_start_offset),
+                offset,
                 timestamp_ms,
             }))
     }

@@ -332,19 +332,24 @@ impl Segment {
         Ok(buffer)
     }
 
-    /// The first offset at or after which a batch's max timestamp reaches `timestamp_ms`,
-    /// refined to the record for uncompressed batches.
-    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
-        if self.max_timestamp_ms < timestamp_ms {
+    /// The first record at or after `min_offset` whose timestamp is at least `timestamp_ms`,
+    /// as (offset, timestamp). Exact for uncompressed batches; for compressed ones (whose records
+    /// are not decompressed here) the batch's first offset and max timestamp.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        if self.max_timestamp_ms < timestamp_ms || min_offset >= self.next_offset {
             return Ok(None);
         }
-        let start_offset = self
+        let indexed_start = self
             .time_index
             .floor(|e| e.timestamp_ms < timestamp_ms)
             .map_or(self.base_offset, |e| {
                 self.base_offset + i64::from(e.relative_offset)
             });
-        let Some((mut position, _)) = self.find_position(start_offset)? else {
+        let Some((mut position, _)) = self.find_position(indexed_start.max(min_offset))? else {
             return Ok(None);
         };
         let mut reader = ChunkReader::new(&self.file, self.size_bytes);
@@ -353,54 +358,55 @@ impl Segment {
                 break;
             };
             if header.max_timestamp_ms >= timestamp_ms {
-                let found =
-                    self.refine_in_batch(&mut reader, position, &header, |ts| ts >= timestamp_ms)?;
-                return Ok(Some(found));
+                let found = self.first_record_in_batch(
+                    &mut reader,
+                    position,
+                    &header,
+                    min_offset,
+                    timestamp_ms,
+                )?;
+                if let Some(found) = found {
+                    return Ok(Some(found));
+                }
             }
             position += header.size_bytes as u64;
         }
         Ok(None)
     }
 
-    /// The offset and timestamp of the record holding this segment's max timestamp.
-    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>, LogError> {
+    /// The offset and timestamp of the first record at or after `min_offset` holding this
+    /// segment's max timestamp.
+    pub fn max_timestamp_record(&self, min_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
         if self.max_timestamp_ms < 0 || self.size_bytes == 0 {
             return Ok(None);
         }
-        let Some((position, header)) = self.find_position(self.offset_of_max_timestamp)? else {
-            return Ok(None);
-        };
-        let max = self.max_timestamp_ms;
-        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
-        Ok(Some(self.refine_in_batch(
-            &mut reader,
-            position,
-            &header,
-            |ts| ts >= max,
-        )?))
+        self.offset_for_timestamp(self.max_timestamp_ms, min_offset)
     }
 
-    /// Finds the first record of a batch whose timestamp satisfies `wanted`; falls back to the
-    /// batch's base offset when records cannot be read without decompressing.
-    fn refine_in_batch(
+    /// The first record of a batch at or after `min_offset` with a timestamp of at least
+    /// `timestamp_ms`. Records of compressed batches are not read: the batch stands for them
+    /// with its first offset (at least `min_offset`) and max timestamp.
+    fn first_record_in_batch(
         &self,
         reader: &mut ChunkReader<'_>,
         position: u64,
         header: &BatchHeader,
-        wanted: impl Fn(i64) -> bool,
-    ) -> Result<(i64, i64), LogError> {
-        let fallback = (header.base_offset, header.max_timestamp_ms);
-        if header.is_log_append_time() {
-            return Ok(fallback);
+        min_offset: i64,
+        timestamp_ms: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        if header.is_log_append_time() || header.compression_codec() != 0 {
+            let offset = header.base_offset.max(min_offset);
+            let matches = offset <= header.last_offset() && header.max_timestamp_ms >= timestamp_ms;
+            return Ok(matches.then_some((offset, header.max_timestamp_ms)));
         }
         let Some(bytes) = reader.bytes_at(position, header.size_bytes)? else {
-            return Ok(fallback);
+            return Ok(None);
         };
         let records = batch::record_timestamps(bytes, header).unwrap_or_default();
         Ok(records
             .into_iter()
-            .find(|(ts, _)| wanted(*ts))
-            .map_or(fallback, |(ts, delta)| (header.base_offset + delta, ts)))
+            .map(|(ts, delta)| (header.base_offset + delta, ts))
+            .find(|(offset, ts)| *offset >= min_offset && *ts >= timestamp_ms))
     }
 
     /// Cuts the segment just before the batch containing `offset`.

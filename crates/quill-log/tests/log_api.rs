@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Behaviour of `Log` through its public API: offsets, reads, limits, error paths, rolling,
 //! timestamps, retention, reopening.
 
