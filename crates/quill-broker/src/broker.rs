@@ -5,12 +5,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use quill_meta::MetadataRecord;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
+use crate::metadata::MetadataService;
 use crate::net;
+use crate::partitions::PartitionManager;
 use crate::state::BrokerState;
+
+/// Name of the metadata log directory inside the data dir (Kafka KRaft's name).
+pub const METADATA_DIR_NAME: &str = "__cluster_metadata";
 
 /// Start-up and shutdown failures (each message names what failed and where).
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,12 @@ pub enum BrokerError {
         address: String,
         source: std::io::Error,
     },
+    #[error("cannot open the metadata log: {0}")]
+    Metadata(#[from] quill_meta::MetaError),
+    #[error("cannot open partition logs: {0}")]
+    Log(#[from] quill_log::LogError),
+    #[error("advertised address {address} is not host:port")]
+    AdvertisedAddress { address: String },
 }
 
 /// A started broker: bound and ready, not yet serving until [`Broker::run`].
@@ -37,6 +49,7 @@ pub struct Broker {
     state: Arc<BrokerState>,
     listeners: Vec<TcpListener>,
     local_addresses: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Broker {
@@ -59,11 +72,21 @@ impl Broker {
         if config.advertise.is_none() {
             config.advertise = Some(default_advertised_address(&config.listen, &local_addresses));
         }
-        let state = Arc::new(BrokerState { config });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = tokio::task::spawn_blocking(move || open_services(config, shutdown_rx))
+            .await
+            .map_err(|error| {
+                BrokerError::Log(quill_log::LogError::Io(std::io::Error::other(
+                    error.to_string(),
+                )))
+            })??;
+        let state = Arc::new(state);
+        register_this_broker(&state).await?;
         Ok(Broker {
             state,
             listeners,
             local_addresses,
+            shutdown,
         })
     }
 
@@ -88,16 +111,97 @@ impl Broker {
             config.advertised_address(),
             config.data_dir.display()
         );
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let server = tokio::spawn(net::serve(self.listeners, self.state.clone(), shutdown_rx));
+        let server = tokio::spawn(net::serve(
+            self.listeners,
+            self.state.clone(),
+            self.shutdown.subscribe(),
+        ));
+        let maintenance = tokio::spawn(run_maintenance(self.state.clone()));
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        let _ = shutdown_tx.send(true);
+        let _ = self.shutdown.send(true);
         if let Err(error) = server.await {
             tracing::error!(%error, "network server task failed");
         }
+        maintenance.abort();
+        let partitions = self.state.partitions.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || partitions.close_all()).await {
+            tracing::error!(%error, "closing partition logs failed");
+        }
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// Blocking: opens the metadata log and the partition logs it describes.
+fn open_services(
+    config: BrokerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<BrokerState, BrokerError> {
+    let metadata = Arc::new(MetadataService::open(
+        &config.data_dir.join(METADATA_DIR_NAME),
+    )?);
+    let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
+    partitions.reconcile(&metadata.image(), &config)?;
+    Ok(BrokerState::new(config, metadata, partitions, shutdown))
+}
+
+/// Records this broker's advertised endpoint in the metadata log if it is new or changed.
+async fn register_this_broker(state: &BrokerState) -> Result<(), BrokerError> {
+    let config = &state.config;
+    let address = config.advertised_address().to_string();
+    let (host, port) = split_host_port(&address).ok_or_else(|| BrokerError::AdvertisedAddress {
+        address: address.clone(),
+    })?;
+    let image = state.image();
+    let registered = image.broker(config.node_id);
+    if registered.is_some_and(|broker| broker.host == host && broker.port == port) {
+        return Ok(());
+    }
+    state
+        .change_metadata(vec![MetadataRecord::RegisterBroker {
+            node_id: config.node_id,
+            host,
+            port,
+            rack: None,
+        }])
+        .await?;
+    Ok(())
+}
+
+/// `host:port` or `[v6]:port` → (host without brackets, port).
+pub fn split_host_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+/// Periodic retention and interval flushes (every `log.retention.check.interval.ms`, or the
+/// flush interval if that is shorter).
+async fn run_maintenance(state: Arc<BrokerState>) {
+    let mut period_ms = state
+        .config
+        .log_retention_check_interval_ms
+        .max(1)
+        .unsigned_abs();
+    if let crate::config::FlushPolicySetting::IntervalMs(interval_ms) = state.config.log_flush {
+        period_ms = period_ms.min(interval_ms.max(1));
+    }
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(period_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let partitions = state.partitions.clone();
+        let now_ms = crate::clock::now_ms();
+        if let Err(error) =
+            tokio::task::spawn_blocking(move || partitions.run_maintenance(now_ms)).await
+        {
+            tracing::error!(%error, "log maintenance task failed");
+        }
     }
 }
 

@@ -235,6 +235,16 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// Explicitly set settings by Kafka name (the "static broker config" layer of
+    /// DescribeConfigs and of topic config defaults).
+    pub fn static_settings(&self) -> std::collections::BTreeMap<String, String> {
+        self.describe()
+            .into_iter()
+            .filter(|(name, _)| self.explicitly_set.contains(*name))
+            .filter_map(|(name, value)| value.map(|value| (name.to_string(), value)))
+            .collect()
+    }
+
     /// The address clients are told to connect to.
     pub fn advertised_address(&self) -> &str {
         self.advertise.as_deref().unwrap_or(&self.listen)

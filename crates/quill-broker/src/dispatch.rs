@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use crate::handlers;
@@ -18,24 +21,80 @@ pub enum Reply {
     /// A complete, length-prefixed response frame.
     Send(Bytes),
     /// No response on the wire (Produce with acks=0).
-    #[allow(dead_code)] // until Produce lands
     Nothing,
     /// Close the connection (undecodable request, as Kafka does).
     Close,
 }
 
 pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestFrame) -> Reply {
-    let _ = &state;
+    let version = request.api_version;
+    let state = &*state;
     match request.api_key {
         ApiKey::ApiVersions => {
             respond(&request, peer, |body: ApiVersionsRequest| async move {
-                handlers::api_versions::handle(&body, request.api_version)
+                handlers::api_versions::handle(&body, version)
+            })
+            .await
+        }
+        ApiKey::Metadata => {
+            respond(&request, peer, |body: MetadataRequest| {
+                handlers::metadata::handle(state, body, version)
+            })
+            .await
+        }
+        ApiKey::Produce => produce(state, peer, &request).await,
+        ApiKey::Fetch => {
+            respond(&request, peer, |body: FetchRequest| {
+                handlers::fetch::handle(state, body, version)
+            })
+            .await
+        }
+        ApiKey::ListOffsets => {
+            respond(&request, peer, |body: ListOffsetsRequest| {
+                handlers::list_offsets::handle(state, body, version)
+            })
+            .await
+        }
+        ApiKey::CreateTopics => {
+            respond(&request, peer, |body: CreateTopicsRequest| {
+                handlers::topics::create_topics(state, body)
+            })
+            .await
+        }
+        ApiKey::DeleteTopics => {
+            respond(&request, peer, |body: DeleteTopicsRequest| {
+                handlers::topics::delete_topics(state, body, version)
+            })
+            .await
+        }
+        ApiKey::CreatePartitions => {
+            respond(&request, peer, |body: CreatePartitionsRequest| {
+                handlers::topics::create_partitions(state, body)
             })
             .await
         }
         other => {
             // parse_frame only lets through keys listed in SUPPORTED_APIS, so this is a bug.
             tracing::error!(%peer, api = ?other, "no handler for an advertised API; closing connection");
+            Reply::Close
+        }
+    }
+}
+
+/// Produce differs from other APIs only in that acks=0 has no response.
+async fn produce(state: &BrokerState, peer: SocketAddr, request: &RequestFrame) -> Reply {
+    let body = match protocol::decode_body::<ProduceRequest>(request) {
+        Ok(body) => body,
+        Err(reason) => {
+            tracing::warn!(%peer, version = request.api_version, %reason, "undecodable Produce request; closing connection");
+            return Reply::Close;
+        }
+    };
+    match handlers::produce::handle(state, body).await {
+        handlers::produce::ProduceOutcome::Respond(response) => encode(request, peer, &response),
+        handlers::produce::ProduceOutcome::NoResponse { any_error: false } => Reply::Nothing,
+        handlers::produce::ProduceOutcome::NoResponse { any_error: true } => {
+            tracing::info!(%peer, "acks=0 produce failed; closing the connection to tell the producer");
             Reply::Close
         }
     }

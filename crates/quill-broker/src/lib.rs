@@ -5,10 +5,13 @@
 //! store, partition manager). See `ARCHITECTURE.md` for the invariants.
 
 pub mod broker;
+mod clock;
 pub mod config;
 mod dispatch;
 mod handlers;
+mod metadata;
 pub mod net;
+mod partitions;
 pub mod protocol;
 mod state;
 

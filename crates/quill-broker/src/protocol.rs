@@ -27,7 +27,16 @@ const fn api(key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
 ///
 /// Produce stops at v12 and Fetch at v17: v13/v18 address topics by id only (KIP-516), which
 /// old clients never use and new clients negotiate down from.
-pub const SUPPORTED_APIS: &[SupportedApi] = &[api(ApiKey::ApiVersions, 0, 4)];
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    api(ApiKey::Produce, 3, 12),
+    api(ApiKey::Fetch, 4, 17),
+    api(ApiKey::ListOffsets, 1, 9),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::CreatePartitions, 0, 3),
+];
 
 /// The advertised range for `key`, if Quill implements it.
 pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {

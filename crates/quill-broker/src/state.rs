@@ -1,8 +1,104 @@
-//! Everything a request handler can reach: configuration and the services.
+//! Everything a request handler can reach: configuration and the services, plus the one
+//! serialized path for metadata changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use quill_meta::{MetaError, MetadataImage, MetadataRecord, Placement, TopicInfo};
+use tokio::sync::{watch, Mutex};
 
 use crate::config::BrokerConfig;
+use crate::metadata::MetadataService;
+use crate::partitions::PartitionManager;
 
 /// Shared by every connection and request task (behind an `Arc`).
 pub struct BrokerState {
     pub config: BrokerConfig,
+    pub metadata: Arc<MetadataService>,
+    pub partitions: Arc<PartitionManager>,
+    /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
+    change_lock: Mutex<()>,
+    /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl BrokerState {
+    pub fn new(
+        config: BrokerConfig,
+        metadata: Arc<MetadataService>,
+        partitions: Arc<PartitionManager>,
+        shutdown: watch::Receiver<bool>,
+    ) -> BrokerState {
+        BrokerState {
+            config,
+            metadata,
+            partitions,
+            change_lock: Mutex::new(()),
+            shutdown,
+        }
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    /// Appends one metadata entry (validated by the state machine, persisted) and then makes
+    /// the partition logs match the new image. Blocking work runs on the blocking pool.
+    pub async fn change_metadata(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        let _serialized = self.change_lock.lock().await;
+        let metadata = self.metadata.clone();
+        let partitions = self.partitions.clone();
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let image = metadata.append(records)?;
+            if let Err(error) = partitions.reconcile(&image, &config) {
+                tracing::error!(%error, "partition logs do not match the metadata image");
+            }
+            Ok(image)
+        })
+        .await
+        .map_err(|error| MetaError::Io(std::io::Error::other(error.to_string())))?
+    }
+
+    /// Creates a topic (or only validates the request when `validate_only`). `-1` partitions
+    /// or replication factor mean the broker defaults.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partition_count: i32,
+        replication_factor: i16,
+        manual_assignment: Option<Vec<Vec<i32>>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicInfo, MetaError> {
+        let placement = match manual_assignment {
+            Some(replica_lists) => Placement::Manual(replica_lists),
+            None => Placement::Automatic {
+                partition_count: if partition_count == -1 {
+                    self.config.num_partitions
+                } else {
+                    partition_count
+                },
+                replication_factor: if replication_factor == -1 {
+                    self.config.default_replication_factor
+                } else {
+                    replication_factor
+                },
+            },
+        };
+        let image = self.image();
+        let record = quill_meta::plan_create_topic(&image, name, placement, configs)?;
+        let image = if validate_only {
+            Arc::new(quill_meta::apply(&image, &record)?)
+        } else {
+            self.change_metadata(vec![record]).await?
+        };
+        image
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))
+    }
 }

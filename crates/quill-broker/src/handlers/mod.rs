@@ -2,3 +2,8 @@
 //! a service (metadata store, partition manager), shape the response.
 
 pub mod api_versions;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topics;

@@ -1,0 +1,229 @@
+//! Fetch: read whole batches up to the high watermark, long-polling (woken by appends through
+//! each partition's end-offset watch) until `min_bytes` are available or `max_wait_ms` passes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use quill_meta::Uuid;
+use tokio::sync::watch;
+
+use crate::partitions::Partition;
+use crate::state::BrokerState;
+
+/// Fetch v13 is the first version addressing topics by id.
+const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
+
+/// One requested partition, resolved against the metadata image once per request.
+struct FetchTarget {
+    topic_index: usize,
+    partition_index: i32,
+    fetch_offset: i64,
+    partition_max_bytes: usize,
+    /// `Err(error code)` when the topic/partition is unknown.
+    partition: Result<Arc<Partition>, i16>,
+}
+
+pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16) -> FetchResponse {
+    if request.session_id != 0 {
+        // We never hand out sessions (we answer session id 0), so an incremental fetch refers
+        // to a session that does not exist; the client falls back to a full fetch.
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let uses_topic_ids = api_version >= FIRST_VERSION_WITH_TOPIC_IDS;
+    let image = state.image();
+    let mut topic_keys: Vec<(TopicName, Uuid)> = Vec::with_capacity(request.topics.len());
+    let mut targets = Vec::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let resolved_name = if uses_topic_ids {
+            image
+                .topic_by_id(&topic.topic_id)
+                .map(|info| info.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let unknown_code = if uses_topic_ids {
+            ResponseError::UnknownTopicId.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
+        topic_keys.push((topic.topic.clone(), topic.topic_id));
+        for requested in &topic.partitions {
+            let partition = resolved_name
+                .as_deref()
+                .and_then(|name| state.partitions.get(name, requested.partition))
+                .ok_or(unknown_code);
+            targets.push(FetchTarget {
+                topic_index,
+                partition_index: requested.partition,
+                fetch_offset: requested.fetch_offset,
+                partition_max_bytes: usize::try_from(requested.partition_max_bytes.max(0))
+                    .unwrap_or(0),
+                partition,
+            });
+        }
+    }
+
+    let max_bytes = usize::try_from(request.max_bytes.max(0)).unwrap_or(usize::MAX);
+    let min_bytes = usize::try_from(request.min_bytes.max(0)).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut receivers: Vec<watch::Receiver<i64>> = targets
+        .iter()
+        .filter_map(|target| target.partition.as_ref().ok().map(|p| p.subscribe()))
+        .collect();
+    let mut shutdown = state.shutdown.clone();
+
+    loop {
+        for receiver in &mut receivers {
+            receiver.borrow_and_update();
+        }
+        let (partition_data, total_bytes, any_error) = read_all(&targets, max_bytes).await;
+        let done = total_bytes >= min_bytes.max(1)
+            || any_error
+            || tokio::time::Instant::now() >= deadline
+            || *shutdown.borrow()
+            || receivers.is_empty();
+        if done {
+            return build_response(topic_keys, &targets, partition_data, uses_topic_ids);
+        }
+        tokio::select! {
+            () = wait_for_any_change(&mut receivers) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Reads every target once. Returns per-target data, total bytes and whether any failed.
+async fn read_all(targets: &[FetchTarget], max_bytes: usize) -> (Vec<PartitionData>, usize, bool) {
+    let mut results = Vec::with_capacity(targets.len());
+    let mut total_bytes = 0usize;
+    let mut any_error = false;
+    for target in targets {
+        let data = match &target.partition {
+            Err(code) => partition_error(target.partition_index, *code, None),
+            Ok(partition) => {
+                let remaining = max_bytes.saturating_sub(total_bytes);
+                read_partition(partition, target, remaining, total_bytes == 0).await
+            }
+        };
+        total_bytes += data.records.as_ref().map_or(0, Bytes::len);
+        any_error |= data.error_code != 0;
+        results.push(data);
+    }
+    (results, total_bytes, any_error)
+}
+
+async fn read_partition(
+    partition: &Arc<Partition>,
+    target: &FetchTarget,
+    remaining_bytes: usize,
+    is_first_with_data: bool,
+) -> PartitionData {
+    let offsets = partition.offsets();
+    let base = PartitionData::default()
+        .with_partition_index(target.partition_index)
+        .with_high_watermark(offsets.high_watermark)
+        .with_last_stable_offset(offsets.high_watermark)
+        .with_log_start_offset(offsets.log_start_offset)
+        .with_records(Some(Bytes::new()));
+    if target.fetch_offset < offsets.log_start_offset
+        || target.fetch_offset > offsets.high_watermark
+    {
+        return partition_error(
+            target.partition_index,
+            ResponseError::OffsetOutOfRange.code(),
+            Some(offsets),
+        );
+    }
+    // Nothing new, or the response is already full (KIP-74 only guarantees the first batch).
+    let budget = target.partition_max_bytes.min(remaining_bytes);
+    if target.fetch_offset == offsets.high_watermark || (budget == 0 && !is_first_with_data) {
+        return base;
+    }
+    match partition.read(target.fetch_offset, budget.max(1)).await {
+        Ok(read) => base.with_records(Some(read.bytes)),
+        Err(error) => {
+            tracing::debug!(topic = %partition.topic, partition = target.partition_index, %error, "fetch read failed");
+            partition_error(
+                target.partition_index,
+                error.kafka_error_code(),
+                Some(partition.offsets()),
+            )
+        }
+    }
+}
+
+fn partition_error(
+    partition_index: i32,
+    error_code: i16,
+    offsets: Option<crate::partitions::PartitionOffsets>,
+) -> PartitionData {
+    let (high_watermark, log_start_offset) = offsets.map_or((-1, -1), |offsets| {
+        (offsets.high_watermark, offsets.log_start_offset)
+    });
+    PartitionData::default()
+        .with_partition_index(partition_index)
+        .with_error_code(error_code)
+        .with_high_watermark(high_watermark)
+        .with_last_stable_offset(high_watermark)
+        .with_log_start_offset(log_start_offset)
+        .with_records(Some(Bytes::new()))
+}
+
+fn build_response(
+    topic_keys: Vec<(TopicName, Uuid)>,
+    targets: &[FetchTarget],
+    partition_data: Vec<PartitionData>,
+    uses_topic_ids: bool,
+) -> FetchResponse {
+    let mut topics: Vec<FetchableTopicResponse> = topic_keys
+        .into_iter()
+        .map(|(name, topic_id)| {
+            let response = FetchableTopicResponse::default();
+            if uses_topic_ids {
+                response.with_topic_id(topic_id)
+            } else {
+                response.with_topic(name)
+            }
+        })
+        .collect();
+    for (target, data) in targets.iter().zip(partition_data) {
+        if let Some(topic) = topics.get_mut(target.topic_index) {
+            topic.partitions.push(data);
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics)
+}
+
+/// Completes when any receiver sees a new value (or its sender is gone).
+async fn wait_for_any_change(receivers: &mut [watch::Receiver<i64>]) {
+    let mut changes: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = receivers
+        .iter_mut()
+        .map(|receiver| {
+            Box::pin(async move {
+                let _ = receiver.changed().await;
+            }) as Pin<Box<dyn Future<Output = ()> + Send + '_>>
+        })
+        .collect();
+    std::future::poll_fn(|context| {
+        for change in &mut changes {
+            if change.as_mut().poll(context).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,168 @@
+//! Produce: append producer batches as sent (zero-copy `Bytes` from the request frame), then
+//! wait for durability when acks != 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use quill_log::AppendInfo;
+
+use crate::clock;
+use crate::partitions::{Partition, PartitionError};
+use crate::state::BrokerState;
+
+/// What the connection does with the response (acks=0 gets none).
+pub enum ProduceOutcome {
+    Respond(ProduceResponse),
+    /// acks=0: no response; `any_error` makes the connection close, which is how Kafka tells
+    /// an acks=0 producer that something went wrong.
+    NoResponse {
+        any_error: bool,
+    },
+}
+
+pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutcome {
+    let acks = request.acks;
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
+    // Phase 1: append everything. Phase 2: wait for durability; the group committer syncs all
+    // partitions appended in phase 1 together, so waiting one after the other costs one sync.
+    let mut appended_topics = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let topic_name = topic.name.0.to_string();
+        let mut results = Vec::with_capacity(topic.partition_data.len());
+        for partition_data in topic.partition_data {
+            let result = if !matches!(acks, -1..=1) {
+                Err(partition_error(
+                    partition_data.index,
+                    ResponseError::InvalidRequiredAcks.code(),
+                    None,
+                ))
+            } else if request.transactional_id.is_some() {
+                Err(partition_error(
+                    partition_data.index,
+                    ResponseError::TransactionalIdAuthorizationFailed.code(),
+                    Some("transactions are not supported yet"),
+                ))
+            } else {
+                append_partition(state, &topic_name, partition_data).await
+            };
+            results.push(result);
+        }
+        appended_topics.push((topic.name, topic.topic_id, topic_name, results));
+    }
+
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut any_error = false;
+    let mut topic_responses = Vec::with_capacity(appended_topics.len());
+    for (name, topic_id, topic_name, results) in appended_topics {
+        let mut partition_responses = Vec::with_capacity(results.len());
+        for result in results {
+            let response = match result {
+                Err(response) => response,
+                Ok(appended) if acks == 0 => success(appended.partition.partition, &appended.info),
+                Ok(appended) => await_durable(&topic_name, appended, deadline).await,
+            };
+            any_error |= response.error_code != 0;
+            partition_responses.push(response);
+        }
+        topic_responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_topic_id(topic_id)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    if acks == 0 {
+        return ProduceOutcome::NoResponse { any_error };
+    }
+    ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
+}
+
+struct Appended {
+    partition: Arc<Partition>,
+    info: AppendInfo,
+}
+
+async fn append_partition(
+    state: &BrokerState,
+    topic: &str,
+    data: PartitionProduceData,
+) -> Result<Appended, PartitionProduceResponse> {
+    let Some(partition) = state.partitions.get(topic, data.index) else {
+        return Err(partition_error(
+            data.index,
+            ResponseError::UnknownTopicOrPartition.code(),
+            None,
+        ));
+    };
+    let Some(records) = data.records else {
+        return Err(partition_error(
+            data.index,
+            ResponseError::InvalidRecord.code(),
+            Some("no records"),
+        ));
+    };
+    let leader_epoch = state
+        .image()
+        .topic(topic)
+        .and_then(|info| info.partition(data.index))
+        .map_or(0, |info| info.leader_epoch);
+    match partition
+        .append(records, clock::now_ms(), leader_epoch)
+        .await
+    {
+        Ok(info) => Ok(Appended { partition, info }),
+        Err(error) => Err(append_failed(topic, data.index, &error)),
+    }
+}
+
+async fn await_durable(
+    topic: &str,
+    appended: Appended,
+    deadline: tokio::time::Instant,
+) -> PartitionProduceResponse {
+    let index = appended.partition.partition;
+    let through_offset = appended.info.last_offset + 1;
+    let durable =
+        tokio::time::timeout_at(deadline, appended.partition.wait_durable(through_offset));
+    match durable.await {
+        Ok(Ok(())) => success(index, &appended.info),
+        Ok(Err(error)) => append_failed(topic, index, &error),
+        Err(_elapsed) => partition_error(index, ResponseError::RequestTimedOut.code(), None),
+    }
+}
+
+fn append_failed(topic: &str, partition: i32, error: &PartitionError) -> PartitionProduceResponse {
+    tracing::debug!(topic, partition, %error, "produce rejected");
+    partition_error(
+        partition,
+        error.kafka_error_code(),
+        Some(&error.to_string()),
+    )
+}
+
+fn success(partition: i32, appended: &AppendInfo) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(partition)
+        .with_base_offset(appended.base_offset)
+        .with_log_append_time_ms(appended.log_append_time_ms)
+        .with_log_start_offset(appended.log_start_offset)
+}
+
+fn partition_error(
+    partition: i32,
+    error_code: i16,
+    message: Option<&str>,
+) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(partition)
+        .with_error_code(error_code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(|text| StrBytes::from_string(text.to_string())))
+}

@@ -1,0 +1,446 @@
+//! The partition manager: one `quill_log::Log` per hosted partition, opened, re-configured and
+//! deleted to match the metadata image, with async wrappers that run the blocking log I/O on
+//! tokio's blocking pool.
+//!
+//! Architecture invariants:
+//! - Log I/O (append, read, fsync, open, delete) never runs on an async worker thread.
+//! - Appends to one partition are serialized by the log's write lock; offsets are dense.
+//! - After every append the partition's end-offset watch is bumped, which is what wakes Fetch
+//!   long-polls (no sleeping in a loop).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use quill_log::{
+    AppendContext, AppendInfo, FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ReadResult,
+    TimestampOffset, TimestampType,
+};
+use quill_meta::topic_config::{self, BrokerConfigLayers};
+use quill_meta::{MetadataImage, TopicInfo, Uuid};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::{BrokerConfig, FlushPolicySetting};
+
+/// Errors of partition operations, each with the Kafka error code to answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The partition was deleted (or the broker is shutting down) while the request ran.
+    #[error("partition is no longer hosted here")]
+    Gone,
+    #[error("blocking task failed: {0}")]
+    Task(String),
+}
+
+impl PartitionError {
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            PartitionError::Log(error) => error.kafka_error_code(),
+            PartitionError::Gone => 3, // UNKNOWN_TOPIC_OR_PARTITION
+            PartitionError::Task(_) => -1,
+        }
+    }
+}
+
+/// Offsets a Fetch/ListOffsets response reports, read without touching the log lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    /// On one node the high watermark is the log end offset.
+    pub high_watermark: i64,
+}
+
+/// One hosted partition.
+pub struct Partition {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// `None` once the log was closed or deleted.
+    log: RwLock<Option<Log>>,
+    log_start_offset: AtomicI64,
+    /// Log end offset; every append publishes here to wake fetchers.
+    end_offset: watch::Sender<i64>,
+}
+
+impl Partition {
+    fn new(topic: &str, topic_id: Uuid, partition: i32, log: Log) -> Partition {
+        let log_start_offset = AtomicI64::new(log.log_start_offset());
+        let (end_offset, _) = watch::channel(log.log_end_offset());
+        Partition {
+            topic: topic.to_string(),
+            topic_id,
+            partition,
+            log: RwLock::new(Some(log)),
+            log_start_offset,
+            end_offset,
+        }
+    }
+
+    pub fn offsets(&self) -> PartitionOffsets {
+        PartitionOffsets {
+            log_start_offset: self.log_start_offset.load(Ordering::Acquire),
+            high_watermark: *self.end_offset.borrow(),
+        }
+    }
+
+    /// A receiver that changes whenever the log end offset moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.end_offset.subscribe()
+    }
+
+    fn read_log(&self) -> RwLockReadGuard<'_, Option<Log>> {
+        self.log
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_log(&self) -> RwLockWriteGuard<'_, Option<Log>> {
+        self.log
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish_offsets(&self, log: &Log) {
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        self.end_offset.send_replace(log.log_end_offset());
+    }
+
+    /// Appends producer batches (blocking pool). Returns once the data is in the log (page
+    /// cache), not yet durable: see [`Partition::wait_durable`].
+    pub async fn append(
+        self: &Arc<Self>,
+        batches: Bytes,
+        now_ms: i64,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            let info = log.append(
+                &batches,
+                AppendContext {
+                    now_ms,
+                    leader_epoch,
+                },
+            )?;
+            partition.publish_offsets(log);
+            Ok(info)
+        })
+        .await
+    }
+
+    /// Completes once every offset below `through_offset` is durable per the flush policy.
+    /// The log's committer thread fires a oneshot, so no runtime thread blocks on fsync.
+    pub async fn wait_durable(&self, through_offset: i64) -> Result<(), PartitionError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        {
+            let guard = self.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            log.on_durable(
+                through_offset,
+                Box::new(move |result| {
+                    let _ = done_tx.send(result);
+                }),
+            );
+        }
+        match done_rx.await {
+            Ok(result) => result.map_err(PartitionError::from),
+            Err(_) => Err(PartitionError::Gone),
+        }
+    }
+
+    /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
+    pub async fn read(
+        self: &Arc<Self>,
+        from_offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            let high_watermark = log.log_end_offset();
+            Ok(log.read(from_offset, max_bytes, high_watermark)?)
+        })
+        .await
+    }
+
+    pub async fn offset_for_timestamp(
+        self: &Arc<Self>,
+        timestamp_ms: i64,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.offset_for_timestamp(timestamp_ms)?)
+        })
+        .await
+    }
+
+    pub async fn max_timestamp_offset(
+        self: &Arc<Self>,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.max_timestamp_offset()?)
+        })
+        .await
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset`; returns the new start.
+    pub async fn delete_records_before(
+        self: &Arc<Self>,
+        offset: i64,
+    ) -> Result<i64, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            let new_start = log.delete_records_before(offset)?;
+            partition.publish_offsets(log);
+            Ok(new_start)
+        })
+        .await
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.read_log().as_ref().map_or(0, Log::size_bytes)
+    }
+
+    /// Blocking: retention and interval flushes.
+    fn run_maintenance(&self, now_ms: i64) {
+        let mut guard = self.write_log();
+        let Some(log) = guard.as_mut() else { return };
+        if let Err(error) = log.flush_if_due(now_ms) {
+            tracing::error!(topic = %self.topic, partition = self.partition, %error, "interval flush failed");
+        }
+        match log.apply_retention(now_ms) {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::info!(topic = %self.topic, partition = self.partition, segments = deleted, "retention deleted segments");
+                self.publish_offsets(log);
+            }
+            Err(error) => {
+                tracing::error!(topic = %self.topic, partition = self.partition, %error, "retention failed")
+            }
+        }
+    }
+
+    /// Blocking: takes the log out so no request can use it any more.
+    fn take_log(&self) -> Option<Log> {
+        self.write_log().take()
+    }
+}
+
+/// Runs blocking log work on tokio's blocking pool.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PartitionError> + Send + 'static,
+) -> Result<T, PartitionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| PartitionError::Task(error.to_string()))?
+}
+
+type PartitionKey = (String, i32);
+
+/// All partitions hosted by this broker.
+pub struct PartitionManager {
+    data_dir: PathBuf,
+    node_id: i32,
+    committer: GroupCommitter,
+    partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
+}
+
+impl PartitionManager {
+    pub fn new(data_dir: &Path, node_id: i32) -> Result<PartitionManager, LogError> {
+        Ok(PartitionManager {
+            data_dir: data_dir.to_path_buf(),
+            node_id,
+            committer: GroupCommitter::start()?,
+            partitions: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let partitions = self
+            .partitions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        let partitions = self
+            .partitions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.values().cloned().collect()
+    }
+
+    /// Kafka's layout: `<data-dir>/<topic>-<partition>/`.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Blocking. Makes the hosted logs match `image`: deletes logs of topics that are gone (or
+    /// were re-created under a new id), opens logs for new partitions led here, and applies
+    /// changed topic configs. Returns the first error but keeps reconciling the rest.
+    pub fn reconcile(
+        &self,
+        image: &MetadataImage,
+        broker_config: &BrokerConfig,
+    ) -> Result<(), LogError> {
+        let mut first_error = None;
+        for partition in self.remove_stale(image) {
+            let Some(log) = partition.take_log() else {
+                continue;
+            };
+            tracing::info!(topic = %partition.topic, partition = partition.partition, "deleting partition log");
+            if let Err(error) = log.delete() {
+                tracing::error!(topic = %partition.topic, partition = partition.partition, %error, "could not delete partition log");
+                first_error.get_or_insert(error);
+            }
+        }
+        let static_settings = broker_config.static_settings();
+        let layers = BrokerConfigLayers::from_image(image, self.node_id, &static_settings);
+        for topic in image.topics.values() {
+            let config = log_config_for(topic, &layers, broker_config);
+            for info in &topic.partitions {
+                if !info.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                if let Err(error) = self.ensure_open(topic, info.partition, &config) {
+                    tracing::error!(topic = %topic.name, partition = info.partition, %error, "could not open partition log");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn remove_stale(&self, image: &MetadataImage) -> Vec<Arc<Partition>> {
+        let mut partitions = self
+            .partitions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let stale: Vec<PartitionKey> = partitions
+            .iter()
+            .filter(|(_, partition)| {
+                let still_hosted = image
+                    .topic(&partition.topic)
+                    .filter(|topic| topic.topic_id == partition.topic_id)
+                    .and_then(|topic| topic.partition(partition.partition))
+                    .is_some_and(|info| info.replicas.contains(&self.node_id));
+                !still_hosted
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        stale
+            .into_iter()
+            .filter_map(|key| partitions.remove(&key))
+            .collect()
+    }
+
+    fn ensure_open(
+        &self,
+        topic: &TopicInfo,
+        partition: i32,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        if let Some(existing) = self.get(&topic.name, partition) {
+            let mut guard = existing.write_log();
+            if let Some(log) = guard.as_mut() {
+                if log.config() != config {
+                    log.set_config(config.clone());
+                }
+            }
+            return Ok(());
+        }
+        let dir = self.partition_dir(&topic.name, partition);
+        let log = Log::open(&dir, config.clone(), self.committer.clone())?;
+        let partition_state = Arc::new(Partition::new(&topic.name, topic.topic_id, partition, log));
+        let mut partitions = self
+            .partitions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.insert((topic.name.clone(), partition), partition_state);
+        Ok(())
+    }
+
+    /// Blocking: retention and interval flushes for every partition.
+    pub fn run_maintenance(&self, now_ms: i64) {
+        for partition in self.all() {
+            partition.run_maintenance(now_ms);
+        }
+    }
+
+    /// Blocking: closes every log cleanly (flush + clean-shutdown marker).
+    pub fn close_all(&self) {
+        let partitions: Vec<Arc<Partition>> = {
+            let mut partitions = self
+                .partitions
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            partitions.drain().map(|(_, partition)| partition).collect()
+        };
+        for partition in partitions {
+            let Some(log) = partition.take_log() else {
+                continue;
+            };
+            if let Err(error) = log.close() {
+                tracing::error!(topic = %partition.topic, partition = partition.partition, %error, "could not close partition log cleanly");
+            }
+        }
+    }
+}
+
+/// The log settings of a topic: its explicit configs, else dynamic/static broker configs, else
+/// Kafka's defaults (quill-meta resolves the precedence).
+pub fn log_config_for(
+    topic: &TopicInfo,
+    layers: &BrokerConfigLayers<'_>,
+    broker_config: &BrokerConfig,
+) -> LogConfig {
+    let effective = topic_config::effective_topic_configs(&topic.configs, layers);
+    let defaults = LogConfig::default();
+    let number = |name: &str| -> Option<i64> {
+        effective
+            .get(name)
+            .and_then(|value| value.trim().parse::<i64>().ok())
+    };
+    let timestamp_type = match effective.get("message.timestamp.type").map(String::as_str) {
+        Some("LogAppendTime") => TimestampType::LogAppendTime,
+        _ => TimestampType::CreateTime,
+    };
+    LogConfig {
+        segment_bytes: number("segment.bytes")
+            .and_then(|value| u64::try_from(value).ok())
+            .unwrap_or(defaults.segment_bytes),
+        segment_ms: number("segment.ms").unwrap_or(defaults.segment_ms),
+        index_interval_bytes: number("index.interval.bytes")
+            .and_then(|value| u32::try_from(value).ok())
+            .unwrap_or(defaults.index_interval_bytes),
+        segment_index_bytes: number("segment.index.bytes")
+            .and_then(|value| u32::try_from(value).ok())
+            .unwrap_or(defaults.segment_index_bytes),
+        max_message_bytes: number("max.message.bytes")
+            .and_then(|value| u32::try_from(value).ok())
+            .unwrap_or(defaults.max_message_bytes),
+        timestamp_type,
+        retention_ms: number("retention.ms").unwrap_or(defaults.retention_ms),
+        retention_bytes: number("retention.bytes").unwrap_or(defaults.retention_bytes),
+        flush: match broker_config.log_flush {
+            FlushPolicySetting::EveryAppend => FlushPolicy::EveryAppend,
+            FlushPolicySetting::IntervalMs(interval_ms) => FlushPolicy::IntervalMs(interval_ms),
+        },
+    }
+}
