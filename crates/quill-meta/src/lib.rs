@@ -10,6 +10,7 @@
 //! - [`image`]: the read model.
 //! - [`topic_name`], [`topic_config`]: Kafka's naming and topic config rules.
 //! - [`planner`]: turns admin requests into records (random topic ids, replica placement).
+//! - [`store`]: the durable single-node log ([`MetadataStore`]); [`storage`]: its file formats.
 
 // Tests may unwrap; production code may not (workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -19,6 +20,8 @@ pub mod image;
 pub mod planner;
 pub mod record;
 pub mod state_machine;
+pub mod storage;
+pub mod store;
 pub mod topic_config;
 pub mod topic_name;
 
@@ -29,5 +32,6 @@ pub use planner::{
 };
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
 pub use state_machine::{apply, apply_entry};
+pub use store::{MetadataStore, RecoveryReport, StoreOptions};
 pub use topic_name::validate_topic_name;
 pub use uuid::Uuid;

@@ -1,0 +1,297 @@
+//! The durable, single-node metadata log: validate, append + fsync, apply, snapshot, replay.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::storage::frame::{self, FrameRead};
+use crate::storage::properties::MetaProperties;
+use crate::storage::{entry, snapshot, LOG_FILE, PROPERTIES_FILE, SNAPSHOT_FILE};
+use crate::{apply_entry, storage, MetaError, MetadataImage, MetadataRecord};
+
+/// Default upper bound on one encoded log entry.
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 8 * 1024 * 1024;
+/// Default number of entries appended between automatic snapshots.
+pub const DEFAULT_SNAPSHOT_INTERVAL_ENTRIES: u64 = 1000;
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Take a snapshot (and empty the log) after this many appended entries.
+    pub snapshot_interval_entries: u64,
+    /// Largest encoded entry accepted by `append` and read back on replay.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            snapshot_interval_entries: DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+        }
+    }
+}
+
+/// What `open` found and repaired; for logging and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub created: bool,
+    pub snapshot_index: Option<u64>,
+    pub replayed_entries: u64,
+    /// Bytes cut from the end of the log because they were not a whole valid frame.
+    pub truncated_bytes: u64,
+}
+
+/// Single writer of the metadata log. Wrap it in a `Mutex`; readers take `image()` (an `Arc`
+/// clone) and never block on appends.
+///
+/// Architecture invariant: the image held here is always exactly the replay of the snapshot plus
+/// the log entries on disk, so a restart yields the image last returned by `append`.
+pub struct MetadataStore {
+    dir: PathBuf,
+    log: File,
+    log_len_bytes: u64,
+    image: Arc<MetadataImage>,
+    entries_since_snapshot: u64,
+    options: StoreOptions,
+    /// Set after a failed write or fsync: what is on disk is unknown, so no more appends.
+    poisoned: bool,
+    recovery: RecoveryReport,
+}
+
+impl MetadataStore {
+    pub fn open(dir: &Path) -> Result<MetadataStore, MetaError> {
+        MetadataStore::open_with_options(dir, StoreOptions::default())
+    }
+
+    pub fn open_with_options(
+        dir: &Path,
+        options: StoreOptions,
+    ) -> Result<MetadataStore, MetaError> {
+        std::fs::create_dir_all(dir)?;
+        storage::remove_temp_files(dir)?;
+        let mut recovery = RecoveryReport::default();
+        let properties = load_or_create_properties(dir, &mut recovery)?;
+
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let mut image = if snapshot_path.exists() {
+            let image = snapshot::read_snapshot(&snapshot_path, &properties.cluster_id)?;
+            recovery.snapshot_index = Some(image.offset);
+            image
+        } else {
+            MetadataImage::empty(properties.cluster_id.clone())
+        };
+
+        let mut log = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(dir.join(LOG_FILE))?;
+        let scan = replay_log(&log, &mut image, options.max_entry_bytes)?;
+        recovery.replayed_entries = scan.replayed_entries;
+        let file_len_bytes = log.metadata()?.len();
+        if scan.valid_len_bytes < file_len_bytes {
+            recovery.truncated_bytes = file_len_bytes - scan.valid_len_bytes;
+            tracing::warn!(
+                dir = %dir.display(),
+                valid_len_bytes = scan.valid_len_bytes,
+                truncated_bytes = recovery.truncated_bytes,
+                reason = scan.invalid_reason.as_deref().unwrap_or(""),
+                "metadata log ends with an invalid frame (torn write or damage); truncating to the last valid entry"
+            );
+            log.set_len(scan.valid_len_bytes)?;
+            log.sync_all()?;
+        }
+        log.seek(SeekFrom::End(0))?;
+        image.check_invariants().map_err(|violation| {
+            MetaError::Corrupt(format!("replayed metadata image is invalid: {violation}"))
+        })?;
+        tracing::info!(
+            dir = %dir.display(),
+            cluster_id = %image.cluster_id,
+            offset = image.offset,
+            ?recovery,
+            "metadata store opened"
+        );
+        Ok(MetadataStore {
+            dir: dir.to_path_buf(),
+            log,
+            log_len_bytes: scan.valid_len_bytes,
+            image: Arc::new(image),
+            entries_since_snapshot: scan.replayed_entries,
+            options,
+            poisoned: false,
+            recovery,
+        })
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        Arc::clone(&self.image)
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.image.cluster_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Validates `records` against the current image exactly as the state machine will apply
+    /// them, appends them as one entry, fsyncs, applies, and returns the new image. A validation
+    /// error returns before anything is written. An empty batch changes nothing.
+    pub fn append(
+        &mut self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        if self.poisoned {
+            return Err(MetaError::Poisoned);
+        }
+        if records.is_empty() {
+            return Ok(self.image());
+        }
+        let index = self.image.offset + 1;
+        let next_image = apply_entry(&self.image, index, &records)?;
+        let payload = entry::encode_entry(index, &records)?;
+        if payload.len() > self.options.max_entry_bytes {
+            return Err(MetaError::EntryTooLarge {
+                size_bytes: payload.len(),
+                limit_bytes: self.options.max_entry_bytes,
+            });
+        }
+        let framed = frame::encode_frame(&payload)?;
+        self.append_durably(&framed)?;
+        self.image = Arc::new(next_image);
+        self.entries_since_snapshot += 1;
+        if self.entries_since_snapshot >= self.options.snapshot_interval_entries {
+            // The entry is already durable in the log, so a failed snapshot loses nothing; it is
+            // retried at the next append.
+            if let Err(error) = self.snapshot() {
+                tracing::warn!(%error, "automatic metadata snapshot failed");
+            }
+        }
+        Ok(self.image())
+    }
+
+    fn append_durably(&mut self, framed: &[u8]) -> Result<(), MetaError> {
+        let written = self
+            .log
+            .write_all(framed)
+            .and_then(|()| self.log.sync_data());
+        if let Err(error) = written {
+            self.poisoned = true;
+            // Best effort: drop the partial frame now; open() would cut it anyway.
+            let _ = self.log.set_len(self.log_len_bytes);
+            tracing::error!(%error, "metadata log write failed; store refuses further appends");
+            return Err(MetaError::Io(error));
+        }
+        self.log_len_bytes += framed.len() as u64;
+        Ok(())
+    }
+
+    /// Writes a snapshot of the current image atomically, then empties the log.
+    pub fn snapshot(&mut self) -> Result<(), MetaError> {
+        if self.poisoned {
+            return Err(MetaError::Poisoned);
+        }
+        let framed = snapshot::encode_snapshot(&self.image)?;
+        storage::write_atomically(&self.dir, SNAPSHOT_FILE, &framed)?;
+        // From here the snapshot covers every log entry; a crash before the truncation below is
+        // harmless because replay skips entries at or below the snapshot index.
+        let truncated = self.log.set_len(0).and_then(|()| self.log.sync_all());
+        if let Err(error) = truncated {
+            self.poisoned = true;
+            return Err(MetaError::Io(error));
+        }
+        self.log_len_bytes = 0;
+        self.entries_since_snapshot = 0;
+        tracing::debug!(offset = self.image.offset, "metadata snapshot written");
+        Ok(())
+    }
+}
+
+fn load_or_create_properties(
+    dir: &Path,
+    recovery: &mut RecoveryReport,
+) -> Result<MetaProperties, MetaError> {
+    let path = dir.join(PROPERTIES_FILE);
+    if path.exists() {
+        return MetaProperties::read(&path);
+    }
+    // Never mint a new cluster id next to existing metadata: that would silently fork history.
+    let log_has_entries = std::fs::metadata(dir.join(LOG_FILE)).is_ok_and(|meta| meta.len() > 0);
+    if log_has_entries || dir.join(SNAPSHOT_FILE).exists() {
+        return Err(MetaError::Corrupt(format!(
+            "{} has metadata but no {PROPERTIES_FILE}",
+            dir.display()
+        )));
+    }
+    let properties = MetaProperties::generate();
+    storage::write_atomically(dir, PROPERTIES_FILE, properties.to_text().as_bytes())?;
+    recovery.created = true;
+    Ok(properties)
+}
+
+struct LogScan {
+    valid_len_bytes: u64,
+    replayed_entries: u64,
+    invalid_reason: Option<String>,
+}
+
+/// Applies every whole, valid entry after the image's offset. Stops at the first invalid frame
+/// (the caller truncates there). A valid frame that does not decode or apply, or an index gap,
+/// is corruption and fails the open.
+fn replay_log(
+    log: &File,
+    image: &mut MetadataImage,
+    max_entry_bytes: usize,
+) -> Result<LogScan, MetaError> {
+    let mut reader = BufReader::new(log);
+    let mut scan = LogScan {
+        valid_len_bytes: 0,
+        replayed_entries: 0,
+        invalid_reason: None,
+    };
+    let mut previous_index: Option<u64> = None;
+    loop {
+        let payload = match frame::read_frame(&mut reader, max_entry_bytes)? {
+            FrameRead::Frame(payload) => payload,
+            FrameRead::End => return Ok(scan),
+            FrameRead::Invalid(reason) => {
+                scan.invalid_reason = Some(reason);
+                return Ok(scan);
+            }
+        };
+        let stored = entry::decode_entry(&payload)?;
+        if let Some(previous) = previous_index.filter(|previous| stored.index != previous + 1) {
+            return Err(MetaError::Corrupt(format!(
+                "metadata log jumps from index {previous} to {}",
+                stored.index
+            )));
+        }
+        previous_index = Some(stored.index);
+        if stored.index > image.offset {
+            if stored.index != image.offset + 1 {
+                return Err(MetaError::Corrupt(format!(
+                    "metadata log jumps from index {} to {}",
+                    image.offset, stored.index
+                )));
+            }
+            *image = apply_entry(image, stored.index, &stored.records).map_err(|error| {
+                MetaError::Corrupt(format!(
+                    "metadata entry {} does not apply: {error}",
+                    stored.index
+                ))
+            })?;
+            scan.replayed_entries += 1;
+        }
+        scan.valid_len_bytes += (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests;
