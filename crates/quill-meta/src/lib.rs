@@ -32,6 +32,6 @@ pub use planner::{
 };
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
 pub use state_machine::{apply, apply_entry};
-pub use store::{MetadataStore, RecoveryReport, StoreOptions};
+pub use store::{ImageReader, MetadataStore, RecoveryReport, StoreOptions};
 pub use topic_name::validate_topic_name;
 pub use uuid::Uuid;

@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::storage::frame::{self, FrameRead};
 use crate::storage::properties::MetaProperties;
@@ -42,8 +42,39 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
 }
 
-/// Single writer of the metadata log. Wrap it in a `Mutex`; readers take `image()` (an `Arc`
-/// clone) and never block on appends.
+/// A cloneable, `Send + Sync` view of the store's current image for readers that must not wait
+/// for an append's fsync (the writer holds the store's lock during it).
+#[derive(Clone, Debug)]
+pub struct ImageReader {
+    current: Arc<RwLock<Arc<MetadataImage>>>,
+}
+
+impl ImageReader {
+    fn new(image: Arc<MetadataImage>) -> ImageReader {
+        ImageReader {
+            current: Arc::new(RwLock::new(image)),
+        }
+    }
+
+    /// The latest image: everything in it is durable on disk.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        // A panic while publishing cannot leave a half-written Arc; the value is always whole.
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn publish(&self, image: Arc<MetadataImage>) {
+        match self.current.write() {
+            Ok(mut current) => *current = image,
+            Err(poisoned) => *poisoned.into_inner() = image,
+        }
+    }
+}
+
+/// Single writer of the metadata log. Wrap it in a `Mutex` for writers; readers use `image()` or
+/// an [`ImageReader`] and never see an image before it is durable.
 ///
 /// Architecture invariant: the image held here is always exactly the replay of the snapshot plus
 /// the log entries on disk, so a restart yields the image last returned by `append`.
@@ -52,6 +83,7 @@ pub struct MetadataStore {
     log: File,
     log_len_bytes: u64,
     image: Arc<MetadataImage>,
+    reader: ImageReader,
     entries_since_snapshot: u64,
     options: StoreOptions,
     /// Set after a failed write or fsync: what is on disk is unknown, so no more appends.
@@ -68,7 +100,7 @@ impl MetadataStore {
         dir: &Path,
         options: StoreOptions,
     ) -> Result<MetadataStore, MetaError> {
-        std::fs::create_dir_all(dir)?;
+        create_dir_durably(dir)?;
         storage::remove_temp_files(dir)?;
         let mut recovery = RecoveryReport::default();
         let properties = load_or_create_properties(dir, &mut recovery)?;
@@ -87,6 +119,8 @@ impl MetadataStore {
             .append(true)
             .create(true)
             .open(dir.join(LOG_FILE))?;
+        // fdatasync on the log does not persist its directory entry; a new log file must be.
+        storage::sync_dir(dir)?;
         let scan = replay_log(&log, &mut image, options.max_entry_bytes)?;
         recovery.replayed_entries = scan.replayed_entries;
         let file_len_bytes = log.metadata()?.len();
@@ -113,11 +147,13 @@ impl MetadataStore {
             ?recovery,
             "metadata store opened"
         );
+        let image = Arc::new(image);
         Ok(MetadataStore {
             dir: dir.to_path_buf(),
             log,
             log_len_bytes: scan.valid_len_bytes,
-            image: Arc::new(image),
+            reader: ImageReader::new(Arc::clone(&image)),
+            image,
             entries_since_snapshot: scan.replayed_entries,
             options,
             poisoned: false,
@@ -127,6 +163,11 @@ impl MetadataStore {
 
     pub fn image(&self) -> Arc<MetadataImage> {
         Arc::clone(&self.image)
+    }
+
+    /// A handle that follows this store's image without locking the store.
+    pub fn reader(&self) -> ImageReader {
+        self.reader.clone()
     }
 
     pub fn cluster_id(&self) -> &str {
@@ -166,6 +207,7 @@ impl MetadataStore {
         let framed = frame::encode_frame(&payload)?;
         self.append_durably(&framed)?;
         self.image = Arc::new(next_image);
+        self.reader.publish(Arc::clone(&self.image));
         self.entries_since_snapshot += 1;
         if self.entries_since_snapshot >= self.options.snapshot_interval_entries {
             // The entry is already durable in the log, so a failed snapshot loses nothing; it is
@@ -212,6 +254,18 @@ impl MetadataStore {
         tracing::debug!(offset = self.image.offset, "metadata snapshot written");
         Ok(())
     }
+}
+
+/// Creates `dir` (and parents) so that the new directory entries survive a crash.
+fn create_dir_durably(dir: &Path) -> Result<(), MetaError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        storage::sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 fn load_or_create_properties(

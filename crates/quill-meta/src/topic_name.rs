@@ -123,4 +123,18 @@ mod tests {
         assert!(check_topic_collision(&image, "a-b").is_ok());
         assert!(check_topic_collision(&image, "ab").is_ok());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn legal_alphabet_and_length_is_exactly_what_is_accepted(name in "[a-zA-Z0-9._-]{1,260}") {
+            let expected_ok = name.len() <= MAX_TOPIC_NAME_LENGTH && name != "." && name != "..";
+            proptest::prop_assert_eq!(validate_topic_name(&name).is_ok(), expected_ok);
+        }
+
+        #[test]
+        fn any_other_character_is_rejected(prefix in "[a-z]{0,5}", bad in "[^a-zA-Z0-9._-]", suffix in "[a-z]{0,5}") {
+            let name = format!("{prefix}{bad}{suffix}");
+            proptest::prop_assert!(validate_topic_name(&name).is_err());
+        }
+    }
 }

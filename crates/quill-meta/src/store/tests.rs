@@ -179,6 +179,46 @@ fn oversized_entry_is_rejected_before_writing() {
 }
 
 #[test]
+fn reader_follows_appends() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut store = reopen(temp.path());
+    let reader = store.reader();
+    assert_eq!(reader.image().offset, 0);
+    let after = store.append(vec![register(1)]).unwrap();
+    assert_eq!(reader.image(), after);
+    assert!(store.append(vec![create("t", 0, 1)]).is_err());
+    assert_eq!(reader.image(), after);
+    let from_thread = std::thread::spawn(move || reader.image().offset)
+        .join()
+        .unwrap();
+    assert_eq!(from_thread, 1);
+}
+
+/// /dev/full accepts opens and fails every write with ENOSPC: a real failed write.
+#[cfg(target_os = "linux")]
+#[test]
+fn failed_write_poisons_the_store() {
+    let temp = tempfile::tempdir().unwrap();
+    drop(reopen(temp.path()));
+    fs::remove_file(temp.path().join(LOG_FILE)).unwrap();
+    std::os::unix::fs::symlink("/dev/full", temp.path().join(LOG_FILE)).unwrap();
+    let mut store = reopen(temp.path());
+    let error = store.append(vec![register(1)]).unwrap_err();
+    assert!(matches!(error, MetaError::Io(_)), "{error:?}");
+    assert_eq!(
+        store.image().offset,
+        0,
+        "nothing published after a failed write"
+    );
+    assert!(matches!(
+        store.append(vec![register(1)]),
+        Err(MetaError::Poisoned)
+    ));
+    assert!(matches!(store.snapshot(), Err(MetaError::Poisoned)));
+    assert_eq!(MetaError::Poisoned.kafka_error_code(), 56);
+}
+
+#[test]
 fn snapshot_plus_tail_replays_to_the_same_image() {
     let temp = tempfile::tempdir().unwrap();
     let mut store = reopen(temp.path());
