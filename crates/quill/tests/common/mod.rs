@@ -258,3 +258,135 @@ impl TestClient {
 pub fn api_key_of<R: Request>() -> ApiKey {
     ApiKey::try_from(R::KEY).unwrap()
 }
+
+// ---- record batches and request builders shared by the protocol tests ----
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest,
+    ProduceResponse, TopicName,
+};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// One uncompressed v2 batch holding `values` (keys `k0`, `k1`, …).
+pub fn record_batch(values: &[&str], timestamp_ms: i64) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            sequence: -1,
+            timestamp: timestamp_ms + index as i64,
+            key: Some(Bytes::from(format!("k{index}"))),
+            value: Some(Bytes::from(value.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buffer = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buffer,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buffer.freeze()
+}
+
+/// Values of every record in `bytes` (whole v2 batches), with their offsets.
+pub fn decode_values(bytes: &Bytes) -> Vec<(i64, String)> {
+    let mut buffer = bytes.clone();
+    let mut values = Vec::new();
+    while buffer.has_remaining() {
+        let set = RecordBatchDecoder::decode(&mut buffer).unwrap();
+        for record in set.records {
+            let value = record
+                .value
+                .map(|v| String::from_utf8_lossy(&v).to_string());
+            values.push((record.offset, value.unwrap_or_default()));
+        }
+    }
+    values
+}
+
+pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch))])])
+}
+
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])])
+}
+
+pub fn create_topic_request(
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+) -> CreateTopicsRequest {
+    CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(name, value)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(name.to_string()))
+                            .with_value(Some(StrBytes::from_string(value.to_string())))
+                    })
+                    .collect(),
+            )])
+}
+
+impl TestClient {
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> CreateTopicsResponse {
+        let response = self.call(&create_topic_request(name, partitions, 1, &[]), 7);
+        assert_eq!(response.topics[0].error_code, 0, "{response:?}");
+        response
+    }
+
+    pub fn produce(&mut self, topic: &str, partition: i32, values: &[&str]) -> ProduceResponse {
+        let batch = record_batch(values, 1_700_000_000_000);
+        self.call(&produce_request(topic, partition, batch, -1), 7)
+    }
+
+    pub fn fetch(&mut self, topic: &str, partition: i32, offset: i64) -> FetchResponse {
+        self.call(&fetch_request(topic, partition, offset, 0), 11)
+    }
+}
