@@ -15,7 +15,7 @@ Settings are resolved in this order, first match wins:
   3. the TOML file given with --config (Kafka setting names, e.g. \"num.partitions\" = 3)
   4. built-in defaults (Kafka's, see `quill broker --list-settings`)
 Unknown or invalid settings stop the broker at start-up with a message naming the setting.
-QUILL_LOG sets the log filter (e.g. QUILL_LOG=debug); default `info`.";
+QUILL_LOG sets the log filter (e.g. QUILL_LOG=debug); default `info` with the storage\ncrates at `warn`.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -80,9 +80,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Start-up prints one line (where the broker listens, where data lives); the storage crates'
+/// own open/recovery reports are debug detail unless something is wrong.
+const DEFAULT_LOG_FILTER: &str = "info,quill_meta=warn,quill_log=warn";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUILL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -165,4 +165,9 @@ fn startup_logs_one_line_with_address_and_data_dir() {
         .unwrap();
     assert!(line.contains(&broker.address()), "{line}");
     assert!(line.contains(&dir.path().display().to_string()), "{line}");
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "start-up should log one line:\n{log}"
+    );
 }

@@ -127,7 +127,7 @@ fn spawn_broker(
         .arg("--listen")
         .arg(listen)
         .args(extra_args)
-        .env("QUILL_LOG", "info")
+        .env_remove("QUILL_LOG")
         .envs(envs.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
