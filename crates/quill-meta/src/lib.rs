@@ -28,7 +28,9 @@ pub mod topic_name;
 pub use error::{error_code, MetaError};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
 pub use planner::{
-    assign_replicas, new_topic_id, plan_create_partitions, plan_create_topic, Placement,
+    assign_replicas, new_topic_id, plan_create_partitions, plan_create_topic,
+    plan_incremental_alter_broker_configs, plan_incremental_alter_topic_configs,
+    plan_replace_topic_configs, AlterConfigOp, Placement,
 };
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
 pub use state_machine::{apply, apply_entry};

@@ -180,6 +180,186 @@ fn numbered(
         .collect())
 }
 
+/// One operation of IncrementalAlterConfigs (KIP-339).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlterConfigOp {
+    Set(String),
+    Delete,
+    /// Adds comma-separated items missing from a LIST config.
+    Append(String),
+    /// Removes comma-separated items from a LIST config.
+    Subtract(String),
+}
+
+impl AlterConfigOp {
+    /// From the wire: `config_operation` 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
+    pub fn from_kafka(operation: i8, value: Option<String>) -> Result<AlterConfigOp, MetaError> {
+        let value = || value.clone().unwrap_or_default();
+        match operation {
+            0 => Ok(AlterConfigOp::Set(value())),
+            1 => Ok(AlterConfigOp::Delete),
+            2 => Ok(AlterConfigOp::Append(value())),
+            3 => Ok(AlterConfigOp::Subtract(value())),
+            other => Err(MetaError::InvalidRequest(format!(
+                "Unknown config operation {other}"
+            ))),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            AlterConfigOp::Set(_) => "SET",
+            AlterConfigOp::Delete => "DELETE",
+            AlterConfigOp::Append(_) => "APPEND",
+            AlterConfigOp::Subtract(_) => "SUBTRACT",
+        }
+    }
+}
+
+/// Plans an AlterTopicConfigs record for an IncrementalAlterConfigs request on a topic, with
+/// Kafka's (KRaft) semantics: APPEND/SUBTRACT only on LIST configs, starting from the topic's
+/// value or else the config's default. The record is validated against `image`.
+pub fn plan_incremental_alter_topic_configs(
+    image: &MetadataImage,
+    topic: &str,
+    operations: &[(String, AlterConfigOp)],
+) -> Result<MetadataRecord, MetaError> {
+    let info = image
+        .topic(topic)
+        .ok_or_else(|| MetaError::UnknownTopic(topic.to_string()))?;
+    let (set, delete) = resolve_operations(operations, |name| {
+        let def = topic_config::lookup(name).ok_or_else(|| {
+            MetaError::invalid_config(name, format!("Unknown topic config name: {name}"))
+        })?;
+        let current = info.configs.get(name).map_or(def.default, String::as_str);
+        Ok((
+            def.config_type == topic_config::ConfigType::List,
+            current.to_string(),
+        ))
+    })?;
+    let record = MetadataRecord::AlterTopicConfigs {
+        topic_id: info.topic_id,
+        set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterTopicConfigs record for the legacy (non-incremental) AlterConfigs request:
+/// the given configs replace all of the topic's explicit configs.
+pub fn plan_replace_topic_configs(
+    image: &MetadataImage,
+    topic: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<MetadataRecord, MetaError> {
+    let info = image
+        .topic(topic)
+        .ok_or_else(|| MetaError::UnknownTopic(topic.to_string()))?;
+    let delete = info
+        .configs
+        .keys()
+        .filter(|name| !configs.contains_key(name.as_str()))
+        .cloned()
+        .collect();
+    let record = MetadataRecord::AlterTopicConfigs {
+        topic_id: info.topic_id,
+        set: configs,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterBrokerConfigs record for IncrementalAlterConfigs on a broker (`Some(id)`) or
+/// the cluster default (`None`). APPEND/SUBTRACT work on broker configs a LIST topic config
+/// defaults from (`log.cleanup.policy`); other broker configs are opaque here.
+pub fn plan_incremental_alter_broker_configs(
+    image: &MetadataImage,
+    node_id: Option<i32>,
+    operations: &[(String, AlterConfigOp)],
+) -> Result<MetadataRecord, MetaError> {
+    let current_configs = image.dynamic_broker_configs(node_id);
+    let (set, delete) = resolve_operations(operations, |name| {
+        let synonym = topic_config::topic_config_for_broker_synonym(name);
+        let is_list =
+            synonym.is_some_and(|(def, _)| def.config_type == topic_config::ConfigType::List);
+        let default = synonym
+            .and_then(|(_, synonym)| synonym.broker_default)
+            .unwrap_or("");
+        let current = current_configs
+            .and_then(|configs| configs.get(name))
+            .map_or(default, String::as_str);
+        Ok((is_list, current.to_string()))
+    })?;
+    let record = MetadataRecord::AlterBrokerConfigs {
+        node_id,
+        set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+type SetAndDelete = (BTreeMap<String, String>, Vec<String>);
+
+/// Turns operations into set/delete lists. `describe(name)` says whether the config is a LIST
+/// and gives its current (or default) value for APPEND/SUBTRACT.
+fn resolve_operations(
+    operations: &[(String, AlterConfigOp)],
+    describe: impl Fn(&str) -> Result<(bool, String), MetaError>,
+) -> Result<SetAndDelete, MetaError> {
+    let mut set = BTreeMap::new();
+    let mut delete = Vec::new();
+    for (position, (name, operation)) in operations.iter().enumerate() {
+        if operations[..position]
+            .iter()
+            .any(|(earlier, _)| earlier == name)
+        {
+            return Err(MetaError::InvalidRequest(format!(
+                "Error due to duplicate config keys: {name}"
+            )));
+        }
+        match operation {
+            AlterConfigOp::Set(value) => {
+                set.insert(name.clone(), value.clone());
+            }
+            AlterConfigOp::Delete => delete.push(name.clone()),
+            AlterConfigOp::Append(items) | AlterConfigOp::Subtract(items) => {
+                let (is_list, current) = describe(name)?;
+                if !is_list {
+                    return Err(MetaError::invalid_config(
+                        name,
+                        format!(
+                            "Can't {} to key {name} because its type is not LIST.",
+                            operation.name()
+                        ),
+                    ));
+                }
+                let mut parts = list_parts(&current);
+                for item in list_parts(items) {
+                    match operation {
+                        AlterConfigOp::Append(_) if !parts.contains(&item) => parts.push(item),
+                        AlterConfigOp::Subtract(_) => parts.retain(|part| part != &item),
+                        _ => {}
+                    }
+                }
+                set.insert(name.clone(), parts.join(","));
+            }
+        }
+    }
+    Ok((set, delete))
+}
+
+fn list_parts(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +532,161 @@ mod tests {
         let first = new_topic_id(&image);
         assert!(!first.is_nil());
         assert_ne!(first, new_topic_id(&image));
+    }
+
+    fn image_with_topic() -> MetadataImage {
+        let image = image_with_brokers(1);
+        let record = plan_create_topic(
+            &image,
+            "t",
+            Placement::Automatic {
+                partition_count: 1,
+                replication_factor: 1,
+            },
+            BTreeMap::from([("retention.ms".to_string(), "5".to_string())]),
+        )
+        .unwrap();
+        crate::apply(&image, &record).unwrap()
+    }
+
+    fn ops(list: &[(&str, AlterConfigOp)]) -> Vec<(String, AlterConfigOp)> {
+        list.iter()
+            .map(|(name, op)| (name.to_string(), op.clone()))
+            .collect()
+    }
+
+    fn topic_configs_after(
+        image: &MetadataImage,
+        operations: &[(&str, AlterConfigOp)],
+    ) -> Result<BTreeMap<String, String>, MetaError> {
+        let record = plan_incremental_alter_topic_configs(image, "t", &ops(operations))?;
+        Ok(crate::apply(image, &record)
+            .unwrap()
+            .topic("t")
+            .unwrap()
+            .configs
+            .clone())
+    }
+
+    #[test]
+    fn incremental_alter_topic_configs() {
+        let image = image_with_topic();
+        use AlterConfigOp::*;
+        let configs = topic_configs_after(
+            &image,
+            &[("segment.ms", Set("9".into())), ("retention.ms", Delete)],
+        )
+        .unwrap();
+        assert_eq!(
+            configs,
+            BTreeMap::from([("segment.ms".to_string(), "9".to_string())])
+        );
+
+        // APPEND starts from the default ("delete") when the topic has no value.
+        let configs =
+            topic_configs_after(&image, &[("cleanup.policy", Append("compact".into()))]).unwrap();
+        assert_eq!(configs["cleanup.policy"], "delete,compact");
+        let configs =
+            topic_configs_after(&image, &[("cleanup.policy", Subtract("delete".into()))]).unwrap();
+        assert_eq!(configs["cleanup.policy"], "");
+        let configs =
+            topic_configs_after(&image, &[("cleanup.policy", Append("delete".into()))]).unwrap();
+        assert_eq!(configs["cleanup.policy"], "delete");
+
+        let code = |operations: &[(&str, AlterConfigOp)]| {
+            topic_configs_after(&image, operations).unwrap_err()
+        };
+        let error = code(&[("retention.ms", Append("1".into()))]);
+        assert_eq!(
+            error.to_string(),
+            "Can't APPEND to key retention.ms because its type is not LIST."
+        );
+        assert_eq!(error.kafka_error_code(), 40);
+        assert_eq!(code(&[("nope", Append("1".into()))]).kafka_error_code(), 40);
+        assert_eq!(code(&[("nope", Set("1".into()))]).kafka_error_code(), 40);
+        assert_eq!(
+            code(&[("retention.ms", Set("x".into()))]).kafka_error_code(),
+            40
+        );
+        assert_eq!(
+            code(&[("retention.ms", Set("1".into())), ("retention.ms", Delete)]).kafka_error_code(),
+            42
+        );
+        assert_eq!(
+            plan_incremental_alter_topic_configs(&image, "missing", &[])
+                .unwrap_err()
+                .kafka_error_code(),
+            3
+        );
+        assert_eq!(
+            AlterConfigOp::from_kafka(2, Some("a".into())).unwrap(),
+            Append("a".into())
+        );
+        assert_eq!(AlterConfigOp::from_kafka(1, None).unwrap(), Delete);
+        assert_eq!(
+            AlterConfigOp::from_kafka(4, None)
+                .unwrap_err()
+                .kafka_error_code(),
+            42
+        );
+    }
+
+    #[test]
+    fn replace_topic_configs() {
+        let image = image_with_topic();
+        let record = plan_replace_topic_configs(
+            &image,
+            "t",
+            BTreeMap::from([("segment.ms".to_string(), "7".to_string())]),
+        )
+        .unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+        assert_eq!(
+            image.topic("t").unwrap().configs,
+            BTreeMap::from([("segment.ms".to_string(), "7".to_string())])
+        );
+        assert_eq!(
+            plan_replace_topic_configs(
+                &image,
+                "t",
+                BTreeMap::from([("x".to_string(), "1".to_string())])
+            )
+            .unwrap_err()
+            .kafka_error_code(),
+            40
+        );
+    }
+
+    #[test]
+    fn incremental_alter_broker_configs() {
+        use AlterConfigOp::*;
+        let image = image_with_brokers(1);
+        let record = plan_incremental_alter_broker_configs(
+            &image,
+            None,
+            &ops(&[
+                ("log.cleanup.policy", Append("compact".into())),
+                ("num.io.threads", Set("4".into())),
+            ]),
+        )
+        .unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+        let defaults = image.dynamic_broker_configs(None).unwrap();
+        assert_eq!(defaults["log.cleanup.policy"], "delete,compact");
+        assert_eq!(defaults["num.io.threads"], "4");
+        let error = plan_incremental_alter_broker_configs(
+            &image,
+            Some(1),
+            &ops(&[("num.io.threads", Append("5".into()))]),
+        )
+        .unwrap_err();
+        assert_eq!(error.kafka_error_code(), 40);
+        let error = plan_incremental_alter_broker_configs(
+            &image,
+            Some(1),
+            &ops(&[("log.retention.hours", Set("x".into()))]),
+        )
+        .unwrap_err();
+        assert_eq!(error.kafka_error_code(), 40);
     }
 }
