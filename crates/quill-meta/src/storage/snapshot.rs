@@ -124,7 +124,12 @@ pub fn encode_snapshot(image: &MetadataImage) -> Result<Vec<u8>, MetaError> {
 /// any damage is corruption and is reported, never skipped.
 pub fn read_snapshot(path: &Path, expected_cluster_id: &str) -> Result<MetadataImage, MetaError> {
     let mut file = std::fs::File::open(path)?;
-    let payload = match frame::read_frame(&mut file, MAX_SNAPSHOT_BYTES)? {
+    // Bound the allocation by what the file can hold, so a damaged length cannot ask for 1 GiB.
+    let file_len_bytes = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let max_payload_bytes = file_len_bytes
+        .saturating_sub(frame::FRAME_HEADER_BYTES)
+        .min(MAX_SNAPSHOT_BYTES);
+    let payload = match frame::read_frame(&mut file, max_payload_bytes)? {
         FrameRead::Frame(payload) => payload,
         FrameRead::End => return Err(MetaError::Corrupt("snapshot file is empty".to_string())),
         FrameRead::Invalid(reason) => {
