@@ -1,7 +1,7 @@
 //! The durable, single-node metadata log: validate, append + fsync, apply, snapshot, replay.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -114,29 +114,7 @@ impl MetadataStore {
             MetadataImage::empty(properties.cluster_id.clone())
         };
 
-        let mut log = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(dir.join(LOG_FILE))?;
-        // fdatasync on the log does not persist its directory entry; a new log file must be.
-        storage::sync_dir(dir)?;
-        let scan = replay_log(&log, &mut image, options.max_entry_bytes)?;
-        recovery.replayed_entries = scan.replayed_entries;
-        let file_len_bytes = log.metadata()?.len();
-        if scan.valid_len_bytes < file_len_bytes {
-            recovery.truncated_bytes = file_len_bytes - scan.valid_len_bytes;
-            tracing::warn!(
-                dir = %dir.display(),
-                valid_len_bytes = scan.valid_len_bytes,
-                truncated_bytes = recovery.truncated_bytes,
-                reason = scan.invalid_reason.as_deref().unwrap_or(""),
-                "metadata log ends with an invalid frame (torn write or damage); truncating to the last valid entry"
-            );
-            log.set_len(scan.valid_len_bytes)?;
-            log.sync_all()?;
-        }
-        log.seek(SeekFrom::End(0))?;
+        let (log, scan) = open_and_repair_log(dir, &mut image, &options, &mut recovery)?;
         image.check_invariants().map_err(|violation| {
             MetaError::Corrupt(format!("replayed metadata image is invalid: {violation}"))
         })?;
@@ -254,6 +232,38 @@ impl MetadataStore {
         tracing::debug!(offset = self.image.offset, "metadata snapshot written");
         Ok(())
     }
+}
+
+/// Opens (creating if needed) the log, replays it onto `image`, and cuts an invalid tail.
+fn open_and_repair_log(
+    dir: &Path,
+    image: &mut MetadataImage,
+    options: &StoreOptions,
+    recovery: &mut RecoveryReport,
+) -> Result<(File, LogScan), MetaError> {
+    let log = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(dir.join(LOG_FILE))?;
+    // fdatasync on the log does not persist its directory entry; a new log file must be.
+    storage::sync_dir(dir)?;
+    let scan = replay_log(&log, image, options.max_entry_bytes)?;
+    recovery.replayed_entries = scan.replayed_entries;
+    let file_len_bytes = log.metadata()?.len();
+    if scan.valid_len_bytes < file_len_bytes {
+        recovery.truncated_bytes = file_len_bytes - scan.valid_len_bytes;
+        tracing::warn!(
+            dir = %dir.display(),
+            valid_len_bytes = scan.valid_len_bytes,
+            truncated_bytes = recovery.truncated_bytes,
+            reason = scan.invalid_reason.as_deref().unwrap_or(""),
+            "metadata log ends with an invalid frame (torn write or damage); truncating to the last valid entry"
+        );
+        log.set_len(scan.valid_len_bytes)?;
+        log.sync_all()?;
+    }
+    Ok((log, scan))
 }
 
 /// Creates `dir` (and parents) so that the new directory entries survive a crash.
