@@ -59,6 +59,8 @@ pub struct MetadataImage {
     pub topics_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs: `Some(node_id)` per broker, `None` for the cluster default.
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
+    /// Producer ids below this are allocated; never decreases.
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -70,6 +72,7 @@ impl MetadataImage {
             topics: BTreeMap::new(),
             topics_by_id: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            next_producer_id: 0,
         }
     }
 
@@ -97,6 +100,12 @@ impl MetadataImage {
 
     /// Checks the invariants listed on the type. Used by tests and after replay from disk.
     pub fn check_invariants(&self) -> Result<(), String> {
+        if self.next_producer_id < 0 {
+            return Err(format!(
+                "negative next_producer_id {}",
+                self.next_producer_id
+            ));
+        }
         if self.topics.len() != self.topics_by_id.len() {
             return Err(format!(
                 "{} topics but {} topic ids",

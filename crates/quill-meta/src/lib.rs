@@ -28,8 +28,8 @@ pub mod topic_name;
 pub use error::{error_code, MetaError};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
 pub use planner::{
-    assign_replicas, new_topic_id, plan_create_partitions, plan_create_topic,
-    plan_incremental_alter_broker_configs, plan_incremental_alter_topic_configs,
+    assign_replicas, new_topic_id, plan_allocate_producer_ids, plan_create_partitions,
+    plan_create_topic, plan_incremental_alter_broker_configs, plan_incremental_alter_topic_configs,
     plan_replace_topic_configs, AlterConfigOp, Placement,
 };
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};

@@ -180,6 +180,27 @@ fn numbered(
         .collect())
 }
 
+/// Producer ids a broker reserves per metadata entry (Kafka's `PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// Plans the reservation of the next block of producer ids for `node_id`; the block is usable
+/// only after the record is durably appended.
+pub fn plan_allocate_producer_ids(
+    image: &MetadataImage,
+    node_id: i32,
+) -> Result<(MetadataRecord, std::ops::Range<i64>), MetaError> {
+    let first = image.next_producer_id;
+    let next = first
+        .checked_add(PRODUCER_ID_BLOCK_SIZE)
+        .ok_or_else(|| MetaError::InvalidRequest("Producer ids are exhausted".to_string()))?;
+    let record = MetadataRecord::AllocateProducerIds {
+        node_id,
+        next_producer_id: next,
+    };
+    crate::apply(image, &record)?;
+    Ok((record, first..next))
+}
+
 /// One operation of IncrementalAlterConfigs (KIP-339).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlterConfigOp {
@@ -625,6 +646,41 @@ mod tests {
         assert_eq!(AlterConfigOp::from_kafka(1, None).unwrap(), Delete);
         assert_eq!(
             AlterConfigOp::from_kafka(4, None)
+                .unwrap_err()
+                .kafka_error_code(),
+            42
+        );
+    }
+
+    #[test]
+    fn producer_id_blocks_never_overlap() {
+        let image = image_with_brokers(1);
+        let (record, first_block) = plan_allocate_producer_ids(&image, 1).unwrap();
+        assert_eq!(first_block, 0..PRODUCER_ID_BLOCK_SIZE);
+        let image = crate::apply(&image, &record).unwrap();
+        let (_, second_block) = plan_allocate_producer_ids(&image, 1).unwrap();
+        assert_eq!(second_block.start, first_block.end);
+        assert_eq!(
+            crate::apply(&image, &record)
+                .unwrap_err()
+                .kafka_error_code(),
+            42,
+            "replayed allocation is rejected"
+        );
+        let mut exhausted = image.clone();
+        exhausted.next_producer_id = i64::MAX - 1;
+        assert_eq!(
+            plan_allocate_producer_ids(&exhausted, 1)
+                .unwrap_err()
+                .kafka_error_code(),
+            42
+        );
+        let negative_node = MetadataRecord::AllocateProducerIds {
+            node_id: -1,
+            next_producer_id: 5000,
+        };
+        assert_eq!(
+            crate::apply(&image, &negative_node)
                 .unwrap_err()
                 .kafka_error_code(),
             42

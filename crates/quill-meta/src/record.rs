@@ -54,6 +54,13 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         leader_epoch: i32,
     },
+    /// Reserves the producer ids below `next_producer_id` (idempotent/transactional producers):
+    /// the requesting broker hands out `[previous next_producer_id, next_producer_id)`.
+    /// `node_id` records who asked; the image keeps only the high-water mark.
+    AllocateProducerIds {
+        node_id: i32,
+        next_producer_id: i64,
+    },
 }
 
 /// Leader id meaning "no leader" in Kafka's protocol.
@@ -77,6 +84,7 @@ impl MetadataRecord {
             MetadataRecord::AlterTopicConfigs { .. } => "AlterTopicConfigs",
             MetadataRecord::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
+            MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
         }
     }
 }

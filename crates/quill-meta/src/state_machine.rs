@@ -148,6 +148,13 @@ pub(crate) fn apply_in_place(
             state.isr = isr.clone();
             state.leader_epoch = *leader_epoch;
         }
+        MetadataRecord::AllocateProducerIds {
+            node_id,
+            next_producer_id,
+        } => {
+            check_producer_id_allocation(image, *node_id, *next_producer_id)?;
+            image.next_producer_id = *next_producer_id;
+        }
     }
     Ok(())
 }
@@ -384,6 +391,26 @@ fn altered_broker_configs(
             .map(|(name, value)| (name.clone(), value.clone())),
     );
     Ok(configs)
+}
+
+fn check_producer_id_allocation(
+    image: &MetadataImage,
+    node_id: i32,
+    next_producer_id: i64,
+) -> Result<(), MetaError> {
+    if node_id < 0 {
+        return Err(MetaError::InvalidRequest(format!(
+            "Invalid broker id {node_id}: must be non-negative"
+        )));
+    }
+    // Strictly increasing, so no producer id is ever handed out twice.
+    if next_producer_id <= image.next_producer_id {
+        return Err(MetaError::InvalidRequest(format!(
+            "Producer id allocation must move past {}, got {next_producer_id}",
+            image.next_producer_id
+        )));
+    }
+    Ok(())
 }
 
 fn check_leader_change(

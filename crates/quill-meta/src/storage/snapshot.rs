@@ -45,6 +45,13 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
             delete: Vec::new(),
         });
     }
+    if image.next_producer_id > 0 {
+        // Only the high-water mark is state; which broker asked last is not kept.
+        records.push(MetadataRecord::AllocateProducerIds {
+            node_id: 0,
+            next_producer_id: image.next_producer_id,
+        });
+    }
     for topic in image.topics.values() {
         records.push(MetadataRecord::CreateTopic {
             name: topic.name.clone(),

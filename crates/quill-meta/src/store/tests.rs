@@ -66,6 +66,10 @@ fn history() -> Vec<Vec<MetadataRecord>> {
         vec![MetadataRecord::DeleteTopic {
             topic_id: Uuid::from_u128(2),
         }],
+        vec![MetadataRecord::AllocateProducerIds {
+            node_id: 1,
+            next_producer_id: 2000,
+        }],
         vec![MetadataRecord::AlterTopicConfigs {
             topic_id: Uuid::from_u128(3),
             set: BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
@@ -246,12 +250,24 @@ fn snapshot_plus_tail_replays_to_the_same_image() {
 #[test]
 fn automatic_snapshots_every_n_entries() {
     let temp = tempfile::tempdir().unwrap();
-    let mut store = MetadataStore::open_with_options(temp.path(), options(3)).unwrap();
+    let interval = 4;
+    let mut store = MetadataStore::open_with_options(temp.path(), options(interval)).unwrap();
     let images = append_history(&mut store);
-    assert!(temp.path().join(SNAPSHOT_FILE).exists());
+    let entries = history().len() as u64;
+    assert!(
+        entries % interval != 0,
+        "history must leave a tail after the last snapshot"
+    );
     let reopened = reopen(temp.path());
-    assert_eq!(reopened.recovery_report().snapshot_index, Some(6));
-    assert_eq!(reopened.recovery_report().replayed_entries, 2);
+    let snapshot_index = entries / interval * interval;
+    assert_eq!(
+        reopened.recovery_report().snapshot_index,
+        Some(snapshot_index)
+    );
+    assert_eq!(
+        reopened.recovery_report().replayed_entries,
+        entries - snapshot_index
+    );
     assert_eq!(reopened.image(), *images.last().unwrap());
 }
 
@@ -525,6 +541,12 @@ fn arb_record() -> impl Strategy<Value = MetadataRecord> {
             }
         }),
         arb_topic_id().prop_map(|topic_id| MetadataRecord::DeleteTopic { topic_id }),
+        (0i32..3, 0i64..5000).prop_map(|(node_id, next_producer_id)| {
+            MetadataRecord::AllocateProducerIds {
+                node_id,
+                next_producer_id,
+            }
+        }),
         (
             arb_topic_id(),
             prop::collection::vec(arb_config(), 0..3),
@@ -743,7 +765,7 @@ fn random_histories_exercise_every_record_kind() {
             }
         }
     }
-    assert_eq!(accepted_kinds.len(), 7, "accepted only {accepted_kinds:?}");
+    assert_eq!(accepted_kinds.len(), 8, "accepted only {accepted_kinds:?}");
     assert!(rejected_entries > 0);
 }
 
