@@ -13,6 +13,7 @@ mod metadata;
 pub mod net;
 mod partitions;
 pub mod protocol;
+mod request_guard;
 mod state;
 
 pub use broker::{Broker, BrokerError};

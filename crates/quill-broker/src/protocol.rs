@@ -176,6 +176,8 @@ pub fn encode_response_with_header_version<R: Encodable>(
 /// Decodes a request body of the frame's version; trailing bytes are tolerated as Kafka does
 /// for forward compatibility.
 pub fn decode_body<T: Decodable>(frame: &RequestFrame) -> Result<T, String> {
+    crate::request_guard::check(frame.api_key, frame.api_version, &frame.body)
+        .map_err(|error| format!("rejected before decoding: {error}"))?;
     let mut body = frame.body.clone();
     let decoded = T::decode(&mut body, frame.api_version).map_err(|error| error.to_string())?;
     if body.has_remaining() {

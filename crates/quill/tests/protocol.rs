@@ -106,6 +106,12 @@ fn bad_frames_close_only_their_connection() {
             "unsupported version",
             vec![0, 0, 0, 10, 0, 3, 0x7f, 0, 0, 0, 0, 1, 0xff, 0xff],
         ),
+        ("impossible array count (would allocate 150 GB)", {
+            // Metadata v1 whose topic array claims i32::MAX entries.
+            vec![
+                0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+            ]
+        }),
         ("undecodable body", {
             // Metadata v1 whose topic array claims more entries than bytes present.
             let mut frame = vec![0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff];

@@ -1,0 +1,334 @@
+//! The guard must accept exactly what the decoder accepts structurally: for every API and
+//! version Quill advertises, a populated request encoded by kafka-protocol is walked to the same
+//! end position the decoder reaches; impossible counts are rejected; mutated bodies that pass
+//! the guard decode without aborting.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::*;
+use crate::protocol::SUPPORTED_APIS;
+
+fn name(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_string())
+}
+
+fn topic(text: &str) -> TopicName {
+    TopicName(name(text))
+}
+
+/// Encodes `request` at `version` (None if this version cannot carry a field that is set),
+/// then checks guard and decoder agree on where the body ends.
+fn check_agreement<T: Encodable + Decodable>(api_key: ApiKey, version: i16, request: &T) -> bool {
+    let mut buffer = BytesMut::new();
+    if request.encode(&mut buffer, version).is_err() {
+        return false;
+    }
+    let body = buffer.freeze();
+    let guard_end = consumed(api_key, version, &body).unwrap_or_else(|error| {
+        panic!("{api_key:?} v{version}: guard rejected a valid body: {error}")
+    });
+    let mut decoder_input = body.clone();
+    T::decode(&mut decoder_input, version)
+        .unwrap_or_else(|error| panic!("{api_key:?} v{version}: decode failed: {error}"));
+    let decoder_end = body.len() - decoder_input.len();
+    assert_eq!(guard_end, decoder_end, "{api_key:?} v{version}");
+    true
+}
+
+/// Checks the default request and a populated one (every array non-empty); returns whether the
+/// populated one was encodable at this version.
+fn check_api(api_key: ApiKey, version: i16) -> bool {
+    macro_rules! both {
+        ($default:expr, $populated:expr) => {{
+            assert!(
+                check_agreement(api_key, version, &$default),
+                "{api_key:?} v{version}: default request does not encode"
+            );
+            check_agreement(api_key, version, &$populated)
+        }};
+    }
+    match api_key {
+        ApiKey::Produce => both!(
+            ProduceRequest::default(),
+            ProduceRequest::default().with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic("t"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_records(Some(Bytes::from_static(b"records")))])])
+        ),
+        ApiKey::Fetch => {
+            let partitions = vec![FetchPartition::default().with_fetch_offset(5)];
+            let by_name = FetchTopic::default()
+                .with_topic(topic("t"))
+                .with_partitions(partitions.clone());
+            let by_id = FetchTopic::default()
+                .with_topic_id(quill_meta::Uuid::from_u128(7))
+                .with_partitions(partitions);
+            let topics = if version >= 13 {
+                vec![by_id]
+            } else {
+                vec![by_name]
+            };
+            let forgotten = if version >= 13 {
+                ForgottenTopic::default().with_topic_id(quill_meta::Uuid::from_u128(8))
+            } else {
+                ForgottenTopic::default().with_topic(topic("f"))
+            }
+            .with_partitions(vec![1, 2]);
+            let mut request = FetchRequest::default().with_topics(topics);
+            if version >= 7 {
+                request = request.with_forgotten_topics_data(vec![forgotten]);
+            }
+            if version >= 11 {
+                request = request.with_rack_id(name("rack"));
+            }
+            if version >= 12 {
+                request = request.with_cluster_id(Some(name("cluster")));
+            }
+            both!(FetchRequest::default(), request)
+        }
+        ApiKey::ListOffsets => both!(
+            ListOffsetsRequest::default(),
+            ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-1)])])
+        ),
+        ApiKey::Metadata => both!(
+            MetadataRequest::default(),
+            MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic("t")))
+            ]))
+        ),
+        ApiKey::ApiVersions => both!(
+            ApiVersionsRequest::default(),
+            ApiVersionsRequest::default()
+                .with_client_software_name(name("quill"))
+                .with_client_software_version(name("1.0"))
+        ),
+        ApiKey::CreateTopics => both!(
+            CreateTopicsRequest::default(),
+            CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+                .with_name(topic("t"))
+                .with_assignments(vec![
+                    CreatableReplicaAssignment::default().with_broker_ids(vec![BrokerId(1)])
+                ])
+                .with_configs(vec![CreatableTopicConfig::default()
+                    .with_name(name("retention.ms"))
+                    .with_value(Some(name("1")))])])
+        ),
+        ApiKey::DeleteTopics => {
+            let request = if version >= 6 {
+                DeleteTopicsRequest::default()
+                    .with_topics(vec![DeleteTopicState::default().with_name(Some(topic("t")))])
+            } else {
+                DeleteTopicsRequest::default().with_topic_names(vec![topic("t")])
+            };
+            both!(DeleteTopicsRequest::default(), request)
+        }
+        ApiKey::DeleteRecords => both!(
+            DeleteRecordsRequest::default(),
+            DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![DeleteRecordsPartition::default().with_offset(3)])])
+        ),
+        ApiKey::DescribeConfigs => both!(
+            DescribeConfigsRequest::default(),
+            DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_name(name("t"))
+                    .with_configuration_keys(Some(vec![name("retention.ms")]))
+            ])
+        ),
+        ApiKey::AlterConfigs => both!(
+            AlterConfigsRequest::default(),
+            AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_name(name("t"))
+                    .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                        .with_name(name("retention.ms"))
+                        .with_value(Some(name("1")))])
+            ])
+        ),
+        ApiKey::DescribeLogDirs => both!(
+            DescribeLogDirsRequest::default(),
+            DescribeLogDirsRequest::default().with_topics(Some(vec![
+                DescribableLogDirTopic::default()
+                    .with_topic(topic("t"))
+                    .with_partitions(vec![0, 1])
+            ]))
+        ),
+        ApiKey::CreatePartitions => both!(
+            CreatePartitionsRequest::default(),
+            CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic("t"))
+                .with_count(3)
+                .with_assignments(Some(vec![
+                    CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(1)])
+                ]))])
+        ),
+        ApiKey::IncrementalAlterConfigs => both!(
+            IncrementalAlterConfigsRequest::default(),
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_name(name("t"))
+                    .with_configs(vec![
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(name("retention.ms"))
+                            .with_value(Some(name("1")))
+                    ])
+            ])
+        ),
+        ApiKey::DescribeCluster => both!(
+            DescribeClusterRequest::default(),
+            DescribeClusterRequest::default().with_include_cluster_authorized_operations(true)
+        ),
+        other => panic!("no test request for {other:?}"),
+    }
+}
+
+#[test]
+fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
+    let guarded = [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+        ApiKey::Metadata,
+        ApiKey::ApiVersions,
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+        ApiKey::DeleteRecords,
+        ApiKey::DescribeConfigs,
+        ApiKey::AlterConfigs,
+        ApiKey::DescribeLogDirs,
+        ApiKey::CreatePartitions,
+        ApiKey::IncrementalAlterConfigs,
+        ApiKey::DescribeCluster,
+    ];
+    for api in SUPPORTED_APIS {
+        assert!(
+            guarded.contains(&api.key),
+            "{:?} is advertised but has no guard test",
+            api.key
+        );
+    }
+    for key in guarded {
+        let codec = key.valid_versions();
+        let mut populated_versions = 0;
+        for version in codec.min..=codec.max {
+            if check_api(key, version) {
+                populated_versions += 1;
+            }
+        }
+        assert!(
+            populated_versions > 0,
+            "{key:?}: no populated request encoded"
+        );
+    }
+}
+
+#[test]
+fn impossible_array_counts_are_rejected_before_decoding() {
+    // Metadata v1: topics array claiming i32::MAX entries in a 4-byte body.
+    let body = [0x7f, 0xff, 0xff, 0xff];
+    assert!(matches!(
+        check(ApiKey::Metadata, 1, &body),
+        Err(GuardError::ImpossibleCount { .. })
+    ));
+    // Fetch v12 (flexible): a compact array count of 2^28 in a tiny body.
+    let mut body = vec![0u8; 4 + 4 + 4 + 4 + 1 + 4 + 4];
+    body.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x01]);
+    assert!(matches!(
+        check(ApiKey::Fetch, 12, &body),
+        Err(GuardError::ImpossibleCount { .. })
+    ));
+    assert_eq!(
+        check(ApiKey::Metadata, 1, &[0, 0]),
+        Err(GuardError::Truncated)
+    );
+}
+
+/// Deterministic mutation fuzzing: whatever passes the guard must not abort the decoder.
+#[test]
+fn mutated_bodies_that_pass_the_guard_decode_safely() {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let seeds: Vec<(ApiKey, i16, Bytes)> = [
+        (ApiKey::Metadata, 9_i16),
+        (ApiKey::Fetch, 11),
+        (ApiKey::Fetch, 15),
+        (ApiKey::Produce, 9),
+        (ApiKey::CreateTopics, 5),
+    ]
+    .into_iter()
+    .map(|(key, version)| {
+        let mut buffer = BytesMut::new();
+        let populated = match key {
+            ApiKey::Metadata => MetadataRequest::default()
+                .with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(topic("abc")))
+                ]))
+                .encode(&mut buffer, version),
+            ApiKey::Fetch => FetchRequest::default()
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(topic("abc"))
+                    .with_partitions(vec![FetchPartition::default()])])
+                .encode(&mut buffer, version.min(12)),
+            ApiKey::Produce => ProduceRequest::default()
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic("abc"))
+                    .with_partition_data(vec![PartitionProduceData::default()])])
+                .encode(&mut buffer, version),
+            _ => CreateTopicsRequest::default()
+                .with_topics(vec![CreatableTopic::default().with_name(topic("abc"))])
+                .encode(&mut buffer, version),
+        };
+        populated.unwrap();
+        (
+            key,
+            version.min(if key == ApiKey::Fetch { 12 } else { version }),
+            buffer.freeze(),
+        )
+    })
+    .collect();
+    for (key, version, seed) in seeds {
+        for _ in 0..2000 {
+            let mut body = seed.to_vec();
+            for _ in 0..(1 + next() % 4) {
+                let index = (next() as usize) % body.len();
+                body[index] = (next() & 0xff) as u8;
+            }
+            if check(key, version, &body).is_err() {
+                continue;
+            }
+            let mut input = Bytes::from(body);
+            let _ = match key {
+                ApiKey::Metadata => MetadataRequest::decode(&mut input, version).map(|_| ()),
+                ApiKey::Fetch => FetchRequest::decode(&mut input, version).map(|_| ()),
+                ApiKey::Produce => ProduceRequest::decode(&mut input, version).map(|_| ()),
+                _ => CreateTopicsRequest::decode(&mut input, version).map(|_| ()),
+            };
+        }
+    }
+}
