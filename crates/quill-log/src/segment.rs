@@ -14,6 +14,8 @@ use crate::index::{Index, OffsetEntry, TimeEntry};
 pub const MAX_BATCH_BYTES: u32 = 64 * 1024 * 1024;
 /// How much a scan reads from the file at a time.
 const SCAN_CHUNK_BYTES: usize = 256 * 1024;
+/// How much a lookup (offset or timestamp) reads at a time.
+const LOOKUP_CHUNK_BYTES: usize = 16 * 1024;
 
 pub fn segment_file_name(base_offset: i64, extension: &str) -> String {
     format!("{base_offset:020}.{extension}")
@@ -307,7 +309,7 @@ impl Segment {
             .offset_index
             .floor(|e| i64::from(e.relative_offset) <= relative)
             .map_or(0, |e| u64::from(e.position));
-        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, 16 * 1024);
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, LOOKUP_CHUNK_BYTES);
         while position < self.size_bytes {
             let Some(header) = reader.header_at(position)? else {
                 return Err(LogError::CorruptRecord(format!(
@@ -352,7 +354,8 @@ impl Segment {
         let Some((mut position, _)) = self.find_position(indexed_start.max(min_offset))? else {
             return Ok(None);
         };
-        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        // Lookups touch a few batches past an index entry: a small window reads less.
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, LOOKUP_CHUNK_BYTES);
         while position < self.size_bytes {
             let Some(header) = reader.header_at(position)? else {
                 break;
