@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -55,7 +56,9 @@ pub struct MetadataImage {
     /// atomically); 0 for an empty log.
     pub offset: u64,
     pub brokers: BTreeMap<i32, BrokerInfo>,
-    pub topics: BTreeMap<String, TopicInfo>,
+    /// Values are shared between successive images: applying a record clones only the topics it
+    /// changes, so an append costs O(topic count) pointer copies, not a deep copy.
+    pub topics: BTreeMap<String, Arc<TopicInfo>>,
     pub topics_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs: `Some(node_id)` per broker, `None` for the cluster default.
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
@@ -77,13 +80,13 @@ impl MetadataImage {
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
-        self.topics.get(name)
+        self.topics.get(name).map(Arc::as_ref)
     }
 
     pub fn topic_by_id(&self, topic_id: &Uuid) -> Option<&TopicInfo> {
         self.topics_by_id
             .get(topic_id)
-            .and_then(|name| self.topics.get(name))
+            .and_then(|name| self.topic(name))
     }
 
     pub fn broker(&self, node_id: i32) -> Option<&BrokerInfo> {

@@ -6,6 +6,7 @@
 //! that may already be in a log must never be tightened: old logs are replayed through this code.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -86,7 +87,7 @@ pub(crate) fn apply_in_place(
                 configs: configs.clone(),
             };
             image.topics_by_id.insert(*topic_id, name.clone());
-            image.topics.insert(name.clone(), topic);
+            image.topics.insert(name.clone(), Arc::new(topic));
         }
         MetadataRecord::CreatePartitions {
             topic_id,
@@ -327,9 +328,11 @@ fn existing_topic_mut<'a>(
         .topics_by_id
         .get(topic_id)
         .ok_or(MetaError::UnknownTopicId(*topic_id))?;
+    // Copy-on-write: only the changed topic is cloned if an older image still shares it.
     image
         .topics
         .get_mut(name)
+        .map(Arc::make_mut)
         .ok_or(MetaError::UnknownTopicId(*topic_id))
 }
 

@@ -37,17 +37,25 @@ pub fn collision_key(name: &str) -> String {
     name.replace('.', "_")
 }
 
+fn collide(left: &str, right: &str) -> bool {
+    let normalize = |byte: u8| if byte == b'.' { b'_' } else { byte };
+    left.len() == right.len()
+        && left
+            .bytes()
+            .zip(right.bytes())
+            .all(|(l, r)| normalize(l) == normalize(r))
+}
+
 /// Rejects a new topic whose name collides with an existing one (other than itself).
 pub fn check_topic_collision(image: &MetadataImage, name: &str) -> Result<(), MetaError> {
-    let key = collision_key(name);
-    // Only names containing '.' or '_' can collide; the scan is linear but topic creation is rare.
-    if !key.contains('_') {
+    // Only names containing '.' or '_' can collide. The scan is linear, without allocation.
+    if !name.contains(['.', '_']) {
         return Ok(());
     }
     match image
         .topics
         .keys()
-        .find(|existing| existing.as_str() != name && collision_key(existing) == key)
+        .find(|existing| existing.as_str() != name && collide(existing, name))
     {
         Some(existing) => Err(MetaError::InvalidTopic(format!(
             "Topic '{name}' collides with existing topic: {existing}"
@@ -108,12 +116,12 @@ mod tests {
         let mut image = MetadataImage::empty("c");
         image.topics.insert(
             "a.b".into(),
-            crate::TopicInfo {
+            std::sync::Arc::new(crate::TopicInfo {
                 name: "a.b".into(),
                 topic_id: uuid::Uuid::from_u128(1),
                 partitions: vec![],
                 configs: Default::default(),
-            },
+            }),
         );
         assert_eq!(
             message(check_topic_collision(&image, "a_b")),

@@ -638,7 +638,7 @@ fn pick_topic(image: &MetadataImage, seed: usize) -> Option<&crate::TopicInfo> {
     if count == 0 {
         return None;
     }
-    image.topics.values().nth(seed % count)
+    image.topics.values().nth(seed % count).map(Arc::as_ref)
 }
 
 fn resolve(step: Step, image: &MetadataImage) -> MetadataRecord {
