@@ -1,7 +1,8 @@
 //! The metadata state machine: a pure, deterministic function from (image, record) to image.
 //!
-//! Architecture invariant: validation happens here and nowhere else, so the leader's check before
-//! appending and every replica's replay make the same decision. It depends only on the image and
+//! Architecture invariant: this module is the authority on validity. Planners may check early for
+//! better messages, but every record passes through here before it is written and again on
+//! replay, so the writer's check and every replay make the same decision. It depends only on the image and
 //! the record (no clock, no randomness, no config outside the image). Validation rules for a record
 //! that may already be in a log must never be tightened: old logs are replayed through this code.
 
@@ -133,22 +134,7 @@ pub(crate) fn apply_in_place(
             leader,
             isr,
             leader_epoch,
-        } => {
-            let topic = existing_topic(image, topic_id)?;
-            let current = topic
-                .partition(*partition)
-                .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
-            check_leader_change(current, *leader, isr, *leader_epoch)?;
-            let index = usize::try_from(*partition)
-                .map_err(|_| MetaError::UnknownTopic(format!("partition {partition}")))?;
-            let state = existing_topic_mut(image, topic_id)?
-                .partitions
-                .get_mut(index)
-                .ok_or_else(|| MetaError::UnknownTopic(format!("partition {partition}")))?;
-            state.leader = *leader;
-            state.isr = isr.clone();
-            state.leader_epoch = *leader_epoch;
-        }
+        } => set_partition_leader(image, topic_id, *partition, *leader, isr, *leader_epoch)?,
         MetadataRecord::AllocateProducerIds {
             node_id,
             next_producer_id,
@@ -157,6 +143,29 @@ pub(crate) fn apply_in_place(
             image.next_producer_id = *next_producer_id;
         }
     }
+    Ok(())
+}
+
+fn set_partition_leader(
+    image: &mut MetadataImage,
+    topic_id: &Uuid,
+    partition: i32,
+    leader: i32,
+    isr: &[i32],
+    leader_epoch: i32,
+) -> Result<(), MetaError> {
+    let topic = existing_topic(image, topic_id)?;
+    let unknown_partition = || MetaError::UnknownTopic(format!("{}-{partition}", topic.name));
+    let current = topic.partition(partition).ok_or_else(unknown_partition)?;
+    check_leader_change(current, leader, isr, leader_epoch)?;
+    let index = usize::try_from(partition).map_err(|_| unknown_partition())?;
+    let state = existing_topic_mut(image, topic_id)?
+        .partitions
+        .get_mut(index)
+        .ok_or_else(|| MetaError::UnknownTopic(format!("partition {partition}")))?;
+    state.leader = leader;
+    state.isr = isr.to_vec();
+    state.leader_epoch = leader_epoch;
     Ok(())
 }
 
