@@ -813,3 +813,38 @@ proptest! {
         prop_assert_eq!(replayed.as_ref(), &model);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever bytes the log holds, open never panics: it recovers (cutting the invalid part)
+    /// or reports corruption, and a recovered store accepts appends.
+    #[test]
+    fn arbitrary_log_bytes_never_panic(
+        garbage in prop::collection::vec(any::<u8>(), 0..512),
+        keep_valid_prefix in any::<bool>(),
+    ) {
+        let temp = tempfile::tempdir().unwrap();
+        let mut store = reopen(temp.path());
+        if keep_valid_prefix {
+            store.append(vec![register(1)]).unwrap();
+        }
+        drop(store);
+        let mut log = fs::read(temp.path().join(LOG_FILE)).unwrap();
+        log.extend(&garbage);
+        fs::write(temp.path().join(LOG_FILE), &log).unwrap();
+        match MetadataStore::open_with_options(temp.path(), options(u64::MAX)) {
+            Ok(mut store) => {
+                let expected_offset = u64::from(keep_valid_prefix);
+                prop_assert!(store.image().offset >= expected_offset);
+                prop_assert!(store.append(vec![register(9)]).is_ok());
+            }
+            Err(error) => prop_assert!(matches!(error, MetaError::Corrupt(_)), "{error:?}"),
+        }
+    }
+
+    #[test]
+    fn arbitrary_properties_text_never_panics(text in "\\PC{0,200}") {
+        let _ = MetaProperties::parse(&text);
+    }
+}
