@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
@@ -70,6 +72,42 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         ApiKey::CreatePartitions => {
             respond(&request, peer, |body: CreatePartitionsRequest| {
                 handlers::topics::create_partitions(state, body)
+            })
+            .await
+        }
+        ApiKey::DescribeConfigs => {
+            respond(&request, peer, |body: DescribeConfigsRequest| async move {
+                handlers::configs::describe_configs(state, body, version)
+            })
+            .await
+        }
+        ApiKey::AlterConfigs => {
+            respond(&request, peer, |body: AlterConfigsRequest| {
+                handlers::configs::alter_configs(state, body)
+            })
+            .await
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            respond(&request, peer, |body: IncrementalAlterConfigsRequest| {
+                handlers::configs::incremental_alter_configs(state, body)
+            })
+            .await
+        }
+        ApiKey::DeleteRecords => {
+            respond(&request, peer, |body: DeleteRecordsRequest| {
+                handlers::records::delete_records(state, body)
+            })
+            .await
+        }
+        ApiKey::DescribeCluster => {
+            respond(&request, peer, |body: DescribeClusterRequest| async move {
+                handlers::cluster::describe_cluster(state, body, version)
+            })
+            .await
+        }
+        ApiKey::DescribeLogDirs => {
+            respond(&request, peer, |body: DescribeLogDirsRequest| async move {
+                handlers::cluster::describe_log_dirs(state, body)
             })
             .await
         }

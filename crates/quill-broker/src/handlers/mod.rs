@@ -2,8 +2,11 @@
 //! a service (metadata store, partition manager), shape the response.
 
 pub mod api_versions;
+pub mod cluster;
+pub mod configs;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod records;
 pub mod topics;

@@ -201,12 +201,16 @@ pub async fn create_partitions(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        let manual = topic.assignments.map(|assignments| {
-            assignments
-                .into_iter()
-                .map(|assignment| assignment.broker_ids.into_iter().map(|id| id.0).collect())
-                .collect()
-        });
+        // Clients send null (or an empty list) to let the broker place the new partitions.
+        let manual = topic
+            .assignments
+            .filter(|assignments| !assignments.is_empty())
+            .map(|assignments| {
+                assignments
+                    .into_iter()
+                    .map(|assignment| assignment.broker_ids.into_iter().map(|id| id.0).collect())
+                    .collect()
+            });
         let outcome = if duplicates.contains(&name) {
             Err(MetaError::InvalidRequest(format!(
                 "Create partitions request contains multiple entries for the topic {name}."

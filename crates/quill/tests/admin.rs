@@ -1,0 +1,286 @@
+//! Admin APIs against the real broker binary: configs (describe, alter, incremental alter) for
+//! topic and broker resources, CreatePartitions, DeleteRecords, DescribeCluster, DescribeLogDirs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{
+    alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
+    CreatePartitionsRequest, DeleteRecordsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeConfigsResponse, DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+    MetadataRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_DEFAULT: i8 = 3;
+const SOURCE_STATIC: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+fn text(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_string())
+}
+
+fn start(extra_args: &[&str]) -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), extra_args);
+    (dir, broker)
+}
+
+fn describe(client: &mut TestClient, resource_type: i8, name: &str) -> DescribeConfigsResponse {
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(text(name))
+            .with_configuration_keys(None)])
+        .with_include_synonyms(true);
+    client.call(&request, 4)
+}
+
+fn config_value(response: &DescribeConfigsResponse, name: &str) -> (String, i8) {
+    let entry = response.results[0]
+        .configs
+        .iter()
+        .find(|entry| entry.name.as_str() == name)
+        .unwrap_or_else(|| panic!("{name} not described"));
+    (
+        entry.value.as_ref().unwrap().to_string(),
+        entry.config_source,
+    )
+}
+
+#[test]
+fn topic_configs_are_described_with_sources_and_altered() {
+    let (_dir, broker) = start(&["--set", "log.retention.ms=3600000"]);
+    let mut client = broker.connect();
+    let create = create_topic_request("conf", 1, 1, &[("cleanup.policy", "compact")]);
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+
+    let described = describe(&mut client, TOPIC, "conf");
+    assert_eq!(described.results[0].error_code, 0);
+    assert_eq!(
+        config_value(&described, "cleanup.policy"),
+        ("compact".into(), SOURCE_TOPIC)
+    );
+    assert_eq!(
+        config_value(&described, "retention.ms"),
+        ("3600000".into(), SOURCE_STATIC)
+    );
+    assert_eq!(
+        config_value(&described, "segment.bytes"),
+        ("1073741824".into(), SOURCE_DEFAULT)
+    );
+
+    // Incremental: set one, delete another.
+    let incremental = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(text("conf"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(text("1000"))),
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(text("cleanup.policy"))
+                    .with_config_operation(1),
+            ]),
+    ]);
+    let response = client.call(&incremental, 1);
+    assert_eq!(response.responses[0].error_code, 0, "{response:?}");
+    let described = describe(&mut client, TOPIC, "conf");
+    assert_eq!(
+        config_value(&described, "retention.ms"),
+        ("1000".into(), SOURCE_TOPIC)
+    );
+    assert_eq!(
+        config_value(&described, "cleanup.policy"),
+        ("delete".into(), SOURCE_DEFAULT)
+    );
+
+    // Legacy AlterConfigs replaces the whole set.
+    let legacy = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(text("conf"))
+            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                .with_name(text("segment.ms"))
+                .with_value(Some(text("60000")))]),
+    ]);
+    assert_eq!(client.call(&legacy, 1).responses[0].error_code, 0);
+    let described = describe(&mut client, TOPIC, "conf");
+    assert_eq!(
+        config_value(&described, "segment.ms"),
+        ("60000".into(), SOURCE_TOPIC)
+    );
+    assert_eq!(
+        config_value(&described, "retention.ms"),
+        ("3600000".into(), SOURCE_STATIC)
+    );
+}
+
+#[test]
+fn invalid_config_changes_are_rejected_with_a_message() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("strict", 1);
+    let bad = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(text("strict"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(text("forever"))),
+            ]),
+    ]);
+    let response = client.call(&bad, 1);
+    let result = &response.responses[0];
+    assert_eq!(result.error_code, 40, "INVALID_CONFIG: {result:?}");
+    assert!(result
+        .error_message
+        .as_ref()
+        .unwrap()
+        .contains("retention.ms"));
+
+    let missing = describe(&mut client, TOPIC, "missing");
+    assert_eq!(missing.results[0].error_code, 3);
+}
+
+#[test]
+fn broker_configs_are_described_and_dynamic_defaults_flow_to_topics() {
+    let (_dir, broker) = start(&["--set", "num.partitions=2"]);
+    let mut client = broker.connect();
+    let described = describe(&mut client, BROKER, "1");
+    assert_eq!(described.results[0].error_code, 0);
+    assert_eq!(
+        config_value(&described, "num.partitions"),
+        ("2".into(), SOURCE_STATIC)
+    );
+    assert_eq!(
+        config_value(&described, "message.max.bytes"),
+        ("1048588".into(), SOURCE_DEFAULT)
+    );
+
+    let set_default = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(BROKER)
+            .with_resource_name(text(""))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(text("log.retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(text("120000"))),
+            ]),
+    ]);
+    assert_eq!(client.call(&set_default, 1).responses[0].error_code, 0);
+    client.create_topic("inherits", 1);
+    let topic = describe(&mut client, TOPIC, "inherits");
+    assert_eq!(
+        config_value(&topic, "retention.ms"),
+        ("120000".into(), SOURCE_DYNAMIC_DEFAULT)
+    );
+
+    let read_only = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(BROKER)
+            .with_resource_name(text("1"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(text("listeners"))
+                    .with_config_operation(0)
+                    .with_value(Some(text("PLAINTEXT://x:1"))),
+            ]),
+    ]);
+    assert_eq!(client.call(&read_only, 1).responses[0].error_code, 40);
+}
+
+#[test]
+fn create_partitions_grows_a_topic() {
+    let (dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("growing", 1);
+    let request = CreatePartitionsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(topic_name("growing"))
+            .with_count(3)]);
+    assert_eq!(client.call(&request, 3).results[0].error_code, 0);
+    assert!(dir.path().join("growing-2").exists());
+    let response = client.produce("growing", 2, &["new partition"]);
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    let shrink =
+        CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(topic_name("growing"))
+            .with_count(2)]);
+    assert_eq!(
+        client.call(&shrink, 3).results[0].error_code,
+        37,
+        "INVALID_PARTITIONS"
+    );
+}
+
+#[test]
+fn delete_records_moves_the_log_start_offset() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("trimmed", 1);
+    for round in 0..4 {
+        client.produce("trimmed", 0, &[&format!("r{round}")]);
+    }
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(topic_name("trimmed"))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(2)])]);
+    let response = client.call(&request, 2);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!((partition.error_code, partition.low_watermark), (0, 2));
+    let fetched = client.fetch("trimmed", 0, 0);
+    assert_eq!(
+        fetched.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE below start"
+    );
+    let fetched = client.fetch("trimmed", 0, 2);
+    let data = &fetched.responses[0].partitions[0];
+    assert_eq!(data.log_start_offset, 2);
+    let values = decode_values(data.records.as_ref().unwrap());
+    assert_eq!(values.first().map(|(offset, _)| *offset), Some(2));
+}
+
+#[test]
+fn describe_cluster_and_log_dirs() {
+    let (dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("sized", 1);
+    client.produce("sized", 0, &["some bytes"]);
+    let cluster = client.call(&DescribeClusterRequest::default().with_endpoint_type(1), 1);
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.brokers.len(), 1);
+    assert_eq!(cluster.brokers[0].port, i32::from(broker.port));
+    let metadata = client.call(&MetadataRequest::default().with_topics(None), 9);
+    assert_eq!(Some(cluster.cluster_id.clone()), metadata.cluster_id);
+
+    let dirs = client.call(&DescribeLogDirsRequest::default().with_topics(None), 4);
+    let result = &dirs.results[0];
+    assert_eq!(result.error_code, 0);
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(result.log_dir.as_str(), canonical.display().to_string());
+    let sized = result
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == "sized")
+        .unwrap();
+    assert!(sized.partitions[0].partition_size > 0);
+}
