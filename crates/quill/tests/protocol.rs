@@ -177,3 +177,67 @@ fn startup_logs_one_line_with_address_and_data_dir() {
         "start-up should log one line:\n{log}"
     );
 }
+
+#[test]
+fn frames_above_socket_request_max_bytes_close_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "socket.request.max.bytes=1000"]);
+    let mut client = broker.connect();
+    client.stream.write_all(&[0, 0, 0x10, 0]).unwrap(); // 4096 > 1000
+    assert!(client.is_closed_by_broker());
+    let mut healthy = broker.connect();
+    assert_eq!(
+        healthy.call(&ApiVersionsRequest::default(), 2).error_code,
+        0
+    );
+}
+
+#[test]
+fn connections_beyond_max_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "max.connections=2"]);
+    let mut first = broker.connect();
+    let mut second = broker.connect();
+    assert_eq!(first.call(&ApiVersionsRequest::default(), 2).error_code, 0);
+    assert_eq!(second.call(&ApiVersionsRequest::default(), 2).error_code, 0);
+    let mut third = broker.connect();
+    assert!(third.is_closed_by_broker(), "third connection accepted");
+    drop(first);
+    // The slot frees once the broker notices the close; retry briefly (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut retry = broker.connect();
+        retry.send(&ApiVersionsRequest::default(), 2);
+        if retry.receive_frame().is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn idle_connections_are_closed_after_connections_max_idle_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "connections.max.idle.ms=300"]);
+    let mut client = broker.connect();
+    assert_eq!(client.call(&ApiVersionsRequest::default(), 2).error_code, 0);
+    let started = std::time::Instant::now();
+    assert!(client.is_closed_by_broker());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn shutdown_answers_a_pending_long_poll_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    client.create_topic("waiting", 1);
+    let correlation_id = client.send(&common::fetch_request("waiting", 0, 0, 60_000), 11);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert_eq!(broker.stop_with("TERM"), Some(0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let response = client.receive::<kafka_protocol::messages::FetchRequest>(11, correlation_id);
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+}
