@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo, idempotently: a second run is a no-op.
 #  - kcat (Debian's, built on librdkafka 2.0.2: an old client whose parsing quirks we must meet)
-#  - a Python venv under target/compat-venv with confluent-kafka (recent librdkafka) and
-#    kafka-python
+#  - a Python venv under target/compat-venv with confluent-kafka (recent librdkafka),
+#    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
+#  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
+#    exactly as pinned by tests/compat/node/package-lock.json
+# Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +26,22 @@ if [ ! -f "$stamp" ]; then
   echo "installing Python client libraries into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  rm -f "$venv"/.installed-*
   touch "$stamp"
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing Node.js and npm (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+node_dir=tests/compat/node
+node_stamp="$node_dir/node_modules/.installed-$(sha256sum "$node_dir/package-lock.json" | cut -c1-16)"
+if [ ! -f "$node_stamp" ]; then
+  echo "installing kafkajs into $node_dir/node_modules"
+  # `npm ci` installs exactly the lockfile; kafkajs-lz4's `lz4` dependency builds a small native
+  # addon with node-gyp (needs make and a C++ compiler, present wherever cargo builds).
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$node_stamp"
 fi

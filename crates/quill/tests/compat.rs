@@ -1,0 +1,845 @@
+//! The real-client compatibility suite: third-party Kafka clients (kafkajs, confluent-kafka
+//! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2) run the
+//! scenario programs under `tests/compat/` against the real `quill` binary, one line per
+//! client × scenario, and regenerate `docs/compatibility.md`.
+//!
+//! - Clients are installed by `./scripts/install-test-deps.sh` (run by `./scripts/test.sh`); a
+//!   missing client fails this test with that instruction, never a silent skip.
+//! - A scenario program takes `<bootstrap> <topic-prefix>`, prints `STEP <name>` as it goes and
+//!   exits 0 on success, non-zero with the client's own error otherwise.
+//! - [`NOT_YET`] is the one list of (client, scenario) pairs whose broker feature is missing.
+//!   They still run and are reported; each may fail only at its declared step (an earlier
+//!   failure is a regression), and one that passes fails the suite until it is removed.
+//! - Scenario 8 gets a broker of its own: the program prints `RESTART-BROKER <n>`, the runner
+//!   stops the broker (SIGTERM the first time, SIGKILL the second), restarts it on the same port
+//!   and data dir and writes `restarted` to the program's stdin.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{create_topic_request, BrokerProcess, TestClient};
+use kafka_protocol::messages::CreateTopicsRequest;
+
+/// Bound on one scenario program (the programs bound themselves at 90 s).
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
+/// Client programs run at once against the shared broker.
+const PARALLELISM: usize = 4;
+const BROKER_LOG_TAIL_LINES: usize = 40;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Client {
+    Kafkajs,
+    ConfluentKafka,
+    KafkaPython,
+    Kcat,
+}
+
+const CLIENTS: [Client; 4] = [
+    Client::Kafkajs,
+    Client::ConfluentKafka,
+    Client::KafkaPython,
+    Client::Kcat,
+];
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Kafkajs => "kafkajs",
+            Client::ConfluentKafka => "confluent-kafka",
+            Client::KafkaPython => "kafka-python",
+            Client::Kcat => "kcat",
+        }
+    }
+}
+
+/// (number, file stem, title) of every scenario in the matrix.
+const SCENARIOS: [(u8, &str, &str); 8] = [
+    (
+        1,
+        "admin",
+        "Admin: create 3 partitions, list, describe, create again, delete, configs",
+    ),
+    (
+        2,
+        "keyed_json",
+        "Keyed JSON from the beginning: murmur2 partitions, explicit partition, order",
+    ),
+    (
+        3,
+        "records",
+        "Headers, null key/value, empty value, timestamps, LogAppendTime, max.message.bytes",
+    ),
+    (
+        4,
+        "compression",
+        "Compression: gzip, snappy, lz4, zstd, mixed in one partition",
+    ),
+    (
+        5,
+        "groups",
+        "Consumer groups: split, fan-out, rebalance on leave, commits survive",
+    ),
+    (
+        6,
+        "replay",
+        "Replay: seek to offset, offsets by time, group reset to earliest",
+    ),
+    (
+        7,
+        "batch",
+        "kafkajs eachBatch (resolveOffset, heartbeat, commit) and pause/resume",
+    ),
+    (
+        8,
+        "restart",
+        "Broker restarted mid-stream (SIGTERM, then SIGKILL): nothing acknowledged lost",
+    ),
+];
+
+/// Pairs whose broker feature does not exist yet: (client, scenario, the step at which the
+/// program is expected to fail, why). Keep it short and honest: remove an entry as soon as the
+/// feature lands (the suite fails until you do).
+const NOT_YET: &[(Client, u8, &str, &str)] = &[
+    (
+        Client::KafkaPython,
+        1,
+        "list",
+        "broker bug: Metadata v8+ answers include_*_authorized_operations=true with INT32_MIN; \
+         kafka-python's admin fails (`ValueError: 31 is not a valid ACLOperation`)",
+    ),
+    (
+        Client::Kafkajs,
+        2,
+        "consume",
+        "kafkajs consumes only in a group: no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        3,
+        "consume",
+        "kafkajs consumes only in a group: no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        4,
+        "consume",
+        "kafkajs consumes only in a group: no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        5,
+        "same-group-splits",
+        "no group coordinator yet",
+    ),
+    (
+        Client::ConfluentKafka,
+        5,
+        "same-group-splits",
+        "no group coordinator yet",
+    ),
+    (
+        Client::KafkaPython,
+        5,
+        "same-group-splits",
+        "no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        6,
+        "seek",
+        "kafkajs seeks only in a group consumer: no group coordinator yet",
+    ),
+    (
+        Client::ConfluentKafka,
+        6,
+        "group-reset",
+        "group offsets: no group coordinator yet",
+    ),
+    (
+        Client::KafkaPython,
+        6,
+        "group-reset",
+        "group offsets: no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        7,
+        "each-batch",
+        "kafkajs consumes only in a group: no group coordinator yet",
+    ),
+    (
+        Client::Kafkajs,
+        8,
+        "consume",
+        "kafkajs consumes only in a group: no group coordinator yet",
+    ),
+];
+
+/// Pairs that do not apply to a client, with the reason shown in the matrix.
+const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
+    (
+        Client::ConfluentKafka,
+        7,
+        "eachBatch and pause/resume are kafkajs APIs",
+    ),
+    (
+        Client::KafkaPython,
+        7,
+        "eachBatch and pause/resume are kafkajs APIs",
+    ),
+    (
+        Client::Kcat,
+        5,
+        "kcat's balanced consumer (-G) is not part of this scenario yet",
+    ),
+    (
+        Client::Kcat,
+        7,
+        "eachBatch and pause/resume are kafkajs APIs",
+    ),
+    (
+        Client::Kcat,
+        8,
+        "kcat is a one-shot CLI: no long-lived producer to ride a restart",
+    ),
+];
+
+/// What a client covers in a scenario, when it is less than the scenario's title says.
+const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
+    (
+        Client::Kcat,
+        1,
+        "metadata only (list/describe): kcat has no admin API",
+    ),
+    (
+        Client::Kcat,
+        3,
+        "no client timestamps (kcat cannot set them)",
+    ),
+    (
+        Client::Kcat,
+        6,
+        "no group reset (kcat has no group offsets API)",
+    ),
+    (
+        Client::Kafkajs,
+        4,
+        "no zstd: kafkajs has no zstd codec without a native build",
+    ),
+    (
+        Client::Kafkajs,
+        2,
+        "also the LegacyPartitioner of the tutorials (same key, same partition)",
+    ),
+    (
+        Client::ConfluentKafka,
+        2,
+        "murmur2_random = Java; default consistent_random: key-stable",
+    ),
+    (
+        Client::Kcat,
+        2,
+        "murmur2_random = Java; default consistent_random: key-stable",
+    ),
+];
+
+fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
+    NOT_YET
+        .iter()
+        .find(|(c, s, _, _)| *c == client && *s == scenario)
+        .map(|(_, _, step, reason)| (*step, *reason))
+}
+
+fn not_applicable(client: Client, scenario: u8) -> Option<&'static str> {
+    NOT_APPLICABLE
+        .iter()
+        .find(|(c, s, _)| *c == client && *s == scenario)
+        .map(|(_, _, reason)| *reason)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+const INSTALL_HINT: &str = "run ./scripts/install-test-deps.sh (./scripts/test.sh does it)";
+
+struct Toolchain {
+    root: PathBuf,
+    python: PathBuf,
+    versions: BTreeMap<Client, String>,
+}
+
+fn run_capture(command: &mut Command) -> Option<String> {
+    let output = command.stdin(Stdio::null()).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).to_string())
+}
+
+/// Finds every client and its version; panics with the install instruction if one is missing.
+fn toolchain() -> Toolchain {
+    let root = workspace_root();
+    let python = std::env::var_os("QUILL_COMPAT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/compat-venv/bin/python"));
+    let mut versions = BTreeMap::new();
+
+    let package = root.join("tests/compat/node/node_modules/kafkajs/package.json");
+    let kafkajs = std::fs::read_to_string(&package)
+        .ok()
+        .and_then(|text| json_string_field(&text, "version"))
+        .unwrap_or_else(|| {
+            panic!(
+                "kafkajs is not installed ({}): {INSTALL_HINT}",
+                package.display()
+            )
+        });
+    run_capture(Command::new("node").arg("--version"))
+        .unwrap_or_else(|| panic!("node is not installed: {INSTALL_HINT}"));
+    versions.insert(Client::Kafkajs, kafkajs);
+
+    let probe = "import confluent_kafka, kafka\n\
+                 print(confluent_kafka.__version__, confluent_kafka.libversion()[0])\n\
+                 print(kafka.__version__)";
+    let python_versions =
+        run_capture(Command::new(&python).arg("-c").arg(probe)).unwrap_or_else(|| {
+            panic!(
+                "confluent-kafka / kafka-python not importable with {}: {INSTALL_HINT}",
+                python.display()
+            )
+        });
+    let mut lines = python_versions.lines();
+    let (confluent, librdkafka) = lines
+        .next()
+        .and_then(|line| line.split_once(' '))
+        .unwrap_or(("?", "?"));
+    versions.insert(
+        Client::ConfluentKafka,
+        format!("{confluent} (librdkafka {librdkafka})"),
+    );
+    versions.insert(
+        Client::KafkaPython,
+        lines.next().unwrap_or("?").trim().to_string(),
+    );
+
+    let kcat = run_capture(Command::new("kcat").arg("-V"))
+        .unwrap_or_else(|| panic!("kcat is not installed: {INSTALL_HINT}"));
+    let version = kcat
+        .split("Version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("?");
+    let librdkafka = kcat
+        .split("librdkafka ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("?");
+    versions.insert(Client::Kcat, format!("{version} (librdkafka {librdkafka})"));
+    Toolchain {
+        root,
+        python,
+        versions,
+    }
+}
+
+/// The value of `"field": "value"` in a small JSON document (package.json).
+fn json_string_field(text: &str, field: &str) -> Option<String> {
+    let after = text.split(&format!("\"{field}\"")).nth(1)?;
+    let value = after.split('"').nth(1)?;
+    Some(value.to_string())
+}
+
+#[derive(Clone)]
+struct Case {
+    client: Client,
+    scenario: u8,
+    program: PathBuf,
+}
+
+impl Case {
+    fn label(&self) -> String {
+        format!("{} × {}", self.client.name(), self.scenario)
+    }
+
+    fn command(&self, tools: &Toolchain, bootstrap: &str, prefix: &str) -> Command {
+        let mut command = match self.client {
+            Client::Kafkajs => {
+                let mut command = Command::new("node");
+                command.arg(&self.program);
+                command.env("KAFKAJS_NO_PARTITIONER_WARNING", "1");
+                command
+            }
+            Client::ConfluentKafka | Client::KafkaPython => {
+                let mut command = Command::new(&tools.python);
+                command.arg(&self.program).env("PYTHONUNBUFFERED", "1");
+                command
+            }
+            Client::Kcat => {
+                let mut command = Command::new("bash");
+                command.arg(&self.program);
+                command
+            }
+        };
+        command
+            .current_dir(self.program.parent().unwrap())
+            .arg(bootstrap)
+            .arg(prefix)
+            .env("QUILL_SCENARIO_TIMEOUT_MS", "90000");
+        command
+    }
+}
+
+/// The program of each (client, scenario) that has one.
+fn cases(tools: &Toolchain) -> Vec<Case> {
+    let dir = tools.root.join("tests/compat");
+    let mut cases = Vec::new();
+    for client in CLIENTS {
+        for (number, stem, _) in SCENARIOS {
+            let program = match client {
+                Client::Kafkajs => dir.join(format!("node/{number}_{stem}.js")),
+                Client::ConfluentKafka => dir.join(format!("python/confluent_{number}_{stem}.py")),
+                Client::KafkaPython => dir.join(format!("python/kafkapython_{number}_{stem}.py")),
+                Client::Kcat => dir.join(format!("kcat/{number}_{stem}.sh")),
+            };
+            let applicable = not_applicable(client, number).is_none();
+            assert_eq!(
+                program.exists(),
+                applicable,
+                "{}: a program exists for a not-applicable pair, or is missing for an applicable one",
+                program.display()
+            );
+            if applicable {
+                cases.push(Case {
+                    client,
+                    scenario: number,
+                    program,
+                });
+            }
+        }
+    }
+    cases
+}
+
+struct Outcome {
+    passed: bool,
+    last_step: Option<String>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    broker_log: String,
+    note: String,
+}
+
+/// Runs one client program with a bound, calling `on_line` for each stdout line (it may write
+/// to the program's stdin).
+fn run_program(
+    mut command: Command,
+    mut on_line: impl FnMut(&str, &mut ChildStdin) -> Result<(), String>,
+) -> (bool, String, String, String) {
+    let started = Instant::now();
+    let mut child: Child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client program");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    let stdout_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr_thread = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut out = String::new();
+    let mut note = String::new();
+    let mut failure = None;
+    let status = loop {
+        match line_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+                if let Err(error) = on_line(&line, &mut stdin) {
+                    failure = Some(error);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if failure.is_some() {
+            let _ = child.kill();
+            break child.wait().ok();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SCENARIO_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            note = format!("killed after {SCENARIO_TIMEOUT:?}");
+            break None;
+        }
+    };
+    drop(stdin);
+    let _ = stdout_thread.join();
+    // Lines printed right before exit.
+    while let Ok(line) = line_rx.try_recv() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let err = stderr_thread.join().unwrap_or_default();
+    if let Some(error) = failure {
+        note = error;
+    }
+    let passed = note.is_empty() && status.is_some_and(|status| status.success());
+    (passed, out, err, note)
+}
+
+fn last_step(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("STEP "))
+        .map(|step| step.trim().to_string())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// kcat has no admin API: creates the topics its script declares on its
+/// `# quill-compat-topics:` line (`suffix=partitions[:name=value,...]`).
+fn precreate_topics(program: &Path, address: &str, prefix: &str) {
+    let text = std::fs::read_to_string(program).unwrap();
+    let Some(line) = text
+        .lines()
+        .find_map(|line| line.strip_prefix("# quill-compat-topics:"))
+    else {
+        return;
+    };
+    let mut client = TestClient::connect(address);
+    for spec in line.split_whitespace() {
+        let (suffix, rest) = spec.split_once('=').expect("suffix=partitions");
+        let (partitions, configs) = rest.split_once(':').unwrap_or((rest, ""));
+        let configs: Vec<(&str, &str)> = configs
+            .split(',')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').expect("name=value"))
+            .collect();
+        let name = format!("{prefix}-{suffix}");
+        let request: CreateTopicsRequest =
+            create_topic_request(&name, partitions.parse().unwrap(), 1, &configs);
+        let response = client.call(&request, 7);
+        assert_eq!(
+            response.topics[0].error_code, 0,
+            "creating {name}: {response:?}"
+        );
+    }
+}
+
+fn run_case(case: &Case, tools: &Toolchain, shared: &BrokerProcess) -> Outcome {
+    let started = Instant::now();
+    let prefix = format!(
+        "compat-{}-{}",
+        case.client.name(),
+        SCENARIOS[usize::from(case.scenario) - 1]
+            .1
+            .replace('_', "-")
+    );
+    if case.scenario == 8 {
+        return run_restart_case(case, tools, &prefix, started);
+    }
+    if case.client == Client::Kcat {
+        precreate_topics(&case.program, &shared.address(), &prefix);
+    }
+    let command = case.command(tools, &shared.address(), &prefix);
+    let (passed, stdout, stderr, note) = run_program(command, |_, _| Ok(()));
+    Outcome {
+        passed,
+        last_step: last_step(&stdout),
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+        broker_log: tail(&shared.log_text(), BROKER_LOG_TAIL_LINES),
+        note,
+    }
+}
+
+/// Scenario 8, on a broker of its own: stopped with SIGTERM at the first `RESTART-BROKER`, with
+/// SIGKILL at the second, restarted each time on the same port and data dir.
+fn run_restart_case(case: &Case, tools: &Toolchain, prefix: &str, started: Instant) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Arc::new(Mutex::new(BrokerProcess::start(dir.path(), &[])));
+    let address = broker.lock().unwrap().address();
+    let command = case.command(tools, &address, prefix);
+    let log = Arc::new(Mutex::new(String::new()));
+    let (passed, stdout, stderr, note) = run_program(command, |line, stdin| {
+        let Some(phase) = line.strip_prefix("RESTART-BROKER ") else {
+            return Ok(());
+        };
+        let signal = if phase.trim() == "1" { "TERM" } else { "KILL" };
+        let mut broker = broker.lock().unwrap();
+        let before = broker.log_text();
+        let code = broker.stop_with(signal);
+        log.lock().unwrap().push_str(&before);
+        if signal == "TERM" && code != Some(0) {
+            return Err(format!("broker exited with {code:?} after SIGTERM"));
+        }
+        broker.restart();
+        writeln!(stdin, "restarted").map_err(|error| format!("writing to the client: {error}"))
+    });
+    let mut full_log = log.lock().unwrap().clone();
+    full_log.push_str(&broker.lock().unwrap().log_text());
+    Outcome {
+        passed,
+        last_step: last_step(&stdout),
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+        broker_log: tail(&full_log, BROKER_LOG_TAIL_LINES),
+        note,
+    }
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Verdict {
+    Pass,
+    NotYet,
+    Fail,
+}
+
+/// Judges an outcome against the expectations; `Err` carries why the suite must fail.
+fn judge(case: &Case, outcome: &Outcome) -> (Verdict, Result<(), String>) {
+    let step = outcome.last_step.as_deref().unwrap_or("(none)");
+    match (not_yet(case.client, case.scenario), outcome.passed) {
+        (None, true) => (Verdict::Pass, Ok(())),
+        (None, false) => (
+            Verdict::Fail,
+            Err(format!("{} failed at step {step}", case.label())),
+        ),
+        (Some(_), true) => (
+            Verdict::Pass,
+            Err(format!(
+                "{} passes now: remove ({:?}, {}) from the not-yet list (NOT_YET in {})",
+                case.label(),
+                case.client,
+                case.scenario,
+                file!()
+            )),
+        ),
+        (Some((expected, _)), false) if expected == step => (Verdict::NotYet, Ok(())),
+        (Some((expected, _)), false) => (
+            Verdict::Fail,
+            Err(format!(
+                "{} failed at step {step}, not at its not-yet step {expected}: a regression",
+                case.label()
+            )),
+        ),
+    }
+}
+
+fn render_matrix(tools: &Toolchain, results: &BTreeMap<(Client, u8), Verdict>) -> String {
+    let mut doc = String::new();
+    doc.push_str(
+        "# Client compatibility\n\n\
+         Generated by `crates/quill/tests/compat.rs` (run by `./scripts/test.sh`, or\n\
+         `cargo test -p quill --test compat`): each third-party client runs each scenario program\n\
+         of `tests/compat/` against the real `quill` binary. Do not edit by hand.\n\n",
+    );
+    doc.push_str("| client | version |\n|---|---|\n");
+    for client in CLIENTS {
+        let _ = writeln!(doc, "| {} | {} |", client.name(), tools.versions[&client]);
+    }
+    doc.push_str("| quill CLI | no client commands yet (only `quill broker`) |\n\n");
+    doc.push_str("| scenario |");
+    for client in CLIENTS {
+        let _ = write!(doc, " {} |", client.name());
+    }
+    doc.push_str("\n|---|");
+    for _ in CLIENTS {
+        doc.push_str("---|");
+    }
+    doc.push('\n');
+    let mut footnotes: Vec<String> = Vec::new();
+    let mut footnote = |text: String| {
+        let index = match footnotes.iter().position(|existing| *existing == text) {
+            Some(index) => index,
+            None => {
+                footnotes.push(text);
+                footnotes.len() - 1
+            }
+        };
+        format!("<sup>[{}](#n{})</sup>", index + 1, index + 1)
+    };
+    for (number, _, title) in SCENARIOS {
+        let _ = write!(doc, "| {number}. {title} |");
+        for client in CLIENTS {
+            let mut cell = match results.get(&(client, number)) {
+                Some(Verdict::Pass) => "pass".to_string(),
+                Some(Verdict::Fail) => "**FAIL**".to_string(),
+                Some(Verdict::NotYet) => {
+                    let (step, reason) = not_yet(client, number).unwrap();
+                    let mark = footnote(format!("fails at step `{step}`: {reason}"));
+                    format!("not yet {mark}")
+                }
+                None => {
+                    let reason = not_applicable(client, number).unwrap_or("not run");
+                    format!("n/a {}", footnote(reason.to_string()))
+                }
+            };
+            if let Some((_, _, text)) = COVERAGE_NOTES
+                .iter()
+                .find(|(c, s, _)| *c == client && *s == number)
+            {
+                let _ = write!(cell, " {}", footnote(text.to_string()));
+            }
+            let _ = write!(doc, " {cell} |");
+        }
+        doc.push('\n');
+    }
+    doc.push_str(
+        "\n**pass**: every step of the scenario passed. **not yet**: the broker feature is \
+         missing; the program still runs and fails at the step named in the note, and the suite \
+         fails if it passes (so this table cannot go stale). **n/a**: the scenario does not apply \
+         to the client.\n\n",
+    );
+    for (index, text) in footnotes.iter().enumerate() {
+        let _ = writeln!(
+            doc,
+            "<a id=\"n{}\"></a>{}. {}  ",
+            index + 1,
+            index + 1,
+            text
+        );
+    }
+    doc
+}
+
+#[test]
+fn real_clients_against_the_real_broker() {
+    let tools = Arc::new(toolchain());
+    let cases = cases(&tools);
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Arc::new(BrokerProcess::start(dir.path(), &[]));
+    println!(
+        "broker at {}; {} client × scenario programs",
+        shared.address(),
+        cases.len()
+    );
+
+    let queue = Arc::new(Mutex::new(cases.into_iter().collect::<VecDeque<_>>()));
+    let (result_tx, result_rx) = mpsc::channel();
+    let workers: Vec<_> = (0..PARALLELISM)
+        .map(|_| {
+            let queue = queue.clone();
+            let tools = tools.clone();
+            let shared = shared.clone();
+            let result_tx = result_tx.clone();
+            std::thread::spawn(move || loop {
+                let Some(case) = queue.lock().unwrap().pop_front() else {
+                    break;
+                };
+                let outcome = run_case(&case, &tools, &shared);
+                if result_tx.send((case, outcome)).is_err() {
+                    break;
+                }
+            })
+        })
+        .collect();
+    drop(result_tx);
+
+    let mut results = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (case, outcome) in result_rx {
+        let (verdict, judged) = judge(&case, &outcome);
+        let shown = match (verdict, &judged) {
+            (_, Err(_)) => "FAIL",
+            (Verdict::Pass, _) => "pass",
+            (Verdict::NotYet, _) => "not yet",
+            (Verdict::Fail, _) => "FAIL",
+        };
+        println!(
+            "compat {:<16} scenario {} {:<11} {:>5.1}s  last step: {}{}",
+            case.client.name(),
+            case.scenario,
+            shown,
+            outcome.elapsed.as_secs_f64(),
+            outcome.last_step.as_deref().unwrap_or("-"),
+            if outcome.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", outcome.note)
+            }
+        );
+        if let Err(reason) = judged {
+            println!(
+                "---- {reason}\n---- {} stdout:\n{}\n---- {} stderr:\n{}\n---- broker log tail:\n{}\n----",
+                case.label(),
+                tail(&outcome.stdout, 60),
+                case.label(),
+                tail(&outcome.stderr, 60),
+                outcome.broker_log
+            );
+            failures.push(reason);
+        }
+        results.insert((case.client, case.scenario), verdict);
+    }
+    for worker in workers {
+        worker.join().expect("a scenario worker panicked");
+    }
+
+    let matrix = render_matrix(&tools, &results);
+    let path = tools.root.join("docs/compatibility.md");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(matrix.as_str()) {
+        std::fs::write(&path, &matrix).unwrap();
+        println!("updated {}", path.display());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} compatibility failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn not_yet_and_not_applicable_lists_are_consistent() {
+    for (client, scenario, step, _) in NOT_YET {
+        assert!(
+            not_applicable(*client, *scenario).is_none(),
+            "{client:?} × {scenario} is both not-yet and n/a"
+        );
+        assert!(!step.is_empty());
+        assert_eq!(
+            NOT_YET
+                .iter()
+                .filter(|(c, s, _, _)| c == client && s == scenario)
+                .count(),
+            1,
+            "{client:?} × {scenario} listed twice"
+        );
+    }
+}

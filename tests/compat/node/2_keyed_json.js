@@ -1,0 +1,71 @@
+// Scenario 2: keyed JSON events, consumed from the beginning. Same key -> same partition, equal
+// to Java's murmur2 partitioner for kafkajs's DefaultPartitioner (and stable for the
+// LegacyPartitioner the tutorials use); an explicit partition is honoured; per-partition order.
+'use strict'
+const { Partitioners } = require('kafkajs')
+const { kafka, step, topicName, assert, assertEq, main, javaPartition, consumeFromBeginning, createTopics } = require('./common')
+
+const PARTITIONS = 3
+const USERS = 10
+const ROUNDS = 3
+
+main(async () => {
+  const client = kafka('compat-keyed')
+  const topic = topicName('keyed')
+  step('create')
+  await createTopics(client, [{ topic, numPartitions: PARTITIONS }])
+
+  step('produce')
+  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  const legacy = client.producer({ createPartitioner: Partitioners.LegacyPartitioner })
+  await producer.connect()
+  await legacy.connect()
+  let expected = 0
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const messages = []
+      for (let user = 0; user < USERS; user++) {
+        messages.push({ key: `user-${user}`, value: JSON.stringify({ user, round, action: 'upload' }) })
+      }
+      const result = await producer.send({ topic, messages })
+      console.log('sent', JSON.stringify(result))
+      const legacyMessages = messages.map(m => ({ key: `legacy-${m.key}`, value: m.value }))
+      await legacy.send({ topic, messages: legacyMessages })
+      expected += messages.length * 2
+    }
+    // Explicit partitions win over the key's hash.
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      await producer.send({ topic, messages: [{ key: 'explicit', partition, value: JSON.stringify({ explicit: partition }) }] })
+      expected += 1
+    }
+  } finally {
+    await producer.disconnect()
+    await legacy.disconnect()
+  }
+
+  step('consume')
+  const messages = await consumeFromBeginning(client, topic, seen => seen.length >= expected)
+  assertEq(messages.length, expected, 'messages consumed')
+
+  step('verify')
+  const legacyPartition = {}
+  const lastOffset = {}
+  const lastRound = {}
+  for (const m of messages) {
+    assert(m.offset > (lastOffset[m.partition] ?? -1), `offsets increase in partition ${m.partition}`)
+    lastOffset[m.partition] = m.offset
+    const key = m.key.toString()
+    const value = JSON.parse(m.value.toString())
+    if (key === 'explicit') {
+      assertEq(m.partition, value.explicit, 'explicit partition')
+    } else if (key.startsWith('legacy-')) {
+      legacyPartition[key] = legacyPartition[key] ?? m.partition
+      assertEq(m.partition, legacyPartition[key], `legacy partitioner keeps ${key} in one partition`)
+    } else {
+      assertEq(m.partition, javaPartition(key, PARTITIONS), `partition of ${key} (Java murmur2)`)
+      assert(value.round > (lastRound[key] ?? -1), `order of ${key}`)
+      lastRound[key] = value.round
+    }
+  }
+  console.log(`verified ${messages.length} messages`)
+})

@@ -1,0 +1,63 @@
+"""Scenario 1 with kafka-python: create a 3-partition topic, list, describe, create again
+(TopicAlreadyExistsError), delete; describe a topic's configs."""
+
+import time
+
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+import kp
+from common import check, check_eq, run, step, topic_name
+
+
+def scenario():
+    admin = kp.admin()
+    topic, configured = topic_name("admin"), topic_name("admin-configs")
+    step("create")
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1),
+                         NewTopic(configured, num_partitions=1, replication_factor=1,
+                                  topic_configs={"retention.ms": "3600000"})], timeout_ms=10000)
+
+    step("list")
+    topics = admin.list_topics()
+    check(topic in topics and configured in topics, "listed %s" % topics)
+
+    step("describe")
+    [described] = admin.describe_topics([topic])
+    print("described %s" % described, flush=True)
+    check_eq(described["error_code"], 0, "topic error")
+    partitions = sorted(described["partitions"], key=lambda p: p["partition_index"])
+    check_eq([p["partition_index"] for p in partitions], [0, 1, 2], "partition ids")
+    brokers = [b["node_id"] for b in admin.describe_cluster()["brokers"]]
+    for p in partitions:
+        check(p["leader_id"] in brokers, "leader %s in %s" % (p["leader_id"], brokers))
+        check(p["leader_id"] in p["replica_nodes"] and p["leader_id"] in p["isr_nodes"], "replicas/isr")
+
+    step("create-again")
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)], timeout_ms=10000)
+        raise AssertionError("creating an existing topic succeeded")
+    except TopicAlreadyExistsError as error:
+        print("create again: %r" % error, flush=True)
+
+    step("delete")
+    admin.delete_topics([topic], timeout_ms=10000)
+    for _ in range(20):
+        if topic not in admin.list_topics():
+            break
+        time.sleep(0.25)
+    check(topic not in admin.list_topics(), "%s still listed after delete" % topic)
+
+    step("describe-configs")
+    [response] = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, configured)])
+    print("configs %s" % response, flush=True)
+    # resources: (error_code, error_message, resource_type, resource_name, config_entries)
+    error_code, _, _, _, entries = response.resources[0]
+    check_eq(error_code, 0, "describe_configs error")
+    values = {entry[0]: entry[1] for entry in entries}
+    check_eq(values.get("retention.ms"), "3600000", "retention.ms")
+    admin.delete_topics([configured], timeout_ms=10000)
+    admin.close()
+
+
+run(scenario)

@@ -1,0 +1,45 @@
+"""Scenario 2 with kafka-python: keyed JSON events consumed from the beginning; the default
+partitioner's partition equals Java's murmur2; explicit partitions win; per-partition order."""
+
+import json
+
+import kp
+from common import check, check_eq, java_partition, run, step, topic_name
+
+PARTITIONS = 3
+
+
+def scenario():
+    topic = topic_name("keyed")
+    step("create")
+    kp.create_topics([(topic, PARTITIONS, {})])
+
+    step("produce")
+    producer = kp.producer(key_serializer=str.encode, value_serializer=lambda v: json.dumps(v).encode())
+    messages = [{"key": "user-%d" % user, "value": {"user": user, "round": round_}}
+                for round_ in range(3) for user in range(10)]
+    messages += [{"key": "explicit", "partition": p, "value": {"explicit": p}} for p in range(PARTITIONS)]
+    metadata = kp.produce_all(producer, topic, messages)
+    for message, meta in zip(messages, metadata):
+        if message["key"] != "explicit":
+            check_eq(meta.partition, java_partition(message["key"], PARTITIONS), "acked partition of %s" % message["key"])
+    producer.close(timeout=10)
+
+    step("consume")
+    records = kp.consume(topic, PARTITIONS, len(messages))
+    check_eq(len(records), len(messages), "records consumed")
+
+    step("verify")
+    last_round = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        key, value = r.key.decode(), json.loads(r.value)
+        if key == "explicit":
+            check_eq(r.partition, value["explicit"], "explicit partition")
+        else:
+            check_eq(r.partition, java_partition(key, PARTITIONS), "partition of %s" % key)
+            check(value["round"] > last_round.get(key, -1), "order of %s" % key)
+            last_round[key] = value["round"]
+    print("verified %d records" % len(records))
+
+
+run(scenario)
