@@ -1812,7 +1812,7 @@ impl Ops<'_> {
                 let newer = group
                     .applied_offset_seq
                     .get(&tp)
-                    .is_none_or(|applied| *applied < seq);
+                    .map_or(true, |applied| *applied < seq);
                 if result.is_ok() && newer && !group.is(GroupState::Dead) {
                     group.applied_offset_seq.insert(tp.clone(), seq);
                     group.offsets.insert(tp, value);
