@@ -5,8 +5,10 @@
 //! Architecture invariants:
 //! - Log I/O (append, read, fsync, open, delete) never runs on an async worker thread.
 //! - Appends to one partition are serialized by the log's write lock; offsets are dense.
-//! - After every append the partition's end-offset watch is bumped, which is what wakes Fetch
-//!   long-polls (no sleeping in a loop).
+//! - The high watermark is the durable end offset: data becomes visible to consumers (Fetch,
+//!   ListOffsets latest) only once it is as durable as the flush policy promises, so a crash
+//!   can never take back an offset a consumer has seen. Moving it publishes on a watch, which
+//!   is what wakes Fetch long-polls (no sleeping in a loop).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -50,8 +52,10 @@ impl PartitionError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionOffsets {
     pub log_start_offset: i64,
-    /// On one node the high watermark is the log end offset.
+    /// Everything below is durable per the flush policy; consumers read only below it.
     pub high_watermark: i64,
+    /// Next offset to be assigned (>= high watermark).
+    pub log_end_offset: i64,
 }
 
 /// One hosted partition.
@@ -62,34 +66,39 @@ pub struct Partition {
     /// `None` once the log was closed or deleted.
     log: RwLock<Option<Log>>,
     log_start_offset: AtomicI64,
-    /// Log end offset; every append publishes here to wake fetchers.
-    end_offset: watch::Sender<i64>,
+    log_end_offset: AtomicI64,
+    /// High watermark; moves when appended data becomes durable and wakes fetchers.
+    high_watermark: Arc<watch::Sender<i64>>,
 }
 
 impl Partition {
     fn new(topic: &str, topic_id: Uuid, partition: i32, log: Log) -> Partition {
         let log_start_offset = AtomicI64::new(log.log_start_offset());
-        let (end_offset, _) = watch::channel(log.log_end_offset());
+        let log_end_offset = AtomicI64::new(log.log_end_offset());
+        // Whatever survived recovery on disk is the durable prefix.
+        let (high_watermark, _) = watch::channel(log.log_end_offset());
         Partition {
             topic: topic.to_string(),
             topic_id,
             partition,
             log: RwLock::new(Some(log)),
             log_start_offset,
-            end_offset,
+            log_end_offset,
+            high_watermark: Arc::new(high_watermark),
         }
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
         PartitionOffsets {
             log_start_offset: self.log_start_offset.load(Ordering::Acquire),
-            high_watermark: *self.end_offset.borrow(),
+            high_watermark: *self.high_watermark.borrow(),
+            log_end_offset: self.log_end_offset.load(Ordering::Acquire),
         }
     }
 
-    /// A receiver that changes whenever the log end offset moves.
+    /// A receiver that changes whenever the high watermark moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.end_offset.subscribe()
+        self.high_watermark.subscribe()
     }
 
     fn read_log(&self) -> RwLockReadGuard<'_, Option<Log>> {
@@ -107,7 +116,27 @@ impl Partition {
     fn publish_offsets(&self, log: &Log) {
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
-        self.end_offset.send_replace(log.log_end_offset());
+        self.log_end_offset
+            .store(log.log_end_offset(), Ordering::Release);
+    }
+
+    /// Moves the high watermark to `log_end_offset` once everything below it is durable (at
+    /// once for the interval/OS flush policies). Runs the callback on the committer thread.
+    fn advance_high_watermark_when_durable(&self, log: &Log) {
+        let through_offset = log.log_end_offset();
+        let high_watermark = Arc::clone(&self.high_watermark);
+        log.on_durable(
+            through_offset,
+            Box::new(move |result| {
+                if result.is_ok() {
+                    high_watermark.send_if_modified(|current| {
+                        let moved = through_offset > *current;
+                        *current = (*current).max(through_offset);
+                        moved
+                    });
+                }
+            }),
+        );
     }
 
     /// Appends producer batches (blocking pool). Returns once the data is in the log (page
@@ -130,6 +159,7 @@ impl Partition {
                 },
             )?;
             partition.publish_offsets(log);
+            partition.advance_high_watermark_when_durable(log);
             Ok(info)
         })
         .await
@@ -165,7 +195,7 @@ impl Partition {
         run_blocking(move || {
             let guard = partition.read_log();
             let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            let high_watermark = log.log_end_offset();
+            let high_watermark = *partition.high_watermark.borrow();
             Ok(log.read(from_offset, max_bytes, high_watermark)?)
         })
         .await

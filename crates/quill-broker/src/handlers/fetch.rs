@@ -137,7 +137,7 @@ async fn read_partition(
         .with_log_start_offset(offsets.log_start_offset)
         .with_records(Some(Bytes::new()));
     if target.fetch_offset < offsets.log_start_offset
-        || target.fetch_offset > offsets.high_watermark
+        || target.fetch_offset > offsets.log_end_offset
     {
         return partition_error(
             target.partition_index,
@@ -145,9 +145,10 @@ async fn read_partition(
             Some(offsets),
         );
     }
-    // Nothing new, or the response is already full (KIP-74 only guarantees the first batch).
+    // Nothing visible yet, or the response is already full (KIP-74 only guarantees the first
+    // batch).
     let budget = target.partition_max_bytes.min(remaining_bytes);
-    if target.fetch_offset == offsets.high_watermark || (budget == 0 && !is_first_with_data) {
+    if target.fetch_offset >= offsets.high_watermark || (budget == 0 && !is_first_with_data) {
         return base;
     }
     match partition.read(target.fetch_offset, budget.max(1)).await {
