@@ -1,0 +1,339 @@
+//! Consumer-group partition assignors as pure functions: the group leader runs one over every
+//! member's subscription and sends the result back through SyncGroup. They follow the Java
+//! client's `range`, `roundrobin` and `cooperative-sticky` assignors so a Quill consumer can
+//! share a group with Java/librdkafka consumers using the same strategy.
+//!
+//! Group membership (JoinGroup/SyncGroup/Heartbeat, commits) is not wired yet: the broker has
+//! no group coordinator so far. These functions are its leader-side half.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::TopicPartition;
+
+/// One member's subscription, as carried in JoinGroup metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    /// Partitions the member owns now (cooperative protocol, KIP-429).
+    pub owned_partitions: Vec<TopicPartition>,
+}
+
+/// Member id → assigned partitions (sorted).
+pub type Assignment = BTreeMap<String, Vec<TopicPartition>>;
+
+/// Protocol names, as in JoinGroup's `protocols`.
+pub const RANGE: &str = "range";
+pub const ROUND_ROBIN: &str = "roundrobin";
+pub const COOPERATIVE_STICKY: &str = "cooperative-sticky";
+
+fn empty_assignment(members: &BTreeMap<String, Subscription>) -> Assignment {
+    members
+        .keys()
+        .map(|member| (member.clone(), Vec::new()))
+        .collect()
+}
+
+fn subscribes(subscription: &Subscription, topic: &str) -> bool {
+    subscription
+        .topics
+        .iter()
+        .any(|candidate| candidate == topic)
+}
+
+/// Per topic, members sorted by id take contiguous ranges; the first `partitions % members`
+/// members take one extra.
+pub fn range(
+    members: &BTreeMap<String, Subscription>,
+    partitions_per_topic: &BTreeMap<String, i32>,
+) -> Assignment {
+    let mut assignment = empty_assignment(members);
+    for (topic, &partition_count) in partitions_per_topic {
+        let consumers: Vec<&String> = members
+            .iter()
+            .filter(|(_, subscription)| subscribes(subscription, topic))
+            .map(|(member, _)| member)
+            .collect();
+        if consumers.is_empty() || partition_count <= 0 {
+            continue;
+        }
+        let consumer_count = consumers.len() as i32;
+        let per_consumer = partition_count / consumer_count;
+        let extra = partition_count % consumer_count;
+        for (index, member) in consumers.into_iter().enumerate() {
+            let index = index as i32;
+            let start = per_consumer * index + index.min(extra);
+            let length = per_consumer + i32::from(index < extra);
+            if let Some(partitions) = assignment.get_mut(member) {
+                partitions.extend((start..start + length).map(|p| TopicPartition::new(topic, p)));
+            }
+        }
+    }
+    assignment
+}
+
+/// All partitions sorted by (topic, partition), dealt in turn to members sorted by id,
+/// skipping members not subscribed to the partition's topic.
+pub fn round_robin(
+    members: &BTreeMap<String, Subscription>,
+    partitions_per_topic: &BTreeMap<String, i32>,
+) -> Assignment {
+    let mut assignment = empty_assignment(members);
+    let member_ids: Vec<&String> = members.keys().collect();
+    if member_ids.is_empty() {
+        return assignment;
+    }
+    let mut next_member = 0usize;
+    for partition in all_partitions(members, partitions_per_topic) {
+        for _ in 0..member_ids.len() {
+            let member = member_ids[next_member % member_ids.len()];
+            next_member += 1;
+            if members
+                .get(member)
+                .is_some_and(|subscription| subscribes(subscription, &partition.topic))
+            {
+                if let Some(partitions) = assignment.get_mut(member) {
+                    partitions.push(partition);
+                }
+                break;
+            }
+        }
+    }
+    assignment
+}
+
+/// Balanced and sticky: members keep what they own as far as balance allows, the rest goes to
+/// the least-loaded subscribed member. Cooperative (KIP-429): a partition moving from one
+/// member to another is left out of this round (its owner revokes it first, and the
+/// follow-up rebalance hands it over), so no partition is ever owned twice.
+pub fn cooperative_sticky(
+    members: &BTreeMap<String, Subscription>,
+    partitions_per_topic: &BTreeMap<String, i32>,
+) -> Assignment {
+    let eligible: BTreeSet<TopicPartition> = all_partitions(members, partitions_per_topic)
+        .into_iter()
+        .collect();
+    let mut assignment = empty_assignment(members);
+    if members.is_empty() {
+        return assignment;
+    }
+    let previous_owner = keep_valid_owned(members, &eligible, &mut assignment);
+    let max_quota = eligible.len().div_ceil(members.len());
+    let min_quota = eligible.len() / members.len();
+    let members_at_max = eligible.len() - min_quota * members.len();
+    revoke_over_quota(&mut assignment, min_quota, max_quota, members_at_max);
+    let assigned: BTreeSet<TopicPartition> = assignment.values().flatten().cloned().collect();
+    for partition in eligible
+        .iter()
+        .filter(|partition| !assigned.contains(*partition))
+    {
+        let least_loaded = assignment
+            .iter()
+            .filter(|(member, _)| {
+                members
+                    .get(*member)
+                    .is_some_and(|subscription| subscribes(subscription, &partition.topic))
+            })
+            .min_by_key(|(member, partitions)| (partitions.len(), (*member).clone()))
+            .map(|(member, _)| member.clone());
+        if let Some(member) = least_loaded {
+            if let Some(partitions) = assignment.get_mut(&member) {
+                partitions.push(partition.clone());
+            }
+        }
+    }
+    for (member, partitions) in assignment.iter_mut() {
+        partitions.retain(|partition| match previous_owner.get(partition) {
+            Some(owner) => owner == member,
+            None => true,
+        });
+        partitions.sort();
+    }
+    assignment
+}
+
+/// Gives every member the owned partitions it may keep (still exists, still subscribed, not
+/// claimed by an earlier member) and returns who owned each partition before.
+fn keep_valid_owned(
+    members: &BTreeMap<String, Subscription>,
+    eligible: &BTreeSet<TopicPartition>,
+    assignment: &mut Assignment,
+) -> BTreeMap<TopicPartition, String> {
+    let mut previous_owner = BTreeMap::new();
+    for (member, subscription) in members {
+        let mut owned: Vec<TopicPartition> = subscription.owned_partitions.clone();
+        owned.sort();
+        for partition in owned {
+            if previous_owner.contains_key(&partition) {
+                continue;
+            }
+            previous_owner.insert(partition.clone(), member.clone());
+            if eligible.contains(&partition) && subscribes(subscription, &partition.topic) {
+                if let Some(partitions) = assignment.get_mut(member) {
+                    partitions.push(partition);
+                }
+            }
+        }
+    }
+    previous_owner
+}
+
+/// Cuts every member down to `max_quota`, and to `min_quota` once `members_at_max` members
+/// already hold `max_quota`.
+fn revoke_over_quota(
+    assignment: &mut Assignment,
+    min_quota: usize,
+    max_quota: usize,
+    members_at_max: usize,
+) {
+    let mut at_max = 0usize;
+    for partitions in assignment.values_mut() {
+        partitions.sort();
+        if partitions.len() >= max_quota && at_max < members_at_max {
+            partitions.truncate(max_quota);
+            at_max += 1;
+        } else {
+            partitions.truncate(min_quota);
+        }
+    }
+}
+
+fn all_partitions(
+    members: &BTreeMap<String, Subscription>,
+    partitions_per_topic: &BTreeMap<String, i32>,
+) -> Vec<TopicPartition> {
+    let subscribed: BTreeSet<&String> = members.values().flat_map(|s| s.topics.iter()).collect();
+    partitions_per_topic
+        .iter()
+        .filter(|(topic, _)| subscribed.contains(topic))
+        .flat_map(|(topic, &count)| (0..count.max(0)).map(move |p| TopicPartition::new(topic, p)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(specs: &[(&str, &[&str])]) -> BTreeMap<String, Subscription> {
+        specs
+            .iter()
+            .map(|(member, topics)| {
+                let subscription = Subscription {
+                    topics: topics.iter().map(|t| t.to_string()).collect(),
+                    owned_partitions: Vec::new(),
+                };
+                (member.to_string(), subscription)
+            })
+            .collect()
+    }
+
+    fn topics(specs: &[(&str, i32)]) -> BTreeMap<String, i32> {
+        specs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    fn names(partitions: &[TopicPartition]) -> Vec<String> {
+        partitions.iter().map(ToString::to_string).collect()
+    }
+
+    fn total(assignment: &Assignment) -> usize {
+        assignment.values().map(Vec::len).sum()
+    }
+
+    #[test]
+    fn range_gives_leading_members_the_extra_partition() {
+        let group = members(&[("c1", &["t"]), ("c0", &["t"])]);
+        let assignment = range(&group, &topics(&[("t", 3)]));
+        assert_eq!(names(&assignment["c0"]), ["t-0", "t-1"]);
+        assert_eq!(names(&assignment["c1"]), ["t-2"]);
+    }
+
+    #[test]
+    fn range_works_per_topic_so_it_can_be_unbalanced_across_topics() {
+        let group = members(&[("a", &["x", "y"]), ("b", &["x", "y"])]);
+        let assignment = range(&group, &topics(&[("x", 3), ("y", 3)]));
+        assert_eq!(names(&assignment["a"]), ["x-0", "x-1", "y-0", "y-1"]);
+        assert_eq!(names(&assignment["b"]), ["x-2", "y-2"]);
+    }
+
+    #[test]
+    fn round_robin_deals_across_topics() {
+        let group = members(&[("a", &["x", "y"]), ("b", &["x", "y"])]);
+        let assignment = round_robin(&group, &topics(&[("x", 3), ("y", 3)]));
+        assert_eq!(names(&assignment["a"]), ["x-0", "x-2", "y-1"]);
+        assert_eq!(names(&assignment["b"]), ["x-1", "y-0", "y-2"]);
+    }
+
+    #[test]
+    fn round_robin_skips_unsubscribed_members() {
+        let group = members(&[("a", &["x"]), ("b", &["y"])]);
+        let assignment = round_robin(&group, &topics(&[("x", 2), ("y", 1)]));
+        assert_eq!(names(&assignment["a"]), ["x-0", "x-1"]);
+        assert_eq!(names(&assignment["b"]), ["y-0"]);
+    }
+
+    #[test]
+    fn sticky_first_assignment_is_balanced() {
+        let group = members(&[("a", &["t"]), ("b", &["t"]), ("c", &["t"])]);
+        let assignment = cooperative_sticky(&group, &topics(&[("t", 7)]));
+        let sizes: Vec<usize> = assignment.values().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 2, 2]);
+        assert_eq!(total(&assignment), 7);
+    }
+
+    #[test]
+    fn sticky_keeps_owned_partitions_and_hands_over_in_two_rounds() {
+        // a owns everything; b joins.
+        let mut group = members(&[("a", &["t"]), ("b", &["t"])]);
+        group.get_mut("a").unwrap().owned_partitions =
+            (0..4).map(|p| TopicPartition::new("t", p)).collect();
+        let first = cooperative_sticky(&group, &topics(&[("t", 4)]));
+        // Round one: a keeps two and revokes two; b gets nothing yet (no double ownership).
+        assert_eq!(names(&first["a"]), ["t-0", "t-1"]);
+        assert!(first["b"].is_empty());
+        // Round two: a owns its two; the revoked ones go to b.
+        group.get_mut("a").unwrap().owned_partitions = first["a"].clone();
+        let second = cooperative_sticky(&group, &topics(&[("t", 4)]));
+        assert_eq!(names(&second["a"]), ["t-0", "t-1"]);
+        assert_eq!(names(&second["b"]), ["t-2", "t-3"]);
+    }
+
+    #[test]
+    fn sticky_redistributes_a_departed_members_partitions_only() {
+        let mut group = members(&[("a", &["t"]), ("c", &["t"])]);
+        group.get_mut("a").unwrap().owned_partitions =
+            vec![TopicPartition::new("t", 0), TopicPartition::new("t", 3)];
+        group.get_mut("c").unwrap().owned_partitions =
+            vec![TopicPartition::new("t", 2), TopicPartition::new("t", 5)];
+        // b (owning 1 and 4) left.
+        let assignment = cooperative_sticky(&group, &topics(&[("t", 6)]));
+        assert_eq!(total(&assignment), 6);
+        assert!(names(&assignment["a"]).contains(&"t-0".to_string()));
+        assert!(names(&assignment["a"]).contains(&"t-3".to_string()));
+        assert!(names(&assignment["c"]).contains(&"t-2".to_string()));
+        assert!(names(&assignment["c"]).contains(&"t-5".to_string()));
+        assert_eq!(assignment["a"].len(), 3);
+    }
+
+    #[test]
+    fn sticky_drops_partitions_of_deleted_topics_and_double_claims() {
+        let mut group = members(&[("a", &["t"]), ("b", &["t"])]);
+        group.get_mut("a").unwrap().owned_partitions =
+            vec![TopicPartition::new("gone", 0), TopicPartition::new("t", 0)];
+        group.get_mut("b").unwrap().owned_partitions = vec![TopicPartition::new("t", 0)];
+        let assignment = cooperative_sticky(&group, &topics(&[("t", 2)]));
+        assert_eq!(names(&assignment["a"]), ["t-0"]);
+        assert_eq!(names(&assignment["b"]), ["t-1"]);
+    }
+
+    #[test]
+    fn no_partition_is_assigned_twice_by_any_assignor() {
+        let group = members(&[("a", &["x", "y"]), ("b", &["y"]), ("c", &["x"])]);
+        let partitions = topics(&[("x", 5), ("y", 4)]);
+        for assign in [range, round_robin, cooperative_sticky] {
+            let assignment = assign(&group, &partitions);
+            let all: Vec<_> = assignment.values().flatten().collect();
+            let unique: BTreeSet<_> = all.iter().collect();
+            assert_eq!(all.len(), unique.len());
+            assert_eq!(all.len(), 9);
+        }
+    }
+}
