@@ -6,6 +6,7 @@
 //! the data on disk.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,11 +169,21 @@ async fn run_connection(
         .unwrap_or(1)
         .max(1);
     let (pending_tx, mut pending_rx) = mpsc::channel::<oneshot::Receiver<Reply>>(in_flight_limit);
+    // Requests read but not yet answered; a connection waiting on them is not idle.
+    let in_flight = Arc::new(AtomicUsize::new(0));
 
-    let reader = read_requests(read_half, peer, state.clone(), shutdown, pending_tx);
+    let reader = read_requests(
+        read_half,
+        peer,
+        state.clone(),
+        shutdown,
+        pending_tx,
+        in_flight.clone(),
+    );
     let writer = async move {
         while let Some(pending) = pending_rx.recv().await {
             let reply = pending.await.unwrap_or(Reply::Close);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
             match reply {
                 Reply::Send(bytes) => {
                     if let Err(error) = write_half.write_all(&bytes).await {
@@ -199,6 +210,7 @@ async fn read_requests(
     state: Arc<BrokerState>,
     mut shutdown: watch::Receiver<bool>,
     pending: mpsc::Sender<oneshot::Receiver<Reply>>,
+    in_flight: Arc<AtomicUsize>,
 ) {
     let mut reader = BufReader::new(read_half);
     let idle_timeout = Duration::from_millis(state.config.connections_max_idle_ms.unsigned_abs());
@@ -207,22 +219,29 @@ async fn read_requests(
         if *shutdown.borrow() {
             return;
         }
-        let frame = tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = pending.closed() => return,
-            read = tokio::time::timeout(idle_timeout, read_frame(&mut reader, limit_bytes)) => read,
+        // The frame future lives across idle checks, so a check never loses a partial frame.
+        let read = read_frame(&mut reader, limit_bytes);
+        tokio::pin!(read);
+        let frame = loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = pending.closed() => return,
+                result = &mut read => break result,
+                () = tokio::time::sleep(idle_timeout) => {
+                    if in_flight.load(Ordering::Acquire) == 0 {
+                        tracing::info!(%peer, "closing connection idle longer than connections.max.idle.ms");
+                        return;
+                    }
+                }
+            }
         };
         let frame = match frame {
-            Err(_elapsed) => {
-                tracing::info!(%peer, "closing connection idle longer than connections.max.idle.ms");
-                return;
-            }
-            Ok(Err(FrameReadError::Closed)) => return,
-            Ok(Err(error)) => {
+            Err(FrameReadError::Closed) => return,
+            Err(error) => {
                 tracing::warn!(%peer, %error, "closing connection");
                 return;
             }
-            Ok(Ok(frame)) => frame,
+            Ok(frame) => frame,
         };
         let parsed = match protocol::parse_frame(frame) {
             Ok(parsed) => parsed,
@@ -232,6 +251,7 @@ async fn read_requests(
             }
         };
         let (reply_tx, reply_rx) = oneshot::channel();
+        in_flight.fetch_add(1, Ordering::AcqRel);
         if pending.send(reply_rx).await.is_err() {
             return;
         }

@@ -241,3 +241,15 @@ fn shutdown_answers_a_pending_long_poll_and_exits_zero() {
     let response = client.receive::<kafka_protocol::messages::FetchRequest>(11, correlation_id);
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
+
+#[test]
+fn a_long_poll_longer_than_the_idle_timeout_is_not_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "connections.max.idle.ms=200"]);
+    let mut client = broker.connect();
+    client.create_topic("patient", 1);
+    let started = std::time::Instant::now();
+    let response = client.call(&common::fetch_request("patient", 0, 0, 800), 11);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(700));
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+}
