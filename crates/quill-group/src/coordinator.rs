@@ -948,13 +948,8 @@ impl Ops<'_> {
                 Ok(()) => {
                     // Answer with the *old* leader id, so a restarted leader does not believe it
                     // leads and compute an assignment a Stable group would never distribute.
-                    let mut response =
+                    let response =
                         group.join_response_for(new_id, replacement.current_leader.as_deref());
-                    if replacement.current_leader.as_deref()
-                        == Some(replacement.old_member_id.as_str())
-                    {
-                        response.leader = replacement.old_member_id.clone();
-                    }
                     if let Some(member) = group.members.get_mut(new_id) {
                         member.complete_join(response);
                     }

@@ -16,6 +16,7 @@
 //! - [`partitioner`]: group id → `__consumer_offsets` partition, Kafka's hash.
 //! - [`store`]: the storage trait and an in-memory implementation.
 //! - [`consumer_protocol`]: subscribed topics from "consumer" protocol metadata.
+//! - [`wire`]: kafka-protocol messages ↔ [`api`] types, with the per-version rules.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -29,6 +30,7 @@ mod group;
 pub mod partitioner;
 pub mod records;
 pub mod store;
+pub mod wire;
 
 pub use api::*;
 pub use config::GroupConfig;
