@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub log_flush: FlushPolicySetting,
     pub min_insync_replicas: i32,
     pub socket_request_max_bytes: i32,
+    /// Upper bound on one Fetch response, whatever the client asks for.
+    pub fetch_max_bytes: i32,
     pub max_connections: i32,
     pub connections_max_idle_ms: i64,
     /// Requests read from one connection but not yet answered (Kafka bounds this per broker).
@@ -90,6 +92,7 @@ impl Default for BrokerConfig {
             log_flush: FlushPolicySetting::EveryAppend,
             min_insync_replicas: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            fetch_max_bytes: 55 * 1024 * 1024,
             max_connections: i32::MAX,
             connections_max_idle_ms: 10 * 60 * 1000,
             queued_max_requests: 500,
@@ -124,6 +127,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.flush.interval.ms", description: "unset (default): fsync before acknowledging acks=1/-1 (group commit); N: fsync every N ms" },
     SettingDoc { name: "min.insync.replicas", description: "default min.insync.replicas of topics (default 1)" },
     SettingDoc { name: "socket.request.max.bytes", description: "largest request frame; bigger closes the connection (default 104857600)" },
+    SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
     SettingDoc { name: "max.connections", description: "open client connections allowed (default 2147483647)" },
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
     SettingDoc { name: "queued.max.requests", description: "requests in flight per connection (default 500)" },
@@ -197,6 +201,9 @@ impl BrokerConfig {
             "socket.request.max.bytes" => {
                 self.socket_request_max_bytes =
                     parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "fetch.max.bytes" => {
+                self.fetch_max_bytes = parse_int_at_least(value, 1024).map_err(|r| invalid(&r))?
             }
             "max.connections" => {
                 self.max_connections = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
@@ -308,6 +315,7 @@ impl BrokerConfig {
                 "socket.request.max.bytes",
                 Some(self.socket_request_max_bytes.to_string()),
             ),
+            ("fetch.max.bytes", Some(self.fetch_max_bytes.to_string())),
             ("max.connections", Some(self.max_connections.to_string())),
             (
                 "connections.max.idle.ms",

@@ -375,3 +375,19 @@ fn every_advertised_version_round_trips() {
         assert_eq!(response.topics[0].error_code, 0, "CreateTopics v{version}");
     }
 }
+
+#[test]
+fn fetch_responses_are_capped_by_fetch_max_bytes() {
+    let (_dir, broker) = start(&["--set", "fetch.max.bytes=1024"]);
+    let mut client = broker.connect();
+    client.create_topic("capped", 1);
+    let value = "v".repeat(600);
+    for _ in 0..3 {
+        client.produce("capped", 0, &[value.as_str()]);
+    }
+    let fetched = client.fetch("capped", 0, 0);
+    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let values = decode_values(&records);
+    // The first batch always comes back (KIP-74); the cap stops the rest.
+    assert_eq!(values.len(), 1, "{} bytes returned", records.len());
+}

@@ -72,7 +72,9 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
         }
     }
 
-    let max_bytes = usize::try_from(request.max_bytes.max(0)).unwrap_or(usize::MAX);
+    // Fetch v3+ carries max_bytes; the broker's fetch.max.bytes caps it either way.
+    let max_bytes =
+        usize::try_from(request.max_bytes.clamp(0, state.config.fetch_max_bytes)).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes.max(0)).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
