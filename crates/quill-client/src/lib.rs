@@ -26,7 +26,7 @@ pub use connection::Connection;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec};
 pub use error::{ClientError, Result};
 pub use kafka_protocol::error::ResponseError;
-pub use kafka_protocol::records::Compression;
+pub use kafka_protocol::records::{Compression, TimestampType};
 pub use producer::{Acks, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 
 /// A topic name and partition index.

@@ -1,5 +1,6 @@
-//! `quill`: the command-line entry point. Today it runs the broker; client subcommands
-//! (`quill topic`, `quill produce`, …) come later.
+//! `quill`: the command-line entry point: the broker, and the client subcommands in `cli`.
+
+mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     /// Run a single-node broker (the default when no subcommand is given).
     #[command(after_help = PRECEDENCE_HELP)]
     Broker(BrokerArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(Args, Debug, Default)]
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     init_logging();
     let args = match cli.command {
         Some(Command::Broker(args)) => args,
+        Some(Command::Client(command)) => return cli::run(command),
         None => cli.broker,
     };
     match run_broker(args) {

@@ -1,0 +1,394 @@
+//! `quill consume TOPIC…`: kafka-console-consumer.sh with kcat's output templates. Records go to
+//! stdout; the count goes to stderr at the end (also after Ctrl-C).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Args;
+use quill_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec, TopicPartition};
+
+use super::ConnectionArgs;
+
+pub const EXAMPLES: &str = "Examples:
+  quill consume orders --from-beginning --until-end
+  quill consume orders -o -10 -n 10                 # the last 10 records
+  quill consume orders --timestamp 1700000000000    # from a point in time (ms)
+  quill consume orders -p 0 -o 42 --print-keys
+  quill consume orders -f '%p:%o %k=%s\\n'          # kcat-style template
+  quill consume orders a b --format json --until-end | jq .value
+
+Template tokens: %t topic, %p partition, %o offset, %k key, %s value, %K key length,
+%S value length, %T timestamp (ms), %h headers (k=v,…), %% a percent sign; \\n \\t escapes.";
+
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    /// Topics to read
+    #[arg(required = true)]
+    topics: Vec<String>,
+    /// Start at the first record (same as --offset start)
+    #[arg(long, conflicts_with_all = ["offset", "timestamp"])]
+    from_beginning: bool,
+    /// Where to start: start, end, an offset N, or -N (N before the end) [default: end]
+    #[arg(short = 'o', long, value_name = "start|end|N|-N", value_parser = parse_offset, allow_hyphen_values = true, conflicts_with = "timestamp")]
+    offset: Option<OffsetSpec>,
+    /// Start at the first record with a timestamp at or after MS (milliseconds since the epoch)
+    #[arg(long, value_name = "MS")]
+    timestamp: Option<i64>,
+    /// Only these partitions (repeatable) [default: all]
+    #[arg(short = 'p', long = "partition", value_name = "N")]
+    partitions: Vec<i32>,
+    /// Stop after N records
+    #[arg(short = 'n', long = "num", value_name = "N")]
+    max_records: Option<u64>,
+    /// Stop at the end of every partition, as it was when consuming started
+    #[arg(short = 'e', long)]
+    until_end: bool,
+    /// Output: `json`, or a template like kcat's -f (see below) [default: '%s\n']
+    #[arg(short = 'f', long = "format", value_name = "TEMPLATE|json")]
+    format: Option<String>,
+    /// Print the key, then --key-separator, then the value
+    #[arg(short = 'K', long)]
+    print_keys: bool,
+    /// Separator used by --print-keys
+    #[arg(long, default_value = "\t", value_name = "SEP")]
+    key_separator: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+fn parse_offset(text: &str) -> Result<OffsetSpec, String> {
+    match text {
+        "start" | "beginning" | "earliest" => return Ok(OffsetSpec::Earliest),
+        "end" | "latest" => return Ok(OffsetSpec::Latest),
+        _ => {}
+    }
+    let number: i64 = text
+        .parse()
+        .map_err(|_| format!("expected start, end, N or -N, got `{text}`"))?;
+    Ok(if number < 0 {
+        OffsetSpec::FromEnd(-number)
+    } else {
+        OffsetSpec::Offset(number)
+    })
+}
+
+/// How records are printed.
+enum Printer {
+    Json,
+    Template(Vec<Token>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(String),
+    Topic,
+    Partition,
+    Offset,
+    Key,
+    Value,
+    KeyLength,
+    ValueLength,
+    Timestamp,
+    Headers,
+}
+
+fn parse_template(template: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut literal = String::new();
+    let mut characters = template.chars();
+    while let Some(character) = characters.next() {
+        let token = match (character, characters.clone().next()) {
+            ('%', Some(next)) => match next {
+                't' => Some(Token::Topic),
+                'p' => Some(Token::Partition),
+                'o' => Some(Token::Offset),
+                'k' => Some(Token::Key),
+                's' => Some(Token::Value),
+                'K' => Some(Token::KeyLength),
+                'S' => Some(Token::ValueLength),
+                'T' => Some(Token::Timestamp),
+                'h' => Some(Token::Headers),
+                '%' => Some(Token::Literal("%".into())),
+                _ => None,
+            },
+            ('\\', Some(next)) => match next {
+                'n' => Some(Token::Literal("\n".into())),
+                't' => Some(Token::Literal("\t".into())),
+                '\\' => Some(Token::Literal("\\".into())),
+                _ => None,
+            },
+            _ => None,
+        };
+        match token {
+            Some(token) => {
+                characters.next();
+                if !literal.is_empty() {
+                    tokens.push(Token::Literal(std::mem::take(&mut literal)));
+                }
+                tokens.push(token);
+            }
+            None => literal.push(character),
+        }
+    }
+    if !literal.is_empty() {
+        tokens.push(Token::Literal(literal));
+    }
+    tokens
+}
+
+impl Printer {
+    fn from_args(args: &ConsumeArgs) -> Printer {
+        match args.format.as_deref() {
+            Some("json") => Printer::Json,
+            Some(template) => Printer::Template(parse_template(template)),
+            None if args.print_keys => Printer::Template(vec![
+                Token::Key,
+                Token::Literal(args.key_separator.clone()),
+                Token::Value,
+                Token::Literal("\n".into()),
+            ]),
+            None => Printer::Template(vec![Token::Value, Token::Literal("\n".into())]),
+        }
+    }
+
+    fn write(&self, out: &mut impl Write, record: &ConsumerRecord) -> std::io::Result<()> {
+        match self {
+            Printer::Json => {
+                let headers: serde_json::Map<String, serde_json::Value> = record
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.as_deref().map(lossy).into()))
+                    .collect();
+                let document = serde_json::json!({
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "timestamp": record.timestamp_ms,
+                    "key": record.key.as_deref().map(lossy),
+                    "value": record.value.as_deref().map(lossy),
+                    "headers": headers,
+                });
+                writeln!(out, "{document}")
+            }
+            Printer::Template(tokens) => {
+                for token in tokens {
+                    write_token(out, token, record)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn write_token(
+    out: &mut impl Write,
+    token: &Token,
+    record: &ConsumerRecord,
+) -> std::io::Result<()> {
+    match token {
+        Token::Literal(text) => out.write_all(text.as_bytes()),
+        Token::Topic => out.write_all(record.topic.as_bytes()),
+        Token::Partition => write!(out, "{}", record.partition),
+        Token::Offset => write!(out, "{}", record.offset),
+        Token::Key => out.write_all(record.key.as_deref().unwrap_or_default()),
+        Token::Value => out.write_all(record.value.as_deref().unwrap_or_default()),
+        Token::KeyLength => write!(
+            out,
+            "{}",
+            record.key.as_ref().map_or(-1, |k| k.len() as i64)
+        ),
+        Token::ValueLength => write!(
+            out,
+            "{}",
+            record.value.as_ref().map_or(-1, |v| v.len() as i64)
+        ),
+        Token::Timestamp => write!(out, "{}", record.timestamp_ms),
+        Token::Headers => {
+            for (index, (name, value)) in record.headers.iter().enumerate() {
+                if index > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(name.as_bytes())?;
+                out.write_all(b"=")?;
+                out.write_all(value.as_deref().unwrap_or_default())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    let client = args.connection.connect().await?;
+    let mut consumer = Consumer::new(
+        client,
+        ConsumerConfig {
+            max_wait: Duration::from_millis(500),
+            ..ConsumerConfig::default()
+        },
+    );
+    let partitions = chosen_partitions(&consumer, &args).await?;
+    let start = match (args.from_beginning, args.offset, args.timestamp) {
+        (true, _, _) => OffsetSpec::Earliest,
+        (_, Some(spec), _) => spec,
+        (_, _, Some(timestamp_ms)) => OffsetSpec::Timestamp(timestamp_ms),
+        _ => OffsetSpec::Latest,
+    };
+    consumer
+        .assign(
+            partitions
+                .iter()
+                .map(|partition| (partition.clone(), start))
+                .collect(),
+        )
+        .await?;
+    let ends = if args.until_end {
+        consumer.end_offsets(&partitions).await?
+    } else {
+        BTreeMap::new()
+    };
+    let printer = Printer::from_args(&args);
+    let consumed = consume_loop(&mut consumer, &args, &printer, &ends).await?;
+    eprintln!("Consumed {consumed} records.");
+    Ok(())
+}
+
+async fn chosen_partitions(
+    consumer: &Consumer,
+    args: &ConsumeArgs,
+) -> anyhow::Result<Vec<TopicPartition>> {
+    let mut chosen = Vec::new();
+    for topic in &args.topics {
+        let all = consumer.partitions_of(topic).await?;
+        if args.partitions.is_empty() {
+            chosen.extend(all);
+            continue;
+        }
+        for &partition in &args.partitions {
+            let wanted = TopicPartition::new(topic, partition);
+            if !all.contains(&wanted) {
+                anyhow::bail!(
+                    "topic `{topic}` has no partition {partition} (it has {})",
+                    all.len()
+                );
+            }
+            chosen.push(wanted);
+        }
+    }
+    Ok(chosen)
+}
+
+fn reached_end(consumer: &Consumer, ends: &BTreeMap<TopicPartition, i64>) -> bool {
+    ends.iter().all(|(partition, end)| {
+        consumer
+            .positions()
+            .get(partition)
+            .is_some_and(|position| position >= end)
+    })
+}
+
+async fn consume_loop(
+    consumer: &mut Consumer,
+    args: &ConsumeArgs,
+    printer: &Printer,
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> anyhow::Result<u64> {
+    let limit = args.max_records.unwrap_or(u64::MAX);
+    let mut consumed = 0u64;
+    let stdout = std::io::stdout();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    while consumed < limit && !(args.until_end && reached_end(consumer, ends)) {
+        let records = tokio::select! {
+            _ = &mut interrupted => break,
+            polled = consumer.poll(Duration::from_secs(1)) => polled?,
+        };
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        for record in &records {
+            if consumed >= limit {
+                break;
+            }
+            if args.until_end
+                && ends
+                    .get(&TopicPartition::new(&record.topic, record.partition))
+                    .is_some_and(|end| record.offset >= *end)
+            {
+                continue;
+            }
+            match printer.write(&mut out, record) {
+                Ok(()) => consumed += 1,
+                // The reader went away (`| head`): stop quietly, like cat.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(consumed)
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        match out.flush() {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(consumed),
+            other => other?,
+        }
+    }
+    Ok(consumed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn record() -> ConsumerRecord {
+        ConsumerRecord {
+            topic: "t".into(),
+            partition: 2,
+            offset: 7,
+            timestamp_ms: 1000,
+            timestamp_type: quill_client::TimestampType::Creation,
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(b"v")),
+            headers: vec![
+                ("a".into(), Some(Bytes::from_static(b"1"))),
+                ("b".into(), None),
+            ],
+        }
+    }
+
+    fn render(printer: &Printer) -> String {
+        let mut out = Vec::new();
+        printer.write(&mut out, &record()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn templates_follow_kcat_tokens() {
+        let printer = Printer::Template(parse_template("%t/%p@%o %k=%s %K %S %T [%h] 100%%\\n"));
+        assert_eq!(render(&printer), "t/2@7 k=v 1 1 1000 [a=1,b=] 100%\n");
+        let printer = Printer::Template(parse_template("%x\\q"));
+        assert_eq!(render(&printer), "%x\\q");
+    }
+
+    #[test]
+    fn json_output_has_every_field() {
+        let line = render(&Printer::Json);
+        let document: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(document["key"], "k");
+        assert_eq!(document["value"], "v");
+        assert_eq!(document["partition"], 2);
+        assert_eq!(document["offset"], 7);
+        assert_eq!(document["headers"]["a"], "1");
+        assert!(document["headers"]["b"].is_null());
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("start"), Ok(OffsetSpec::Earliest));
+        assert_eq!(parse_offset("end"), Ok(OffsetSpec::Latest));
+        assert_eq!(parse_offset("42"), Ok(OffsetSpec::Offset(42)));
+        assert_eq!(parse_offset("-10"), Ok(OffsetSpec::FromEnd(10)));
+        assert!(parse_offset("soon").is_err());
+    }
+}
