@@ -284,3 +284,136 @@ fn describe_cluster_and_log_dirs() {
         .unwrap();
     assert!(sized.partitions[0].partition_size > 0);
 }
+
+/// Every advertised version of the admin APIs encodes and decodes.
+#[test]
+fn every_advertised_admin_version_round_trips() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("matrix", 1);
+    client.produce("matrix", 0, &["a", "b"]);
+    for version in 1..=4 {
+        let response = describe_at(&mut client, TOPIC, "matrix", version);
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "DescribeConfigs v{version}"
+        );
+        assert!(!response.results[0].configs.is_empty());
+        let response = describe_at(&mut client, BROKER, "1", version);
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "DescribeConfigs broker v{version}"
+        );
+    }
+    for version in 0..=2 {
+        let legacy = AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(text("matrix"))
+                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_value(Some(text("100000")))]),
+        ]);
+        assert_eq!(
+            client.call(&legacy, version).responses[0].error_code,
+            0,
+            "AlterConfigs v{version}"
+        );
+    }
+    for version in 0..=1 {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(text("matrix"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(text("retention.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(text("200000"))),
+                ]),
+        ]);
+        let response = client.call(&request, version);
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "IncrementalAlterConfigs v{version}"
+        );
+    }
+    for version in 0..=2 {
+        let request =
+            DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic_name("matrix"))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(0)])]);
+        let response = client.call(&request, version);
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "DeleteRecords v{version}"
+        );
+    }
+    for version in 0..=2 {
+        let response = client.call(
+            &DescribeClusterRequest::default().with_endpoint_type(1),
+            version,
+        );
+        assert_eq!(response.error_code, 0, "DescribeCluster v{version}");
+    }
+    for version in 1..=4 {
+        let response = client.call(
+            &DescribeLogDirsRequest::default().with_topics(None),
+            version,
+        );
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "DescribeLogDirs v{version}"
+        );
+    }
+    for version in 0..=3 {
+        let name = format!("grow-v{version}");
+        client.create_topic(&name, 1);
+        let request =
+            CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic_name(&name))
+                .with_count(2)
+                .with_assignments(None)]);
+        assert_eq!(
+            client.call(&request, version).results[0].error_code,
+            0,
+            "CreatePartitions v{version}"
+        );
+    }
+    for version in 1..=6 {
+        let name = format!("gone-v{version}");
+        client.create_topic(&name, 1);
+        let request = if version >= 6 {
+            kafka_protocol::messages::DeleteTopicsRequest::default().with_topics(vec![
+                kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic_name(&name))),
+            ])
+        } else {
+            kafka_protocol::messages::DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic_name(&name)])
+        };
+        let response = client.call(&request, version);
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "DeleteTopics v{version}"
+        );
+    }
+}
+
+fn describe_at(
+    client: &mut TestClient,
+    resource_type: i8,
+    name: &str,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(text(name))
+            .with_configuration_keys(None)])
+        .with_include_synonyms(version >= 1)
+        .with_include_documentation(version >= 3);
+    client.call(&request, version)
+}

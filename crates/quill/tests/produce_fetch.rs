@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
     ApiVersionsRequest, DeleteTopicsRequest, ListOffsetsRequest, ListOffsetsResponse,
     MetadataRequest,
 };
+use uuid::Uuid;
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -390,4 +391,38 @@ fn fetch_responses_are_capped_by_fetch_max_bytes() {
     let values = decode_values(&records);
     // The first batch always comes back (KIP-74); the cap stops the rest.
     assert_eq!(values.len(), 1, "{} bytes returned", records.len());
+}
+
+/// Fetch v13+ names topics by id (what the Java client sends); unknown ids get UNKNOWN_TOPIC_ID.
+#[test]
+fn fetch_by_topic_id_for_v13_and_later() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    let created = client.create_topic("by-id", 1);
+    let topic_id = created.topics[0].topic_id;
+    client.produce("by-id", 0, &["one", "two"]);
+    for version in 13..=17 {
+        let mut request = fetch_request("by-id", 0, 0, 0);
+        request.topics[0].topic = Default::default();
+        request.topics[0].topic_id = topic_id;
+        let response = client.call(&request, version);
+        let topic = &response.responses[0];
+        assert_eq!(topic.topic_id, topic_id, "v{version}");
+        let data = &topic.partitions[0];
+        assert_eq!(data.error_code, 0, "v{version}");
+        assert_eq!(
+            decode_values(data.records.as_ref().unwrap()).len(),
+            2,
+            "v{version}"
+        );
+
+        let mut unknown = fetch_request("by-id", 0, 0, 0);
+        unknown.topics[0].topic = Default::default();
+        unknown.topics[0].topic_id = Uuid::from_u128(42);
+        let response = client.call(&unknown, version);
+        assert_eq!(
+            response.responses[0].partitions[0].error_code, 100,
+            "UNKNOWN_TOPIC_ID"
+        );
+    }
 }
