@@ -21,7 +21,7 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     /// `group.max.size`. Kafka's default is unlimited; ours is 1000 members so one group cannot
     /// grow the coordinator's memory without bound (each member holds up to
-    /// `max_member_metadata_bytes` per protocol). Members beyond it get GROUP_MAX_SIZE_REACHED.
+    /// `max_member_metadata_bytes`). Members beyond it get GROUP_MAX_SIZE_REACHED.
     /// Members that got MEMBER_ID_REQUIRED but have not rejoined yet count too.
     pub group_max_size: usize,
     /// Kafka's `GroupCoordinator.NewMemberJoinTimeoutMs` (not configurable there): how long a
@@ -40,10 +40,16 @@ pub struct GroupConfig {
     pub max_group_id_bytes: usize,
     /// `group.instance.id.max.bytes` (Quill; the Java client allows 249 characters).
     pub max_group_instance_id_bytes: usize,
-    /// `group.member.metadata.max.bytes` (Quill): per protocol, per member, in JoinGroup.
+    /// `group.member.metadata.max.bytes` (Quill): the metadata of all protocols of one member in
+    /// JoinGroup, together.
     pub max_member_metadata_bytes: usize,
     /// `group.member.assignment.max.bytes` (Quill): per member, in the leader's SyncGroup.
     pub max_member_assignment_bytes: usize,
+    /// `group.metadata.max.bytes` (Quill): the largest GroupMetadata record the coordinator
+    /// writes (all members' subscriptions and assignments). A bigger one fails the leader's
+    /// SyncGroup with UNKNOWN_SERVER_ERROR and the group rebalances, as Kafka does when the
+    /// record exceeds `message.max.bytes` (whose 1 MiB default is Kafka's practical bound).
+    pub max_group_metadata_bytes: usize,
     /// `group.member.protocols.max` (Quill): protocols one member may offer in JoinGroup.
     pub max_protocols_per_member: usize,
     /// `group.member.client.id.max.bytes` (Quill): client id and host stored per member.
@@ -66,6 +72,7 @@ impl Default for GroupConfig {
             max_group_instance_id_bytes: 249,
             max_member_metadata_bytes: 1024 * 1024,
             max_member_assignment_bytes: 1024 * 1024,
+            max_group_metadata_bytes: 64 * 1024 * 1024,
             max_protocols_per_member: 64,
             max_client_id_bytes: 1024,
         }

@@ -484,15 +484,10 @@ impl GroupCoordinator {
                 config.max_protocols_per_member
             )));
         }
-        if let Some(protocol) = request
-            .protocols
-            .iter()
-            .find(|p| p.metadata.len() > config.max_member_metadata_bytes)
-        {
+        let metadata_bytes: usize = request.protocols.iter().map(|p| p.metadata.len()).sum();
+        if metadata_bytes > config.max_member_metadata_bytes {
             return Err(GroupError::InvalidRequest(format!(
-                "metadata of protocol {} is {} bytes, above group.member.metadata.max.bytes = {}",
-                protocol.name,
-                protocol.metadata.len(),
+                "protocol metadata of {metadata_bytes} bytes, above group.member.metadata.max.bytes = {}",
                 config.max_member_metadata_bytes
             )));
         }
@@ -1390,10 +1385,21 @@ impl Ops<'_> {
                 value: Some(value),
             })
         });
+        let limit = self.config().max_group_metadata_bytes;
+        let encoded = encoded.map_err(|e| e.to_string()).and_then(|record| {
+            let size = record.value.as_ref().map_or(0, |v| v.len());
+            if size > limit {
+                return Err(format!(
+                    "group metadata record of {size} bytes exceeds group.metadata.max.bytes = {limit}"
+                ));
+            }
+            Ok(record)
+        });
         match encoded {
             Ok(record) => self.append_then(vec![record], then),
             Err(error) => {
-                let error = GroupError::UnknownServerError(error.to_string());
+                tracing::warn!(group = %group.id, %error, "not storing group metadata");
+                let error = GroupError::UnknownServerError(error);
                 self.append_then(Vec::new(), move |ops, group, _| {
                     then(ops, group, Err(error))
                 });

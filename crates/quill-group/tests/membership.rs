@@ -681,3 +681,92 @@ async fn describe_shows_metadata_and_assignment_only_when_stable() {
         (GroupState::Dead, false, None)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_record_above_its_limit_fails_the_sync_and_rebalances() {
+    let config = GroupConfig {
+        max_group_metadata_bytes: 200,
+        ..GroupConfig::for_tests()
+    };
+    let h = harness(config).await;
+    let c = &h.coordinator;
+    let a = member_id_for(c, &join_request(GROUP, "")).await;
+    let joined = c.join_group(join_request(GROUP, &a)).await;
+    let mut sync = sync_request(GROUP, &a, joined.generation_id);
+    sync.assignments = vec![(a.clone(), Bytes::from(vec![1u8; 300]))];
+    let response = c.sync_group(sync).await;
+    assert_eq!(response.error.map(|e| e.kafka_error_code()), Some(-1));
+    assert_eq!(state(c, GROUP), GroupState::PreparingRebalance);
+    assert!(
+        h.store.records(c.partition_for(GROUP)).is_empty(),
+        "nothing written"
+    );
+}
+
+/// Every edge of the state diagram, in one walk, observed through DescribeGroups.
+#[tokio::test(start_paused = true)]
+async fn state_machine_walk_through_every_transition() {
+    let config = GroupConfig {
+        initial_rebalance_delay_ms: 100,
+        ..GroupConfig::for_tests()
+    };
+    let h = harness(config).await;
+    let c = &h.coordinator;
+    let a = member_id_for(c, &join_request(GROUP, "")).await;
+    assert_eq!(state(c, GROUP), GroupState::Empty);
+    // Empty → PreparingRebalance: a member joins (the initial delay holds it there).
+    let join_a = spawn_join(c, join_request(GROUP, &a));
+    settle().await;
+    assert_eq!(state(c, GROUP), GroupState::PreparingRebalance);
+    // PreparingRebalance → CompletingRebalance: the join phase ends.
+    let ra = join_a.await.unwrap();
+    assert_eq!(state(c, GROUP), GroupState::CompletingRebalance);
+    // CompletingRebalance → PreparingRebalance: a new member arrives before the sync.
+    let b = member_id_for(c, &join_request(GROUP, "")).await;
+    let join_b = spawn_join(c, join_request(GROUP, &b));
+    settle().await;
+    assert_eq!(state(c, GROUP), GroupState::PreparingRebalance);
+    assert_eq!(
+        c.sync_group(sync_request(GROUP, &a, ra.generation_id))
+            .await
+            .error,
+        Some(GroupError::RebalanceInProgress)
+    );
+    let join_a = spawn_join(c, join_request(GROUP, &a));
+    let responses = vec![join_a.await.unwrap(), join_b.await.unwrap()];
+    assert_eq!(state(c, GROUP), GroupState::CompletingRebalance);
+    // CompletingRebalance → Stable: the leader's assignment is stored.
+    let (ids, generation) = complete_sync(c, GROUP, responses).await;
+    assert_eq!(state(c, GROUP), GroupState::Stable);
+    // Stable → PreparingRebalance: a member leaves.
+    c.leave_group(
+        GROUP,
+        vec![LeavingMember {
+            member_id: ids[1].clone(),
+            group_instance_id: None,
+        }],
+    );
+    assert_eq!(state(c, GROUP), GroupState::PreparingRebalance);
+    let rejoined = c.join_group(join_request(GROUP, &ids[0])).await;
+    assert_eq!(rejoined.generation_id, generation + 1);
+    // CompletingRebalance → PreparingRebalance → Empty: the last member leaves, and the
+    // rebalance it starts completes at once with nobody (a new, empty generation).
+    assert_eq!(state(c, GROUP), GroupState::CompletingRebalance);
+    c.leave_group(
+        GROUP,
+        vec![LeavingMember {
+            member_id: ids[0].clone(),
+            group_instance_id: None,
+        }],
+    );
+    assert_eq!(state(c, GROUP), GroupState::Empty);
+    let stored = h.store.records(c.partition_for(GROUP));
+    let last =
+        records::decode_group_metadata_value(stored.last().unwrap().value.as_deref().unwrap())
+            .unwrap();
+    assert_eq!((last.generation, last.members.len()), (generation + 2, 0));
+    // Empty → Dead: DeleteGroups.
+    assert_eq!(c.delete_groups(vec![GROUP.into()]).await[0].1, None);
+    assert_eq!(state(c, GROUP), GroupState::Dead);
+    assert!(!c.describe_group(GROUP).exists);
+}
