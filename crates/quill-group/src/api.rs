@@ -32,6 +32,8 @@ pub struct JoinGroupRequest {
     pub rebalance_timeout_ms: i32,
     /// True from v4 (KIP-394): a member without id first gets MEMBER_ID_REQUIRED and its id.
     pub require_known_member_id: bool,
+    /// True from v9 (KIP-814): the response may carry `skip_assignment`.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,8 @@ pub struct JoinGroupResponse {
     pub protocol_name: Option<String>,
     /// Empty when unknown (errors).
     pub leader: String,
-    /// Always false for the classic protocol's own members (v9 field, KIP-814).
+    /// v9+ (KIP-814): set for a restarted static leader of a Stable group, which must not
+    /// compute a new assignment.
     pub skip_assignment: bool,
     pub member_id: String,
     /// All members with their metadata, for the leader only.

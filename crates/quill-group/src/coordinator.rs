@@ -914,6 +914,7 @@ impl Ops<'_> {
                         old_protocols,
                         old_timeouts,
                         current_leader,
+                        supports_skip_assignment: request.supports_skip_assignment,
                     },
                 );
             }
@@ -941,10 +942,18 @@ impl Ops<'_> {
             let new_id = replacement.new_member_id.as_str();
             match result {
                 Ok(()) => {
-                    // Answer with the *old* leader id, so a restarted leader does not believe it
-                    // leads and compute an assignment a Stable group would never distribute.
-                    let response =
-                        group.join_response_for(new_id, replacement.current_leader.as_deref());
+                    let response = if replacement.supports_skip_assignment {
+                        // KIP-814 (v9+): a restarted static leader learns it leads (and gets the
+                        // members, to watch metadata) but is told to skip the assignment, which a
+                        // Stable group would never distribute.
+                        let mut response = group.join_response_for(new_id, None);
+                        response.skip_assignment = group.is_leader(new_id);
+                        response
+                    } else {
+                        // Before v9: answer with the *old* leader id, so a restarted leader does
+                        // not believe it leads and compute an assignment for nothing.
+                        group.join_response_for(new_id, replacement.current_leader.as_deref())
+                    };
                     if let Some(member) = group.members.get_mut(new_id) {
                         member.complete_join(response);
                     }
@@ -1167,6 +1176,7 @@ impl Ops<'_> {
         if let Some(timer) = group.sync_timer.take() {
             timer.handle.abort();
         }
+        group.pending_sync.clear();
         let from_empty = group.is(GroupState::Empty);
         let now_ms = self.now_ms();
         if !group.transition_to(GroupState::PreparingRebalance, now_ms) {
@@ -1439,6 +1449,7 @@ struct StaticReplacement {
     old_protocols: Vec<JoinProtocol>,
     old_timeouts: (i32, i32),
     current_leader: Option<String>,
+    supports_skip_assignment: bool,
 }
 
 // ---------------------------------------------------------------------------------------------

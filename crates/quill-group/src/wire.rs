@@ -75,6 +75,7 @@ pub fn join_group_request(
             body.rebalance_timeout_ms
         },
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     }
 }
 

@@ -102,6 +102,32 @@ async fn a_restarted_static_leader_is_not_told_it_leads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restarted_static_leader_on_v9_leads_but_skips_the_assignment() {
+    let h = test_harness().await;
+    let c = &h.coordinator;
+    let (leader, follower, leader_instance, _, generation) = static_pair(c).await;
+    let mut request = static_join(&leader_instance, "");
+    request.supports_skip_assignment = true;
+    let rejoined = c.join_group(request).await;
+    assert_eq!(rejoined.generation_id, generation);
+    assert_eq!(
+        rejoined.leader, rejoined.member_id,
+        "KIP-814: it is told it leads …"
+    );
+    assert!(rejoined.skip_assignment, "… but not to assign");
+    let members: Vec<&str> = rejoined
+        .members
+        .iter()
+        .map(|m| m.member_id.as_str())
+        .collect();
+    assert!(members.contains(&follower.as_str()) && members.contains(&rejoined.member_id.as_str()));
+    let mut sync = sync_request(GROUP, &rejoined.member_id, generation);
+    sync.group_instance_id = Some(leader_instance);
+    assert_eq!(c.sync_group(sync).await.assignment, assignment_for(&leader));
+    assert_eq!(state(c, GROUP), GroupState::Stable);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_static_member_rejoining_with_other_protocols_triggers_a_rebalance() {
     let h = test_harness().await;
     let c = &h.coordinator;

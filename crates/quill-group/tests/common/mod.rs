@@ -51,6 +51,7 @@ pub fn join_request(group: &str, member_id: &str) -> JoinGroupRequest {
         session_timeout_ms: SESSION_TIMEOUT_MS,
         rebalance_timeout_ms: REBALANCE_TIMEOUT_MS,
         require_known_member_id: true,
+        supports_skip_assignment: false,
     }
 }
 
