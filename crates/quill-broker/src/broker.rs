@@ -142,6 +142,7 @@ fn open_services(
         &config.data_dir.join(METADATA_DIR_NAME),
     )?);
     let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
+    partitions.remove_orphaned_dirs(&metadata.image());
     partitions.reconcile(&metadata.image(), &config)?;
     Ok(BrokerState::new(config, metadata, partitions, shutdown))
 }

@@ -25,6 +25,7 @@ use quill_meta::{MetadataImage, TopicInfo, Uuid};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{BrokerConfig, FlushPolicySetting};
+use crate::partition_marker;
 
 /// Errors of partition operations, each with the Kafka error code to answer with.
 #[derive(Debug, thiserror::Error)]
@@ -396,7 +397,17 @@ impl PartitionManager {
             return Ok(());
         }
         let dir = self.partition_dir(&topic.name, partition);
+        match partition_marker::read(&dir) {
+            Some(owner) if owner != topic.topic_id => {
+                tracing::warn!(dir = %dir.display(), stale_topic_id = %owner, "removing data of a deleted topic with the same name");
+                std::fs::remove_dir_all(&dir)?;
+            }
+            _ => {}
+        }
         let log = Log::open(&dir, config.clone(), self.committer.clone())?;
+        if partition_marker::read(&dir) != Some(topic.topic_id) {
+            partition_marker::write(&dir, topic.topic_id)?;
+        }
         let partition_state = Arc::new(Partition::new(&topic.name, topic.topic_id, partition, log));
         let mut partitions = self
             .partitions
@@ -404,6 +415,29 @@ impl PartitionManager {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         partitions.insert((topic.name.clone(), partition), partition_state);
         Ok(())
+    }
+
+    /// Blocking, at start-up: deletes partition directories whose `partition.metadata` names a
+    /// topic that no longer exists (deleted while the broker was down, or a crash between the
+    /// metadata append and the directory removal). Directories without a marker are left alone:
+    /// they are not provably ours.
+    pub fn remove_orphaned_dirs(&self, image: &MetadataImage) {
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let Some(owner) = partition_marker::read(&dir) else {
+                continue;
+            };
+            if image.topic_by_id(&owner).is_some() {
+                continue;
+            }
+            tracing::warn!(dir = %dir.display(), topic_id = %owner, "removing the partition directory of a deleted topic");
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                tracing::error!(dir = %dir.display(), %error, "could not remove orphaned partition directory");
+            }
+        }
     }
 
     /// Blocking: retention and interval flushes for every partition.

@@ -88,3 +88,45 @@ fn sigterm_restart_keeps_acknowledged_data() {
 fn sigkill_restart_keeps_acknowledged_data() {
     restart_keeps_acknowledged_data("KILL");
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// A directory left behind by a deleted topic (e.g. a crash between the metadata append and the
+/// directory removal) is never adopted by a new topic of the same name.
+#[test]
+fn a_recreated_topic_never_serves_a_deleted_topics_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    client.create_topic("phoenix", 1);
+    client.produce("phoenix", 0, &["old life"]);
+    copy_dir(&dir.path().join("phoenix-0"), backup.path());
+    let delete = kafka_protocol::messages::DeleteTopicsRequest::default()
+        .with_topic_names(vec![topic_name("phoenix")]);
+    assert_eq!(client.call(&delete, 4).responses[0].error_code, 0);
+
+    // Left behind while running: the new topic replaces it.
+    copy_dir(backup.path(), &dir.path().join("phoenix-0"));
+    client.create_topic("phoenix", 1);
+    let fetched = client.fetch("phoenix", 0, 0);
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0);
+    assert!(decode_values(fetched.responses[0].partitions[0].records.as_ref().unwrap()).is_empty());
+
+    // Left behind across a restart: removed at start-up.
+    assert_eq!(client.call(&delete, 4).responses[0].error_code, 0);
+    drop(client);
+    broker.stop_with("TERM");
+    copy_dir(backup.path(), &dir.path().join("phoenix-0"));
+    broker.restart();
+    assert!(
+        !dir.path().join("phoenix-0").exists(),
+        "orphaned directory kept"
+    );
+}
