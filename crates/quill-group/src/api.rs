@@ -166,6 +166,30 @@ pub struct OffsetCommitRequest {
     pub partitions: Vec<PartitionCommit>,
 }
 
+impl OffsetCommitRequest {
+    /// Removes the partitions `exists` rejects and returns their UNKNOWN_TOPIC_OR_PARTITION
+    /// results: Kafka checks topics in the request handler, against the metadata cache, before
+    /// the coordinator sees the commit.
+    pub fn take_unknown_partitions(
+        &mut self,
+        exists: impl Fn(&str, i32) -> bool,
+    ) -> Vec<PartitionResult> {
+        let mut unknown = Vec::new();
+        self.partitions.retain(|p| {
+            let known = exists(&p.topic, p.partition);
+            if !known {
+                unknown.push(PartitionResult {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    error: Some(GroupError::UnknownTopicOrPartition),
+                });
+            }
+            known
+        });
+        unknown
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionCommit {
     pub topic: String,

@@ -15,6 +15,7 @@ const HEADER_BYTES: usize = 61;
 const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const RECORDS_COUNT_OFFSET: usize = 57;
 const MAGIC_V2: u8 = 2;
 const COMPRESSION_MASK: i16 = 0x07;
@@ -104,6 +105,30 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<StoredRecord>, BatchError> {
         at += size;
     }
     Ok(records)
+}
+
+/// The offset after the last whole batch in `bytes` (base offset + last offset delta + 1), for
+/// a reader walking a log with [`decode_batches`]; `None` when `bytes` holds no whole batch.
+pub fn next_offset_after(bytes: &[u8]) -> Option<i64> {
+    let mut at = 0usize;
+    let mut next = None;
+    while let Some(header) = bytes.get(at..).and_then(|rest| rest.get(..HEADER_BYTES)) {
+        let batch_length = usize::try_from(i32::from_be_bytes(array(header, 8))).ok()?;
+        let size = batch_length.checked_add(LOG_OVERHEAD_BYTES)?;
+        if size < HEADER_BYTES || bytes.len() - at < size {
+            break;
+        }
+        let base_offset = i64::from_be_bytes(array(header, 0));
+        let last_offset_delta =
+            i64::from(i32::from_be_bytes(array(header, LAST_OFFSET_DELTA_OFFSET)));
+        next = Some(
+            base_offset
+                .saturating_add(last_offset_delta)
+                .saturating_add(1),
+        );
+        at += size;
+    }
+    next
 }
 
 fn decode_one_batch(
@@ -247,6 +272,21 @@ mod tests {
             decode_batches(&twice).unwrap(),
             [records.clone(), records].concat()
         );
+    }
+
+    #[test]
+    fn next_offset_after_walks_whole_batches() {
+        let records = vec![record(b"a", None), record(b"b", None), record(b"c", None)];
+        let mut first = encode_batch(&records, 0).unwrap().to_vec();
+        first[..8].copy_from_slice(&10i64.to_be_bytes());
+        let second = encode_batch(&records[..1], 0).unwrap().to_vec();
+        let mut both = first.clone();
+        both.extend_from_slice(&second);
+        both[first.len()..first.len() + 8].copy_from_slice(&13i64.to_be_bytes());
+        assert_eq!(next_offset_after(&first), Some(13));
+        assert_eq!(next_offset_after(&both), Some(14));
+        assert_eq!(next_offset_after(&both[..both.len() - 1]), Some(13));
+        assert_eq!(next_offset_after(&[]), None);
     }
 
     #[test]

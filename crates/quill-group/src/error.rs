@@ -49,6 +49,8 @@ pub enum GroupError {
     },
     #[error("there are pending transactional offsets for this partition")]
     UnstableOffsetCommit,
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
     #[error("the request exceeds a limit: {0}")]
     InvalidRequest(String),
     #[error("unexpected server error: {0}")]
@@ -60,6 +62,7 @@ impl GroupError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             GroupError::UnknownServerError(_) => -1,
+            GroupError::UnknownTopicOrPartition => 3,
             GroupError::CoordinatorLoadInProgress => 14,
             GroupError::CoordinatorNotAvailable => 15,
             GroupError::NotCoordinator => 16,
@@ -167,6 +170,10 @@ mod tests {
                 Kafka::InvalidRequest,
             ),
             (GroupError::NonEmptyGroup, Kafka::NonEmptyGroup),
+            (
+                GroupError::UnknownTopicOrPartition,
+                Kafka::UnknownTopicOrPartition,
+            ),
             (GroupError::GroupIdNotFound, Kafka::GroupIdNotFound),
             (GroupError::MemberIdRequired, Kafka::MemberIdRequired),
             (

@@ -445,3 +445,23 @@ async fn the_expiration_task_runs_on_its_interval() {
     assert!(!c.describe_group("simple").exists);
     task.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn unknown_partitions_are_split_off_before_the_commit() {
+    let h = test_harness().await;
+    let mut request = commit(
+        "simple",
+        "",
+        -1,
+        &[("known", 0, 1), ("gone", 0, 2), ("known", 9, 3)],
+    );
+    let unknown =
+        request.take_unknown_partitions(|topic, partition| topic == "known" && partition < 3);
+    assert_eq!(unknown.len(), 2);
+    assert!(unknown
+        .iter()
+        .all(|r| r.error.as_ref().map(GroupError::kafka_error_code) == Some(3)));
+    let results = h.coordinator.commit_offsets(request).await;
+    assert_eq!(results.len(), 1);
+    assert!(all_ok(&results));
+}
