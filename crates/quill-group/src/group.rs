@@ -20,15 +20,10 @@ use crate::records::{GroupMetadataValue, MemberMetadataValue, OffsetCommitValue}
 /// The classic group states (Kafka's `ClassicGroupState`).
 ///
 /// ```text
-///            join (first member)             all members joined / rebalance timeout
-///   Empty ──────────────────────► PreparingRebalance ─────────────────────► CompletingRebalance
-///     ▲                             ▲   │  no member left                      │  │
-///     │                             │   └──────────────► Empty                 │  │ leader's SyncGroup
-///     │                             │ join / leave / session expiry           │  │ stored
-///     │                             ├──────────────────────────────────────────┘  ▼
-///     │                             └──────────────────────────────────────── Stable
-///     │
-///   any state ── DeleteGroups (Empty only) / offsets expired (Empty) / partition unloaded ──► Dead
+/// Empty ──join──► PreparingRebalance ──all rejoined / timeout──► CompletingRebalance ──leader sync stored──► Stable
+///   ▲                 │   ▲                                              │                                   │
+///   └──no member left─┘   └──────── join / leave / expiry / sync timeout ┴───────────────────────────────────┘
+/// Empty ──DeleteGroups / offsets expired──► Dead        (any state ──partition unloaded──► Dead)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupState {
