@@ -68,6 +68,10 @@ pub struct BrokerConfig {
     pub queued_max_requests: i32,
     /// How long shutdown waits for in-flight requests before closing connections anyway.
     pub shutdown_timeout_ms: i64,
+    /// Broker-level defaults of topic configs Quill has no dedicated field for (e.g.
+    /// `log.cleanup.policy`, `log.retention.hours`, `compression.type`), by Kafka name. They
+    /// feed topic config defaults through the static broker config layer.
+    pub topic_defaults: std::collections::BTreeMap<String, String>,
     /// Names of the settings that were set explicitly (not defaults), for DescribeConfigs.
     pub explicitly_set: BTreeSet<String>,
 }
@@ -97,6 +101,7 @@ impl Default for BrokerConfig {
             connections_max_idle_ms: 10 * 60 * 1000,
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
+            topic_defaults: std::collections::BTreeMap::new(),
             explicitly_set: BTreeSet::new(),
         }
     }
@@ -133,6 +138,19 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "queued.max.requests", description: "requests in flight per connection (default 500)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
 ];
+
+/// Broker-level names of topic config defaults that are accepted besides [`SETTINGS`]
+/// (`log.cleanup.policy`, `log.retention.hours`, `compression.type`, …), sorted.
+pub fn topic_default_setting_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = quill_meta::topic_config::TOPIC_CONFIGS
+        .iter()
+        .flat_map(|def| def.broker_synonyms.iter().map(|synonym| synonym.name))
+        .filter(|name| !SETTINGS.iter().any(|setting| setting.name == *name))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
 
 impl BrokerConfig {
     /// Applies one `name = value` setting, validating it. Records the name as explicitly set.
@@ -218,6 +236,12 @@ impl BrokerConfig {
             "shutdown.timeout.ms" => {
                 self.shutdown_timeout_ms = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
             }
+            other if quill_meta::topic_config::topic_config_for_broker_synonym(other).is_some() => {
+                quill_meta::topic_config::validate_broker_config(other, value)
+                    .map_err(|error| invalid(&error.to_string()))?;
+                self.topic_defaults
+                    .insert(other.to_string(), value.to_string());
+            }
             _ => {
                 return Err(ConfigError::UnknownSetting {
                     name: name.to_string(),
@@ -247,8 +271,8 @@ impl BrokerConfig {
     pub fn static_settings(&self) -> std::collections::BTreeMap<String, String> {
         self.describe()
             .into_iter()
-            .filter(|(name, _)| self.explicitly_set.contains(*name))
-            .filter_map(|(name, value)| value.map(|value| (name.to_string(), value)))
+            .filter(|(name, _)| self.explicitly_set.contains(name))
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
             .collect()
     }
 
@@ -258,7 +282,7 @@ impl BrokerConfig {
     }
 
     /// Current value of every documented setting as Kafka would print it (for DescribeConfigs).
-    pub fn describe(&self) -> Vec<(&'static str, Option<String>)> {
+    pub fn describe(&self) -> Vec<(String, Option<String>)> {
         let flush_interval = match self.log_flush {
             FlushPolicySetting::EveryAppend => None,
             FlushPolicySetting::IntervalMs(interval_ms) => Some(interval_ms.to_string()),
@@ -267,7 +291,7 @@ impl BrokerConfig {
             TimestampTypeSetting::CreateTime => "CreateTime",
             TimestampTypeSetting::LogAppendTime => "LogAppendTime",
         };
-        vec![
+        let fixed: Vec<(&str, Option<String>)> = vec![
             ("node.id", Some(self.node_id.to_string())),
             ("log.dirs", Some(self.data_dir.display().to_string())),
             ("listeners", Some(format!("PLAINTEXT://{}", self.listen))),
@@ -329,7 +353,17 @@ impl BrokerConfig {
                 "shutdown.timeout.ms",
                 Some(self.shutdown_timeout_ms.to_string()),
             ),
-        ]
+        ];
+        let mut described: Vec<(String, Option<String>)> = fixed
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        described.extend(
+            self.topic_defaults
+                .iter()
+                .map(|(name, value)| (name.clone(), Some(value.clone()))),
+        );
+        described
     }
 }
 
@@ -461,6 +495,22 @@ mod tests {
         assert!(!config.auto_create_topics_enable);
         assert_eq!(config.log_retention_ms, 1000);
         assert!(config.explicitly_set.contains("log.retention.ms"));
+    }
+
+    #[test]
+    fn kafka_topic_default_names_are_accepted_and_validated() {
+        let mut config = BrokerConfig::default();
+        config.set("log.cleanup.policy", "compact").unwrap();
+        config.set("log.retention.hours", "24").unwrap();
+        assert_eq!(
+            config
+                .static_settings()
+                .get("log.retention.hours")
+                .map(String::as_str),
+            Some("24")
+        );
+        let error = config.set("log.cleanup.policy", "sometimes").unwrap_err();
+        assert!(error.to_string().contains("log.cleanup.policy"), "{error}");
     }
 
     #[test]

@@ -103,6 +103,10 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         for setting in quill_broker::config::SETTINGS {
             println!("{:34} {}", setting.name, setting.description);
         }
+        println!("\nAlso accepted, as broker-wide defaults of the matching topic configs:");
+        for name in quill_broker::config::topic_default_setting_names() {
+            println!("  {name}");
+        }
         return Ok(());
     }
     let config = resolve_config(&args)?;

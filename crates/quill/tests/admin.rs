@@ -417,3 +417,24 @@ fn describe_at(
         .with_include_documentation(version >= 3);
     client.call(&request, version)
 }
+
+#[test]
+fn kafka_broker_names_for_topic_defaults_flow_to_topics() {
+    let (_dir, broker) = start(&[
+        "--set",
+        "log.retention.hours=2",
+        "--set",
+        "log.cleanup.policy=compact",
+    ]);
+    let mut client = broker.connect();
+    client.create_topic("defaults", 1);
+    let described = describe(&mut client, TOPIC, "defaults");
+    assert_eq!(
+        config_value(&described, "retention.ms"),
+        ("7200000".into(), SOURCE_STATIC)
+    );
+    assert_eq!(
+        config_value(&described, "cleanup.policy"),
+        ("compact".into(), SOURCE_STATIC)
+    );
+}

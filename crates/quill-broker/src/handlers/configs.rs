@@ -256,6 +256,7 @@ fn describe_broker(
     let dynamic_broker = image.dynamic_broker_configs(Some(node_id));
     let mut entries: BTreeMap<String, ConfigEntry> = BTreeMap::new();
     for (name, value) in state.config.describe() {
+        let name = name.as_str();
         let static_source = if state.config.explicitly_set.contains(name) {
             ConfigSource::StaticBrokerConfig
         } else {
