@@ -13,6 +13,10 @@
 //! - Scenario 8 gets a broker of its own: the program prints `RESTART-BROKER <n>`, the runner
 //!   stops the broker (SIGTERM the first time, SIGKILL the second), restarts it on the same port
 //!   and data dir and writes `restarted` to the program's stdin.
+//! - Scenario 10 runs last: each reader decodes the compressed topics the other clients wrote
+//!   in scenario 4 (listed in `QUILL_INTEROP_TOPICS`).
+//! - `cargo test -p quill --test compat -- --nocapture` shows the per-pair lines of a passing
+//!   run; `QUILL_COMPAT_ONLY` / `QUILL_COMPAT_SHOW_OUTPUT` narrow and widen it (see [`selected`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -65,7 +69,7 @@ impl Client {
 
 /// (number, file stem, title) of every scenario in the matrix.
 #[rustfmt::skip]
-const SCENARIOS: [(u8, &str, &str); 9] = [
+const SCENARIOS: [(u8, &str, &str); 10] = [
     (1, "admin", "Admin: create 3 partitions, list, describe, create again, delete, configs"),
     (2, "keyed_json", "Keyed JSON from the beginning: murmur2 partitions, explicit partition, order"),
     (3, "records", "Headers, null key/value, empty value, timestamps, LogAppendTime, max.message.bytes"),
@@ -75,7 +79,18 @@ const SCENARIOS: [(u8, &str, &str); 9] = [
     (7, "batch", "kafkajs eachBatch (resolveOffset, heartbeat, commit) and pause/resume"),
     (8, "restart", "Broker restarted mid-stream (SIGTERM, then SIGKILL): nothing acknowledged lost"),
     (9, "exactly_once", "From the tutorials: idempotent producer, transactions, read_committed"),
+    (10, "interop", "Interop: read the compressed batches every other client wrote in scenario 4"),
 ];
+
+/// Scenario 10 runs after all the others and reads what each writer produced in scenario 4:
+/// (writer, values in its compression topic).
+const INTEROP_WRITERS: [(Client, usize); 4] = [
+    (Client::Kafkajs, 100),
+    (Client::ConfluentKafka, 125),
+    (Client::KafkaPython, 125),
+    (Client::Kcat, 125),
+];
+const INTEROP_SCENARIO: u8 = 10;
 
 const NO_GROUPS: &str = "no group coordinator yet (FindCoordinator, JoinGroup, OffsetCommit…)";
 const KAFKAJS_NO_GROUPS: &str =
@@ -115,6 +130,7 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
     (Client::Kcat, 5, "kcat's balanced consumer (-G) is not part of this scenario yet"),
     (Client::Kcat, 7, "eachBatch and pause/resume are kafkajs APIs"),
     (Client::Kcat, 8, "kcat is a one-shot CLI: no long-lived producer to ride a restart"),
+    (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
 ];
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
@@ -241,6 +257,15 @@ fn json_string_field(text: &str, field: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// The topic prefix of a (client, scenario): unique per pair, so all can share one broker.
+fn case_prefix(client: Client, scenario: u8) -> String {
+    format!(
+        "compat-{}-{}",
+        client.name(),
+        SCENARIOS[usize::from(scenario) - 1].1.replace('_', "-")
+    )
+}
+
 #[derive(Clone)]
 struct Case {
     client: Client,
@@ -277,6 +302,14 @@ impl Case {
             .arg(bootstrap)
             .arg(prefix)
             .env("QUILL_SCENARIO_TIMEOUT_MS", "90000");
+        if self.scenario == INTEROP_SCENARIO {
+            let topics: Vec<String> = INTEROP_WRITERS
+                .iter()
+                .filter(|(writer, _)| *writer != self.client)
+                .map(|(writer, count)| format!("{}-compression={count}", case_prefix(*writer, 4)))
+                .collect();
+            command.env("QUILL_INTEROP_TOPICS", topics.join(","));
+        }
         command
     }
 }
@@ -619,6 +652,45 @@ fn render_matrix(tools: &Toolchain, results: &BTreeMap<(Client, u8), Verdict>) -
     doc
 }
 
+/// Prints the line of one client × scenario, and its output and the broker's log tail if it
+/// failed (or if asked to).
+fn report(
+    case: &Case,
+    outcome: &Outcome,
+    verdict: Verdict,
+    judged: &Result<(), String>,
+    show_output: bool,
+) {
+    let shown = match (verdict, judged) {
+        (_, Err(_)) | (Verdict::Fail, _) => "FAIL",
+        (Verdict::Pass, _) => "pass",
+        (Verdict::NotYet, _) => "not yet",
+    };
+    println!(
+        "compat {:<16} scenario {:<2} {:<8} {:>5.1}s  last step: {}{}",
+        case.client.name(),
+        case.scenario,
+        shown,
+        outcome.elapsed.as_secs_f64(),
+        outcome.last_step.as_deref().unwrap_or("-"),
+        if outcome.note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", outcome.note)
+        }
+    );
+    if show_output || judged.is_err() {
+        let reason = judged.as_ref().err().cloned().unwrap_or_default();
+        println!(
+            "---- {reason}\n---- {label} stdout:\n{}\n---- {label} stderr:\n{}\n---- broker log tail:\n{}\n----",
+            tail(&outcome.stdout, 60),
+            tail(&outcome.stderr, 60),
+            outcome.broker_log,
+            label = case.label(),
+        );
+    }
+}
+
 /// `QUILL_COMPAT_ONLY=kafkajs,kcat:3` runs only those clients / client:scenario pairs (and then
 /// leaves docs/compatibility.md alone); `QUILL_COMPAT_SHOW_OUTPUT=1` prints every program's
 /// output, not only failures'.
@@ -635,7 +707,11 @@ fn real_clients_against_the_real_broker() {
     let show_output = std::env::var_os("QUILL_COMPAT_SHOW_OUTPUT").is_some();
     let mut cases = cases(&tools);
     if let Some(only) = &only {
-        cases.retain(|case| selected(case, only));
+        let interop = cases
+            .iter()
+            .any(|case| case.scenario == INTEROP_SCENARIO && selected(case, only));
+        // Scenario 10 reads the topics of scenario 4: keep their writers.
+        cases.retain(|case| selected(case, only) || (interop && case.scenario == 4));
         assert!(
             !cases.is_empty(),
             "QUILL_COMPAT_ONLY={only} selects nothing"
@@ -649,68 +725,44 @@ fn real_clients_against_the_real_broker() {
         cases.len()
     );
 
-    let queue = Arc::new(Mutex::new(cases.into_iter().collect::<VecDeque<_>>()));
-    let (result_tx, result_rx) = mpsc::channel();
-    let workers: Vec<_> = (0..PARALLELISM)
-        .map(|_| {
-            let queue = queue.clone();
-            let tools = tools.clone();
-            let shared = shared.clone();
-            let result_tx = result_tx.clone();
-            std::thread::spawn(move || loop {
-                let Some(case) = queue.lock().unwrap().pop_front() else {
-                    break;
-                };
-                let outcome = run_case(&case, &tools, &shared);
-                if result_tx.send((case, outcome)).is_err() {
-                    break;
-                }
-            })
-        })
-        .collect();
-    drop(result_tx);
-
     let mut results = BTreeMap::new();
     let mut failures = Vec::new();
-    for (case, outcome) in result_rx {
-        let (verdict, judged) = judge(&case, &outcome);
-        let shown = match (verdict, &judged) {
-            (_, Err(_)) => "FAIL",
-            (Verdict::Pass, _) => "pass",
-            (Verdict::NotYet, _) => "not yet",
-            (Verdict::Fail, _) => "FAIL",
-        };
-        println!(
-            "compat {:<16} scenario {} {:<11} {:>5.1}s  last step: {}{}",
-            case.client.name(),
-            case.scenario,
-            shown,
-            outcome.elapsed.as_secs_f64(),
-            outcome.last_step.as_deref().unwrap_or("-"),
-            if outcome.note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", outcome.note)
+    // Scenario 10 reads what scenario 4 wrote, so it runs in a second phase.
+    let (second, first): (Vec<Case>, Vec<Case>) = cases
+        .into_iter()
+        .partition(|case| case.scenario == INTEROP_SCENARIO);
+    for phase in [first, second] {
+        let queue = Arc::new(Mutex::new(phase.into_iter().collect::<VecDeque<_>>()));
+        let (result_tx, result_rx) = mpsc::channel();
+        let workers: Vec<_> = (0..PARALLELISM)
+            .map(|_| {
+                let queue = queue.clone();
+                let tools = tools.clone();
+                let shared = shared.clone();
+                let result_tx = result_tx.clone();
+                std::thread::spawn(move || loop {
+                    let Some(case) = queue.lock().unwrap().pop_front() else {
+                        break;
+                    };
+                    let outcome = run_case(&case, &tools, &shared);
+                    if result_tx.send((case, outcome)).is_err() {
+                        break;
+                    }
+                })
+            })
+            .collect();
+        drop(result_tx);
+        for (case, outcome) in result_rx {
+            let (verdict, judged) = judge(&case, &outcome);
+            report(&case, &outcome, verdict, &judged, show_output);
+            if let Err(reason) = judged {
+                failures.push(reason);
             }
-        );
-        if show_output || judged.is_err() {
-            let reason = judged.as_ref().err().cloned().unwrap_or_default();
-            println!(
-                "---- {reason}\n---- {} stdout:\n{}\n---- {} stderr:\n{}\n---- broker log tail:\n{}\n----",
-                case.label(),
-                tail(&outcome.stdout, 60),
-                case.label(),
-                tail(&outcome.stderr, 60),
-                outcome.broker_log
-            );
+            results.insert((case.client, case.scenario), verdict);
         }
-        if let Err(reason) = judged {
-            failures.push(reason);
+        for worker in workers {
+            worker.join().expect("a scenario worker panicked");
         }
-        results.insert((case.client, case.scenario), verdict);
-    }
-    for worker in workers {
-        worker.join().expect("a scenario worker panicked");
     }
 
     let matrix = render_matrix(&tools, &results);
