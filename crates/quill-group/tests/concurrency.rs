@@ -12,7 +12,7 @@ use quill_group::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_members_join_one_group_without_stalling_another() {
     let config = GroupConfig {
-        initial_rebalance_delay_ms: 500,
+        initial_rebalance_delay_ms: 1000,
         group_max_size: 1000,
         ..GroupConfig::for_tests()
     };
@@ -30,7 +30,8 @@ async fn a_thousand_members_join_one_group_without_stalling_another() {
         })
         .collect();
 
-    // While the storm is on, the other group answers promptly.
+    // While the storm is on (its join phase lasts at least the 1 s initial delay), the other
+    // group answers promptly: a shared lock would make it wait for the whole join phase.
     let mut slowest = Duration::ZERO;
     for round in 0..20 {
         let started = Instant::now();
@@ -51,7 +52,7 @@ async fn a_thousand_members_join_one_group_without_stalling_another() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        slowest < Duration::from_millis(400),
+        slowest < Duration::from_millis(500),
         "slowest small-group round trip {slowest:?}"
     );
 

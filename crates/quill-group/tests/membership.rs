@@ -770,3 +770,27 @@ async fn state_machine_walk_through_every_transition() {
     assert_eq!(state(c, GROUP), GroupState::Dead);
     assert!(!c.describe_group(GROUP).exists);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_member_stuck_in_a_long_rebalance_is_dropped_after_five_minutes() {
+    let h = test_harness().await;
+    let c = &h.coordinator;
+    let (ids, generation) = stable_group(c, GROUP, 1).await;
+    let mut slow = join_request(GROUP, "");
+    slow.rebalance_timeout_ms = 600_000;
+    slow.member_id = member_id_for(c, &slow).await;
+    let started = Instant::now();
+    let newcomer = spawn_join(c, slow);
+    // The old member keeps heartbeating but never rejoins; the rebalance waits for it.
+    while !newcomer.is_finished() {
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let _ = c.heartbeat(heartbeat(GROUP, &ids[0], generation));
+    }
+    let response = newcomer.await.unwrap();
+    assert_eq!(response.error, Some(GroupError::UnknownMemberId));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300_000) && waited <= Duration::from_millis(303_000),
+        "{waited:?}"
+    );
+}
