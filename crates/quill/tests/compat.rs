@@ -652,6 +652,12 @@ fn render_matrix(tools: &Toolchain, results: &BTreeMap<(Client, u8), Verdict>) -
     doc
 }
 
+/// Writes straight to the process's stderr, past libtest's capture, so that the per-pair lines
+/// show in every run, passing or not (failure details are printed, and shown, on failure).
+fn say(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Prints the line of one client × scenario, and its output and the broker's log tail if it
 /// failed (or if asked to).
 fn report(
@@ -666,8 +672,8 @@ fn report(
         (Verdict::Pass, _) => "pass",
         (Verdict::NotYet, _) => "not yet",
     };
-    println!(
-        "compat {:<16} scenario {:<2} {:<8} {:>5.1}s  last step: {}{}",
+    let line = format!(
+        "compat {:<16} scenario {:<2} {:<8} {:>5.1}s  last step: {}{}\n",
         case.client.name(),
         case.scenario,
         shown,
@@ -679,6 +685,7 @@ fn report(
             format!(" ({})", outcome.note)
         }
     );
+    say(&line);
     if show_output || judged.is_err() {
         let reason = judged.as_ref().err().cloned().unwrap_or_default();
         println!(
@@ -719,11 +726,11 @@ fn real_clients_against_the_real_broker() {
     }
     let dir = tempfile::tempdir().unwrap();
     let shared = Arc::new(BrokerProcess::start(dir.path(), &[]));
-    println!(
-        "broker at {}; {} client × scenario programs",
+    say(&format!(
+        "compat: broker at {}; {} client × scenario programs, {PARALLELISM} at a time\n",
         shared.address(),
         cases.len()
-    );
+    ));
 
     let mut results = BTreeMap::new();
     let mut failures = Vec::new();
@@ -769,7 +776,7 @@ fn real_clients_against_the_real_broker() {
     let path = tools.root.join("docs/compatibility.md");
     if only.is_none() && std::fs::read_to_string(&path).ok().as_deref() != Some(matrix.as_str()) {
         std::fs::write(&path, &matrix).unwrap();
-        println!("updated {}", path.display());
+        say(&format!("compat: updated {}\n", path.display()));
     }
     assert!(
         failures.is_empty(),

@@ -14,6 +14,7 @@ async function readFrom (client, topic, groupId, count, seekTo) {
   const seen = []
   let finish, fail
   const finished = new Promise((resolve, reject) => { finish = resolve; fail = reject })
+  finished.catch(() => {}) // handled where awaited
   consumer.on(consumer.events.CRASH, event => fail(event.payload.error))
   try {
     await consumer.connect()

@@ -110,6 +110,7 @@ async function consumeFromBeginning (client, topic, done, timeoutMs = 30000, gro
   let finish
   let fail
   const finished = new Promise((resolve, reject) => { finish = resolve; fail = reject })
+  finished.catch(() => {}) // handled where awaited; a crash before that must not be fatal
   consumer.on(consumer.events.CRASH, event => fail(event.payload.error))
   try {
     await withTimeout(consumer.connect(), timeoutMs, 'consumer.connect')
