@@ -245,7 +245,7 @@ impl GroupCoordinator {
 /// One group's replayed records.
 #[derive(Default)]
 struct LoadedGroup {
-    metadata: Option<records::GroupMetadataValue>,
+    metadata: Option<(records::GroupMetadataValue, Bytes)>,
     offsets: HashMap<TopicPartition, OffsetCommitValue>,
 }
 
@@ -290,12 +290,12 @@ fn replay(stored: &[StoredRecord]) -> Vec<Group> {
                 let entry = loaded.entry(group).or_default();
                 match record
                     .value
-                    .as_deref()
-                    .map(records::decode_group_metadata_value)
+                    .as_ref()
+                    .map(|raw| (records::decode_group_metadata_value(raw), raw))
                 {
                     None => entry.metadata = None,
-                    Some(Ok(value)) => entry.metadata = Some(value),
-                    Some(Err(error)) => {
+                    Some((Ok(value), raw)) => entry.metadata = Some((value, raw.clone())),
+                    Some((Err(error), _)) => {
                         tracing::warn!(%error, "skipping undecodable group metadata value")
                     }
                 }
@@ -308,7 +308,11 @@ fn replay(stored: &[StoredRecord]) -> Vec<Group> {
         .filter(|(_, loaded)| loaded.metadata.is_some() || !loaded.offsets.is_empty())
         .map(|(id, loaded)| {
             let mut group = match &loaded.metadata {
-                Some(metadata) => Group::from_record(id, metadata),
+                Some((metadata, raw)) => {
+                    let mut group = Group::from_record(id, metadata);
+                    group.last_group_record = Some(raw.clone());
+                    group
+                }
                 None => {
                     let mut group = Group::new(id, -1);
                     group.state_timestamp_ms = None;
@@ -1385,7 +1389,7 @@ impl Ops<'_> {
 
     /// Appends the group's metadata record (ordered now, under the lock) and runs `then` under
     /// the lock once the store reports durability or failure.
-    fn append_group_then<F>(&self, group: &Group, record: &records::GroupMetadataValue, then: F)
+    fn append_group_then<F>(&self, group: &mut Group, record: &records::GroupMetadataValue, then: F)
     where
         F: FnOnce(&Ops<'_>, &mut Group, Result<(), GroupError>) + Send + 'static,
     {
@@ -1406,7 +1410,19 @@ impl Ops<'_> {
             Ok(record)
         });
         match encoded {
-            Ok(record) => self.append_then(vec![record], then),
+            Ok(record) => {
+                // Remembered once durable: the partition rewrite copies the last *stored* record,
+                // never an in-between state (e.g. a generation whose sync has not completed).
+                let stored_value = record.value.clone();
+                group.pending_group_writes += 1;
+                self.append_then(vec![record], move |ops, group, result| {
+                    group.pending_group_writes = group.pending_group_writes.saturating_sub(1);
+                    if result.is_ok() {
+                        group.last_group_record = stored_value;
+                    }
+                    then(ops, group, result)
+                });
+            }
             Err(error) => {
                 tracing::warn!(group = %group.id, %error, "not storing group metadata");
                 let error = GroupError::UnknownServerError(error);
@@ -1665,6 +1681,77 @@ impl GroupCoordinator {
             }
         })
     }
+}
+
+/// Records per append when rewriting a partition (each append is one batch).
+const REWRITE_RECORDS_PER_APPEND: usize = 10_000;
+
+impl GroupCoordinator {
+    /// Appends the current value of every key of `partition` — each group's last stored
+    /// GroupMetadata record and its committed offsets — so that every record before the
+    /// partition's end offset *at the time of the call* becomes redundant. This is how the broker
+    /// keeps `__consumer_offsets` bounded until quill-log compacts: note the end offset `E`, call
+    /// this, and once it returns `Ok`, `delete_records_before(E)`.
+    ///
+    /// Each group's records are issued under its lock, so they land after all of that group's
+    /// earlier writes. A group with a write in flight (whose value the coordinator does not hold
+    /// yet) makes the call fail with COORDINATOR_NOT_AVAILABLE: the caller must not truncate and
+    /// may retry later. Returns the number of records written.
+    pub async fn rewrite_partition(&self, partition: i32) -> Result<usize, GroupError> {
+        let cells: Vec<Arc<GroupCell>> = {
+            let slot = self
+                .shared
+                .slot(partition)
+                .ok_or(GroupError::NotCoordinator)?;
+            Shared::check_slot(slot.state)?;
+            slot.groups.values().cloned().collect()
+        };
+        let mut appends = Vec::new();
+        let mut written = 0;
+        for cell in cells {
+            let group = cell.lock();
+            if group.is(GroupState::Dead) {
+                continue;
+            }
+            if group.pending_group_writes > 0 || !group.pending_offset_writes.is_empty() {
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            let records = current_records(&group);
+            written += records.len();
+            for chunk in records.chunks(REWRITE_RECORDS_PER_APPEND) {
+                appends.push(self.shared.store.append(partition, chunk.to_vec()));
+            }
+        }
+        for append in appends {
+            append.await.map_err(GroupError::from)?;
+        }
+        Ok(written)
+    }
+}
+
+/// The records whose replay rebuilds `group` as last stored.
+fn current_records(group: &Group) -> Vec<StoredRecord> {
+    let mut out = Vec::with_capacity(group.offsets.len() + 1);
+    if let (Some(value), Ok(key)) = (
+        &group.last_group_record,
+        records::encode_group_metadata_key(&group.id),
+    ) {
+        out.push(StoredRecord {
+            key,
+            value: Some(value.clone()),
+        });
+    }
+    for (tp, offset) in group.sorted_offsets() {
+        let key = records::encode_offset_commit_key(&group.id, &tp.topic, tp.partition);
+        let value = records::encode_offset_commit_value(offset);
+        if let (Ok(key), Ok(value)) = (key, value) {
+            out.push(StoredRecord {
+                key,
+                value: Some(value),
+            });
+        }
+    }
+    out
 }
 
 /// Kafka's `offsetExpirationCondition` + `isOffsetExpired` for one group.

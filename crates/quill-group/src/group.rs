@@ -190,6 +190,10 @@ pub(crate) struct Group {
     /// never overwrites a newer one (the store keeps the same order, see `OffsetsStore`).
     pub applied_offset_seq: HashMap<TopicPartition, u64>,
     pub next_write_seq: u64,
+    /// GroupMetadata appends in flight.
+    pub pending_group_writes: usize,
+    /// The value of the last GroupMetadata record known durable (as stored or loaded).
+    pub last_group_record: Option<Bytes>,
 }
 
 impl Group {
@@ -216,6 +220,8 @@ impl Group {
             pending_offset_writes: HashMap::new(),
             applied_offset_seq: HashMap::new(),
             next_write_seq: 1,
+            pending_group_writes: 0,
+            last_group_record: None,
         }
     }
 

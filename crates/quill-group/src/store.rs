@@ -92,6 +92,13 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
+    /// Drops the first `count` records of a partition (what `delete_records_before` does to a log).
+    pub fn delete_records_before(&self, partition: i32, count: usize) {
+        if let Some(records) = lock(&self.inner.partitions).get_mut(&partition) {
+            records.drain(..count.min(records.len()));
+        }
+    }
+
     /// Partitions that hold at least one record.
     pub fn partitions(&self) -> Vec<i32> {
         let mut partitions: Vec<i32> = lock(&self.inner.partitions).keys().copied().collect();

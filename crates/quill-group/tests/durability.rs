@@ -293,3 +293,79 @@ async fn undecodable_records_are_skipped_on_load() {
         vec![(1, 4)]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn rewriting_a_partition_lets_the_broker_drop_everything_before_it() {
+    let store = MemoryStore::new();
+    let a = GroupCoordinator::new(GroupConfig::for_tests(), Arc::new(store.clone()));
+    a.load_all_partitions().await.unwrap();
+    let (ids, generation) = stable_group(&a, GROUP, 2).await;
+    for round in 0..10 {
+        let commits = commit(
+            GROUP,
+            &ids[0],
+            generation,
+            &[("t", 0, round), ("t", 1, round * 2), ("u", 0, round)],
+        );
+        assert!(all_ok(&a.commit_offsets(commits).await));
+    }
+    let mut explicit_retention = commit("simple", "", -1, &[("t", 0, 1)]);
+    explicit_retention.retention_time_ms = Some(86_400_000);
+    a.commit_offsets(explicit_retention).await;
+    a.commit_offsets(commit("simple", "", -1, &[("t", 0, 2), ("t", 1, 3)]))
+        .await;
+    // A rebalance in progress: the generation in memory has not been stored.
+    let rejoin = spawn_join(&a, join_request(GROUP, &ids[0]));
+    let follower = spawn_join(&a, join_request(GROUP, &ids[1]));
+    let (_, _) = (rejoin.await.unwrap(), follower.await.unwrap());
+    assert_eq!(
+        a.describe_group(GROUP).state,
+        GroupState::CompletingRebalance
+    );
+
+    let replayed_from_full_log = {
+        let b = GroupCoordinator::new(GroupConfig::for_tests(), Arc::new(store.clone()));
+        b.load_all_partitions().await.unwrap();
+        snapshot(&b)
+    };
+    let partitions = store.partitions();
+    let ends: Vec<usize> = partitions.iter().map(|p| store.records(*p).len()).collect();
+    let before: usize = ends.iter().sum();
+    for (partition, end) in partitions.iter().zip(&ends) {
+        a.rewrite_partition(*partition).await.unwrap();
+        store.delete_records_before(*partition, *end);
+    }
+    let after: usize = partitions.iter().map(|p| store.records(*p).len()).sum();
+    assert_eq!(
+        after,
+        1 + 3 + 2,
+        "GROUP's record and 3 offsets, simple's 2 offsets"
+    );
+    assert!(after < before);
+    let c = GroupCoordinator::new(GroupConfig::for_tests(), Arc::new(store.clone()));
+    c.load_all_partitions().await.unwrap();
+    assert_eq!(snapshot(&c), replayed_from_full_log);
+    let simple = c.fetch_offsets("simple", None, false).unwrap();
+    assert_eq!(
+        simple.iter().map(|o| o.offset).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+
+    // With a write in flight the rewrite refuses, so the broker does not truncate.
+    store.hold_durability(true);
+    let pending = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.commit_offsets(commit("simple", "", -1, &[("t", 0, 9)]))
+                .await
+        })
+    };
+    settle().await;
+    let partition = a.partition_for("simple");
+    assert_eq!(
+        a.rewrite_partition(partition).await,
+        Err(GroupError::CoordinatorNotAvailable)
+    );
+    store.hold_durability(false);
+    assert!(all_ok(&pending.await.unwrap()));
+}
