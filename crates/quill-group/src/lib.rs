@@ -8,6 +8,13 @@
 //! is the broker's [`OffsetsStore`] (one log per `__consumer_offsets` partition); [`batch`]
 //! turns records into v2 record batches and back.
 //!
+//! Why the coordinator has its own request/response types rather than kafka-protocol's: the
+//! same request means different things per version (v0 JoinGroup has no rebalance timeout,
+//! LeaveGroup v0–v2 carries one member, OffsetFetch v8 batches groups, fields vanish in old
+//! versions), so a version-free core keeps those rules out of the state machine and puts them in
+//! one tested place ([`wire`]); the core's tests read as the protocol, not as builder chains; and
+//! the coordinator does not change when the wire library does.
+//!
 //! Map:
 //! - [`coordinator`]: the async API, timers (session, rebalance, sync, initial delay), loading.
 //! - `group`: one group's state and the pure protocol rules (protocol vote, transitions).
