@@ -72,6 +72,7 @@ impl Connection {
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Connection> {
+        tracing::trace!(%address, "connecting");
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await
         {
             Err(_) => {
@@ -88,6 +89,7 @@ impl Connection {
             }
             Ok(Ok(stream)) => stream,
         };
+        tracing::trace!(%address, "connected");
         // Small requests (metadata, acks) must not wait for Nagle's timer.
         let _ = stream.set_nodelay(true);
         let (read_half, write_half) = stream.into_split();
@@ -201,6 +203,7 @@ impl Connection {
             self.unregister(correlation_id);
             return Err(error);
         }
+        tracing::trace!(address = %self.address, api = api_name::<R>(), version, correlation_id, "request sent");
         Ok(PendingResponse {
             address: self.address.clone(),
             request_timeout: self.request_timeout,
@@ -390,6 +393,7 @@ async fn read_responses(
         }
         let correlation_id = (&body[..4]).get_i32();
         let waiter = lock(&pending).waiting.remove(&correlation_id);
+        tracing::trace!(%address, correlation_id, bytes = body.len(), "response received");
         match waiter {
             Some(sender) => {
                 let _ = sender.send(Ok(body));

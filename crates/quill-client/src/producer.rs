@@ -515,6 +515,16 @@ async fn run_sender(shared: Arc<Shared>) {
         }
         let force = *shared.flushing.borrow() > 0 || shared.closed.load(Ordering::Acquire);
         let (batches, next_wake) = drain(&shared, Instant::now(), force);
+        tracing::trace!(
+            batches = batches.len(),
+            force,
+            in_flight = in_flight.len(),
+            "sender woke"
+        );
+        // Reap finished requests before deciding to stop: a finished but unjoined task still
+        // counts in `in_flight`, and reaping it after this check would leave the loop waiting
+        // for a wake-up that never comes.
+        while in_flight.try_join_next().is_some() {}
         let closing = shared.closed.load(Ordering::Acquire);
         if batches.is_empty() && closing && shared.accumulator().is_empty() && in_flight.is_empty()
         {
@@ -527,7 +537,6 @@ async fn run_sender(shared: Arc<Shared>) {
                 .clone();
             send_to_broker(&shared, leader, batches, slots, &mut in_flight).await;
         }
-        while in_flight.try_join_next().is_some() {}
         let sleep = async {
             match next_wake {
                 Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
@@ -676,22 +685,35 @@ async fn send_to_broker(
     }
 }
 
+/// Packs batches into requests of at most `max_request_bytes` (a single larger batch gets a
+/// request of its own) with at most one batch per partition per request, as Kafka requires.
+/// A partition's later batch always goes to a later request, so the write order on the
+/// connection keeps each partition's batch order.
 fn split_by_request_size(batches: Vec<Batch>, max_request_bytes: usize) -> Vec<Vec<Batch>> {
-    let mut requests: Vec<Vec<Batch>> = Vec::new();
-    let mut current_bytes = 0usize;
+    let mut requests: Vec<(usize, Vec<Batch>)> = Vec::new();
+    let mut last_request_of: HashMap<TopicPartition, usize> = HashMap::new();
     for batch in batches {
-        let starts_new =
-            requests.is_empty() || current_bytes + batch.size_bytes > max_request_bytes;
-        if starts_new {
-            requests.push(Vec::new());
-            current_bytes = 0;
-        }
-        current_bytes += batch.size_bytes;
-        if let Some(last) = requests.last_mut() {
-            last.push(batch);
+        let earliest = last_request_of
+            .get(&batch.partition)
+            .map_or(0, |index| index + 1);
+        let fits = (earliest..requests.len()).find(|&index| {
+            let (bytes, _) = &requests[index];
+            *bytes + batch.size_bytes <= max_request_bytes
+        });
+        let index = match fits {
+            Some(index) => index,
+            None => {
+                requests.push((0, Vec::new()));
+                requests.len() - 1
+            }
+        };
+        last_request_of.insert(batch.partition.clone(), index);
+        if let Some((bytes, request)) = requests.get_mut(index) {
+            *bytes += batch.size_bytes;
+            request.push(batch);
         }
     }
-    requests
+    requests.into_iter().map(|(_, request)| request).collect()
 }
 
 type BuildError = (ClientError, Vec<Batch>);
@@ -879,16 +901,45 @@ mod tests {
         assert_eq!(retry_backoff(base, 40), Duration::from_millis(3200));
     }
 
-    fn batch_of(bytes: usize) -> Batch {
-        let mut batch = Batch::new(TopicPartition::new("t", 0), Instant::now());
+    fn batch_for(bytes: usize, partition: i32) -> Batch {
+        let mut batch = Batch::new(TopicPartition::new("t", partition), Instant::now());
         batch.size_bytes = bytes;
         batch
     }
 
     #[test]
+    fn a_partition_appears_once_per_request_and_keeps_its_order() {
+        let batches = vec![
+            batch_for(10, 0),
+            batch_for(11, 0),
+            batch_for(12, 1),
+            batch_for(13, 0),
+        ];
+        let requests = split_by_request_size(batches, 1000);
+        let layout: Vec<Vec<(i32, usize)>> = requests
+            .iter()
+            .map(|request| {
+                request
+                    .iter()
+                    .map(|b| (b.partition.partition, b.size_bytes))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            layout,
+            vec![vec![(0, 10), (1, 12)], vec![(0, 11)], vec![(0, 13)]]
+        );
+    }
+
+    #[test]
     fn requests_are_split_at_the_size_limit() {
         let requests = split_by_request_size(
-            vec![batch_of(600), batch_of(300), batch_of(200), batch_of(900)],
+            vec![
+                batch_for(600, 0),
+                batch_for(300, 1),
+                batch_for(200, 2),
+                batch_for(900, 3),
+            ],
             1000,
         );
         let sizes: Vec<Vec<usize>> = requests

@@ -1,0 +1,373 @@
+//! `quill produce` / `quill consume` against the real broker binary: lines round-trip, keys land
+//! in the Java client's murmur2 partition, every compression codec reads back, JSON in and out,
+//! and kcat (librdkafka) reads what quill wrote and the other way round.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli_support;
+mod common;
+
+use cli_support::{kcat, quill};
+use common::BrokerProcess;
+
+fn start_broker() -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    (dir, broker)
+}
+
+fn consume_all(address: &str, topic: &str, format: &str) -> Vec<String> {
+    let run = quill(
+        address,
+        &[
+            "consume",
+            topic,
+            "--from-beginning",
+            "--until-end",
+            "-f",
+            format,
+        ],
+        None,
+    )
+    .ok();
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn lines_produced_come_back_in_order() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "lines", "-p", "1"], None).ok();
+    let input: String = (0..500).map(|i| format!("line {i}\n")).collect();
+    let run = quill(&address, &["produce", "lines"], Some(&input)).ok();
+    assert!(
+        run.stderr.contains("Produced 500 records"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("offsets 0..=499"), "{}", run.stderr);
+    let run = quill(
+        &address,
+        &["consume", "lines", "--from-beginning", "--until-end"],
+        None,
+    )
+    .ok();
+    let expected: Vec<String> = (0..500).map(|i| format!("line {i}")).collect();
+    assert_eq!(run.stdout_lines(), expected);
+    assert!(
+        run.stderr.contains("Consumed 500 records"),
+        "{}",
+        run.stderr
+    );
+
+    // -o -N: the last N; -n: at most N; -o N: from offset N.
+    let run = quill(
+        &address,
+        &["consume", "lines", "-o", "-2", "--until-end"],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["line 498", "line 499"]);
+    let run = quill(
+        &address,
+        &["consume", "lines", "-o", "start", "-n", "3"],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["line 0", "line 1", "line 2"]);
+    let run = quill(
+        &address,
+        &["consume", "lines", "-o", "250", "-n", "1", "-f", "%o:%s\\n"],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["250:line 250"]);
+    // From the end with --until-end: nothing, and it exits.
+    let run = quill(&address, &["consume", "lines", "--until-end"], None).ok();
+    assert_eq!(run.stdout, "");
+}
+
+/// murmur2 of each key per the Java client (librdkafka's `java_murmur2_results`).
+const KEYED: &[(&str, u32)] = &[
+    ("kafka", 0xd067_cf64),
+    ("giberish123456789", 0x8f55_2b0c),
+    ("1234", 0x9fc9_7b14),
+    ("234", 0xe7c0_09ca),
+    ("34", 0x8739_30da),
+    ("4", 0x5a4b_5ca1),
+    ("PreAmbleWillBeRemoved,ThePrePartThatIs", 0x7842_4f1c),
+];
+
+fn java_partition(hash: u32, partitions: u32) -> u32 {
+    (hash & 0x7fff_ffff) % partitions
+}
+
+#[test]
+fn keyed_records_land_in_the_java_clients_partition() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "keyed", "-p", "6"], None).ok();
+    let input: String = KEYED
+        .iter()
+        .map(|(key, _)| format!("{key}|value-of-{key}\n"))
+        .collect();
+    quill(
+        &address,
+        &["produce", "keyed", "--key-separator", "|"],
+        Some(&input),
+    )
+    .ok();
+    let lines = consume_all(&address, "keyed", "%k %p %s\\n");
+    assert_eq!(lines.len(), KEYED.len());
+    for (key, hash) in KEYED {
+        let expected = format!("{key} {} value-of-{key}", java_partition(*hash, 6));
+        assert!(lines.contains(&expected), "{expected} not in {lines:?}");
+    }
+    // --print-keys: key, tab, value.
+    let run = quill(
+        &address,
+        &[
+            "consume",
+            "keyed",
+            "-p",
+            "0",
+            "--from-beginning",
+            "--until-end",
+            "--print-keys",
+        ],
+        None,
+    )
+    .ok();
+    for line in run.stdout_lines() {
+        let (key, value) = line.split_once('\t').unwrap();
+        assert_eq!(value, format!("value-of-{key}"));
+    }
+}
+
+#[test]
+fn every_compression_codec_reads_back() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        quill(&address, &["topic", "create", &topic, "-p", "1"], None).ok();
+        let input: String = (0..100).map(|i| format!("{codec} record {i}\n")).collect();
+        quill(
+            &address,
+            &["produce", &topic, "--compression", codec, "--acks", "1"],
+            Some(&input),
+        )
+        .ok();
+        let lines = consume_all(&address, &topic, "%s\\n");
+        let expected: Vec<String> = (0..100).map(|i| format!("{codec} record {i}")).collect();
+        assert_eq!(lines, expected, "{codec}");
+    }
+}
+
+#[test]
+fn json_in_json_out_with_headers_and_partitions() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "docs", "-p", "3"], None).ok();
+    let input = concat!(
+        r#"{"key":"k1","value":"v1","headers":{"trace":"abc"},"partition":2}"#,
+        "\n",
+        r#"{"value":{"nested":true},"partition":0}"#,
+        "\n",
+    );
+    let run = quill(
+        &address,
+        &["produce", "docs", "--format", "json", "-H", "source=test"],
+        Some(input),
+    )
+    .ok();
+    assert!(run.stderr.contains("Produced 2 records"), "{}", run.stderr);
+    let run = quill(
+        &address,
+        &[
+            "consume",
+            "docs",
+            "--from-beginning",
+            "--until-end",
+            "--format",
+            "json",
+        ],
+        None,
+    )
+    .ok();
+    let mut documents: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    documents.sort_by_key(|document| document["partition"].as_i64());
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents[0]["partition"], 0);
+    assert!(documents[0]["key"].is_null());
+    assert_eq!(documents[0]["value"], r#"{"nested":true}"#);
+    assert_eq!(documents[0]["headers"]["source"], "test");
+    assert_eq!(documents[1]["partition"], 2);
+    assert_eq!(documents[1]["offset"], 0);
+    assert_eq!(documents[1]["key"], "k1");
+    assert_eq!(documents[1]["headers"]["trace"], "abc");
+    assert!(documents[1]["timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+
+    let run = quill(
+        &address,
+        &["produce", "docs", "--format", "json"],
+        Some("{broken\n"),
+    );
+    cli_support::assert_one_line_error(&run, "line 1");
+    let run = quill(
+        &address,
+        &["produce", "docs", "--partition", "7"],
+        Some("x\n"),
+    );
+    cli_support::assert_one_line_error(&run, "partition 7");
+}
+
+#[test]
+fn kcat_reads_what_quill_wrote_and_quill_reads_what_kcat_wrote() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "interop", "-p", "4"], None).ok();
+
+    let input: String = KEYED
+        .iter()
+        .map(|(key, _)| format!("{key}:from-quill-{key}\n"))
+        .collect();
+    quill(
+        &address,
+        &[
+            "produce",
+            "interop",
+            "-K",
+            ":",
+            "--compression",
+            "lz4",
+            "-H",
+            "via=quill",
+        ],
+        Some(&input),
+    )
+    .ok();
+    let run = kcat(
+        &[
+            "-b",
+            &address,
+            "-t",
+            "interop",
+            "-C",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k %p %s %h\\n",
+        ],
+        None,
+    )
+    .ok();
+    let mut lines = run.stdout_lines();
+    lines.sort();
+    assert_eq!(lines.len(), KEYED.len(), "{}", run.stdout);
+    for (key, hash) in KEYED {
+        let expected = format!(
+            "{key} {} from-quill-{key} via=quill",
+            java_partition(*hash, 4)
+        );
+        assert!(
+            lines.contains(&expected.as_str()),
+            "{expected} not in {lines:?}"
+        );
+    }
+
+    // kcat with librdkafka's Java-compatible partitioner agrees with quill on every key.
+    quill(&address, &["topic", "create", "from-kcat", "-p", "4"], None).ok();
+    let input: String = KEYED
+        .iter()
+        .map(|(key, _)| format!("{key}:from-kcat-{key}\n"))
+        .collect();
+    kcat(
+        &[
+            "-b",
+            &address,
+            "-t",
+            "from-kcat",
+            "-P",
+            "-K",
+            ":",
+            "-X",
+            "partitioner=murmur2_random",
+            "-z",
+            "snappy",
+        ],
+        Some(&input),
+    )
+    .ok();
+    let lines = consume_all(&address, "from-kcat", "%k %p %s\\n");
+    assert_eq!(lines.len(), KEYED.len(), "{lines:?}");
+    for (key, hash) in KEYED {
+        let expected = format!("{key} {} from-kcat-{key}", java_partition(*hash, 4));
+        assert!(lines.contains(&expected), "{expected} not in {lines:?}");
+    }
+}
+
+#[test]
+fn bench_produce_then_consume_reports_numbers() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    let run = quill(
+        &address,
+        &[
+            "bench",
+            "produce",
+            "--topic",
+            "bench",
+            "--records",
+            "2000",
+            "--record-size",
+            "100",
+            "--partitions",
+            "2",
+            "--producers",
+            "2",
+            "--json",
+        ],
+        None,
+    )
+    .ok();
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(summary["records"], 2000);
+    assert_eq!(summary["errors"], 0);
+    assert!(summary["records_per_s"].as_f64().unwrap() > 0.0);
+    let latency = &summary["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    assert!(latency["p99"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+
+    let run = quill(
+        &address,
+        &["bench", "consume", "--topic", "bench", "--json"],
+        None,
+    )
+    .ok();
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(summary["records"], 2000);
+    assert_eq!(summary["bytes"], 200_000);
+    let run = quill(
+        &address,
+        &[
+            "bench",
+            "produce",
+            "--topic",
+            "bench",
+            "--records",
+            "100",
+            "--throughput",
+            "500",
+        ],
+        None,
+    )
+    .ok();
+    assert!(run.stdout.contains("100 records sent"), "{}", run.stdout);
+    assert!(run.stdout.contains("p99.9"), "{}", run.stdout);
+}
