@@ -1,4 +1,4 @@
-//! The group coordinator: Kafka's classic group protocol over [`Group`]s, with timers for
+//! The group coordinator: Kafka's classic group protocol over groups, with timers for
 //! session, rebalance and sync timeouts, and durability through an [`OffsetsStore`].
 //!
 //! Concurrency: groups live in one map per `__consumer_offsets` partition (`RwLock`, held only
