@@ -29,6 +29,9 @@ pub enum LogError {
     /// A durability failure happened earlier; the log refuses writes until reopened.
     #[error("log is offline after an earlier storage failure: {0}")]
     Offline(String),
+    /// Another process (or another `Log` in this one) has the partition directory open.
+    #[error("log directory {0} is in use by another process")]
+    Locked(String),
     #[error("storage I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -41,7 +44,7 @@ impl LogError {
             LogError::CorruptRecord(_) => 2,
             LogError::RecordTooLarge { .. } => 10,
             LogError::InvalidTimestamp(_) => 32,
-            LogError::Offline(_) | LogError::Io(_) => 56,
+            LogError::Offline(_) | LogError::Locked(_) | LogError::Io(_) => 56,
             LogError::InvalidRecord(_) => 87,
         }
     }
@@ -75,6 +78,7 @@ mod tests {
             (LogError::InvalidTimestamp(String::new()), 32),
             (LogError::Io(io::Error::other("disk")), 56),
             (LogError::Offline(String::new()), 56),
+            (LogError::Locked(String::new()), 56),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error}");

@@ -60,6 +60,9 @@ pub struct Log {
     committer: GroupCommitter,
     sync_target: Arc<SyncTarget>,
     last_flush_ms: i64,
+    /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
+    /// must not write the same partition.
+    _lock: fs::File,
 }
 
 impl std::fmt::Debug for Log {
@@ -78,15 +81,18 @@ impl Log {
     /// read; otherwise every batch from the recovery point on is validated and a torn tail cut.
     pub fn open(dir: &Path, config: LogConfig, committer: GroupCommitter) -> Result<Log, LogError> {
         fs::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
         let base_offsets = list_segments(dir)?;
         let stored = checkpoint::read_checkpoint(dir)?;
         let clean = checkpoint::take_clean_shutdown(dir)?;
-        let segments = open_segments(dir, &config, &base_offsets, stored, clean)?;
-        let mut log = Log::assemble(dir, config, committer, segments, stored)?;
-        // Data that survived a process crash may still sit only in the page cache: make it
-        // durable before anyone reads it as acknowledged.
-        log.active().sync()?;
-        log.write_checkpoint()?;
+        let (segments, was_clean) = open_segments(dir, &config, &base_offsets, stored, clean)?;
+        let mut log = Log::assemble(dir, config, committer, segments, stored, lock)?;
+        if !was_clean {
+            // Data that survived a process crash may still sit only in the page cache: make it
+            // durable before anyone reads it as acknowledged, then record the new recovery point.
+            log.active().sync()?;
+            log.write_checkpoint()?;
+        }
         Ok(log)
     }
 
@@ -96,6 +102,7 @@ impl Log {
         committer: GroupCommitter,
         mut segments: Vec<Segment>,
         stored: Option<Checkpoint>,
+        lock: fs::File,
     ) -> Result<Log, LogError> {
         if segments.is_empty() {
             let base = stored.map_or(0, |c| c.log_start_offset.max(0));
@@ -119,6 +126,7 @@ impl Log {
             committer,
             sync_target: Arc::new(SyncTarget::new(active_file, end)),
             last_flush_ms: 0,
+            _lock: lock,
         })
     }
 
@@ -631,7 +639,7 @@ fn open_segments(
     base_offsets: &[i64],
     stored: Option<Checkpoint>,
     clean: Option<CleanShutdown>,
-) -> Result<Vec<Segment>, LogError> {
+) -> Result<(Vec<Segment>, bool), LogError> {
     let clean = clean.filter(|marker| {
         let active_base = base_offsets.last().copied();
         let active_len = active_base.and_then(|base| {
@@ -677,7 +685,22 @@ fn open_segments(
             break;
         }
     }
-    Ok(segments)
+    Ok((segments, clean.is_some()))
+}
+
+pub const LOCK_FILE: &str = ".lock";
+
+fn lock_dir(dir: &Path) -> Result<fs::File, LogError> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(LogError::Locked(dir.display().to_string())),
+        Err(fs::TryLockError::Error(error)) => Err(error.into()),
+    }
 }
 
 fn delete_segment_files(dir: &Path, bases: &[i64]) -> Result<(), LogError> {

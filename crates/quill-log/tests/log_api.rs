@@ -478,3 +478,19 @@ fn truncate_to_cuts_the_tail_and_appends_continue() {
     let log = open(dir.path(), small_segments());
     assert_eq!(log.log_end_offset(), 53);
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    let second = Log::open(
+        dir.path(),
+        LogConfig::default(),
+        GroupCommitter::start().unwrap(),
+    );
+    let error = second.unwrap_err();
+    assert!(matches!(error, LogError::Locked(_)), "{error}");
+    assert_eq!(error.kafka_error_code(), 56);
+    log.close().unwrap();
+    open(dir.path(), LogConfig::default());
+}
