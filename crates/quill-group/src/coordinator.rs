@@ -1908,10 +1908,8 @@ impl Ops<'_> {
         self.append_then(stored, move |_, group, result| {
             for (tp, value) in accepted {
                 release_pending(group, &tp);
-                let newer = group
-                    .applied_offset_seq
-                    .get(&tp)
-                    .map_or(true, |applied| *applied < seq);
+                let newer =
+                    !matches!(group.applied_offset_seq.get(&tp), Some(applied) if *applied >= seq);
                 if result.is_ok() && newer && !group.is(GroupState::Dead) {
                     group.applied_offset_seq.insert(tp.clone(), seq);
                     group.offsets.insert(tp, value);

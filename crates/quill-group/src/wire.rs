@@ -637,6 +637,33 @@ mod tests {
     }
 
     #[test]
+    fn leave_group_request_forms() {
+        let mut body = wire::LeaveGroupRequest::default();
+        body.group_id = GroupId(str_bytes("g"));
+        body.member_id = str_bytes("m-1");
+        let (group, members) = leave_group_request(&body, 2);
+        assert_eq!(group, "g");
+        assert_eq!(
+            members,
+            vec![LeavingMember {
+                member_id: "m-1".into(),
+                group_instance_id: None
+            }]
+        );
+        let mut identity = wire::leave_group_request::MemberIdentity::default();
+        identity.group_instance_id = Some(str_bytes("i-1"));
+        body.members = vec![identity];
+        let (_, members) = leave_group_request(&body, 3);
+        assert_eq!(
+            members,
+            vec![LeavingMember {
+                member_id: String::new(),
+                group_instance_id: Some("i-1".into())
+            }]
+        );
+    }
+
+    #[test]
     fn offset_fetch_single_and_multi_group_forms() {
         let offsets = vec![
             FetchedOffset {

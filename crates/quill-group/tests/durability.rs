@@ -164,6 +164,12 @@ async fn replaying_the_records_rebuilds_the_same_state() {
 
     let b = coordinator_on(&store).await;
     assert_eq!(snapshot(&b), before);
+    // The loaded group knows its subscriptions again (from the stored member metadata).
+    let refused = b
+        .delete_offsets(GROUP, vec![TopicPartition::new("orders", 0)])
+        .await
+        .unwrap();
+    assert_eq!(refused[0].error, Some(GroupError::GroupSubscribedToTopic));
     // The loaded members carry on in the stored generation …
     assert_eq!(b.heartbeat(heartbeat(GROUP, &ids[1], generation)), Ok(()));
     // … the static member mapping survived (a restart gets its assignment back) …
