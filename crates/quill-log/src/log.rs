@@ -60,6 +60,7 @@ pub struct Log {
     committer: GroupCommitter,
     sync_target: Arc<SyncTarget>,
     last_flush_ms: i64,
+    last_checkpoint: Option<Checkpoint>,
     /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
     /// must not write the same partition.
     _lock: fs::File,
@@ -126,6 +127,7 @@ impl Log {
             committer,
             sync_target: Arc::new(SyncTarget::new(active_file, end)),
             last_flush_ms: 0,
+            last_checkpoint: stored,
             _lock: lock,
         })
     }
@@ -470,14 +472,26 @@ impl Log {
     /// Persists the log start offset and the recovery point (the durable end), so that a
     /// restart after a crash validates only what may not have reached the disk.
     pub fn write_checkpoint(&mut self) -> Result<(), LogError> {
-        checkpoint::write_checkpoint(
-            &self.dir,
-            Checkpoint {
-                log_start_offset: self.log_start_offset,
-                recovery_point: self.durable_end_offset(),
-            },
-        )?;
+        let checkpoint = Checkpoint {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.durable_end_offset(),
+        };
+        checkpoint::write_checkpoint(&self.dir, checkpoint)?;
+        self.last_checkpoint = Some(checkpoint);
         Ok(())
+    }
+
+    /// Writes the checkpoint only if the recovery point or log start moved since the last one
+    /// (for a periodic task: it costs two fsyncs when it writes).
+    pub fn checkpoint_if_changed(&mut self) -> Result<(), LogError> {
+        let current = Checkpoint {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.durable_end_offset(),
+        };
+        if self.last_checkpoint == Some(current) {
+            return Ok(());
+        }
+        self.write_checkpoint()
     }
 
     /// Deletes whole segments past `retention.ms` (by their max timestamp), while the log is

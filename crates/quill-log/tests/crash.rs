@@ -300,3 +300,34 @@ fn sigkill_loses_nothing_reported_durable() {
     }
     assert_eq!(expected, log.log_end_offset());
 }
+
+#[test]
+fn checkpoint_if_changed_writes_only_when_the_recovery_point_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for i in 0..5 {
+        log.append(&build_simple_batch(i, 2, 50), context())
+            .unwrap();
+    }
+    log.flush().unwrap();
+    log.checkpoint_if_changed().unwrap();
+    let checkpoint = std::fs::read(dir.path().join("quill-log.checkpoint")).unwrap();
+    log.checkpoint_if_changed().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("quill-log.checkpoint")).unwrap(),
+        checkpoint,
+        "unchanged state rewrites nothing"
+    );
+    log.append(&build_simple_batch(9, 2, 50), context())
+        .unwrap();
+    log.flush().unwrap();
+    log.checkpoint_if_changed().unwrap();
+    assert_ne!(
+        std::fs::read(dir.path().join("quill-log.checkpoint")).unwrap(),
+        checkpoint,
+        "a new durable end is recorded"
+    );
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.log_end_offset(), 12);
+}
