@@ -426,3 +426,27 @@ fn fetch_by_topic_id_for_v13_and_later() {
         );
     }
 }
+
+/// Clients that ask for authorized operations decode every bit; INT32_MIN ("not requested")
+/// would read as operation 31 (kafka-python's admin fails on it).
+#[test]
+fn metadata_reports_authorized_operations_when_asked() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("ops", 1);
+    for version in 8..=12 {
+        let request = MetadataRequest::default()
+            .with_topics(None)
+            .with_include_topic_authorized_operations(true)
+            .with_include_cluster_authorized_operations(version <= 10);
+        let response = client.call(&request, version);
+        let operations = response.topics[0].topic_authorized_operations;
+        assert!(operations > 0, "v{version}: {operations}");
+        assert_ne!(operations & (1 << 3), 0, "READ");
+        if version <= 10 {
+            assert!(response.cluster_authorized_operations > 0, "v{version}");
+        }
+        let unasked = client.call(&MetadataRequest::default().with_topics(None), version);
+        assert_eq!(unasked.topics[0].topic_authorized_operations, i32::MIN);
+    }
+}

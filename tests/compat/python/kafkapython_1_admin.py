@@ -43,12 +43,13 @@ def scenario():
     [described] = admin.describe_topics([topic])
     print("described %s" % described, flush=True)
     check_eq(described["error_code"], 0, "topic error")
-    partitions = sorted(described["partitions"], key=lambda p: p["partition_index"])
-    check_eq([p["partition_index"] for p in partitions], [0, 1, 2], "partition ids")
+    # kafka-python 2.3 names Metadata partition fields partition/leader/replicas/isr.
+    partitions = sorted(described["partitions"], key=lambda p: p["partition"])
+    check_eq([p["partition"] for p in partitions], [0, 1, 2], "partition ids")
     brokers = [b["node_id"] for b in admin.describe_cluster()["brokers"]]
     for p in partitions:
-        check(p["leader_id"] in brokers, "leader %s in %s" % (p["leader_id"], brokers))
-        check(p["leader_id"] in p["replica_nodes"] and p["leader_id"] in p["isr_nodes"], "replicas/isr")
+        check(p["leader"] in brokers, "leader %s in %s" % (p["leader"], brokers))
+        check(p["leader"] in p["replicas"] and p["leader"] in p["isr"], "replicas/isr")
 
     step("delete")
     admin.delete_topics([topic], timeout_ms=10000)

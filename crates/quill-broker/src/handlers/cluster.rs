@@ -53,6 +53,10 @@ pub fn describe_cluster(
                 .with_rack(broker.rack.clone().map(text))
         })
         .collect();
+    if request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations =
+            crate::handlers::metadata::CLUSTER_AUTHORIZED_OPERATIONS;
+    }
     response.with_brokers(brokers)
 }
 

@@ -10,6 +10,19 @@ use quill_meta::{MetaError, MetadataImage, TopicInfo};
 
 use crate::state::BrokerState;
 
+/// ACL operation bits (1 << operation id) Kafka reports without an authorizer: every operation
+/// that applies to the resource type. Topic: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+/// DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+pub const TOPIC_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Cluster: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10,
+/// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// Metadata v8 added authorized operations (cluster-level until v10).
+const FIRST_VERSION_WITH_AUTHORIZED_OPERATIONS: i16 = 8;
+const LAST_VERSION_WITH_CLUSTER_OPERATIONS: i16 = 10;
+
 /// Topics whose names start with `__` are Kafka-internal (offsets, transactions).
 fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
@@ -53,11 +66,25 @@ pub async fn handle(
         };
         topics.push(topic_response);
     }
-    MetadataResponse::default()
+    let reports_operations = api_version >= FIRST_VERSION_WITH_AUTHORIZED_OPERATIONS;
+    if reports_operations && request.include_topic_authorized_operations {
+        // INT32_MIN means "not requested"; clients that asked decode every bit as an operation.
+        for topic in &mut topics {
+            topic.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
+        }
+    }
+    let mut response = MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
         .with_controller_id(BrokerId(state.config.node_id))
-        .with_topics(topics)
+        .with_topics(topics);
+    if reports_operations
+        && api_version <= LAST_VERSION_WITH_CLUSTER_OPERATIONS
+        && request.include_cluster_authorized_operations
+    {
+        response.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
+    }
+    response
 }
 
 /// (name, id) pairs to describe: all topics when the request says so (null list, or an empty
