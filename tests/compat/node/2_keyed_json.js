@@ -20,22 +20,32 @@ main(async () => {
   const legacy = client.producer({ createPartitioner: Partitioners.LegacyPartitioner })
   await producer.connect()
   await legacy.connect()
+  // One message per send, so that each acknowledgement names the partition it went to: the
+  // partitioner is checked here already, before (and independently of) consuming.
+  const sendOne = async (p, message) => {
+    const [ack] = await p.send({ topic, messages: [message] })
+    assertEq(ack.errorCode, 0, `ack of ${message.key}`)
+    return ack.partition
+  }
   let expected = 0
+  const legacyAcked = {}
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      const messages = []
       for (let user = 0; user < USERS; user++) {
-        messages.push({ key: `user-${user}`, value: JSON.stringify({ user, round, action: 'upload' }) })
+        const key = `user-${user}`
+        const value = JSON.stringify({ user, round, action: 'upload' })
+        assertEq(await sendOne(producer, { key, value }), javaPartition(key, PARTITIONS), `acked partition of ${key} (Java murmur2)`)
+        const legacyKey = `legacy-${key}`
+        const partition = await sendOne(legacy, { key: legacyKey, value })
+        legacyAcked[legacyKey] = legacyAcked[legacyKey] ?? partition
+        assertEq(partition, legacyAcked[legacyKey], `LegacyPartitioner keeps ${legacyKey} in one partition`)
+        expected += 2
       }
-      const result = await producer.send({ topic, messages })
-      console.log('sent', JSON.stringify(result))
-      const legacyMessages = messages.map(m => ({ key: `legacy-${m.key}`, value: m.value }))
-      await legacy.send({ topic, messages: legacyMessages })
-      expected += messages.length * 2
     }
     // Explicit partitions win over the key's hash.
     for (let partition = 0; partition < PARTITIONS; partition++) {
-      await producer.send({ topic, messages: [{ key: 'explicit', partition, value: JSON.stringify({ explicit: partition }) }] })
+      const acked = await sendOne(producer, { key: 'explicit', partition, value: JSON.stringify({ explicit: partition }) })
+      assertEq(acked, partition, 'explicit partition')
       expected += 1
     }
   } finally {
