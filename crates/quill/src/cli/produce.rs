@@ -54,6 +54,11 @@ pub struct ProduceArgs {
     /// batch.size in bytes
     #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     batch_size: usize,
+    /// Produce requests in flight per broker. Above 1, records keep their order per partition
+    /// only on a broker that handles a connection's requests in order (Apache Kafka does;
+    /// Quill's broker does not yet), hence the cautious default
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    max_in_flight: usize,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -76,6 +81,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         compression: args.compression,
         linger: Duration::from_millis(args.linger_ms),
         batch_size_bytes: args.batch_size.max(1),
+        max_in_flight_per_broker: args.max_in_flight.max(1),
         ..ProducerConfig::default()
     };
     let producer = Producer::new(client, config)?;
