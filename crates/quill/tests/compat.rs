@@ -138,6 +138,7 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::Kafkajs, 2, "also the LegacyPartitioner of the tutorials (same key, same partition)"),
     (Client::ConfluentKafka, 2, "murmur2_random = Java; default consistent_random: key-stable"),
     (Client::Kcat, 2, "murmur2_random = Java; default consistent_random: key-stable"),
+    (Client::KafkaPython, 2, "no acks=0 step: kafka-python 2.3.3 never sends acks=0 Produce requests"),
     (Client::Kcat, 3, "no client timestamps (kcat cannot set them)"),
     (Client::Kafkajs, 4, "no zstd: kafkajs has no zstd codec without a native build"),
     (Client::Kcat, 6, "no group reset (kcat has no group offsets API)"),

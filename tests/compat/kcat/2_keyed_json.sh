@@ -32,4 +32,21 @@ while read -r p o k v; do
       last_round[$k]=$round ;;
   esac
 done <<<"$out"
+
+step acks-0
+before=$(kc -Q -t "$t:0:-1" | awk '{print $NF}')
+seq 0 4 | sed 's/^/acks0-/' | kc -P -t "$t" -p 0 -X acks=0
+check_eq "$(kc -C -t "$t" -p 0 -o "$before" -c 5 -q -f '%s ')" "acks0-0 acks0-1 acks0-2 acks0-3 acks0-4 " "acks=0 values"
+
+step tail
+# The tutorials' flow: a consumer waits at the end, then a producer sends.
+end=$(kc -Q -t "$t:1:-1" | awk '{print $NF}')
+tmp=$(mktemp)
+kc -C -t "$t" -p 1 -o "$end" -c 1 -q -f '%o %s' >"$tmp" &
+tail_pid=$!
+sleep 1
+echo live | kc -P -t "$t" -p 1
+wait "$tail_pid" || fail "kcat -C did not receive the tailed message"
+check_eq "$(cat "$tmp")" "$end live" "tailed message"
+rm -f "$tmp"
 echo OK

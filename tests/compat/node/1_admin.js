@@ -1,11 +1,13 @@
 // Scenario 1, admin: create a 3-partition topic, list it, describe it (partitions, leader),
-// create it again (already exists), delete it; describe a topic's configs.
+// add partitions, create it again (already exists), delete it; describe and alter a topic's
+// configs; delete records below an offset.
 'use strict'
 const { kafka, step, topicName, assert, assertEq, main, sleep } = require('./common')
 const { ConfigResourceTypes } = require('kafkajs')
 
 main(async () => {
-  const admin = kafka('compat-admin').admin()
+  const client = kafka('compat-admin')
+  const admin = client.admin()
   await admin.connect()
   const topic = topicName('admin')
   const configured = topicName('admin-configs')
@@ -40,6 +42,15 @@ main(async () => {
       assert(p.replicas.includes(p.leader) && p.isr.includes(p.leader), `replicas/isr of ${p.partitionId}`)
     }
 
+    step('create-partitions')
+    await admin.createPartitions({ topicPartitions: [{ topic, count: 5 }], timeout: 10000 })
+    let count = 0
+    for (let i = 0; i < 20 && count !== 5; i++) {
+      if (i > 0) await sleep(250)
+      count = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length
+    }
+    assertEq(count, 5, 'partitions after createPartitions(count: 5)')
+
     step('create-again')
     // kafkajs resolves createTopics to false when every topic already exists.
     const again = await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], timeout: 10000 })
@@ -63,6 +74,23 @@ main(async () => {
     const retention = entries.find(e => e.configName === 'retention.ms')
     assert(retention, `retention.ms among ${entries.map(e => e.configName)}`)
     assertEq(retention.configValue, '3600000', 'retention.ms')
+
+    step('alter-configs')
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: configured, configEntries: [{ name: 'retention.ms', value: '7200000' }] }]
+    })
+    const altered = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: configured }], includeSynonyms: false })
+    assertEq(altered.resources[0].configEntries.find(e => e.configName === 'retention.ms').configValue, '7200000', 'retention.ms after alterConfigs')
+
+    step('delete-records')
+    const producer = client.producer()
+    await producer.connect()
+    await producer.send({ topic: configured, messages: [...Array(10).keys()].map(i => ({ value: String(i) })) })
+    await producer.disconnect()
+    await admin.deleteTopicRecords({ topic: configured, partitions: [{ partition: 0, offset: '4' }] })
+    const [offsets] = await admin.fetchTopicOffsets(configured)
+    assertEq([offsets.low, offsets.high], ['4', '10'], 'earliest/latest after deleteTopicRecords(4)')
     await admin.deleteTopics({ topics: [configured], timeout: 10000 })
   } finally {
     await admin.disconnect()

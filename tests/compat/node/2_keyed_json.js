@@ -3,7 +3,7 @@
 // LegacyPartitioner the tutorials use); an explicit partition is honoured; per-partition order.
 'use strict'
 const { Partitioners } = require('kafkajs')
-const { kafka, step, topicName, assert, assertEq, main, javaPartition, consumeFromBeginning, createTopics } = require('./common')
+const { kafka, step, topicName, assert, assertEq, main, sleep, javaPartition, consumeFromBeginning, createTopics } = require('./common')
 
 const PARTITIONS = 3
 const USERS = 10
@@ -52,6 +52,27 @@ main(async () => {
     await producer.disconnect()
     await legacy.disconnect()
   }
+
+  step('acks-0')
+  // Fire and forget: nothing comes back, so watch the partition's end offset instead.
+  const fireAndForget = topicName('acks0')
+  await createTopics(client, [{ topic: fireAndForget, numPartitions: 1 }])
+  const quick = client.producer()
+  await quick.connect()
+  await quick.send({ topic: fireAndForget, acks: 0, messages: [0, 1, 2, 3, 4].map(i => ({ value: `acks0-${i}` })) })
+  const admin = client.admin()
+  await admin.connect()
+  let high = '0'
+  try {
+    for (let i = 0; i < 40 && high !== '5'; i++) {
+      if (i > 0) await sleep(250)
+      high = (await admin.fetchTopicOffsets(fireAndForget))[0].high
+    }
+  } finally {
+    await admin.disconnect()
+    await quick.disconnect()
+  }
+  assertEq(high, '5', 'end offset after 5 messages sent with acks=0')
 
   step('consume')
   const messages = await consumeFromBeginning(client, topic, seen => seen.length >= expected)

@@ -52,11 +52,11 @@ def produce_all(p, topic, messages, **common):
     return [message for _, message in reports]
 
 
-def consume(topic, partitions, count, timeout_s=30, start=0):
+def consume(topic, partitions, count, timeout_s=30, start=0, **extra):
     """Reads `count` messages from offset `start` of each of `partitions` (assign, no group
-    coordination). Returns the Message objects in arrival order."""
+    coordination; `extra`: more consumer settings). Returns the Messages in arrival order."""
     consumer = Consumer(dict(BASE, **{"group.id": "%s-reader" % topic, "enable.auto.commit": False,
-                                      "fetch.wait.max.ms": 200}))
+                                      "fetch.wait.max.ms": 200}, **extra))
     try:
         consumer.assign([TopicPartition(topic, p, start) for p in range(partitions)])
         messages = []

@@ -3,9 +3,12 @@ partitioner=murmur2_random a key's partition equals Java's; with librdkafka's de
 (consistent_random) a key still always lands in one partition; explicit partitions win."""
 
 import json
+import time
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 import ck
-from common import check, check_eq, java_partition, run, step, topic_name
+from common import Deadline, check, check_eq, java_partition, run, step, topic_name
 
 PARTITIONS = 3
 
@@ -50,6 +53,43 @@ def scenario():
             check(value["round"] > last_round.get(key, -1), "order of %s" % key)
             last_round[key] = value["round"]
     print("verified %d messages" % len(messages))
+
+    consumer = Consumer(dict(ck.BASE, **{"group.id": "%s-tail" % topic, "enable.auto.commit": False,
+                                         "fetch.wait.max.ms": 500}))
+    try:
+        step("acks-0")
+        tp = TopicPartition(topic, 0)
+        _, before = consumer.get_watermark_offsets(tp, timeout=10)
+        ck.produce_all(ck.producer(acks=0), topic, [{"value": "acks0-%d" % i, "partition": 0} for i in range(5)])
+        consumer.assign([TopicPartition(topic, 0, before)])
+        got = []
+        deadline = Deadline(15, "the 5 messages produced with acks=0")
+        while len(got) < 5:
+            deadline.check("(%s)" % got)
+            message = consumer.poll(0.5)
+            if message is not None:
+                if message.error():
+                    raise KafkaException(message.error())
+                got.append(message.value().decode())
+        check_eq(got, ["acks0-%d" % i for i in range(5)], "acks=0 values")
+
+        step("tail")
+        # The tutorials' flow: a consumer waits at the end, then a producer sends.
+        _, end = consumer.get_watermark_offsets(TopicPartition(topic, 1), timeout=10)
+        consumer.assign([TopicPartition(topic, 1, end)])
+        consumer.poll(1.0)
+        sent = time.monotonic()
+        ck.produce_all(murmur, topic, [{"value": "live", "partition": 1}])
+        deadline = Deadline(10, "the message produced while tailing")
+        while True:
+            deadline.check()
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                check_eq((message.offset(), message.value()), (end, b"live"), "tailed message")
+                break
+        print("tail latency %.0f ms" % ((time.monotonic() - sent) * 1000), flush=True)
+    finally:
+        consumer.close()
 
 
 run(scenario)

@@ -60,5 +60,11 @@ def scenario():
     [big] = ck.consume(limited, 1, 1)
     check_eq(len(big.value()), MAX_MESSAGE_BYTES - 200, "size of the value just under the limit")
 
+    step("fetch-smaller-than-batch")
+    # KIP-74: a batch larger than the fetch limits still comes back, whole.
+    [big] = ck.consume(limited, 1, 1, **{"max.partition.fetch.bytes": 1024, "fetch.max.bytes": 1024,
+                                                "message.max.bytes": 1024})
+    check_eq(len(big.value()), MAX_MESSAGE_BYTES - 200, "value read with 1 KiB fetch limits")
+
 
 run(scenario)

@@ -1,10 +1,12 @@
 """Scenario 1 with kafka-python: create a 3-partition topic, create it again
-(TopicAlreadyExistsError), describe a topic's configs, list, describe, delete. (The steps that
+(TopicAlreadyExistsError), describe and alter a topic's configs, delete records below an offset,
+list, describe, add partitions, delete. (The steps that
 read metadata through the admin client come last: see the not-yet list of the runner.)"""
 
 import time
 
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 import kp
@@ -35,6 +37,25 @@ def scenario():
     values = {entry[0]: entry[1] for entry in entries}
     check_eq(values.get("retention.ms"), "3600000", "retention.ms")
 
+    step("alter-configs")
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, configured, configs={"retention.ms": "7200000"})])
+    [response] = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, configured)])
+    values = {entry[0]: entry[1] for entry in response.resources[0][4]}
+    check_eq(values.get("retention.ms"), "7200000", "retention.ms after alter_configs")
+
+    step("delete-records")
+    producer = kp.producer()
+    kp.produce_all(producer, configured, [{"value": b"%d" % i} for i in range(10)])
+    producer.close(timeout=10)
+    tp = TopicPartition(configured, 0)
+    deleted = admin.delete_records({tp: 4}, timeout_ms=10000)
+    print("delete_records: %s" % deleted, flush=True)
+    consumer = KafkaConsumer(group_id=None, **kp.BASE)
+    try:
+        check_eq((consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]), (4, 10), "offsets after delete_records(4)")
+    finally:
+        consumer.close()
+
     step("list")
     topics = admin.list_topics()
     check(topic in topics and configured in topics, "listed %s" % topics)
@@ -50,6 +71,14 @@ def scenario():
     for p in partitions:
         check(p["leader"] in brokers, "leader %s in %s" % (p["leader"], brokers))
         check(p["leader"] in p["replicas"] and p["leader"] in p["isr"], "replicas/isr")
+
+    step("create-partitions")
+    admin.create_partitions({topic: NewPartitions(total_count=5)}, timeout_ms=10000)
+    for _ in range(20):
+        if len(admin.describe_topics([topic])[0]["partitions"]) == 5:
+            break
+        time.sleep(0.25)
+    check_eq(len(admin.describe_topics([topic])[0]["partitions"]), 5, "partitions after create_partitions(5)")
 
     step("delete")
     admin.delete_topics([topic], timeout_ms=10000)

@@ -2,9 +2,12 @@
 partitioner's partition equals Java's murmur2; explicit partitions win; per-partition order."""
 
 import json
+import time
+
+from kafka import KafkaConsumer, TopicPartition
 
 import kp
-from common import check, check_eq, java_partition, run, step, topic_name
+from common import Deadline, check, check_eq, java_partition, run, step, topic_name
 
 PARTITIONS = 3
 
@@ -40,6 +43,33 @@ def scenario():
             check(value["round"] > last_round.get(key, -1), "order of %s" % key)
             last_round[key] = value["round"]
     print("verified %d records" % len(records))
+
+    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, fetch_max_wait_ms=500, **kp.BASE)
+    try:
+        # No acks=0 step: kafka-python 2.3.3 never writes an acks=0 Produce request to its socket
+        # (seen through a logging TCP proxy: ApiVersions and Metadata go out, the Produce never
+        # does), so nothing of the broker would be tested.
+        step("tail")
+        # The tutorials' flow: a consumer waits at the end, then a producer sends.
+        tp = TopicPartition(topic, 1)
+        end = consumer.end_offsets([tp])[tp]
+        consumer.assign([tp])
+        consumer.seek(tp, end)
+        consumer.poll(timeout_ms=1000)
+        sent = time.monotonic()
+        producer = kp.producer()
+        kp.produce_all(producer, topic, [{"value": b"live", "partition": 1}])
+        producer.close(timeout=10)
+        got = []
+        deadline = Deadline(10, "the message produced while tailing")
+        while not got:
+            deadline.check()
+            for batch in consumer.poll(timeout_ms=500).values():
+                got += [(r.offset, r.value) for r in batch]
+        check_eq(got, [(end, b"live")], "tailed message")
+        print("tail latency %.0f ms" % ((time.monotonic() - sent) * 1000), flush=True)
+    finally:
+        consumer.close()
 
 
 run(scenario)

@@ -59,5 +59,10 @@ def scenario():
     [big] = kp.consume(limited, 1, 1)
     check_eq(len(big.value), MAX_MESSAGE_BYTES - 200, "size of the value just under the limit")
 
+    step("fetch-smaller-than-batch")
+    # KIP-74: a batch larger than the fetch limits still comes back, whole.
+    [big] = kp.consume(limited, 1, 1, max_partition_fetch_bytes=1024, fetch_max_bytes=1024)
+    check_eq(len(big.value), MAX_MESSAGE_BYTES - 200, "value read with 1 KiB fetch limits")
+
 
 run(scenario)

@@ -36,9 +36,12 @@ def produce_all(p, topic, messages):
     return [future.get(timeout=30) for future in futures]
 
 
-def consume(topic, partitions, count, timeout_s=30, start=0):
-    """Reads `count` records from offset `start` of each partition (assign, no group)."""
-    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, fetch_max_wait_ms=200, **BASE)
+def consume(topic, partitions, count, timeout_s=30, start=0, **extra):
+    """Reads `count` records from offset `start` of each partition (assign, no group; `extra`:
+    more consumer settings)."""
+    config = dict(BASE, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=200)
+    config.update(extra)
+    consumer = KafkaConsumer(**config)
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(tps)
