@@ -850,26 +850,68 @@ fn fail_all_retriable(shared: &Shared, batches: Vec<Batch>, error: &ClientError)
 /// Requeues `batch` after the backoff if `error` is retriable and attempts remain; fails it
 /// otherwise.
 fn retry_or_fail(shared: &Shared, mut batch: Batch, error: ClientError) {
-    if !error.is_retriable() || batch.attempts >= shared.config.retries {
-        let attempts = batch.attempts + 1;
-        let error = if error.is_retriable() {
-            ClientError::RetriesExhausted {
-                attempts,
-                last: Box::new(error),
-            }
-        } else {
-            error
-        };
-        batch_failed(shared, batch, &error);
-        return;
+    let config = &shared.config;
+    match decide_retry(error, batch.attempts, config.retries, config.retry_backoff) {
+        RetryDecision::Fail(error) => batch_failed(shared, batch, &error),
+        RetryDecision::Retry {
+            attempt,
+            backoff,
+            error,
+        } => {
+            tracing::debug!(partition = %batch.partition, attempt, %error, "retrying batch");
+            batch.attempts = attempt;
+            batch.not_before = Some(Instant::now() + backoff);
+            shared.metadata_stale.store(true, Ordering::Release);
+            requeue(&mut shared.accumulator().ready, batch);
+            shared.wake.notify_one();
+        }
     }
-    tracing::debug!(partition = %batch.partition, attempt = batch.attempts + 1, %error, "retrying batch");
-    batch.attempts += 1;
-    batch.not_before =
-        Some(Instant::now() + retry_backoff(shared.config.retry_backoff, batch.attempts));
-    shared.metadata_stale.store(true, Ordering::Release);
-    shared.accumulator().ready.push_front(batch);
-    shared.wake.notify_one();
+}
+
+/// Puts a retried batch back in creation order, so two failed batches of one partition are
+/// resent in the order they were first sent.
+fn requeue(ready: &mut VecDeque<Batch>, batch: Batch) {
+    let position = ready
+        .iter()
+        .position(|queued| queued.created > batch.created)
+        .unwrap_or(ready.len());
+    ready.insert(position, batch);
+}
+
+#[derive(Debug)]
+enum RetryDecision {
+    Retry {
+        attempt: u32,
+        backoff: Duration,
+        error: ClientError,
+    },
+    Fail(ClientError),
+}
+
+/// What to do with a batch that failed with `error` after `attempts_so_far` retries: retry
+/// retriable errors while `retries` allows, with exponential backoff; otherwise fail, saying
+/// how many attempts were made when the limit was the reason.
+fn decide_retry(
+    error: ClientError,
+    attempts_so_far: u32,
+    retries: u32,
+    base_backoff: Duration,
+) -> RetryDecision {
+    if !error.is_retriable() {
+        return RetryDecision::Fail(error);
+    }
+    if attempts_so_far >= retries {
+        return RetryDecision::Fail(ClientError::RetriesExhausted {
+            attempts: attempts_so_far + 1,
+            last: Box::new(error),
+        });
+    }
+    let attempt = attempts_so_far + 1;
+    RetryDecision::Retry {
+        attempt,
+        backoff: retry_backoff(base_backoff, attempt),
+        error,
+    }
 }
 
 /// Exponential backoff from `base`, doubling per attempt, capped at 32× (like the Java
@@ -890,6 +932,80 @@ mod tests {
         assert_eq!(Acks::parse("1").map(Acks::code), Some(1));
         assert_eq!(Acks::parse("0").map(Acks::code), Some(0));
         assert_eq!(Acks::parse("2"), None);
+    }
+
+    #[test]
+    fn retriable_errors_are_retried_until_the_limit() {
+        let base = Duration::from_millis(100);
+        let not_leader =
+            || ClientError::broker("produce", ResponseError::NotLeaderOrFollower, None);
+        match decide_retry(not_leader(), 0, 3, base) {
+            RetryDecision::Retry {
+                attempt, backoff, ..
+            } => {
+                assert_eq!((attempt, backoff), (1, base));
+            }
+            other => panic!("{other:?}"),
+        }
+        match decide_retry(not_leader(), 2, 3, base) {
+            RetryDecision::Retry {
+                attempt, backoff, ..
+            } => {
+                assert_eq!((attempt, backoff), (3, base * 4));
+            }
+            other => panic!("{other:?}"),
+        }
+        match decide_retry(not_leader(), 3, 3, base) {
+            RetryDecision::Fail(error) => {
+                assert!(matches!(
+                    error,
+                    ClientError::RetriesExhausted { attempts: 4, .. }
+                ));
+                assert_eq!(
+                    error.kafka_error(),
+                    Some(ResponseError::NotLeaderOrFollower)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let closed = ClientError::ConnectionClosed {
+            address: "a".into(),
+        };
+        assert!(matches!(
+            decide_retry(closed, 0, 1, base),
+            RetryDecision::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn fatal_errors_fail_at_once() {
+        let too_large = ClientError::broker("produce", ResponseError::MessageTooLarge, None);
+        match decide_retry(too_large, 0, 10, Duration::from_millis(1)) {
+            RetryDecision::Fail(error) => {
+                assert_eq!(error.kafka_error(), Some(ResponseError::MessageTooLarge))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requeued_batches_keep_creation_order() {
+        let start = Instant::now();
+        let at = |millis: u64, partition: i32| {
+            let mut batch = Batch::new(
+                TopicPartition::new("t", partition),
+                start + Duration::from_millis(millis),
+            );
+            batch.size_bytes = millis as usize;
+            batch
+        };
+        let mut ready = VecDeque::new();
+        ready.push_back(at(30, 1));
+        requeue(&mut ready, at(20, 0));
+        requeue(&mut ready, at(10, 0));
+        requeue(&mut ready, at(40, 0));
+        let order: Vec<usize> = ready.iter().map(|batch| batch.size_bytes).collect();
+        assert_eq!(order, [10, 20, 30, 40]);
     }
 
     #[test]

@@ -371,3 +371,55 @@ fn bench_produce_then_consume_reports_numbers() {
     assert!(run.stdout.contains("100 records sent"), "{}", run.stdout);
     assert!(run.stdout.contains("p99.9"), "{}", run.stdout);
 }
+
+#[test]
+fn ctrl_c_ends_a_consume_with_its_summary() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "live", "-p", "1"], None).ok();
+    quill(&address, &["produce", "live"], Some("a\nb\nc\n")).ok();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args(["consume", "live", "--from-beginning", "-b", &address])
+        .env_remove("QUILL_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            lines.push(line.trim_end().to_string());
+        }
+        let _ = sender.send(lines);
+    });
+    let lines = receiver
+        .recv_timeout(cli_support::COMMAND_TIMEOUT)
+        .expect("records before Ctrl-C");
+    assert_eq!(lines, ["a", "b", "c"]);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(cli_support::COMMAND_TIMEOUT)
+        .expect("consume exits after SIGINT")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "Consumed 3 records."
+    );
+}

@@ -380,3 +380,48 @@ async fn unknown_topic_fails_fast_when_auto_creation_is_off() {
         .unwrap();
     assert_eq!(error.to_string(), "topic `nowhere` does not exist");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_retries_through_a_broker_restart() {
+    let (_dir, mut broker) = start_broker(&[]);
+    let client = client(&broker).await;
+    create_topic(&client, "restart", 1).await;
+    let config = ProducerConfig {
+        retries: 10,
+        retry_backoff: Duration::from_millis(50),
+        max_in_flight_per_broker: 1,
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(client.clone(), config).unwrap();
+    let first = producer
+        .send(record("restart", None, "before"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(first.offset, 0);
+
+    tokio::task::block_in_place(|| broker.stop_with("TERM"));
+    let mut deliveries = Vec::new();
+    for index in 0..10 {
+        deliveries.push(
+            producer
+                .send(record("restart", None, &format!("during {index}")))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| broker.restart());
+
+    let mut offsets = Vec::new();
+    for delivery in deliveries {
+        let metadata = tokio::time::timeout(TEST_DEADLINE, delivery)
+            .await
+            .unwrap()
+            .unwrap();
+        offsets.push(metadata.offset);
+    }
+    assert_eq!(offsets, (1..=10).collect::<Vec<i64>>());
+    producer.close().await;
+}
