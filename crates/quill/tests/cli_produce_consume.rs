@@ -370,6 +370,27 @@ fn bench_produce_then_consume_reports_numbers() {
     .ok();
     assert!(run.stdout.contains("100 records sent"), "{}", run.stdout);
     assert!(run.stdout.contains("p99.9"), "{}", run.stdout);
+
+    let run = quill(
+        &address,
+        &[
+            "bench",
+            "e2e",
+            "--topic",
+            "e2e",
+            "--records",
+            "300",
+            "--throughput",
+            "1000",
+            "--json",
+        ],
+        None,
+    )
+    .ok();
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(summary["records_received"], 300);
+    let latency = &summary["end_to_end_latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
 }
 
 #[test]

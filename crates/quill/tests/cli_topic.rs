@@ -278,6 +278,7 @@ fn every_command_has_help_with_examples() {
         vec!["consume", "--help"],
         vec!["bench", "produce", "--help"],
         vec!["bench", "consume", "--help"],
+        vec!["bench", "e2e", "--help"],
         vec!["cluster", "info", "--help"],
     ] {
         let run = cli_support::run_with_timeout(

@@ -34,6 +34,38 @@ pub enum BenchCommand {
   quill bench consume --topic bench
   quill bench consume --topic bench --records 500000 --json")]
     Consume(ConsumeBenchArgs),
+    /// Produce at a fixed rate while consuming; report produce-to-consume latency.
+    #[command(after_help = "Examples:
+  quill bench e2e --topic e2e --records 20000 --throughput 2000
+  quill bench e2e --topic e2e --partitions 6 --acks all --json")]
+    E2e(EndToEndBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EndToEndBenchArgs {
+    /// Topic (created with --partitions if missing); read from its end
+    #[arg(long, default_value = "quill-bench-e2e")]
+    topic: String,
+    /// Records to produce
+    #[arg(long, default_value_t = 10_000)]
+    records: u64,
+    /// Value size in bytes (at least 8: the send time travels in the value)
+    #[arg(long, default_value_t = 1024, value_name = "BYTES")]
+    record_size: usize,
+    /// Partitions of the topic when it is created
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// 0, 1 or all (-1)
+    #[arg(long, default_value = "1", value_parser = parse_acks)]
+    acks: Acks,
+    /// Records per second (end-to-end latency is only meaningful below saturation)
+    #[arg(long, default_value_t = 1000, value_name = "RECORDS_PER_S")]
+    throughput: u64,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -93,6 +125,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Produce(args) => bench_produce(args).await,
         BenchCommand::Consume(args) => bench_consume(args).await,
+        BenchCommand::E2e(args) => bench_end_to_end(args).await,
     }
 }
 
@@ -434,6 +467,119 @@ async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
         println!(
             "{records} records ({:.1} MB) consumed in {seconds:.2} s: {records_per_s:.1} records/s ({mb_per_s:.2} MB/s)",
             bytes as f64 / BYTES_PER_MB
+        );
+    }
+    Ok(())
+}
+
+/// How long the consumer keeps waiting for the last records after the producer finished.
+const END_TO_END_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn bench_end_to_end(args: EndToEndBenchArgs) -> anyhow::Result<()> {
+    if args.record_size < 8 || args.throughput == 0 {
+        anyhow::bail!("--record-size must be at least 8 and --throughput positive");
+    }
+    let client = args.connection.connect().await?;
+    ensure_topic(&Admin::new(client.clone()), &args.topic, args.partitions).await?;
+    let mut consumer = Consumer::new(
+        client.clone(),
+        ConsumerConfig {
+            max_wait: Duration::from_millis(100),
+            ..ConsumerConfig::default()
+        },
+    );
+    let partitions = consumer.partitions_of(&args.topic).await?;
+    consumer
+        .assign(
+            partitions
+                .iter()
+                .map(|p| (p.clone(), OffsetSpec::Latest))
+                .collect(),
+        )
+        .await?;
+    let started = Instant::now();
+    let producer_config = ProducerConfig {
+        acks: args.acks,
+        linger: Duration::ZERO,
+        allow_auto_topic_creation: false,
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(client, producer_config)?;
+    let payload = random_payload(args.record_size);
+    let (topic, records, rate) = (args.topic.clone(), args.records, args.throughput as f64);
+    let sending = tokio::spawn(async move {
+        for sent in 0..records {
+            let due = Duration::from_secs_f64(sent as f64 / rate);
+            let elapsed = started.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+            let mut value = payload.to_vec();
+            let sent_at_us = started.elapsed().as_micros() as u64;
+            value[..8].copy_from_slice(&sent_at_us.to_be_bytes());
+            let record = ProducerRecord {
+                topic: topic.clone(),
+                value: Some(Bytes::from(value)),
+                ..ProducerRecord::default()
+            };
+            producer.send_with_callback(record, |_| {}).await?;
+        }
+        producer.close().await;
+        anyhow::Ok(())
+    });
+    let mut latencies_us = Vec::with_capacity(args.records as usize);
+    let mut producer_done_at: Option<Instant> = None;
+    let mut sending = Some(sending);
+    while (latencies_us.len() as u64) < args.records {
+        if let Some(done_at) = producer_done_at {
+            if done_at.elapsed() > END_TO_END_DRAIN_TIMEOUT {
+                break;
+            }
+        }
+        for record in consumer.poll(Duration::from_millis(200)).await? {
+            let Some(sent_at_us) = record.value.as_deref().and_then(|v| v.get(..8)) else {
+                continue;
+            };
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(sent_at_us);
+            let received_at_us = started.elapsed().as_micros() as u64;
+            let latency_us = received_at_us.saturating_sub(u64::from_be_bytes(bytes));
+            latencies_us.push(u32::try_from(latency_us).unwrap_or(u32::MAX));
+        }
+        if sending.as_ref().is_some_and(|task| task.is_finished()) {
+            if let Some(task) = sending.take() {
+                task.await??;
+            }
+            producer_done_at = Some(Instant::now());
+        }
+    }
+    let received = latencies_us.len() as u64;
+    let latency = LatencySummary::from_samples_us(latencies_us);
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    if args.json {
+        let document = serde_json::json!({
+            "records_sent": args.records, "records_received": received, "elapsed_s": seconds,
+            "end_to_end_latency_ms": {
+                "avg": latency.avg, "p50": latency.p50, "p95": latency.p95,
+                "p99": latency.p99, "p999": latency.p999, "max": latency.max,
+            },
+        });
+        println!("{document}");
+    } else {
+        println!(
+            "{received} of {} records received in {seconds:.2} s",
+            args.records
+        );
+        println!(
+            "end-to-end latency ms: avg {:.2}, p50 {:.2}, p95 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+            latency.avg, latency.p50, latency.p95, latency.p99, latency.p999, latency.max
+        );
+    }
+    if received < args.records {
+        anyhow::bail!(
+            "{} records did not arrive within {} s",
+            args.records - received,
+            END_TO_END_DRAIN_TIMEOUT.as_secs()
         );
     }
     Ok(())
