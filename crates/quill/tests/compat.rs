@@ -95,6 +95,10 @@ const INTEROP_SCENARIO: u8 = 10;
 const NO_GROUPS: &str = "no group coordinator yet (FindCoordinator, JoinGroup, OffsetCommit…)";
 const KAFKAJS_NO_GROUPS: &str =
     "kafkajs consumes only in a group (no assign API): no group coordinator yet";
+const PIPELINED_PRODUCE_REORDERED: &str =
+    "broker bug: Produce requests pipelined on one connection \
+     are appended out of order (~10% of 2000 one-record batches inverted); Kafka appends a \
+     connection's requests in order";
 const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producers) not implemented";
 
 /// Pairs whose broker feature does not exist yet: (client, scenario, the step at which the
@@ -103,6 +107,9 @@ const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producer
 #[rustfmt::skip]
 const NOT_YET: &[(Client, u8, &str, &str)] = &[
     (Client::Kafkajs, 2, "consume", KAFKAJS_NO_GROUPS),
+    (Client::ConfluentKafka, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
+    (Client::KafkaPython, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
+    (Client::Kcat, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::Kafkajs, 3, "consume", KAFKAJS_NO_GROUPS),
     (Client::Kafkajs, 4, "consume", KAFKAJS_NO_GROUPS),
     (Client::Kafkajs, 5, "same-group-splits", NO_GROUPS),
@@ -135,7 +142,8 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
 #[rustfmt::skip]
 const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::Kcat, 1, "metadata only (list/describe): kcat has no admin API"),
-    (Client::Kafkajs, 2, "also the LegacyPartitioner of the tutorials (same key, same partition)"),
+    (Client::Kafkajs, 2, "also the LegacyPartitioner of the tutorials (same key, same partition); \
+                          no pipelined-order step: kafkajs does not order concurrent send() calls"),
     (Client::ConfluentKafka, 2, "murmur2_random = Java; default consistent_random: key-stable"),
     (Client::Kcat, 2, "murmur2_random = Java; default consistent_random: key-stable"),
     (Client::KafkaPython, 2, "no acks=0 step: kafka-python 2.3.3 never sends acks=0 Produce requests"),

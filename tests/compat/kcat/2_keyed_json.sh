@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scenario 2 with kcat: keyed JSON lines (-K), partitioner=murmur2_random must match Java's
 # partitioner, the default (consistent_random) must keep a key in one partition, -p wins.
-# quill-compat-topics: keyed=3
+# quill-compat-topics: keyed=3 order=1
 . "$(dirname "$0")/common.sh"
 t=$(topic keyed)
 step produce
@@ -49,4 +49,14 @@ echo live | kc -P -t "$t" -p 1
 wait "$tail_pid" || fail "kcat -C did not receive the tailed message"
 check_eq "$(cat "$tmp")" "$end live" "tailed message"
 rm -f "$tmp"
+
+step pipelined-order
+# librdkafka keeps many produce requests in flight on one connection; without errors Kafka
+# appends them in order, so the partition keeps the order of the input lines.
+o=$(topic order)
+seq 0 1999 | kc -P -t "$o" -p 0 -X linger.ms=0 -X batch.num.messages=1
+got=$(kc -C -t "$o" -p 0 -o beginning -c 2000 -q -f '%s\n')
+inversions=$(awk 'NR > 1 && $1 < prev { n++ } { prev = $1 } END { print n + 0 }' <<<"$got")
+echo "$inversions inversions"
+check_eq "$got" "$(seq 0 1999)" "order of 2000 pipelined records"
 echo OK

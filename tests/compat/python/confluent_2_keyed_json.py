@@ -11,6 +11,7 @@ import ck
 from common import Deadline, check, check_eq, java_partition, run, step, topic_name
 
 PARTITIONS = 3
+PIPELINED = 2000
 
 
 def scenario():
@@ -90,6 +91,20 @@ def scenario():
         print("tail latency %.0f ms" % ((time.monotonic() - sent) * 1000), flush=True)
     finally:
         consumer.close()
+
+    step("pipelined-order")
+    # librdkafka keeps many produce requests in flight on one connection (max.in.flight
+    # defaults to 1000000); without errors Kafka appends them in order, so a partition keeps
+    # the order of the producer's calls.
+    ordered = topic_name("order")
+    ck.create_topics([(ordered, 1, {})])
+    ck.produce_all(ck.producer(**{"linger.ms": 0, "batch.num.messages": 1}), ordered,
+                   [{"value": str(i)} for i in range(PIPELINED)])
+    values = [int(m.value()) for m in ck.consume(ordered, 1, PIPELINED)]
+    inversions = sum(1 for a, b in zip(values, values[1:]) if b < a)
+    misplaced = [(offset, value) for offset, value in enumerate(values) if offset != value][:5]
+    check(values == list(range(PIPELINED)), "order of %d pipelined records: %d inversions; "
+          "(offset, value) out of place: %s ..." % (PIPELINED, inversions, misplaced))
 
 
 run(scenario)

@@ -10,6 +10,7 @@ import kp
 from common import Deadline, check, check_eq, java_partition, run, step, topic_name
 
 PARTITIONS = 3
+PIPELINED = 2000
 
 
 def scenario():
@@ -70,6 +71,20 @@ def scenario():
         print("tail latency %.0f ms" % ((time.monotonic() - sent) * 1000), flush=True)
     finally:
         consumer.close()
+
+    step("pipelined-order")
+    # kafka-python keeps up to 5 produce requests in flight on one connection; without errors
+    # Kafka appends them in order, so a partition keeps the order of the producer's calls.
+    ordered = topic_name("order")
+    kp.create_topics([(ordered, 1, {})])
+    producer = kp.producer(linger_ms=0, batch_size=1)
+    kp.produce_all(producer, ordered, [{"value": b"%d" % i} for i in range(PIPELINED)])
+    producer.close(timeout=10)
+    values = [int(r.value) for r in kp.consume(ordered, 1, PIPELINED)]
+    inversions = sum(1 for a, b in zip(values, values[1:]) if b < a)
+    misplaced = [(offset, value) for offset, value in enumerate(values) if offset != value][:5]
+    check(values == list(range(PIPELINED)), "order of %d pipelined records: %d inversions; "
+          "(offset, value) out of place: %s ..." % (PIPELINED, inversions, misplaced))
 
 
 run(scenario)
