@@ -47,13 +47,15 @@ enum Client {
     ConfluentKafka,
     KafkaPython,
     Kcat,
+    QuillCli,
 }
 
-const CLIENTS: [Client; 4] = [
+const CLIENTS: [Client; 5] = [
     Client::Kafkajs,
     Client::ConfluentKafka,
     Client::KafkaPython,
     Client::Kcat,
+    Client::QuillCli,
 ];
 
 impl Client {
@@ -63,6 +65,7 @@ impl Client {
             Client::ConfluentKafka => "confluent-kafka",
             Client::KafkaPython => "kafka-python",
             Client::Kcat => "kcat",
+            Client::QuillCli => "quill-cli",
         }
     }
 }
@@ -84,11 +87,12 @@ const SCENARIOS: [(u8, &str, &str); 10] = [
 
 /// Scenario 10 runs after all the others and reads what each writer produced in scenario 4:
 /// (writer, values in its compression topic).
-const INTEROP_WRITERS: [(Client, usize); 4] = [
+const INTEROP_WRITERS: [(Client, usize); 5] = [
     (Client::Kafkajs, 100),
     (Client::ConfluentKafka, 125),
     (Client::KafkaPython, 125),
     (Client::Kcat, 125),
+    (Client::QuillCli, 125),
 ];
 const INTEROP_SCENARIO: u8 = 10;
 
@@ -110,6 +114,7 @@ const NOT_YET: &[(Client, u8, &str, &str)] = &[
     (Client::ConfluentKafka, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::KafkaPython, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::Kcat, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
+    (Client::QuillCli, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::Kafkajs, 3, "consume", KAFKAJS_NO_GROUPS),
     (Client::Kafkajs, 4, "consume", KAFKAJS_NO_GROUPS),
     (Client::Kafkajs, 5, "same-group-splits", NO_GROUPS),
@@ -136,6 +141,9 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
     (Client::Kcat, 8, "kcat -P exits when all broker connections are down \
                        (`All broker connections are down: terminating`): it cannot ride a restart"),
     (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
+    (Client::QuillCli, 5, "the CLI has no group consumer yet"),
+    (Client::QuillCli, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::QuillCli, 9, "the CLI has no idempotent or transactional producer"),
 ];
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
@@ -152,6 +160,10 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::Kcat, 6, "no group reset (kcat has no group offsets API)"),
     (Client::Kafkajs, 9, "also `transaction.sendOffsets` of the tutorials"),
     (Client::Kcat, 9, "idempotent producer only (kcat has no transactions API)"),
+    (Client::QuillCli, 2, "pipelined-order with --max-in-flight 5 (the CLI's default is 1)"),
+    (Client::QuillCli, 3, "no client timestamps (the CLI cannot set them); headers given as a \
+                           --format json object are sent in key order"),
+    (Client::QuillCli, 6, "no group reset (the CLI has no group consumer yet)"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
@@ -250,6 +262,12 @@ fn toolchain() -> Toolchain {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or("?");
     versions.insert(Client::Kcat, format!("{version} (librdkafka {librdkafka})"));
+    let quill =
+        run_capture(Command::new(env!("CARGO_BIN_EXE_quill")).arg("--version")).unwrap_or_default();
+    versions.insert(
+        Client::QuillCli,
+        format!("{} (this workspace)", quill.trim()),
+    );
     Toolchain {
         root,
         python,
@@ -303,6 +321,13 @@ impl Case {
                 command.arg(&self.program);
                 command
             }
+            Client::QuillCli => {
+                let mut command = Command::new("bash");
+                command
+                    .arg(&self.program)
+                    .env("QUILL_BIN", env!("CARGO_BIN_EXE_quill"));
+                command
+            }
         };
         command
             .current_dir(self.program.parent().unwrap())
@@ -332,6 +357,7 @@ fn cases(tools: &Toolchain) -> Vec<Case> {
                 Client::ConfluentKafka => dir.join(format!("python/confluent_{number}_{stem}.py")),
                 Client::KafkaPython => dir.join(format!("python/kafkapython_{number}_{stem}.py")),
                 Client::Kcat => dir.join(format!("kcat/{number}_{stem}.sh")),
+                Client::QuillCli => dir.join(format!("quill/{number}_{stem}.sh")),
             };
             let applicable = not_applicable(client, number).is_none();
             assert_eq!(
@@ -597,7 +623,7 @@ fn render_matrix(tools: &Toolchain, results: &BTreeMap<(Client, u8), Verdict>) -
     for client in CLIENTS {
         let _ = writeln!(doc, "| {} | {} |", client.name(), tools.versions[&client]);
     }
-    doc.push_str("| quill CLI | no client commands yet (only `quill broker`) |\n\n");
+    doc.push('\n');
     doc.push_str("| scenario |");
     for client in CLIENTS {
         let _ = write!(doc, " {} |", client.name());
