@@ -3,11 +3,21 @@
 //! client's `range`, `roundrobin` and `cooperative-sticky` assignors so a Quill consumer can
 //! share a group with Java/librdkafka consumers using the same strategy.
 //!
+//! Also the embedded consumer protocol (JoinGroup member metadata = subscription, SyncGroup
+//! bytes = assignment), versions 0–3, so subscriptions from any Kafka client can be read.
+//!
 //! Group membership (JoinGroup/SyncGroup/Heartbeat, commits) is not wired yet: the broker has
-//! no group coordinator so far. These functions are its leader-side half.
+//! no group coordinator so far. These functions are the leader-side half it will use.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{consumer_protocol_assignment, consumer_protocol_subscription};
+use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::admin::topic_name;
+use crate::error::{ClientError, Result};
 use crate::TopicPartition;
 
 /// One member's subscription, as carried in JoinGroup metadata.
@@ -25,6 +35,161 @@ pub type Assignment = BTreeMap<String, Vec<TopicPartition>>;
 pub const RANGE: &str = "range";
 pub const ROUND_ROBIN: &str = "roundrobin";
 pub const COOPERATIVE_STICKY: &str = "cooperative-sticky";
+
+/// Runs the assignor named by its JoinGroup protocol name; `None` for an unknown name.
+pub fn assign(
+    protocol: &str,
+    members: &BTreeMap<String, Subscription>,
+    partitions_per_topic: &BTreeMap<String, i32>,
+) -> Option<Assignment> {
+    match protocol {
+        RANGE => Some(range(members, partitions_per_topic)),
+        ROUND_ROBIN => Some(round_robin(members, partitions_per_topic)),
+        COOPERATIVE_STICKY => Some(cooperative_sticky(members, partitions_per_topic)),
+        _ => None,
+    }
+}
+
+/// Newest version of the embedded consumer protocol (KIP-429 owned partitions, KIP-792
+/// generation, KIP-881 rack) this client writes and reads.
+pub const CONSUMER_PROTOCOL_VERSION: i16 = 3;
+
+/// JoinGroup member metadata: a version, then the subscription at that version.
+pub fn encode_subscription(subscription: &Subscription) -> Result<Bytes> {
+    let message = ConsumerProtocolSubscription::default()
+        .with_topics(
+            subscription
+                .topics
+                .iter()
+                .map(|topic| StrBytes::from_string(topic.clone()))
+                .collect(),
+        )
+        .with_owned_partitions(group_by_topic(
+            &subscription.owned_partitions,
+            |topic, partitions| {
+                consumer_protocol_subscription::TopicPartition::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(partitions)
+            },
+        ))
+        .with_generation_id(-1);
+    encode_versioned(&message, "consumer subscription")
+}
+
+/// Reads member metadata written by any client. A newer version than this client knows is
+/// read as the newest known one: the protocol only ever appends fields.
+pub fn decode_subscription(metadata: Bytes) -> Result<Subscription> {
+    let (version, mut body) = split_version(metadata, "consumer subscription")?;
+    let message = ConsumerProtocolSubscription::decode(&mut body, version)
+        .map_err(|error| malformed("consumer subscription", error))?;
+    let owned_partitions = message
+        .owned_partitions
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|&p| TopicPartition::new(topic.topic.0.as_str(), p))
+        })
+        .collect();
+    Ok(Subscription {
+        topics: message
+            .topics
+            .iter()
+            .map(|topic| topic.to_string())
+            .collect(),
+        owned_partitions,
+    })
+}
+
+/// SyncGroup assignment bytes for one member.
+pub fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> {
+    let message = ConsumerProtocolAssignment::default().with_assigned_partitions(group_by_topic(
+        partitions,
+        |topic, partitions| {
+            consumer_protocol_assignment::TopicPartition::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(partitions)
+        },
+    ));
+    encode_versioned(&message, "consumer assignment")
+}
+
+/// Reads the assignment a group leader (any client) sent through SyncGroup; empty bytes mean
+/// nothing assigned.
+pub fn decode_assignment(assignment: Bytes) -> Result<Vec<TopicPartition>> {
+    if assignment.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (version, mut body) = split_version(assignment, "consumer assignment")?;
+    let message = ConsumerProtocolAssignment::decode(&mut body, version)
+        .map_err(|error| malformed("consumer assignment", error))?;
+    let mut partitions: Vec<TopicPartition> = message
+        .assigned_partitions
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|&p| TopicPartition::new(topic.topic.0.as_str(), p))
+        })
+        .collect();
+    partitions.sort();
+    Ok(partitions)
+}
+
+fn group_by_topic<T>(partitions: &[TopicPartition], make: impl Fn(&str, Vec<i32>) -> T) -> Vec<T> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for partition in partitions {
+        by_topic
+            .entry(partition.topic.as_str())
+            .or_default()
+            .push(partition.partition);
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, partitions)| make(topic, partitions))
+        .collect()
+}
+
+fn encode_versioned(message: &impl Encodable, what: &'static str) -> Result<Bytes> {
+    let mut buffer = BytesMut::new();
+    buffer.put_i16(CONSUMER_PROTOCOL_VERSION);
+    message
+        .encode(&mut buffer, CONSUMER_PROTOCOL_VERSION)
+        .map_err(|error| ClientError::Encode {
+            api: what,
+            message: error.to_string(),
+        })?;
+    Ok(buffer.freeze())
+}
+
+fn split_version(mut bytes: Bytes, what: &'static str) -> Result<(i16, Bytes)> {
+    if bytes.len() < 2 {
+        return Err(ClientError::Decode {
+            api: what,
+            address: "the group".into(),
+            message: format!("{} bytes, no version", bytes.len()),
+        });
+    }
+    let version = bytes.get_i16();
+    if version < 0 {
+        return Err(ClientError::Decode {
+            api: what,
+            address: "the group".into(),
+            message: format!("negative version {version}"),
+        });
+    }
+    Ok((version.min(CONSUMER_PROTOCOL_VERSION), bytes))
+}
+
+fn malformed(what: &'static str, error: impl std::fmt::Display) -> ClientError {
+    ClientError::Decode {
+        api: what,
+        address: "the group".into(),
+        message: error.to_string(),
+    }
+}
 
 fn empty_assignment(members: &BTreeMap<String, Subscription>) -> Assignment {
     members
@@ -322,6 +487,65 @@ mod tests {
         let assignment = cooperative_sticky(&group, &topics(&[("t", 2)]));
         assert_eq!(names(&assignment["a"]), ["t-0"]);
         assert_eq!(names(&assignment["b"]), ["t-1"]);
+    }
+
+    #[test]
+    fn subscriptions_round_trip_through_member_metadata() {
+        let subscription = Subscription {
+            topics: vec!["a".into(), "b".into()],
+            owned_partitions: vec![
+                TopicPartition::new("a", 0),
+                TopicPartition::new("b", 2),
+                TopicPartition::new("a", 3),
+            ],
+        };
+        let bytes = encode_subscription(&subscription).unwrap();
+        assert_eq!(&bytes[..2], &[0, 3], "version prefix");
+        let decoded = decode_subscription(bytes).unwrap();
+        assert_eq!(decoded.topics, subscription.topics);
+        let mut owned = decoded.owned_partitions;
+        owned.sort();
+        assert_eq!(names(&owned), ["a-0", "a-3", "b-2"]);
+    }
+
+    /// Version 0 as old clients (and kafka-python, kafkajs) write it: version, topic array,
+    /// user data.
+    #[test]
+    fn version_zero_subscription_from_an_old_client_is_read() {
+        let mut bytes = BytesMut::new();
+        bytes.put_i16(0);
+        bytes.put_i32(1);
+        bytes.put_i16(6);
+        bytes.put_slice(b"orders");
+        bytes.put_i32(-1);
+        let decoded = decode_subscription(bytes.freeze()).unwrap();
+        assert_eq!(decoded.topics, ["orders"]);
+        assert!(decoded.owned_partitions.is_empty());
+    }
+
+    #[test]
+    fn assignments_round_trip_and_garbage_is_an_error() {
+        let partitions = vec![
+            TopicPartition::new("t", 1),
+            TopicPartition::new("t", 0),
+            TopicPartition::new("u", 5),
+        ];
+        let decoded = decode_assignment(encode_assignment(&partitions).unwrap()).unwrap();
+        assert_eq!(names(&decoded), ["t-0", "t-1", "u-5"]);
+        assert!(decode_assignment(Bytes::new()).unwrap().is_empty());
+        assert!(decode_assignment(Bytes::from_static(&[0, 0, 0, 0, 0, 9])).is_err());
+        assert!(decode_subscription(Bytes::from_static(&[0])).is_err());
+        assert!(decode_subscription(Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+
+    #[test]
+    fn assign_dispatches_by_protocol_name() {
+        let group = members(&[("a", &["t"])]);
+        let partitions = topics(&[("t", 2)]);
+        for protocol in [RANGE, ROUND_ROBIN, COOPERATIVE_STICKY] {
+            assert_eq!(total(&assign(protocol, &group, &partitions).unwrap()), 2);
+        }
+        assert!(assign("unknown", &group, &partitions).is_none());
     }
 
     #[test]
