@@ -189,6 +189,56 @@ fn existing_and_missing_topics_fail_unless_told_otherwise() {
         None,
     )
     .ok();
+
+    // The same answers as JSON.
+    let json_of = |args: &[&str]| quill(address, args, None).ok().stdout.trim().to_string();
+    assert_eq!(
+        json_of(&[
+            "topic",
+            "create",
+            "t",
+            "--if-not-exists",
+            "--output",
+            "json"
+        ]),
+        r#"{"created":false,"topic":"t"}"#
+    );
+    assert_eq!(
+        json_of(&[
+            "topic",
+            "add-partitions",
+            "t",
+            "-n",
+            "2",
+            "--output",
+            "json"
+        ]),
+        r#"{"partitions":2,"topic":"t"}"#
+    );
+    assert_eq!(
+        json_of(&[
+            "topic",
+            "alter-config",
+            "t",
+            "--set",
+            "retention.ms=1000",
+            "--output",
+            "json"
+        ]),
+        r#"{"deleted":[],"set":{"retention.ms":"1000"},"topic":"t"}"#
+    );
+    assert_eq!(
+        json_of(&[
+            "topic",
+            "delete",
+            "t",
+            "missing",
+            "--if-exists",
+            "--output",
+            "json"
+        ]),
+        r#"[{"deleted":true,"topic":"t"},{"deleted":false,"topic":"missing"}]"#
+    );
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub struct CreateArgs {
     /// Succeed if the topic already exists
     #[arg(long)]
     if_not_exists: bool,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -92,6 +94,8 @@ pub struct DeleteArgs {
     /// Succeed if a topic does not exist
     #[arg(long)]
     if_exists: bool,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -106,6 +110,8 @@ pub struct AlterConfigArgs {
     /// Remove a topic-level config so the default applies again (repeatable)
     #[arg(long = "delete", value_name = "KEY")]
     delete: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -117,6 +123,8 @@ pub struct AddPartitionsArgs {
     /// The new total number of partitions
     #[arg(short = 'n', long = "partitions", value_name = "N")]
     total: i32,
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -144,15 +152,20 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         replication_factor: args.replication_factor.unwrap_or(-1),
         configs: args.configs,
     };
-    match admin.create_topics(&[topic]).await {
-        Ok(()) => println!("Created topic {}.", args.name),
+    let created = match admin.create_topics(&[topic]).await {
+        Ok(()) => true,
         Err(error)
             if args.if_not_exists
                 && error.kafka_error() == Some(quill_client::ResponseError::TopicAlreadyExists) =>
         {
-            println!("Topic {} already exists.", args.name)
+            false
         }
         Err(error) => return Err(error.into()),
+    };
+    match (args.output, created) {
+        (OutputFormat::Json, _) => println!("{}", json!({"topic": args.name, "created": created})),
+        (OutputFormat::Table, true) => println!("Created topic {}.", args.name),
+        (OutputFormat::Table, false) => println!("Topic {} already exists.", args.name),
     }
     Ok(())
 }
@@ -318,14 +331,21 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
 
 async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
     let admin = admin(&args.connection).await?;
+    let mut results = Vec::new();
     for name in &args.names {
-        match admin.delete_topics(std::slice::from_ref(name)).await {
-            Ok(()) => println!("Deleted topic {name}."),
-            Err(error) if args.if_exists && is_unknown_topic(&error) => {
-                println!("Topic {name} does not exist.")
-            }
+        let deleted = match admin.delete_topics(std::slice::from_ref(name)).await {
+            Ok(()) => true,
+            Err(error) if args.if_exists && is_unknown_topic(&error) => false,
             Err(error) => return Err(error.into()),
+        };
+        match (args.output, deleted) {
+            (OutputFormat::Json, _) => results.push(json!({"topic": name, "deleted": deleted})),
+            (OutputFormat::Table, true) => println!("Deleted topic {name}."),
+            (OutputFormat::Table, false) => println!("Topic {name} does not exist."),
         }
+    }
+    if args.output == OutputFormat::Json {
+        println!("{}", serde_json::Value::Array(results));
     }
     Ok(())
 }
@@ -338,13 +358,29 @@ async fn alter_config(args: AlterConfigArgs) -> anyhow::Result<()> {
     admin
         .alter_topic_configs(&args.name, &args.set, &args.delete)
         .await?;
-    println!("Updated configs of topic {}.", args.name);
+    match args.output {
+        OutputFormat::Json => {
+            let set: serde_json::Map<String, serde_json::Value> = args
+                .set
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone().into()))
+                .collect();
+            println!(
+                "{}",
+                json!({"topic": args.name, "set": set, "deleted": args.delete})
+            );
+        }
+        OutputFormat::Table => println!("Updated configs of topic {}.", args.name),
+    }
     Ok(())
 }
 
 async fn add_partitions(args: AddPartitionsArgs) -> anyhow::Result<()> {
     let admin = admin(&args.connection).await?;
     admin.create_partitions(&args.name, args.total).await?;
-    println!("Topic {} now has {} partitions.", args.name, args.total);
+    match args.output {
+        OutputFormat::Json => println!("{}", json!({"topic": args.name, "partitions": args.total})),
+        OutputFormat::Table => println!("Topic {} now has {} partitions.", args.name, args.total),
+    }
     Ok(())
 }
