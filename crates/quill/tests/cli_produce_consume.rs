@@ -444,3 +444,51 @@ fn ctrl_c_ends_a_consume_with_its_summary() {
         "Consumed 3 records."
     );
 }
+
+#[test]
+fn ctrl_c_ends_a_bench_with_its_summary() {
+    use std::process::{Command, Stdio};
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    let child = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args([
+            "bench",
+            "produce",
+            "--topic",
+            "endless",
+            "--records",
+            "100000000",
+            "--throughput",
+            "2000",
+            "-b",
+            &address,
+        ])
+        .env_remove("QUILL_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(cli_support::COMMAND_TIMEOUT)
+        .expect("bench exits after SIGINT")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("records sent in"), "{stdout}");
+    assert!(stdout.contains("0 errors"), "{stdout}");
+}

@@ -170,7 +170,8 @@ async fn bench_produce(args: ProduceBenchArgs) -> anyhow::Result<()> {
     tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            _ = &mut interrupted => {
+            // Polled once only: a finished `ctrl_c` future must not be polled again.
+            _ = &mut interrupted, if !progress.stop.load(Ordering::Acquire) => {
                 progress.stop.store(true, Ordering::Release);
             }
             joined = producers.join_next() => match joined {
