@@ -38,8 +38,9 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
 /// Client programs run at once against the shared broker.
 const PARALLELISM: usize = 4;
 const BROKER_LOG_TAIL_LINES: usize = 40;
-/// How long scenario 8 keeps the broker stopped before restarting it.
-const BROKER_DOWN_TIME: Duration = Duration::from_millis(1500);
+/// How long scenario 8 keeps the broker stopped before restarting it: a realistic restart,
+/// long enough that a client must really retry (not just reconnect).
+const BROKER_DOWN_TIME: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Client {
@@ -96,9 +97,6 @@ const INTEROP_WRITERS: [(Client, usize); 5] = [
 ];
 const INTEROP_SCENARIO: u8 = 10;
 
-const NO_GROUPS: &str = "no group coordinator yet (FindCoordinator, JoinGroup, OffsetCommit…)";
-const KAFKAJS_NO_GROUPS: &str =
-    "kafkajs consumes only in a group (no assign API): no group coordinator yet";
 const PIPELINED_PRODUCE_REORDERED: &str =
     "broker bug: Produce requests pipelined on one connection \
      are appended out of order (~10% of 2000 one-record batches inverted); Kafka appends a \
@@ -110,21 +108,13 @@ const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producer
 /// feature lands (the suite fails until you do).
 #[rustfmt::skip]
 const NOT_YET: &[(Client, u8, &str, &str)] = &[
-    (Client::Kafkajs, 2, "consume", KAFKAJS_NO_GROUPS),
     (Client::ConfluentKafka, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::KafkaPython, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::Kcat, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::QuillCli, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
-    (Client::Kafkajs, 3, "consume", KAFKAJS_NO_GROUPS),
-    (Client::Kafkajs, 4, "consume", KAFKAJS_NO_GROUPS),
-    (Client::Kafkajs, 5, "same-group-splits", NO_GROUPS),
-    (Client::ConfluentKafka, 5, "same-group-splits", NO_GROUPS),
-    (Client::KafkaPython, 5, "same-group-splits", NO_GROUPS),
-    (Client::Kafkajs, 6, "seek", KAFKAJS_NO_GROUPS),
-    (Client::ConfluentKafka, 6, "group-reset", NO_GROUPS),
-    (Client::KafkaPython, 6, "group-reset", NO_GROUPS),
-    (Client::Kafkajs, 7, "each-batch", KAFKAJS_NO_GROUPS),
-    (Client::Kafkajs, 8, "consume", KAFKAJS_NO_GROUPS),
+    (Client::QuillCli, 8, "produce-after",
+     "quill CLI gap: `quill produce` gives up after 6 attempts (~3 s of backoff, no --retries) \
+      while the broker is down 5 s; Kafka's producers retry until delivery.timeout.ms (120 s)"),
     (Client::Kafkajs, 9, "idempotent", NO_PRODUCER_IDS),
     (Client::ConfluentKafka, 9, "idempotent", NO_PRODUCER_IDS),
     (Client::KafkaPython, 9, "idempotent", NO_PRODUCER_IDS),

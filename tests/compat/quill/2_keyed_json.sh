@@ -30,13 +30,15 @@ q topic create "$a" -p 1
 seq 0 4 | q produce "$a" --acks 0
 check_eq "$(q consume "$a" --from-beginning -n 5 -f '%s ')" "0 1 2 3 4 " "acks=0 values"
 step tail
+# An explicit start offset (not `end`, resolved whenever the consumer gets to it): no race.
+end=$(q topic describe "$t" --output json | json "[p['end_offset'] for p in d['partitions'] if p['partition'] == 1][0]")
 tmp=$(mktemp)
-q consume "$t" -p 1 -o end -n 1 -f '%s' >"$tmp" &
+q consume "$t" -p 1 -o "$end" -n 1 -f '%o %s' >"$tmp" &
 tail_pid=$!
 sleep 1
 echo live | q produce "$t" -p 1
 wait "$tail_pid" || fail "quill consume did not receive the tailed record"
-check_eq "$(cat "$tmp")" live "tailed record"; rm -f "$tmp"
+check_eq "$(cat "$tmp")" "$end live" "tailed record"; rm -f "$tmp"
 step pipelined-order
 o=$(topic order)
 q topic create "$o" -p 1
