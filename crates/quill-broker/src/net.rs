@@ -1,5 +1,11 @@
-//! The network layer: accept connections, frame requests, run them concurrently and write the
-//! responses strictly in request order.
+//! The network layer: accept connections, frame requests, handle them and write the responses.
+//!
+//! Architecture invariant: the requests of one connection are handled one after another, in the
+//! order they arrived, as Kafka does (it mutes a connection until its response is sent). Clients
+//! pipeline (librdkafka and the Java client keep up to 5 Produce requests in flight) and rely on
+//! this for per-partition order: two pipelined Produce requests must be appended in request
+//! order. Frames are still read ahead (up to `queued.max.requests`) so the network overlaps
+//! with the work.
 //!
 //! Architecture invariant: a misbehaving peer (garbage, truncated frame, absurd length, unknown
 //! API) only ever closes its own connection; nothing it sends reaches another connection or
@@ -13,7 +19,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::dispatch::{self, Reply};
@@ -153,8 +159,8 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<(TcpStream, S
     }
 }
 
-/// One connection: a reader loop that parses frames and spawns one task per request, and a
-/// writer loop that awaits the replies in request order.
+/// One connection: a reader loop that parses frames ahead, and a handler loop that handles
+/// them strictly in order and writes each reply before starting the next request.
 async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -165,10 +171,10 @@ async fn run_connection(
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
     let (read_half, mut write_half) = stream.into_split();
-    let in_flight_limit = usize::try_from(state.config.queued_max_requests)
+    let queue_limit = usize::try_from(state.config.queued_max_requests)
         .unwrap_or(1)
         .max(1);
-    let (pending_tx, mut pending_rx) = mpsc::channel::<oneshot::Receiver<Reply>>(in_flight_limit);
+    let (queue_tx, mut queue_rx) = mpsc::channel::<ParsedFrame>(queue_limit);
     // Requests read but not yet answered; a connection waiting on them is not idle.
     let in_flight = Arc::new(AtomicUsize::new(0));
 
@@ -177,12 +183,12 @@ async fn run_connection(
         peer,
         state.clone(),
         shutdown,
-        pending_tx,
+        queue_tx,
         in_flight.clone(),
     );
-    let writer = async move {
-        while let Some(pending) = pending_rx.recv().await {
-            let reply = pending.await.unwrap_or(Reply::Close);
+    let handler = async move {
+        while let Some(parsed) = queue_rx.recv().await {
+            let reply = handle_frame(state.clone(), peer, parsed).await;
             in_flight.fetch_sub(1, Ordering::AcqRel);
             match reply {
                 Reply::Send(bytes) => {
@@ -199,9 +205,19 @@ async fn run_connection(
             tracing::debug!(%peer, %error, "shutdown of write half failed");
         }
     };
-    // The writer finishing first (write error or Close) drops the queue, which stops the
-    // reader; the reader stopping first lets the writer drain every reply already queued.
-    tokio::join!(reader, writer);
+    // The handler finishing first (write error or Close) drops the queue, which stops the
+    // reader; the reader stopping first lets the handler finish every request already queued.
+    tokio::join!(reader, handler);
+}
+
+async fn handle_frame(state: Arc<BrokerState>, peer: SocketAddr, parsed: ParsedFrame) -> Reply {
+    match parsed {
+        ParsedFrame::Request(request) => dispatch::handle(state, peer, request).await,
+        ParsedFrame::UnsupportedApiVersions(request) => {
+            tracing::info!(%peer, version = request.api_version, "ApiVersions at an unsupported version; answering per KIP-511");
+            dispatch::unsupported_api_versions(&request)
+        }
+    }
 }
 
 async fn read_requests(
@@ -209,7 +225,7 @@ async fn read_requests(
     peer: SocketAddr,
     state: Arc<BrokerState>,
     mut shutdown: watch::Receiver<bool>,
-    pending: mpsc::Sender<oneshot::Receiver<Reply>>,
+    queue: mpsc::Sender<ParsedFrame>,
     in_flight: Arc<AtomicUsize>,
 ) {
     let mut reader = BufReader::new(read_half);
@@ -225,7 +241,7 @@ async fn read_requests(
         let frame = loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = pending.closed() => return,
+                _ = queue.closed() => return,
                 result = &mut read => break result,
                 () = tokio::time::sleep(idle_timeout) => {
                     if in_flight.load(Ordering::Acquire) == 0 {
@@ -250,23 +266,10 @@ async fn read_requests(
                 return;
             }
         };
-        let (reply_tx, reply_rx) = oneshot::channel();
         in_flight.fetch_add(1, Ordering::AcqRel);
-        if pending.send(reply_rx).await.is_err() {
+        if queue.send(parsed).await.is_err() {
             return;
         }
-        let state = state.clone();
-        tokio::spawn(async move {
-            let reply = match parsed {
-                ParsedFrame::Request(request) => dispatch::handle(state, peer, request).await,
-                ParsedFrame::UnsupportedApiVersions(request) => {
-                    tracing::info!(%peer, version = request.api_version, "ApiVersions at an unsupported version; answering per KIP-511");
-                    dispatch::unsupported_api_versions(&request)
-                }
-            };
-            // The receiver is gone only if the connection already closed.
-            let _ = reply_tx.send(reply);
-        });
     }
 }
 

@@ -197,7 +197,6 @@ async fn many_batches_and_requests_arrive_complete_and_in_order() {
 /// the requests of a connection concurrently (crates/quill-broker/src/net.rs) and appends two
 /// in-flight batches of one partition in either order; this fails until that changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "broker appends pipelined Produce requests of one connection out of order"]
 async fn pipelined_produce_requests_keep_partition_order() {
     many_batches_arrive_in_order(5).await;
 }
