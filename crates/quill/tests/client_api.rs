@@ -193,9 +193,8 @@ async fn many_batches_and_requests_arrive_complete_and_in_order() {
 }
 
 /// Kafka handles the requests of one connection one at a time, so a producer may keep several
-/// Produce requests in flight and still get its batches appended in order. Quill's broker runs
-/// the requests of a connection concurrently (crates/quill-broker/src/net.rs) and appends two
-/// in-flight batches of one partition in either order; this fails until that changes.
+/// Produce requests in flight and still get its batches appended in order (Quill's broker does
+/// the same: crates/quill-broker/src/net.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_produce_requests_keep_partition_order() {
     many_batches_arrive_in_order(5).await;
