@@ -13,7 +13,8 @@ use super::ConnectionArgs;
 pub const EXAMPLES: &str = "Examples:
   quill consume orders --from-beginning --until-end
   quill consume orders -o -10 -n 10                 # the last 10 records
-  quill consume orders --timestamp 1700000000000    # from a point in time (ms)
+  quill consume orders --timestamp 2026-11-21T09:30:00Z   # from a point in time
+  quill consume orders --timestamp 1700000000000          # (or milliseconds)
   quill consume orders -p 0 -o 42 --print-keys
   quill consume orders -f '%p:%o %k=%s\\n'          # kcat-style template
   quill consume orders a b --format json --until-end | jq .value
@@ -32,8 +33,9 @@ pub struct ConsumeArgs {
     /// Where to start: start, end, an offset N, or -N (N before the end) [default: end]
     #[arg(short = 'o', long, value_name = "start|end|N|-N", value_parser = parse_offset, allow_hyphen_values = true, conflicts_with = "timestamp")]
     offset: Option<OffsetSpec>,
-    /// Start at the first record with a timestamp at or after MS (milliseconds since the epoch)
-    #[arg(long, value_name = "MS")]
+    /// Start at the first record with a timestamp at or after this time: milliseconds since the
+    /// epoch, or a date-time like 2026-11-21T09:30:00Z (UTC unless an offset is given)
+    #[arg(long, value_name = "MS|DATETIME", value_parser = parse_timestamp)]
     timestamp: Option<i64>,
     /// Only these partitions (repeatable) [default: all]
     #[arg(short = 'p', long = "partition", value_name = "N")]
@@ -71,6 +73,79 @@ fn parse_offset(text: &str) -> Result<OffsetSpec, String> {
     } else {
         OffsetSpec::Offset(number)
     })
+}
+
+/// Milliseconds since the epoch, or `YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|±HH:MM]` (UTC when no
+/// offset is given).
+fn parse_timestamp(text: &str) -> Result<i64, String> {
+    if let Ok(milliseconds) = text.parse::<i64>() {
+        return Ok(milliseconds);
+    }
+    parse_datetime(text.trim()).ok_or_else(|| {
+        format!("expected milliseconds since the epoch or a date-time like 2026-11-21T09:30:00Z, got `{text}`")
+    })
+}
+
+fn parse_datetime(text: &str) -> Option<i64> {
+    let (date, rest) = text.split_at(text.len().min(10));
+    let mut fields = date.split('-');
+    let year: i64 = fields.next()?.parse().ok()?;
+    let month: i64 = fields.next()?.parse().ok()?;
+    let day: i64 = fields.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || fields.next().is_some() {
+        return None;
+    }
+    let rest = rest.strip_prefix(['T', ' ']).unwrap_or(rest);
+    let (time, offset_ms) = split_zone(rest)?;
+    let mut time_fields = time.split(':');
+    let hours: i64 = time_fields
+        .next()
+        .filter(|t| !t.is_empty())
+        .map_or(Some(0), |t| t.parse().ok())?;
+    let minutes: i64 = time_fields.next().map_or(Some(0), |t| t.parse().ok())?;
+    let (seconds, millis) = match time_fields.next() {
+        None => (0, 0),
+        Some(field) => {
+            let (whole, fraction) = field.split_once('.').unwrap_or((field, ""));
+            let millis = format!("{fraction:0<3}").get(..3)?.parse::<i64>().ok()?;
+            (whole.parse::<i64>().ok()?, millis)
+        }
+    };
+    if hours > 23 || minutes > 59 || seconds > 60 || time_fields.next().is_some() {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds_of_day = hours * 3600 + minutes * 60 + seconds;
+    Some((days * 86_400 + seconds_of_day) * 1000 + millis - offset_ms)
+}
+
+/// Splits a trailing `Z` or `±HH:MM` off a time, returning the offset in milliseconds.
+fn split_zone(time: &str) -> Option<(&str, i64)> {
+    if let Some(time) = time.strip_suffix('Z') {
+        return Some((time, 0));
+    }
+    let Some(sign_at) = time.rfind(['+', '-']) else {
+        return Some((time, 0));
+    };
+    let (time, zone) = time.split_at(sign_at);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let (hours, minutes) = zone
+        .get(1..)?
+        .split_once(':')
+        .unwrap_or((zone.get(1..)?, "0"));
+    let offset_minutes = hours.parse::<i64>().ok()? * 60 + minutes.parse::<i64>().ok()?;
+    Some((time, sign * offset_minutes * 60_000))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// How records are printed.
@@ -381,6 +456,33 @@ mod tests {
         assert_eq!(document["offset"], 7);
         assert_eq!(document["headers"]["a"], "1");
         assert!(document["headers"]["b"].is_null());
+    }
+
+    #[test]
+    fn timestamps_parse_as_milliseconds_or_date_times() {
+        assert_eq!(parse_timestamp("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(parse_timestamp("1970-01-01"), Ok(0));
+        // 2023-11-14T22:13:20Z is 1 700 000 000 s after the epoch.
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20Z"),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14 22:13:20.5"),
+            Ok(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-15T00:13:20+02:00"),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14T21:13:20-01:00"),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(parse_timestamp("2000-03-01T00:00"), Ok(951_868_800_000));
+        assert!(parse_timestamp("yesterday").is_err());
+        assert!(parse_timestamp("2023-13-01").is_err());
+        assert!(parse_timestamp("2023-11-14T25:00").is_err());
     }
 
     #[test]
