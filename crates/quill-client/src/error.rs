@@ -86,6 +86,11 @@ pub enum ClientError {
     },
     #[error("the producer is closed")]
     ProducerClosed,
+    #[error("not acknowledged within {} ms (delivery.timeout.ms): {last}", timeout.as_millis())]
+    DeliveryTimeout {
+        timeout: Duration,
+        last: Box<ClientError>,
+    },
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         attempts: u32,
@@ -127,7 +132,8 @@ impl ClientError {
     pub fn kafka_error(&self) -> Option<ResponseError> {
         match self {
             ClientError::Broker { error, .. } => Some(*error),
-            ClientError::RetriesExhausted { last, .. } => last.kafka_error(),
+            ClientError::RetriesExhausted { last, .. }
+            | ClientError::DeliveryTimeout { last, .. } => last.kafka_error(),
             ClientError::DeliveryFailed { kafka_error, .. } => *kafka_error,
             _ => None,
         }

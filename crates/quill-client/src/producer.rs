@@ -2,14 +2,16 @@
 //! reaches `batch.size` or has waited `linger.ms`, and one sender task turns closed batches into
 //! Produce requests, one per leader broker. The sender writes requests in order, keeps up to
 //! `max.in.flight.requests.per.connection` per broker awaiting responses, and requeues a batch
-//! that failed with a retriable error after `retry.backoff.ms` (refreshing metadata first), up to
-//! `retries` times.
+//! that failed with a retriable error after an exponential backoff (`retry.backoff.ms` doubling
+//! up to `retry.backoff.max.ms`, refreshing metadata first) until `retries` or
+//! `delivery.timeout.ms` runs out, the Java client's defaults: retry for two minutes.
 //!
-//! Without idempotence (not wired yet; see [`ProducerIdentity`]) a retried batch may land after
-//! a later batch of the same partition, exactly as with the Java client's
-//! `enable.idempotence=false`.
+//! A batch waiting out a retry backoff holds back its partition's later batches. Without
+//! idempotence (not wired yet; see [`ProducerIdentity`]) a batch that fails while later batches
+//! of its partition are already in flight may still land after them, exactly as with the Java
+//! client's `enable.idempotence=false`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,8 +77,13 @@ pub struct ProducerConfig {
     pub compression: Compression,
     /// `retries`: how often a batch is resent after a retriable error.
     pub retries: u32,
-    /// `retry.backoff.ms`: wait before resending a failed batch.
+    /// `retry.backoff.ms`: wait before the first resend; doubles per attempt.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the longest wait between resends.
+    pub retry_backoff_max: Duration,
+    /// `delivery.timeout.ms`: a record not acknowledged this long after `send` fails (also the
+    /// longest wait for a topic's metadata).
+    pub delivery_timeout: Duration,
     /// `max.in.flight.requests.per.connection`.
     pub max_in_flight_per_broker: usize,
     /// `buffer.memory`: `send` waits while this many record bytes are unacknowledged.
@@ -96,8 +103,10 @@ impl Default for ProducerConfig {
             linger: Duration::from_millis(5),
             batch_size_bytes: 16 * 1024,
             compression: Compression::None,
-            retries: 5,
+            retries: u32::MAX,
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+            delivery_timeout: Duration::from_secs(120),
             max_in_flight_per_broker: 5,
             buffer_memory_bytes: 32 * 1024 * 1024,
             max_request_size_bytes: 1024 * 1024,
@@ -423,26 +432,36 @@ impl Producer {
             return Ok(count);
         }
         let client = &self.shared.client;
+        let policy = RetryPolicy::of(&self.shared.config);
+        let started = Instant::now();
         let mut attempts = 0;
         let count = loop {
             let metadata = client
                 .topic_metadata(topic, self.shared.config.allow_auto_topic_creation)
                 .await;
-            let retriable = match &metadata {
+            let error = match metadata {
                 Ok(metadata) if !metadata.partitions.is_empty() => {
                     break metadata.partitions.len() as i32
                 }
                 // Just auto-created: partitions appear once leaders are elected.
-                Ok(_) => true,
-                Err(error) => error.is_retriable(),
+                Ok(_) => ClientError::NoLeader {
+                    topic: topic.to_string(),
+                    partition: 0,
+                },
+                Err(error) => error,
             };
-            attempts += 1;
-            if !retriable || attempts > self.shared.config.retries {
-                return Err(metadata
-                    .err()
-                    .unwrap_or(ClientError::UnknownTopic(topic.to_string())));
+            match decide_retry(error, attempts, started.elapsed(), &policy) {
+                RetryDecision::Fail(error) => return Err(error),
+                RetryDecision::Retry {
+                    attempt,
+                    backoff,
+                    error,
+                } => {
+                    tracing::debug!(topic, attempt, %error, "waiting for topic metadata");
+                    attempts = attempt;
+                    tokio::time::sleep(backoff).await;
+                }
             }
-            tokio::time::sleep(self.shared.config.retry_backoff).await;
         };
         self.shared
             .accumulator()
@@ -577,15 +596,7 @@ fn drain(shared: &Shared, now: Instant, force: bool) -> (Vec<Batch>, Option<Inst
     for partition in &expired {
         accumulator.close(partition);
     }
-    let mut due = Vec::new();
-    let mut waiting = VecDeque::new();
-    while let Some(batch) = accumulator.ready.pop_front() {
-        match batch.not_before {
-            Some(not_before) if not_before > now => waiting.push_back(batch),
-            _ => due.push(batch),
-        }
-    }
-    accumulator.ready = waiting;
+    let due = take_due(&mut accumulator.ready, now);
     let next_linger = accumulator
         .open
         .values()
@@ -601,6 +612,26 @@ fn drain(shared: &Shared, now: Instant, force: bool) -> (Vec<Batch>, Option<Inst
         (a, b) => a.or(b),
     };
     (due, next_wake)
+}
+
+/// Takes the batches that may be sent at `now`, in queue order. A partition's batches leave in
+/// order: one waiting out a retry backoff holds back the partition's later batches (as the Java
+/// client's per-partition queue does).
+fn take_due(ready: &mut VecDeque<Batch>, now: Instant) -> Vec<Batch> {
+    let mut due = Vec::new();
+    let mut waiting = VecDeque::new();
+    let mut held_back: HashSet<TopicPartition> = HashSet::new();
+    while let Some(batch) = ready.pop_front() {
+        let backing_off = batch.not_before.is_some_and(|not_before| not_before > now);
+        if backing_off || held_back.contains(&batch.partition) {
+            held_back.insert(batch.partition.clone());
+            waiting.push_back(batch);
+        } else {
+            due.push(batch);
+        }
+    }
+    *ready = waiting;
+    due
 }
 
 /// Groups batches by their partition's leader; batches without a known leader go back for a
@@ -850,8 +881,8 @@ fn fail_all_retriable(shared: &Shared, batches: Vec<Batch>, error: &ClientError)
 /// Requeues `batch` after the backoff if `error` is retriable and attempts remain; fails it
 /// otherwise.
 fn retry_or_fail(shared: &Shared, mut batch: Batch, error: ClientError) {
-    let config = &shared.config;
-    match decide_retry(error, batch.attempts, config.retries, config.retry_backoff) {
+    let policy = RetryPolicy::of(&shared.config);
+    match decide_retry(error, batch.attempts, batch.created.elapsed(), &policy) {
         RetryDecision::Fail(error) => batch_failed(shared, batch, &error),
         RetryDecision::Retry {
             attempt,
@@ -888,37 +919,64 @@ enum RetryDecision {
     Fail(ClientError),
 }
 
-/// What to do with a batch that failed with `error` after `attempts_so_far` retries: retry
-/// retriable errors while `retries` allows, with exponential backoff; otherwise fail, saying
-/// how many attempts were made when the limit was the reason.
+/// The retry settings of a [`ProducerConfig`].
+#[derive(Debug, Clone, Copy)]
+struct RetryPolicy {
+    retries: u32,
+    backoff: Duration,
+    backoff_max: Duration,
+    delivery_timeout: Duration,
+}
+
+impl RetryPolicy {
+    fn of(config: &ProducerConfig) -> RetryPolicy {
+        RetryPolicy {
+            retries: config.retries,
+            backoff: config.retry_backoff,
+            backoff_max: config.retry_backoff_max,
+            delivery_timeout: config.delivery_timeout,
+        }
+    }
+}
+
+/// What to do after a failure with `error`, `attempts_so_far` retries and `age` after the first
+/// send: retry retriable errors with exponential backoff while both `retries` and
+/// `delivery.timeout.ms` allow (the wait must end before the timeout does); otherwise fail,
+/// naming the limit that was reached.
 fn decide_retry(
     error: ClientError,
     attempts_so_far: u32,
-    retries: u32,
-    base_backoff: Duration,
+    age: Duration,
+    policy: &RetryPolicy,
 ) -> RetryDecision {
     if !error.is_retriable() {
         return RetryDecision::Fail(error);
     }
-    if attempts_so_far >= retries {
+    if attempts_so_far >= policy.retries {
         return RetryDecision::Fail(ClientError::RetriesExhausted {
             attempts: attempts_so_far + 1,
             last: Box::new(error),
         });
     }
     let attempt = attempts_so_far + 1;
+    let backoff = retry_backoff(policy.backoff, policy.backoff_max, attempt);
+    if age + backoff >= policy.delivery_timeout {
+        return RetryDecision::Fail(ClientError::DeliveryTimeout {
+            timeout: policy.delivery_timeout,
+            last: Box::new(error),
+        });
+    }
     RetryDecision::Retry {
         attempt,
-        backoff: retry_backoff(base_backoff, attempt),
+        backoff,
         error,
     }
 }
 
-/// Exponential backoff from `base`, doubling per attempt, capped at 32× (like the Java
-/// client's `retry.backoff.max.ms` default of 1 s over 100 ms… ×10; close enough, and bounded).
-pub fn retry_backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32 << attempt.saturating_sub(1).min(5);
-    base.saturating_mul(factor)
+/// `base` doubled per attempt after the first, capped at `max`.
+pub fn retry_backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(max)
 }
 
 #[cfg(test)]
@@ -934,12 +992,56 @@ mod tests {
         assert_eq!(Acks::parse("2"), None);
     }
 
+    fn policy(retries: u32, delivery_timeout_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            backoff: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            delivery_timeout: Duration::from_millis(delivery_timeout_ms),
+        }
+    }
+
+    #[test]
+    fn retries_stop_at_the_delivery_timeout() {
+        let not_leader =
+            || ClientError::broker("produce", ResponseError::NotLeaderOrFollower, None);
+        let young = decide_retry(
+            not_leader(),
+            7,
+            Duration::from_secs(5),
+            &policy(u32::MAX, 120_000),
+        );
+        assert!(
+            matches!(young, RetryDecision::Retry { attempt: 8, backoff, .. } if backoff == Duration::from_secs(1))
+        );
+        // The next wait would end past the timeout: fail now, saying why.
+        match decide_retry(
+            not_leader(),
+            7,
+            Duration::from_millis(119_500),
+            &policy(u32::MAX, 120_000),
+        ) {
+            RetryDecision::Fail(error) => {
+                assert!(
+                    matches!(error, ClientError::DeliveryTimeout { .. }),
+                    "{error}"
+                );
+                assert_eq!(
+                    error.kafka_error(),
+                    Some(ResponseError::NotLeaderOrFollower)
+                );
+                assert!(error.to_string().contains("120000 ms"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn retriable_errors_are_retried_until_the_limit() {
         let base = Duration::from_millis(100);
         let not_leader =
             || ClientError::broker("produce", ResponseError::NotLeaderOrFollower, None);
-        match decide_retry(not_leader(), 0, 3, base) {
+        match decide_retry(not_leader(), 0, Duration::ZERO, &policy(3, 120_000)) {
             RetryDecision::Retry {
                 attempt, backoff, ..
             } => {
@@ -947,7 +1049,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match decide_retry(not_leader(), 2, 3, base) {
+        match decide_retry(not_leader(), 2, Duration::ZERO, &policy(3, 120_000)) {
             RetryDecision::Retry {
                 attempt, backoff, ..
             } => {
@@ -955,7 +1057,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match decide_retry(not_leader(), 3, 3, base) {
+        match decide_retry(not_leader(), 3, Duration::ZERO, &policy(3, 120_000)) {
             RetryDecision::Fail(error) => {
                 assert!(matches!(
                     error,
@@ -972,7 +1074,7 @@ mod tests {
             address: "a".into(),
         };
         assert!(matches!(
-            decide_retry(closed, 0, 1, base),
+            decide_retry(closed, 0, Duration::ZERO, &policy(1, 120_000)),
             RetryDecision::Retry { .. }
         ));
     }
@@ -980,12 +1082,35 @@ mod tests {
     #[test]
     fn fatal_errors_fail_at_once() {
         let too_large = ClientError::broker("produce", ResponseError::MessageTooLarge, None);
-        match decide_retry(too_large, 0, 10, Duration::from_millis(1)) {
+        match decide_retry(too_large, 0, Duration::ZERO, &policy(10, 120_000)) {
             RetryDecision::Fail(error) => {
                 assert_eq!(error.kafka_error(), Some(ResponseError::MessageTooLarge))
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_batch_in_backoff_holds_back_its_partition_only() {
+        let now = Instant::now();
+        let mut ready = VecDeque::new();
+        let mut retrying = batch_for(1, 0);
+        retrying.not_before = Some(now + Duration::from_secs(1));
+        ready.push_back(retrying);
+        ready.push_back(batch_for(2, 0));
+        ready.push_back(batch_for(3, 1));
+        let due: Vec<usize> = take_due(&mut ready, now)
+            .iter()
+            .map(|b| b.size_bytes)
+            .collect();
+        assert_eq!(due, [3]);
+        let still_waiting: Vec<usize> = ready.iter().map(|b| b.size_bytes).collect();
+        assert_eq!(still_waiting, [1, 2]);
+        let due: Vec<usize> = take_due(&mut ready, now + Duration::from_secs(2))
+            .iter()
+            .map(|b| b.size_bytes)
+            .collect();
+        assert_eq!(due, [1, 2]);
     }
 
     #[test]
@@ -1010,11 +1135,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_millis(100);
-        assert_eq!(retry_backoff(base, 1), Duration::from_millis(100));
-        assert_eq!(retry_backoff(base, 2), Duration::from_millis(200));
-        assert_eq!(retry_backoff(base, 3), Duration::from_millis(400));
-        assert_eq!(retry_backoff(base, 40), Duration::from_millis(3200));
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(retry_backoff(base, max, 1), Duration::from_millis(100));
+        assert_eq!(retry_backoff(base, max, 2), Duration::from_millis(200));
+        assert_eq!(retry_backoff(base, max, 3), Duration::from_millis(400));
+        assert_eq!(retry_backoff(base, max, 5), Duration::from_secs(1));
+        assert_eq!(retry_backoff(base, max, u32::MAX), Duration::from_secs(1));
     }
 
     fn batch_for(bytes: usize, partition: i32) -> Batch {

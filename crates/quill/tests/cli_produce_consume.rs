@@ -492,3 +492,50 @@ fn ctrl_c_ends_a_bench_with_its_summary() {
     assert!(stdout.contains("records sent in"), "{stdout}");
     assert!(stdout.contains("0 errors"), "{stdout}");
 }
+
+#[test]
+fn produce_waits_out_a_broker_restart() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let (_dir, mut broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "durable", "-p", "1"], None).ok();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args(["produce", "durable", "-b", &address])
+        .env_remove("QUILL_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"before\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    broker.stop_with("TERM");
+    stdin.write_all(b"during\n").unwrap();
+    stdin.flush().unwrap();
+    // Down for longer than a handful of quick retries would cover.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    broker.restart();
+    stdin.write_all(b"after\n").unwrap();
+    drop(stdin);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(cli_support::COMMAND_TIMEOUT)
+        .expect("produce finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Produced 3 records"), "{stderr}");
+    let run = quill(
+        &address,
+        &["consume", "durable", "--from-beginning", "--until-end"],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["before", "during", "after"]);
+}

@@ -54,11 +54,14 @@ pub struct ProduceArgs {
     /// batch.size in bytes
     #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     batch_size: usize,
-    /// Produce requests in flight per broker. Above 1, records keep their order per partition
-    /// only on a broker that handles a connection's requests in order (Apache Kafka does;
-    /// Quill's broker does not yet), hence the cautious default
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Produce requests in flight per broker (each partition's records still keep their order:
+    /// the broker handles a connection's requests in order)
+    #[arg(long, default_value_t = 5, value_name = "N")]
     max_in_flight: usize,
+    /// Give up on a record not acknowledged this long after it was read (retriable errors such
+    /// as a restarting broker are retried until then), like the Java client's delivery.timeout.ms
+    #[arg(long, default_value_t = 120_000, value_name = "MS")]
+    delivery_timeout_ms: u64,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -82,6 +85,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         linger: Duration::from_millis(args.linger_ms),
         batch_size_bytes: args.batch_size.max(1),
         max_in_flight_per_broker: args.max_in_flight.max(1),
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
         ..ProducerConfig::default()
     };
     let producer = Producer::new(client, config)?;
