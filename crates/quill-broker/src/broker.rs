@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataService;
 use crate::net;
+use crate::offsets_store::{LogOffsetsStore, OFFSETS_TOPIC};
 use crate::partitions::PartitionManager;
 use crate::state::BrokerState;
+use quill_group::GroupCoordinator;
 
 /// Name of the metadata log directory inside the data dir (Kafka KRaft's name).
 pub const METADATA_DIR_NAME: &str = "__cluster_metadata";
@@ -73,15 +75,33 @@ impl Broker {
             config.advertise = Some(default_advertised_address(&config.listen, &local_addresses));
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = tokio::task::spawn_blocking(move || open_services(config, shutdown_rx))
-            .await
-            .map_err(|error| {
-                BrokerError::Log(quill_log::LogError::Io(std::io::Error::other(
-                    error.to_string(),
-                )))
-            })??;
-        let state = Arc::new(state);
+        let (config, metadata, partitions) =
+            tokio::task::spawn_blocking(move || open_services(config))
+                .await
+                .map_err(|error| {
+                    BrokerError::Log(quill_log::LogError::Io(std::io::Error::other(
+                        error.to_string(),
+                    )))
+                })??;
+        let groups = start_group_coordinator(&config, &metadata, &partitions);
+        let state = Arc::new(BrokerState::new(
+            config,
+            metadata,
+            partitions,
+            groups,
+            shutdown_rx,
+        ));
         register_this_broker(&state).await?;
+        if state.image().topic(OFFSETS_TOPIC).is_some() {
+            // Load committed offsets in the background: until a partition is loaded its groups
+            // answer COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
+            let loading = state.clone();
+            tokio::spawn(async move {
+                if let Err(error) = loading.ensure_offsets_topic().await {
+                    tracing::error!(%error, "could not load consumer groups");
+                }
+            });
+        }
         Ok(Broker {
             state,
             listeners,
@@ -120,6 +140,9 @@ impl Broker {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         let _ = self.shutdown.send(true);
+        // Parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR now, so their connections
+        // can drain instead of holding shutdown for a rebalance timeout.
+        self.state.groups.shutdown();
         if let Err(error) = server.await {
             tracing::error!(%error, "network server task failed");
         }
@@ -133,18 +156,35 @@ impl Broker {
     }
 }
 
+type Services = (BrokerConfig, Arc<MetadataService>, Arc<PartitionManager>);
+
 /// Blocking: opens the metadata log and the partition logs it describes.
-fn open_services(
-    config: BrokerConfig,
-    shutdown: watch::Receiver<bool>,
-) -> Result<BrokerState, BrokerError> {
+fn open_services(config: BrokerConfig) -> Result<Services, BrokerError> {
     let metadata = Arc::new(MetadataService::open(
         &config.data_dir.join(METADATA_DIR_NAME),
     )?);
     let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
     partitions.remove_orphaned_dirs(&metadata.image());
     partitions.reconcile(&metadata.image(), &config)?;
-    Ok(BrokerState::new(config, metadata, partitions, shutdown))
+    Ok((config, metadata, partitions))
+}
+
+/// The group coordinator over `__consumer_offsets`. An existing topic keeps its partition count
+/// whatever `offsets.topic.num.partitions` says now (group ids hash onto those partitions).
+fn start_group_coordinator(
+    config: &BrokerConfig,
+    metadata: &MetadataService,
+    partitions: &Arc<PartitionManager>,
+) -> GroupCoordinator {
+    let mut group_config = config.group.clone();
+    if let Some(topic) = metadata.image().topic(OFFSETS_TOPIC) {
+        group_config.offsets_topic_partitions =
+            i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+    }
+    let store = Arc::new(LogOffsetsStore::new(partitions.clone()));
+    let coordinator = GroupCoordinator::new(group_config, store);
+    coordinator.spawn_offset_expiration();
+    coordinator
 }
 
 /// Records this broker's advertised endpoint in the metadata log if it is new or changed.

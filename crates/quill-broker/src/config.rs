@@ -68,6 +68,8 @@ pub struct BrokerConfig {
     pub queued_max_requests: i32,
     /// How long shutdown waits for in-flight requests before closing connections anyway.
     pub shutdown_timeout_ms: i64,
+    /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.*`).
+    pub group: quill_group::GroupConfig,
     /// Broker-level defaults of topic configs Quill has no dedicated field for (e.g.
     /// `log.cleanup.policy`, `log.retention.hours`, `compression.type`), by Kafka name. They
     /// feed topic config defaults through the static broker config layer.
@@ -101,6 +103,7 @@ impl Default for BrokerConfig {
             connections_max_idle_ms: 10 * 60 * 1000,
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
+            group: quill_group::GroupConfig::default(),
             topic_defaults: std::collections::BTreeMap::new(),
             explicitly_set: BTreeSet::new(),
         }
@@ -136,6 +139,14 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "max.connections", description: "open client connections allowed (default 2147483647)" },
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
     SettingDoc { name: "queued.max.requests", description: "requests in flight per connection (default 500)" },
+    SettingDoc { name: "offsets.topic.num.partitions", description: "partitions of __consumer_offsets, fixed once created (default 50)" },
+    SettingDoc { name: "group.initial.rebalance.delay.ms", description: "wait for more members before the first rebalance (default 250; Kafka 3000)" },
+    SettingDoc { name: "group.min.session.timeout.ms", description: "smallest consumer session timeout accepted (default 6000)" },
+    SettingDoc { name: "group.max.session.timeout.ms", description: "largest consumer session timeout accepted (default 1800000)" },
+    SettingDoc { name: "group.max.size", description: "members per consumer group (default 1000)" },
+    SettingDoc { name: "offsets.retention.minutes", description: "keep committed offsets of empty groups this long (default 10080)" },
+    SettingDoc { name: "offsets.retention.check.interval.ms", description: "how often expired offsets are removed (default 600000)" },
+    SettingDoc { name: "offset.metadata.max.bytes", description: "largest commit metadata string (default 4096)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
 ];
 
@@ -235,6 +246,40 @@ impl BrokerConfig {
             }
             "shutdown.timeout.ms" => {
                 self.shutdown_timeout_ms = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "offsets.topic.num.partitions" => {
+                self.group.offsets_topic_partitions =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.group.initial_rebalance_delay_ms =
+                    parse_int_at_least(value, 0u64).map_err(|r| invalid(&r))?
+            }
+            "group.min.session.timeout.ms" => {
+                self.group.min_session_timeout_ms =
+                    parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group.max_session_timeout_ms =
+                    parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "group.max.size" => {
+                self.group.group_max_size =
+                    parse_int_at_least(value, 1usize).map_err(|r| invalid(&r))?
+            }
+            "offsets.retention.minutes" => {
+                let minutes: i64 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
+                self.group.offsets_retention_ms = minutes
+                    .checked_mul(60_000)
+                    .ok_or_else(|| invalid("too large"))?;
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.group.offsets_retention_check_interval_ms =
+                    parse_int_at_least(value, 1u64).map_err(|r| invalid(&r))?
+            }
+            "offset.metadata.max.bytes" => {
+                self.group.offset_metadata_max_bytes =
+                    parse_int_at_least(value, 0usize).map_err(|r| invalid(&r))?
             }
             other if quill_meta::topic_config::topic_config_for_broker_synonym(other).is_some() => {
                 quill_meta::topic_config::validate_broker_config(other, value)
@@ -352,6 +397,38 @@ impl BrokerConfig {
             (
                 "shutdown.timeout.ms",
                 Some(self.shutdown_timeout_ms.to_string()),
+            ),
+            (
+                "offsets.topic.num.partitions",
+                Some(self.group.offsets_topic_partitions.to_string()),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                Some(self.group.initial_rebalance_delay_ms.to_string()),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                Some(self.group.min_session_timeout_ms.to_string()),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                Some(self.group.max_session_timeout_ms.to_string()),
+            ),
+            (
+                "group.max.size",
+                Some(self.group.group_max_size.to_string()),
+            ),
+            (
+                "offsets.retention.minutes",
+                Some((self.group.offsets_retention_ms / 60_000).to_string()),
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                Some(self.group.offsets_retention_check_interval_ms.to_string()),
+            ),
+            (
+                "offset.metadata.max.bytes",
+                Some(self.group.offset_metadata_max_bytes.to_string()),
             ),
         ];
         let mut described: Vec<(String, Option<String>)> = fixed

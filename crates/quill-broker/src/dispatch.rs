@@ -11,6 +11,11 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
     ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, SyncGroupRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use crate::handlers;
@@ -31,6 +36,7 @@ pub enum Reply {
 pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestFrame) -> Reply {
     let version = request.api_version;
     let state = &*state;
+    tracing::debug!(%peer, api = ?request.api_key, version, correlation_id = request.correlation_id, "request");
     match request.api_key {
         ApiKey::ApiVersions => {
             respond(&request, peer, |body: ApiVersionsRequest| async move {
@@ -108,6 +114,73 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         ApiKey::DescribeLogDirs => {
             respond(&request, peer, |body: DescribeLogDirsRequest| async move {
                 handlers::cluster::describe_log_dirs(state, body)
+            })
+            .await
+        }
+        ApiKey::FindCoordinator => {
+            respond(&request, peer, |body: FindCoordinatorRequest| {
+                handlers::groups::find_coordinator(state, body, version)
+            })
+            .await
+        }
+        ApiKey::JoinGroup => {
+            let client_id = request.client_id.clone().unwrap_or_default();
+            respond(&request, peer, |body: JoinGroupRequest| async move {
+                handlers::groups::join_group(state, body, version, &client_id, peer).await
+            })
+            .await
+        }
+        ApiKey::SyncGroup => {
+            respond(&request, peer, |body: SyncGroupRequest| {
+                handlers::groups::sync_group(state, body, version)
+            })
+            .await
+        }
+        ApiKey::Heartbeat => {
+            respond(&request, peer, |body: HeartbeatRequest| async move {
+                handlers::groups::heartbeat(state, body)
+            })
+            .await
+        }
+        ApiKey::LeaveGroup => {
+            respond(&request, peer, |body: LeaveGroupRequest| async move {
+                handlers::groups::leave_group(state, body, version)
+            })
+            .await
+        }
+        ApiKey::OffsetCommit => {
+            respond(&request, peer, |body: OffsetCommitRequest| {
+                handlers::groups::offset_commit(state, body, version)
+            })
+            .await
+        }
+        ApiKey::OffsetFetch => {
+            respond(&request, peer, |body: OffsetFetchRequest| async move {
+                handlers::groups::offset_fetch(state, body, version)
+            })
+            .await
+        }
+        ApiKey::OffsetDelete => {
+            respond(&request, peer, |body: OffsetDeleteRequest| {
+                handlers::groups::offset_delete(state, body)
+            })
+            .await
+        }
+        ApiKey::ListGroups => {
+            respond(&request, peer, |body: ListGroupsRequest| async move {
+                handlers::groups::list_groups(state, body, version)
+            })
+            .await
+        }
+        ApiKey::DescribeGroups => {
+            respond(&request, peer, |body: DescribeGroupsRequest| async move {
+                handlers::groups::describe_groups(state, body, version)
+            })
+            .await
+        }
+        ApiKey::DeleteGroups => {
+            respond(&request, peer, |body: DeleteGroupsRequest| {
+                handlers::groups::delete_groups(state, body)
             })
             .await
         }

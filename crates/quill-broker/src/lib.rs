@@ -11,6 +11,7 @@ mod dispatch;
 mod handlers;
 mod metadata;
 pub mod net;
+mod offsets_store;
 mod partition_marker;
 mod partitions;
 pub mod protocol;

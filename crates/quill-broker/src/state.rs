@@ -4,20 +4,28 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use quill_group::GroupCoordinator;
 use quill_meta::{MetaError, MetadataImage, MetadataRecord, Placement, TopicInfo};
 use tokio::sync::{watch, Mutex};
 
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataService;
+use crate::offsets_store::OFFSETS_TOPIC;
 use crate::partitions::PartitionManager;
+
+/// `__consumer_offsets` settings Kafka uses (`offsets.topic.segment.bytes` = 100 MiB).
+const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "104857600";
 
 /// Shared by every connection and request task (behind an `Arc`).
 pub struct BrokerState {
     pub config: BrokerConfig,
     pub metadata: Arc<MetadataService>,
     pub partitions: Arc<PartitionManager>,
+    pub groups: GroupCoordinator,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
+    /// True once `__consumer_offsets` exists and the coordinator loaded its partitions.
+    offsets_topic_ready: Mutex<bool>,
     /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -27,15 +35,52 @@ impl BrokerState {
         config: BrokerConfig,
         metadata: Arc<MetadataService>,
         partitions: Arc<PartitionManager>,
+        groups: GroupCoordinator,
         shutdown: watch::Receiver<bool>,
     ) -> BrokerState {
         BrokerState {
             config,
             metadata,
             partitions,
+            groups,
             change_lock: Mutex::new(()),
+            offsets_topic_ready: Mutex::new(false),
             shutdown,
         }
+    }
+
+    /// Creates `__consumer_offsets` on first use (as Kafka does on the first FindCoordinator)
+    /// and loads the coordinator's partitions from it. Concurrent callers wait for one another.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), MetaError> {
+        let mut ready = self.offsets_topic_ready.lock().await;
+        if *ready {
+            return Ok(());
+        }
+        if self.image().topic(OFFSETS_TOPIC).is_none() {
+            let configs = BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+                ),
+            ]);
+            let partition_count = self.groups.config().offsets_topic_partitions;
+            tracing::info!(partitions = partition_count, "creating {OFFSETS_TOPIC}");
+            match self
+                .create_topic(OFFSETS_TOPIC, partition_count, 1, None, configs, false)
+                .await
+            {
+                Ok(_) | Err(MetaError::TopicAlreadyExists(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.groups.load_all_partitions().await.map_err(|error| {
+            MetaError::Io(std::io::Error::other(format!(
+                "loading {OFFSETS_TOPIC}: {error}"
+            )))
+        })?;
+        *ready = true;
+        Ok(())
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {

@@ -29,6 +29,17 @@ REQUESTS = [
     ("create_partitions_request", "CreatePartitionsRequest"),
     ("incremental_alter_configs_request", "IncrementalAlterConfigsRequest"),
     ("describe_cluster_request", "DescribeClusterRequest"),
+    ("find_coordinator_request", "FindCoordinatorRequest"),
+    ("join_group_request", "JoinGroupRequest"),
+    ("sync_group_request", "SyncGroupRequest"),
+    ("heartbeat_request", "HeartbeatRequest"),
+    ("leave_group_request", "LeaveGroupRequest"),
+    ("offset_commit_request", "OffsetCommitRequest"),
+    ("offset_fetch_request", "OffsetFetchRequest"),
+    ("offset_delete_request", "OffsetDeleteRequest"),
+    ("list_groups_request", "ListGroupsRequest"),
+    ("describe_groups_request", "DescribeGroupsRequest"),
+    ("delete_groups_request", "DeleteGroupsRequest"),
 ]
 
 FIXED = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Float64": 8, "Boolean": 1, "Uuid": 16}

@@ -118,6 +118,15 @@ fn requested_topics(
 }
 
 async fn auto_create(state: &BrokerState, name: &str) -> Result<TopicInfo, MetaError> {
+    if name == crate::offsets_store::OFFSETS_TOPIC {
+        // The internal topic has its own shape (partition count, compaction).
+        state.ensure_offsets_topic().await?;
+        return state
+            .image()
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetaError::UnknownTopic(name.to_string()));
+    }
     tracing::info!(topic = name, "auto-creating topic");
     let created = state
         .create_topic(

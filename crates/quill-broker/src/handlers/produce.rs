@@ -92,6 +92,14 @@ async fn append_partition(
     topic: &str,
     data: PartitionProduceData,
 ) -> Result<Appended, PartitionProduceResponse> {
+    if topic == crate::offsets_store::OFFSETS_TOPIC {
+        // Only the group coordinator writes there (Kafka refuses clients the same way).
+        return Err(partition_error(
+            data.index,
+            ResponseError::InvalidTopicException.code(),
+            Some("cannot produce to the internal topic __consumer_offsets"),
+        ));
+    }
     let Some(partition) = state.partitions.get(topic, data.index) else {
         return Err(partition_error(
             data.index,

@@ -779,6 +779,502 @@ pub mod describe_cluster_request {
     }
 }
 
+pub mod find_coordinator_request {
+    use super::{GuardError, Walker};
+    pub fn walk_find_coordinator_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version <= 3 {
+            if version >= 3 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 1 {
+            walker.skip(1)?;
+        }
+        if version >= 4 {
+            walker.compact_array(|walker| walker.compact_string())?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod join_group_request {
+    use super::{GuardError, Walker};
+    pub fn walk_join_group_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 6 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(4)?;
+        if version >= 1 {
+            walker.skip(4)?;
+        }
+        if version >= 6 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 5 {
+            if version >= 6 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 6 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 6 {
+            walker.compact_array(|walker| walk_join_group_request_protocol(walker, version))?;
+        } else {
+            walker.array(|walker| walk_join_group_request_protocol(walker, version))?;
+        }
+        if version >= 8 {
+            walker.compact_string()?;
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_join_group_request_protocol(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 6 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 6 {
+            walker.compact_bytes()?;
+        } else {
+            walker.bytes()?;
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod sync_group_request {
+    use super::{GuardError, Walker};
+    pub fn walk_sync_group_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(4)?;
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            if version >= 4 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 5 {
+            walker.compact_string()?;
+        }
+        if version >= 5 {
+            walker.compact_string()?;
+        }
+        if version >= 4 {
+            walker.compact_array(|walker| walk_sync_group_request_assignment(walker, version))?;
+        } else {
+            walker.array(|walker| walk_sync_group_request_assignment(walker, version))?;
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_sync_group_request_assignment(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 4 {
+            walker.compact_bytes()?;
+        } else {
+            walker.bytes()?;
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod heartbeat_request {
+    use super::{GuardError, Walker};
+    pub fn walk_heartbeat_request(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(4)?;
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            if version >= 4 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod leave_group_request {
+    use super::{GuardError, Walker};
+    pub fn walk_leave_group_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version <= 2 {
+            walker.string()?;
+        }
+        if version >= 3 {
+            if version >= 4 {
+                walker.compact_array(|walker| walk_member_identity(walker, version))?;
+            } else {
+                walker.array(|walker| walk_member_identity(walker, version))?;
+            }
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_member_identity(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        if version >= 3 {
+            if version >= 4 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 3 {
+            if version >= 4 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version >= 5 {
+            walker.compact_string()?;
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod offset_commit_request {
+    use super::{GuardError, Walker};
+    pub fn walk_offset_commit_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 8 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(4)?;
+        if version >= 8 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 7 {
+            if version >= 8 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version <= 4 {
+            walker.skip(8)?;
+        }
+        if version >= 8 {
+            walker.compact_array(|walker| walk_offset_commit_request_topic(walker, version))?;
+        } else {
+            walker.array(|walker| walk_offset_commit_request_topic(walker, version))?;
+        }
+        if version >= 8 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_offset_commit_request_partition(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        walker.skip(8)?;
+        if version >= 6 {
+            walker.skip(4)?;
+        }
+        if version >= 8 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 8 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_offset_commit_request_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 8 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 8 {
+            walker.compact_array(|walker| walk_offset_commit_request_partition(walker, version))?;
+        } else {
+            walker.array(|walker| walk_offset_commit_request_partition(walker, version))?;
+        }
+        if version >= 8 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod offset_fetch_request {
+    use super::{GuardError, Walker};
+    pub fn walk_offset_fetch_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version <= 7 {
+            if version >= 6 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version <= 7 {
+            if version >= 6 {
+                walker.compact_array(|walker| walk_offset_fetch_request_topic(walker, version))?;
+            } else {
+                walker.array(|walker| walk_offset_fetch_request_topic(walker, version))?;
+            }
+        }
+        if version >= 8 {
+            walker.compact_array(|walker| walk_offset_fetch_request_group(walker, version))?;
+        }
+        if version >= 7 {
+            walker.skip(1)?;
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_offset_fetch_request_group(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 8 {
+            walker.compact_string()?;
+        }
+        if version >= 9 {
+            walker.compact_string()?;
+        }
+        if version >= 9 {
+            walker.skip(4)?;
+        }
+        if version >= 8 {
+            walker.compact_array(|walker| walk_offset_fetch_request_topics(walker, version))?;
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_offset_fetch_request_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version <= 7 {
+            if version >= 6 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version <= 7 {
+            if version >= 6 {
+                walker.compact_array(|walker| walker.skip(4))?;
+            } else {
+                walker.array(|walker| walker.skip(4))?;
+            }
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_offset_fetch_request_topics(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 8 {
+            walker.compact_string()?;
+        }
+        if version >= 8 {
+            walker.compact_array(|walker| walker.skip(4))?;
+        }
+        if version >= 6 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod offset_delete_request {
+    use super::{GuardError, Walker};
+    pub fn walk_offset_delete_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.string()?;
+        walker.array(|walker| walk_offset_delete_request_topic(walker, version))?;
+        Ok(())
+    }
+
+    pub fn walk_offset_delete_request_partition(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        Ok(())
+    }
+
+    pub fn walk_offset_delete_request_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.string()?;
+        walker.array(|walker| walk_offset_delete_request_partition(walker, version))?;
+        Ok(())
+    }
+}
+
+pub mod list_groups_request {
+    use super::{GuardError, Walker};
+    pub fn walk_list_groups_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_array(|walker| walker.compact_string())?;
+        }
+        if version >= 5 {
+            walker.compact_array(|walker| walker.compact_string())?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod describe_groups_request {
+    use super::{GuardError, Walker};
+    pub fn walk_describe_groups_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 5 {
+            walker.compact_array(|walker| walker.compact_string())?;
+        } else {
+            walker.array(|walker| walker.string())?;
+        }
+        if version >= 3 {
+            walker.skip(1)?;
+        }
+        if version >= 5 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod delete_groups_request {
+    use super::{GuardError, Walker};
+    pub fn walk_delete_groups_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 2 {
+            walker.compact_array(|walker| walker.compact_string())?;
+        } else {
+            walker.array(|walker| walker.string())?;
+        }
+        if version >= 2 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
 /// The walker for a request body, by API key.
 pub fn walker_for(
     api_key: kafka_protocol::messages::ApiKey,
@@ -801,6 +1297,17 @@ pub fn walker_for(
             Some(incremental_alter_configs_request::walk_incremental_alter_configs_request)
         }
         ApiKey::DescribeCluster => Some(describe_cluster_request::walk_describe_cluster_request),
+        ApiKey::FindCoordinator => Some(find_coordinator_request::walk_find_coordinator_request),
+        ApiKey::JoinGroup => Some(join_group_request::walk_join_group_request),
+        ApiKey::SyncGroup => Some(sync_group_request::walk_sync_group_request),
+        ApiKey::Heartbeat => Some(heartbeat_request::walk_heartbeat_request),
+        ApiKey::LeaveGroup => Some(leave_group_request::walk_leave_group_request),
+        ApiKey::OffsetCommit => Some(offset_commit_request::walk_offset_commit_request),
+        ApiKey::OffsetFetch => Some(offset_fetch_request::walk_offset_fetch_request),
+        ApiKey::OffsetDelete => Some(offset_delete_request::walk_offset_delete_request),
+        ApiKey::ListGroups => Some(list_groups_request::walk_list_groups_request),
+        ApiKey::DescribeGroups => Some(describe_groups_request::walk_describe_groups_request),
+        ApiKey::DeleteGroups => Some(delete_groups_request::walk_delete_groups_request),
         _ => None,
     }
 }

@@ -56,12 +56,19 @@ fn check_agreement<T: Encodable + Decodable>(api_key: ApiKey, version: i16, requ
 /// Checks the default request and a populated one (every array non-empty); returns whether the
 /// populated one was encodable at this version.
 fn check_api(api_key: ApiKey, version: i16) -> bool {
+    let advertised = SUPPORTED_APIS
+        .iter()
+        .any(|api| api.key == api_key && (api.min_version..=api.max_version).contains(&version));
     macro_rules! both {
         ($default:expr, $populated:expr) => {{
-            assert!(
-                check_agreement(api_key, version, &$default),
-                "{api_key:?} v{version}: default request does not encode"
-            );
+            if !check_agreement(api_key, version, &$default) {
+                // Versions beyond what we advertise may need fields a default lacks.
+                assert!(
+                    !advertised,
+                    "{api_key:?} v{version}: default request does not encode"
+                );
+                return false;
+            }
             check_agreement(api_key, version, &$populated)
         }};
     }
@@ -199,6 +206,107 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
             DescribeClusterRequest::default(),
             DescribeClusterRequest::default().with_include_cluster_authorized_operations(true)
         ),
+        ApiKey::FindCoordinator => both!(
+            FindCoordinatorRequest::default(),
+            if version >= 4 {
+                FindCoordinatorRequest::default().with_coordinator_keys(vec![name("g")])
+            } else {
+                FindCoordinatorRequest::default().with_key(name("g"))
+            }
+        ),
+        ApiKey::JoinGroup => both!(
+            JoinGroupRequest::default(),
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(name("g")))
+                .with_protocol_type(name("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(name("range"))
+                .with_metadata(Bytes::from_static(b"meta"))])
+        ),
+        ApiKey::SyncGroup => both!(
+            SyncGroupRequest::default(),
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(name("g")))
+                .with_assignments(vec![
+                    sync_group_request::SyncGroupRequestAssignment::default()
+                        .with_member_id(name("m"))
+                        .with_assignment(Bytes::from_static(b"assignment"))
+                ])
+        ),
+        ApiKey::Heartbeat => both!(
+            HeartbeatRequest::default(),
+            HeartbeatRequest::default().with_group_id(GroupId(name("g")))
+        ),
+        ApiKey::LeaveGroup => {
+            let request = if version >= 3 {
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(name("g")))
+                    .with_members(vec![
+                        leave_group_request::MemberIdentity::default().with_member_id(name("m"))
+                    ])
+            } else {
+                LeaveGroupRequest::default().with_group_id(GroupId(name("g")))
+            };
+            both!(LeaveGroupRequest::default(), request)
+        }
+        ApiKey::OffsetCommit => both!(
+            OffsetCommitRequest::default(),
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(name("g")))
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_committed_offset(5)
+                                .with_committed_metadata(Some(name("meta")))
+                        ])
+                ])
+        ),
+        ApiKey::OffsetFetch => {
+            let request = if version >= 8 {
+                OffsetFetchRequest::default().with_groups(vec![
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(name("g")))
+                        .with_topics(Some(vec![
+                            offset_fetch_request::OffsetFetchRequestTopics::default()
+                                .with_name(topic("t"))
+                                .with_partition_indexes(vec![0, 1]),
+                        ])),
+                ])
+            } else {
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(name("g")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(topic("t"))
+                            .with_partition_indexes(vec![0, 1]),
+                    ]))
+            };
+            both!(OffsetFetchRequest::default(), request)
+        }
+        ApiKey::OffsetDelete => both!(
+            OffsetDeleteRequest::default(),
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(name("g")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                        ])
+                ])
+        ),
+        ApiKey::ListGroups => both!(ListGroupsRequest::default(), ListGroupsRequest::default()),
+        ApiKey::DescribeGroups => both!(
+            DescribeGroupsRequest::default(),
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(name("g"))])
+        ),
+        ApiKey::DeleteGroups => both!(
+            DeleteGroupsRequest::default(),
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(name("g"))])
+        ),
         other => panic!("no test request for {other:?}"),
     }
 }
@@ -220,6 +328,17 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::CreatePartitions,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
+        ApiKey::FindCoordinator,
+        ApiKey::JoinGroup,
+        ApiKey::SyncGroup,
+        ApiKey::Heartbeat,
+        ApiKey::LeaveGroup,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
+        ApiKey::OffsetDelete,
+        ApiKey::ListGroups,
+        ApiKey::DescribeGroups,
+        ApiKey::DeleteGroups,
     ];
     for api in SUPPORTED_APIS {
         assert!(
