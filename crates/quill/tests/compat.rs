@@ -10,7 +10,7 @@
 //! - [`NOT_YET`] is the one list of (client, scenario) pairs whose broker feature is missing.
 //!   They still run and are reported; each may fail only at its declared step (an earlier
 //!   failure is a regression), and one that passes fails the suite until it is removed.
-//! - Scenario 8 gets a broker of its own: the program prints `RESTART-BROKER <n>`, the runner
+//! - Scenarios 5 and 8 get a broker of their own: the program prints `RESTART-BROKER <n>`, the runner
 //!   stops the broker (SIGTERM the first time, SIGKILL the second), restarts it on the same port
 //!   and data dir and writes `restarted` to the program's stdin.
 //! - Scenario 10 runs last: each reader decodes the compressed topics the other clients wrote
@@ -38,7 +38,9 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
 /// Client programs run at once against the shared broker.
 const PARALLELISM: usize = 4;
 const BROKER_LOG_TAIL_LINES: usize = 40;
-/// How long scenario 8 keeps the broker stopped before restarting it: a realistic restart,
+/// Scenarios that get a broker of their own, which they may ask the runner to restart.
+const RESTART_SCENARIOS: [u8; 2] = [5, 8];
+/// How long a restart keeps the broker stopped before restarting it: a realistic restart,
 /// long enough that a client must really retry (not just reconnect).
 const BROKER_DOWN_TIME: Duration = Duration::from_secs(5);
 
@@ -97,10 +99,6 @@ const INTEROP_WRITERS: [(Client, usize); 5] = [
 ];
 const INTEROP_SCENARIO: u8 = 10;
 
-const PIPELINED_PRODUCE_REORDERED: &str =
-    "broker bug: Produce requests pipelined on one connection \
-     are appended out of order (~10% of 2000 one-record batches inverted); Kafka appends a \
-     connection's requests in order";
 const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producers) not implemented";
 
 /// Pairs whose broker feature does not exist yet: (client, scenario, the step at which the
@@ -108,10 +106,6 @@ const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producer
 /// feature lands (the suite fails until you do).
 #[rustfmt::skip]
 const NOT_YET: &[(Client, u8, &str, &str)] = &[
-    (Client::ConfluentKafka, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
-    (Client::KafkaPython, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
-    (Client::Kcat, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
-    (Client::QuillCli, 2, "pipelined-order", PIPELINED_PRODUCE_REORDERED),
     (Client::QuillCli, 8, "produce-after",
      "quill CLI gap: `quill produce` gives up after 6 attempts (~3 s of backoff, no --retries) \
       while the broker is down 5 s; Kafka's producers retry until delivery.timeout.ms (120 s)"),
@@ -504,7 +498,7 @@ fn run_case(case: &Case, tools: &Toolchain, shared: &BrokerProcess) -> Outcome {
             .1
             .replace('_', "-")
     );
-    if case.scenario == 8 {
+    if RESTART_SCENARIOS.contains(&case.scenario) {
         return run_restart_case(case, tools, &prefix, started);
     }
     if case.client == Client::Kcat {
@@ -523,7 +517,7 @@ fn run_case(case: &Case, tools: &Toolchain, shared: &BrokerProcess) -> Outcome {
     }
 }
 
-/// Scenario 8, on a broker of its own: stopped with SIGTERM at the first `RESTART-BROKER`, with
+/// Scenarios 5 and 8, on a broker of their own: stopped with SIGTERM at the first `RESTART-BROKER`, with
 /// SIGKILL at the second, restarted each time on the same port and data dir.
 fn run_restart_case(case: &Case, tools: &Toolchain, prefix: &str, started: Instant) -> Outcome {
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,14 @@
 // Scenario 5: consumer groups as a black box. Two members of one group split the partitions,
 // a second group gets everything too (fan-out), committed offsets survive the members leaving,
-// and when a member leaves the other one takes over its partitions (rebalance).
+// when a member leaves the other one takes over its partitions (rebalance), and committed
+// offsets survive broker restarts (SIGTERM, then SIGKILL; the runner restarts the broker).
 'use strict'
-const { kafka, step, topicName, assert, assertEq, main, sleep, createTopics } = require('./common')
+const { kafka, step, topicName, assert, assertEq, main, sleep, createTopics, restartBroker } = require('./common')
 
 const PARTITIONS = 4
 const COUNT = 40
 
-function member (client, groupId, topic, label, log) {
+function memberOf (client, groupId, topic, label, log) {
   const consumer = client.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 500, rebalanceTimeout: 15000, maxWaitTimeInMs: 300, retry: { retries: 5 } })
   const state = { consumer, seen: [], assigned: [], crashed: null }
   consumer.on(consumer.events.GROUP_JOIN, event => {
@@ -53,8 +54,8 @@ main(async () => {
 
   step('same-group-splits')
   const groupA = `${topic}-a`
-  const a1 = member(client, groupA, topic, 'a1', log)
-  const a2 = member(client, groupA, topic, 'a2', log)
+  const a1 = memberOf(client, groupA, topic, 'a1', log)
+  const a2 = memberOf(client, groupA, topic, 'a2', log)
   await a1.start()
   await a2.start()
   await until(() => a1.assigned.length + a2.assigned.length === PARTITIONS && a1.assigned.length > 0 && a2.assigned.length > 0,
@@ -65,7 +66,7 @@ main(async () => {
   assertEq([...a1.seen, ...a2.seen].map(m => Number(m.value)).sort((x, y) => x - y), [...Array(COUNT).keys()], 'group A saw each message once')
 
   step('fan-out')
-  const b = member(client, `${topic}-b`, topic, 'b', log)
+  const b = memberOf(client, `${topic}-b`, topic, 'b', log)
   await b.start()
   await until(() => b.seen.length >= COUNT, 'group B to see every message', [b])
   await b.consumer.disconnect()
@@ -77,12 +78,32 @@ main(async () => {
   step('commits-survive')
   await a1.consumer.disconnect()
   await produce(COUNT, COUNT + 8)
-  const a3 = member(client, groupA, topic, 'a3', log)
+  const a3 = memberOf(client, groupA, topic, 'a3', log)
   await a3.start()
   await until(() => a3.seen.length >= 8, 'the 8 messages produced after the group left', [a3])
   await sleep(1000)
   assertEq(a3.seen.map(m => Number(m.value)).sort((x, y) => x - y), [...Array(8).keys()].map(i => COUNT + i), 'resumed from the committed offsets')
   await a3.consumer.disconnect()
   await producer.disconnect()
+
+  let next = COUNT + 8
+  for (const phase of [1, 2]) {
+    step(`commits-survive-restart-${phase}`)
+    await restartBroker(phase)
+    const fresh = client.producer()
+    await fresh.connect()
+    const messages = []
+    for (let i = next; i < next + 4; i++) messages.push({ value: String(i), partition: i % PARTITIONS })
+    await fresh.send({ topic, messages })
+    await fresh.disconnect()
+    const m = memberOf(client, groupA, topic, `after-restart-${phase}`, log)
+    await m.start()
+    await until(() => m.seen.length >= 4, `the 4 messages produced after restart ${phase}`, [m])
+    await sleep(1000)
+    assertEq(m.seen.map(x => Number(x.value)).sort((x, y) => x - y), [next, next + 1, next + 2, next + 3],
+      `group ${groupA} resumed from its committed offsets after restart ${phase}`)
+    await m.consumer.disconnect()
+    next += 4
+  }
   assert(true, 'done')
 })

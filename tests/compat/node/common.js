@@ -146,6 +146,29 @@ async function createTopics (client, topics) {
   }
 }
 
+// The runner's restart protocol (scenarios 5 and 8): print "RESTART-BROKER <n>"; the runner
+// restarts the broker (SIGTERM for 1, SIGKILL for 2) and writes "restarted" on our stdin.
+let restartCount = null
+function restarts () {
+  if (restartCount === null) {
+    restartCount = 0
+    require('readline').createInterface({ input: process.stdin }).on('line', line => {
+      if (line.trim() === 'restarted') restartCount += 1
+    })
+  }
+  return restartCount
+}
+
+async function restartBroker (phase, timeoutMs = 60000) {
+  restarts()
+  console.log(`RESTART-BROKER ${phase}`)
+  const deadline = Date.now() + timeoutMs
+  while (restarts() < phase) {
+    if (Date.now() > deadline) throw new Error(`the runner did not restart the broker (${phase})`)
+    await sleep(50)
+  }
+}
+
 function main (scenario) {
   const timer = setTimeout(() => {
     console.error(`scenario timed out after ${SCENARIO_TIMEOUT_MS} ms`)
@@ -178,6 +201,8 @@ module.exports = {
   javaPartition,
   consumeFromBeginning,
   createTopics,
+  restarts,
+  restartBroker,
   main,
   CompressionTypes
 }

@@ -1,10 +1,13 @@
 """Scenario 5 with confluent-kafka: two members of a group split the partitions, a second group
-sees everything (fan-out), a leaving member's partitions move to the other (rebalance), and
-committed offsets survive the members leaving."""
+sees everything (fan-out), a leaving member's partitions move to the other (rebalance),
+committed offsets survive the members leaving, and broker restarts (SIGTERM, then SIGKILL)."""
+
+import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 import ck
+import restart_protocol
 from common import Deadline, check, check_eq, run, step, topic_name
 
 PARTITIONS = 4
@@ -76,6 +79,22 @@ def scenario():
     pump([a3], lambda: len(a3.seen) >= 8, "the 8 messages produced after the group left")
     check_eq(sorted(a3.seen), list(range(COUNT, COUNT + 8)), "resumed from the committed offsets")
     a3.consumer.close()
+
+    following = COUNT + 8
+    for phase in (1, 2):
+        step("commits-survive-restart-%d" % phase)
+        restart_protocol.request_restart(phase)
+        deadline = Deadline(60, "the runner restarting the broker (%d)" % phase)
+        while restart_protocol.restarts() < phase:
+            deadline.check()
+            time.sleep(0.05)
+        values = list(range(following, following + 4))
+        ck.produce_all(ck.producer(), topic, [{"value": str(v), "partition": v % PARTITIONS} for v in values])
+        member = Member(group, topic)
+        pump([member], lambda: len(member.seen) >= 4, "the 4 messages produced after restart %d" % phase)
+        check_eq(sorted(member.seen), values, "resumed from the committed offsets after restart %d" % phase)
+        member.consumer.close()
+        following += 4
 
 
 run(scenario)

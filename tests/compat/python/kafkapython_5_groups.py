@@ -1,10 +1,13 @@
 """Scenario 5 with kafka-python: two members of a group split the partitions, a second group
-sees everything (fan-out), a leaving member's partitions move to the other (rebalance), and
-committed offsets survive the members leaving."""
+sees everything (fan-out), a leaving member's partitions move to the other (rebalance),
+committed offsets survive the members leaving, and broker restarts (SIGTERM, then SIGKILL)."""
+
+import time
 
 from kafka import KafkaConsumer
 
 import kp
+import restart_protocol
 from common import Deadline, check_eq, run, step, topic_name
 
 PARTITIONS = 4
@@ -68,6 +71,24 @@ def scenario():
     check_eq(sorted(a3.seen), list(range(COUNT, COUNT + 8)), "resumed from the committed offsets")
     a3.consumer.close()
     producer.close(timeout=10)
+
+    following = COUNT + 8
+    for phase in (1, 2):
+        step("commits-survive-restart-%d" % phase)
+        restart_protocol.request_restart(phase)
+        deadline = Deadline(60, "the runner restarting the broker (%d)" % phase)
+        while restart_protocol.restarts() < phase:
+            deadline.check()
+            time.sleep(0.05)
+        values = list(range(following, following + 4))
+        fresh = kp.producer()
+        kp.produce_all(fresh, topic, [{"value": b"%d" % v, "partition": v % PARTITIONS} for v in values])
+        fresh.close(timeout=10)
+        member = Member(group, topic)
+        pump([member], lambda: len(member.seen) >= 4, "the 4 messages produced after restart %d" % phase)
+        check_eq(sorted(member.seen), values, "resumed from the committed offsets after restart %d" % phase)
+        member.consumer.close()
+        following += 4
 
 
 run(scenario)
