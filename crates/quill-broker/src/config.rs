@@ -64,7 +64,8 @@ pub struct BrokerConfig {
     pub fetch_max_bytes: i32,
     pub max_connections: i32,
     pub connections_max_idle_ms: i64,
-    /// Requests read from one connection but not yet answered (Kafka bounds this per broker).
+    /// Requests read ahead from one connection but not yet answered (Kafka bounds this per
+    /// broker); they are handled one at a time, in order.
     pub queued_max_requests: i32,
     /// How long shutdown waits for in-flight requests before closing connections anyway.
     pub shutdown_timeout_ms: i64,
@@ -138,7 +139,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
     SettingDoc { name: "max.connections", description: "open client connections allowed (default 2147483647)" },
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
-    SettingDoc { name: "queued.max.requests", description: "requests in flight per connection (default 500)" },
+    SettingDoc { name: "queued.max.requests", description: "requests read ahead per connection, answered one at a time in order (default 500)" },
     SettingDoc { name: "offsets.topic.num.partitions", description: "partitions of __consumer_offsets, fixed once created (default 50)" },
     SettingDoc { name: "group.initial.rebalance.delay.ms", description: "wait for more members before the first rebalance (default 250; Kafka 3000)" },
     SettingDoc { name: "group.min.session.timeout.ms", description: "smallest consumer session timeout accepted (default 6000)" },

@@ -438,3 +438,33 @@ fn kafka_broker_names_for_topic_defaults_flow_to_topics() {
         ("compact".into(), SOURCE_STATIC)
     );
 }
+
+/// The maintenance loop applies retention every `log.retention.check.interval.ms`.
+#[test]
+fn retention_deletes_old_segments_in_the_background() {
+    let (_dir, broker) = start(&["--set", "log.retention.check.interval.ms=100"]);
+    let mut client = broker.connect();
+    let create = create_topic_request(
+        "expiring",
+        1,
+        1,
+        &[("retention.ms", "1000"), ("segment.bytes", "1048576")],
+    );
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+    let value = "r".repeat(400_000);
+    for _ in 0..6 {
+        // Timestamps from 2023: far older than retention.ms.
+        client.produce("expiring", 0, &[value.as_str()]);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let fetched = client.fetch("expiring", 0, 5);
+        let start = fetched.responses[0].partitions[0].log_start_offset;
+        if start > 0 {
+            assert!(start <= 5, "the active segment is kept: {start}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "retention never ran");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
