@@ -76,11 +76,11 @@ impl Client {
 /// (number, file stem, title) of every scenario in the matrix.
 #[rustfmt::skip]
 const SCENARIOS: [(u8, &str, &str); 10] = [
-    (1, "admin", "Admin: create 3 partitions, list, describe, create again, delete, configs"),
-    (2, "keyed_json", "Keyed JSON from the beginning: murmur2 partitions, explicit partition, order"),
-    (3, "records", "Headers, null key/value, empty value, timestamps, LogAppendTime, max.message.bytes"),
+    (1, "admin", "Admin: create, list, describe, add partitions, create again, configs, delete records, delete"),
+    (2, "keyed_json", "Keyed JSON from the beginning: Java murmur2 partitions, explicit partition, order; acks=0; tail; pipelined order"),
+    (3, "records", "Headers, null key/value, empty value, timestamps, LogAppendTime, max.message.bytes, fetch limits"),
     (4, "compression", "Compression: gzip, snappy, lz4, zstd, mixed in one partition"),
-    (5, "groups", "Consumer groups: split, fan-out, rebalance on leave, commits survive"),
+    (5, "groups", "Consumer groups: split, fan-out, rebalance on leave, commits survive leaving and broker restarts"),
     (6, "replay", "Replay: seek to offset, offsets by time, group reset to earliest"),
     (7, "batch", "kafkajs eachBatch (resolveOffset, heartbeat, commit) and pause/resume"),
     (8, "restart", "Broker restarted mid-stream (SIGTERM, then SIGKILL): nothing acknowledged lost"),
@@ -106,9 +106,6 @@ const NO_PRODUCER_IDS: &str = "InitProducerId (idempotent/transactional producer
 /// feature lands (the suite fails until you do).
 #[rustfmt::skip]
 const NOT_YET: &[(Client, u8, &str, &str)] = &[
-    (Client::QuillCli, 8, "produce-after",
-     "quill CLI gap: `quill produce` gives up after 6 attempts (~3 s of backoff, no --retries) \
-      while the broker is down 5 s; Kafka's producers retry until delivery.timeout.ms (120 s)"),
     (Client::Kafkajs, 9, "idempotent", NO_PRODUCER_IDS),
     (Client::ConfluentKafka, 9, "idempotent", NO_PRODUCER_IDS),
     (Client::KafkaPython, 9, "idempotent", NO_PRODUCER_IDS),
