@@ -136,8 +136,13 @@ impl Client {
 
     /// The connection to `address`, opened (or reopened) if needed.
     pub async fn connection_to_address(&self, address: &str) -> Result<Arc<Connection>> {
+        self.connection_with_key(address, address).await
+    }
+
+    /// The connection cached under `key` (to `address`), opened or reopened if needed.
+    async fn connection_with_key(&self, key: &str, address: &str) -> Result<Arc<Connection>> {
         let mut connections = self.inner.connections.lock().await;
-        if let Some(connection) = connections.get(address) {
+        if let Some(connection) = connections.get(key) {
             if !connection.is_closed() {
                 return Ok(connection.clone());
             }
@@ -152,8 +157,30 @@ impl Client {
             )
             .await?,
         );
-        connections.insert(address.to_string(), connection.clone());
+        connections.insert(key.to_string(), connection.clone());
         Ok(connection)
+    }
+
+    /// A connection to broker `node_id` used only for group-coordinator traffic. Brokers handle
+    /// a connection's requests one at a time, and a JoinGroup may wait a whole rebalance, so it
+    /// must not queue behind (or hold up) fetches; the Java client separates them the same way.
+    pub async fn coordinator_connection(&self, node_id: i32) -> Result<Arc<Connection>> {
+        let address = self.broker_address(node_id)?;
+        self.connection_with_key(&format!("coordinator@{address}"), &address)
+            .await
+    }
+
+    fn broker_address(&self, node_id: i32) -> Result<String> {
+        let metadata = self
+            .inner
+            .metadata
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        metadata
+            .brokers
+            .get(&node_id)
+            .map(BrokerMetadata::address)
+            .ok_or(ClientError::UnknownBroker(node_id))
     }
 
     pub async fn connection_to_broker(&self, node_id: i32) -> Result<Arc<Connection>> {

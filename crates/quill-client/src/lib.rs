@@ -7,8 +7,8 @@
 //! - [`Producer`]: batching (`linger.ms`, `batch.size`), compression, acks, retries, the Java
 //!   client's partitioners.
 //! - [`Consumer`]: assigned partitions, fetch pipelining per broker, seek by offset/timestamp.
-//! - [`assignor`]: the group partition assignors as pure functions (group membership itself
-//!   waits for the broker's group coordinator).
+//! - [`group`]: consumer groups (membership, committed offsets, group admin calls) and
+//!   [`assignor`]: the partition assignors as pure functions plus the consumer protocol codec.
 
 pub mod admin;
 pub mod assignor;
@@ -16,6 +16,7 @@ pub mod client;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod partitioner;
 pub mod producer;
 pub mod records;
@@ -25,6 +26,7 @@ pub use client::{Client, ClientConfig};
 pub use connection::Connection;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec};
 pub use error::{ClientError, Result};
+pub use group::{GroupConsumer, GroupConsumerConfig};
 pub use kafka_protocol::error::ResponseError;
 pub use kafka_protocol::records::{Compression, TimestampType};
 pub use producer::{Acks, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
