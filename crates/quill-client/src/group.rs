@@ -158,6 +158,11 @@ impl GroupConsumer {
         &self.consumer
     }
 
+    /// Moves an assigned partition's position (the next commit stores it).
+    pub async fn seek(&mut self, partition: &TopicPartition, spec: OffsetSpec) -> Result<()> {
+        self.consumer.seek(partition, spec).await
+    }
+
     /// Joins (or rejoins) the group when needed, commits when auto-commit is due, then returns
     /// the records that arrive within `timeout`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {

@@ -329,6 +329,10 @@ fn every_command_has_help_with_examples() {
         vec!["bench", "produce", "--help"],
         vec!["bench", "consume", "--help"],
         vec!["bench", "e2e", "--help"],
+        vec!["group", "list", "--help"],
+        vec!["group", "describe", "--help"],
+        vec!["group", "delete", "--help"],
+        vec!["group", "reset-offsets", "--help"],
         vec!["cluster", "info", "--help"],
     ] {
         let run = cli_support::run_with_timeout(

@@ -6,7 +6,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use quill_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec, TopicPartition};
+use quill_client::consumer::OffsetReset;
+use quill_client::{
+    Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig, OffsetSpec,
+    TopicPartition,
+};
 
 use super::ConnectionArgs;
 
@@ -18,6 +22,8 @@ pub const EXAMPLES: &str = "Examples:
   quill consume orders -p 0 -o 42 --print-keys
   quill consume orders -f '%p:%o %k=%s\\n'          # kcat-style template
   quill consume orders a b --format json --until-end | jq .value
+  quill consume orders --group billing              # share partitions, commit positions
+  quill consume orders --group billing --from-beginning --until-end  # (start: earliest if no commit)
 
 Template tokens: %t topic, %p partition, %o offset, %k key, %s value, %K key length,
 %S value length, %T timestamp (ms), %h headers (k=v,…), %% a percent sign; \\n \\t escapes.";
@@ -46,6 +52,10 @@ pub struct ConsumeArgs {
     /// Stop at the end of every partition, as it was when consuming started
     #[arg(short = 'e', long)]
     until_end: bool,
+    /// Consume as a member of this consumer group: partitions are shared with the group's other
+    /// members, and positions are committed (and resumed from) in the group
+    #[arg(short = 'g', long, value_name = "GROUP", conflicts_with_all = ["offset", "timestamp", "partitions"])]
+    group: Option<String>,
     /// Output: `json`, or a template like kcat's -f (see below) [default: '%s\n']
     #[arg(short = 'f', long = "format", value_name = "TEMPLATE|json")]
     format: Option<String>,
@@ -77,7 +87,7 @@ fn parse_offset(text: &str) -> Result<OffsetSpec, String> {
 
 /// Milliseconds since the epoch, or `YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|±HH:MM]` (UTC when no
 /// offset is given).
-fn parse_timestamp(text: &str) -> Result<i64, String> {
+pub(super) fn parse_timestamp(text: &str) -> Result<i64, String> {
     if let Ok(milliseconds) = text.parse::<i64>() {
         return Ok(milliseconds);
     }
@@ -299,37 +309,144 @@ fn lossy(bytes: &[u8]) -> String {
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let client = args.connection.connect().await?;
-    let mut consumer = Consumer::new(
-        client,
-        ConsumerConfig {
-            max_wait: Duration::from_millis(500),
-            ..ConsumerConfig::default()
+    let consumer_config = ConsumerConfig {
+        max_wait: Duration::from_millis(500),
+        // With a group, --from-beginning means: where the group has no committed offset.
+        offset_reset: if args.from_beginning {
+            OffsetReset::Earliest
+        } else {
+            OffsetReset::Latest
         },
-    );
-    let partitions = chosen_partitions(&consumer, &args).await?;
-    let start = match (args.from_beginning, args.offset, args.timestamp) {
-        (true, _, _) => OffsetSpec::Earliest,
-        (_, Some(spec), _) => spec,
-        (_, _, Some(timestamp_ms)) => OffsetSpec::Timestamp(timestamp_ms),
-        _ => OffsetSpec::Latest,
+        ..ConsumerConfig::default()
     };
-    consumer
-        .assign(
-            partitions
+    let mut source = match &args.group {
+        Some(group) => {
+            for topic in &args.topics {
+                client.topic_metadata(topic, false).await?;
+            }
+            let mut config = GroupConsumerConfig::new(group.clone());
+            config.consumer = consumer_config;
+            let consumer = GroupConsumer::new(client, config, args.topics.clone());
+            Source::Group {
+                consumer,
+                ends: BTreeMap::new(),
+                ends_generation: None,
+            }
+        }
+        None => {
+            let mut consumer = Consumer::new(client, consumer_config);
+            let partitions = chosen_partitions(&consumer, &args).await?;
+            let start = match (args.from_beginning, args.offset, args.timestamp) {
+                (true, _, _) => OffsetSpec::Earliest,
+                (_, Some(spec), _) => spec,
+                (_, _, Some(timestamp_ms)) => OffsetSpec::Timestamp(timestamp_ms),
+                _ => OffsetSpec::Latest,
+            };
+            let starts = partitions
                 .iter()
-                .map(|partition| (partition.clone(), start))
-                .collect(),
-        )
-        .await?;
-    let ends = if args.until_end {
-        consumer.end_offsets(&partitions).await?
-    } else {
-        BTreeMap::new()
+                .map(|partition| (partition.clone(), start));
+            consumer.assign(starts.collect()).await?;
+            let ends = if args.until_end {
+                consumer.end_offsets(&partitions).await?
+            } else {
+                BTreeMap::new()
+            };
+            Source::Assigned { consumer, ends }
+        }
     };
     let printer = Printer::from_args(&args);
-    let consumed = consume_loop(&mut consumer, &args, &printer, &ends).await?;
+    let consumed = consume_loop(&mut source, &args, &printer).await?;
+    source.finish().await?;
     eprintln!("Consumed {consumed} records.");
     Ok(())
+}
+
+/// Where records come from: explicitly assigned partitions, or a group's share of them.
+enum Source {
+    Assigned {
+        consumer: Consumer,
+        ends: BTreeMap<TopicPartition, i64>,
+    },
+    Group {
+        consumer: GroupConsumer,
+        /// End offsets of the current assignment, for --until-end.
+        ends: BTreeMap<TopicPartition, i64>,
+        ends_generation: Option<i32>,
+    },
+}
+
+impl Source {
+    async fn poll(&mut self, timeout: Duration) -> quill_client::Result<Vec<ConsumerRecord>> {
+        match self {
+            Source::Assigned { consumer, .. } => consumer.poll(timeout).await,
+            Source::Group { consumer, .. } => consumer.poll(timeout).await,
+        }
+    }
+
+    fn end_of(&self, partition: &TopicPartition) -> Option<i64> {
+        match self {
+            Source::Assigned { ends, .. } | Source::Group { ends, .. } => {
+                ends.get(partition).copied()
+            }
+        }
+    }
+
+    /// Whether every partition read is at the end it had when reading started (for a group:
+    /// when the current assignment started).
+    async fn reached_end(&mut self) -> anyhow::Result<bool> {
+        match self {
+            Source::Assigned { consumer, ends } => Ok(all_at_end(consumer.positions(), ends)),
+            Source::Group {
+                consumer,
+                ends,
+                ends_generation,
+            } => {
+                if consumer.generation().is_none() || consumer.assignment().is_empty() {
+                    return Ok(false);
+                }
+                if *ends_generation != consumer.generation() {
+                    *ends = consumer
+                        .consumer()
+                        .end_offsets(consumer.assignment())
+                        .await?;
+                    *ends_generation = consumer.generation();
+                }
+                Ok(all_at_end(consumer.positions(), ends))
+            }
+        }
+    }
+
+    /// Moves partitions back to records that were fetched but not printed, so a group does not
+    /// commit past them.
+    async fn rewind(&mut self, unprinted: BTreeMap<TopicPartition, i64>) -> anyhow::Result<()> {
+        if let Source::Group { consumer, .. } = self {
+            for (partition, offset) in unprinted {
+                consumer
+                    .seek(&partition, OffsetSpec::Offset(offset))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A group member commits and leaves.
+    async fn finish(self) -> anyhow::Result<()> {
+        if let Source::Group { consumer, .. } = self {
+            consumer.close().await?;
+        }
+        Ok(())
+    }
+}
+
+fn all_at_end(
+    positions: &BTreeMap<TopicPartition, i64>,
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> bool {
+    ends.iter().all(|(partition, end)| {
+        positions
+            .get(partition)
+            .is_some_and(|position| position >= end)
+    })
 }
 
 async fn chosen_partitions(
@@ -357,40 +474,33 @@ async fn chosen_partitions(
     Ok(chosen)
 }
 
-fn reached_end(consumer: &Consumer, ends: &BTreeMap<TopicPartition, i64>) -> bool {
-    ends.iter().all(|(partition, end)| {
-        consumer
-            .positions()
-            .get(partition)
-            .is_some_and(|position| position >= end)
-    })
-}
-
 async fn consume_loop(
-    consumer: &mut Consumer,
+    source: &mut Source,
     args: &ConsumeArgs,
     printer: &Printer,
-    ends: &BTreeMap<TopicPartition, i64>,
 ) -> anyhow::Result<u64> {
     let limit = args.max_records.unwrap_or(u64::MAX);
     let mut consumed = 0u64;
     let stdout = std::io::stdout();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    while consumed < limit && !(args.until_end && reached_end(consumer, ends)) {
+    while consumed < limit && !(args.until_end && source.reached_end().await?) {
         let records = tokio::select! {
             _ = &mut interrupted => break,
-            polled = consumer.poll(Duration::from_secs(1)) => polled?,
+            polled = source.poll(Duration::from_secs(1)) => polled?,
         };
+        let mut unprinted: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         let mut out = std::io::BufWriter::new(stdout.lock());
         for record in &records {
+            let partition = TopicPartition::new(&record.topic, record.partition);
             if consumed >= limit {
-                break;
+                unprinted.entry(partition).or_insert(record.offset);
+                continue;
             }
             if args.until_end
-                && ends
-                    .get(&TopicPartition::new(&record.topic, record.partition))
-                    .is_some_and(|end| record.offset >= *end)
+                && source
+                    .end_of(&partition)
+                    .is_some_and(|end| record.offset >= end)
             {
                 continue;
             }
@@ -407,6 +517,8 @@ async fn consume_loop(
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(consumed),
             other => other?,
         }
+        drop(out);
+        source.rewind(unprinted).await?;
     }
     Ok(consumed)
 }

@@ -1,4 +1,5 @@
-//! Client subcommands of the `quill` binary: `topic`, `produce`, `consume`, `bench`, `cluster`.
+//! Client subcommands of the `quill` binary: `topic`, `produce`, `consume`, `group`, `bench`,
+//! `cluster`.
 //! Each talks to brokers through `quill-client` only (the wire protocol), so each works against
 //! Apache Kafka too.
 //!
@@ -8,6 +9,7 @@
 mod bench;
 mod cluster;
 mod consume;
+mod group;
 mod output;
 mod produce;
 mod topic;
@@ -30,6 +32,9 @@ pub enum ClientCommand {
     /// Print records of one or more topics to stdout.
     #[command(after_help = consume::EXAMPLES)]
     Consume(consume::ConsumeArgs),
+    /// List, describe (with lag), delete consumer groups and reset their offsets.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Measure produce or consume throughput and latency (like kafka-producer-perf-test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -87,6 +92,7 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Topic(command) => topic::run(command).await,
         ClientCommand::Produce(args) => produce::run(args).await,
         ClientCommand::Consume(args) => consume::run(args).await,
+        ClientCommand::Group(command) => group::run(command).await,
         ClientCommand::Bench(command) => bench::run(command).await,
         ClientCommand::Cluster(command) => cluster::run(command).await,
     }
