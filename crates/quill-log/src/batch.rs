@@ -253,6 +253,102 @@ pub fn patch_header(
     header[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A COMMIT/ABORT control batch as the transaction coordinator has the leader write it: one
+/// record whose key is (version 0, marker type) and value (version 0, coordinator epoch).
+pub fn build_control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker_type: i16,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&marker_type.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut record = vec![0u8]; // attributes
+    write_varlong(&mut record, 0); // timestamp delta
+    write_varlong(&mut record, 0); // offset delta
+    write_varlong(&mut record, key.len() as i64);
+    record.extend_from_slice(&key);
+    write_varlong(&mut record, value.len() as i64);
+    record.extend_from_slice(&value);
+    write_varlong(&mut record, 0); // headers
+    let mut batch = vec![0u8; HEADER_BYTES];
+    write_varlong(&mut batch, record.len() as i64);
+    batch.extend_from_slice(&record);
+    let length = (batch.len() - LOG_OVERHEAD_BYTES) as i32;
+    let attributes = TRANSACTIONAL_FLAG | CONTROL_FLAG;
+    put(&mut batch, LENGTH_OFFSET, &length.to_be_bytes());
+    put(
+        &mut batch,
+        PARTITION_LEADER_EPOCH_OFFSET,
+        &(-1i32).to_be_bytes(),
+    );
+    batch[MAGIC_OFFSET] = MAGIC_V2 as u8;
+    put(&mut batch, ATTRIBUTES_OFFSET, &attributes.to_be_bytes());
+    put(&mut batch, LAST_OFFSET_DELTA_OFFSET, &0i32.to_be_bytes());
+    put(
+        &mut batch,
+        BASE_TIMESTAMP_OFFSET,
+        &timestamp_ms.to_be_bytes(),
+    );
+    put(
+        &mut batch,
+        MAX_TIMESTAMP_OFFSET,
+        &timestamp_ms.to_be_bytes(),
+    );
+    put(&mut batch, PRODUCER_ID_OFFSET, &producer_id.to_be_bytes());
+    put(
+        &mut batch,
+        PRODUCER_EPOCH_OFFSET,
+        &producer_epoch.to_be_bytes(),
+    );
+    put(&mut batch, BASE_SEQUENCE_OFFSET, &(-1i32).to_be_bytes());
+    put(&mut batch, RECORDS_COUNT_OFFSET, &1i32.to_be_bytes());
+    let crc = compute_crc(&batch);
+    put(&mut batch, CRC_OFFSET, &crc.to_be_bytes());
+    batch
+}
+
+fn put(batch: &mut [u8], at: usize, bytes: &[u8]) {
+    batch[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Zigzag varlong, as inside v2 records.
+pub fn write_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    while zigzag >= 0x80 {
+        out.push((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    out.push(zigzag as u8);
+}
+
+/// The (marker type, coordinator epoch) of a control batch's first record, if well formed.
+pub fn parse_control_record(batch: &[u8]) -> Option<(i16, i32)> {
+    let (length, length_bytes) = read_varint(batch.get(HEADER_BYTES..)?)?;
+    let start = HEADER_BYTES + length_bytes;
+    let record = batch.get(start..start.checked_add(usize::try_from(length).ok()?)?)?;
+    let mut position = 1; // attributes
+    let (_, used) = read_varlong(record.get(position..)?)?;
+    position += used;
+    let (_, used) = read_varint(record.get(position..)?)?;
+    position += used;
+    let (key_length, used) = read_varint(record.get(position..)?)?;
+    position += used;
+    let key = record.get(position..position.checked_add(usize::try_from(key_length).ok()?)?)?;
+    position += key.len();
+    let marker_type = i16::from_be_bytes(read_array(key, 2));
+    let (value_length, used) = read_varint(record.get(position..)?)?;
+    position += used;
+    let value = record.get(position..position.checked_add(usize::try_from(value_length).ok()?)?)?;
+    let coordinator_epoch = i32::from_be_bytes(read_array(value, 2));
+    (key.len() >= 4).then_some((marker_type, coordinator_epoch))
+}
+
 /// Zigzag varint as used inside v2 records.
 pub fn read_varint(bytes: &[u8]) -> Option<(i32, usize)> {
     let (value, used) = read_unsigned_varint(bytes, 5)?;
@@ -356,6 +452,27 @@ pub mod testing {
         build_batch(base_timestamp_ms, &records)
     }
 
+    /// Marks a built batch as coming from an idempotent (optionally transactional) producer.
+    pub fn with_producer(
+        mut batch: Vec<u8>,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+    ) -> Vec<u8> {
+        batch[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8]
+            .copy_from_slice(&producer_id.to_be_bytes());
+        batch[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2]
+            .copy_from_slice(&producer_epoch.to_be_bytes());
+        batch[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
+            .copy_from_slice(&base_sequence.to_be_bytes());
+        if transactional {
+            batch[ATTRIBUTES_OFFSET + 1] |= TRANSACTIONAL_FLAG as u8;
+        }
+        fix_crc(&mut batch);
+        batch
+    }
+
     pub fn fix_crc(batch: &mut [u8]) {
         let crc = compute_crc(batch);
         batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
@@ -369,15 +486,6 @@ pub mod testing {
                 out.extend_from_slice(bytes);
             }
         }
-    }
-
-    pub fn write_varlong(out: &mut Vec<u8>, value: i64) {
-        let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-        while zigzag >= 0x80 {
-            out.push((zigzag as u8) | 0x80);
-            zigzag >>= 7;
-        }
-        out.push(zigzag as u8);
     }
 }
 
@@ -487,6 +595,17 @@ mod tests {
         assert_eq!(parsed.max_timestamp_ms, 9999);
         assert!(parsed.is_log_append_time());
         validate_batch(&patched, &parsed, true).unwrap();
+    }
+
+    #[test]
+    fn control_batches_validate_and_parse_back() {
+        let batch = build_control_batch(77, 3, 1, 9, 12345);
+        let header = BatchHeader::parse(&batch).unwrap();
+        assert!(header.is_control() && header.is_transactional());
+        assert_eq!((header.producer_id, header.producer_epoch), (77, 3));
+        validate_batch(&batch, &header, false).unwrap();
+        assert_eq!(parse_control_record(&batch), Some((1, 9)));
+        assert_eq!(parse_control_record(&batch[..HEADER_BYTES + 3]), None);
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub enum LogError {
     },
     #[error("invalid timestamp: {0}")]
     InvalidTimestamp(String),
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A fenced (zombie) producer: its epoch is older than the partition's.
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from a coordinator older than one already seen.
+    #[error("transaction coordinator fenced: {0}")]
+    CoordinatorFenced(String),
     /// A durability failure happened earlier; the log refuses writes until reopened.
     #[error("log is offline after an earlier storage failure: {0}")]
     Offline(String),
@@ -46,6 +56,10 @@ impl LogError {
             LogError::InvalidTimestamp(_) => 32,
             LogError::Offline(_) | LogError::Locked(_) | LogError::Io(_) => 56,
             LogError::InvalidRecord(_) => 87,
+            LogError::OutOfOrderSequence(_) => 45,
+            LogError::InvalidProducerEpoch(_) => 47,
+            LogError::InvalidTxnState(_) => 48,
+            LogError::CoordinatorFenced(_) => 52,
         }
     }
 }
@@ -79,6 +93,10 @@ mod tests {
             (LogError::Io(io::Error::other("disk")), 56),
             (LogError::Offline(String::new()), 56),
             (LogError::Locked(String::new()), 56),
+            (LogError::OutOfOrderSequence(String::new()), 45),
+            (LogError::InvalidProducerEpoch(String::new()), 47),
+            (LogError::InvalidTxnState(String::new()), 48),
+            (LogError::CoordinatorFenced(String::new()), 52),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error}");

@@ -22,6 +22,8 @@ mod config;
 mod error;
 mod index;
 mod log;
+mod producer;
+mod producer_snapshot;
 mod segment;
 
 pub use batch::{testing, BatchHeader, HEADER_BYTES};
@@ -31,7 +33,10 @@ pub use config::{
     DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS,
 };
 pub use error::LogError;
-pub use log::{AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES};
+pub use log::{
+    AbortedTransaction, AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES,
+};
+pub use producer::{ControlMarker, ProducerSnapshot};
 pub use segment::MAX_BATCH_BYTES;
 
 /// Validates one v2 batch as the log validates producer input (for fuzzing and the broker's

@@ -12,6 +12,8 @@ use crate::checkpoint::{self, Checkpoint, CleanShutdown};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
+use crate::producer::{BatchCheck, ControlMarker, ProducerSnapshot, ProducerState};
+use crate::producer_snapshot;
 use crate::segment::{PlacedBatch, Segment, MAX_BATCH_BYTES};
 
 /// A single read never returns more than this, except one whole batch (KIP-74).
@@ -33,6 +35,17 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     pub record_count: u32,
     pub bytes: u64,
+    /// The batch was a retry of one already in the log (same producer id, epoch and sequence
+    /// range): nothing was written and the offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// An aborted transaction overlapping a fetched range: `read_committed` clients drop this
+/// producer's records from `first_offset` until its ABORT marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +74,9 @@ pub struct Log {
     sync_target: Arc<SyncTarget>,
     last_flush_ms: i64,
     last_checkpoint: Option<Checkpoint>,
+    producers: ProducerState,
+    /// The leader epoch of the last append, stamped on transaction markers too.
+    leader_epoch: i32,
     /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
     /// must not write the same partition.
     _lock: fs::File,
@@ -88,6 +104,7 @@ impl Log {
         let clean = checkpoint::take_clean_shutdown(dir)?;
         let (segments, was_clean) = open_segments(dir, &config, &base_offsets, stored, clean)?;
         let mut log = Log::assemble(dir, config, committer, segments, stored, lock)?;
+        log.recover_producer_state()?;
         if !was_clean {
             // Data that survived a process crash may still sit only in the page cache: make it
             // durable before anyone reads it as acknowledged, then record the new recovery point.
@@ -128,6 +145,8 @@ impl Log {
             sync_target: Arc::new(SyncTarget::new(active_file, end)),
             last_flush_ms: 0,
             last_checkpoint: stored,
+            producers: ProducerState::default(),
+            leader_epoch: -1,
             _lock: lock,
         })
     }
@@ -190,6 +209,9 @@ impl Log {
             .iter()
             .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
             .sum();
+        if let Some(duplicate) = self.check_producer(&headers, record_count)? {
+            return Ok(duplicate);
+        }
         self.maybe_roll(batches.len() as u64, record_count, context.now_ms)?;
 
         let log_append_time_ms =
@@ -232,6 +254,15 @@ impl Log {
         self.active_mut()
             .append(&mut slices, &placed, interval, context.now_ms)?;
         self.sync_target.written(next_offset);
+        self.leader_epoch = context.leader_epoch;
+        for ((_, header), placed) in headers.iter().zip(&placed) {
+            self.producers.apply_data_batch(
+                header,
+                placed.base_offset,
+                placed.last_offset,
+                placed.max_timestamp_ms,
+            );
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset: next_offset - 1,
@@ -239,7 +270,180 @@ impl Log {
             log_start_offset: self.log_start_offset,
             record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
             bytes: batches.len() as u64,
+            duplicate: false,
         })
+    }
+
+    /// Kafka's producer checks for idempotent and transactional input. Returns the original
+    /// offsets when the batch is a retry of one already in the log.
+    fn check_producer(
+        &self,
+        headers: &[(usize, BatchHeader)],
+        record_count: i64,
+    ) -> Result<Option<AppendInfo>, LogError> {
+        let from_producer = headers
+            .iter()
+            .any(|(_, h)| h.producer_id >= 0 || h.is_transactional());
+        if !from_producer {
+            return Ok(None);
+        }
+        let [(_, header)] = headers else {
+            return Err(LogError::InvalidRecord(
+                "an idempotent or transactional append must carry exactly one batch".to_string(),
+            ));
+        };
+        if header.producer_id < 0 {
+            return Err(LogError::InvalidRecord(
+                "a transactional batch needs a producer id".to_string(),
+            ));
+        }
+        match self.producers.check_batch(header)? {
+            BatchCheck::Append => Ok(None),
+            BatchCheck::Duplicate {
+                first_offset,
+                last_offset,
+            } => Ok(Some(AppendInfo {
+                base_offset: first_offset,
+                last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: self.log_start_offset,
+                record_count: u32::try_from(record_count).unwrap_or(u32::MAX),
+                bytes: 0,
+                duplicate: true,
+            })),
+        }
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT control batch) for `producer_id`, ending its
+    /// open transaction on this partition. A marker for a producer without an open transaction
+    /// is written too (the coordinator may retry), changing nothing else.
+    pub fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if let Some(failure) = self.sync_target.failure() {
+            return Err(LogError::Offline(failure));
+        }
+        self.producers
+            .check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        let batch = batch::build_control_batch(
+            producer_id,
+            producer_epoch,
+            marker.type_id(),
+            coordinator_epoch,
+            now_ms,
+        );
+        self.maybe_roll(batch.len() as u64, 1, now_ms)?;
+        let offset = self.log_end_offset();
+        let mut header = [0u8; HEADER_BYTES];
+        header.copy_from_slice(&batch[..HEADER_BYTES]);
+        batch::patch_header(&mut header, &[], offset, self.leader_epoch, None);
+        let placed = [PlacedBatch {
+            base_offset: offset,
+            last_offset: offset,
+            max_timestamp_ms: now_ms,
+            size_bytes: batch.len() as u64,
+        }];
+        let mut slices = [IoSlice::new(&header), IoSlice::new(&batch[HEADER_BYTES..])];
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&mut slices, &placed, interval, now_ms)?;
+        self.sync_target.written(offset + 1);
+        self.producers.apply_marker(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            offset,
+            now_ms,
+        );
+        Ok(AppendInfo {
+            base_offset: offset,
+            last_offset: offset,
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset,
+            record_count: 1,
+            bytes: batch.len() as u64,
+            duplicate: false,
+        })
+    }
+
+    /// The first offset of the oldest open transaction, or the log end offset if none; the
+    /// last stable offset is this, capped by the high watermark.
+    pub fn first_unstable_offset(&self) -> i64 {
+        self.producers
+            .first_open_transaction_offset()
+            .unwrap_or_else(|| self.log_end_offset())
+    }
+
+    /// Aborted transactions whose data overlaps [from_offset, upper_bound).
+    pub fn aborted_transactions(
+        &self,
+        from_offset: i64,
+        upper_bound: i64,
+    ) -> Vec<AbortedTransaction> {
+        self.producers
+            .aborted_overlapping(from_offset, upper_bound)
+            .into_iter()
+            .map(|a| AbortedTransaction {
+                producer_id: a.producer_id,
+                first_offset: a.first_offset,
+            })
+            .collect()
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerSnapshot> {
+        self.producers.snapshots()
+    }
+
+    /// Forgets producers idle longer than `expiration_ms` (`producer.id.expiration.ms`) that
+    /// have no open transaction; returns how many.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.producers.expire(now_ms, expiration_ms)
+    }
+
+    /// Rebuilds the producer state: the newest snapshot at or below the log end, then every
+    /// producer batch after it.
+    fn recover_producer_state(&mut self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        producer_snapshot::delete_snapshots_above(&self.dir, end)?;
+        let (from_offset, state) = producer_snapshot::load_latest(&self.dir, end)?
+            .unwrap_or_else(|| (0, ProducerState::default()));
+        self.producers = state;
+        let producers = &mut self.producers;
+        let mut visit = |header: &BatchHeader, control: Option<(i16, i32)>| {
+            let first_offset = header.base_offset;
+            match control.map(|(kind, epoch)| (ControlMarker::from_type_id(kind), epoch)) {
+                Some((Some(marker), coordinator_epoch)) => producers.apply_marker(
+                    header.producer_id,
+                    header.producer_epoch,
+                    marker,
+                    coordinator_epoch,
+                    first_offset,
+                    header.max_timestamp_ms,
+                ),
+                Some((None, _)) => {}
+                None if header.is_control() => {}
+                None => producers.apply_data_batch(
+                    header,
+                    first_offset,
+                    header.last_offset(),
+                    header.max_timestamp_ms,
+                ),
+            }
+        };
+        for segment in &self.segments {
+            if segment.next_offset > from_offset {
+                segment.for_each_producer_batch(from_offset, &mut visit)?;
+            }
+        }
+        self.producers.log_start_advanced(self.log_start_offset);
+        Ok(())
     }
 
     /// Splits the input into batches and checks each as Kafka checks producer input.
@@ -318,6 +522,7 @@ impl Log {
         active.persist_indexes(true)?;
         let segment = Segment::create(&self.dir, new_base)?;
         checkpoint::sync_dir(&self.dir)?;
+        producer_snapshot::write_snapshot(&self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
         self.write_checkpoint()?;
@@ -519,6 +724,7 @@ impl Log {
         }
         if deleted > 0 {
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
+            self.producers.log_start_advanced(self.log_start_offset);
             self.write_checkpoint()?;
             tracing::info!(dir = %self.dir.display(), deleted, log_start_offset = self.log_start_offset, "retention deleted segments");
         }
@@ -539,6 +745,7 @@ impl Log {
             return Ok(self.log_start_offset);
         }
         self.log_start_offset = offset;
+        self.producers.log_start_advanced(offset);
         self.write_checkpoint()?;
         while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
             let removed = self.segments.remove(0);
@@ -563,7 +770,7 @@ impl Log {
         let active_file = Arc::clone(self.active().file());
         self.sync_target.rolled(active_file);
         self.sync_target.truncated(self.log_end_offset());
-        Ok(())
+        self.recover_producer_state()
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads
@@ -574,6 +781,7 @@ impl Log {
         active.persist_indexes(true)?;
         self.flush()?;
         self.write_checkpoint()?;
+        producer_snapshot::write_snapshot(&self.dir, self.log_end_offset(), &self.producers)?;
         let active = self.active();
         checkpoint::write_clean_shutdown(
             &self.dir,

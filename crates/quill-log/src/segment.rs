@@ -10,6 +10,9 @@ use crate::batch::{self, BatchHeader, HEADER_BYTES};
 use crate::error::LogError;
 use crate::index::{Index, OffsetEntry, TimeEntry};
 
+/// Sees a producer batch's header and, for a control batch, its (marker type, coordinator epoch).
+pub type ProducerBatchVisitor<'a> = dyn FnMut(&BatchHeader, Option<(i16, i32)>) + 'a;
+
 /// Batches on disk larger than this are treated as corrupt (it also caps `max.message.bytes`).
 pub const MAX_BATCH_BYTES: u32 = 64 * 1024 * 1024;
 /// How much a scan reads from the file at a time.
@@ -410,6 +413,36 @@ impl Segment {
             .into_iter()
             .map(|(ts, delta)| (header.base_offset + delta, ts))
             .find(|(offset, ts)| *offset >= min_offset && *ts >= timestamp_ms))
+    }
+
+    /// Calls `visit` for every batch starting at or after `from_offset` that has a producer id,
+    /// with the (marker type, coordinator epoch) of control batches.
+    pub fn for_each_producer_batch(
+        &self,
+        from_offset: i64,
+        visit: &mut ProducerBatchVisitor<'_>,
+    ) -> Result<(), LogError> {
+        let Some((mut position, _)) = self.find_position(from_offset)? else {
+            return Ok(());
+        };
+        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                break;
+            };
+            if header.base_offset >= from_offset && header.producer_id >= 0 {
+                let control = if header.is_control() {
+                    reader
+                        .bytes_at(position, header.size_bytes)?
+                        .and_then(batch::parse_control_record)
+                } else {
+                    None
+                };
+                visit(&header, control);
+            }
+            position += header.size_bytes as u64;
+        }
+        Ok(())
     }
 
     /// Cuts the segment just before the batch containing `offset`.
