@@ -326,7 +326,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             }
             let mut config = GroupConsumerConfig::new(group.clone());
             config.consumer = consumer_config;
-            let consumer = GroupConsumer::new(client, config, args.topics.clone());
+            let consumer = Box::new(GroupConsumer::new(client, config, args.topics.clone()));
             Source::Group {
                 consumer,
                 ends: BTreeMap::new(),
@@ -368,7 +368,7 @@ enum Source {
         ends: BTreeMap<TopicPartition, i64>,
     },
     Group {
-        consumer: GroupConsumer,
+        consumer: Box<GroupConsumer>,
         /// End offsets of the current assignment, for --until-end.
         ends: BTreeMap<TopicPartition, i64>,
         ends_generation: Option<i32>,
