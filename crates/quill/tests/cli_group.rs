@@ -203,3 +203,105 @@ fn group_consumption_resumes_and_offsets_can_be_described_reset_and_deleted() {
     );
     assert_one_line_error(&run, "nope");
 }
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn background(program: &str, args: &[&str]) -> Background {
+    let child = std::process::Command::new(program)
+        .args(args)
+        .env_remove("QUILL_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Background(child)
+}
+
+/// Waits (bounded) until `quill group describe` satisfies `done`.
+fn wait_for_description(
+    address: &str,
+    group: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    loop {
+        let run = quill(
+            address,
+            &["group", "describe", group, "--output", "json"],
+            None,
+        );
+        if run.success() {
+            let description: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            if done(&description) {
+                return description;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group never got there: {}",
+            run.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn quill_and_kcat_share_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let address = broker.address();
+    quill(&address, &["topic", "create", "mixed", "-p", "4"], None).ok();
+    let _kcat = background(
+        "kcat",
+        &["-b", &address, "-G", "mixed-group", "mixed", "-q"],
+    );
+    wait_for_description(&address, "mixed-group", |d| {
+        d["state"] == "Stable" && d["members"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let _quill = background(
+        env!("CARGO_BIN_EXE_quill"),
+        &["consume", "mixed", "--group", "mixed-group", "-b", &address],
+    );
+    let description = wait_for_description(&address, "mixed-group", |d| {
+        let members = d["members"].as_array().cloned().unwrap_or_default();
+        d["state"] == "Stable"
+            && members.len() == 2
+            && members
+                .iter()
+                .all(|m| m["assignment"].as_array().is_some_and(|a| a.len() == 2))
+    });
+    // librdkafka and quill agreed on a common assignor and split the four partitions.
+    assert_eq!(description["assignor"], "range");
+    let clients: BTreeSet<String> = description["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["client_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        clients,
+        BTreeSet::from(["quill-cli".to_string(), "rdkafka".to_string()])
+    );
+    let assigned: BTreeSet<String> = description["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| {
+            m["assignment"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(assigned, (0..4).map(|p| format!("mixed-{p}")).collect());
+}
