@@ -357,6 +357,22 @@ fn bench_produce_then_consume_reports_numbers() {
         &address,
         &[
             "bench",
+            "consume",
+            "--topic",
+            "bench",
+            "--consumers",
+            "2",
+            "--json",
+        ],
+        None,
+    )
+    .ok();
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(summary["records"], 2000);
+    let run = quill(
+        &address,
+        &[
+            "bench",
             "produce",
             "--topic",
             "bench",

@@ -4,6 +4,7 @@
 //! record, kept exactly (every sample, sorted at the end) rather than in an approximate
 //! histogram: a million records cost 4 MB.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use clap::{Args, Subcommand};
 use quill_client::admin::NewTopic;
 use quill_client::{
     Acks, Admin, Compression, Consumer, ConsumerConfig, OffsetSpec, Producer, ProducerConfig,
-    ProducerRecord, ResponseError,
+    ProducerRecord, ResponseError, TopicPartition,
 };
 
 use super::{parse_acks, parse_compression, ConnectionArgs};
@@ -32,7 +33,8 @@ pub enum BenchCommand {
     /// Read a topic from the beginning to its current end; report throughput.
     #[command(after_help = "Examples:
   quill bench consume --topic bench
-  quill bench consume --topic bench --records 500000 --json")]
+  quill bench consume --topic bench --records 500000 --json
+  quill bench consume --topic bench6 --consumers 3")]
     Consume(ConsumeBenchArgs),
     /// Produce at a fixed rate while consuming; report produce-to-consume latency.
     #[command(after_help = "Examples:
@@ -114,6 +116,9 @@ pub struct ConsumeBenchArgs {
     /// Stop after this many records [default: the topic's current end]
     #[arg(long)]
     records: Option<u64>,
+    /// Concurrent consumers, each with its own connections; partitions are dealt among them
+    #[arg(long, default_value_t = 1)]
+    consumers: u32,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
@@ -411,57 +416,71 @@ fn print_produce_summary(summary: &ProduceSummary, json: bool) {
 }
 
 async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
+    if args.consumers == 0 {
+        anyhow::bail!("--consumers must be positive");
+    }
     let client = args.connection.connect().await?;
-    let mut consumer = Consumer::new(client, ConsumerConfig::default());
-    let partitions = consumer.partitions_of(&args.topic).await?;
-    consumer
-        .assign(
-            partitions
-                .iter()
-                .map(|p| (p.clone(), OffsetSpec::Earliest))
-                .collect(),
-        )
+    let probe = Consumer::new(client, ConsumerConfig::default());
+    let partitions = probe.partitions_of(&args.topic).await?;
+    let ends = probe.end_offsets(&partitions).await?;
+    let starts = Admin::new(args.connection.connect().await?)
+        .list_offsets(&partitions, quill_client::admin::EARLIEST_TIMESTAMP)
         .await?;
-    let ends = consumer.end_offsets(&partitions).await?;
     let available: i64 = ends
         .iter()
-        .map(|(partition, end)| end - consumer.positions().get(partition).copied().unwrap_or(0))
+        .map(|(partition, end)| end - starts.get(partition).map_or(0, |answer| answer.offset))
         .sum();
     let target = args.records.unwrap_or(available.max(0) as u64);
+    let progress = Arc::new(Progress::default());
     let started = Instant::now();
-    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut consumers = tokio::task::JoinSet::new();
+    for index in 0..args.consumers as usize {
+        let share: Vec<TopicPartition> = partitions
+            .iter()
+            .skip(index)
+            .step_by(args.consumers as usize)
+            .cloned()
+            .collect();
+        if share.is_empty() {
+            continue;
+        }
+        let share_ends = share
+            .iter()
+            .map(|p| (p.clone(), ends.get(p).copied().unwrap_or(0)))
+            .collect();
+        consumers.spawn(run_consumer(
+            args.connection.clone(),
+            share,
+            share_ends,
+            target,
+            progress.clone(),
+        ));
+    }
+    let reporter = tokio::spawn(report_consumed(progress.clone()));
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    let mut last_report = Instant::now();
-    while records < target {
-        let polled = tokio::select! {
-            _ = &mut interrupted => break,
-            polled = consumer.poll(Duration::from_secs(5)) => polled?,
-        };
-        if polled.is_empty()
-            && ends
-                .iter()
-                .all(|(p, end)| consumer.positions().get(p).is_some_and(|pos| pos >= end))
-        {
-            break;
-        }
-        for record in &polled {
-            records += 1;
-            bytes += record.value.as_ref().map_or(0, |v| v.len() as u64)
-                + record.key.as_ref().map_or(0, |k| k.len() as u64);
-        }
-        if last_report.elapsed() >= PROGRESS_INTERVAL {
-            eprintln!("{records} records consumed");
-            last_report = Instant::now();
+    loop {
+        tokio::select! {
+            _ = &mut interrupted, if !progress.stop.load(Ordering::Acquire) => {
+                progress.stop.store(true, Ordering::Release);
+            }
+            joined = consumers.join_next() => match joined {
+                None => break,
+                Some(Ok(result)) => result?,
+                Some(Err(join_error)) => anyhow::bail!("a consumer task failed: {join_error}"),
+            },
         }
     }
+    reporter.abort();
+    let records = progress.acknowledged.load(Ordering::Relaxed);
+    let bytes = progress.bytes.load(Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     let records_per_s = records as f64 / seconds;
     let mb_per_s = bytes as f64 / BYTES_PER_MB / seconds;
     if args.json {
         let document = serde_json::json!({
             "records": records, "bytes": bytes, "elapsed_s": seconds,
-            "records_per_s": records_per_s, "mb_per_s": mb_per_s,
+            "records_per_s": records_per_s, "mb_per_s": mb_per_s, "consumers": args.consumers,
         });
         println!("{document}");
     } else {
@@ -471,6 +490,52 @@ async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads `partitions` from their start until each reaches its end in `ends`, the shared count
+/// reaches `target`, or the run is stopped.
+async fn run_consumer(
+    connection: ConnectionArgs,
+    partitions: Vec<TopicPartition>,
+    ends: BTreeMap<TopicPartition, i64>,
+    target: u64,
+    progress: Arc<Progress>,
+) -> anyhow::Result<()> {
+    let mut consumer = Consumer::new(connection.connect().await?, ConsumerConfig::default());
+    consumer
+        .assign(
+            partitions
+                .into_iter()
+                .map(|p| (p, OffsetSpec::Earliest))
+                .collect(),
+        )
+        .await?;
+    let at_end = |consumer: &Consumer| {
+        ends.iter()
+            .all(|(p, end)| consumer.positions().get(p).is_some_and(|pos| pos >= end))
+    };
+    while !at_end(&consumer)
+        && progress.acknowledged.load(Ordering::Relaxed) < target
+        && !progress.stop.load(Ordering::Acquire)
+    {
+        for record in consumer.poll(Duration::from_millis(500)).await? {
+            progress.acknowledged.fetch_add(1, Ordering::Relaxed);
+            let size = record.value.as_ref().map_or(0, |v| v.len())
+                + record.key.as_ref().map_or(0, |k| k.len());
+            progress.bytes.fetch_add(size as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+async fn report_consumed(progress: Arc<Progress>) {
+    loop {
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+        eprintln!(
+            "{} records consumed",
+            progress.acknowledged.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// How long the consumer keeps waiting for the last records after the producer finished.
