@@ -201,6 +201,19 @@ pub struct PartitionCommit {
     pub metadata: Option<String>,
 }
 
+/// TxnOffsetCommit: offsets that become visible only when the producer's transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOffsetCommitRequest {
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// v3+ (KIP-447); -1 and an empty member id before, or when the producer does not send them.
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub partitions: Vec<PartitionCommit>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionResult {
     pub topic: String,

@@ -1522,15 +1522,50 @@ impl GroupCoordinator {
 
     /// OffsetFetch for one group; `partitions: None` means all of the group's offsets. An
     /// unknown group has no offsets (-1 for each requested partition), as in Kafka.
-    /// `require_stable` would answer UNSTABLE_OFFSET_COMMIT for partitions with pending
-    /// transactional offsets; there are none until transactions exist (the seam is here).
+    /// With `require_stable` (KIP-447), a partition with transactional offsets still pending
+    /// answers UNSTABLE_OFFSET_COMMIT (clients retry until the transaction ends).
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<TopicPartition>>,
         require_stable: bool,
     ) -> Result<Vec<FetchedOffset>, GroupError> {
-        let _ = require_stable;
+        let offsets = self.fetch_committed_offsets(group_id, partitions)?;
+        if !require_stable {
+            return Ok(offsets);
+        }
+        let Some(cell) = self.shared.existing_group(group_id)? else {
+            return Ok(offsets);
+        };
+        let group = cell.lock();
+        Ok(offsets
+            .into_iter()
+            .map(|fetched| {
+                let tp = TopicPartition::new(fetched.topic.clone(), fetched.partition);
+                let unstable = group
+                    .pending_txn_offsets
+                    .values()
+                    .any(|pending| pending.contains_key(&tp));
+                if unstable {
+                    FetchedOffset {
+                        offset: -1,
+                        leader_epoch: -1,
+                        metadata: String::new(),
+                        error: Some(GroupError::UnstableOffsetCommit),
+                        ..fetched
+                    }
+                } else {
+                    fetched
+                }
+            })
+            .collect())
+    }
+
+    fn fetch_committed_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Result<Vec<FetchedOffset>, GroupError> {
         self.shared.validate_group_id(group_id, true)?;
         let cell = self.shared.existing_group(group_id)?;
         let group = cell.as_ref().map(|cell| cell.lock());
@@ -2089,5 +2124,146 @@ impl GroupCoordinator {
         };
         self.shared.forget_group(&cell, group_id);
         receiver.await.map_err(|_| GroupError::NotCoordinator)?
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactional offsets (KIP-98 TxnOffsetCommit, completed by the transaction's marker)
+
+impl GroupCoordinator {
+    /// TxnOffsetCommit: validates like OffsetCommit and holds the offsets as pending for the
+    /// producer; they become committed when the transaction coordinator's COMMIT marker reaches
+    /// this group's `__consumer_offsets` partition ([`GroupCoordinator::complete_transaction`]).
+    ///
+    /// Pending offsets are kept in memory only: a broker crash between this answer and the
+    /// marker loses them (the transaction still commits its data). Kafka stores them in a
+    /// transactional batch of `__consumer_offsets`; Quill will once its replay understands
+    /// control batches.
+    pub fn txn_commit_offsets(&self, request: TxnOffsetCommitRequest) -> Vec<PartitionResult> {
+        let results_with = |error: Option<GroupError>| {
+            request
+                .partitions
+                .iter()
+                .map(|p| PartitionResult {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    error: error.clone(),
+                })
+                .collect()
+        };
+        match self.hold_txn_offsets(&request) {
+            Ok(()) => results_with(None),
+            Err(error) => results_with(Some(error)),
+        }
+    }
+
+    fn hold_txn_offsets(&self, request: &TxnOffsetCommitRequest) -> Result<(), GroupError> {
+        self.shared.validate_group_id(&request.group_id, true)?;
+        let limit = self.shared.config.offset_metadata_max_bytes;
+        if let Some(too_large) = request
+            .partitions
+            .iter()
+            .filter_map(|p| p.metadata.as_ref())
+            .find(|metadata| metadata.len() > limit)
+        {
+            return Err(GroupError::OffsetMetadataTooLarge {
+                size_bytes: too_large.len(),
+                limit_bytes: limit,
+            });
+        }
+        let cell = self.shared.group_or_create(&request.group_id)?;
+        let ops = Ops {
+            shared: &self.shared,
+            cell: &cell,
+        };
+        let mut group = cell.lock();
+        if group.is(GroupState::Dead) {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        // Kafka checks membership only when the producer sends it (KIP-447, v3+).
+        let claims_membership = request.generation_id >= 0
+            || !request.member_id.is_empty()
+            || request.group_instance_id.is_some();
+        if claims_membership {
+            let as_commit = OffsetCommitRequest {
+                group_id: request.group_id.clone(),
+                generation_id: request.generation_id,
+                member_id: request.member_id.clone(),
+                group_instance_id: request.group_instance_id.clone(),
+                retention_time_ms: None,
+                partitions: Vec::new(),
+            };
+            ops.validate_offset_commit(&mut group, &as_commit)?;
+        }
+        let pending = group
+            .pending_txn_offsets
+            .entry(request.producer_id)
+            .or_default();
+        for commit in &request.partitions {
+            pending.insert(
+                TopicPartition::new(commit.topic.clone(), commit.partition),
+                commit.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The transaction of `producer_id` ended and its marker is being written to
+    /// `offsets_partition`: on commit its pending offsets there are stored as ordinary commits
+    /// (completes once durable), on abort they are dropped. Must complete before the marker is
+    /// reported written, so a committed transaction's offsets are durable when it is complete.
+    /// A failed store write puts the offsets back so the marker's retry stores them again.
+    pub async fn complete_transaction(
+        &self,
+        offsets_partition: i32,
+        producer_id: i64,
+        commit: bool,
+    ) -> Result<(), GroupError> {
+        let cells: Vec<Arc<GroupCell>> = match self.shared.slot(offsets_partition) {
+            Some(slot) => slot.groups.values().cloned().collect(),
+            None => return Err(GroupError::NotCoordinator),
+        };
+        let mut writes = Vec::new();
+        for cell in cells {
+            let ops = Ops {
+                shared: &self.shared,
+                cell: &cell,
+            };
+            let mut group = cell.lock();
+            let Some(pending) = group.pending_txn_offsets.remove(&producer_id) else {
+                continue;
+            };
+            if !commit || pending.is_empty() {
+                continue;
+            }
+            let mut partitions: Vec<PartitionCommit> = pending.values().cloned().collect();
+            partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let request = OffsetCommitRequest {
+                group_id: group.id.clone(),
+                generation_id: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+                retention_time_ms: None,
+                partitions,
+            };
+            let (sender, receiver) = oneshot::channel();
+            ops.write_offsets(&mut group, &request, sender);
+            writes.push((cell.clone(), pending, receiver));
+        }
+        let mut first_error = None;
+        for (cell, pending, receiver) in writes {
+            let failed = match receiver.await {
+                Ok(results) => results.into_iter().find_map(|r| r.error),
+                Err(_) => Some(GroupError::NotCoordinator),
+            };
+            if let Some(error) = failed {
+                cell.lock()
+                    .pending_txn_offsets
+                    .entry(producer_id)
+                    .or_insert(pending);
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }

@@ -194,6 +194,9 @@ pub(crate) struct Group {
     pub pending_group_writes: usize,
     /// The value of the last GroupMetadata record known durable (as stored or loaded).
     pub last_group_record: Option<Bytes>,
+    /// TxnOffsetCommit offsets per producer id, invisible to OffsetFetch until the producer's
+    /// transaction commits (then written as ordinary commits) or aborts (then dropped).
+    pub pending_txn_offsets: HashMap<i64, HashMap<TopicPartition, crate::api::PartitionCommit>>,
 }
 
 impl Group {
@@ -222,6 +225,7 @@ impl Group {
             next_write_seq: 1,
             pending_group_writes: 0,
             last_group_record: None,
+            pending_txn_offsets: HashMap::new(),
         }
     }
 
