@@ -16,6 +16,9 @@ use crate::offsets_store::{LogOffsetsStore, OFFSETS_TOPIC};
 use crate::partitions::PartitionManager;
 use crate::state::BrokerState;
 use quill_group::GroupCoordinator;
+use quill_txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
+
+use crate::txn_store::{LogTxnMarkers, LogTxnStore, MetaProducerIds};
 
 /// Name of the metadata log directory inside the data dir (Kafka KRaft's name).
 pub const METADATA_DIR_NAME: &str = "__cluster_metadata";
@@ -84,14 +87,33 @@ impl Broker {
                     )))
                 })??;
         let groups = start_group_coordinator(&config, &metadata, &partitions);
+        let producer_ids = Arc::new(MetaProducerIds::default());
+        let txn = start_transaction_coordinator(
+            &config,
+            &metadata,
+            &partitions,
+            &groups,
+            producer_ids.clone(),
+        );
         let state = Arc::new(BrokerState::new(
             config,
             metadata,
             partitions,
             groups,
+            txn,
             shutdown_rx,
         ));
+        producer_ids.attach(&state);
         register_this_broker(&state).await?;
+        if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
+            // Resume prepared transactions (their markers) and timeouts after a restart.
+            let loading = state.clone();
+            tokio::spawn(async move {
+                if let Err(error) = loading.ensure_transaction_topic().await {
+                    tracing::error!(%error, "could not load transactions");
+                }
+            });
+        }
         if state.image().topic(OFFSETS_TOPIC).is_some() {
             // Load committed offsets in the background: until a partition is loaded its groups
             // answer COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
@@ -143,6 +165,7 @@ impl Broker {
         // Parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR now, so their connections
         // can drain instead of holding shutdown for a rebalance timeout.
         self.state.groups.shutdown();
+        self.state.txn.unload_all();
         if let Err(error) = server.await {
             tracing::error!(%error, "network server task failed");
         }
@@ -184,6 +207,32 @@ fn start_group_coordinator(
     let store = Arc::new(LogOffsetsStore::new(partitions.clone()));
     let coordinator = GroupCoordinator::new(group_config, store);
     coordinator.spawn_offset_expiration();
+    coordinator
+}
+
+/// The transaction coordinator over `__transaction_state`. As for groups, an existing topic
+/// keeps its partition count (transactional ids hash onto those partitions).
+fn start_transaction_coordinator(
+    config: &BrokerConfig,
+    metadata: &MetadataService,
+    partitions: &Arc<PartitionManager>,
+    groups: &GroupCoordinator,
+    producer_ids: Arc<MetaProducerIds>,
+) -> TransactionCoordinator {
+    let mut txn_config = config.txn.clone();
+    let image = metadata.image();
+    if let Some(topic) = image.topic(TRANSACTION_STATE_TOPIC) {
+        txn_config.transaction_state_partitions =
+            i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+    }
+    txn_config.offsets_topic_partitions = groups.config().offsets_topic_partitions;
+    let coordinator = TransactionCoordinator::new(
+        txn_config,
+        Arc::new(LogTxnStore::new(partitions.clone())),
+        Arc::new(LogTxnMarkers::new(partitions.clone(), groups.clone())),
+        producer_ids,
+    );
+    coordinator.spawn_timers();
     coordinator
 }
 
@@ -238,8 +287,11 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         ticker.tick().await;
         let partitions = state.partitions.clone();
         let now_ms = crate::clock::now_ms();
-        if let Err(error) =
-            tokio::task::spawn_blocking(move || partitions.run_maintenance(now_ms)).await
+        let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
+        if let Err(error) = tokio::task::spawn_blocking(move || {
+            partitions.run_maintenance(now_ms, producer_id_expiration_ms)
+        })
+        .await
         {
             tracing::error!(%error, "log maintenance task failed");
         }

@@ -71,6 +71,10 @@ pub struct BrokerConfig {
     pub shutdown_timeout_ms: i64,
     /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.*`).
     pub group: quill_group::GroupConfig,
+    /// Transaction coordinator settings (`transaction.*`, `transactional.id.*`).
+    pub txn: quill_txn::TxnConfig,
+    /// `producer.id.expiration.ms` (86400000): partitions forget idle idempotent producers.
+    pub producer_id_expiration_ms: i64,
     /// Broker-level defaults of topic configs Quill has no dedicated field for (e.g.
     /// `log.cleanup.policy`, `log.retention.hours`, `compression.type`), by Kafka name. They
     /// feed topic config defaults through the static broker config layer.
@@ -105,6 +109,8 @@ impl Default for BrokerConfig {
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
             group: quill_group::GroupConfig::default(),
+            txn: quill_txn::TxnConfig::default(),
+            producer_id_expiration_ms: 86_400_000,
             topic_defaults: std::collections::BTreeMap::new(),
             explicitly_set: BTreeSet::new(),
         }
@@ -148,6 +154,11 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "offsets.retention.minutes", description: "keep committed offsets of empty groups this long (default 10080)" },
     SettingDoc { name: "offsets.retention.check.interval.ms", description: "how often expired offsets are removed (default 600000)" },
     SettingDoc { name: "offset.metadata.max.bytes", description: "largest commit metadata string (default 4096)" },
+    SettingDoc { name: "transaction.state.log.num.partitions", description: "partitions of __transaction_state, fixed once created (default 50)" },
+    SettingDoc { name: "transaction.max.timeout.ms", description: "largest transaction.timeout.ms a producer may ask for (default 900000)" },
+    SettingDoc { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", description: "how often timed-out transactions are aborted (default 1000; Kafka 10000)" },
+    SettingDoc { name: "transactional.id.expiration.ms", description: "forget transactional ids idle this long (default 604800000)" },
+    SettingDoc { name: "producer.id.expiration.ms", description: "partitions forget idle idempotent producers after this long (default 86400000)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
 ];
 
@@ -281,6 +292,26 @@ impl BrokerConfig {
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes =
                     parse_int_at_least(value, 0usize).map_err(|r| invalid(&r))?
+            }
+            "transaction.state.log.num.partitions" => {
+                self.txn.transaction_state_partitions =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "transaction.max.timeout.ms" => {
+                self.txn.transaction_max_timeout_ms =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.txn.abort_timed_out_transaction_cleanup_interval_ms =
+                    parse_int_at_least(value, 1u64).map_err(|r| invalid(&r))?
+            }
+            "transactional.id.expiration.ms" => {
+                self.txn.transactional_id_expiration_ms =
+                    parse_int_at_least(value, 1i64).map_err(|r| invalid(&r))?
+            }
+            "producer.id.expiration.ms" => {
+                self.producer_id_expiration_ms =
+                    parse_int_at_least(value, 1i64).map_err(|r| invalid(&r))?
             }
             other if quill_meta::topic_config::topic_config_for_broker_synonym(other).is_some() => {
                 quill_meta::topic_config::validate_broker_config(other, value)
@@ -430,6 +461,30 @@ impl BrokerConfig {
             (
                 "offset.metadata.max.bytes",
                 Some(self.group.offset_metadata_max_bytes.to_string()),
+            ),
+            (
+                "transaction.state.log.num.partitions",
+                Some(self.txn.transaction_state_partitions.to_string()),
+            ),
+            (
+                "transaction.max.timeout.ms",
+                Some(self.txn.transaction_max_timeout_ms.to_string()),
+            ),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                Some(
+                    self.txn
+                        .abort_timed_out_transaction_cleanup_interval_ms
+                        .to_string(),
+                ),
+            ),
+            (
+                "transactional.id.expiration.ms",
+                Some(self.txn.transactional_id_expiration_ms.to_string()),
+            ),
+            (
+                "producer.id.expiration.ms",
+                Some(self.producer_id_expiration_ms.to_string()),
             ),
         ];
         let mut described: Vec<(String, Option<String>)> = fixed

@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest,
+    DescribeTransactionsRequest, EndTxnRequest, InitProducerIdRequest, ListTransactionsRequest,
+    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+};
+use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
@@ -181,6 +186,60 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         ApiKey::DeleteGroups => {
             respond(&request, peer, |body: DeleteGroupsRequest| {
                 handlers::groups::delete_groups(state, body)
+            })
+            .await
+        }
+        ApiKey::InitProducerId => {
+            respond(&request, peer, |body: InitProducerIdRequest| {
+                handlers::txn::init_producer_id(state, body, version)
+            })
+            .await
+        }
+        ApiKey::AddPartitionsToTxn => {
+            respond(&request, peer, |body: AddPartitionsToTxnRequest| {
+                handlers::txn::add_partitions_to_txn(state, body, version)
+            })
+            .await
+        }
+        ApiKey::AddOffsetsToTxn => {
+            respond(&request, peer, |body: AddOffsetsToTxnRequest| {
+                handlers::txn::add_offsets_to_txn(state, body, version)
+            })
+            .await
+        }
+        ApiKey::EndTxn => {
+            respond(&request, peer, |body: EndTxnRequest| {
+                handlers::txn::end_txn(state, body, version)
+            })
+            .await
+        }
+        ApiKey::TxnOffsetCommit => {
+            respond(&request, peer, |body: TxnOffsetCommitRequest| {
+                handlers::txn::txn_offset_commit(state, body, version)
+            })
+            .await
+        }
+        ApiKey::WriteTxnMarkers => {
+            respond(&request, peer, |body: WriteTxnMarkersRequest| {
+                handlers::txn::write_txn_markers(state, body)
+            })
+            .await
+        }
+        ApiKey::DescribeTransactions => {
+            respond(&request, peer, |body: DescribeTransactionsRequest| {
+                handlers::txn::describe_transactions(state, body)
+            })
+            .await
+        }
+        ApiKey::ListTransactions => {
+            respond(&request, peer, |body: ListTransactionsRequest| {
+                handlers::txn::list_transactions(state, body)
+            })
+            .await
+        }
+        ApiKey::DescribeProducers => {
+            respond(&request, peer, |body: DescribeProducersRequest| {
+                handlers::txn::describe_producers(state, body)
             })
             .await
         }

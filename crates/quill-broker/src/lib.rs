@@ -17,6 +17,7 @@ mod partitions;
 pub mod protocol;
 mod request_guard;
 mod state;
+mod txn_store;
 
 pub use broker::{Broker, BrokerError};
 pub use config::{BrokerConfig, ConfigError};

@@ -27,13 +27,21 @@ type Job = (Bytes, oneshot::Sender<Result<(), StoreError>>);
 
 pub struct LogOffsetsStore {
     partitions: Arc<PartitionManager>,
+    /// `__consumer_offsets`, or `__transaction_state` when the transaction coordinator's store
+    /// reuses this writer (same contracts, same record batches).
+    topic: &'static str,
     writers: Mutex<HashMap<i32, mpsc::Sender<Job>>>,
 }
 
 impl LogOffsetsStore {
     pub fn new(partitions: Arc<PartitionManager>) -> LogOffsetsStore {
+        LogOffsetsStore::for_topic(partitions, OFFSETS_TOPIC)
+    }
+
+    pub fn for_topic(partitions: Arc<PartitionManager>, topic: &'static str) -> LogOffsetsStore {
         LogOffsetsStore {
             partitions,
+            topic,
             writers: Mutex::new(HashMap::new()),
         }
     }
@@ -48,7 +56,12 @@ impl LogOffsetsStore {
             .entry(partition)
             .or_insert_with(|| {
                 let (sender, receiver) = mpsc::channel(WRITER_QUEUE_LENGTH);
-                tokio::spawn(run_writer(self.partitions.clone(), partition, receiver));
+                tokio::spawn(run_writer(
+                    self.partitions.clone(),
+                    self.topic,
+                    partition,
+                    receiver,
+                ));
                 sender
             })
             .clone()
@@ -66,11 +79,12 @@ fn store_error(partition: i32, error: PartitionError) -> StoreError {
 /// Appends jobs in queue order; completes each job once its batch is durable.
 async fn run_writer(
     partitions: Arc<PartitionManager>,
+    topic: &'static str,
     partition_index: i32,
     mut jobs: mpsc::Receiver<Job>,
 ) {
     while let Some((batch, done)) = jobs.recv().await {
-        let Some(partition) = partitions.get(OFFSETS_TOPIC, partition_index) else {
+        let Some(partition) = partitions.get(topic, partition_index) else {
             let _ = done.send(Err(StoreError::NotLeader(partition_index)));
             continue;
         };
@@ -119,9 +133,10 @@ impl OffsetsStore for LogOffsetsStore {
         partition_index: i32,
     ) -> BoxFuture<'static, Result<Vec<StoredRecord>, StoreError>> {
         let partitions = self.partitions.clone();
+        let topic = self.topic;
         Box::pin(async move {
             let partition = partitions
-                .get(OFFSETS_TOPIC, partition_index)
+                .get(topic, partition_index)
                 .ok_or(StoreError::NotLeader(partition_index))?;
             let offsets = partition.offsets();
             let mut next_offset = offsets.log_start_offset;

@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use quill_log::{
-    AppendContext, AppendInfo, FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ReadResult,
-    TimestampOffset, TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, ControlMarker, FlushPolicy, GroupCommitter, Log,
+    LogConfig, LogError, ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -57,6 +57,8 @@ pub struct PartitionOffsets {
     pub high_watermark: i64,
     /// Next offset to be assigned (>= high watermark).
     pub log_end_offset: i64,
+    /// `min(first unstable offset, high watermark)`: read_committed consumers read below it.
+    pub last_stable_offset: i64,
 }
 
 /// One hosted partition.
@@ -68,6 +70,9 @@ pub struct Partition {
     log: RwLock<Option<Log>>,
     log_start_offset: AtomicI64,
     log_end_offset: AtomicI64,
+    /// First offset of the oldest open transaction, or the log end offset (published after
+    /// every append and marker, so Fetch reads it without the log lock).
+    first_unstable_offset: AtomicI64,
     /// High watermark; moves when appended data becomes durable and wakes fetchers.
     high_watermark: Arc<watch::Sender<i64>>,
 }
@@ -76,6 +81,7 @@ impl Partition {
     fn new(topic: &str, topic_id: Uuid, partition: i32, log: Log) -> Partition {
         let log_start_offset = AtomicI64::new(log.log_start_offset());
         let log_end_offset = AtomicI64::new(log.log_end_offset());
+        let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         Partition {
@@ -85,15 +91,21 @@ impl Partition {
             log: RwLock::new(Some(log)),
             log_start_offset,
             log_end_offset,
+            first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
         }
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
+        let high_watermark = *self.high_watermark.borrow();
         PartitionOffsets {
             log_start_offset: self.log_start_offset.load(Ordering::Acquire),
-            high_watermark: *self.high_watermark.borrow(),
+            high_watermark,
             log_end_offset: self.log_end_offset.load(Ordering::Acquire),
+            last_stable_offset: self
+                .first_unstable_offset
+                .load(Ordering::Acquire)
+                .min(high_watermark),
         }
     }
 
@@ -119,6 +131,8 @@ impl Partition {
             .store(log.log_start_offset(), Ordering::Release);
         self.log_end_offset
             .store(log.log_end_offset(), Ordering::Release);
+        self.first_unstable_offset
+            .store(log.first_unstable_offset(), Ordering::Release);
     }
 
     /// Moves the high watermark to `log_end_offset` once everything below it is durable (at
@@ -202,6 +216,69 @@ impl Partition {
         .await
     }
 
+    /// read_committed: whole batches from `from_offset` below the last stable offset, and the
+    /// aborted transactions overlapping what was read (clients drop their records).
+    pub async fn read_committed(
+        self: &Arc<Self>,
+        from_offset: i64,
+        max_bytes: usize,
+    ) -> Result<(ReadResult, Vec<AbortedTransaction>), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            let high_watermark = *partition.high_watermark.borrow();
+            let last_stable_offset = log.first_unstable_offset().min(high_watermark);
+            let read = log.read(from_offset, max_bytes, last_stable_offset)?;
+            let aborted = if read.bytes.is_empty() {
+                Vec::new()
+            } else {
+                log.aborted_transactions(from_offset, read.next_offset)
+            };
+            Ok((read, aborted))
+        })
+        .await
+    }
+
+    /// Writes a COMMIT/ABORT marker (blocking pool); returns once it is in the log, not yet
+    /// durable (see [`Partition::wait_durable`]).
+    pub async fn append_control(
+        self: &Arc<Self>,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            let info = log.append_control(
+                producer_id,
+                producer_epoch,
+                marker,
+                coordinator_epoch,
+                now_ms,
+            )?;
+            partition.publish_offsets(log);
+            partition.advance_high_watermark_when_durable(log);
+            Ok(info)
+        })
+        .await
+    }
+
+    /// DescribeProducers: the producers this partition knows.
+    pub async fn producers(self: &Arc<Self>) -> Result<Vec<ProducerSnapshot>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.producers())
+        })
+        .await
+    }
+
     pub async fn offset_for_timestamp(
         self: &Arc<Self>,
         timestamp_ms: i64,
@@ -248,9 +325,10 @@ impl Partition {
     }
 
     /// Blocking: retention and interval flushes.
-    fn run_maintenance(&self, now_ms: i64) {
+    fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64) {
         let mut guard = self.write_log();
         let Some(log) = guard.as_mut() else { return };
+        log.expire_producers(now_ms, producer_id_expiration_ms);
         if let Err(error) = log.flush_if_due(now_ms) {
             tracing::error!(topic = %self.topic, partition = self.partition, %error, "interval flush failed");
         }
@@ -441,9 +519,11 @@ impl PartitionManager {
     }
 
     /// Blocking: retention and interval flushes for every partition.
-    pub fn run_maintenance(&self, now_ms: i64) {
+    /// Blocking: retention, interval flushes and expiry of idle producers
+    /// (`producer.id.expiration.ms`).
+    pub fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64) {
         for partition in self.all() {
-            partition.run_maintenance(now_ms);
+            partition.run_maintenance(now_ms, producer_id_expiration_ms);
         }
     }
 

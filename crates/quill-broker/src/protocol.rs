@@ -55,6 +55,20 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
+    // Idempotence and transactions (KIP-98). The top versions that belong to KIP-890 part 2
+    // ("transaction version 2": EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v5) are not
+    // advertised, and no `transaction.version` feature is finalized, so clients keep the
+    // classic protocol (AddPartitionsToTxn before producing, one epoch per producer session).
+    // AddPartitionsToTxn v4 is the broker-to-broker batched/verify form, answered for tools.
+    api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::AddPartitionsToTxn, 0, 4),
+    api(ApiKey::AddOffsetsToTxn, 0, 4),
+    api(ApiKey::EndTxn, 0, 4),
+    api(ApiKey::TxnOffsetCommit, 0, 4),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
+    api(ApiKey::DescribeTransactions, 0, 0),
+    api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The advertised range for `key`, if Quill implements it.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use quill_group::GroupCoordinator;
 use quill_meta::{MetaError, MetadataImage, MetadataRecord, Placement, TopicInfo};
+use quill_txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use tokio::sync::{watch, Mutex};
 
 use crate::config::BrokerConfig;
@@ -22,10 +23,13 @@ pub struct BrokerState {
     pub metadata: Arc<MetadataService>,
     pub partitions: Arc<PartitionManager>,
     pub groups: GroupCoordinator,
+    pub txn: TransactionCoordinator,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
     /// True once `__consumer_offsets` exists and the coordinator loaded its partitions.
     offsets_topic_ready: Mutex<bool>,
+    /// True once `__transaction_state` exists and the coordinator loaded its partitions.
+    transaction_topic_ready: Mutex<bool>,
     /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -36,6 +40,7 @@ impl BrokerState {
         metadata: Arc<MetadataService>,
         partitions: Arc<PartitionManager>,
         groups: GroupCoordinator,
+        txn: TransactionCoordinator,
         shutdown: watch::Receiver<bool>,
     ) -> BrokerState {
         BrokerState {
@@ -43,8 +48,10 @@ impl BrokerState {
             metadata,
             partitions,
             groups,
+            txn,
             change_lock: Mutex::new(()),
             offsets_topic_ready: Mutex::new(false),
+            transaction_topic_ready: Mutex::new(false),
             shutdown,
         }
     }
@@ -81,6 +88,61 @@ impl BrokerState {
         })?;
         *ready = true;
         Ok(())
+    }
+
+    /// Creates `__transaction_state` on first use (the first FindCoordinator for a
+    /// transactional id or InitProducerId with one, as in Kafka) and loads the transaction
+    /// coordinator from it. `__consumer_offsets` comes first: AddOffsetsToTxn and the markers of
+    /// transactional offset commits need the group coordinator loaded.
+    pub async fn ensure_transaction_topic(&self) -> Result<(), MetaError> {
+        self.ensure_offsets_topic().await?;
+        let mut ready = self.transaction_topic_ready.lock().await;
+        if *ready {
+            return Ok(());
+        }
+        if self.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
+            let configs = BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+                ),
+            ]);
+            let partition_count = self.txn.config().transaction_state_partitions;
+            tracing::info!(
+                partitions = partition_count,
+                "creating {TRANSACTION_STATE_TOPIC}"
+            );
+            match self
+                .create_topic(
+                    TRANSACTION_STATE_TOPIC,
+                    partition_count,
+                    1,
+                    None,
+                    configs,
+                    false,
+                )
+                .await
+            {
+                Ok(_) | Err(MetaError::TopicAlreadyExists(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.txn.load_all_partitions().await.map_err(|error| {
+            MetaError::Io(std::io::Error::other(format!(
+                "loading {TRANSACTION_STATE_TOPIC}: {error}"
+            )))
+        })?;
+        *ready = true;
+        Ok(())
+    }
+
+    /// Reserves the next block of producer ids in the metadata log (durable before use).
+    pub async fn allocate_producer_ids(&self) -> Result<std::ops::Range<i64>, MetaError> {
+        let (record, block) =
+            quill_meta::plan_allocate_producer_ids(&self.image(), self.config.node_id)?;
+        self.change_metadata(vec![record]).await?;
+        Ok(block)
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {

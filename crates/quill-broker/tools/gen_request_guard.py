@@ -40,6 +40,15 @@ REQUESTS = [
     ("list_groups_request", "ListGroupsRequest"),
     ("describe_groups_request", "DescribeGroupsRequest"),
     ("delete_groups_request", "DeleteGroupsRequest"),
+    ("init_producer_id_request", "InitProducerIdRequest"),
+    ("add_partitions_to_txn_request", "AddPartitionsToTxnRequest"),
+    ("add_offsets_to_txn_request", "AddOffsetsToTxnRequest"),
+    ("end_txn_request", "EndTxnRequest"),
+    ("txn_offset_commit_request", "TxnOffsetCommitRequest"),
+    ("write_txn_markers_request", "WriteTxnMarkersRequest"),
+    ("describe_transactions_request", "DescribeTransactionsRequest"),
+    ("list_transactions_request", "ListTransactionsRequest"),
+    ("describe_producers_request", "DescribeProducersRequest"),
 ]
 
 FIXED = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Float64": 8, "Boolean": 1, "Uuid": 16}

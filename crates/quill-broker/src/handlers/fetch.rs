@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use quill_meta::Uuid;
 use tokio::sync::watch;
 
@@ -19,6 +21,8 @@ use crate::state::BrokerState;
 
 /// Fetch v13 is the first version addressing topics by id.
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
+/// `isolation_level` of read_committed consumers.
+const READ_COMMITTED: i8 = 1;
 
 /// One requested partition, resolved against the metadata image once per request.
 struct FetchTarget {
@@ -26,6 +30,9 @@ struct FetchTarget {
     partition_index: i32,
     fetch_offset: i64,
     partition_max_bytes: usize,
+    /// isolation_level = 1 (v4+): only data below the last stable offset, plus the aborted
+    /// transactions in what is returned.
+    read_committed: bool,
     /// `Err(error code)` when the topic/partition is unknown.
     partition: Result<Arc<Partition>, i16>,
 }
@@ -42,6 +49,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     let image = state.image();
     let mut topic_keys: Vec<(TopicName, Uuid)> = Vec::with_capacity(request.topics.len());
     let mut targets = Vec::new();
+    let read_committed = request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if uses_topic_ids {
             image
@@ -67,6 +75,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                 fetch_offset: requested.fetch_offset,
                 partition_max_bytes: usize::try_from(requested.partition_max_bytes.max(0))
                     .unwrap_or(0),
+                read_committed,
                 partition,
             });
         }
@@ -135,8 +144,9 @@ async fn read_partition(
     let base = PartitionData::default()
         .with_partition_index(target.partition_index)
         .with_high_watermark(offsets.high_watermark)
-        .with_last_stable_offset(offsets.high_watermark)
+        .with_last_stable_offset(offsets.last_stable_offset)
         .with_log_start_offset(offsets.log_start_offset)
+        .with_aborted_transactions(target.read_committed.then(Vec::new))
         .with_records(Some(Bytes::new()));
     if target.fetch_offset < offsets.log_start_offset
         || target.fetch_offset > offsets.log_end_offset
@@ -150,11 +160,39 @@ async fn read_partition(
     // Nothing visible yet, or the response is already full (KIP-74 only guarantees the first
     // batch).
     let budget = target.partition_max_bytes.min(remaining_bytes);
-    if target.fetch_offset >= offsets.high_watermark || (budget == 0 && !is_first_with_data) {
+    let visible_end = if target.read_committed {
+        offsets.last_stable_offset
+    } else {
+        offsets.high_watermark
+    };
+    if target.fetch_offset >= visible_end || (budget == 0 && !is_first_with_data) {
         return base;
     }
-    match partition.read(target.fetch_offset, budget.max(1)).await {
-        Ok(read) => base.with_records(Some(read.bytes)),
+    let read = if target.read_committed {
+        partition
+            .read_committed(target.fetch_offset, budget.max(1))
+            .await
+            .map(|(read, aborted)| {
+                let aborted = aborted
+                    .into_iter()
+                    .map(|a| {
+                        AbortedTransaction::default()
+                            .with_producer_id(ProducerId(a.producer_id))
+                            .with_first_offset(a.first_offset)
+                    })
+                    .collect();
+                (read, Some(aborted))
+            })
+    } else {
+        partition
+            .read(target.fetch_offset, budget.max(1))
+            .await
+            .map(|read| (read, None))
+    };
+    match read {
+        Ok((read, aborted)) => base
+            .with_records(Some(read.bytes))
+            .with_aborted_transactions(aborted),
         Err(error) => {
             tracing::debug!(topic = %partition.topic, partition = target.partition_index, %error, "fetch read failed");
             partition_error(

@@ -44,23 +44,18 @@ pub async fn find_coordinator(
     };
     // Every group (and transaction) coordinator is this node; the offsets topic must exist
     // before a group can be served.
-    let outcome = if request.key_type == KEY_TYPE_TRANSACTION {
-        Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            "transactions are not supported yet".to_string(),
-        ))
+    let ensured = if request.key_type == KEY_TYPE_TRANSACTION {
+        state.ensure_transaction_topic().await
     } else {
-        match state.ensure_offsets_topic().await {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                tracing::warn!(%error, "consumer offsets topic unavailable");
-                Err((
-                    ResponseError::CoordinatorNotAvailable.code(),
-                    error.to_string(),
-                ))
-            }
-        }
+        state.ensure_offsets_topic().await
     };
+    let outcome = ensured.map_err(|error| {
+        tracing::warn!(%error, "coordinator topic unavailable");
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            error.to_string(),
+        )
+    });
     let image = state.image();
     let this_broker = image.broker(state.config.node_id);
     let (host, port) = this_broker.map_or((String::new(), 0), |broker| {

@@ -25,6 +25,8 @@ pub async fn handle(
     api_version: i16,
 ) -> ListOffsetsResponse {
     let image = state.image();
+    // v2+: read_committed consumers' "latest" is the last stable offset.
+    let read_committed = request.isolation_level == 1;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -40,7 +42,7 @@ pub async fn handle(
             let index = requested.partition_index;
             let response = match state.partitions.get(&name, index) {
                 None => error(index, ResponseError::UnknownTopicOrPartition.code()),
-                Some(partition) => lookup(&partition, requested.timestamp)
+                Some(partition) => lookup(&partition, requested.timestamp, read_committed)
                     .await
                     .with_leader_epoch(leader_epoch(index)),
             };
@@ -58,6 +60,7 @@ pub async fn handle(
 async fn lookup(
     partition: &std::sync::Arc<Partition>,
     timestamp: i64,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let index = partition.partition;
     let offsets = partition.offsets();
@@ -68,6 +71,7 @@ async fn lookup(
             .with_timestamp(timestamp_ms)
     };
     match timestamp {
+        LATEST_TIMESTAMP if read_committed => found(offsets.last_stable_offset, -1),
         LATEST_TIMESTAMP => found(offsets.high_watermark, -1),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => found(offsets.log_start_offset, -1),
         MAX_TIMESTAMP => match partition.max_timestamp_offset().await {

@@ -11,3 +11,4 @@ pub mod metadata;
 pub mod produce;
 pub mod records;
 pub mod topics;
+pub mod txn;

@@ -9,7 +9,8 @@ use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use quill_log::AppendInfo;
+use quill_log::{AppendInfo, BatchHeader};
+use quill_txn::TxnError;
 
 use crate::clock;
 use crate::partitions::{Partition, PartitionError};
@@ -41,11 +42,16 @@ pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutc
                     ResponseError::InvalidRequiredAcks.code(),
                     None,
                 ))
-            } else if request.transactional_id.is_some() {
+            } else if let Err(refused) = check_transaction(
+                state,
+                request.transactional_id.as_ref().map(|id| id.0.as_str()),
+                &topic_name,
+                &partition_data,
+            ) {
                 Err(partition_error(
                     partition_data.index,
-                    ResponseError::TransactionalIdAuthorizationFailed.code(),
-                    Some("transactions are not supported yet"),
+                    refused.0,
+                    Some(&refused.1),
                 ))
             } else {
                 append_partition(state, &topic_name, partition_data).await
@@ -82,6 +88,59 @@ pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutc
     ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
 }
 
+/// Kafka's rules for the transactional part of a Produce request: a request with a
+/// transactional id carries only transactional batches and vice versa, and (KIP-890 part 1) a
+/// transactional batch goes only to a partition already added to the producer's ongoing
+/// transaction, with the current epoch — so a late or zombie write cannot slip into a later
+/// transaction. Idempotence checks (sequence, epoch vs. the partition) stay with the log.
+fn check_transaction(
+    state: &BrokerState,
+    transactional_id: Option<&str>,
+    topic: &str,
+    data: &PartitionProduceData,
+) -> Result<(), (i16, String)> {
+    let Some(records) = data.records.as_ref() else {
+        return Ok(()); // answered by append_partition
+    };
+    let Ok(header) = BatchHeader::parse(records) else {
+        return Ok(()); // the log's validation answers CORRUPT_MESSAGE
+    };
+    let refuse = |code: i16, message: &str| Err((code, message.to_string()));
+    match (transactional_id, header.is_transactional()) {
+        (None, false) => Ok(()),
+        (None, true) => refuse(
+            ResponseError::InvalidRecord.code(),
+            "transactional records need the request's transactional id",
+        ),
+        (Some(_), false) => refuse(
+            ResponseError::InvalidRecord.code(),
+            "a request with a transactional id must carry only transactional records",
+        ),
+        (Some(id), true) => {
+            let partitions = [(topic.to_string(), data.index)];
+            match state.txn.verify_partitions(
+                id,
+                header.producer_id,
+                header.producer_epoch,
+                &partitions,
+            ) {
+                Ok(()) => Ok(()),
+                Err(error) => {
+                    let code = match error {
+                        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
+                        TxnError::InvalidTxnState(_) | TxnError::InvalidProducerIdMapping => {
+                            error.kafka_error_code()
+                        }
+                        // The coordinator is loading or busy: retriable for every client.
+                        _ => ResponseError::NotEnoughReplicas.code(),
+                    };
+                    refuse(code, &error.to_string())
+                }
+            }
+        }
+    }
+}
+
 struct Appended {
     partition: Arc<Partition>,
     info: AppendInfo,
@@ -92,12 +151,12 @@ async fn append_partition(
     topic: &str,
     data: PartitionProduceData,
 ) -> Result<Appended, PartitionProduceResponse> {
-    if topic == crate::offsets_store::OFFSETS_TOPIC {
-        // Only the group coordinator writes there (Kafka refuses clients the same way).
+    if topic == crate::offsets_store::OFFSETS_TOPIC || topic == quill_txn::TRANSACTION_STATE_TOPIC {
+        // Only the coordinators write there (Kafka refuses clients the same way).
         return Err(partition_error(
             data.index,
             ResponseError::InvalidTopicException.code(),
-            Some("cannot produce to the internal topic __consumer_offsets"),
+            Some(&format!("cannot produce to the internal topic {topic}")),
         ));
     }
     let Some(partition) = state.partitions.get(topic, data.index) else {

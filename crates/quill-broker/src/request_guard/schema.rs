@@ -1275,6 +1275,322 @@ pub mod delete_groups_request {
     }
 }
 
+pub mod init_producer_id_request {
+    use super::{GuardError, Walker};
+    pub fn walk_init_producer_id_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 2 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(4)?;
+        if version >= 3 {
+            walker.skip(8)?;
+        }
+        if version >= 3 {
+            walker.skip(2)?;
+        }
+        if version >= 2 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod add_partitions_to_txn_request {
+    use super::{GuardError, Walker};
+    pub fn walk_add_partitions_to_txn_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker
+                .compact_array(|walker| walk_add_partitions_to_txn_transaction(walker, version))?;
+        }
+        if version <= 3 {
+            if version >= 3 {
+                walker.compact_string()?;
+            } else {
+                walker.string()?;
+            }
+        }
+        if version <= 3 {
+            walker.skip(8)?;
+        }
+        if version <= 3 {
+            walker.skip(2)?;
+        }
+        if version <= 3 {
+            if version >= 3 {
+                walker.compact_array(|walker| walk_add_partitions_to_txn_topic(walker, version))?;
+            } else {
+                walker.array(|walker| walk_add_partitions_to_txn_topic(walker, version))?;
+            }
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_add_partitions_to_txn_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            walker.compact_array(|walker| walker.skip(4))?;
+        } else {
+            walker.array(|walker| walker.skip(4))?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_add_partitions_to_txn_transaction(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        }
+        if version >= 4 {
+            walker.skip(8)?;
+        }
+        if version >= 4 {
+            walker.skip(2)?;
+        }
+        if version >= 4 {
+            walker.skip(1)?;
+        }
+        if version >= 4 {
+            walker.compact_array(|walker| walk_add_partitions_to_txn_topic(walker, version))?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod add_offsets_to_txn_request {
+    use super::{GuardError, Walker};
+    pub fn walk_add_offsets_to_txn_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(8)?;
+        walker.skip(2)?;
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod end_txn_request {
+    use super::{GuardError, Walker};
+    pub fn walk_end_txn_request(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(8)?;
+        walker.skip(2)?;
+        walker.skip(1)?;
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod txn_offset_commit_request {
+    use super::{GuardError, Walker};
+    pub fn walk_txn_offset_commit_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        walker.skip(8)?;
+        walker.skip(2)?;
+        if version >= 3 {
+            walker.skip(4)?;
+        }
+        if version >= 3 {
+            walker.compact_string()?;
+        }
+        if version >= 3 {
+            walker.compact_string()?;
+        }
+        if version >= 3 {
+            walker.compact_array(|walker| walk_txn_offset_commit_request_topic(walker, version))?;
+        } else {
+            walker.array(|walker| walk_txn_offset_commit_request_topic(walker, version))?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_txn_offset_commit_request_partition(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        walker.skip(8)?;
+        if version >= 2 {
+            walker.skip(4)?;
+        }
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    pub fn walk_txn_offset_commit_request_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 3 {
+            walker.compact_array(|walker| {
+                walk_txn_offset_commit_request_partition(walker, version)
+            })?;
+        } else {
+            walker.array(|walker| walk_txn_offset_commit_request_partition(walker, version))?;
+        }
+        if version >= 3 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+}
+
+pub mod write_txn_markers_request {
+    use super::{GuardError, Walker};
+    pub fn walk_writable_txn_marker(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(8)?;
+        walker.skip(2)?;
+        walker.skip(1)?;
+        walker.compact_array(|walker| walk_writable_txn_marker_topic(walker, version))?;
+        walker.skip(4)?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    pub fn walk_writable_txn_marker_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.compact_array(|walker| walker.skip(4))?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    pub fn walk_write_txn_markers_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(|walker| walk_writable_txn_marker(walker, version))?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+}
+
+pub mod describe_transactions_request {
+    use super::{GuardError, Walker};
+    pub fn walk_describe_transactions_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(|walker| walker.compact_string())?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+}
+
+pub mod list_transactions_request {
+    use super::{GuardError, Walker};
+    pub fn walk_list_transactions_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(|walker| walker.compact_string())?;
+        walker.compact_array(|walker| walker.skip(8))?;
+        if version >= 1 {
+            walker.skip(8)?;
+        }
+        if version >= 2 {
+            walker.compact_string()?;
+        }
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+}
+
+pub mod describe_producers_request {
+    use super::{GuardError, Walker};
+    pub fn walk_describe_producers_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(|walker| walk_topic_request(walker, version))?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    pub fn walk_topic_request(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.compact_array(|walker| walker.skip(4))?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+}
+
 /// The walker for a request body, by API key.
 pub fn walker_for(
     api_key: kafka_protocol::messages::ApiKey,
@@ -1308,6 +1624,23 @@ pub fn walker_for(
         ApiKey::ListGroups => Some(list_groups_request::walk_list_groups_request),
         ApiKey::DescribeGroups => Some(describe_groups_request::walk_describe_groups_request),
         ApiKey::DeleteGroups => Some(delete_groups_request::walk_delete_groups_request),
+        ApiKey::InitProducerId => Some(init_producer_id_request::walk_init_producer_id_request),
+        ApiKey::AddPartitionsToTxn => {
+            Some(add_partitions_to_txn_request::walk_add_partitions_to_txn_request)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            Some(add_offsets_to_txn_request::walk_add_offsets_to_txn_request)
+        }
+        ApiKey::EndTxn => Some(end_txn_request::walk_end_txn_request),
+        ApiKey::TxnOffsetCommit => Some(txn_offset_commit_request::walk_txn_offset_commit_request),
+        ApiKey::WriteTxnMarkers => Some(write_txn_markers_request::walk_write_txn_markers_request),
+        ApiKey::DescribeTransactions => {
+            Some(describe_transactions_request::walk_describe_transactions_request)
+        }
+        ApiKey::ListTransactions => Some(list_transactions_request::walk_list_transactions_request),
+        ApiKey::DescribeProducers => {
+            Some(describe_producers_request::walk_describe_producers_request)
+        }
         _ => None,
     }
 }

@@ -307,6 +307,85 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
             DeleteGroupsRequest::default(),
             DeleteGroupsRequest::default().with_groups_names(vec![GroupId(name("g"))])
         ),
+        ApiKey::InitProducerId => both!(
+            InitProducerIdRequest::default(),
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(name("tx"))))
+                .with_transaction_timeout_ms(60_000)
+        ),
+        ApiKey::AddPartitionsToTxn => {
+            let topics = vec![add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(topic("t"))
+                .with_partitions(vec![0, 1])];
+            let populated = if version >= 4 {
+                AddPartitionsToTxnRequest::default().with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(name("tx")))
+                        .with_topics(topics),
+                ])
+            } else {
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(TransactionalId(name("tx")))
+                    .with_v3_and_below_topics(topics)
+            };
+            both!(AddPartitionsToTxnRequest::default(), populated)
+        }
+        ApiKey::AddOffsetsToTxn => both!(
+            AddOffsetsToTxnRequest::default(),
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(name("tx")))
+                .with_group_id(GroupId(name("g")))
+        ),
+        ApiKey::EndTxn => both!(
+            EndTxnRequest::default(),
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(name("tx")))
+                .with_committed(true)
+        ),
+        ApiKey::TxnOffsetCommit => both!(
+            TxnOffsetCommitRequest::default(),
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(name("tx")))
+                .with_group_id(GroupId(name("g")))
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_committed_offset(5)
+                                .with_committed_metadata(Some(name("meta")))
+                        ])
+                ])
+        ),
+        ApiKey::WriteTxnMarkers => both!(
+            WriteTxnMarkersRequest::default(),
+            WriteTxnMarkersRequest::default().with_markers(vec![
+                write_txn_markers_request::WritableTxnMarker::default().with_topics(vec![
+                    write_txn_markers_request::WritableTxnMarkerTopic::default()
+                        .with_name(topic("t"))
+                        .with_partition_indexes(vec![0])
+                ])
+            ])
+        ),
+        ApiKey::DescribeTransactions => both!(
+            DescribeTransactionsRequest::default(),
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(name("tx"))])
+        ),
+        ApiKey::ListTransactions => both!(
+            ListTransactionsRequest::default(),
+            ListTransactionsRequest::default()
+                .with_state_filters(vec![name("Ongoing")])
+                .with_producer_id_filters(vec![ProducerId(5)])
+        ),
+        ApiKey::DescribeProducers => both!(
+            DescribeProducersRequest::default(),
+            DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(topic("t"))
+                    .with_partition_indexes(vec![0])
+            ])
+        ),
         other => panic!("no test request for {other:?}"),
     }
 }
@@ -339,6 +418,15 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::ListGroups,
         ApiKey::DescribeGroups,
         ApiKey::DeleteGroups,
+        ApiKey::InitProducerId,
+        ApiKey::AddPartitionsToTxn,
+        ApiKey::AddOffsetsToTxn,
+        ApiKey::EndTxn,
+        ApiKey::TxnOffsetCommit,
+        ApiKey::WriteTxnMarkers,
+        ApiKey::DescribeTransactions,
+        ApiKey::ListTransactions,
+        ApiKey::DescribeProducers,
     ];
     for api in SUPPORTED_APIS {
         assert!(
