@@ -7,9 +7,13 @@
 //! `delivery.timeout.ms` runs out, the Java client's defaults: retry for two minutes.
 //!
 //! A batch waiting out a retry backoff holds back its partition's later batches. Without
-//! idempotence (not wired yet; see [`ProducerIdentity`]) a batch that fails while later batches
-//! of its partition are already in flight may still land after them, exactly as with the Java
-//! client's `enable.idempotence=false`.
+//! idempotence a batch that fails while later batches of its partition are already in flight
+//! may still land after them, exactly as with the Java client's `enable.idempotence=false`.
+//! With `idempotent`, InitProducerId gives a producer id and every batch carries per-partition
+//! sequence numbers fixed at its first send: the broker drops duplicates of a resend
+//! (DUPLICATE_SEQUENCE_NUMBER counts as success) and rejects a batch that overtook a failed one
+//! (OUT_OF_ORDER_SEQUENCE_NUMBER, resent after it). Not handled yet: the epoch bump the Java
+//! client does after a batch fails for good, so later batches of that partition fail too.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -22,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId,
+};
 use kafka_protocol::records::Compression;
 use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -94,6 +100,10 @@ pub struct ProducerConfig {
     pub ack_timeout: Duration,
     /// Whether metadata lookups may auto-create a topic (the Java client's default: yes).
     pub allow_auto_topic_creation: bool,
+    /// `enable.idempotence`: a producer id from InitProducerId and a sequence number per
+    /// partition let the broker drop resent duplicates and reject gaps, so retries neither
+    /// duplicate nor reorder records. Needs acks=all and at most 5 requests in flight.
+    pub idempotent: bool,
 }
 
 impl Default for ProducerConfig {
@@ -112,6 +122,7 @@ impl Default for ProducerConfig {
             max_request_size_bytes: 1024 * 1024,
             ack_timeout: Duration::from_secs(30),
             allow_auto_topic_creation: true,
+            idempotent: false,
         }
     }
 }
@@ -161,6 +172,9 @@ struct Batch {
     created: Instant,
     attempts: u32,
     not_before: Option<Instant>,
+    /// Idempotence: the sequence number of the first record, fixed at the first send so a
+    /// resend carries the same numbers; -1 until then (and without idempotence).
+    base_sequence: i32,
     /// Buffer-memory bytes held until the batch completes.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -175,6 +189,7 @@ impl Batch {
             created: now,
             attempts: 0,
             not_before: None,
+            base_sequence: -1,
             _permit: None,
         }
     }
@@ -253,10 +268,25 @@ impl Accumulator {
     }
 }
 
+/// The producer id/epoch (from InitProducerId) and the next sequence number per partition.
+struct IdempotenceState {
+    identity: ProducerIdentity,
+    next_sequence: HashMap<TopicPartition, i32>,
+}
+
+impl Default for IdempotenceState {
+    fn default() -> Self {
+        IdempotenceState {
+            identity: ProducerIdentity::NONE,
+            next_sequence: HashMap::new(),
+        }
+    }
+}
+
 struct Shared {
     client: Client,
     config: ProducerConfig,
-    identity: ProducerIdentity,
+    idempotence: Mutex<IdempotenceState>,
     accumulator: Mutex<Accumulator>,
     wake: Notify,
     buffer: Arc<Semaphore>,
@@ -270,6 +300,12 @@ struct Shared {
 impl Shared {
     fn accumulator(&self) -> std::sync::MutexGuard<'_, Accumulator> {
         self.accumulator
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn idempotence(&self) -> std::sync::MutexGuard<'_, IdempotenceState> {
+        self.idempotence
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -299,10 +335,15 @@ impl Producer {
                 "batch.size and max.in.flight must be positive".into(),
             ));
         }
+        if config.idempotent && (config.acks != Acks::All || config.max_in_flight_per_broker > 5) {
+            return Err(ClientError::InvalidConfig(
+                "idempotence needs acks=all and at most 5 requests in flight".into(),
+            ));
+        }
         let buffer_permits = config.buffer_memory_bytes.min(Semaphore::MAX_PERMITS);
         let shared = Arc::new(Shared {
             client,
-            identity: ProducerIdentity::NONE,
+            idempotence: Mutex::new(IdempotenceState::default()),
             accumulator: Mutex::new(Accumulator::default()),
             wake: Notify::new(),
             buffer: Arc::new(Semaphore::new(buffer_permits)),
@@ -549,6 +590,7 @@ async fn run_sender(shared: Arc<Shared>) {
         {
             break;
         }
+        let batches = ensure_producer_id(&shared, batches).await;
         for (leader, batches) in group_by_leader(&shared, batches) {
             let slots = broker_slots
                 .entry(leader)
@@ -568,6 +610,47 @@ async fn run_sender(shared: Arc<Shared>) {
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
+}
+
+/// With idempotence, obtains the producer id before the first send; if that fails, the
+/// batches go back for a retry (and are returned empty here).
+async fn ensure_producer_id(shared: &Shared, batches: Vec<Batch>) -> Vec<Batch> {
+    let needed = shared.config.idempotent
+        && !batches.is_empty()
+        && shared.idempotence().identity == ProducerIdentity::NONE;
+    if !needed {
+        return batches;
+    }
+    match init_producer_id(shared).await {
+        Ok(identity) => {
+            tracing::debug!(
+                producer_id = identity.producer_id,
+                epoch = identity.producer_epoch,
+                "idempotent producer"
+            );
+            shared.idempotence().identity = identity;
+            batches
+        }
+        Err(error) => {
+            fail_all_retriable(shared, batches, &error);
+            Vec::new()
+        }
+    }
+}
+
+async fn init_producer_id(shared: &Shared) -> Result<ProducerIdentity> {
+    let connection = shared.client.any_connection().await?;
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let (_, response) = connection.call(&request, 4, Duration::ZERO).await?;
+    crate::error::check_code(response.error_code, || "InitProducerId".to_string(), None)?;
+    Ok(ProducerIdentity {
+        producer_id: response.producer_id.0,
+        producer_epoch: response.producer_epoch,
+    })
 }
 
 async fn refresh_metadata(shared: &Shared) {
@@ -749,17 +832,36 @@ fn split_by_request_size(batches: Vec<Batch>, max_request_bytes: usize) -> Vec<V
 
 type BuildError = (ClientError, Vec<Batch>);
 
+/// Gives each batch sent for the first time the next sequence numbers of its partition (a
+/// resent batch keeps its own); returns the identity to write into the batches.
+fn assign_sequences(shared: &Shared, batches: &mut [Batch]) -> ProducerIdentity {
+    if !shared.config.idempotent {
+        return ProducerIdentity::NONE;
+    }
+    let mut state = shared.idempotence();
+    for batch in batches.iter_mut().filter(|batch| batch.base_sequence < 0) {
+        let next = state
+            .next_sequence
+            .entry(batch.partition.clone())
+            .or_insert(0);
+        batch.base_sequence = *next;
+        *next = next.wrapping_add(batch.records.len() as i32) & i32::MAX;
+    }
+    state.identity
+}
+
 fn build_request(
     shared: &Shared,
-    batches: Vec<Batch>,
+    mut batches: Vec<Batch>,
 ) -> Result<(ProduceRequest, Vec<Batch>), BuildError> {
+    let identity = assign_sequences(shared, &mut batches);
     let mut by_topic: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
     for batch in &batches {
         let encoded = encode_batch(
             &batch.records,
             shared.config.compression,
-            shared.identity,
-            -1,
+            identity,
+            batch.base_sequence,
         );
         let records = match encoded {
             Ok(records) => records,
@@ -839,6 +941,21 @@ fn handle_response(shared: &Shared, batches: Vec<Batch>, response: Result<Produc
         };
         match ResponseError::try_from_code(result.error_code) {
             None => complete(shared, batch, result.base_offset, result.log_append_time_ms),
+            // The broker already has this batch (a resend after a lost response).
+            Some(ResponseError::DuplicateSequenceNumber) => {
+                complete(shared, batch, result.base_offset, result.log_append_time_ms)
+            }
+            // An earlier batch of the partition failed and will be resent first; this one
+            // follows it.
+            Some(ResponseError::OutOfOrderSequenceNumber) if shared.config.idempotent => {
+                let error = ClientError::DeliveryFailed {
+                    partition: batch.partition.to_string(),
+                    reason: "out of order sequence number".into(),
+                    kafka_error: Some(ResponseError::OutOfOrderSequenceNumber),
+                    retriable: true,
+                };
+                retry_or_fail(shared, batch, error);
+            }
             Some(kafka_error) => {
                 let error = ClientError::broker(
                     format!("produce to {}", batch.partition),

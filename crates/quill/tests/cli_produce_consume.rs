@@ -223,6 +223,19 @@ fn json_in_json_out_with_headers_and_partitions() {
         Some("x\n"),
     );
     cli_support::assert_one_line_error(&run, "partition 7");
+    let run = quill(
+        &address,
+        &["produce", "docs", "--idempotent"],
+        Some("once\n"),
+    )
+    .ok();
+    assert!(run.stderr.contains("Produced 1 records"), "{}", run.stderr);
+    let run = quill(
+        &address,
+        &["produce", "docs", "--idempotent", "--acks", "1"],
+        Some("x\n"),
+    );
+    cli_support::assert_one_line_error(&run, "idempotence needs acks=all");
 }
 
 #[test]

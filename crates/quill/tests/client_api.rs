@@ -423,3 +423,78 @@ async fn producer_retries_through_a_broker_restart() {
     assert_eq!(offsets, (1..=10).collect::<Vec<i64>>());
     producer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producer_numbers_batches_and_survives_a_restart() {
+    let (_dir, mut broker) = start_broker(&[]);
+    let client = client(&broker).await;
+    create_topic(&client, "exactly", 2).await;
+    let config = ProducerConfig {
+        idempotent: true,
+        batch_size_bytes: 2048,
+        retry_backoff: Duration::from_millis(50),
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(client.clone(), config).unwrap();
+    let send_range = |range: std::ops::Range<i32>| {
+        let producer = &producer;
+        async move {
+            let mut deliveries = Vec::new();
+            for index in range {
+                let mut outgoing = record("exactly", None, &format!("{index}"));
+                outgoing.partition = Some(index % 2);
+                deliveries.push(producer.send(outgoing).await.unwrap());
+            }
+            deliveries
+        }
+    };
+    for delivery in send_range(0..500).await {
+        delivery.await.unwrap();
+    }
+    tokio::task::block_in_place(|| broker.stop_with("TERM"));
+    let during = send_range(500..1000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| broker.restart());
+    for delivery in during {
+        tokio::time::timeout(TEST_DEADLINE, delivery)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    producer.close().await;
+
+    // Every batch carries the producer id and per-partition sequence numbers from 0.
+    let mut raw = broker.connect();
+    for partition in 0..2 {
+        let response = raw.fetch("exactly", partition, 0);
+        let mut records = response.responses[0].partitions[0].records.clone().unwrap();
+        let batches =
+            kafka_protocol::records::RecordBatchDecoder::decode_batch_info(&mut records).unwrap();
+        assert!(
+            batches.iter().all(|batch| batch.producer_id >= 0),
+            "{batches:?}"
+        );
+        assert_eq!(batches[0].base_sequence, 0);
+        let mut expected_sequence = 0;
+        for batch in &batches {
+            assert_eq!(batch.base_sequence, expected_sequence);
+            expected_sequence += batch.record_count;
+        }
+    }
+    let mut consumer = consumer_from(&client, "exactly", 2, OffsetSpec::Earliest).await;
+    let records = consume_exactly(&mut consumer, 1000).await;
+    for partition in 0..2 {
+        let values: Vec<i32> = records
+            .iter()
+            .filter(|record| record.partition == partition)
+            .map(|record| {
+                std::str::from_utf8(record.value.as_deref().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<i32> = (0..1000).filter(|index| index % 2 == partition).collect();
+        assert_eq!(values, expected, "partition {partition}");
+    }
+}

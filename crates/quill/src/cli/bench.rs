@@ -99,6 +99,9 @@ pub struct ProduceBenchArgs {
     /// linger.ms
     #[arg(long, default_value_t = 5, value_name = "MS")]
     linger_ms: u64,
+    /// Idempotent producers (enable.idempotence; needs --acks all)
+    #[arg(long)]
+    idempotent: bool,
     /// Cap on records per second across producers (-1: no cap)
     #[arg(long, default_value_t = -1, allow_hyphen_values = true, value_name = "RECORDS_PER_S")]
     throughput: i64,
@@ -208,6 +211,7 @@ fn producer_config(args: &ProduceBenchArgs) -> ProducerConfig {
         batch_size_bytes: args.batch_size.max(1),
         linger: Duration::from_millis(args.linger_ms),
         allow_auto_topic_creation: false,
+        idempotent: args.idempotent,
         ..ProducerConfig::default()
     }
 }

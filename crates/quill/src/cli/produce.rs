@@ -62,6 +62,10 @@ pub struct ProduceArgs {
     /// as a restarting broker are retried until then), like the Java client's delivery.timeout.ms
     #[arg(long, default_value_t = 120_000, value_name = "MS")]
     delivery_timeout_ms: u64,
+    /// Idempotent producer (enable.idempotence): resends never duplicate or reorder records;
+    /// needs --acks all
+    #[arg(long)]
+    idempotent: bool,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -86,6 +90,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         batch_size_bytes: args.batch_size.max(1),
         max_in_flight_per_broker: args.max_in_flight.max(1),
         delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+        idempotent: args.idempotent,
         ..ProducerConfig::default()
     };
     let producer = Producer::new(client, config)?;
