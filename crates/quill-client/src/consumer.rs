@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::admin::{list_offsets, topic_name, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::records::decode_fetched;
+use crate::records::{decode_fetched, AbortedTransaction};
 use crate::TopicPartition;
 
 /// Fetch v12 is the newest version that names topics (v13 uses topic ids).
@@ -369,13 +369,23 @@ impl Consumer {
                 let Some(records) = data.records else {
                     continue;
                 };
-                let decoded = decode_fetched(records, fetched_from).map_err(|message| {
-                    ClientError::CorruptBatch {
-                        topic: partition.topic.clone(),
-                        partition: partition.partition,
-                        message,
-                    }
-                })?;
+                let aborted: Vec<AbortedTransaction> = data
+                    .aborted_transactions
+                    .iter()
+                    .flatten()
+                    .map(|abort| AbortedTransaction {
+                        producer_id: abort.producer_id.0,
+                        first_offset: abort.first_offset,
+                    })
+                    .collect();
+                let decoded =
+                    decode_fetched(records, fetched_from, &aborted).map_err(|message| {
+                        ClientError::CorruptBatch {
+                            topic: partition.topic.clone(),
+                            partition: partition.partition,
+                            message,
+                        }
+                    })?;
                 self.buffered
                     .extend(decoded.records.into_iter().map(|record| ConsumerRecord {
                         topic: partition.topic.clone(),

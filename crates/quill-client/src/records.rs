@@ -17,7 +17,17 @@ const LOG_OVERHEAD_BYTES: usize = 12;
 const MAGIC_OFFSET: usize = 16;
 const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const PRODUCER_ID_OFFSET: usize = 43;
+const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
+
+/// A transaction the broker reports aborted in a read_committed fetch: its data batches, from
+/// `first_offset` up to the producer's abort marker, must not be returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+}
 
 /// Producer identity written into each batch: all "none" until idempotence (KIP-98) is wired;
 /// then the producer id/epoch come from InitProducerId and `base_sequence` per partition.
@@ -127,11 +137,19 @@ pub struct DecodedFetch {
     pub next_offset: i64,
 }
 
-pub fn decode_fetched(mut data: Bytes, from_offset: i64) -> Result<DecodedFetch, String> {
+/// `aborted` is the fetch response's aborted transactions (empty under read_uncommitted).
+pub fn decode_fetched(
+    mut data: Bytes,
+    from_offset: i64,
+    aborted: &[AbortedTransaction],
+) -> Result<DecodedFetch, String> {
     let mut decoded = DecodedFetch {
         records: Vec::new(),
         next_offset: from_offset,
     };
+    let mut pending_aborts: Vec<AbortedTransaction> = aborted.to_vec();
+    pending_aborts.sort_by_key(|abort| std::cmp::Reverse(abort.first_offset));
+    let mut aborted_producers: std::collections::HashSet<i64> = std::collections::HashSet::new();
     while data.len() >= LOG_OVERHEAD_BYTES {
         let base_offset = (&data[0..8]).get_i64();
         let batch_length = (&data[8..12]).get_i32();
@@ -162,7 +180,24 @@ pub fn decode_fetched(mut data: Bytes, from_offset: i64) -> Result<DecodedFetch,
         let batch_end = base_offset
             .saturating_add(i64::from(last_offset_delta))
             .saturating_add(1);
-        if batch_end <= from_offset || attributes & CONTROL_FLAG != 0 {
+        let producer_id = (&batch[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8]).get_i64();
+        // Transactions aborted by now: those starting at or before this batch's last offset.
+        while pending_aborts
+            .last()
+            .is_some_and(|abort| abort.first_offset < batch_end)
+        {
+            if let Some(abort) = pending_aborts.pop() {
+                aborted_producers.insert(abort.producer_id);
+            }
+        }
+        let control = attributes & CONTROL_FLAG != 0;
+        if control {
+            // The producer's marker ends its aborted transaction.
+            aborted_producers.remove(&producer_id);
+        }
+        let aborted_batch =
+            attributes & TRANSACTIONAL_FLAG != 0 && aborted_producers.contains(&producer_id);
+        if batch_end <= from_offset || control || aborted_batch {
             decoded.next_offset = decoded.next_offset.max(batch_end);
             continue;
         }
@@ -230,7 +265,7 @@ mod tests {
                 -1,
             )
             .unwrap();
-            let decoded = decode_fetched(batch, 0).unwrap();
+            let decoded = decode_fetched(batch, 0, &[]).unwrap();
             let values: Vec<_> = decoded
                 .records
                 .iter()
@@ -256,7 +291,7 @@ mod tests {
             .unwrap(),
             10,
         );
-        let decoded = decode_fetched(batch, 11).unwrap();
+        let decoded = decode_fetched(batch, 11, &[]).unwrap();
         let offsets: Vec<_> = decoded.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![11, 12]);
         assert_eq!(decoded.next_offset, 13);
@@ -274,7 +309,7 @@ mod tests {
         let second = at_offset(&first, 1);
         let mut both = BytesMut::from(&first[..]);
         both.extend_from_slice(&second[..second.len() - 5]);
-        let decoded = decode_fetched(both.freeze(), 0).unwrap();
+        let decoded = decode_fetched(both.freeze(), 0, &[]).unwrap();
         assert_eq!(decoded.records.len(), 1);
         assert_eq!(decoded.next_offset, 1);
     }
@@ -284,14 +319,76 @@ mod tests {
         let mut bytes = BytesMut::zeroed(80);
         bytes[8..12].copy_from_slice(&68i32.to_be_bytes());
         bytes[MAGIC_OFFSET] = 7;
-        assert!(decode_fetched(bytes.freeze(), 0).is_err());
+        assert!(decode_fetched(bytes.freeze(), 0, &[]).is_err());
         let mut negative = BytesMut::zeroed(20);
         negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-        assert!(decode_fetched(negative.freeze(), 0).is_err());
-        assert!(decode_fetched(Bytes::from_static(&[1, 2, 3]), 0)
+        assert!(decode_fetched(negative.freeze(), 0, &[]).is_err());
+        assert!(decode_fetched(Bytes::from_static(&[1, 2, 3]), 0, &[])
             .unwrap()
             .records
             .is_empty());
+    }
+
+    /// One batch of `count` records at `base_offset`, transactional for `producer_id` when
+    /// given, or a control batch (an abort marker) when `control`.
+    fn raw_batch(base_offset: i64, count: usize, producer_id: Option<i64>, control: bool) -> Bytes {
+        let records: Vec<Record> = (0..count)
+            .map(|index| Record {
+                transactional: producer_id.is_some(),
+                control,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: producer_id.unwrap_or(-1),
+                producer_epoch: if producer_id.is_some() { 0 } else { -1 },
+                timestamp_type: TimestampType::Creation,
+                offset: base_offset + index as i64,
+                sequence: if producer_id.is_some() {
+                    index as i32
+                } else {
+                    -1 + index as i32
+                },
+                timestamp: 1_700_000_000_000,
+                // An abort marker's key: version 0, type 0 (abort).
+                key: control.then(|| Bytes::from_static(&[0, 0, 0, 0])),
+                value: Some(Bytes::from(format!("v{}", base_offset + index as i64))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buffer = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buffer,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buffer.freeze()
+    }
+
+    #[test]
+    fn read_committed_skips_aborted_transactions_and_markers() {
+        let mut log = BytesMut::new();
+        log.extend_from_slice(&raw_batch(0, 2, Some(7), false)); // aborted txn of producer 7
+        log.extend_from_slice(&raw_batch(2, 1, None, false)); // plain record
+        log.extend_from_slice(&raw_batch(3, 1, Some(8), false)); // committed txn of producer 8
+        log.extend_from_slice(&raw_batch(4, 1, Some(7), true)); // producer 7's abort marker
+        log.extend_from_slice(&raw_batch(5, 1, Some(7), false)); // producer 7's next txn
+        log.extend_from_slice(&raw_batch(6, 1, Some(8), true)); // producer 8's commit marker
+        let log = log.freeze();
+        let aborted = [AbortedTransaction {
+            producer_id: 7,
+            first_offset: 0,
+        }];
+        let decoded = decode_fetched(log.clone(), 0, &aborted).unwrap();
+        let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [2, 3, 5]);
+        assert_eq!(decoded.next_offset, 7);
+        // read_uncommitted: everything but the markers.
+        let decoded = decode_fetched(log, 0, &[]).unwrap();
+        let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [0, 1, 2, 3, 5]);
     }
 
     #[test]

@@ -81,6 +81,20 @@ fn lines_produced_come_back_in_order() {
     )
     .ok();
     assert_eq!(run.stdout_lines(), ["250:line 250"]);
+    let run = quill(
+        &address,
+        &[
+            "consume",
+            "lines",
+            "--read-committed",
+            "--from-beginning",
+            "-n",
+            "2",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["line 0", "line 1"]);
     // From the end with --until-end: nothing, and it exits.
     let run = quill(&address, &["consume", "lines", "--until-end"], None).ok();
     assert_eq!(run.stdout, "");

@@ -52,6 +52,10 @@ pub struct ConsumeArgs {
     /// Stop at the end of every partition, as it was when consuming started
     #[arg(short = 'e', long)]
     until_end: bool,
+    /// Only records of committed transactions, up to the last stable offset (isolation.level
+    /// read_committed)
+    #[arg(long)]
+    read_committed: bool,
     /// Consume as a member of this consumer group: partitions are shared with the group's other
     /// members, and positions are committed (and resumed from) in the group
     #[arg(short = 'g', long, value_name = "GROUP", conflicts_with_all = ["offset", "timestamp", "partitions"])]
@@ -317,6 +321,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         } else {
             OffsetReset::Latest
         },
+        isolation_level: i8::from(args.read_committed),
         ..ConsumerConfig::default()
     };
     let mut source = match &args.group {
