@@ -582,3 +582,64 @@ fn produce_waits_out_a_broker_restart() {
     .ok();
     assert_eq!(run.stdout_lines(), ["before", "during", "after"]);
 }
+
+/// A librdkafka (confluent-kafka) transactional producer aborts one transaction and commits
+/// another; `quill consume --read-committed` shows only the committed record. Needs the
+/// compat venv that `scripts/test.sh` installs.
+#[test]
+fn read_committed_hides_an_aborted_transaction() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/compat-venv/bin/python");
+    if !python.exists() {
+        eprintln!(
+            "skipped: no {} (scripts/test.sh installs it)",
+            python.display()
+        );
+        return;
+    }
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    quill(&address, &["topic", "create", "tx", "-p", "1"], None).ok();
+    let script = r#"
+import sys
+from confluent_kafka import Producer
+p = Producer({'bootstrap.servers': sys.argv[1], 'transactional.id': 'quill-cli-test'})
+p.init_transactions(20)
+p.begin_transaction()
+p.produce('tx', b'aborted-1', partition=0)
+p.produce('tx', b'aborted-2', partition=0)
+p.flush(20)
+p.abort_transaction(20)
+p.begin_transaction()
+p.produce('tx', b'committed', partition=0)
+p.commit_transaction(20)
+"#;
+    cli_support::run_with_timeout(
+        python.to_str().unwrap(),
+        &["-c", script, &address],
+        &[],
+        None,
+        cli_support::COMMAND_TIMEOUT,
+    )
+    .ok();
+    let run = quill(
+        &address,
+        &["consume", "tx", "--from-beginning", "--until-end"],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["aborted-1", "aborted-2", "committed"]);
+    let run = quill(
+        &address,
+        &[
+            "consume",
+            "tx",
+            "--from-beginning",
+            "--until-end",
+            "--read-committed",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(run.stdout_lines(), ["committed"]);
+}
