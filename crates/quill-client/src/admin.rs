@@ -272,7 +272,7 @@ impl Admin {
         partitions: &[TopicPartition],
         timestamp_ms: i64,
     ) -> Result<BTreeMap<TopicPartition, OffsetAndTimestamp>> {
-        list_offsets(&self.client, partitions, timestamp_ms).await
+        list_offsets(&self.client, partitions, timestamp_ms, READ_UNCOMMITTED).await
     }
 
     /// Metadata (controller-first) calls go to the controller when it is known and reachable,
@@ -288,10 +288,16 @@ impl Admin {
     }
 }
 
+/// ListOffsets isolation levels: the latest offset is the high watermark under
+/// read_uncommitted and the last stable offset under read_committed.
+pub const READ_UNCOMMITTED: i8 = 0;
+pub const READ_COMMITTED: i8 = 1;
+
 pub(crate) async fn list_offsets(
     client: &Client,
     partitions: &[TopicPartition],
     timestamp_ms: i64,
+    isolation_level: i8,
 ) -> Result<BTreeMap<TopicPartition, OffsetAndTimestamp>> {
     let mut by_leader: BTreeMap<i32, Vec<&TopicPartition>> = BTreeMap::new();
     for partition in partitions {
@@ -304,7 +310,7 @@ pub(crate) async fn list_offsets(
     let mut offsets = BTreeMap::new();
     for (leader, partitions) in by_leader {
         let connection = client.connection_to_broker(leader).await?;
-        let request = list_offsets_request(&partitions, timestamp_ms);
+        let request = list_offsets_request(&partitions, timestamp_ms, isolation_level);
         let (_, response) = connection.call(&request, 9, Duration::ZERO).await?;
         for topic in response.topics {
             for partition in topic.partitions {
@@ -328,7 +334,11 @@ pub(crate) async fn list_offsets(
     Ok(offsets)
 }
 
-fn list_offsets_request(partitions: &[&TopicPartition], timestamp_ms: i64) -> ListOffsetsRequest {
+fn list_offsets_request(
+    partitions: &[&TopicPartition],
+    timestamp_ms: i64,
+    isolation_level: i8,
+) -> ListOffsetsRequest {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for partition in partitions {
         by_topic
@@ -338,6 +348,7 @@ fn list_offsets_request(partitions: &[&TopicPartition], timestamp_ms: i64) -> Li
     }
     ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation_level)
         .with_topics(
             by_topic
                 .into_iter()

@@ -162,12 +162,19 @@ impl Consumer {
         &self.high_watermarks
     }
 
-    /// Current end offsets (the next offset to be written) of `partitions`.
+    /// Current end offsets of `partitions`: the high watermark, or under read_committed the
+    /// last stable offset.
     pub async fn end_offsets(
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let offsets = list_offsets(&self.client, partitions, LATEST_TIMESTAMP).await?;
+        let offsets = list_offsets(
+            &self.client,
+            partitions,
+            LATEST_TIMESTAMP,
+            self.config.isolation_level,
+        )
+        .await?;
         Ok(offsets
             .into_iter()
             .map(|(partition, answer)| (partition, answer.offset))
@@ -176,8 +183,13 @@ impl Consumer {
 
     async fn resolve(&self, partition: &TopicPartition, spec: OffsetSpec) -> Result<i64> {
         let list = |timestamp_ms: i64| async move {
-            let offsets =
-                list_offsets(&self.client, std::slice::from_ref(partition), timestamp_ms).await?;
+            let offsets = list_offsets(
+                &self.client,
+                std::slice::from_ref(partition),
+                timestamp_ms,
+                self.config.isolation_level,
+            )
+            .await?;
             offsets
                 .get(partition)
                 .map(|answer| answer.offset)
