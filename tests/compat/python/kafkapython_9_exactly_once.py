@@ -45,6 +45,9 @@ def scenario():
     producer.begin_transaction()
     for i in range(3):
         producer.send(topic, value=b"aborted-%d" % i)
+    # Sent and written before the abort: the aborted records are in the log, and
+    # read_committed must skip them.
+    producer.flush(timeout=15)
     producer.abort_transaction()
     producer.close(timeout=10)
 

@@ -37,8 +37,15 @@ for phase in 1 2; do
   for _ in $(seq 40); do send; sleep 0.01; done
   echo "RESTART-BROKER $phase"
   deadline=$((SECONDS + 60))
+  pending=""
   while :; do
-    if read -r -t 0.05 line && [ "$line" == restarted ]; then break; fi
+    # `read -t` keeps what it got before timing out: collect until a whole line has come.
+    if read -r -t 0.05 line; then
+      [ "$pending$line" == restarted ] && break
+      pending=""
+    else
+      pending+=$line
+    fi
     ((SECONDS < deadline)) || fail "the runner did not restart the broker ($phase)"
     send
   done
