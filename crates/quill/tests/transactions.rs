@@ -209,5 +209,8 @@ fn randomized_transactions_survive_a_broker_kill() {
         .cloned()
         .unwrap_or_default();
     eprintln!("{summary}");
-    assert!(summary.contains("committed"), "no committed transaction in the run");
+    assert!(
+        summary.contains("committed"),
+        "no committed transaction in the run"
+    );
 }
