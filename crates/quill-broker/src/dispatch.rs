@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -55,7 +56,10 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             })
             .await
         }
-        ApiKey::Produce => produce(state, peer, &request).await,
+        ApiKey::Produce => match produce(state, peer, request).await {
+            Handled::Ready(reply) => reply,
+            Handled::Pending(reply) => reply.await,
+        },
         ApiKey::Fetch => {
             respond(&request, peer, |body: FetchRequest| {
                 handlers::fetch::handle(state, body, version)
@@ -251,23 +255,51 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
     }
 }
 
-/// Produce differs from other APIs only in that acks=0 has no response.
-async fn produce(state: &BrokerState, peer: SocketAddr, request: &RequestFrame) -> Reply {
-    let body = match protocol::decode_body::<ProduceRequest>(request) {
+/// A reply that is ready, or one that finishes later while the connection goes on to its next
+/// request (replies are still written in request order).
+pub enum Handled {
+    Ready(Reply),
+    Pending(PendingReply),
+}
+
+pub type PendingReply = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// Handles a request up to the point where its effects are ordered: everything for most
+/// APIs; for Produce, the appends, leaving the durability wait pending.
+pub async fn handle_in_order(
+    state: Arc<BrokerState>,
+    peer: SocketAddr,
+    request: RequestFrame,
+) -> Handled {
+    if request.api_key == ApiKey::Produce {
+        return produce(&state, peer, request).await;
+    }
+    Handled::Ready(handle(state, peer, request).await)
+}
+
+/// Produce differs from other APIs in that acks=0 has no response, and in that its
+/// durability wait may overlap with later requests.
+async fn produce(state: &BrokerState, peer: SocketAddr, request: RequestFrame) -> Handled {
+    let body = match protocol::decode_body::<ProduceRequest>(&request) {
         Ok(body) => body,
         Err(reason) => {
             tracing::warn!(%peer, version = request.api_version, %reason, "undecodable Produce request; closing connection");
-            return Reply::Close;
+            return Handled::Ready(Reply::Close);
         }
     };
-    match handlers::produce::handle(state, body).await {
-        handlers::produce::ProduceOutcome::Respond(response) => encode(request, peer, &response),
-        handlers::produce::ProduceOutcome::NoResponse { any_error: false } => Reply::Nothing,
-        handlers::produce::ProduceOutcome::NoResponse { any_error: true } => {
-            tracing::info!(%peer, "acks=0 produce failed; closing the connection to tell the producer");
-            Reply::Close
+    let appended = handlers::produce::append(state, body).await;
+    Handled::Pending(Box::pin(async move {
+        match appended.finish().await {
+            handlers::produce::ProduceOutcome::Respond(response) => {
+                encode(&request, peer, &response)
+            }
+            handlers::produce::ProduceOutcome::NoResponse { any_error: false } => Reply::Nothing,
+            handlers::produce::ProduceOutcome::NoResponse { any_error: true } => {
+                tracing::info!(%peer, "acks=0 produce failed; closing the connection to tell the producer");
+                Reply::Close
+            }
         }
-    }
+    }))
 }
 
 /// Decodes the body as `Req`, runs `handler`, encodes its response for the request's version.

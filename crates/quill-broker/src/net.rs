@@ -1,11 +1,12 @@
 //! The network layer: accept connections, frame requests, handle them and write the responses.
 //!
-//! Architecture invariant: the requests of one connection are handled one after another, in the
-//! order they arrived, as Kafka does (it mutes a connection until its response is sent). Clients
-//! pipeline (librdkafka and the Java client keep up to 5 Produce requests in flight) and rely on
-//! this for per-partition order: two pipelined Produce requests must be appended in request
-//! order. Frames are still read ahead (up to `queued.max.requests`) so the network overlaps
-//! with the work.
+//! Architecture invariant: the requests of one connection take effect one after another, in the
+//! order they arrived, as in Kafka (which mutes a connection until its response is sent).
+//! Clients pipeline (librdkafka and the Java client keep up to 5 Produce requests in flight) and
+//! rely on this for per-partition order: two pipelined Produce requests are appended in request
+//! order. Only a Produce's wait for durability may overlap with the next requests (its appends
+//! are already done), so pipelined acks=-1 requests share group-committed fsyncs. Replies are
+//! written strictly in request order. Frames are read ahead up to `queued.max.requests`.
 //!
 //! Architecture invariant: a misbehaving peer (garbage, truncated frame, absurd length, unknown
 //! API) only ever closes its own connection; nothing it sends reaches another connection or
@@ -22,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::dispatch::{self, Reply};
+use crate::dispatch::{self, Handled, PendingReply, Reply};
 use crate::protocol::{self, ParsedFrame};
 use crate::state::BrokerState;
 
@@ -159,8 +160,9 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<(TcpStream, S
     }
 }
 
-/// One connection: a reader loop that parses frames ahead, and a handler loop that handles
-/// them strictly in order and writes each reply before starting the next request.
+/// One connection: a reader loop that parses frames ahead, a handler loop that handles them in
+/// order (leaving only Produce durability waits pending), and a writer loop that writes the
+/// replies in order.
 async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -175,6 +177,7 @@ async fn run_connection(
         .unwrap_or(1)
         .max(1);
     let (queue_tx, mut queue_rx) = mpsc::channel::<ParsedFrame>(queue_limit);
+    let (replies_tx, mut replies_rx) = mpsc::channel::<PendingReply>(queue_limit);
     // Requests read but not yet answered; a connection waiting on them is not idle.
     let in_flight = Arc::new(AtomicUsize::new(0));
 
@@ -188,7 +191,18 @@ async fn run_connection(
     );
     let handler = async move {
         while let Some(parsed) = queue_rx.recv().await {
-            let reply = handle_frame(state.clone(), peer, parsed).await;
+            let pending = match handle_frame(state.clone(), peer, parsed).await {
+                Handled::Ready(reply) => Box::pin(std::future::ready(reply)),
+                Handled::Pending(reply) => reply,
+            };
+            if replies_tx.send(pending).await.is_err() {
+                return;
+            }
+        }
+    };
+    let writer = async move {
+        while let Some(pending) = replies_rx.recv().await {
+            let reply = pending.await;
             in_flight.fetch_sub(1, Ordering::AcqRel);
             match reply {
                 Reply::Send(bytes) => {
@@ -205,17 +219,18 @@ async fn run_connection(
             tracing::debug!(%peer, %error, "shutdown of write half failed");
         }
     };
-    // The handler finishing first (write error or Close) drops the queue, which stops the
-    // reader; the reader stopping first lets the handler finish every request already queued.
-    tokio::join!(reader, handler);
+    // The writer finishing first (write error or Close) drops its queue, which stops the
+    // handler and then the reader; the reader stopping first lets the handler and the writer
+    // finish every request already read.
+    tokio::join!(reader, handler, writer);
 }
 
-async fn handle_frame(state: Arc<BrokerState>, peer: SocketAddr, parsed: ParsedFrame) -> Reply {
+async fn handle_frame(state: Arc<BrokerState>, peer: SocketAddr, parsed: ParsedFrame) -> Handled {
     match parsed {
-        ParsedFrame::Request(request) => dispatch::handle(state, peer, request).await,
+        ParsedFrame::Request(request) => dispatch::handle_in_order(state, peer, request).await,
         ParsedFrame::UnsupportedApiVersions(request) => {
             tracing::info!(%peer, version = request.api_version, "ApiVersions at an unsupported version; answering per KIP-511");
-            dispatch::unsupported_api_versions(&request)
+            Handled::Ready(dispatch::unsupported_api_versions(&request))
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Produce: append producer batches as sent (zero-copy `Bytes` from the request frame), then
-//! wait for durability when acks != 0.
+//! wait for durability when acks = -1.
+//!
+//! The two phases are separate so the connection can run the appends in request order (which
+//! clients rely on for per-partition order) while the durability waits of pipelined requests
+//! overlap and share group-committed fsyncs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use quill_log::{AppendInfo, BatchHeader};
 use quill_txn::TxnError;
@@ -26,16 +30,29 @@ pub enum ProduceOutcome {
     },
 }
 
-pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutcome {
+/// A Produce whose appends are done: what is left is waiting for durability and answering.
+pub struct AppendedProduce {
+    acks: i16,
+    deadline: tokio::time::Instant,
+    topics: Vec<AppendedTopic>,
+}
+
+struct AppendedTopic {
+    name: TopicName,
+    topic_id: quill_meta::Uuid,
+    topic: String,
+    results: Vec<Result<Appended, PartitionProduceResponse>>,
+}
+
+/// Phase 1, in the connection's request order: validates and appends every partition.
+pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedProduce {
     let acks = request.acks;
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
-    // Phase 1: append everything. Phase 2: wait for durability; the group committer syncs all
-    // partitions appended in phase 1 together, so waiting one after the other costs one sync.
-    let mut appended_topics = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
-        let topic_name = topic.name.0.to_string();
-        let mut results = Vec::with_capacity(topic.partition_data.len());
-        for partition_data in topic.partition_data {
+    let mut topics = Vec::with_capacity(request.topic_data.len());
+    for topic_data in request.topic_data {
+        let topic = topic_data.name.0.to_string();
+        let mut results = Vec::with_capacity(topic_data.partition_data.len());
+        for partition_data in topic_data.partition_data {
             let result = if !matches!(acks, -1..=1) {
                 Err(partition_error(
                     partition_data.index,
@@ -45,7 +62,7 @@ pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutc
             } else if let Err(refused) = check_transaction(
                 state,
                 request.transactional_id.as_ref().map(|id| id.0.as_str()),
-                &topic_name,
+                &topic,
                 &partition_data,
             ) {
                 Err(partition_error(
@@ -54,38 +71,58 @@ pub async fn handle(state: &BrokerState, request: ProduceRequest) -> ProduceOutc
                     Some(&refused.1),
                 ))
             } else {
-                append_partition(state, &topic_name, partition_data).await
+                append_partition(state, &topic, partition_data).await
             };
             results.push(result);
         }
-        appended_topics.push((topic.name, topic.topic_id, topic_name, results));
+        topics.push(AppendedTopic {
+            name: topic_data.name,
+            topic_id: topic_data.topic_id,
+            topic,
+            results,
+        });
     }
+    AppendedProduce {
+        acks,
+        deadline: tokio::time::Instant::now() + timeout,
+        topics,
+    }
+}
 
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut any_error = false;
-    let mut topic_responses = Vec::with_capacity(appended_topics.len());
-    for (name, topic_id, topic_name, results) in appended_topics {
-        let mut partition_responses = Vec::with_capacity(results.len());
-        for result in results {
-            let response = match result {
-                Err(response) => response,
-                Ok(appended) if acks == 0 => success(appended.partition.partition, &appended.info),
-                Ok(appended) => await_durable(&topic_name, appended, deadline).await,
-            };
-            any_error |= response.error_code != 0;
-            partition_responses.push(response);
+impl AppendedProduce {
+    /// Phase 2, which may overlap with the connection's later requests: with acks=-1 waits until
+    /// every appended partition is durable per its flush policy (acks=1 answers once appended,
+    /// as in Kafka), then builds the response.
+    pub async fn finish(self) -> ProduceOutcome {
+        let mut any_error = false;
+        let mut topic_responses = Vec::with_capacity(self.topics.len());
+        for appended_topic in self.topics {
+            let mut partition_responses = Vec::with_capacity(appended_topic.results.len());
+            for result in appended_topic.results {
+                let response = match result {
+                    Err(response) => response,
+                    Ok(appended) if self.acks != -1 => {
+                        success(appended.partition.partition, &appended.info)
+                    }
+                    Ok(appended) => {
+                        await_durable(&appended_topic.topic, appended, self.deadline).await
+                    }
+                };
+                any_error |= response.error_code != 0;
+                partition_responses.push(response);
+            }
+            topic_responses.push(
+                TopicProduceResponse::default()
+                    .with_name(appended_topic.name)
+                    .with_topic_id(appended_topic.topic_id)
+                    .with_partition_responses(partition_responses),
+            );
         }
-        topic_responses.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_topic_id(topic_id)
-                .with_partition_responses(partition_responses),
-        );
+        if self.acks == 0 {
+            return ProduceOutcome::NoResponse { any_error };
+        }
+        ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
     }
-    if acks == 0 {
-        return ProduceOutcome::NoResponse { any_error };
-    }
-    ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
 }
 
 /// Kafka's rules for the transactional part of a Produce request: a request with a
