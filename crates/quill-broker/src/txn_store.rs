@@ -111,12 +111,6 @@ pub async fn write_marker(
         return Err(MarkerError::UnknownPartition);
     };
     let commit = request.result == TxnResult::Commit;
-    if topic == OFFSETS_TOPIC {
-        groups
-            .complete_transaction(index, request.producer_id, commit)
-            .await
-            .map_err(|error| MarkerError::Retriable(error.to_string()))?;
-    }
     let marker = if commit {
         ControlMarker::Commit
     } else {
@@ -135,7 +129,16 @@ pub async fn write_marker(
     partition
         .wait_durable(appended.last_offset + 1)
         .await
-        .map_err(marker_error)
+        .map_err(marker_error)?;
+    if topic == OFFSETS_TOPIC {
+        // The marker is durable: the transaction's offsets (already in the log before it) now
+        // count, as a reload would conclude too.
+        groups
+            .complete_transaction(index, request.producer_id, commit)
+            .await
+            .map_err(|error| MarkerError::Retriable(error.to_string()))?;
+    }
+    Ok(())
 }
 
 fn marker_error(error: PartitionError) -> MarkerError {

@@ -5,6 +5,8 @@
 //! offset 0 (the log assigns offsets), no producer id. Control batches (transaction markers) are
 //! skipped when reading.
 
+use std::collections::HashMap;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
@@ -20,6 +22,10 @@ const RECORDS_COUNT_OFFSET: usize = 57;
 const MAGIC_V2: u8 = 2;
 const COMPRESSION_MASK: i16 = 0x07;
 const CONTROL_FLAG: i16 = 0x20;
+const TRANSACTIONAL_FLAG: i16 = 0x10;
+const PRODUCER_ID_OFFSET: usize = 43;
+/// Control record key type of a COMMIT marker (ABORT is 0).
+const CONTROL_TYPE_COMMIT: i16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BatchError {
@@ -34,6 +40,32 @@ pub enum BatchError {
 /// Encodes `records` as one uncompressed v2 batch with base offset 0, partition leader epoch -1
 /// and every record stamped `timestamp_ms` (the broker patches the broker-owned fields on append).
 pub fn encode_batch(records: &[StoredRecord], timestamp_ms: i64) -> Result<Bytes, BatchError> {
+    encode_with_producer(records, timestamp_ms, None)
+}
+
+/// The producer of a transactional batch (TxnOffsetCommit records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionalProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// Like [`encode_batch`], as a transactional batch of `producer`: its records count only once
+/// the producer's COMMIT marker follows in the log ([`TxnResolver`]).
+pub fn encode_transactional_batch(
+    records: &[StoredRecord],
+    timestamp_ms: i64,
+    producer: TransactionalProducer,
+) -> Result<Bytes, BatchError> {
+    encode_with_producer(records, timestamp_ms, Some(producer))
+}
+
+fn encode_with_producer(
+    records: &[StoredRecord],
+    timestamp_ms: i64,
+    producer: Option<TransactionalProducer>,
+) -> Result<Bytes, BatchError> {
     let mut body = BytesMut::new();
     for (offset_delta, record) in records.iter().enumerate() {
         let mut inner = BytesMut::new();
@@ -62,13 +94,18 @@ pub fn encode_batch(records: &[StoredRecord], timestamp_ms: i64) -> Result<Bytes
     batch.put_i32(-1); // partition leader epoch
     batch.put_u8(MAGIC_V2);
     batch.put_u32(0); // CRC, filled below
-    batch.put_i16(0); // attributes: uncompressed, create time, not transactional
+                      // Attributes: uncompressed, create time, transactional only for a producer's batch.
+    batch.put_i16(if producer.is_some() {
+        TRANSACTIONAL_FLAG
+    } else {
+        0
+    });
     batch.put_i32(count - 1); // last offset delta
     batch.put_i64(timestamp_ms); // base timestamp
     batch.put_i64(timestamp_ms); // max timestamp
-    batch.put_i64(-1); // producer id
-    batch.put_i16(-1); // producer epoch
-    batch.put_i32(-1); // base sequence
+    batch.put_i64(producer.map_or(-1, |p| p.producer_id));
+    batch.put_i16(producer.map_or(-1, |p| p.producer_epoch));
+    batch.put_i32(producer.map_or(-1, |p| p.base_sequence));
     batch.put_i32(count);
     batch.put_slice(&body);
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
@@ -105,6 +142,89 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<StoredRecord>, BatchError> {
         at += size;
     }
     Ok(records)
+}
+
+/// Reads a `__consumer_offsets` log as Kafka's loader does: records of a transactional batch
+/// take effect where their producer's COMMIT marker stands and are dropped at its ABORT;
+/// everything else in log order. Fed whole batches chunk after chunk; what is still open at the
+/// end is [`TxnResolver::into_pending`] (transactions the coordinator will end later).
+#[derive(Debug, Default)]
+pub struct TxnResolver {
+    open: HashMap<i64, Vec<StoredRecord>>,
+}
+
+impl TxnResolver {
+    /// The records that count, in log order, from `bytes` (whole v2 batches).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StoredRecord>, BatchError> {
+        let mut visible = Vec::new();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let header = rest.get(..HEADER_BYTES).ok_or(BatchError::Corrupt {
+                at,
+                reason: "truncated batch header",
+            })?;
+            let size = usize::try_from(i32::from_be_bytes(array(header, 8)))
+                .ok()
+                .and_then(|length| length.checked_add(LOG_OVERHEAD_BYTES))
+                .filter(|size| *size >= HEADER_BYTES)
+                .ok_or(BatchError::Corrupt {
+                    at,
+                    reason: "invalid batch length",
+                })?;
+            let batch = rest.get(..size).ok_or(BatchError::Corrupt {
+                at,
+                reason: "batch runs past the end of the data",
+            })?;
+            let attributes = i16::from_be_bytes(array(batch, ATTRIBUTES_OFFSET));
+            let producer_id = i64::from_be_bytes(array(batch, PRODUCER_ID_OFFSET));
+            if attributes & CONTROL_FLAG != 0 {
+                let committed = control_type(batch, at)? == Some(CONTROL_TYPE_COMMIT);
+                if let Some(records) = self.open.remove(&producer_id) {
+                    if committed {
+                        visible.extend(records);
+                    }
+                }
+            } else if attributes & TRANSACTIONAL_FLAG != 0 {
+                let mut records = Vec::new();
+                decode_one_batch(batch, at, &mut records)?;
+                self.open.entry(producer_id).or_default().extend(records);
+            } else {
+                decode_one_batch(batch, at, &mut visible)?;
+            }
+            at += size;
+        }
+        Ok(visible)
+    }
+
+    /// Records of transactions with no marker yet, per producer id, in log order.
+    pub fn into_pending(self) -> HashMap<i64, Vec<StoredRecord>> {
+        self.open
+    }
+}
+
+/// The control type of a control batch's record (ABORT 0, COMMIT 1), CRC-checked; `None` when
+/// the batch holds no record.
+fn control_type(batch: &[u8], at: usize) -> Result<Option<i16>, BatchError> {
+    let corrupt = |reason| BatchError::Corrupt { at, reason };
+    let stored_crc = u32::from_be_bytes(array(batch, CRC_OFFSET));
+    if crc32c::crc32c(batch.get(ATTRIBUTES_OFFSET..).unwrap_or_default()) != stored_crc {
+        return Err(corrupt("CRC mismatch"));
+    }
+    let mut cursor = batch.get(HEADER_BYTES..).unwrap_or_default();
+    let Some(length) = read_varlong(&mut cursor) else {
+        return Ok(None);
+    };
+    let length = usize::try_from(length).map_err(|_| corrupt("negative record length"))?;
+    let record = cursor
+        .get(..length)
+        .ok_or(corrupt("record runs past the batch"))?;
+    let key = decode_record(record)
+        .ok_or(corrupt("malformed control record"))?
+        .key;
+    Ok(key
+        .get(2..4)
+        .map(|bytes| i16::from_be_bytes([bytes[0], bytes[1]])))
 }
 
 /// The offset after the last whole batch in `bytes` (base offset + last offset delta + 1), for
@@ -251,6 +371,61 @@ fn read_varbytes(bytes: &mut &[u8]) -> Option<Option<Bytes>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn producer(producer_id: i64) -> TransactionalProducer {
+        TransactionalProducer {
+            producer_id,
+            producer_epoch: 0,
+            base_sequence: 0,
+        }
+    }
+
+    /// A COMMIT/ABORT marker of `producer_id` as the log writes it.
+    fn marker(producer_id: i64, commit: bool) -> Vec<u8> {
+        let key = [0u8, 0, 0, u8::from(commit)];
+        let control = StoredRecord {
+            key: Bytes::copy_from_slice(&key),
+            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        };
+        let mut batch = encode_transactional_batch(&[control], 1, producer(producer_id))
+            .unwrap()
+            .to_vec();
+        batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2]
+            .copy_from_slice(&(CONTROL_FLAG | TRANSACTIONAL_FLAG).to_be_bytes());
+        let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    #[test]
+    fn resolver_applies_transactions_at_their_marker() {
+        let plain = encode_batch(&[record(b"a", Some(b"1"))], 1).unwrap();
+        let txn_7 =
+            encode_transactional_batch(&[record(b"a", Some(b"7"))], 1, producer(7)).unwrap();
+        let txn_8 =
+            encode_transactional_batch(&[record(b"b", Some(b"8"))], 1, producer(8)).unwrap();
+        let txn_9 =
+            encode_transactional_batch(&[record(b"c", Some(b"9"))], 1, producer(9)).unwrap();
+        let later = encode_batch(&[record(b"d", Some(b"2"))], 1).unwrap();
+        let mut log = Vec::new();
+        for part in [&plain[..], &txn_7, &txn_8, &txn_9, &later] {
+            log.extend_from_slice(part);
+        }
+        let mut resolver = TxnResolver::default();
+        // Fed in two chunks, as a loader reading 1 MiB at a time would.
+        let mut visible = resolver.feed(&log).unwrap();
+        let mut tail = marker(8, false);
+        tail.extend(marker(7, true));
+        visible.extend(resolver.feed(&tail).unwrap());
+        let keys: Vec<&[u8]> = visible.iter().map(|r| &r.key[..]).collect();
+        assert_eq!(keys, vec![&b"a"[..], b"d", b"a"]);
+        assert_eq!(visible[2].value.as_deref(), Some(&b"7"[..]));
+        let pending = resolver.into_pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[&9][0].key, Bytes::from_static(b"c"));
+        // decode_batches still skips markers and reads every data batch.
+        assert_eq!(decode_batches(&log).unwrap().len(), 5);
+    }
 
     fn record(key: &'static [u8], value: Option<&'static [u8]>) -> StoredRecord {
         StoredRecord {

@@ -25,7 +25,7 @@ use crate::error::{GroupError, StoreError};
 use crate::group::{Group, GroupState, JoinTimer, JoinTimerKind, Member, Timer};
 use crate::partitioner::partition_for_group;
 use crate::records::{self, OffsetCommitValue, RecordKey};
-use crate::store::{OffsetsStore, StoredRecord};
+use crate::store::{BoxFuture, OffsetsStore, StoredRecord};
 
 /// Milliseconds since the Unix epoch, advanced by tokio's clock so paused-time tests see
 /// commit and state timestamps move with their timers.
@@ -162,7 +162,7 @@ impl GroupCoordinator {
             slot.epoch += 1;
             slot.epoch
         };
-        let records = match self.shared.store.read_all(partition).await {
+        let loaded = match self.shared.store.read_all_resolved(partition).await {
             Ok(records) => records,
             Err(error) => {
                 if let Some(mut slot) = self.shared.write_slot(partition) {
@@ -173,7 +173,9 @@ impl GroupCoordinator {
                 return Err(error);
             }
         };
-        let groups = replay(&records);
+        let records = loaded.records;
+        let mut groups = replay(&records);
+        attach_pending_txn_offsets(&mut groups, loaded.pending);
         let mut cells = Vec::with_capacity(groups.len());
         let Some(mut slot) = self.shared.write_slot(partition) else {
             return Ok(());
@@ -2130,16 +2132,67 @@ impl GroupCoordinator {
 // ---------------------------------------------------------------------------------------------
 // Transactional offsets (KIP-98 TxnOffsetCommit, completed by the transaction's marker)
 
+/// A store write issued (its log position fixed), to be awaited for durability.
+type StoreWrite = BoxFuture<'static, Result<(), StoreError>>;
+
+/// Puts the records of transactions still open at load time back as pending offsets (groups
+/// that have nothing else are created, as a TxnOffsetCommit would have).
+fn attach_pending_txn_offsets(groups: &mut Vec<Group>, pending: HashMap<i64, Vec<StoredRecord>>) {
+    for (producer_id, stored) in pending {
+        for record in stored {
+            let Ok(RecordKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            }) = records::decode_key(&record.key)
+            else {
+                continue;
+            };
+            let Some(Ok(value)) = record
+                .value
+                .as_deref()
+                .map(records::decode_offset_commit_value)
+            else {
+                continue;
+            };
+            let index = match groups.iter().position(|g| g.id == group) {
+                Some(index) => index,
+                None => {
+                    let mut created = Group::new(group, -1);
+                    created.state_timestamp_ms = None;
+                    groups.push(created);
+                    groups.len() - 1
+                }
+            };
+            let Some(target) = groups.get_mut(index) else {
+                continue;
+            };
+            let commit = PartitionCommit {
+                topic: topic.clone(),
+                partition,
+                offset: value.offset,
+                leader_epoch: value.leader_epoch,
+                metadata: Some(value.metadata),
+            };
+            target
+                .pending_txn_offsets
+                .entry(producer_id)
+                .or_default()
+                .insert(TopicPartition { topic, partition }, commit);
+        }
+    }
+}
+
 impl GroupCoordinator {
-    /// TxnOffsetCommit: validates like OffsetCommit and holds the offsets as pending for the
-    /// producer; they become committed when the transaction coordinator's COMMIT marker reaches
-    /// this group's `__consumer_offsets` partition ([`GroupCoordinator::complete_transaction`]).
-    ///
-    /// Pending offsets are kept in memory only: a broker crash between this answer and the
-    /// marker loses them (the transaction still commits its data). Kafka stores them in a
-    /// transactional batch of `__consumer_offsets`; Quill will once its replay understands
-    /// control batches.
-    pub fn txn_commit_offsets(&self, request: TxnOffsetCommitRequest) -> Vec<PartitionResult> {
+    /// TxnOffsetCommit: validates like OffsetCommit, stores the offsets as a transactional batch
+    /// of the producer in `__consumer_offsets` (Kafka's format) and, once that is durable, holds
+    /// them as pending: invisible to OffsetFetch until the transaction coordinator's COMMIT
+    /// marker reaches this group's partition ([`GroupCoordinator::complete_transaction`]). A
+    /// restart finds them again through the log (`OffsetsStore::read_all_resolved`).
+    pub async fn txn_commit_offsets(
+        &self,
+        request: TxnOffsetCommitRequest,
+    ) -> Vec<PartitionResult> {
         let results_with = |error: Option<GroupError>| {
             request
                 .partitions
@@ -2151,13 +2204,34 @@ impl GroupCoordinator {
                 })
                 .collect()
         };
-        match self.hold_txn_offsets(&request) {
-            Ok(()) => results_with(None),
-            Err(error) => results_with(Some(error)),
+        let (cell, write) = match self.store_txn_offsets(&request) {
+            Ok(issued) => issued,
+            Err(error) => return results_with(Some(error)),
+        };
+        if let Err(error) = write.await {
+            tracing::warn!(%error, group = %request.group_id, "storing transactional offsets failed");
+            return results_with(Some(GroupError::from(error)));
         }
+        let mut group = cell.lock();
+        let pending = group
+            .pending_txn_offsets
+            .entry(request.producer_id)
+            .or_default();
+        for commit in &request.partitions {
+            pending.insert(
+                TopicPartition::new(commit.topic.clone(), commit.partition),
+                commit.clone(),
+            );
+        }
+        results_with(None)
     }
 
-    fn hold_txn_offsets(&self, request: &TxnOffsetCommitRequest) -> Result<(), GroupError> {
+    /// Validates and issues the transactional write under the group's lock (fixing its place
+    /// in the log); the caller awaits durability.
+    fn store_txn_offsets(
+        &self,
+        request: &TxnOffsetCommitRequest,
+    ) -> Result<(Arc<GroupCell>, StoreWrite), GroupError> {
         self.shared.validate_group_id(&request.group_id, true)?;
         let limit = self.shared.config.offset_metadata_max_bytes;
         if let Some(too_large) = request
@@ -2195,24 +2269,44 @@ impl GroupCoordinator {
             };
             ops.validate_offset_commit(&mut group, &as_commit)?;
         }
-        let pending = group
-            .pending_txn_offsets
-            .entry(request.producer_id)
-            .or_default();
+        let now_ms = self.shared.clock.now_ms();
+        let mut stored = Vec::with_capacity(request.partitions.len());
         for commit in &request.partitions {
-            pending.insert(
-                TopicPartition::new(commit.topic.clone(), commit.partition),
-                commit.clone(),
-            );
+            let value = OffsetCommitValue {
+                offset: commit.offset,
+                leader_epoch: commit.leader_epoch,
+                metadata: commit.metadata.clone().unwrap_or_default(),
+                commit_timestamp_ms: now_ms,
+                expire_timestamp_ms: None,
+            };
+            let key = records::encode_offset_commit_key(&group.id, &commit.topic, commit.partition)
+                .map_err(|e| GroupError::InvalidRequest(e.to_string()))?;
+            let value = records::encode_offset_commit_value(&value)
+                .map_err(|e| GroupError::InvalidRequest(e.to_string()))?;
+            stored.push(StoredRecord {
+                key,
+                value: Some(value),
+            });
         }
-        Ok(())
+        let write = if stored.is_empty() {
+            Box::pin(async { Ok(()) }) as StoreWrite
+        } else {
+            // Issued under the group's lock so the log order is the decision order.
+            self.shared.store.append_transactional(
+                cell.partition,
+                request.producer_id,
+                request.producer_epoch,
+                stored,
+            )
+        };
+        drop(group);
+        Ok((cell, write))
     }
 
-    /// The transaction of `producer_id` ended and its marker is being written to
-    /// `offsets_partition`: on commit its pending offsets there are stored as ordinary commits
-    /// (completes once durable), on abort they are dropped. Must complete before the marker is
-    /// reported written, so a committed transaction's offsets are durable when it is complete.
-    /// A failed store write puts the offsets back so the marker's retry stores them again.
+    /// The transaction of `producer_id` ended and its marker is durable in `offsets_partition`:
+    /// on commit its pending offsets there become committed (their records are already in the
+    /// log, before the marker), on abort they are dropped. Idempotent (a retried marker finds
+    /// nothing pending).
     pub async fn complete_transaction(
         &self,
         offsets_partition: i32,
@@ -2223,47 +2317,33 @@ impl GroupCoordinator {
             Some(slot) => slot.groups.values().cloned().collect(),
             None => return Err(GroupError::NotCoordinator),
         };
-        let mut writes = Vec::new();
+        let now_ms = self.shared.clock.now_ms();
         for cell in cells {
-            let ops = Ops {
-                shared: &self.shared,
-                cell: &cell,
-            };
             let mut group = cell.lock();
             let Some(pending) = group.pending_txn_offsets.remove(&producer_id) else {
                 continue;
             };
-            if !commit || pending.is_empty() {
+            if !commit || group.is(GroupState::Dead) {
                 continue;
             }
-            let mut partitions: Vec<PartitionCommit> = pending.values().cloned().collect();
-            partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-            let request = OffsetCommitRequest {
-                group_id: group.id.clone(),
-                generation_id: -1,
-                member_id: String::new(),
-                group_instance_id: None,
-                retention_time_ms: None,
-                partitions,
-            };
-            let (sender, receiver) = oneshot::channel();
-            ops.write_offsets(&mut group, &request, sender);
-            writes.push((cell.clone(), pending, receiver));
-        }
-        let mut first_error = None;
-        for (cell, pending, receiver) in writes {
-            let failed = match receiver.await {
-                Ok(results) => results.into_iter().find_map(|r| r.error),
-                Err(_) => Some(GroupError::NotCoordinator),
-            };
-            if let Some(error) = failed {
-                cell.lock()
-                    .pending_txn_offsets
-                    .entry(producer_id)
-                    .or_insert(pending);
-                first_error.get_or_insert(error);
+            for (tp, commit) in pending {
+                // Newer than any plain commit still in flight: those are before the marker in
+                // the log, so replay lets the transaction's offset win as well.
+                let seq = group.next_write_seq;
+                group.next_write_seq += 1;
+                group.applied_offset_seq.insert(tp.clone(), seq);
+                group.offsets.insert(
+                    tp,
+                    OffsetCommitValue {
+                        offset: commit.offset,
+                        leader_epoch: commit.leader_epoch,
+                        metadata: commit.metadata.unwrap_or_default(),
+                        commit_timestamp_ms: now_ms,
+                        expire_timestamp_ms: None,
+                    },
+                );
             }
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 }

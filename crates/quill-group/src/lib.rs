@@ -45,4 +45,4 @@ pub use coordinator::GroupCoordinator;
 pub use error::{error_code, GroupError, StoreError};
 pub use group::GroupState;
 pub use partitioner::partition_for_group;
-pub use store::{BoxFuture, MemoryStore, OffsetsStore, StoredRecord};
+pub use store::{BoxFuture, LoadedRecords, MemoryStore, OffsetsStore, StoredRecord};

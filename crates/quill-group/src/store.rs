@@ -41,6 +41,48 @@ pub trait OffsetsStore: Send + Sync + 'static {
     /// Every record of the partition from its log start up to its end, in offset order.
     fn read_all(&self, partition: i32)
         -> BoxFuture<'static, Result<Vec<StoredRecord>, StoreError>>;
+
+    /// Appends TxnOffsetCommit records as one transactional batch of the producer (same
+    /// ordering and durability contracts as `append`); they count once the transaction
+    /// coordinator's COMMIT marker follows them in the log.
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        records: Vec<StoredRecord>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let _ = (partition, producer_id, producer_epoch, records);
+        Box::pin(async {
+            Err(StoreError::Failed(
+                "this store does not support transactional offsets".into(),
+            ))
+        })
+    }
+
+    /// Like `read_all` with transactions resolved (`batch::TxnResolver`): committed
+    /// transactional records where their marker stands, aborted ones dropped, and those of
+    /// transactions without a marker yet returned per producer id.
+    fn read_all_resolved(
+        &self,
+        partition: i32,
+    ) -> BoxFuture<'static, Result<LoadedRecords, StoreError>> {
+        let read = self.read_all(partition);
+        Box::pin(async move {
+            Ok(LoadedRecords {
+                records: read.await?,
+                pending: HashMap::new(),
+            })
+        })
+    }
+}
+
+/// A partition's records as the loader sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedRecords {
+    pub records: Vec<StoredRecord>,
+    /// Transactional records whose transaction has no marker yet, per producer id.
+    pub pending: HashMap<i64, Vec<StoredRecord>>,
 }
 
 /// An in-memory store for tests: appends are ordered at call time; durability can be held back
@@ -52,6 +94,8 @@ pub struct MemoryStore {
 
 struct MemoryInner {
     partitions: Mutex<HashMap<i32, Vec<StoredRecord>>>,
+    /// Transactional records without a marker yet, per partition and producer id.
+    open_transactions: Mutex<HashMap<(i32, i64), Vec<StoredRecord>>>,
     failure: Mutex<Option<StoreError>>,
     durable_gate: watch::Sender<bool>,
 }
@@ -68,6 +112,7 @@ impl MemoryStore {
         MemoryStore {
             inner: Arc::new(MemoryInner {
                 partitions: Mutex::new(HashMap::new()),
+                open_transactions: Mutex::new(HashMap::new()),
                 failure: Mutex::new(None),
                 durable_gate,
             }),
@@ -96,6 +141,18 @@ impl MemoryStore {
     pub fn delete_records_before(&self, partition: i32, count: usize) {
         if let Some(records) = lock(&self.inner.partitions).get_mut(&partition) {
             records.drain(..count.min(records.len()));
+        }
+    }
+
+    /// What a COMMIT (`commit`) or ABORT marker does to the producer's open transactional
+    /// records of `partition`: appended to the partition's records, or dropped.
+    pub fn write_marker(&self, partition: i32, producer_id: i64, commit: bool) {
+        let open = lock(&self.inner.open_transactions).remove(&(partition, producer_id));
+        if let (Some(records), true) = (open, commit) {
+            lock(&self.inner.partitions)
+                .entry(partition)
+                .or_default()
+                .extend(records);
         }
     }
 
@@ -135,6 +192,42 @@ impl OffsetsStore for MemoryStore {
     ) -> BoxFuture<'static, Result<Vec<StoredRecord>, StoreError>> {
         let records = self.records(partition);
         Box::pin(async move { Ok(records) })
+    }
+
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        _producer_epoch: i16,
+        records: Vec<StoredRecord>,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        if let Some(error) = lock(&self.inner.failure).clone() {
+            return Box::pin(async move { Err(error) });
+        }
+        lock(&self.inner.open_transactions)
+            .entry((partition, producer_id))
+            .or_default()
+            .extend(records);
+        let mut gate = self.inner.durable_gate.subscribe();
+        Box::pin(async move {
+            gate.wait_for(|open| *open)
+                .await
+                .map(|_| ())
+                .map_err(|_| StoreError::Unavailable("store dropped".into()))
+        })
+    }
+
+    fn read_all_resolved(
+        &self,
+        partition: i32,
+    ) -> BoxFuture<'static, Result<LoadedRecords, StoreError>> {
+        let records = self.records(partition);
+        let pending = lock(&self.inner.open_transactions)
+            .iter()
+            .filter(|((p, _), _)| *p == partition)
+            .map(|((_, producer_id), records)| (*producer_id, records.clone()))
+            .collect();
+        Box::pin(async move { Ok(LoadedRecords { records, pending }) })
     }
 }
 

@@ -282,3 +282,108 @@ fn read_committed_stops_at_the_open_transaction_and_lists_aborts() {
         .aborted_transactions
         .is_none());
 }
+
+fn fetch_stable_offset(client: &mut TestClient, group: &str) -> (i64, i16) {
+    let response = client.call(
+        &OffsetFetchRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_topics(Some(vec![
+                offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(topic_name(TOPIC))
+                    .with_partition_indexes(vec![0]),
+            ]))
+            .with_require_stable(true),
+        7,
+    );
+    let partition = &response.topics[0].partitions[0];
+    (partition.committed_offset, partition.error_code)
+}
+
+#[test]
+fn transactional_offsets_survive_a_kill_before_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    client.create_topic(TOPIC, 1);
+    let ids = init(&mut client, Some("tx"));
+    let (producer_id, epoch) = (ids.producer_id.0, ids.producer_epoch);
+    let added = client.call(
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn_id("tx"))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(text("g"))),
+        1,
+    );
+    assert_eq!(added.error_code, 0);
+    let committed = client.call(
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(txn_id("tx"))
+            .with_group_id(GroupId(text("g")))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic_name(TOPIC))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(42)
+                            .with_committed_leader_epoch(-1),
+                    ]),
+            ]),
+        3,
+    );
+    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+    // Pending: require_stable answers UNSTABLE_OFFSET_COMMIT (88).
+    assert_eq!(fetch_stable_offset(&mut client, "g"), (-1, 88));
+
+    drop(client);
+    broker.stop_with("KILL");
+    broker.restart();
+    let mut client = broker.connect();
+    // Still pending after the restart: the offsets are in __consumer_offsets as the producer's
+    // open transaction (the group partition loads in the background: retry while it does).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = fetch_stable_offset(&mut client, "g");
+        if answer != (-1, 14) && answer != (-1, 15) {
+            assert_eq!(answer, (-1, 88));
+            break;
+        }
+        assert!(Instant::now() < deadline, "group partition did not load");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let code = end_txn(&mut client, "tx", producer_id, epoch, true);
+        if code == 0 {
+            break;
+        }
+        assert!(matches!(code, 14 | 15 | 51), "EndTxn answered {code}");
+        assert!(Instant::now() < deadline, "EndTxn kept failing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fetch_stable_offset(&mut client, "g") != (42, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the committed offset did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // And it stays committed across another restart (now from the commit marker in the log).
+    drop(client);
+    broker.stop_with("KILL");
+    broker.restart();
+    let mut client = broker.connect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fetch_stable_offset(&mut client, "g") != (42, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the committed offset was lost in the restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -363,7 +363,8 @@ pub async fn txn_offset_commit(
                     member_id: request.member_id.to_string(),
                     group_instance_id: request.group_instance_id.as_ref().map(|id| id.to_string()),
                     partitions: commits,
-                });
+                })
+                .await;
             codes.extend(
                 results
                     .into_iter()

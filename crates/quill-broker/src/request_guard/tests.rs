@@ -314,9 +314,11 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
                 .with_transaction_timeout_ms(60_000)
         ),
         ApiKey::AddPartitionsToTxn => {
-            let topics = vec![add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                .with_name(topic("t"))
-                .with_partitions(vec![0, 1])];
+            let topics = vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![0, 1]),
+            ];
             let populated = if version >= 4 {
                 AddPartitionsToTxnRequest::default().with_transactions(vec![
                     add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
