@@ -115,9 +115,7 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
     (Client::Kcat, 8, "kcat -P exits when all broker connections are down \
                        (`All broker connections are down: terminating`): it cannot ride a restart"),
     (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
-    (Client::QuillCli, 5, "the CLI has no group consumer yet"),
     (Client::QuillCli, 7, "eachBatch and pause/resume are kafkajs APIs"),
-    (Client::QuillCli, 9, "the CLI has no idempotent or transactional producer"),
 ];
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
@@ -138,7 +136,7 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::QuillCli, 2, "pipelined-order with --max-in-flight 5 (the CLI's default is 1)"),
     (Client::QuillCli, 3, "no client timestamps (the CLI cannot set them); headers given as a \
                            --format json object are sent in key order"),
-    (Client::QuillCli, 6, "no group reset (the CLI has no group consumer yet)"),
+    (Client::QuillCli, 9, "idempotent producer and read_committed consumer; no transactions in the CLI"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
