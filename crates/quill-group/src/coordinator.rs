@@ -1750,7 +1750,13 @@ impl GroupCoordinator {
             if group.is(GroupState::Dead) {
                 continue;
             }
-            if group.pending_group_writes > 0 || !group.pending_offset_writes.is_empty() {
+            // Transactional offsets live only in their transactional batch until the marker: a
+            // truncation after this rewrite would lose them, so wait until none is open.
+            if group.pending_group_writes > 0
+                || !group.pending_offset_writes.is_empty()
+                || group.pending_txn_writes > 0
+                || !group.pending_txn_offsets.is_empty()
+            {
                 return Err(GroupError::CoordinatorNotAvailable);
             }
             let records = current_records(&group);
@@ -2208,11 +2214,13 @@ impl GroupCoordinator {
             Ok(issued) => issued,
             Err(error) => return results_with(Some(error)),
         };
-        if let Err(error) = write.await {
+        let written = write.await;
+        let mut group = cell.lock();
+        group.pending_txn_writes = group.pending_txn_writes.saturating_sub(1);
+        if let Err(error) = written {
             tracing::warn!(%error, group = %request.group_id, "storing transactional offsets failed");
             return results_with(Some(GroupError::from(error)));
         }
-        let mut group = cell.lock();
         let pending = group
             .pending_txn_offsets
             .entry(request.producer_id)
@@ -2288,6 +2296,7 @@ impl GroupCoordinator {
                 value: Some(value),
             });
         }
+        group.pending_txn_writes += 1;
         let write = if stored.is_empty() {
             Box::pin(async { Ok(()) }) as StoreWrite
         } else {

@@ -197,6 +197,8 @@ pub(crate) struct Group {
     /// TxnOffsetCommit offsets per producer id, invisible to OffsetFetch until the producer's
     /// transaction commits (then written as ordinary commits) or aborts (then dropped).
     pub pending_txn_offsets: HashMap<i64, HashMap<TopicPartition, crate::api::PartitionCommit>>,
+    /// TxnOffsetCommit appends in flight (not yet durable).
+    pub pending_txn_writes: usize,
 }
 
 impl Group {
@@ -226,6 +228,7 @@ impl Group {
             pending_group_writes: 0,
             last_group_record: None,
             pending_txn_offsets: HashMap::new(),
+            pending_txn_writes: 0,
         }
     }
 
