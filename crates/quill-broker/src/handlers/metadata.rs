@@ -118,9 +118,13 @@ fn requested_topics(
 }
 
 async fn auto_create(state: &BrokerState, name: &str) -> Result<TopicInfo, MetaError> {
-    if name == crate::offsets_store::OFFSETS_TOPIC {
-        // The internal topic has its own shape (partition count, compaction).
-        state.ensure_offsets_topic().await?;
+    if name == crate::offsets_store::OFFSETS_TOPIC || name == quill_txn::TRANSACTION_STATE_TOPIC {
+        // The internal topics have their own shape (partition count, compaction).
+        if name == quill_txn::TRANSACTION_STATE_TOPIC {
+            state.ensure_transaction_topic().await?;
+        } else {
+            state.ensure_offsets_topic().await?;
+        }
         return state
             .image()
             .topic(name)
