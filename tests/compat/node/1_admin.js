@@ -65,6 +65,19 @@ main(async () => {
     }
     assert(!remaining.includes(topic), `${topic} still listed after delete`)
 
+    step('recreate')
+    // The same name again, now with 2 partitions: a new topic, not the old one's leftovers.
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true, timeout: 10000 })
+    let recreated = 0
+    for (let i = 0; i < 20 && recreated !== 2; i++) {
+      if (i > 0) await sleep(250)
+      recreated = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length
+    }
+    assertEq(recreated, 2, 'partitions of the recreated topic')
+    const [fresh] = await admin.fetchTopicOffsets(topic)
+    assertEq([fresh.low, fresh.high], ['0', '0'], 'offsets of the recreated topic')
+    await admin.deleteTopics({ topics: [topic], timeout: 10000 })
+
     step('describe-configs')
     const described = await admin.describeConfigs({
       resources: [{ type: ConfigResourceTypes.TOPIC, name: configured }],

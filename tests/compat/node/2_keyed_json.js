@@ -74,6 +74,18 @@ main(async () => {
   }
   assertEq(high, '5', 'end offset after 5 messages sent with acks=0')
 
+  step('auto-create')
+  // The tutorials' `allowAutoTopicCreation: true`: the first send creates the topic.
+  const autoTopic = topicName('auto')
+  const auto = client.producer({ allowAutoTopicCreation: true })
+  await auto.connect()
+  try {
+    const [ack] = await auto.send({ topic: autoTopic, messages: [{ key: 'k', value: 'created on first send' }] })
+    assertEq([ack.errorCode, ack.baseOffset], [0, '0'], 'ack of the first record of an auto-created topic')
+  } finally {
+    await auto.disconnect()
+  }
+
   step('consume')
   const messages = await consumeFromBeginning(client, topic, seen => seen.length >= expected)
   assertEq(messages.length, expected, 'messages consumed')

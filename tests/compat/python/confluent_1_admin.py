@@ -63,6 +63,17 @@ def scenario():
         time.sleep(0.25)
     check(topic not in admin.list_topics(timeout=10).topics, "%s still listed after delete" % topic)
 
+    step("recreate")
+    # The same name again, now with 2 partitions: a new topic, not the old one's leftovers.
+    ck.create_topics([(topic, 2, {})])
+    for _ in range(20):
+        described = admin.list_topics(topic=topic, timeout=10).topics[topic]
+        if described.error is None and len(described.partitions) == 2:
+            break
+        time.sleep(0.25)
+    check_eq(len(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions), 2, "partitions of the recreated topic")
+    admin.delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+
     step("describe-configs")
     resource = ConfigResource(ConfigResource.Type.TOPIC, configured)
     configs = admin.describe_configs([resource], request_timeout=15)[resource].result(timeout=20)

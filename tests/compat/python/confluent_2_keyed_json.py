@@ -92,6 +92,12 @@ def scenario():
     finally:
         consumer.close()
 
+    step("auto-create")
+    # A producer's first record to an unknown topic creates it (auto.create.topics.enable).
+    auto = topic_name("auto")
+    [delivered] = ck.produce_all(ck.producer(), auto, [{"key": "k", "value": "created on first send"}])
+    check_eq((delivered.topic(), delivered.offset()), (auto, 0), "first record of an auto-created topic")
+
     step("pipelined-order")
     # librdkafka keeps many produce requests in flight on one connection (max.in.flight
     # defaults to 1000000); without errors Kafka appends them in order, so a partition keeps

@@ -87,6 +87,16 @@ def scenario():
             break
         time.sleep(0.25)
     check(topic not in admin.list_topics(), "%s still listed after delete" % topic)
+
+    step("recreate")
+    # The same name again, now with 2 partitions: a new topic, not the old one's leftovers.
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)], timeout_ms=10000)
+    for _ in range(20):
+        if len(admin.describe_topics([topic])[0]["partitions"]) == 2:
+            break
+        time.sleep(0.25)
+    check_eq(len(admin.describe_topics([topic])[0]["partitions"]), 2, "partitions of the recreated topic")
+    admin.delete_topics([topic], timeout_ms=10000)
     admin.delete_topics([configured], timeout_ms=10000)
     admin.close()
 

@@ -72,6 +72,14 @@ def scenario():
     finally:
         consumer.close()
 
+    step("auto-create")
+    # A producer's first record to an unknown topic creates it (auto.create.topics.enable).
+    auto = topic_name("auto")
+    producer = kp.producer()
+    [meta] = kp.produce_all(producer, auto, [{"key": b"k", "value": b"created on first send"}])
+    producer.close(timeout=10)
+    check_eq((meta.topic, meta.offset), (auto, 0), "first record of an auto-created topic")
+
     step("pipelined-order")
     # kafka-python keeps up to 5 produce requests in flight on one connection; without errors
     # Kafka appends them in order, so a partition keeps the order of the producer's calls.
