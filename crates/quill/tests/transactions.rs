@@ -172,6 +172,15 @@ fn kafkajs_send_offsets_commit_and_abort() {
 }
 
 #[test]
+fn kafkajs_consume_transform_produce_loop_commits_and_aborts_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path());
+    let mut command = node();
+    command.arg(script("kafkajs_consume_transform_produce.js"));
+    ClientRun::spawn(command, &broker.address(), &prefix("js-ctp")).finish();
+}
+
+#[test]
 fn kafkajs_idempotent_producer_has_no_duplicates_across_a_broker_kill() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = start_broker(dir.path());
