@@ -76,8 +76,8 @@ impl Client {
 /// (number, file stem, title) of every scenario in the matrix.
 #[rustfmt::skip]
 const SCENARIOS: [(u8, &str, &str); 10] = [
-    (1, "admin", "Admin: create, list, describe, add partitions, create again, configs, delete records, delete"),
-    (2, "keyed_json", "Keyed JSON from the beginning: Java murmur2 partitions, explicit partition, order; acks=0; tail; pipelined order"),
+    (1, "admin", "Admin: create, list, describe, add partitions, create again, configs, delete records, delete, recreate"),
+    (2, "keyed_json", "Keyed JSON from the beginning: Java murmur2 partitions, explicit partition, order; acks=0; auto-create; tail; pipelined order"),
     (3, "records", "Headers, null key/value, empty value, timestamps, LogAppendTime, max.message.bytes, fetch limits"),
     (4, "compression", "Compression: gzip, snappy, lz4, zstd, mixed in one partition"),
     (5, "groups", "Consumer groups: split, fan-out, rebalance on leave, commits survive leaving and broker restarts"),
