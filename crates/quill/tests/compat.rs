@@ -568,29 +568,41 @@ enum Verdict {
 
 /// Judges an outcome against the expectations; `Err` carries why the suite must fail.
 fn judge(case: &Case, outcome: &Outcome) -> (Verdict, Result<(), String>) {
-    let step = outcome.last_step.as_deref().unwrap_or("(none)");
-    match (not_yet(case.client, case.scenario), outcome.passed) {
+    judge_pair(
+        case.client,
+        case.scenario,
+        not_yet(case.client, case.scenario).map(|(step, _)| step),
+        outcome.passed,
+        outcome.last_step.as_deref(),
+    )
+}
+
+/// The rule behind [`NOT_YET`]: `not_yet_step` is the step a listed pair must fail at.
+fn judge_pair(
+    client: Client,
+    scenario: u8,
+    not_yet_step: Option<&str>,
+    passed: bool,
+    last_step: Option<&str>,
+) -> (Verdict, Result<(), String>) {
+    let label = format!("{} × {scenario}", client.name());
+    let step = last_step.unwrap_or("(none)");
+    match (not_yet_step, passed) {
         (None, true) => (Verdict::Pass, Ok(())),
-        (None, false) => (
-            Verdict::Fail,
-            Err(format!("{} failed at step {step}", case.label())),
-        ),
+        (None, false) => (Verdict::Fail, Err(format!("{label} failed at step {step}"))),
         (Some(_), true) => (
             Verdict::Pass,
             Err(format!(
-                "{} passes now: remove ({:?}, {}) from the not-yet list (NOT_YET in {})",
-                case.label(),
-                case.client,
-                case.scenario,
+                "{label} passes now: remove ({client:?}, {scenario}) from the not-yet list \
+                 (NOT_YET in {})",
                 file!()
             )),
         ),
-        (Some((expected, _)), false) if expected == step => (Verdict::NotYet, Ok(())),
-        (Some((expected, _)), false) => (
+        (Some(expected), false) if expected == step => (Verdict::NotYet, Ok(())),
+        (Some(expected), false) => (
             Verdict::Fail,
             Err(format!(
-                "{} failed at step {step}, not at its not-yet step {expected}: a regression",
-                case.label()
+                "{label} failed at step {step}, not at its not-yet step {expected}: a regression"
             )),
         ),
     }
@@ -805,6 +817,31 @@ fn real_clients_against_the_real_broker() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_not_yet_pair_can_neither_pass_nor_fail_elsewhere() {
+    let judge = |expected, passed, step| judge_pair(Client::Kcat, 3, expected, passed, step);
+    assert!(matches!(
+        judge(None, true, Some("x")),
+        (Verdict::Pass, Ok(()))
+    ));
+    assert!(matches!(
+        judge(None, false, Some("x")),
+        (Verdict::Fail, Err(_))
+    ));
+    assert!(matches!(
+        judge(Some("consume"), false, Some("consume")),
+        (Verdict::NotYet, Ok(()))
+    ));
+    let (verdict, passes_now) = judge(Some("consume"), true, Some("consume"));
+    assert!(verdict == Verdict::Pass && passes_now.unwrap_err().contains("remove (Kcat, 3)"));
+    let (verdict, regression) = judge(Some("consume"), false, Some("produce"));
+    assert!(verdict == Verdict::Fail && regression.unwrap_err().contains("a regression"));
+    assert!(matches!(
+        judge(Some("consume"), false, None),
+        (Verdict::Fail, Err(_))
+    ));
 }
 
 #[test]
