@@ -42,6 +42,9 @@ if [ ! -f "$node_stamp" ]; then
   echo "installing kafkajs into $node_dir/node_modules"
   # `npm ci` installs exactly the lockfile; kafkajs-lz4's `lz4` dependency builds a small native
   # addon with node-gyp (needs make and a C++ compiler, present wherever cargo builds).
+  # node-gyp must use the installed Node headers (Debian's nodejs ships them under /usr):
+  # fetching headers from the internet is not possible on CI machines.
+  if [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$node_stamp"
 fi
