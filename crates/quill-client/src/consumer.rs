@@ -142,6 +142,35 @@ impl Consumer {
         Ok(())
     }
 
+    /// Adds partitions to the assignment, each starting at its `OffsetSpec`; the partitions
+    /// already assigned keep their positions and buffered records (cooperative rebalancing).
+    pub async fn add_partitions(
+        &mut self,
+        partitions: Vec<(TopicPartition, OffsetSpec)>,
+    ) -> Result<()> {
+        for (partition, spec) in partitions {
+            let offset = self.resolve(&partition, spec).await?;
+            self.positions.insert(partition, offset);
+        }
+        Ok(())
+    }
+
+    /// Removes partitions from the assignment (and their buffered records); the others are
+    /// left untouched.
+    pub fn remove_partitions(&mut self, partitions: &[TopicPartition]) {
+        let removed: HashSet<&TopicPartition> = partitions.iter().collect();
+        self.positions
+            .retain(|partition, _| !removed.contains(partition));
+        self.high_watermarks
+            .retain(|partition, _| !removed.contains(partition));
+        self.buffered.retain(|record| {
+            !removed.contains(&TopicPartition::new(
+                record.topic.as_str(),
+                record.partition,
+            ))
+        });
+    }
+
     /// Moves `partition`'s position; records buffered for it are dropped.
     pub async fn seek(&mut self, partition: &TopicPartition, spec: OffsetSpec) -> Result<()> {
         let offset = self.resolve(partition, spec).await?;

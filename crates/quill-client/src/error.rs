@@ -91,6 +91,14 @@ pub enum ClientError {
         timeout: Duration,
         last: Box<ClientError>,
     },
+    /// KIP-345: another consumer joined the group with this member's `group.instance.id`, so
+    /// the coordinator fenced this one. Retrying would only fence the other in turn.
+    #[error(
+        "group `{group}`: another consumer joined with group.instance.id `{instance_id}`, so \
+         this one was fenced (FENCED_INSTANCE_ID); each instance id must be used by one \
+         consumer at a time"
+    )]
+    FencedInstance { group: String, instance_id: String },
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         attempts: u32,
@@ -135,6 +143,7 @@ impl ClientError {
             ClientError::RetriesExhausted { last, .. }
             | ClientError::DeliveryTimeout { last, .. } => last.kafka_error(),
             ClientError::DeliveryFailed { kafka_error, .. } => *kafka_error,
+            ClientError::FencedInstance { .. } => Some(ResponseError::FencedInstanceId),
             _ => None,
         }
     }

@@ -2,14 +2,19 @@
 //! SyncGroup, Heartbeat, LeaveGroup), committed offsets, and the admin calls behind
 //! `quill group …` (list, describe, delete, offsets).
 //!
-//! Membership is eager: before rejoining, a member commits (with auto-commit) and gives up every
-//! partition, then reports no owned partitions. That is safe with every assignor, including
-//! `cooperative-sticky` in a group whose other members are cooperative Java clients (the
-//! leader-side withholding in [`crate::assignor::cooperative_sticky`] protects their
-//! partitions; ours were already released).
+//! Two rebalance protocols, chosen like the Java client does
+//! ([`GroupConsumerConfig::rebalance_protocol`]): eager (before rejoining, a member commits
+//! with auto-commit and gives up every partition) and, when every configured assignor is
+//! `cooperative-sticky`, KIP-429's incremental cooperative protocol (the member keeps its
+//! partitions while rejoining and reports them as `owned_partitions`; after SyncGroup it revokes
+//! only those the leader took away, commits them first, and rejoins at once so the follow-up
+//! rebalance hands them over). Partitions that do not move are never revoked.
+//!
+//! Static membership (KIP-345, `group.instance.id`): JoinGroup v5+ names the instance, close
+//! does not send LeaveGroup, and FENCED_INSTANCE_ID is fatal ([`ClientError::FencedInstance`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +29,7 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetFetchRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -48,10 +53,20 @@ const OFFSET_COMMIT_MAX_VERSION: i16 = 8;
 const COORDINATOR_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// Join attempts before giving up (each retriable failure backs off first).
 const MAX_JOIN_ATTEMPTS: u32 = 50;
+/// Rebalances one poll may go through back to back (a cooperative hand-over needs two).
+const MAX_REBALANCES_PER_POLL: u32 = 4;
+/// JoinGroup v9 is the newest this client speaks (KIP-814 `skip_assignment`).
+const JOIN_GROUP_MAX_VERSION: i16 = 9;
+/// JoinGroup v5 added `group_instance_id` (KIP-345).
+const JOIN_GROUP_STATIC_MIN_VERSION: i16 = 5;
 
 #[derive(Debug, Clone)]
 pub struct GroupConsumerConfig {
     pub group_id: String,
+    /// `group.instance.id` (KIP-345): makes this a static member. A static member that
+    /// restarts within `session.timeout.ms` gets its partitions back without a rebalance, and
+    /// it does not leave the group on close (as the Java client).
+    pub group_instance_id: Option<String>,
     /// `session.timeout.ms`.
     pub session_timeout: Duration,
     /// `max.poll.interval.ms`, sent as the rebalance timeout.
@@ -72,6 +87,7 @@ impl GroupConsumerConfig {
     pub fn new(group_id: impl Into<String>) -> GroupConsumerConfig {
         GroupConsumerConfig {
             group_id: group_id.into(),
+            group_instance_id: None,
             session_timeout: Duration::from_secs(45),
             rebalance_timeout: Duration::from_secs(300),
             heartbeat_interval: Duration::from_secs(3),
@@ -84,7 +100,68 @@ impl GroupConsumerConfig {
             consumer: ConsumerConfig::default(),
         }
     }
+
+    /// Cooperative only when every configured assignor is cooperative, as the Java client
+    /// decides: a list that still names an eager assignor (the default `range,
+    /// cooperative-sticky`) is the first step of KIP-429's rolling upgrade, and the group may
+    /// still pick the eager one.
+    pub fn rebalance_protocol(&self) -> RebalanceProtocol {
+        let all_cooperative = !self.assignors.is_empty()
+            && self
+                .assignors
+                .iter()
+                .all(|name| name == assignor::COOPERATIVE_STICKY);
+        if all_cooperative {
+            RebalanceProtocol::Cooperative
+        } else {
+            RebalanceProtocol::Eager
+        }
+    }
 }
+
+/// How a member hands partitions over in a rebalance (the Java client's `RebalanceProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebalanceProtocol {
+    /// Give up every partition before rejoining; take the new assignment afterwards.
+    Eager,
+    /// KIP-429: keep the owned partitions while rejoining (they are reported in the
+    /// subscription); give up only those the new assignment takes away, then rejoin at once so
+    /// the follow-up rebalance can hand them to their new owner.
+    Cooperative,
+}
+
+/// What a rebalance did to this member's partitions, in order (the Java client's
+/// `ConsumerRebalanceListener` callbacks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    /// Given up in an orderly way, after their positions were committed (with auto-commit).
+    Revoked {
+        generation: i32,
+        partitions: Vec<TopicPartition>,
+    },
+    /// Added by a completed rebalance. Eager: the whole assignment; cooperative: only the
+    /// partitions this member did not own before (possibly none).
+    Assigned {
+        generation: i32,
+        partitions: Vec<TopicPartition>,
+    },
+    /// Taken away without a commit: the coordinator no longer knew this member (its session
+    /// expired or its generation is gone), so another member may own them already.
+    Lost { partitions: Vec<TopicPartition> },
+}
+
+/// Called with every [`RebalanceEvent`], on the task that polls.
+pub type RebalanceListener = Arc<dyn Fn(&RebalanceEvent) + Send + Sync>;
+
+/// What the heartbeat task (or a failed commit) asks of the next poll; a stronger signal
+/// replaces a weaker one (`fetch_max`).
+const SIGNAL_NONE: u8 = 0;
+/// The group is rebalancing: rejoin.
+const SIGNAL_REJOIN: u8 = 1;
+/// The coordinator forgot this member or its generation: the partitions are lost, rejoin.
+const SIGNAL_LOST: u8 = 2;
+/// Another consumer took over this member's `group.instance.id`: fatal.
+const SIGNAL_FENCED: u8 = 3;
 
 /// This member's place in the current generation.
 #[derive(Debug, Clone)]
@@ -92,7 +169,6 @@ struct Membership {
     coordinator: i32,
     member_id: String,
     generation: i32,
-    assignment: Vec<TopicPartition>,
 }
 
 /// A consumer that shares its topics' partitions with the other members of a group.
@@ -103,16 +179,18 @@ pub struct GroupConsumer {
     consumer: Consumer,
     member_id: String,
     membership: Option<Membership>,
-    rejoin_needed: Arc<AtomicBool>,
+    /// The partitions this member owns (sorted). With the cooperative protocol they stay owned
+    /// while the member rejoins.
+    owned: Vec<TopicPartition>,
+    signal: Arc<AtomicU8>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     last_commit: Instant,
+    listener: Option<RebalanceListener>,
 }
 
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
-        if let Some(heartbeat) = self.heartbeat.take() {
-            heartbeat.abort();
-        }
+        self.stop_heartbeat();
     }
 }
 
@@ -126,17 +204,22 @@ impl GroupConsumer {
             consumer,
             member_id: String::new(),
             membership: None,
-            rejoin_needed: Arc::new(AtomicBool::new(false)),
+            owned: Vec::new(),
+            signal: Arc::new(AtomicU8::new(SIGNAL_NONE)),
             heartbeat: None,
             last_commit: Instant::now(),
+            listener: None,
         }
     }
 
-    /// The partitions assigned in the current generation.
+    /// Calls `listener` with every change a rebalance makes to this member's partitions.
+    pub fn set_rebalance_listener(&mut self, listener: RebalanceListener) {
+        self.listener = Some(listener);
+    }
+
+    /// The partitions this member owns.
     pub fn assignment(&self) -> &[TopicPartition] {
-        self.membership
-            .as_ref()
-            .map_or(&[], |membership| membership.assignment.as_slice())
+        &self.owned
     }
 
     pub fn member_id(&self) -> &str {
@@ -147,6 +230,10 @@ impl GroupConsumer {
         self.membership
             .as_ref()
             .map(|membership| membership.generation)
+    }
+
+    pub fn rebalance_protocol(&self) -> RebalanceProtocol {
+        self.config.rebalance_protocol()
     }
 
     /// The next offset to be returned per assigned partition.
@@ -174,49 +261,35 @@ impl GroupConsumer {
         self.consumer.poll(timeout).await
     }
 
-    /// Commits the positions of the assigned partitions (everything returned by `poll` so far).
+    /// Commits the positions of the owned partitions (everything returned by `poll` so far).
     pub async fn commit(&mut self) -> Result<()> {
         let Some(membership) = self.membership.clone() else {
             return Ok(());
         };
-        let offsets: BTreeMap<TopicPartition, i64> = membership
-            .assignment
-            .iter()
-            .filter_map(|partition| {
-                let position = self.consumer.positions().get(partition)?;
-                Some((partition.clone(), *position))
-            })
-            .collect();
-        self.last_commit = Instant::now();
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let connection = self
-            .client
-            .coordinator_connection(membership.coordinator)
-            .await?;
-        commit_offsets(
-            &connection,
-            &self.config.group_id,
-            membership.generation,
-            &membership.member_id,
-            &offsets,
-        )
-        .await
+        let owned = self.owned.clone();
+        self.commit_partitions(&membership, &owned).await
     }
 
     /// Commits (with auto-commit) and leaves the group, so the others rebalance at once instead
-    /// of waiting for this member's session to time out.
+    /// of waiting for this member's session to time out. A static member does not leave: its
+    /// partitions wait for it (up to `session.timeout.ms`) so a restart causes no rebalance.
     pub async fn close(mut self) -> Result<()> {
         if self.config.auto_commit {
             self.commit_or_flag_rejoin().await?;
         }
-        if let Some(heartbeat) = self.heartbeat.take() {
-            heartbeat.abort();
-        }
+        self.stop_heartbeat();
         let Some(membership) = self.membership.take() else {
             return Ok(());
         };
+        let owned = std::mem::take(&mut self.owned);
+        self.consumer.remove_partitions(&owned);
+        self.emit(RebalanceEvent::Revoked {
+            generation: membership.generation,
+            partitions: owned,
+        });
+        if self.config.group_instance_id.is_some() {
+            return Ok(());
+        }
         let connection = self
             .client
             .coordinator_connection(membership.coordinator)
@@ -240,10 +313,84 @@ impl GroupConsumer {
         )
     }
 
+    fn emit(&self, event: RebalanceEvent) {
+        tracing::debug!(group = %self.config.group_id, ?event, "rebalance");
+        if let Some(listener) = &self.listener {
+            listener(&event);
+        }
+    }
+
+    fn stop_heartbeat(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
+    }
+
+    /// The error for a member whose `group.instance.id` another consumer took over; other
+    /// errors pass through.
+    fn fenced_or(&self, error: ClientError) -> ClientError {
+        if error.kafka_error() != Some(ResponseError::FencedInstanceId) {
+            return error;
+        }
+        self.fenced_error()
+    }
+
+    fn fenced_error(&self) -> ClientError {
+        ClientError::FencedInstance {
+            group: self.config.group_id.clone(),
+            instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
+        }
+    }
+
+    async fn commit_partitions(
+        &mut self,
+        membership: &Membership,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        let offsets: BTreeMap<TopicPartition, i64> = partitions
+            .iter()
+            .filter_map(|partition| {
+                let position = self.consumer.positions().get(partition)?;
+                Some((partition.clone(), *position))
+            })
+            .collect();
+        self.last_commit = Instant::now();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let connection = self
+            .client
+            .coordinator_connection(membership.coordinator)
+            .await?;
+        let member = MemberRef {
+            generation: membership.generation,
+            member_id: &membership.member_id,
+            group_instance_id: self.config.group_instance_id.as_deref(),
+        };
+        commit_member_offsets(&connection, &self.config.group_id, &member, &offsets)
+            .await
+            .map_err(|error| self.fenced_or(error))
+    }
+
     async fn commit_or_flag_rejoin(&mut self) -> Result<()> {
         match self.commit().await {
             Err(error) if needs_rejoin(&error) => {
-                self.rejoin_needed.store(true, Ordering::Release);
+                self.signal.fetch_max(SIGNAL_REJOIN, Ordering::AcqRel);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// A commit made on the way into a rebalance: a rebalance error only means the group moved
+    /// on, which the join is about to handle.
+    async fn commit_before_rebalance(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let Some(membership) = self.membership.clone() else {
+            return Ok(());
+        };
+        match self.commit_partitions(&membership, partitions).await {
+            Err(error) if needs_rejoin(&error) => {
+                tracing::debug!(group = %self.config.group_id, %error, "commit before rebalance");
                 Ok(())
             }
             other => other,
@@ -251,88 +398,148 @@ impl GroupConsumer {
     }
 
     async fn ensure_member(&mut self) -> Result<()> {
-        let rejoin = self.rejoin_needed.swap(false, Ordering::AcqRel);
-        if self.membership.is_some() && !rejoin {
+        let mut signal = self.signal.swap(SIGNAL_NONE, Ordering::AcqRel);
+        if self.membership.is_some() && signal == SIGNAL_NONE {
             return Ok(());
         }
-        if let Some(heartbeat) = self.heartbeat.take() {
-            heartbeat.abort();
-        }
-        self.membership = None;
-        let mut attempts = 0;
-        let membership = loop {
-            attempts += 1;
-            match self.join_and_sync().await {
-                Ok(membership) => break membership,
-                Err(error) if attempts < MAX_JOIN_ATTEMPTS && is_retriable_group_error(&error) => {
-                    tracing::debug!(group = %self.config.group_id, %error, "rejoining");
-                    if error.kafka_error() == Some(ResponseError::UnknownMemberId) {
-                        self.member_id.clear();
-                    }
-                    tokio::time::sleep(COORDINATOR_RETRY_BACKOFF).await;
-                }
-                Err(error) => return Err(error),
+        // Each round is one rebalance; a cooperative hand-over takes two. More rounds in a row
+        // mean the group keeps changing: return to the caller, the next poll goes on.
+        for _ in 0..MAX_REBALANCES_PER_POLL {
+            self.stop_heartbeat();
+            match signal {
+                SIGNAL_FENCED => return Err(self.fenced_error()),
+                SIGNAL_LOST => self.lose_partitions(),
+                _ => {}
             }
-        };
-        self.start_from_committed(&membership).await?;
-        self.heartbeat = Some(tokio::spawn(heartbeat_loop(
-            self.client.clone(),
-            self.config.group_id.clone(),
-            membership.clone(),
-            self.config.heartbeat_interval,
-            self.rejoin_needed.clone(),
-        )));
-        self.membership = Some(membership);
-        self.last_commit = Instant::now();
+            self.prepare_rejoin().await?;
+            let (membership, assigned) = self.join_with_retries().await?;
+            self.take_assignment(&membership, assigned).await?;
+            self.heartbeat = Some(tokio::spawn(heartbeat_loop(
+                self.client.clone(),
+                self.config.group_id.clone(),
+                self.config.group_instance_id.clone(),
+                membership.clone(),
+                self.config.heartbeat_interval,
+                self.signal.clone(),
+            )));
+            self.membership = Some(membership);
+            self.last_commit = Instant::now();
+            signal = self.signal.swap(SIGNAL_NONE, Ordering::AcqRel);
+            if signal == SIGNAL_NONE {
+                return Ok(());
+            }
+        }
+        self.signal.fetch_max(signal, Ordering::AcqRel);
         Ok(())
     }
 
-    async fn join_and_sync(&mut self) -> Result<Membership> {
+    /// The coordinator no longer knows this member: its partitions may already be someone
+    /// else's, so they are dropped without a commit.
+    fn lose_partitions(&mut self) {
+        self.membership = None;
+        let lost = std::mem::take(&mut self.owned);
+        if lost.is_empty() {
+            return;
+        }
+        self.consumer.remove_partitions(&lost);
+        self.emit(RebalanceEvent::Lost { partitions: lost });
+    }
+
+    /// Before a JoinGroup: commit (with auto-commit); eager members then give up everything.
+    async fn prepare_rejoin(&mut self) -> Result<()> {
+        if self.config.auto_commit {
+            let owned = self.owned.clone();
+            self.commit_before_rebalance(&owned).await?;
+        }
+        if self.rebalance_protocol() == RebalanceProtocol::Cooperative {
+            return Ok(());
+        }
+        let revoked = std::mem::take(&mut self.owned);
+        if revoked.is_empty() {
+            return Ok(());
+        }
+        self.consumer.remove_partitions(&revoked);
+        let generation = self.generation().unwrap_or(-1);
+        self.emit(RebalanceEvent::Revoked {
+            generation,
+            partitions: revoked,
+        });
+        Ok(())
+    }
+
+    async fn join_with_retries(&mut self) -> Result<(Membership, Vec<TopicPartition>)> {
+        self.membership = None;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.join_and_sync().await {
+                Ok(joined) => return Ok(joined),
+                Err(error) => self.fenced_or(error),
+            };
+            if attempts >= MAX_JOIN_ATTEMPTS || !is_retriable_group_error(&error) {
+                return Err(error);
+            }
+            tracing::debug!(group = %self.config.group_id, %error, "rejoining");
+            if matches!(
+                error.kafka_error(),
+                Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)
+            ) {
+                self.member_id.clear();
+                self.lose_partitions();
+            }
+            tokio::time::sleep(COORDINATOR_RETRY_BACKOFF).await;
+        }
+    }
+
+    /// Applies the assignment SyncGroup returned. Cooperative: partitions kept are untouched,
+    /// partitions taken away are committed and revoked, and a rejoin follows at once so the
+    /// leader can hand them to their new owner.
+    async fn take_assignment(
+        &mut self,
+        membership: &Membership,
+        mut assigned: Vec<TopicPartition>,
+    ) -> Result<()> {
+        assigned.sort();
+        assigned.dedup();
+        let owned: BTreeSet<TopicPartition> = self.owned.iter().cloned().collect();
+        let assigned_set: BTreeSet<TopicPartition> = assigned.iter().cloned().collect();
+        let revoked: Vec<TopicPartition> = owned.difference(&assigned_set).cloned().collect();
+        let added: Vec<TopicPartition> = assigned_set.difference(&owned).cloned().collect();
+        if !revoked.is_empty() {
+            if self.config.auto_commit {
+                self.membership = Some(membership.clone());
+                self.commit_before_rebalance(&revoked).await?;
+                self.membership = None;
+            }
+            self.consumer.remove_partitions(&revoked);
+            self.emit(RebalanceEvent::Revoked {
+                generation: membership.generation,
+                partitions: revoked,
+            });
+            self.signal.fetch_max(SIGNAL_REJOIN, Ordering::AcqRel);
+        }
+        self.owned = assigned;
+        self.start_from_committed(membership, &added).await?;
+        self.emit(RebalanceEvent::Assigned {
+            generation: membership.generation,
+            partitions: added,
+        });
+        Ok(())
+    }
+
+    async fn join_and_sync(&mut self) -> Result<(Membership, Vec<TopicPartition>)> {
         let coordinator = find_coordinator(&self.client, &self.config.group_id).await?;
         let connection = self.client.coordinator_connection(coordinator).await?;
-        let metadata = assignor::encode_subscription(&Subscription {
-            topics: self.topics.clone(),
-            owned_partitions: Vec::new(),
-        })?;
-        let join = loop {
-            let request = JoinGroupRequest::default()
-                .with_group_id(group_id(&self.config.group_id))
-                .with_session_timeout_ms(millis(self.config.session_timeout))
-                .with_rebalance_timeout_ms(millis(self.config.rebalance_timeout))
-                .with_member_id(StrBytes::from_string(self.member_id.clone()))
-                .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE_CONSUMER))
-                .with_protocols(
-                    self.config
-                        .assignors
-                        .iter()
-                        .map(|name| {
-                            JoinGroupRequestProtocol::default()
-                                .with_name(StrBytes::from_string(name.clone()))
-                                .with_metadata(metadata.clone())
-                        })
-                        .collect(),
-                );
-            let (_, response) = connection
-                .call(&request, 9, self.config.rebalance_timeout)
-                .await?;
-            // KIP-394: the first join only obtains a member id.
-            if response.error_code == ResponseError::MemberIdRequired.code() {
-                self.member_id = response.member_id.to_string();
-                continue;
-            }
-            check_code(
-                response.error_code,
-                || format!("join group `{}`", self.config.group_id),
-                None,
-            )?;
-            break response;
-        };
+        let join = self.join(&connection).await?;
         self.member_id = join.member_id.to_string();
         let protocol = join
             .protocol_name
+            .as_ref()
             .map(|name| name.to_string())
             .unwrap_or_default();
-        let assignments = if join.leader == join.member_id {
+        // KIP-814: a restarted static leader of a stable group must not reassign; the
+        // coordinator keeps the current assignment.
+        let assignments = if join.leader == join.member_id && !join.skip_assignment {
             let members: Vec<(String, Bytes)> = join
                 .members
                 .iter()
@@ -346,6 +553,7 @@ impl GroupConsumer {
             .with_group_id(group_id(&self.config.group_id))
             .with_generation_id(join.generation_id)
             .with_member_id(join.member_id.clone())
+            .with_group_instance_id(self.instance_id())
             .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE_CONSUMER)))
             .with_protocol_name(Some(StrBytes::from_string(protocol.clone())))
             .with_assignments(assignments);
@@ -357,17 +565,72 @@ impl GroupConsumer {
             || format!("sync group `{}`", self.config.group_id),
             None,
         )?;
-        let assignment = assignor::decode_assignment(sync.assignment)?;
-        tracing::debug!(group = %self.config.group_id, generation = join.generation_id, ?assignment, "joined");
-        Ok(Membership {
+        let assigned = assignor::decode_assignment(sync.assignment)?;
+        let membership = Membership {
             coordinator,
-            member_id: self.member_id.clone(),
+            member_id: join.member_id.to_string(),
             generation: join.generation_id,
-            assignment,
-        })
+        };
+        Ok((membership, assigned))
     }
 
-    /// The leader's half of a rebalance: read every member's subscription, look up the
+    fn instance_id(&self) -> Option<StrBytes> {
+        self.config
+            .group_instance_id
+            .as_ref()
+            .map(|id| StrBytes::from_string(id.clone()))
+    }
+
+    /// JoinGroup until the coordinator answers with a generation (KIP-394: the first join of
+    /// a dynamic member only obtains its member id).
+    async fn join(&mut self, connection: &Connection) -> Result<JoinGroupResponse> {
+        let version = connection.version_for::<JoinGroupRequest>(JOIN_GROUP_MAX_VERSION)?;
+        if self.config.group_instance_id.is_some() && version < JOIN_GROUP_STATIC_MIN_VERSION {
+            return Err(ClientError::InvalidConfig(format!(
+                "group.instance.id needs JoinGroup v{JOIN_GROUP_STATIC_MIN_VERSION}+ (KIP-345); {} speaks up to v{version}",
+                connection.address()
+            )));
+        }
+        let metadata = assignor::encode_subscription(&Subscription {
+            topics: self.topics.clone(),
+            owned_partitions: self.owned.clone(),
+        })?;
+        let protocols: Vec<JoinGroupRequestProtocol> = self
+            .config
+            .assignors
+            .iter()
+            .map(|name| {
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_string(name.clone()))
+                    .with_metadata(metadata.clone())
+            })
+            .collect();
+        loop {
+            let request = JoinGroupRequest::default()
+                .with_group_id(group_id(&self.config.group_id))
+                .with_session_timeout_ms(millis(self.config.session_timeout))
+                .with_rebalance_timeout_ms(millis(self.config.rebalance_timeout))
+                .with_member_id(StrBytes::from_string(self.member_id.clone()))
+                .with_group_instance_id(self.instance_id())
+                .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE_CONSUMER))
+                .with_protocols(protocols.clone());
+            let response = connection
+                .call_at(&request, version, self.config.rebalance_timeout)
+                .await?;
+            if response.error_code == ResponseError::MemberIdRequired.code() {
+                self.member_id = response.member_id.to_string();
+                continue;
+            }
+            check_code(
+                response.error_code,
+                || format!("join group `{}`", self.config.group_id),
+                None,
+            )?;
+            return Ok(response);
+        }
+    }
+
+    /// The leader's part of a rebalance: decode every member's subscription, look up the
     /// partition counts and run the chosen assignor.
     async fn lead_assignment(
         &self,
@@ -407,25 +670,29 @@ impl GroupConsumer {
             .collect()
     }
 
-    /// Starts each assigned partition at its committed offset, or per `auto.offset.reset`.
-    async fn start_from_committed(&mut self, membership: &Membership) -> Result<()> {
+    /// Starts each newly assigned partition at its committed offset, or per
+    /// `auto.offset.reset`; the partitions already owned keep their positions.
+    async fn start_from_committed(
+        &mut self,
+        membership: &Membership,
+        added: &[TopicPartition],
+    ) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
         let connection = self
             .client
             .coordinator_connection(membership.coordinator)
             .await?;
-        let committed = fetch_committed_offsets(
-            &connection,
-            &self.config.group_id,
-            Some(&membership.assignment),
-        )
-        .await?;
+        let committed =
+            fetch_committed_offsets(&connection, &self.config.group_id, Some(added)).await?;
         let reset = match self.config.consumer.offset_reset {
             OffsetReset::Earliest => Some(OffsetSpec::Earliest),
             OffsetReset::Latest => Some(OffsetSpec::Latest),
             OffsetReset::Fail => None,
         };
         let mut starts = Vec::new();
-        for partition in &membership.assignment {
+        for partition in added {
             let spec = match committed.get(partition) {
                 Some(&offset) if offset >= 0 => OffsetSpec::Offset(offset),
                 _ => reset.ok_or_else(|| {
@@ -437,25 +704,27 @@ impl GroupConsumer {
             };
             starts.push((partition.clone(), spec));
         }
-        self.consumer.assign(starts).await
+        self.consumer.add_partitions(starts).await
     }
 }
 
-/// Sends heartbeats until the coordinator says the group is rebalancing (or forgot us); then
-/// flags a rejoin for the next poll and stops.
+/// Sends heartbeats until the coordinator answers with an error; then signals the next poll
+/// (rejoin, partitions lost, or fenced) and stops.
 async fn heartbeat_loop(
     client: Client,
     group: String,
+    group_instance_id: Option<String>,
     membership: Membership,
     interval: Duration,
-    rejoin_needed: Arc<AtomicBool>,
+    signal: Arc<AtomicU8>,
 ) {
     loop {
         tokio::time::sleep(interval).await;
         let request = HeartbeatRequest::default()
             .with_group_id(group_id(&group))
             .with_generation_id(membership.generation)
-            .with_member_id(StrBytes::from_string(membership.member_id.clone()));
+            .with_member_id(StrBytes::from_string(membership.member_id.clone()))
+            .with_group_instance_id(group_instance_id.clone().map(StrBytes::from_string));
         let response = match client.coordinator_connection(membership.coordinator).await {
             Ok(connection) => connection.call(&request, 4, Duration::ZERO).await,
             Err(error) => Err(error),
@@ -464,12 +733,25 @@ async fn heartbeat_loop(
             Ok((_, response)) if response.error_code == 0 => {}
             Ok((_, response)) => {
                 tracing::debug!(%group, code = response.error_code, "heartbeat asks for a rejoin");
-                rejoin_needed.store(true, Ordering::Release);
+                signal.fetch_max(heartbeat_signal(response.error_code), Ordering::AcqRel);
                 return;
             }
             Err(error) => tracing::debug!(%group, %error, "heartbeat failed; retrying"),
         }
     }
+}
+
+/// What a heartbeat error means for the member.
+fn heartbeat_signal(error_code: i16) -> u8 {
+    if error_code == ResponseError::FencedInstanceId.code() {
+        return SIGNAL_FENCED;
+    }
+    if error_code == ResponseError::UnknownMemberId.code()
+        || error_code == ResponseError::IllegalGeneration.code()
+    {
+        return SIGNAL_LOST;
+    }
+    SIGNAL_REJOIN
 }
 
 fn needs_rejoin(error: &ClientError) -> bool {
@@ -581,6 +863,28 @@ pub async fn commit_offsets(
     member_id: &str,
     offsets: &BTreeMap<TopicPartition, i64>,
 ) -> Result<()> {
+    let member = MemberRef {
+        generation,
+        member_id,
+        group_instance_id: None,
+    };
+    commit_member_offsets(connection, group, &member, offsets).await
+}
+
+/// Who commits: a member's generation and ids (a static member also names its instance, so a
+/// fenced one cannot commit over its successor).
+struct MemberRef<'a> {
+    generation: i32,
+    member_id: &'a str,
+    group_instance_id: Option<&'a str>,
+}
+
+async fn commit_member_offsets(
+    connection: &Connection,
+    group: &str,
+    member: &MemberRef<'_>,
+    offsets: &BTreeMap<TopicPartition, i64>,
+) -> Result<()> {
     let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for (partition, offset) in offsets {
         by_topic.entry(&partition.topic).or_default().push(
@@ -593,8 +897,13 @@ pub async fn commit_offsets(
     }
     let request = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
-        .with_generation_id_or_member_epoch(generation)
-        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_generation_id_or_member_epoch(member.generation)
+        .with_member_id(StrBytes::from_string(member.member_id.to_string()))
+        .with_group_instance_id(
+            member
+                .group_instance_id
+                .map(|id| StrBytes::from_string(id.to_string())),
+        )
         .with_retention_time_ms(-1)
         .with_topics(
             by_topic
@@ -763,6 +1072,39 @@ mod tests {
             address: "a".into(),
         };
         assert!(is_retriable_group_error(&closed));
+    }
+
+    #[test]
+    fn cooperative_only_when_every_assignor_is() {
+        let mut config = GroupConsumerConfig::new("g");
+        assert_eq!(config.rebalance_protocol(), RebalanceProtocol::Eager);
+        config.assignors = vec![assignor::COOPERATIVE_STICKY.to_string()];
+        assert_eq!(config.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        config.assignors.clear();
+        assert_eq!(config.rebalance_protocol(), RebalanceProtocol::Eager);
+    }
+
+    #[test]
+    fn heartbeat_errors_map_to_the_strongest_signal() {
+        assert_eq!(
+            heartbeat_signal(ResponseError::RebalanceInProgress.code()),
+            SIGNAL_REJOIN
+        );
+        assert_eq!(
+            heartbeat_signal(ResponseError::UnknownMemberId.code()),
+            SIGNAL_LOST
+        );
+        assert_eq!(
+            heartbeat_signal(ResponseError::IllegalGeneration.code()),
+            SIGNAL_LOST
+        );
+        assert_eq!(
+            heartbeat_signal(ResponseError::FencedInstanceId.code()),
+            SIGNAL_FENCED
+        );
+        let signal = AtomicU8::new(SIGNAL_FENCED);
+        signal.fetch_max(SIGNAL_REJOIN, Ordering::AcqRel);
+        assert_eq!(signal.load(Ordering::Acquire), SIGNAL_FENCED);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub const EXAMPLES: &str = "Examples:
   quill consume orders a b --format json --until-end | jq .value
   quill consume orders --group billing              # share partitions, commit positions
   quill consume orders --group billing --from-beginning --until-end  # (start: earliest if no commit)
+  quill consume orders --group billing --group-instance-id billing-1  # static member (KIP-345)
 
 Template tokens: %t topic, %p partition, %o offset, %k key, %s value, %K key length,
 %S value length, %T timestamp (ms), %h headers (k=v,…), %% a percent sign; \\n \\t escapes.";
@@ -60,6 +61,11 @@ pub struct ConsumeArgs {
     /// members, and positions are committed (and resumed from) in the group
     #[arg(short = 'g', long, value_name = "GROUP", conflicts_with_all = ["offset", "timestamp", "partitions"])]
     group: Option<String>,
+    /// With --group: join as a static member with this `group.instance.id` (KIP-345). A
+    /// restart within the session timeout gets the same partitions back without a rebalance;
+    /// a second consumer with the same id fences this one
+    #[arg(long, value_name = "ID", requires = "group")]
+    group_instance_id: Option<String>,
     /// Output: `json`, or a template like kcat's -f (see below) [default: '%s\n']
     #[arg(short = 'f', long = "format", value_name = "TEMPLATE|json")]
     format: Option<String>,
@@ -331,6 +337,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             }
             let mut config = GroupConsumerConfig::new(group.clone());
             config.consumer = consumer_config;
+            config.group_instance_id = args.group_instance_id.clone();
             let consumer = Box::new(GroupConsumer::new(client, config, args.topics.clone()));
             Source::Group {
                 consumer,

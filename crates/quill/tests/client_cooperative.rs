@@ -1,0 +1,509 @@
+//! `quill-client` incremental cooperative rebalancing (KIP-429) and static membership (KIP-345)
+//! against the real broker: only the partitions that move are revoked, a static member that
+//! restarts in time gets its partitions back without a rebalance, a duplicate static member is
+//! fenced, and a librdkafka cooperative-sticky consumer shares a group with a quill-client one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::BrokerProcess;
+use quill_client::admin::NewTopic;
+use quill_client::consumer::OffsetReset;
+use quill_client::group::{self, GroupConsumer, GroupConsumerConfig, RebalanceEvent};
+use quill_client::{assignor, Admin, Client, ClientConfig, ClientError, TopicPartition};
+
+/// Bound on every wait for a group to settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
+/// Session timeout of the test members: a restart must come back within it.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+const TOPIC: &str = "coop";
+const PARTITIONS: i32 = 4;
+
+async fn setup() -> (tempfile::TempDir, BrokerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    // No initial rebalance delay: the tests time rebalances, not the coordinator's patience.
+    let broker = BrokerProcess::start(dir.path(), &["--set", "group.initial.rebalance.delay.ms=0"]);
+    let client = Client::connect(ClientConfig::new([broker.address()]))
+        .await
+        .unwrap();
+    let topic = NewTopic {
+        name: TOPIC.into(),
+        partitions: PARTITIONS,
+        replication_factor: 1,
+        configs: Vec::new(),
+    };
+    Admin::new(client).create_topics(&[topic]).await.unwrap();
+    (dir, broker)
+}
+
+fn cooperative_config(group: &str, instance: Option<&str>) -> GroupConsumerConfig {
+    let mut config = GroupConsumerConfig::new(group);
+    config.assignors = vec![assignor::COOPERATIVE_STICKY.to_string()];
+    config.group_instance_id = instance.map(str::to_string);
+    config.consumer.offset_reset = OffsetReset::Earliest;
+    config.heartbeat_interval = Duration::from_millis(200);
+    config.session_timeout = SESSION_TIMEOUT;
+    config.rebalance_timeout = Duration::from_secs(10);
+    config.auto_commit_interval = Duration::from_millis(200);
+    config
+}
+
+#[derive(Debug, Default, Clone)]
+struct MemberState {
+    generation: Option<i32>,
+    owned: BTreeSet<TopicPartition>,
+    events: Vec<RebalanceEvent>,
+    /// The error `poll` ended with, and whether it was the fencing error.
+    error: Option<(String, bool)>,
+}
+
+/// A member polling on its own task (with its own client, as a separate application), its
+/// rebalance callbacks recorded.
+struct Member {
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<MemberState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Member {
+    async fn start(address: &str, config: GroupConsumerConfig) -> Member {
+        let client = Client::connect(ClientConfig::new([address.to_string()]))
+            .await
+            .unwrap();
+        let state: Arc<Mutex<MemberState>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut member = GroupConsumer::new(client, config, vec![TOPIC.to_string()]);
+        let recorder = state.clone();
+        member.set_rebalance_listener(Arc::new(move |event| {
+            recorder.lock().unwrap().events.push(event.clone());
+        }));
+        let published = state.clone();
+        let stopping = stop.clone();
+        let task = tokio::spawn(async move {
+            while !stopping.load(Ordering::Acquire) {
+                if let Err(error) = member.poll(Duration::from_millis(100)).await {
+                    let fenced = matches!(error, ClientError::FencedInstance { .. });
+                    published.lock().unwrap().error = Some((error.to_string(), fenced));
+                    return;
+                }
+                let mut state = published.lock().unwrap();
+                state.generation = member.generation();
+                state.owned = member.assignment().iter().cloned().collect();
+            }
+            member.close().await.unwrap();
+        });
+        Member { stop, state, task }
+    }
+
+    fn state(&self) -> MemberState {
+        self.state.lock().unwrap().clone()
+    }
+
+    async fn stop(self) -> MemberState {
+        self.stop.store(true, Ordering::Release);
+        tokio::time::timeout(SETTLE_TIMEOUT, self.task)
+            .await
+            .expect("member did not stop in time")
+            .unwrap();
+        self.state.lock().unwrap().clone()
+    }
+}
+
+fn all_partitions() -> BTreeSet<TopicPartition> {
+    (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect()
+}
+
+/// Every member in the same generation, owning disjoint shares that differ by at most one
+/// and together cover the topic.
+fn settled(states: &[MemberState]) -> bool {
+    let Some(generation) = states.first().and_then(|state| state.generation) else {
+        return false;
+    };
+    if states
+        .iter()
+        .any(|state| state.generation != Some(generation))
+    {
+        return false;
+    }
+    let total: usize = states.iter().map(|state| state.owned.len()).sum();
+    let union: BTreeSet<TopicPartition> = states
+        .iter()
+        .flat_map(|state| state.owned.clone())
+        .collect();
+    let sizes = states.iter().map(|state| state.owned.len());
+    let spread = sizes.clone().max().unwrap_or(0) - sizes.min().unwrap_or(0);
+    total == union.len() && union == all_partitions() && spread <= 1
+}
+
+async fn wait_settled(members: &[&Member]) -> Vec<MemberState> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let states: Vec<MemberState> = members.iter().map(|member| member.state()).collect();
+        if settled(&states) {
+            return states;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group did not settle: {states:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The partitions named by `Revoked` (or `Lost`) events recorded after the first `skip`.
+fn taken_away(state: &MemberState, skip: usize) -> BTreeSet<TopicPartition> {
+    state
+        .events
+        .iter()
+        .skip(skip)
+        .flat_map(|event| match event {
+            RebalanceEvent::Revoked { partitions, .. } | RebalanceEvent::Lost { partitions } => {
+                partitions.clone()
+            }
+            RebalanceEvent::Assigned { .. } => Vec::new(),
+        })
+        .collect()
+}
+
+fn lost_any(state: &MemberState, skip: usize) -> bool {
+    state
+        .events
+        .iter()
+        .skip(skip)
+        .any(|event| matches!(event, RebalanceEvent::Lost { .. }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_partitions_that_move_are_revoked() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    let a = Member::start(&address, cooperative_config("coop", None)).await;
+    let b = Member::start(&address, cooperative_config("coop", None)).await;
+    let before = wait_settled(&[&a, &b]).await;
+    let marks: Vec<usize> = before.iter().map(|state| state.events.len()).collect();
+
+    // A third member: one partition moves to it, the other three stay where they are.
+    let c = Member::start(&address, cooperative_config("coop", None)).await;
+    let after = wait_settled(&[&a, &b, &c]).await;
+    let moved: BTreeSet<TopicPartition> = after[2].owned.clone();
+    assert_eq!(moved.len(), 1, "{after:#?}");
+    for (index, (old, new)) in before.iter().zip(&after).enumerate() {
+        assert!(
+            new.owned.is_subset(&old.owned),
+            "{index}: {before:#?} {after:#?}"
+        );
+        let revoked = taken_away(new, marks[index]);
+        assert!(
+            revoked.is_subset(&moved),
+            "{index} revoked {revoked:?}, moved {moved:?}"
+        );
+        assert_eq!(
+            revoked,
+            &old.owned - &new.owned,
+            "{index}: {:#?}",
+            new.events
+        );
+        assert!(!lost_any(new, marks[index]));
+    }
+    assert!(
+        after[0].generation.unwrap() >= before[0].generation.unwrap() + 2,
+        "a hand-over takes a revoking rebalance and a follow-up: {before:#?} {after:#?}"
+    );
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+    let description = group::describe_group(&client, "coop").await.unwrap();
+    assert_eq!(description.protocol, "cooperative-sticky");
+    assert_eq!(description.members.len(), 3);
+
+    // The third leaves: its partition goes to one of the others, nobody gives anything up.
+    let marks: Vec<usize> = after.iter().map(|state| state.events.len()).collect();
+    c.stop().await;
+    let last = wait_settled(&[&a, &b]).await;
+    for (index, state) in last.iter().enumerate() {
+        assert!(
+            taken_away(state, marks[index]).is_empty(),
+            "{:#?}",
+            state.events
+        );
+        assert!(state.owned.is_superset(&after[index].owned));
+    }
+    let owners_of_moved: Vec<usize> = (0..2)
+        .filter(|&index| last[index].owned.is_superset(&moved))
+        .collect();
+    assert_eq!(owners_of_moved.len(), 1, "{last:#?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarting_in_time_gets_its_partitions_back_without_a_rebalance() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    let dynamic = Member::start(&address, cooperative_config("static", None)).await;
+    let first = Member::start(&address, cooperative_config("static", Some("worker-1"))).await;
+    let before = wait_settled(&[&dynamic, &first]).await;
+    let generation = before[0].generation;
+    let dynamic_mark = before[0].events.len();
+
+    // Closing a static member sends no LeaveGroup: it stays in the group, its partitions wait.
+    first.stop().await;
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+    let description = group::describe_group(&client, "static").await.unwrap();
+    assert_eq!(description.members.len(), 2, "{description:?}");
+    assert_eq!(description.state, "Stable");
+
+    let restarted = Member::start(&address, cooperative_config("static", Some("worker-1"))).await;
+    let after = wait_settled(&[&dynamic, &restarted]).await;
+    assert_eq!(after[1].generation, generation, "{before:#?} {after:#?}");
+    assert_eq!(after[1].owned, before[1].owned);
+    // Still no rebalance a moment later, and the other member never noticed.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let later = [dynamic.state(), restarted.state()];
+    assert_eq!(later[0].generation, generation);
+    assert_eq!(later[1].generation, generation);
+    assert_eq!(
+        later[0].events.len(),
+        dynamic_mark,
+        "{:#?}",
+        later[0].events
+    );
+    restarted.stop().await;
+    dynamic.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_static_member_fences_the_first() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    let first = Member::start(&address, cooperative_config("dup", Some("worker-1"))).await;
+    wait_settled(&[&first]).await;
+    let second = Member::start(&address, cooperative_config("dup", Some("worker-1"))).await;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let (message, fenced) = loop {
+        if let Some(error) = first.state().error {
+            break error;
+        }
+        assert!(Instant::now() < deadline, "the first member was not fenced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(fenced, "{message}");
+    assert!(
+        message.contains("group.instance.id `worker-1`"),
+        "{message}"
+    );
+    assert!(message.contains("fenced"), "{message}");
+    tokio::time::timeout(SETTLE_TIMEOUT, first.task)
+        .await
+        .unwrap()
+        .unwrap();
+    let state = wait_settled(&[&second]).await;
+    assert_eq!(state[0].owned, all_partitions());
+    second.stop().await;
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("QUILL_COMPAT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/compat-venv/bin/python"));
+    python.exists().then_some(python)
+}
+
+/// The librdkafka member: its output lines on a channel; killed on drop.
+struct LibrdkafkaMember {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stop_file: PathBuf,
+    owned: BTreeSet<TopicPartition>,
+    revoked: Vec<BTreeSet<TopicPartition>>,
+}
+
+impl Drop for LibrdkafkaMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Partitions as the script prints them: `coop-0,coop-3` (empty for none).
+fn parse_partitions(list: &str) -> BTreeSet<TopicPartition> {
+    list.split(',')
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let (topic, partition) = name.rsplit_once('-').unwrap();
+            TopicPartition::new(topic, partition.parse().unwrap())
+        })
+        .collect()
+}
+
+impl LibrdkafkaMember {
+    fn start(python: &Path, address: &str, group: &str, dir: &Path) -> LibrdkafkaMember {
+        let stop_file = dir.join(format!("stop-{group}"));
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cooperative/librdkafka_member.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .args([address, group, TOPIC])
+            .arg(&stop_file)
+            .arg("90")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        LibrdkafkaMember {
+            child,
+            lines,
+            stop_file,
+            owned: BTreeSet::new(),
+            revoked: Vec::new(),
+        }
+    }
+
+    /// Reads what the script printed so far.
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(list) = line.strip_prefix("OWNED ") {
+                self.owned = parse_partitions(list);
+            } else if let Some(list) = line.strip_prefix("REVOKED ") {
+                self.revoked.push(parse_partitions(list));
+            } else if line == "OWNED" {
+                self.owned.clear();
+            } else {
+                assert!(
+                    !line.starts_with("ERROR") && !line.starts_with("LOST"),
+                    "{line}"
+                );
+            }
+        }
+    }
+
+    fn stop(self) {
+        std::fs::write(&self.stop_file, b"").unwrap();
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line == "CLOSED" => return,
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the librdkafka member did not close"
+            );
+        }
+    }
+}
+
+/// Waits until the librdkafka member and the quill-client member split the topic 2/2.
+async fn wait_split(librdkafka: &mut LibrdkafkaMember, quill: &Member) -> MemberState {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        librdkafka.drain();
+        let state = quill.state();
+        let union: BTreeSet<TopicPartition> =
+            state.owned.union(&librdkafka.owned).cloned().collect();
+        if state.owned.len() == 2 && librdkafka.owned.len() == 2 && union == all_partitions() {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 2/2 split: librdkafka {:?}, quill {state:#?}",
+            librdkafka.owned
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_owns_all(quill: &Member) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while quill.state().owned != all_partitions() {
+        assert!(Instant::now() < deadline, "{:#?}", quill.state());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_librdkafka_owns_all(librdkafka: &mut LibrdkafkaMember) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        librdkafka.drain();
+        if librdkafka.owned == all_partitions() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "librdkafka owns {:?}",
+            librdkafka.owned
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_quill_client_share_a_cooperative_group() {
+    let Some(python) = python() else {
+        eprintln!("skipped: no Python with confluent-kafka (run scripts/install-test-deps.sh)");
+        return;
+    };
+    let (dir, broker) = setup().await;
+    let address = broker.address();
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+
+    // librdkafka leads: it reads our subscription (owned partitions included) and we read its
+    // assignment.
+    let mut librdkafka = LibrdkafkaMember::start(&python, &address, "mixed-l", dir.path());
+    wait_librdkafka_owns_all(&mut librdkafka).await;
+    let quill = Member::start(&address, cooperative_config("mixed-l", None)).await;
+    let quill_state = wait_split(&mut librdkafka, &quill).await;
+    let description = group::describe_group(&client, "mixed-l").await.unwrap();
+    assert_eq!(description.protocol, "cooperative-sticky");
+    for revoked in &librdkafka.revoked {
+        assert!(revoked.is_subset(&quill_state.owned), "{revoked:?}");
+    }
+    quill.stop().await;
+    wait_librdkafka_owns_all(&mut librdkafka).await;
+    librdkafka.stop();
+
+    // quill-client leads: librdkafka reads our assignment, we read its owned partitions.
+    let quill = Member::start(&address, cooperative_config("mixed-q", None)).await;
+    wait_owns_all(&quill).await;
+    let mark = quill.state().events.len();
+    let mut librdkafka = LibrdkafkaMember::start(&python, &address, "mixed-q", dir.path());
+    let quill_state = wait_split(&mut librdkafka, &quill).await;
+    assert_eq!(taken_away(&quill_state, mark), librdkafka.owned);
+    let description = group::describe_group(&client, "mixed-q").await.unwrap();
+    assert_eq!(description.protocol, "cooperative-sticky");
+    assert_eq!(description.members.len(), 2);
+    librdkafka.stop();
+    wait_owns_all(&quill).await;
+    quill.stop().await;
+}
