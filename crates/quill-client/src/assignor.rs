@@ -6,8 +6,10 @@
 //! Also the embedded consumer protocol (JoinGroup member metadata = subscription, SyncGroup
 //! bytes = assignment), versions 0–3, so subscriptions from any Kafka client can be read.
 //!
-//! Group membership (JoinGroup/SyncGroup/Heartbeat, commits) is not wired yet: the broker has
-//! no group coordinator so far. These functions are the leader-side half it will use.
+//! `cooperative-sticky` follows Kafka's `CooperativeStickyAssignor` rule: a partition that moves
+//! from one member to another is left unassigned in the generation that takes it away, and
+//! assigned in the follow-up rebalance its old owner triggers after revoking it. Membership
+//! itself lives in [`crate::group`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +28,10 @@ pub struct Subscription {
     pub topics: Vec<String>,
     /// Partitions the member owns now (cooperative protocol, KIP-429).
     pub owned_partitions: Vec<TopicPartition>,
+    /// The generation in which the member got `owned_partitions` (subscription v2+, KIP-792);
+    /// `None` from older clients and from members that never joined. When two members claim
+    /// the same partition, the newer generation's claim is the true one.
+    pub generation: Option<i32>,
 }
 
 /// Member id → assigned partitions (sorted).
@@ -72,7 +78,7 @@ pub fn encode_subscription(subscription: &Subscription) -> Result<Bytes> {
                     .with_partitions(partitions)
             },
         ))
-        .with_generation_id(-1);
+        .with_generation_id(subscription.generation.unwrap_or(-1));
     encode_versioned(&message, "consumer subscription")
 }
 
@@ -99,6 +105,7 @@ pub fn decode_subscription(metadata: Bytes) -> Result<Subscription> {
             .map(|topic| topic.to_string())
             .collect(),
         owned_partitions,
+        generation: (message.generation_id >= 0).then_some(message.generation_id),
     })
 }
 
@@ -324,7 +331,16 @@ fn keep_valid_owned(
     assignment: &mut Assignment,
 ) -> BTreeMap<TopicPartition, String> {
     let mut previous_owner = BTreeMap::new();
-    for (member, subscription) in members {
+    // Newest generation first, so a stale claim (a member that missed a rebalance) loses to
+    // the current owner's; equal generations in member-id order.
+    let mut claimants: Vec<(&String, &Subscription)> = members.iter().collect();
+    claimants.sort_by_key(|(member, subscription)| {
+        (
+            std::cmp::Reverse(subscription.generation.unwrap_or(-1)),
+            (*member).clone(),
+        )
+    });
+    for (member, subscription) in claimants {
         let mut owned: Vec<TopicPartition> = subscription.owned_partitions.clone();
         owned.sort();
         for partition in owned {
@@ -385,6 +401,7 @@ mod tests {
                 let subscription = Subscription {
                     topics: topics.iter().map(|t| t.to_string()).collect(),
                     owned_partitions: Vec::new(),
+                    generation: None,
                 };
                 (member.to_string(), subscription)
             })
@@ -490,6 +507,21 @@ mod tests {
     }
 
     #[test]
+    fn sticky_double_claim_goes_to_the_newest_generation() {
+        let mut group = members(&[("a", &["t"]), ("b", &["t"])]);
+        let stale = group.get_mut("a").unwrap();
+        stale.owned_partitions = vec![TopicPartition::new("t", 0)];
+        stale.generation = Some(3);
+        let current = group.get_mut("b").unwrap();
+        current.owned_partitions = vec![TopicPartition::new("t", 0)];
+        current.generation = Some(4);
+        let assignment = cooperative_sticky(&group, &topics(&[("t", 2)]));
+        assert_eq!(names(&assignment["b"]), ["t-0"]);
+        // t-1 was nobody's: it may go to `a` at once; t-0 stays with its current owner.
+        assert_eq!(names(&assignment["a"]), ["t-1"]);
+    }
+
+    #[test]
     fn subscriptions_round_trip_through_member_metadata() {
         let subscription = Subscription {
             topics: vec!["a".into(), "b".into()],
@@ -498,6 +530,7 @@ mod tests {
                 TopicPartition::new("b", 2),
                 TopicPartition::new("a", 3),
             ],
+            generation: Some(7),
         };
         let bytes = encode_subscription(&subscription).unwrap();
         assert_eq!(&bytes[..2], &[0, 3], "version prefix");
@@ -506,6 +539,7 @@ mod tests {
         let mut owned = decoded.owned_partitions;
         owned.sort();
         assert_eq!(names(&owned), ["a-0", "a-3", "b-2"]);
+        assert_eq!(decoded.generation, Some(7));
     }
 
     /// Version 0 as old clients (and kafka-python, kafkajs) write it: version, topic array,

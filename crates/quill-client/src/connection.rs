@@ -138,6 +138,14 @@ impl Connection {
         self.versions.get(&(api_key as i16)).copied()
     }
 
+    /// Every API the broker advertised in ApiVersions: api key → (min, max) version.
+    pub fn api_versions(&self) -> std::collections::BTreeMap<i16, (i16, i16)> {
+        self.versions
+            .iter()
+            .map(|(&key, &range)| (key, range))
+            .collect()
+    }
+
     /// The highest version of `R` that this crate, the caller (`max_version`) and the broker
     /// all speak.
     pub fn version_for<R: Request>(&self, max_version: i16) -> Result<i16> {

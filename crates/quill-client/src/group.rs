@@ -182,6 +182,8 @@ pub struct GroupConsumer {
     /// The partitions this member owns (sorted). With the cooperative protocol they stay owned
     /// while the member rejoins.
     owned: Vec<TopicPartition>,
+    /// The generation that assigned `owned` (reported in the subscription, KIP-792).
+    owned_generation: Option<i32>,
     signal: Arc<AtomicU8>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     last_commit: Instant,
@@ -205,6 +207,7 @@ impl GroupConsumer {
             member_id: String::new(),
             membership: None,
             owned: Vec::new(),
+            owned_generation: None,
             signal: Arc::new(AtomicU8::new(SIGNAL_NONE)),
             heartbeat: None,
             last_commit: Instant::now(),
@@ -437,6 +440,7 @@ impl GroupConsumer {
     /// else's, so they are dropped without a commit.
     fn lose_partitions(&mut self) {
         self.membership = None;
+        self.owned_generation = None;
         let lost = std::mem::take(&mut self.owned);
         if lost.is_empty() {
             return;
@@ -519,6 +523,7 @@ impl GroupConsumer {
             self.signal.fetch_max(SIGNAL_REJOIN, Ordering::AcqRel);
         }
         self.owned = assigned;
+        self.owned_generation = Some(membership.generation);
         self.start_from_committed(membership, &added).await?;
         self.emit(RebalanceEvent::Assigned {
             generation: membership.generation,
@@ -594,6 +599,7 @@ impl GroupConsumer {
         let metadata = assignor::encode_subscription(&Subscription {
             topics: self.topics.clone(),
             owned_partitions: self.owned.clone(),
+            generation: self.owned_generation,
         })?;
         let protocols: Vec<JoinGroupRequestProtocol> = self
             .config
@@ -969,6 +975,8 @@ pub async fn list_groups(client: &Client) -> Result<Vec<ListedGroup>> {
 #[derive(Debug, Clone)]
 pub struct GroupMember {
     pub member_id: String,
+    /// `group.instance.id` of a static member (DescribeGroups v4+).
+    pub group_instance_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
     /// Decoded when the group uses the consumer protocol.
@@ -1011,6 +1019,7 @@ pub async fn describe_group(client: &Client, group: &str) -> Result<GroupDescrip
         .into_iter()
         .map(|member| GroupMember {
             member_id: member.member_id.to_string(),
+            group_instance_id: member.group_instance_id.map(|id| id.to_string()),
             client_id: member.client_id.to_string(),
             client_host: member.client_host.to_string(),
             assignment: if consumer_protocol {

@@ -28,6 +28,7 @@ pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec};
 pub use error::{ClientError, Result};
 pub use group::{GroupConsumer, GroupConsumerConfig};
 pub use kafka_protocol::error::ResponseError;
+pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::records::{Compression, TimestampType};
 pub use producer::{Acks, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 

@@ -313,6 +313,45 @@ fn brokers_come_from_the_environment_too() {
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(document["brokers"][0]["port"], broker.port);
     assert_eq!(document["controller_id"], 1);
+    // No product version on the wire: the API ranges and what they imply, nothing invented.
+    let versions = &document["broker_versions"];
+    assert!(versions["software"].is_null());
+    let apis = versions["apis"].as_array().unwrap();
+    let fetch = apis.iter().find(|api| api["api"] == "Fetch").unwrap();
+    assert!(fetch["max_version"].as_i64().unwrap() >= 13, "{fetch}");
+    let features = versions["features"].as_array().unwrap();
+    assert!(features.iter().any(|feature| feature["feature"]
+        .as_str()
+        .unwrap()
+        .contains("KIP-345")
+        && feature["supported"] == true));
+}
+
+#[test]
+fn cluster_info_table_has_a_version_line() {
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    let run = quill(&address, &["cluster", "info"], None).ok();
+    assert!(
+        run.stdout.contains("Version:    not reported"),
+        "{}",
+        run.stdout
+    );
+    let apis = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("APIs:"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        apis.contains("Produce v") && apis.contains("Fetch v"),
+        "{apis}"
+    );
+    assert!(apis.contains(&address), "{apis}");
+    assert!(
+        run.stdout.contains("Features:   transactions (KIP-98)"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

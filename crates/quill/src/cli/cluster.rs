@@ -1,6 +1,10 @@
-//! `quill cluster info`: cluster id, controller and brokers, from Metadata.
+//! `quill cluster info`: cluster id, controller and brokers, from Metadata; the API versions
+//! the broker speaks, from ApiVersions.
+
+use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
+use quill_client::ApiKey;
 use serde_json::json;
 
 use super::output::{render_table, OutputFormat};
@@ -8,7 +12,7 @@ use super::ConnectionArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Cluster id, controller and brokers.
+    /// Cluster id, controller, brokers, and the API versions the broker speaks.
     #[command(after_help = "Examples:
   quill cluster info
   quill cluster info -b broker1:9092 --output json")]
@@ -28,6 +32,8 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     let client = args.connection.connect().await?;
     let metadata = client.refresh_metadata(Some(&[]), false).await?;
     let cluster_id = metadata.cluster_id.clone().unwrap_or_default();
+    let connection = client.any_connection().await?;
+    let versions = broker_versions(connection.address(), &connection.api_versions());
     if args.output == OutputFormat::Json {
         let document = json!({
             "cluster_id": cluster_id,
@@ -38,12 +44,21 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
                 "port": broker.port,
                 "rack": broker.rack,
             })).collect::<Vec<_>>(),
+            "client_version": env!("CARGO_PKG_VERSION"),
+            "broker_versions": versions.json(),
         });
         println!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
     }
     println!("Cluster id: {cluster_id}");
     println!("Controller: {}", metadata.controller_id);
+    println!("Version:    not reported ({VERSION_NOTE})");
+    println!(
+        "APIs:       {} (from {})",
+        versions.headline(),
+        versions.address
+    );
+    println!("Features:   {}", versions.features_line());
     let rows: Vec<Vec<String>> = metadata
         .brokers
         .values()
@@ -57,4 +72,186 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         .collect();
     print!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
     Ok(())
+}
+
+/// What ApiVersions can honestly tell about a broker. The Kafka protocol carries the client's
+/// software name and version (KIP-511) but not the broker's, so neither Quill nor Kafka
+/// releases can be named from the wire; the API version ranges and the protocol features
+/// they imply are facts.
+struct BrokerVersions {
+    address: String,
+    /// (API name, min version, max version), by API key.
+    apis: Vec<(String, i16, i16)>,
+    /// Protocol features the advertised versions imply, each with whether it is there.
+    features: Vec<(&'static str, bool)>,
+}
+
+/// APIs shown on the table's version line (all of them are in the JSON output).
+const HEADLINE_APIS: [ApiKey; 6] = [
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::JoinGroup,
+    ApiKey::EndTxn,
+];
+
+/// A protocol feature, named by its KIP, present when the broker speaks `api` at `min_version`
+/// or newer. Only version facts from the Kafka message definitions, no release guesses.
+struct ProtocolFeature {
+    name: &'static str,
+    api: ApiKey,
+    min_version: i16,
+}
+
+const PROTOCOL_FEATURES: [ProtocolFeature; 7] = [
+    ProtocolFeature {
+        name: "transactions (KIP-98)",
+        api: ApiKey::EndTxn,
+        min_version: 0,
+    },
+    ProtocolFeature {
+        name: "static membership (KIP-345, JoinGroup v5+)",
+        api: ApiKey::JoinGroup,
+        min_version: 5,
+    },
+    ProtocolFeature {
+        name: "fetch by topic id (KIP-516, Fetch v13+)",
+        api: ApiKey::Fetch,
+        min_version: 13,
+    },
+    ProtocolFeature {
+        name: "static leader restart (KIP-814, JoinGroup v9)",
+        api: ApiKey::JoinGroup,
+        min_version: 9,
+    },
+    ProtocolFeature {
+        name: "DescribeCluster (KIP-700)",
+        api: ApiKey::DescribeCluster,
+        min_version: 0,
+    },
+    ProtocolFeature {
+        name: "transactions v2 (KIP-890, EndTxn v5+)",
+        api: ApiKey::EndTxn,
+        min_version: 5,
+    },
+    ProtocolFeature {
+        name: "consumer group protocol (KIP-848)",
+        api: ApiKey::ConsumerGroupHeartbeat,
+        min_version: 0,
+    },
+];
+
+fn broker_versions(address: &str, advertised: &BTreeMap<i16, (i16, i16)>) -> BrokerVersions {
+    let apis = advertised
+        .iter()
+        .map(|(&key, &(min, max))| (api_name(key), min, max))
+        .collect();
+    let features = PROTOCOL_FEATURES
+        .iter()
+        .map(|feature| {
+            let present = advertised
+                .get(&(feature.api as i16))
+                .is_some_and(|&(_, max)| max >= feature.min_version);
+            (feature.name, present)
+        })
+        .collect();
+    BrokerVersions {
+        address: address.to_string(),
+        apis,
+        features,
+    }
+}
+
+fn api_name(key: i16) -> String {
+    match ApiKey::try_from(key) {
+        Ok(api) => format!("{api:?}"),
+        Err(_) => format!("api-{key}"),
+    }
+}
+
+impl BrokerVersions {
+    /// `Produce v3-12, Fetch v4-17, …` for the headline APIs the broker has.
+    fn headline(&self) -> String {
+        let headline: Vec<String> = HEADLINE_APIS
+            .iter()
+            .filter_map(|api| {
+                let name = format!("{api:?}");
+                let (_, min, max) = self
+                    .apis
+                    .iter()
+                    .find(|(candidate, _, _)| *candidate == name)?;
+                Some(format!("{name} v{min}-{max}"))
+            })
+            .collect();
+        format!(
+            "{} ({} in all, from {})",
+            headline.join(", "),
+            self.apis.len(),
+            self.address
+        )
+    }
+
+    fn features_line(&self) -> String {
+        let names = |present: bool| -> Vec<&str> {
+            self.features
+                .iter()
+                .filter(|(_, has)| *has == present)
+                .map(|(name, _)| *name)
+                .collect()
+        };
+        let (with, without) = (names(true), names(false));
+        if without.is_empty() {
+            return with.join(", ");
+        }
+        format!("{}; not: {}", with.join(", "), without.join(", "))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "reported_by": self.address,
+            "software": serde_json::Value::Null,
+            "note": VERSION_NOTE,
+            "apis": self.apis.iter().map(|(name, min, max)| json!({
+                "api": name, "min_version": min, "max_version": max,
+            })).collect::<Vec<_>>(),
+            "features": self.features.iter().map(|(name, present)| json!({
+                "feature": name, "supported": present,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+const VERSION_NOTE: &str =
+    "the Kafka protocol carries the client's software version (KIP-511), never the broker's";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_follow_the_advertised_versions() {
+        let advertised: BTreeMap<i16, (i16, i16)> = [
+            (ApiKey::Produce as i16, (3, 12)),
+            (ApiKey::Fetch as i16, (4, 17)),
+            (ApiKey::JoinGroup as i16, (0, 4)),
+            (ApiKey::EndTxn as i16, (0, 4)),
+            (999, (0, 1)),
+        ]
+        .into_iter()
+        .collect();
+        let versions = broker_versions("b:9092", &advertised);
+        assert_eq!(
+            versions.headline(),
+            "Produce v3-12, Fetch v4-17, JoinGroup v0-4, EndTxn v0-4 (5 in all, from b:9092)"
+        );
+        let line = versions.features_line();
+        assert!(
+            line.starts_with("transactions (KIP-98), fetch by topic id"),
+            "{line}"
+        );
+        assert!(line.contains("not: static membership"), "{line}");
+        assert!(line.contains("transactions v2"), "{line}");
+        assert_eq!(versions.apis.last().unwrap().0, "api-999");
+    }
 }
