@@ -250,8 +250,11 @@ async fn only_the_partitions_that_move_are_revoked() {
 async fn a_static_member_restarting_in_time_gets_its_partitions_back_without_a_rebalance() {
     let (_dir, broker) = setup().await;
     let address = broker.address();
-    let dynamic = Member::start(&address, cooperative_config("static", None)).await;
+    // The static member joins first, so it leads: its restart takes the KIP-814 path (a
+    // returning leader of a stable group must not reassign).
     let first = Member::start(&address, cooperative_config("static", Some("worker-1"))).await;
+    wait_settled(&[&first]).await;
+    let dynamic = Member::start(&address, cooperative_config("static", None)).await;
     let before = wait_settled(&[&dynamic, &first]).await;
     let generation = before[0].generation;
     let dynamic_mark = before[0].events.len();
@@ -312,6 +315,49 @@ async fn a_duplicate_static_member_fences_the_first() {
     let state = wait_settled(&[&second]).await;
     assert_eq!(state[0].owned, all_partitions());
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_picks_a_protocol_every_member_supports() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    // KIP-429's rolling upgrade: an eager member that also offers cooperative-sticky and a
+    // cooperative-only member agree on cooperative-sticky.
+    let mut upgrading = cooperative_config("upgrade", None);
+    upgrading.assignors = vec![
+        assignor::RANGE.to_string(),
+        assignor::COOPERATIVE_STICKY.to_string(),
+    ];
+    assert_eq!(
+        upgrading.rebalance_protocol(),
+        group::RebalanceProtocol::Eager
+    );
+    let eager = Member::start(&address, upgrading).await;
+    wait_settled(&[&eager]).await;
+    let cooperative = Member::start(&address, cooperative_config("upgrade", None)).await;
+    wait_settled(&[&eager, &cooperative]).await;
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+    let description = group::describe_group(&client, "upgrade").await.unwrap();
+    assert_eq!(description.protocol, "cooperative-sticky");
+
+    // A member with no protocol in common is refused, and the group carries on.
+    let mut range_only = cooperative_config("upgrade", None);
+    range_only.assignors = vec![assignor::ROUND_ROBIN.to_string()];
+    let refused = Member::start(&address, range_only).await;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let message = loop {
+        if let Some((message, _)) = refused.state().error {
+            break message;
+        }
+        assert!(Instant::now() < deadline, "the odd member was not refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(message.contains("inconsistent group protocol"), "{message}");
+    wait_settled(&[&eager, &cooperative]).await;
+    cooperative.stop().await;
+    eager.stop().await;
 }
 
 fn workspace_root() -> PathBuf {
