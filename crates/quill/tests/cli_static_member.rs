@@ -1,6 +1,7 @@
 //! `quill consume --group G --group-instance-id ID` against the real broker: a static member
 //! stays in the group after the command exits (no LeaveGroup), and a rerun with the same id
-//! takes its place and resumes at the committed offsets.
+//! takes its place and resumes at the committed offsets. `--assignment-strategy` picks the
+//! group's assignor.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli_support;
@@ -25,6 +26,8 @@ async fn a_static_consumer_stays_in_the_group_and_its_rerun_resumes() {
         "workers",
         "--group-instance-id",
         "worker-1",
+        "--assignment-strategy",
+        "cooperative-sticky",
         "--from-beginning",
         "--until-end",
     ];
@@ -36,10 +39,20 @@ async fn a_static_consumer_stays_in_the_group_and_its_rerun_resumes() {
         .unwrap();
     let description = group::describe_group(&client, "workers").await.unwrap();
     assert_eq!(description.members.len(), 1, "{description:?}");
+    assert_eq!(description.protocol, "cooperative-sticky");
     assert_eq!(
         description.members[0].group_instance_id.as_deref(),
         Some("worker-1")
     );
+
+    let described = quill(
+        &address,
+        &["group", "describe", "workers", "--output", "json"],
+        None,
+    )
+    .ok();
+    let document: serde_json::Value = serde_json::from_str(&described.stdout).unwrap();
+    assert_eq!(document["members"][0]["group_instance_id"], "worker-1");
 
     quill(&address, &["produce", "jobs"], Some("10\n")).ok();
     let second = quill(&address, &consume, None).ok();
@@ -54,4 +67,22 @@ async fn a_static_consumer_stays_in_the_group_and_its_rerun_resumes() {
     );
     assert!(!usage.success());
     assert!(usage.stderr.contains("--group"), "{}", usage.stderr);
+    let usage = quill(
+        &address,
+        &[
+            "consume",
+            "jobs",
+            "-g",
+            "w",
+            "--assignment-strategy",
+            "sticky",
+        ],
+        None,
+    );
+    assert!(!usage.success());
+    assert!(
+        usage.stderr.contains("cooperative-sticky"),
+        "{}",
+        usage.stderr
+    );
 }

@@ -25,6 +25,7 @@ pub const EXAMPLES: &str = "Examples:
   quill consume orders --group billing              # share partitions, commit positions
   quill consume orders --group billing --from-beginning --until-end  # (start: earliest if no commit)
   quill consume orders --group billing --group-instance-id billing-1  # static member (KIP-345)
+  quill consume orders --group billing --assignment-strategy cooperative-sticky  # KIP-429
 
 Template tokens: %t topic, %p partition, %o offset, %k key, %s value, %K key length,
 %S value length, %T timestamp (ms), %h headers (k=v,…), %% a percent sign; \\n \\t escapes.";
@@ -66,6 +67,12 @@ pub struct ConsumeArgs {
     /// a second consumer with the same id fences this one
     #[arg(long, value_name = "ID", requires = "group")]
     group_instance_id: Option<String>,
+    /// With --group: partition.assignment.strategy, preferred first [default: range,
+    /// cooperative-sticky]. `cooperative-sticky` alone rebalances cooperatively (KIP-429):
+    /// partitions that stay are kept while the group rebalances
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "group",
+          value_parser = ["range", "roundrobin", "cooperative-sticky"])]
+    assignment_strategy: Vec<String>,
     /// Output: `json`, or a template like kcat's -f (see below) [default: '%s\n']
     #[arg(short = 'f', long = "format", value_name = "TEMPLATE|json")]
     format: Option<String>,
@@ -338,6 +345,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             let mut config = GroupConsumerConfig::new(group.clone());
             config.consumer = consumer_config;
             config.group_instance_id = args.group_instance_id.clone();
+            if !args.assignment_strategy.is_empty() {
+                config.assignors = args.assignment_strategy.clone();
+            }
             let consumer = Box::new(GroupConsumer::new(client, config, args.topics.clone()));
             Source::Group {
                 consumer,

@@ -260,6 +260,7 @@ fn print_describe_json(
         "coordinator": description.coordinator,
         "members": description.members.iter().map(|member| json!({
             "member_id": member.member_id,
+            "group_instance_id": member.group_instance_id,
             "client_id": member.client_id,
             "host": member.client_host,
             "assignment": member.assignment.iter().map(ToString::to_string).collect::<Vec<_>>(),
