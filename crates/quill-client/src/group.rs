@@ -387,11 +387,12 @@ impl GroupConsumer {
 
     /// A commit made on the way into a rebalance: a rebalance error only means the group moved
     /// on, which the join is about to handle.
-    async fn commit_before_rebalance(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        let Some(membership) = self.membership.clone() else {
-            return Ok(());
-        };
-        match self.commit_partitions(&membership, partitions).await {
+    async fn commit_before_rebalance(
+        &mut self,
+        membership: &Membership,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        match self.commit_partitions(membership, partitions).await {
             Err(error) if needs_rejoin(&error) => {
                 tracing::debug!(group = %self.config.group_id, %error, "commit before rebalance");
                 Ok(())
@@ -451,9 +452,9 @@ impl GroupConsumer {
 
     /// Before a JoinGroup: commit (with auto-commit); eager members then give up everything.
     async fn prepare_rejoin(&mut self) -> Result<()> {
-        if self.config.auto_commit {
+        if let (true, Some(membership)) = (self.config.auto_commit, self.membership.clone()) {
             let owned = self.owned.clone();
-            self.commit_before_rebalance(&owned).await?;
+            self.commit_before_rebalance(&membership, &owned).await?;
         }
         if self.rebalance_protocol() == RebalanceProtocol::Cooperative {
             return Ok(());
@@ -511,9 +512,7 @@ impl GroupConsumer {
         let added: Vec<TopicPartition> = assigned_set.difference(&owned).cloned().collect();
         if !revoked.is_empty() {
             if self.config.auto_commit {
-                self.membership = Some(membership.clone());
-                self.commit_before_rebalance(&revoked).await?;
-                self.membership = None;
+                self.commit_before_rebalance(membership, &revoked).await?;
             }
             self.consumer.remove_partitions(&revoked);
             self.emit(RebalanceEvent::Revoked {

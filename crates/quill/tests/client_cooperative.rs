@@ -14,11 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::BrokerProcess;
 use quill_client::admin::NewTopic;
 use quill_client::consumer::OffsetReset;
 use quill_client::group::{self, GroupConsumer, GroupConsumerConfig, RebalanceEvent};
-use quill_client::{assignor, Admin, Client, ClientConfig, ClientError, TopicPartition};
+use quill_client::{
+    assignor, Admin, Client, ClientConfig, ClientError, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
+};
 
 /// Bound on every wait for a group to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
@@ -26,8 +30,15 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const TOPIC: &str = "coop";
 const PARTITIONS: i32 = 4;
+/// Records in the topic of the hand-over test: each must be consumed exactly once.
+const RECORDS: usize = 400;
 
 async fn setup() -> (tempfile::TempDir, BrokerProcess) {
+    setup_with_records(0).await
+}
+
+/// A broker with the test topic, `records` values spread over its partitions.
+async fn setup_with_records(records: usize) -> (tempfile::TempDir, BrokerProcess) {
     let dir = tempfile::tempdir().unwrap();
     // No initial rebalance delay: the tests time rebalances, not the coordinator's patience.
     let broker = BrokerProcess::start(dir.path(), &["--set", "group.initial.rebalance.delay.ms=0"]);
@@ -40,7 +51,21 @@ async fn setup() -> (tempfile::TempDir, BrokerProcess) {
         replication_factor: 1,
         configs: Vec::new(),
     };
-    Admin::new(client).create_topics(&[topic]).await.unwrap();
+    Admin::new(client.clone())
+        .create_topics(&[topic])
+        .await
+        .unwrap();
+    let producer = Producer::new(client, ProducerConfig::default()).unwrap();
+    for index in 0..records {
+        let record = ProducerRecord {
+            topic: TOPIC.into(),
+            partition: Some(index as i32 % PARTITIONS),
+            value: Some(Bytes::from(index.to_string())),
+            ..ProducerRecord::default()
+        };
+        producer.send(record).await.unwrap().await.unwrap();
+    }
+    producer.close().await;
     (dir, broker)
 }
 
@@ -61,6 +86,8 @@ struct MemberState {
     generation: Option<i32>,
     owned: BTreeSet<TopicPartition>,
     events: Vec<RebalanceEvent>,
+    /// (partition, offset) of every record `poll` returned.
+    consumed: Vec<(i32, i64)>,
     /// The error `poll` ended with, and whether it was the fencing error.
     error: Option<(String, bool)>,
 }
@@ -89,12 +116,20 @@ impl Member {
         let stopping = stop.clone();
         let task = tokio::spawn(async move {
             while !stopping.load(Ordering::Acquire) {
-                if let Err(error) = member.poll(Duration::from_millis(100)).await {
-                    let fenced = matches!(error, ClientError::FencedInstance { .. });
-                    published.lock().unwrap().error = Some((error.to_string(), fenced));
-                    return;
-                }
+                let records = match member.poll(Duration::from_millis(100)).await {
+                    Ok(records) => records,
+                    Err(error) => {
+                        let fenced = matches!(error, ClientError::FencedInstance { .. });
+                        published.lock().unwrap().error = Some((error.to_string(), fenced));
+                        return;
+                    }
+                };
                 let mut state = published.lock().unwrap();
+                state.consumed.extend(
+                    records
+                        .iter()
+                        .map(|record| (record.partition, record.offset)),
+                );
                 state.generation = member.generation();
                 state.owned = member.assignment().iter().cloned().collect();
             }
@@ -185,15 +220,21 @@ fn lost_any(state: &MemberState, skip: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_partitions_that_move_are_revoked() {
-    let (_dir, broker) = setup().await;
+    let (_dir, broker) = setup_with_records(RECORDS).await;
     let address = broker.address();
-    let a = Member::start(&address, cooperative_config("coop", None)).await;
-    let b = Member::start(&address, cooperative_config("coop", None)).await;
+    // No periodic auto-commit within the test: only the commits a rebalance makes.
+    let config = || {
+        let mut config = cooperative_config("coop", None);
+        config.auto_commit_interval = Duration::from_secs(600);
+        config
+    };
+    let a = Member::start(&address, config()).await;
+    let b = Member::start(&address, config()).await;
     let before = wait_settled(&[&a, &b]).await;
     let marks: Vec<usize> = before.iter().map(|state| state.events.len()).collect();
 
     // A third member: one partition moves to it, the other three stay where they are.
-    let c = Member::start(&address, cooperative_config("coop", None)).await;
+    let c = Member::start(&address, config()).await;
     let after = wait_settled(&[&a, &b, &c]).await;
     let moved: BTreeSet<TopicPartition> = after[2].owned.clone();
     assert_eq!(moved.len(), 1, "{after:#?}");
@@ -228,7 +269,7 @@ async fn only_the_partitions_that_move_are_revoked() {
 
     // The third leaves: its partition goes to one of the others, nobody gives anything up.
     let marks: Vec<usize> = after.iter().map(|state| state.events.len()).collect();
-    c.stop().await;
+    let c_final = c.stop().await;
     let last = wait_settled(&[&a, &b]).await;
     for (index, state) in last.iter().enumerate() {
         assert!(
@@ -242,8 +283,23 @@ async fn only_the_partitions_that_move_are_revoked() {
         .filter(|&index| last[index].owned.is_superset(&moved))
         .collect();
     assert_eq!(owners_of_moved.len(), 1, "{last:#?}");
-    a.stop().await;
-    b.stop().await;
+    // Revoked partitions were committed before they moved: across the three members every
+    // record was consumed exactly once.
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while a.state().consumed.len() + b.state().consumed.len() + c_final.consumed.len() < RECORDS {
+        assert!(Instant::now() < deadline, "not every record was consumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let finals = [a.stop().await, b.stop().await, c_final];
+    let mut consumed: Vec<(i32, i64)> = finals
+        .iter()
+        .flat_map(|state| state.consumed.clone())
+        .collect();
+    let total = consumed.len();
+    consumed.sort();
+    consumed.dedup();
+    assert_eq!(consumed.len(), total, "some records were consumed twice");
+    assert_eq!(total, RECORDS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
