@@ -99,6 +99,8 @@ pub enum ClientError {
          consumer at a time"
     )]
     FencedInstance { group: String, instance_id: String },
+    #[error("group `{group}`: the background join ended abnormally: {reason}")]
+    GroupTaskFailed { group: String, reason: String },
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         attempts: u32,

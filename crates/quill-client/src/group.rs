@@ -8,7 +8,9 @@
 //! `cooperative-sticky`, KIP-429's incremental cooperative protocol (the member keeps its
 //! partitions while rejoining and reports them as `owned_partitions`; after SyncGroup it revokes
 //! only those the leader took away, commits them first, and rejoins at once so the follow-up
-//! rebalance hands them over). Partitions that do not move are never revoked.
+//! rebalance hands them over). Partitions that do not move are never revoked, and the
+//! JoinGroup/SyncGroup round runs on its own task so `poll` goes on returning their records
+//! while the group rebalances.
 //!
 //! Static membership (KIP-345, `group.instance.id`): JoinGroup v5+ names the instance, close
 //! does not send LeaveGroup, and FENCED_INSTANCE_ID is fatal ([`ClientError::FencedInstance`]).
@@ -186,6 +188,8 @@ pub struct GroupConsumer {
     owned_generation: Option<i32>,
     signal: Arc<AtomicU8>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// The JoinGroup/SyncGroup round in flight, if any.
+    join: Option<tokio::task::JoinHandle<JoinOutcome>>,
     last_commit: Instant,
     listener: Option<RebalanceListener>,
 }
@@ -193,6 +197,9 @@ pub struct GroupConsumer {
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
         self.stop_heartbeat();
+        if let Some(join) = self.join.take() {
+            join.abort();
+        }
     }
 }
 
@@ -210,6 +217,7 @@ impl GroupConsumer {
             owned_generation: None,
             signal: Arc::new(AtomicU8::new(SIGNAL_NONE)),
             heartbeat: None,
+            join: None,
             last_commit: Instant::now(),
             listener: None,
         }
@@ -277,6 +285,7 @@ impl GroupConsumer {
     /// of waiting for this member's session to time out. A static member does not leave: its
     /// partitions wait for it (up to `session.timeout.ms`) so a restart causes no rebalance.
     pub async fn close(mut self) -> Result<()> {
+        self.finish_join_before_close().await?;
         if self.config.auto_commit {
             self.commit_or_flag_rejoin().await?;
         }
@@ -314,6 +323,22 @@ impl GroupConsumer {
             || format!("leave group `{}`", self.config.group_id),
             None,
         )
+    }
+
+    /// A cooperative member may close while its join round runs: the round is finished first,
+    /// so the positions it fetched meanwhile are committed in the generation that knows them.
+    async fn finish_join_before_close(&mut self) -> Result<()> {
+        let Some(outcome) = self.finished_join(false).await? else {
+            return Ok(());
+        };
+        self.member_id = outcome.member_id;
+        match outcome.result {
+            Ok((membership, assigned)) => self.become_member(membership, assigned).await,
+            Err(error) => {
+                tracing::debug!(group = %self.config.group_id, %error, "join failed while closing");
+                Ok(())
+            }
+        }
     }
 
     fn emit(&self, event: RebalanceEvent) {
@@ -401,39 +426,98 @@ impl GroupConsumer {
         }
     }
 
+    /// Starts a rebalance when one is needed and applies the one that finished. A cooperative
+    /// member that owns partitions keeps fetching them while its JoinGroup/SyncGroup round runs
+    /// in the background; an eager member (which gave everything up) waits for it.
     async fn ensure_member(&mut self) -> Result<()> {
-        let mut signal = self.signal.swap(SIGNAL_NONE, Ordering::AcqRel);
-        if self.membership.is_some() && signal == SIGNAL_NONE {
-            return Ok(());
-        }
         // Each round is one rebalance; a cooperative hand-over takes two. More rounds in a row
         // mean the group keeps changing: return to the caller, the next poll goes on.
         for _ in 0..MAX_REBALANCES_PER_POLL {
-            self.stop_heartbeat();
-            match signal {
-                SIGNAL_FENCED => return Err(self.fenced_error()),
-                SIGNAL_LOST => self.lose_partitions(),
-                _ => {}
-            }
-            self.prepare_rejoin().await?;
-            let (membership, assigned) = self.join_with_retries().await?;
-            self.take_assignment(&membership, assigned).await?;
-            self.heartbeat = Some(tokio::spawn(heartbeat_loop(
-                self.client.clone(),
-                self.config.group_id.clone(),
-                self.config.group_instance_id.clone(),
-                membership.clone(),
-                self.config.heartbeat_interval,
-                self.signal.clone(),
-            )));
-            self.membership = Some(membership);
-            self.last_commit = Instant::now();
-            signal = self.signal.swap(SIGNAL_NONE, Ordering::AcqRel);
-            if signal == SIGNAL_NONE {
+            if self.join.is_none() && !self.start_join_if_needed().await? {
                 return Ok(());
             }
+            let keep_fetching = self.rebalance_protocol() == RebalanceProtocol::Cooperative
+                && !self.owned.is_empty();
+            let Some(outcome) = self.finished_join(keep_fetching).await? else {
+                return Ok(());
+            };
+            self.member_id = outcome.member_id;
+            match outcome.result.map_err(|error| self.fenced_or(error)) {
+                Ok((membership, assigned)) => self.become_member(membership, assigned).await?,
+                Err(error) if is_membership_gone(&error) => {
+                    tracing::debug!(group = %self.config.group_id, %error, "rejoining as new");
+                    self.member_id.clear();
+                    self.signal.fetch_max(SIGNAL_LOST, Ordering::AcqRel);
+                }
+                Err(error) => return Err(error),
+            }
         }
-        self.signal.fetch_max(signal, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Spawns a JoinGroup/SyncGroup round if the member has none or the heartbeat asked for
+    /// one; false when nothing needs doing.
+    async fn start_join_if_needed(&mut self) -> Result<bool> {
+        let signal = self.signal.swap(SIGNAL_NONE, Ordering::AcqRel);
+        if self.membership.is_some() && signal == SIGNAL_NONE {
+            return Ok(false);
+        }
+        self.stop_heartbeat();
+        match signal {
+            SIGNAL_FENCED => return Err(self.fenced_error()),
+            SIGNAL_LOST => self.lose_partitions(),
+            _ => {}
+        }
+        self.prepare_rejoin().await?;
+        self.membership = None;
+        let joiner = Joiner {
+            client: self.client.clone(),
+            config: self.config.clone(),
+            topics: self.topics.clone(),
+            owned: self.owned.clone(),
+            owned_generation: self.owned_generation,
+            member_id: self.member_id.clone(),
+        };
+        self.join = Some(tokio::spawn(joiner.run()));
+        Ok(true)
+    }
+
+    /// The outcome of the running join round: waits for it unless `keep_fetching`, in which
+    /// case `None` means it is still running.
+    async fn finished_join(&mut self, keep_fetching: bool) -> Result<Option<JoinOutcome>> {
+        let Some(task) = self.join.as_ref() else {
+            return Ok(None);
+        };
+        if keep_fetching && !task.is_finished() {
+            return Ok(None);
+        }
+        let Some(task) = self.join.take() else {
+            return Ok(None);
+        };
+        task.await
+            .map(Some)
+            .map_err(|join_error| ClientError::GroupTaskFailed {
+                group: self.config.group_id.clone(),
+                reason: join_error.to_string(),
+            })
+    }
+
+    async fn become_member(
+        &mut self,
+        membership: Membership,
+        assigned: Vec<TopicPartition>,
+    ) -> Result<()> {
+        self.take_assignment(&membership, assigned).await?;
+        self.heartbeat = Some(tokio::spawn(heartbeat_loop(
+            self.client.clone(),
+            self.config.group_id.clone(),
+            self.config.group_instance_id.clone(),
+            membership.clone(),
+            self.config.heartbeat_interval,
+            self.signal.clone(),
+        )));
+        self.membership = Some(membership);
+        self.last_commit = Instant::now();
         Ok(())
     }
 
@@ -472,30 +556,6 @@ impl GroupConsumer {
         Ok(())
     }
 
-    async fn join_with_retries(&mut self) -> Result<(Membership, Vec<TopicPartition>)> {
-        self.membership = None;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let error = match self.join_and_sync().await {
-                Ok(joined) => return Ok(joined),
-                Err(error) => self.fenced_or(error),
-            };
-            if attempts >= MAX_JOIN_ATTEMPTS || !is_retriable_group_error(&error) {
-                return Err(error);
-            }
-            tracing::debug!(group = %self.config.group_id, %error, "rejoining");
-            if matches!(
-                error.kafka_error(),
-                Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)
-            ) {
-                self.member_id.clear();
-                self.lose_partitions();
-            }
-            tokio::time::sleep(COORDINATOR_RETRY_BACKOFF).await;
-        }
-    }
-
     /// Applies the assignment SyncGroup returned. Cooperative: partitions kept are untouched,
     /// partitions taken away are committed and revoked, and a rejoin follows at once so the
     /// leader can hand them to their new owner.
@@ -529,6 +589,90 @@ impl GroupConsumer {
             partitions: added,
         });
         Ok(())
+    }
+
+    /// Starts each newly assigned partition at its committed offset, or per
+    /// `auto.offset.reset`; the partitions already owned keep their positions.
+    async fn start_from_committed(
+        &mut self,
+        membership: &Membership,
+        added: &[TopicPartition],
+    ) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        let connection = self
+            .client
+            .coordinator_connection(membership.coordinator)
+            .await?;
+        let committed =
+            fetch_committed_offsets(&connection, &self.config.group_id, Some(added)).await?;
+        let reset = match self.config.consumer.offset_reset {
+            OffsetReset::Earliest => Some(OffsetSpec::Earliest),
+            OffsetReset::Latest => Some(OffsetSpec::Latest),
+            OffsetReset::Fail => None,
+        };
+        let mut starts = Vec::new();
+        for partition in added {
+            let spec = match committed.get(partition) {
+                Some(&offset) if offset >= 0 => OffsetSpec::Offset(offset),
+                _ => reset.ok_or_else(|| {
+                    ClientError::InvalidConfig(format!(
+                        "{partition} has no committed offset in group `{}` and auto.offset.reset is none",
+                        self.config.group_id
+                    ))
+                })?,
+            };
+            starts.push((partition.clone(), spec));
+        }
+        self.consumer.add_partitions(starts).await
+    }
+}
+
+/// What a background join round ended with, and the member id it left (KIP-394 hands one
+/// out on the first join).
+struct JoinOutcome {
+    member_id: String,
+    result: Result<(Membership, Vec<TopicPartition>)>,
+}
+
+/// One JoinGroup/SyncGroup round (with retries), run off the polling task so a cooperative
+/// member keeps fetching its partitions meanwhile. Holds a snapshot of what the member reports.
+struct Joiner {
+    client: Client,
+    config: GroupConsumerConfig,
+    topics: Vec<String>,
+    owned: Vec<TopicPartition>,
+    owned_generation: Option<i32>,
+    member_id: String,
+}
+
+impl Joiner {
+    async fn run(mut self) -> JoinOutcome {
+        let result = self.join_with_retries().await;
+        JoinOutcome {
+            member_id: self.member_id,
+            result,
+        }
+    }
+
+    /// Retries what may pass (coordinator moving, rebalance in progress); a forgotten member
+    /// id or generation goes back to the member, which must drop its partitions first.
+    async fn join_with_retries(&mut self) -> Result<(Membership, Vec<TopicPartition>)> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.join_and_sync().await {
+                Ok(joined) => return Ok(joined),
+                Err(error) => error,
+            };
+            let retriable = is_retriable_group_error(&error) && !is_membership_gone(&error);
+            if attempts >= MAX_JOIN_ATTEMPTS || !retriable {
+                return Err(error);
+            }
+            tracing::debug!(group = %self.config.group_id, %error, "rejoining");
+            tokio::time::sleep(COORDINATOR_RETRY_BACKOFF).await;
+        }
     }
 
     async fn join_and_sync(&mut self) -> Result<(Membership, Vec<TopicPartition>)> {
@@ -674,43 +818,6 @@ impl GroupConsumer {
             })
             .collect()
     }
-
-    /// Starts each newly assigned partition at its committed offset, or per
-    /// `auto.offset.reset`; the partitions already owned keep their positions.
-    async fn start_from_committed(
-        &mut self,
-        membership: &Membership,
-        added: &[TopicPartition],
-    ) -> Result<()> {
-        if added.is_empty() {
-            return Ok(());
-        }
-        let connection = self
-            .client
-            .coordinator_connection(membership.coordinator)
-            .await?;
-        let committed =
-            fetch_committed_offsets(&connection, &self.config.group_id, Some(added)).await?;
-        let reset = match self.config.consumer.offset_reset {
-            OffsetReset::Earliest => Some(OffsetSpec::Earliest),
-            OffsetReset::Latest => Some(OffsetSpec::Latest),
-            OffsetReset::Fail => None,
-        };
-        let mut starts = Vec::new();
-        for partition in added {
-            let spec = match committed.get(partition) {
-                Some(&offset) if offset >= 0 => OffsetSpec::Offset(offset),
-                _ => reset.ok_or_else(|| {
-                    ClientError::InvalidConfig(format!(
-                        "{partition} has no committed offset in group `{}` and auto.offset.reset is none",
-                        self.config.group_id
-                    ))
-                })?,
-            };
-            starts.push((partition.clone(), spec));
-        }
-        self.consumer.add_partitions(starts).await
-    }
 }
 
 /// Sends heartbeats until the coordinator answers with an error; then signals the next poll
@@ -769,6 +876,14 @@ fn needs_rejoin(error: &ClientError) -> bool {
                 | ResponseError::NotCoordinator
                 | ResponseError::CoordinatorNotAvailable
         )
+    )
+}
+
+/// The coordinator no longer knows this member id or generation: its partitions are lost.
+fn is_membership_gone(error: &ClientError) -> bool {
+    matches!(
+        error.kafka_error(),
+        Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)
     )
 }
 

@@ -96,6 +96,8 @@ struct MemberState {
 /// rebalance callbacks recorded.
 struct Member {
     stop: Arc<AtomicBool>,
+    /// While set, the application stops calling `poll` (a slow member).
+    paused: Arc<AtomicBool>,
     state: Arc<Mutex<MemberState>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -107,6 +109,7 @@ impl Member {
             .unwrap();
         let state: Arc<Mutex<MemberState>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let mut member = GroupConsumer::new(client, config, vec![TOPIC.to_string()]);
         let recorder = state.clone();
         member.set_rebalance_listener(Arc::new(move |event| {
@@ -114,8 +117,13 @@ impl Member {
         }));
         let published = state.clone();
         let stopping = stop.clone();
+        let pausing = paused.clone();
         let task = tokio::spawn(async move {
             while !stopping.load(Ordering::Acquire) {
+                if pausing.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
                 let records = match member.poll(Duration::from_millis(100)).await {
                     Ok(records) => records,
                     Err(error) => {
@@ -135,7 +143,12 @@ impl Member {
             }
             member.close().await.unwrap();
         });
-        Member { stop, state, task }
+        Member {
+            stop,
+            paused,
+            state,
+            task,
+        }
     }
 
     fn state(&self) -> MemberState {
@@ -300,6 +313,63 @@ async fn only_the_partitions_that_move_are_revoked() {
     consumed.dedup();
     assert_eq!(consumed.len(), total, "some records were consumed twice");
     assert_eq!(total, RECORDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_keeps_consuming_its_partitions_while_a_rebalance_waits() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    let a = Member::start(&address, cooperative_config("busy", None)).await;
+    wait_settled(&[&a]).await;
+    let b = Member::start(&address, cooperative_config("busy", None)).await;
+    let settled = wait_settled(&[&a, &b]).await;
+    let kept: Vec<TopicPartition> = settled[0].owned.iter().cloned().collect();
+
+    // `b` stops polling, then `c` joins: the rebalance waits for `b` (up to the rebalance
+    // timeout), and meanwhile `a` goes on reading the partitions it owns.
+    b.paused.store(true, Ordering::Release);
+    let c = Member::start(&address, cooperative_config("busy", None)).await;
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while group::describe_group(&client, "busy").await.unwrap().state != "PreparingRebalance" {
+        assert!(Instant::now() < deadline, "no rebalance started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = a.state().consumed.len();
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
+    for partition in &kept {
+        let record = ProducerRecord {
+            topic: TOPIC.into(),
+            partition: Some(partition.partition),
+            value: Some(Bytes::from_static(b"during")),
+            ..ProducerRecord::default()
+        };
+        producer.send(record).await.unwrap().await.unwrap();
+    }
+    producer.close().await;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    while a.state().consumed.len() < before + kept.len() {
+        assert!(
+            Instant::now() < deadline,
+            "`a` stopped consuming during the rebalance"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let description = group::describe_group(&client, "busy").await.unwrap();
+    assert_eq!(
+        description.state, "PreparingRebalance",
+        "the rebalance was not waiting"
+    );
+    assert!(a.state().generation.is_none(), "`a` is rejoining");
+
+    b.paused.store(false, Ordering::Release);
+    wait_settled(&[&a, &b, &c]).await;
+    c.stop().await;
+    b.stop().await;
+    a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
