@@ -255,7 +255,7 @@ fn automatic_snapshots_every_n_entries() {
     let images = append_history(&mut store);
     let entries = history().len() as u64;
     assert!(
-        entries % interval != 0,
+        !entries.is_multiple_of(interval),
         "history must leave a tail after the last snapshot"
     );
     let reopened = reopen(temp.path());
