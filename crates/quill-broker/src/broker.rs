@@ -270,8 +270,12 @@ pub fn split_host_port(address: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port))
 }
 
+/// How often recovery points are checkpointed (Kafka's
+/// `log.flush.offset.checkpoint.interval.ms` default): each costs two fsyncs per changed log.
+const RECOVERY_CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
 /// Periodic retention and interval flushes (every `log.retention.check.interval.ms`, or the
-/// flush interval if that is shorter).
+/// flush interval if that is shorter), and recovery-point checkpoints about once a minute.
 async fn run_maintenance(state: Arc<BrokerState>) {
     let mut period_ms = state
         .config
@@ -281,15 +285,21 @@ async fn run_maintenance(state: Arc<BrokerState>) {
     if let crate::config::FlushPolicySetting::IntervalMs(interval_ms) = state.config.log_flush {
         period_ms = period_ms.min(interval_ms.max(1));
     }
+    period_ms = period_ms.min(RECOVERY_CHECKPOINT_INTERVAL_MS.unsigned_abs());
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(period_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_checkpoint_ms = crate::clock::now_ms();
     loop {
         ticker.tick().await;
         let partitions = state.partitions.clone();
         let now_ms = crate::clock::now_ms();
         let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
+        let checkpoint = now_ms - last_checkpoint_ms >= RECOVERY_CHECKPOINT_INTERVAL_MS;
+        if checkpoint {
+            last_checkpoint_ms = now_ms;
+        }
         if let Err(error) = tokio::task::spawn_blocking(move || {
-            partitions.run_maintenance(now_ms, producer_id_expiration_ms)
+            partitions.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint)
         })
         .await
         {

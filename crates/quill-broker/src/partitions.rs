@@ -325,7 +325,7 @@ impl Partition {
     }
 
     /// Blocking: retention and interval flushes.
-    fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64) {
+    fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
         let mut guard = self.write_log();
         let Some(log) = guard.as_mut() else { return };
         log.expire_producers(now_ms, producer_id_expiration_ms);
@@ -341,6 +341,14 @@ impl Partition {
             Err(error) => {
                 tracing::error!(topic = %self.topic, partition = self.partition, %error, "retention failed")
             }
+        }
+        // Records how far the log is known to be on disk, so a restart after a crash validates
+        // only the tail written since (Kafka: log.flush.offset.checkpoint.interval.ms).
+        if !checkpoint {
+            return;
+        }
+        if let Err(error) = log.checkpoint_if_changed() {
+            tracing::error!(topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
         }
     }
 
@@ -521,9 +529,11 @@ impl PartitionManager {
     /// Blocking: retention and interval flushes for every partition.
     /// Blocking: retention, interval flushes and expiry of idle producers
     /// (`producer.id.expiration.ms`).
-    pub fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64) {
+    /// Blocking: retention, interval flushes, producer expiry, and (when `checkpoint`) the
+    /// recovery-point checkpoint of every partition.
+    pub fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
         for partition in self.all() {
-            partition.run_maintenance(now_ms, producer_id_expiration_ms);
+            partition.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint);
         }
     }
 
