@@ -445,8 +445,12 @@ impl GroupConsumer {
             match outcome.result.map_err(|error| self.fenced_or(error)) {
                 Ok((membership, assigned)) => self.become_member(membership, assigned).await?,
                 Err(error) if is_membership_gone(&error) => {
-                    tracing::debug!(group = %self.config.group_id, %error, "rejoining as new");
-                    self.member_id.clear();
+                    tracing::debug!(group = %self.config.group_id, %error, "partitions lost");
+                    // As the Java client: a stale generation keeps the member id (no ghost
+                    // member left behind); an unknown member id must be replaced.
+                    if error.kafka_error() == Some(ResponseError::UnknownMemberId) {
+                        self.member_id.clear();
+                    }
                     self.signal.fetch_max(SIGNAL_LOST, Ordering::AcqRel);
                 }
                 Err(error) => return Err(error),

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::BrokerProcess;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::{GroupId, LeaveGroupRequest};
+use kafka_protocol::protocol::StrBytes;
 use quill_client::admin::NewTopic;
 use quill_client::consumer::OffsetReset;
 use quill_client::group::{self, GroupConsumer, GroupConsumerConfig, RebalanceEvent};
@@ -83,6 +86,7 @@ fn cooperative_config(group: &str, instance: Option<&str>) -> GroupConsumerConfi
 
 #[derive(Debug, Default, Clone)]
 struct MemberState {
+    member_id: String,
     generation: Option<i32>,
     owned: BTreeSet<TopicPartition>,
     events: Vec<RebalanceEvent>,
@@ -139,6 +143,7 @@ impl Member {
                         .map(|record| (record.partition, record.offset)),
                 );
                 state.generation = member.generation();
+                state.member_id = member.member_id().to_string();
                 state.owned = member.assignment().iter().cloned().collect();
             }
             member.close().await.unwrap();
@@ -370,6 +375,51 @@ async fn a_member_keeps_consuming_its_partitions_while_a_rebalance_waits() {
     c.stop().await;
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_the_coordinator_forgets_loses_its_partitions_and_rejoins() {
+    let (_dir, broker) = setup().await;
+    let address = broker.address();
+    let member = Member::start(&address, cooperative_config("forgotten", None)).await;
+    let before = wait_settled(&[&member]).await.remove(0);
+
+    // Removed behind its back (as a session expiry would): the next heartbeat hears
+    // UNKNOWN_MEMBER_ID, so the partitions are lost, not revoked, and a new member id joins.
+    let client = Client::connect(ClientConfig::new([address.clone()]))
+        .await
+        .unwrap();
+    let coordinator = group::find_coordinator(&client, "forgotten").await.unwrap();
+    let connection = client.coordinator_connection(coordinator).await.unwrap();
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("forgotten")))
+        .with_members(vec![MemberIdentity::default()
+            .with_member_id(StrBytes::from_string(before.member_id.clone()))]);
+    let (_, response) = connection.call(&leave, 5, Duration::ZERO).await.unwrap();
+    assert_eq!(response.error_code, 0);
+
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let after = loop {
+        let state = member.state();
+        if state.member_id != before.member_id && settled(std::slice::from_ref(&state)) {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "{state:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lost: Vec<&RebalanceEvent> = after
+        .events
+        .iter()
+        .skip(before.events.len())
+        .filter(|event| matches!(event, RebalanceEvent::Lost { .. }))
+        .collect();
+    assert_eq!(
+        lost,
+        [&RebalanceEvent::Lost {
+            partitions: all_partitions().into_iter().collect()
+        }]
+    );
+    member.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
