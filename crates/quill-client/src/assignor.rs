@@ -594,4 +594,48 @@ mod tests {
             assert_eq!(all.len(), 9);
         }
     }
+
+    /// Kafka's cooperative rule (the Java leader validates it too): in one round no member is
+    /// given a partition another member still owns; and replaying rounds (each member then
+    /// owns what it was given) settles, balanced, by the second round after a change.
+    #[test]
+    fn cooperative_rounds_never_hand_over_an_owned_partition_and_settle() {
+        let partitions = topics(&[("t", 7)]);
+        let mut group = members(&[("a", &["t"])]);
+        let mut generation = 0;
+        for change in ["join b", "join c", "join d", "leave b", "join e", "leave a"] {
+            let (action, member) = change.split_once(' ').unwrap();
+            if action == "join" {
+                group.extend(members(&[(member, &["t"])]));
+            } else {
+                group.remove(member);
+            }
+            for round in 1..=3 {
+                generation += 1;
+                let assignment = cooperative_sticky(&group, &partitions);
+                for (member, assigned) in &assignment {
+                    for partition in assigned {
+                        let other_owner = group.iter().find(|(other, subscription)| {
+                            *other != member && subscription.owned_partitions.contains(partition)
+                        });
+                        assert!(other_owner.is_none(), "{change}: {partition} to {member}");
+                    }
+                }
+                let settled = group.iter().all(|(member, subscription)| {
+                    subscription.owned_partitions == assignment[member]
+                });
+                for (member, subscription) in group.iter_mut() {
+                    subscription.owned_partitions = assignment[member].clone();
+                    subscription.generation = Some(generation);
+                }
+                if round == 3 {
+                    assert!(settled, "{change}: still moving after two rounds");
+                    let sizes: Vec<usize> = assignment.values().map(Vec::len).collect();
+                    let spread = sizes.iter().max().unwrap() - sizes.iter().min().unwrap();
+                    assert!(spread <= 1, "{change}: {assignment:?}");
+                    assert_eq!(total(&assignment), 7, "{change}");
+                }
+            }
+        }
+    }
 }
