@@ -487,6 +487,7 @@ fn completed_rounds(broker: &BrokerProcess, group: &str) -> usize {
 /// restarted with the same group.instance.id within its session timeout gets its partitions
 /// back without a rebalance: the other member sees no callback, DescribeGroups shows the same
 /// assignments and the other member's id, and the broker completes no new join round.
+/// Then a duplicate of the live s2 takes its place and the old s2 is fenced (FENCED_INSTANCE_ID).
 #[test]
 fn librdkafka_static_member_restart_keeps_assignment_without_rebalance() {
     const PARTITIONS: i32 = 4;
@@ -525,6 +526,7 @@ fn librdkafka_static_member_restart_keeps_assignment_without_rebalance() {
     assert!(rounds > 0, "the broker logs its join rounds");
     let s1_partitions = s1.owned();
     let s2_mark = s2.mark();
+    let before_s2_partitions = s2.owned();
 
     s1.kill();
     let killed = Instant::now();
@@ -563,8 +565,39 @@ fn librdkafka_static_member_restart_keeps_assignment_without_rebalance() {
         rounds,
         "no join round (generation unchanged)"
     );
+
+    // A duplicate of a live static member (KIP-345): the newcomer takes over s2's place and
+    // assignment, the old s2 is fenced (FENCED_INSTANCE_ID, fatal for librdkafka).
+    let s2_mark = s2.mark();
+    let mut duplicate = member("s2-duplicate", &s2_args);
+    wait_until(
+        &mut [&mut duplicate],
+        "the duplicate s2 getting s2's partitions",
+        |m| m[0].owned() == before_s2_partitions,
+    );
+    let deadline = Instant::now() + WAIT;
+    let fenced = loop {
+        let fenced = s2.lines()[s2_mark..]
+            .iter()
+            .find(|l| l.starts_with("ERROR") && l.to_lowercase().contains("fenced"))
+            .cloned();
+        if let Some(line) = fenced {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "s2 never fenced: {:?}",
+            s2.lines()[s2_mark..]
+                .iter()
+                .filter(|l| !l.starts_with("MSG"))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!("the old s2: {fenced}");
+    s1.check_alive();
     s1.leave();
-    s2.leave();
+    duplicate.leave();
 }
 
 /// Behaviour 6: librdkafka cooperative-sticky; a member joins, then one leaves. A member
