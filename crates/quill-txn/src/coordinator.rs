@@ -468,16 +468,8 @@ impl TransactionCoordinator {
                 .issue(&mut slot, partition, transactional_id, next.clone());
             (future, slot.epoch, next)
         };
-        self.shared
-            .finish(partition, transactional_id, epoch, Some(next), future)
-            .await?;
-        spawn_completion(
-            self.shared.clone(),
-            partition,
-            transactional_id.to_string(),
-            epoch,
-        );
-        Ok(())
+        self.prepare_then_complete(partition, transactional_id, epoch, next, future)
+            .await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -564,6 +556,28 @@ impl TransactionCoordinator {
         aborted
     }
 
+    /// Waits until the PrepareCommit/PrepareAbort record is durable (the decision is final from
+    /// then on), then writes the markers and the Complete* record in the background.
+    async fn prepare_then_complete(
+        &self,
+        partition: i32,
+        transactional_id: &str,
+        epoch: u64,
+        prepared: TxnMetadata,
+        write: BoxFuture<'static, Result<(), crate::error::StoreError>>,
+    ) -> Result<(), TxnError> {
+        self.shared
+            .finish(partition, transactional_id, epoch, Some(prepared), write)
+            .await?;
+        spawn_completion(
+            self.shared.clone(),
+            partition,
+            transactional_id.to_string(),
+            epoch,
+        );
+        Ok(())
+    }
+
     async fn abort_one(&self, partition: i32, transactional_id: &str) -> Result<(), TxnError> {
         let (future, epoch, next) = {
             let mut slot = self.shared.owned_slot(partition)?;
@@ -589,16 +603,8 @@ impl TransactionCoordinator {
                 .issue(&mut slot, partition, transactional_id, next.clone());
             (future, slot.epoch, next)
         };
-        self.shared
-            .finish(partition, transactional_id, epoch, Some(next), future)
-            .await?;
-        spawn_completion(
-            self.shared.clone(),
-            partition,
-            transactional_id.to_string(),
-            epoch,
-        );
-        Ok(())
+        self.prepare_then_complete(partition, transactional_id, epoch, next, future)
+            .await
     }
 
     /// Removes transactional ids idle (no ongoing transaction) for longer than
