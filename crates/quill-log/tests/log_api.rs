@@ -494,3 +494,28 @@ fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
     log.close().unwrap();
     open(dir.path(), LogConfig::default());
 }
+
+#[test]
+fn an_append_larger_than_a_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 1024,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    let mut input = build_simple_batch(0, 2, 300);
+    input.extend(build_simple_batch(0, 2, 300));
+    let error = log.append(&input, context(0)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LogError::RecordTooLarge {
+                setting: "segment.bytes",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.kafka_error_code(), 10);
+    assert_eq!(log.size_bytes(), 0);
+}
