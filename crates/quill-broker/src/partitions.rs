@@ -17,8 +17,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use quill_log::{
-    AbortedTransaction, AppendContext, AppendInfo, ControlMarker, FlushPolicy, GroupCommitter, Log,
-    LogConfig, LogError, ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, ControlMarker, FlushPolicy,
+    GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot, ReadResult, TimestampOffset,
+    TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -596,5 +597,13 @@ pub fn log_config_for(
             FlushPolicySetting::EveryAppend => FlushPolicy::EveryAppend,
             FlushPolicySetting::IntervalMs(interval_ms) => FlushPolicy::IntervalMs(interval_ms),
         },
+        cleanup_policy: effective
+            .get("cleanup.policy")
+            .and_then(|value| CleanupPolicy::parse(value))
+            .unwrap_or(defaults.cleanup_policy),
+        timestamp_before_max_ms: number("message.timestamp.before.max.ms")
+            .unwrap_or(defaults.timestamp_before_max_ms),
+        timestamp_after_max_ms: number("message.timestamp.after.max.ms")
+            .unwrap_or(defaults.timestamp_after_max_ms),
     }
 }

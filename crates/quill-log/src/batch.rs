@@ -2,8 +2,7 @@
 //! fields the broker owns (base offset, partition leader epoch, and max timestamp plus the
 //! timestamp-type attribute under `LogAppendTime`).
 //!
-//! Records are never decompressed here. Uncompressed batches get their record framing checked
-//! (cheap: one varint per record); compressed ones are trusted to their CRC.
+//! The records inside a batch are decoded by `records.rs`.
 
 use crate::error::LogError;
 
@@ -161,43 +160,7 @@ pub fn validate_batch(
             "unknown compression codec id {codec}"
         )));
     }
-    if codec == 0 {
-        check_record_framing(batch, header.records_count)?;
-    }
-    Ok(())
-}
-
-/// Walks the length prefix of each record of an uncompressed batch: the records must exactly
-/// fill the batch and their number must match the header.
-fn check_record_framing(batch: &[u8], records_count: i32) -> Result<(), LogError> {
-    let mut position = HEADER_BYTES;
-    for index in 0..records_count {
-        let rest = batch.get(position..).unwrap_or_default();
-        let Some((length, varint_bytes)) = read_varint(rest) else {
-            return Err(LogError::CorruptRecord(format!(
-                "record {index} has a malformed length"
-            )));
-        };
-        if length < 0 {
-            return Err(LogError::CorruptRecord(format!(
-                "record {index} has a negative length {length}"
-            )));
-        }
-        position = position
-            .saturating_add(varint_bytes)
-            .saturating_add(length as usize);
-        if position > batch.len() {
-            return Err(LogError::CorruptRecord(format!(
-                "record {index} runs past the end of its batch"
-            )));
-        }
-    }
-    if position != batch.len() {
-        return Err(LogError::CorruptRecord(format!(
-            "batch has {} bytes after its {records_count} records",
-            batch.len() - position
-        )));
-    }
+    // The records themselves are checked by `records::validate_producer_records`.
     Ok(())
 }
 
@@ -228,27 +191,44 @@ pub fn record_timestamps(batch: &[u8], header: &BatchHeader) -> Option<Vec<(i64,
     Some(out)
 }
 
-/// Rewrites the broker-owned fields of a header copy. Under `LogAppendTime` the max timestamp and
-/// timestamp-type bit change, which lie inside the CRC range, so the CRC is recomputed over the
-/// patched header and the untouched body.
+/// What `patch_header` does with the header's max timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderTimestamp {
+    /// Leave it (the broker's own control batches).
+    Unchanged,
+    /// CreateTime: the largest record timestamp, timestamp-type bit cleared (Kafka's
+    /// `setMaxTimestamp(CREATE_TIME, max)`).
+    CreateTime(i64),
+    /// LogAppendTime: the append time, timestamp-type bit set.
+    LogAppendTime(i64),
+}
+
+/// Rewrites the broker-owned fields of a header copy. When the max timestamp or timestamp-type
+/// bit change (they lie inside the CRC range) the CRC is recomputed over the patched header
+/// and the untouched body; in the common case (CreateTime, producer's max timestamp right) the
+/// CRC is left alone.
 pub fn patch_header(
     header: &mut [u8; HEADER_BYTES],
     body: &[u8],
     base_offset: i64,
     leader_epoch: i32,
-    log_append_time_ms: Option<i64>,
+    timestamp: HeaderTimestamp,
 ) {
     header[BASE_OFFSET_OFFSET..BASE_OFFSET_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
     header[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
         .copy_from_slice(&leader_epoch.to_be_bytes());
-    let Some(append_time_ms) = log_append_time_ms else {
-        return;
+    let old_attributes = i16::from_be_bytes(read_array(header, ATTRIBUTES_OFFSET));
+    let (attributes, max_timestamp_ms) = match timestamp {
+        HeaderTimestamp::Unchanged => return,
+        HeaderTimestamp::CreateTime(max) => (old_attributes & !TIMESTAMP_TYPE_FLAG, max),
+        HeaderTimestamp::LogAppendTime(now) => (old_attributes | TIMESTAMP_TYPE_FLAG, now),
     };
-    let attributes =
-        i16::from_be_bytes(read_array(header, ATTRIBUTES_OFFSET)) | TIMESTAMP_TYPE_FLAG;
+    if attributes == old_attributes && read_i64(header, MAX_TIMESTAMP_OFFSET) == max_timestamp_ms {
+        return;
+    }
     header[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
     header[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
-        .copy_from_slice(&append_time_ms.to_be_bytes());
+        .copy_from_slice(&max_timestamp_ms.to_be_bytes());
     let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), body);
     header[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
@@ -557,20 +537,6 @@ mod tests {
     }
 
     #[test]
-    fn record_framing_mismatch_is_corrupt() {
-        let mut batch = build_simple_batch(0, 3, 1);
-        batch[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&2i32.to_be_bytes());
-        batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
-            .copy_from_slice(&1i32.to_be_bytes());
-        fix_crc(&mut batch);
-        let header = BatchHeader::parse(&batch).unwrap();
-        assert!(matches!(
-            validate_batch(&batch, &header, true),
-            Err(LogError::CorruptRecord(_))
-        ));
-    }
-
-    #[test]
     fn control_batches_from_producers_are_rejected() {
         let mut batch = build_simple_batch(0, 1, 1);
         batch[ATTRIBUTES_OFFSET + 1] |= CONTROL_FLAG as u8;
@@ -586,7 +552,13 @@ mod tests {
     fn patch_header_sets_log_append_time_and_keeps_crc_valid() {
         let batch = build_simple_batch(100, 2, 5);
         let mut header: [u8; HEADER_BYTES] = batch[..HEADER_BYTES].try_into().unwrap();
-        patch_header(&mut header, &batch[HEADER_BYTES..], 42, 7, Some(9999));
+        patch_header(
+            &mut header,
+            &batch[HEADER_BYTES..],
+            42,
+            7,
+            HeaderTimestamp::LogAppendTime(9999),
+        );
         let mut patched = header.to_vec();
         patched.extend_from_slice(&batch[HEADER_BYTES..]);
         let parsed = BatchHeader::parse(&patched).unwrap();

@@ -18,6 +18,57 @@ pub enum FlushPolicy {
     Os,
 }
 
+/// `cleanup.policy`: what happens to old data. Kafka allows `delete`, `compact` or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `delete`: segments past `retention.ms` / `retention.bytes` are deleted.
+    pub delete: bool,
+    /// `compact`: only the latest record per key is kept; every record needs a key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+    pub const COMPACT_DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: true,
+    };
+
+    /// Parses Kafka's list value (`"compact,delete"`, whitespace allowed); `None` for an
+    /// unknown entry (quill-meta refuses those before they are stored).
+    pub fn parse(value: &str) -> Option<CleanupPolicy> {
+        let mut policy = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for entry in value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
+            match entry {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return None,
+            }
+        }
+        Some(policy)
+    }
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy::DELETE
+    }
+}
+
 pub const DEFAULT_SEGMENT_BYTES: u64 = 1 << 30;
 pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
@@ -25,6 +76,10 @@ pub const DEFAULT_SEGMENT_INDEX_BYTES: u32 = 10 * 1024 * 1024;
 /// Kafka's default: 1 MiB plus the 12-byte log overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka 4.0's default `message.timestamp.before.max.ms`: unlimited.
+pub const DEFAULT_TIMESTAMP_BEFORE_MAX_MS: i64 = i64::MAX;
+/// Kafka 4.0's default `message.timestamp.after.max.ms`: one hour.
+pub const DEFAULT_TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +101,12 @@ pub struct LogConfig {
     /// `retention.bytes`; negative means unlimited.
     pub retention_bytes: i64,
     pub flush: FlushPolicy,
+    /// `cleanup.policy`
+    pub cleanup_policy: CleanupPolicy,
+    /// `message.timestamp.before.max.ms`: how far a CreateTime timestamp may lag the clock.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far a CreateTime timestamp may lead the clock.
+    pub timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -60,6 +121,9 @@ impl Default for LogConfig {
             retention_ms: DEFAULT_RETENTION_MS,
             retention_bytes: -1,
             flush: FlushPolicy::EveryAppend,
+            cleanup_policy: CleanupPolicy::DELETE,
+            timestamp_before_max_ms: DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
+            timestamp_after_max_ms: DEFAULT_TIMESTAMP_AFTER_MAX_MS,
         }
     }
 }

@@ -26,6 +26,15 @@ pub enum LogError {
     },
     #[error("invalid timestamp: {0}")]
     InvalidTimestamp(String),
+    /// Single records break a topic rule (Kafka's `RecordValidationException`): INVALID_TIMESTAMP
+    /// when any record's timestamp is out of bounds, else INVALID_RECORD. `message` is Kafka's
+    /// partition-level text; each record's index and message go to Produce `record_errors`.
+    #[error("{message}")]
+    RecordErrors {
+        invalid_timestamp: bool,
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
     #[error("out of order sequence: {0}")]
     OutOfOrderSequence(String),
     /// A fenced (zombie) producer: its epoch is older than the partition's.
@@ -46,6 +55,13 @@ pub enum LogError {
     Io(#[from] io::Error),
 }
 
+/// One refused record of a batch: its index in the batch and why (Produce v8+ `record_errors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
 impl LogError {
     /// The Kafka protocol error code a broker should answer with.
     pub fn kafka_error_code(&self) -> i16 {
@@ -54,6 +70,15 @@ impl LogError {
             LogError::CorruptRecord(_) => 2,
             LogError::RecordTooLarge { .. } => 10,
             LogError::InvalidTimestamp(_) => 32,
+            LogError::RecordErrors {
+                invalid_timestamp, ..
+            } => {
+                if *invalid_timestamp {
+                    32
+                } else {
+                    87
+                }
+            }
             LogError::Offline(_) | LogError::Locked(_) | LogError::Io(_) => 56,
             LogError::InvalidRecord(_) => 87,
             LogError::OutOfOrderSequence(_) => 45,

@@ -24,43 +24,46 @@ mod index;
 mod log;
 mod producer;
 mod producer_snapshot;
+pub mod records;
 mod segment;
+mod validate;
 
 pub use batch::{testing, BatchHeader, HEADER_BYTES};
 pub use commit::{DurabilityCallback, GroupCommitter};
 pub use config::{
-    FlushPolicy, LogConfig, TimestampType, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS,
+    CleanupPolicy, FlushPolicy, LogConfig, TimestampType, DEFAULT_INDEX_INTERVAL_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_BYTES,
+    DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, DEFAULT_TIMESTAMP_AFTER_MAX_MS,
+    DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
 };
-pub use error::LogError;
+pub use error::{LogError, RecordError};
 pub use log::{
     AbortedTransaction, AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
+pub use records::{
+    BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
+    MAX_DECOMPRESSED_BATCH_BYTES,
+};
 pub use segment::MAX_BATCH_BYTES;
+pub use validate::{validate_append, ValidBatch, ValidatedAppend};
 
-/// Validates one v2 batch as the log validates producer input (for fuzzing and the broker's
-/// own pre-checks). Returns the parsed header.
+/// Validates one v2 batch as the log validates producer input under default topic configs
+/// (for fuzzing and tests). Returns the parsed header.
 pub fn validate_producer_batch(
     bytes: &[u8],
     max_message_bytes: u32,
 ) -> Result<BatchHeader, LogError> {
+    let config = LogConfig {
+        max_message_bytes,
+        ..LogConfig::default()
+    };
     let header = BatchHeader::parse(bytes)?;
-    let limit = max_message_bytes.min(MAX_BATCH_BYTES) as usize;
-    if header.size_bytes > limit {
-        return Err(LogError::RecordTooLarge {
-            size_bytes: header.size_bytes as u64,
-            limit_bytes: limit as u64,
-            setting: "max.message.bytes",
-        });
-    }
-    let whole = bytes.get(..header.size_bytes).ok_or_else(|| {
-        LogError::CorruptRecord(format!(
-            "batch length {} runs past the end of the {} bytes given",
-            header.size_bytes,
-            bytes.len()
-        ))
-    })?;
-    batch::validate_batch(whole, &header, true)?;
-    Ok(header)
+    let whole = bytes.get(..header.size_bytes).unwrap_or(bytes);
+    let validated = validate_append(whole, &config, "fuzz-0", 0)?;
+    validated
+        .batches()
+        .first()
+        .map(|batch| batch.header)
+        .ok_or_else(|| LogError::InvalidRecord("no record batches".to_string()))
 }

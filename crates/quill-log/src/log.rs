@@ -14,7 +14,8 @@ use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
 use crate::producer::{BatchCheck, ControlMarker, ProducerSnapshot, ProducerState};
 use crate::producer_snapshot;
-use crate::segment::{PlacedBatch, Segment, MAX_BATCH_BYTES};
+use crate::segment::{PlacedBatch, Segment};
+use crate::validate::{validate_append, ValidBatch, ValidatedAppend};
 
 /// A single read never returns more than this, except one whole batch (KIP-74).
 pub const MAX_READ_BYTES: usize = 64 * 1024 * 1024;
@@ -195,7 +196,8 @@ impl Log {
     }
 
     /// Validates and appends the raw bytes of one or more v2 batches, assigning offsets.
-    /// On any error nothing was written.
+    /// On any error nothing was written. The broker validates first, outside the lock, with
+    /// [`validate_append`] and calls [`Log::append_validated`].
     pub fn append(
         &mut self,
         batches: &[u8],
@@ -204,12 +206,40 @@ impl Log {
         if let Some(failure) = self.sync_target.failure() {
             return Err(LogError::Offline(failure));
         }
-        let headers = self.validate_input(batches)?;
-        let record_count: i64 = headers
-            .iter()
-            .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
-            .sum();
-        if let Some(duplicate) = self.check_producer(&headers, record_count)? {
+        let topic_partition = self.topic_partition_name();
+        let validated = validate_append(batches, &self.config, &topic_partition, context.now_ms)?;
+        self.append_validated(&validated, context)
+    }
+
+    /// `topic-partition` as Kafka names it: the directory name.
+    pub fn topic_partition_name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Appends batches that [`validate_append`] accepted, assigning offsets. On any error
+    /// nothing was written.
+    pub fn append_validated(
+        &mut self,
+        validated: &ValidatedAppend<'_>,
+        context: AppendContext,
+    ) -> Result<AppendInfo, LogError> {
+        if let Some(failure) = self.sync_target.failure() {
+            return Err(LogError::Offline(failure));
+        }
+        let batches = validated.bytes();
+        let valid = validated.batches();
+        if batches.len() as u64 > self.config.segment_bytes {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: batches.len() as u64,
+                limit_bytes: self.config.segment_bytes,
+                setting: "segment.bytes",
+            });
+        }
+        let record_count = validated.record_count();
+        if let Some(duplicate) = self.check_producer(valid, record_count)? {
             return Ok(duplicate);
         }
         self.maybe_roll(batches.len() as u64, record_count, context.now_ms)?;
@@ -218,36 +248,41 @@ impl Log {
             (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(context.now_ms);
         let base_offset = self.log_end_offset();
         let mut next_offset = base_offset;
-        let mut patched_headers = Vec::with_capacity(headers.len());
-        let mut placed = Vec::with_capacity(headers.len());
-        for (position, header) in &headers {
-            let batch_bytes = &batches[*position..*position + header.size_bytes];
+        let mut patched_headers = Vec::with_capacity(valid.len());
+        let mut placed = Vec::with_capacity(valid.len());
+        for batch in valid {
+            let header = &batch.header;
+            let batch_bytes = &batches[batch.position..batch.position + header.size_bytes];
             let mut patched = [0u8; HEADER_BYTES];
             patched.copy_from_slice(&batch_bytes[..HEADER_BYTES]);
             let body = &batch_bytes[HEADER_BYTES..];
+            let timestamp = match log_append_time_ms {
+                Some(append_time_ms) => batch::HeaderTimestamp::LogAppendTime(append_time_ms),
+                None => batch::HeaderTimestamp::CreateTime(batch.max_timestamp_ms),
+            };
             batch::patch_header(
                 &mut patched,
                 body,
                 next_offset,
                 context.leader_epoch,
-                log_append_time_ms,
+                timestamp,
             );
             let last_offset = next_offset + i64::from(header.last_offset_delta);
             placed.push(PlacedBatch {
                 base_offset: next_offset,
                 last_offset,
-                max_timestamp_ms: log_append_time_ms.unwrap_or(header.max_timestamp_ms),
+                max_timestamp_ms: log_append_time_ms.unwrap_or(batch.max_timestamp_ms),
                 size_bytes: header.size_bytes as u64,
             });
             patched_headers.push(patched);
             next_offset = last_offset + 1;
         }
         // Zero-copy: only the 61-byte headers were copied; bodies go straight from the input.
-        let mut slices = Vec::with_capacity(headers.len() * 2);
-        for ((position, header), patched) in headers.iter().zip(&patched_headers) {
+        let mut slices = Vec::with_capacity(valid.len() * 2);
+        for (batch, patched) in valid.iter().zip(&patched_headers) {
             slices.push(IoSlice::new(patched));
             slices.push(IoSlice::new(
-                &batches[position + HEADER_BYTES..position + header.size_bytes],
+                &batches[batch.position + HEADER_BYTES..batch.position + batch.header.size_bytes],
             ));
         }
         let interval = self.config.index_interval_bytes;
@@ -255,9 +290,9 @@ impl Log {
             .append(&mut slices, &placed, interval, context.now_ms)?;
         self.sync_target.written(next_offset);
         self.leader_epoch = context.leader_epoch;
-        for ((_, header), placed) in headers.iter().zip(&placed) {
+        for (batch, placed) in valid.iter().zip(&placed) {
             self.producers.apply_data_batch(
-                header,
+                &batch.header,
                 placed.base_offset,
                 placed.last_offset,
                 placed.max_timestamp_ms,
@@ -278,16 +313,16 @@ impl Log {
     /// offsets when the batch is a retry of one already in the log.
     fn check_producer(
         &self,
-        headers: &[(usize, BatchHeader)],
+        batches: &[ValidBatch],
         record_count: i64,
     ) -> Result<Option<AppendInfo>, LogError> {
-        let from_producer = headers
+        let from_producer = batches
             .iter()
-            .any(|(_, h)| h.producer_id >= 0 || h.is_transactional());
+            .any(|b| b.header.producer_id >= 0 || b.header.is_transactional());
         if !from_producer {
             return Ok(None);
         }
-        let [(_, header)] = headers else {
+        let [ValidBatch { header, .. }] = batches else {
             return Err(LogError::InvalidRecord(
                 "an idempotent or transactional append must carry exactly one batch".to_string(),
             ));
@@ -341,7 +376,13 @@ impl Log {
         let offset = self.log_end_offset();
         let mut header = [0u8; HEADER_BYTES];
         header.copy_from_slice(&batch[..HEADER_BYTES]);
-        batch::patch_header(&mut header, &[], offset, self.leader_epoch, None);
+        batch::patch_header(
+            &mut header,
+            &[],
+            offset,
+            self.leader_epoch,
+            batch::HeaderTimestamp::Unchanged,
+        );
         let placed = [PlacedBatch {
             base_offset: offset,
             last_offset: offset,
@@ -444,47 +485,6 @@ impl Log {
         }
         self.producers.log_start_advanced(self.log_start_offset);
         Ok(())
-    }
-
-    /// Splits the input into batches and checks each as Kafka checks producer input.
-    fn validate_input(&self, batches: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
-        if batches.is_empty() {
-            return Err(LogError::InvalidRecord(
-                "no record batches to append".to_string(),
-            ));
-        }
-        if batches.len() as u64 > self.config.segment_bytes {
-            return Err(LogError::RecordTooLarge {
-                size_bytes: batches.len() as u64,
-                limit_bytes: self.config.segment_bytes,
-                setting: "segment.bytes",
-            });
-        }
-        let max_batch_bytes = self.config.max_message_bytes.min(MAX_BATCH_BYTES) as usize;
-        let mut headers = Vec::new();
-        let mut position = 0;
-        while position < batches.len() {
-            let rest = &batches[position..];
-            let header = BatchHeader::parse(rest)?;
-            if header.size_bytes > max_batch_bytes {
-                return Err(LogError::RecordTooLarge {
-                    size_bytes: header.size_bytes as u64,
-                    limit_bytes: max_batch_bytes as u64,
-                    setting: "max.message.bytes",
-                });
-            }
-            let Some(whole) = rest.get(..header.size_bytes) else {
-                return Err(LogError::CorruptRecord(format!(
-                    "batch length {} runs past the end of the {} bytes given",
-                    header.size_bytes,
-                    rest.len()
-                )));
-            };
-            batch::validate_batch(whole, &header, true)?;
-            headers.push((position, header));
-            position += header.size_bytes;
-        }
-        Ok(headers)
     }
 
     fn maybe_roll(
