@@ -165,10 +165,19 @@ impl Partition {
     ) -> Result<AppendInfo, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
+            // Decoding every record (decompressing) is the expensive part: it runs here on the
+            // blocking pool before the write lock, so other appends and reads are not held up.
+            let config = {
+                let guard = partition.read_log();
+                guard.as_ref().ok_or(PartitionError::Gone)?.config().clone()
+            };
+            let topic_partition = format!("{}-{}", partition.topic, partition.partition);
+            let validated =
+                quill_log::validate_append(&batches, &config, &topic_partition, now_ms)?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
-            let info = log.append(
-                &batches,
+            let info = log.append_validated(
+                &validated,
                 AppendContext {
                     now_ms,
                     leader_epoch,
