@@ -17,9 +17,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use quill_log::{
-    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, ControlMarker, FlushPolicy,
-    GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot, ReadResult, TimestampOffset,
-    TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, Compression, CompressionLevels,
+    ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot,
+    ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -581,6 +581,11 @@ pub fn log_config_for(
             .get(name)
             .and_then(|value| value.trim().parse::<i64>().ok())
     };
+    let level = |name: &str, default: i32| -> i32 {
+        number(name)
+            .and_then(|value| i32::try_from(value).ok())
+            .unwrap_or(default)
+    };
     let timestamp_type = match effective.get("message.timestamp.type").map(String::as_str) {
         Some("LogAppendTime") => TimestampType::LogAppendTime,
         _ => TimestampType::CreateTime,
@@ -614,5 +619,19 @@ pub fn log_config_for(
             .unwrap_or(defaults.timestamp_before_max_ms),
         timestamp_after_max_ms: number("message.timestamp.after.max.ms")
             .unwrap_or(defaults.timestamp_after_max_ms),
+        compression_type: match effective.get("compression.type").map(|v| v.trim()) {
+            Some("uncompressed") => Some(Compression::None),
+            Some("gzip") => Some(Compression::Gzip),
+            Some("snappy") => Some(Compression::Snappy),
+            Some("lz4") => Some(Compression::Lz4),
+            Some("zstd") => Some(Compression::Zstd),
+            // `producer`; quill-meta refuses anything else before it is stored.
+            _ => None,
+        },
+        compression_levels: CompressionLevels {
+            gzip: level("compression.gzip.level", defaults.compression_levels.gzip),
+            lz4: level("compression.lz4.level", defaults.compression_levels.lz4),
+            zstd: level("compression.zstd.level", defaults.compression_levels.zstd),
+        },
     }
 }

@@ -1,3 +1,5 @@
+use crate::records::{Compression, CompressionLevels};
+
 /// How a record's timestamp is chosen (`message.timestamp.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimestampType {
@@ -107,6 +109,11 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far a CreateTime timestamp may lead the clock.
     pub timestamp_after_max_ms: i64,
+    /// `compression.type`: `None` is `producer` (the producer's bytes are stored as sent);
+    /// a codec makes the log re-encode batches of any other codec into it, as Kafka does.
+    pub compression_type: Option<Compression>,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: CompressionLevels,
 }
 
 impl Default for LogConfig {
@@ -124,6 +131,8 @@ impl Default for LogConfig {
             cleanup_policy: CleanupPolicy::DELETE,
             timestamp_before_max_ms: DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
             timestamp_after_max_ms: DEFAULT_TIMESTAMP_AFTER_MAX_MS,
+            compression_type: None,
+            compression_levels: CompressionLevels::default(),
         }
     }
 }

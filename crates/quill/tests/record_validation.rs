@@ -432,3 +432,144 @@ fn timestamps_outside_the_topic_bounds_are_invalid_timestamp() {
     );
     assert_eq!(fine.error_code, 0);
 }
+
+/// Codec ids of every batch of a partition, with the decoded values.
+fn stored_codecs(client: &mut TestClient, topic: &str) -> (Vec<i16>, Vec<(i64, String)>) {
+    let fetched = client.fetch(topic, 0, 0);
+    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let mut codecs = Vec::new();
+    let mut position = 0;
+    while position + 61 <= records.len() {
+        let length = i32::from_be_bytes(records[position + 8..position + 12].try_into().unwrap());
+        codecs.push(
+            i16::from_be_bytes(records[position + 21..position + 23].try_into().unwrap()) & 7,
+        );
+        position += 12 + length as usize;
+    }
+    (codecs, decode_values(&records))
+}
+
+#[test]
+fn compression_type_re_encodes_batches_and_real_consumers_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The broker default applies to topics without their own compression.type.
+    let broker = BrokerProcess::start(dir.path(), &["--set", "compression.type=lz4"]);
+    let mut client = broker.connect();
+    // (topic, its configs, codec ids of the two stored batches: gzip then snappy were sent)
+    type TopicCase<'a> = (&'a str, &'a [(&'a str, &'a str)], [i16; 2]);
+    let topics: [TopicCase<'_>; 6] = [
+        ("ct-broker-default", &[], [3, 3]),
+        ("ct-producer", &[("compression.type", "producer")], [1, 2]),
+        (
+            "ct-uncompressed",
+            &[("compression.type", "uncompressed")],
+            [0, 0],
+        ),
+        (
+            "ct-gzip",
+            &[
+                ("compression.type", "gzip"),
+                ("compression.gzip.level", "1"),
+            ],
+            [1, 1],
+        ),
+        ("ct-snappy", &[("compression.type", "snappy")], [2, 2]),
+        (
+            "ct-zstd",
+            &[
+                ("compression.type", "zstd"),
+                ("compression.zstd.level", "10"),
+            ],
+            [4, 4],
+        ),
+    ];
+    for (topic, configs, expected) in &topics {
+        let create = create_topic_request(topic, 1, 1, configs);
+        assert_eq!(client.call(&create, 5).topics[0].error_code, 0, "{topic}");
+        let first = produce(&mut client, topic, good_batch(Compression::Gzip, 0, 3), 9);
+        assert_eq!((first.error_code, first.base_offset), (0, 0), "{topic}");
+        let second = produce(&mut client, topic, good_batch(Compression::Snappy, 3, 3), 9);
+        assert_eq!((second.error_code, second.base_offset), (0, 3), "{topic}");
+        let (codecs, values) = stored_codecs(&mut client, topic);
+        assert_eq!(codecs, expected.to_vec(), "{topic}");
+        let want: Vec<(i64, String)> = (0..6).map(|i| (i, format!("v-{i}"))).collect();
+        assert_eq!(values, want, "{topic}");
+    }
+    // An altered topic config takes effect for the next batch.
+    let alter =
+        kafka_protocol::messages::IncrementalAlterConfigsRequest::default().with_resources(vec![
+        kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource::default(
+        )
+        .with_resource_type(2)
+        .with_resource_name(kafka_protocol::protocol::StrBytes::from_static_str(
+            "ct-producer",
+        ))
+        .with_configs(vec![
+            kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "compression.type",
+                ))
+                .with_config_operation(0)
+                .with_value(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "zstd",
+                ))),
+        ]),
+    ]);
+    let altered = client.call(&alter, 1);
+    assert_eq!(altered.responses[0].error_code, 0, "{altered:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // The broker applies metadata asynchronously: retry until the new setting is in force.
+        let (codecs_before, _) = stored_codecs(&mut client, "ct-producer");
+        let next = codecs_before.len();
+        let value = format!("v-{next}");
+        let mut encoder = BatchEncoder::new(BatchFields::producer(now_ms(), now_ms()));
+        encoder.push_fields(0, 0, 0, Some(b"k"), Some(value.as_bytes()), &[]);
+        let batch = Bytes::from(
+            encoder
+                .finish(Compression::Gzip, CompressionLevels::default())
+                .unwrap(),
+        );
+        assert_eq!(produce(&mut client, "ct-producer", batch, 9).error_code, 0);
+        let (codecs, _) = stored_codecs(&mut client, "ct-producer");
+        if codecs.last() == Some(&4) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "compression.type=zstd never took effect: {codecs:?}"
+        );
+    }
+
+    let address = broker.address();
+    let specs: Vec<String> = topics
+        .iter()
+        .filter(|(topic, _, _)| *topic != "ct-producer")
+        .map(|(topic, _, _)| format!("{topic}=6"))
+        .collect();
+    let script = workspace_root().join("tests/compat/validation/read_all.py");
+    for client in ["confluent", "kafka-python"] {
+        run_reader(
+            client,
+            Command::new(python())
+                .arg(&script)
+                .arg(&address)
+                .arg(client)
+                .args(&specs),
+        );
+    }
+    let node_specs: Vec<String> = specs
+        .iter()
+        .filter(|spec| !spec.starts_with("ct-zstd"))
+        .cloned()
+        .collect();
+    run_reader(
+        "kafkajs",
+        Command::new("node")
+            .current_dir(workspace_root().join("tests/compat/node"))
+            .arg("validation_read_all.js")
+            .arg(&address)
+            .args(&node_specs)
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
+    );
+}
