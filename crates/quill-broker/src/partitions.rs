@@ -17,9 +17,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use quill_log::{
-    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, ControlMarker, FlushPolicy,
-    GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot, ReadResult, TimestampOffset,
-    TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, CompactionConfig, ControlMarker,
+    FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot, ReadResult,
+    TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -605,5 +605,18 @@ pub fn log_config_for(
             .unwrap_or(defaults.timestamp_before_max_ms),
         timestamp_after_max_ms: number("message.timestamp.after.max.ms")
             .unwrap_or(defaults.timestamp_after_max_ms),
+        compaction: CompactionConfig {
+            min_cleanable_dirty_ratio: effective
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|ratio| ratio.is_finite())
+                .unwrap_or(defaults.compaction.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: number("min.compaction.lag.ms")
+                .unwrap_or(defaults.compaction.min_compaction_lag_ms),
+            max_compaction_lag_ms: number("max.compaction.lag.ms")
+                .unwrap_or(defaults.compaction.max_compaction_lag_ms),
+            delete_retention_ms: number("delete.retention.ms")
+                .unwrap_or(defaults.compaction.delete_retention_ms),
+        },
     }
 }

@@ -5,6 +5,8 @@
 //!   fsynced when the file was written).
 //! - `.clean-shutdown`: written last by a clean close, removed on open. It names the active
 //!   segment and its size so a stale marker cannot vouch for data written after it.
+//! - `cleaner.checkpoint`: the log cleaner's position (first dirty offset) and the mark below
+//!   which segments may have been cleaned (and so may skip offsets).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -16,6 +18,8 @@ pub const CHECKPOINT_FILE: &str = "quill-log.checkpoint";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const CHECKPOINT_MAGIC: &[u8; 4] = b"QLCP";
 const CLEAN_MAGIC: &[u8; 4] = b"QLCS";
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner.checkpoint";
+const CLEANER_MAGIC: &[u8; 4] = b"QLCC";
 const FORMAT_VERSION: u16 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +52,34 @@ pub fn read_checkpoint(dir: &Path) -> io::Result<Option<Checkpoint>> {
     }))
 }
 
+/// The cleaner's persistent state for one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CleanerCheckpoint {
+    /// Kafka's cleaner checkpoint: everything below was cleaned by the last finished round.
+    pub first_dirty_offset: i64,
+    /// Segments whose base offset is below this may have been rewritten by the cleaner, so
+    /// their batches may skip offsets. Raised (and made durable) before a cleaned segment is
+    /// swapped in; never lowered except by truncation.
+    pub cleaned_below: i64,
+}
+
+pub fn write_cleaner_checkpoint(dir: &Path, state: CleanerCheckpoint) -> io::Result<()> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&state.first_dirty_offset.to_be_bytes());
+    body.extend_from_slice(&state.cleaned_below.to_be_bytes());
+    write_atomically(dir, CLEANER_CHECKPOINT_FILE, &frame(CLEANER_MAGIC, &body))
+}
+
+pub fn read_cleaner_checkpoint(dir: &Path) -> io::Result<Option<CleanerCheckpoint>> {
+    let path = dir.join(CLEANER_CHECKPOINT_FILE);
+    Ok(
+        read_framed(&path, CLEANER_MAGIC, 16)?.map(|body| CleanerCheckpoint {
+            first_dirty_offset: be_i64(&body, 0),
+            cleaned_below: be_i64(&body, 8),
+        }),
+    )
+}
+
 pub fn write_clean_shutdown(dir: &Path, state: CleanShutdown) -> io::Result<()> {
     let mut body = Vec::with_capacity(24);
     body.extend_from_slice(&state.log_end_offset.to_be_bytes());
@@ -68,7 +100,7 @@ pub fn take_clean_shutdown(dir: &Path) -> io::Result<Option<CleanShutdown>> {
     Ok(state)
 }
 
-fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(10 + body.len());
     bytes.extend_from_slice(magic);
     bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -78,7 +110,11 @@ fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn read_framed(path: &Path, magic: &[u8; 4], body_bytes: usize) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_framed(
+    path: &Path,
+    magic: &[u8; 4],
+    body_bytes: usize,
+) -> io::Result<Option<Vec<u8>>> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -99,7 +135,7 @@ fn read_framed(path: &Path, magic: &[u8; 4], body_bytes: usize) -> io::Result<Op
     Ok(Some(content[6..].to_vec()))
 }
 
-fn be_i64(bytes: &[u8], at: usize) -> i64 {
+pub(crate) fn be_i64(bytes: &[u8], at: usize) -> i64 {
     let mut out = [0u8; 8];
     if let Some(slice) = bytes.get(at..at + 8) {
         out.copy_from_slice(slice);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
-use crate::checkpoint::{self, Checkpoint, CleanShutdown};
+use crate::checkpoint::{self, Checkpoint, CleanShutdown, CleanerCheckpoint};
+use crate::cleaner::{swap, CleaningLease};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
@@ -66,16 +67,20 @@ pub struct TimestampOffset {
 /// One partition's log. Appends need `&mut self`; reads take `&self`, so a `RwLock` lets many
 /// readers proceed between appends.
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
     /// Sorted by base offset, never empty; the last one takes appends.
-    segments: Vec<Segment>,
-    log_start_offset: i64,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
     committer: GroupCommitter,
-    sync_target: Arc<SyncTarget>,
+    pub(crate) sync_target: Arc<SyncTarget>,
     last_flush_ms: i64,
     last_checkpoint: Option<Checkpoint>,
-    producers: ProducerState,
+    pub(crate) producers: ProducerState,
+    /// The cleaner's position and the mark below which segments may have offset gaps.
+    pub(crate) cleaner_checkpoint: CleanerCheckpoint,
+    /// Lets `close`/`delete` stop a cleaner working on this log and wait for it.
+    pub(crate) cleaning: Arc<CleaningLease>,
     /// The leader epoch of the last append, stamped on transaction markers too.
     leader_epoch: i32,
     /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
@@ -100,11 +105,23 @@ impl Log {
     pub fn open(dir: &Path, config: LogConfig, committer: GroupCommitter) -> Result<Log, LogError> {
         fs::create_dir_all(dir)?;
         let lock = lock_dir(dir)?;
+        // A crash in the middle of a cleaner swap: finish it or discard it before anything
+        // looks at the segment files.
+        swap::recover(dir)?;
+        let cleaner_checkpoint = checkpoint::read_cleaner_checkpoint(dir)?.unwrap_or_default();
         let base_offsets = list_segments(dir)?;
         let stored = checkpoint::read_checkpoint(dir)?;
         let clean = checkpoint::take_clean_shutdown(dir)?;
-        let (segments, was_clean) = open_segments(dir, &config, &base_offsets, stored, clean)?;
+        let (segments, was_clean) = open_segments(
+            dir,
+            &config,
+            &base_offsets,
+            stored,
+            clean,
+            cleaner_checkpoint.cleaned_below,
+        )?;
         let mut log = Log::assemble(dir, config, committer, segments, stored, lock)?;
+        log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
         if !was_clean {
             // Data that survived a process crash may still sit only in the page cache: make it
@@ -147,6 +164,8 @@ impl Log {
             last_flush_ms: 0,
             last_checkpoint: stored,
             producers: ProducerState::default(),
+            cleaner_checkpoint: CleanerCheckpoint::default(),
+            cleaning: Arc::new(CleaningLease::default()),
             leader_epoch: -1,
             _lock: lock,
         })
@@ -484,7 +503,37 @@ impl Log {
             }
         }
         self.producers.log_start_advanced(self.log_start_offset);
+        self.forget_cleaned_aborts()?;
         Ok(())
+    }
+
+    /// Aborted transactions whose ABORT marker the cleaner removed are forgotten: their data is
+    /// gone, and a `read_committed` client told about one would skip that producer's later
+    /// records while waiting for a marker that no longer exists. (A snapshot taken before the
+    /// cleaning may still list them; this check runs after every state rebuild.)
+    fn forget_cleaned_aborts(&mut self) -> Result<(), LogError> {
+        let cleaned_below = self.cleaner_checkpoint.cleaned_below;
+        if cleaned_below <= self.log_start_offset {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(self.producers.aborted.len());
+        for entry in &self.producers.aborted {
+            if entry.last_offset >= cleaned_below || self.abort_marker_at(entry.last_offset)? {
+                kept.push(*entry);
+            }
+        }
+        self.producers.aborted = kept;
+        Ok(())
+    }
+
+    /// Whether a control batch with its marker record still stands at `offset`.
+    fn abort_marker_at(&self, offset: i64) -> Result<bool, LogError> {
+        let Some(segment) = self.segment_for(offset) else {
+            return Ok(false);
+        };
+        Ok(segment.find_position(offset)?.is_some_and(|(_, header)| {
+            header.base_offset == offset && header.is_control() && header.records_count > 0
+        }))
     }
 
     fn maybe_roll(
@@ -700,9 +749,11 @@ impl Log {
     }
 
     /// Deletes whole segments past `retention.ms` (by their max timestamp), while the log is
-    /// over `retention.bytes`, or entirely below the log start offset. Never the active segment.
+    /// over `retention.bytes` (both only when `cleanup.policy` includes `delete`), or entirely
+    /// below the log start offset. Never the active segment.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
         let mut deleted = 0;
+        let deletes = self.config.cleanup_policy.delete;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
             let newest_ms = if oldest.max_timestamp_ms >= 0 {
@@ -710,9 +761,11 @@ impl Log {
             } else {
                 oldest.modified_ms().unwrap_or(now_ms)
             };
-            let expired = self.config.retention_ms >= 0
+            let expired = deletes
+                && self.config.retention_ms >= 0
                 && now_ms.saturating_sub(newest_ms) > self.config.retention_ms;
-            let oversized = self.config.retention_bytes >= 0
+            let oversized = deletes
+                && self.config.retention_bytes >= 0
                 && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
             let below_start = self.segments[1].base_offset <= self.log_start_offset;
             if !(expired || oversized || below_start) {
@@ -774,8 +827,9 @@ impl Log {
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads
-    /// almost nothing.
+    /// almost nothing. A cleaner working on this log is stopped first (and waited for).
     pub fn close(mut self) -> Result<(), LogError> {
+        self.cleaning.abort_and_wait();
         let active = self.active_mut();
         active.seal_time_index();
         active.persist_indexes(true)?;
@@ -796,6 +850,7 @@ impl Log {
 
     /// Removes the partition's directory and everything in it.
     pub fn delete(self) -> Result<(), LogError> {
+        self.cleaning.abort_and_wait();
         let dir = self.dir.clone();
         drop(self);
         fs::remove_dir_all(&dir)?;
@@ -861,6 +916,7 @@ fn open_segments(
     base_offsets: &[i64],
     stored: Option<Checkpoint>,
     clean: Option<CleanShutdown>,
+    cleaned_below: i64,
 ) -> Result<(Vec<Segment>, bool), LogError> {
     let clean = clean.filter(|marker| {
         let active_base = base_offsets.last().copied();
@@ -888,16 +944,30 @@ fn open_segments(
             _ if recovery_point == i64::MAX => None,
             _ => Some(recovery_point.max(base)),
         };
-        let (segment, outcome) =
-            Segment::open(dir, base, config.index_interval_bytes, recover_from)?;
-        let continues = segments.last().is_none_or(|prev| prev.next_offset == base);
+        // The cleaner may have removed records anywhere below its mark, the last batches of a
+        // segment included.
+        let gaps_allowed = base < cleaned_below;
+        let (segment, outcome) = Segment::open(
+            dir,
+            base,
+            config.index_interval_bytes,
+            recover_from,
+            gaps_allowed,
+        )?;
+        let continues = segments.last().is_none_or(|prev| {
+            if prev.gaps_allowed() {
+                prev.next_offset <= base
+            } else {
+                prev.next_offset == base
+            }
+        });
         if !continues {
             tracing::warn!(dir = %dir.display(), base, "segment does not continue the log; deleting it and later segments");
             drop(segment);
             delete_segment_files(dir, &base_offsets[i..])?;
             break;
         }
-        let ends_early = next_base.is_some_and(|next| segment.next_offset != next);
+        let ends_early = !gaps_allowed && next_base.is_some_and(|next| segment.next_offset != next);
         segments.push(segment);
         if outcome.truncated || ends_early {
             if let Some(later) = base_offsets.get(i + 1..).filter(|l| !l.is_empty()) {

@@ -44,6 +44,9 @@ pub struct Segment {
     pub offset_of_max_timestamp: i64,
     /// Wall-clock time of the first append into this segment (for `segment.ms`).
     pub first_append_ms: Option<i64>,
+    /// A cleaned segment (below the cleaner's mark) may skip offsets between batches: the
+    /// cleaner removed the records in between. Elsewhere offsets must be dense.
+    gaps_allowed: bool,
     bytes_since_index_entry: u64,
     file: Arc<File>,
     log_path: PathBuf,
@@ -82,6 +85,7 @@ impl Segment {
             max_timestamp_ms: -1,
             offset_of_max_timestamp: base_offset,
             first_append_ms: None,
+            gaps_allowed: false,
             bytes_since_index_entry: 0,
             file,
             log_path,
@@ -92,19 +96,21 @@ impl Segment {
 
     /// Opens an existing segment. Consistent index files are trusted for the part of the
     /// segment before `recover_from` (all of it when `None`); every batch from there to the end
-    /// is validated (header, CRC, dense offsets) and a torn or corrupt tail is cut. Missing or
-    /// inconsistent index files are rebuilt by a full validating scan.
+    /// is validated (header, CRC, dense offsets unless `gaps_allowed`) and a torn or corrupt
+    /// tail is cut. Missing or inconsistent index files are rebuilt by a full validating scan.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         index_interval_bytes: u32,
         recover_from: Option<i64>,
+        gaps_allowed: bool,
     ) -> Result<(Segment, ScanOutcome), LogError> {
         let log_path = dir.join(segment_file_name(base_offset, "log"));
         let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
         let size_bytes = file.metadata()?.len();
         let mut segment = Segment::empty(base_offset, Arc::new(file), log_path);
         segment.size_bytes = size_bytes;
+        segment.gaps_allowed = gaps_allowed;
         if !segment.load_indexes()? {
             let outcome = segment.rebuild(index_interval_bytes)?;
             return Ok((segment, outcome));
@@ -189,7 +195,8 @@ impl Segment {
         Ok(outcome)
     }
 
-    /// Validates every batch from `position`: header, size, CRC and dense offsets. Cuts the
+    /// Validates every batch from `position`: header, size, CRC and dense (or, in a cleaned
+    /// segment, increasing) offsets. Cuts the
     /// file at the first batch that fails. `add_index_entries` is false when the indexes already
     /// cover the batch at `position`.
     fn scan_from(
@@ -208,8 +215,15 @@ impl Segment {
             let Some(whole) = reader.bytes_at(position, header.size_bytes)? else {
                 break;
             };
-            let dense = header.base_offset == self.next_offset && header.last_offset_delta >= 0;
-            if !dense || batch::validate_batch(whole, &header, false).is_err() {
+            let in_order = if self.gaps_allowed {
+                header.base_offset >= self.next_offset
+            } else {
+                header.base_offset == self.next_offset
+            };
+            if !in_order
+                || header.last_offset_delta < 0
+                || batch::validate_batch(whole, &header, false).is_err()
+            {
                 break;
             }
             let placed = PlacedBatch {
@@ -495,6 +509,33 @@ impl Segment {
     pub fn sync(&self) -> Result<(), LogError> {
         self.file.sync_data()?;
         Ok(())
+    }
+
+    /// The base timestamp of the first batch (`max.compaction.lag.ms` measures dirty data's age
+    /// from it), if the segment holds a batch.
+    pub fn first_batch_timestamp_ms(&self) -> Result<Option<i64>, LogError> {
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, HEADER_BYTES);
+        Ok(reader.header_at(0)?.map(|h| h.base_timestamp_ms))
+    }
+
+    pub fn gaps_allowed(&self) -> bool {
+        self.gaps_allowed
+    }
+
+    /// Sets the file's modification time (a cleaned segment keeps its originals' time, which
+    /// time retention falls back on when a segment holds no timestamp).
+    pub fn set_modified_ms(&self, modified_ms: i64) -> Result<(), LogError> {
+        let since_epoch = std::time::Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
+        self.file
+            .set_modified(std::time::UNIX_EPOCH + since_epoch)?;
+        Ok(())
+    }
+
+    pub fn index_bytes(&self) -> (u64, u64) {
+        (
+            self.offset_index.len() as u64 * 8,
+            self.time_index.len() as u64 * 12,
+        )
     }
 
     pub fn modified_ms(&self) -> Option<i64> {
