@@ -37,6 +37,8 @@ pub use log::{
     AbortedTransaction, AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
+/// The file-system seam every file of a log goes through (`quill_fs::sim` in tests).
+pub use quill_fs::{self, Fs};
 pub use segment::MAX_BATCH_BYTES;
 
 /// Validates one v2 batch as the log validates producer input (for fuzzing and the broker's

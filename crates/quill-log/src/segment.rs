@@ -1,10 +1,10 @@
 //! One segment: a `.log` file of whole v2 batches plus its two sparse indexes.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::FileExt;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use quill_fs::{File, Fs, OpenOptions};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
 use crate::error::LogError;
@@ -45,6 +45,7 @@ pub struct Segment {
     /// Wall-clock time of the first append into this segment (for `segment.ms`).
     pub first_append_ms: Option<i64>,
     bytes_since_index_entry: u64,
+    fs: Fs,
     file: Arc<File>,
     log_path: PathBuf,
     offset_index: Index<OffsetEntry>,
@@ -59,22 +60,26 @@ pub struct ScanOutcome {
 }
 
 impl Segment {
-    pub fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+    pub fn create(fs: &Fs, dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
         let log_path = dir.join(segment_file_name(base_offset, "log"));
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&log_path)?;
+        let file = fs.open(
+            &log_path,
+            OpenOptions {
+                create: true,
+                read: true,
+                append: true,
+                ..OpenOptions::default()
+            },
+        )?;
         // A leftover file of the same name holds nothing we trust (append mode cannot truncate).
         file.set_len(0)?;
         for extension in ["index", "timeindex"] {
-            remove_if_exists(&dir.join(segment_file_name(base_offset, extension)))?;
+            fs.remove_file_if_exists(&dir.join(segment_file_name(base_offset, extension)))?;
         }
-        Ok(Segment::empty(base_offset, Arc::new(file), log_path))
+        Ok(Segment::empty(fs, base_offset, Arc::new(file), log_path))
     }
 
-    fn empty(base_offset: i64, file: Arc<File>, log_path: PathBuf) -> Segment {
+    fn empty(fs: &Fs, base_offset: i64, file: Arc<File>, log_path: PathBuf) -> Segment {
         Segment {
             base_offset,
             next_offset: base_offset,
@@ -83,6 +88,7 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             first_append_ms: None,
             bytes_since_index_entry: 0,
+            fs: fs.clone(),
             file,
             log_path,
             offset_index: Index::default(),
@@ -95,15 +101,23 @@ impl Segment {
     /// is validated (header, CRC, dense offsets) and a torn or corrupt tail is cut. Missing or
     /// inconsistent index files are rebuilt by a full validating scan.
     pub fn open(
+        fs: &Fs,
         dir: &Path,
         base_offset: i64,
         index_interval_bytes: u32,
         recover_from: Option<i64>,
     ) -> Result<(Segment, ScanOutcome), LogError> {
         let log_path = dir.join(segment_file_name(base_offset, "log"));
-        let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
-        let size_bytes = file.metadata()?.len();
-        let mut segment = Segment::empty(base_offset, Arc::new(file), log_path);
+        let file = fs.open(
+            &log_path,
+            OpenOptions {
+                read: true,
+                append: true,
+                ..OpenOptions::default()
+            },
+        )?;
+        let size_bytes = file.size_bytes()?;
+        let mut segment = Segment::empty(fs, base_offset, Arc::new(file), log_path);
         segment.size_bytes = size_bytes;
         if !segment.load_indexes()? {
             let outcome = segment.rebuild(index_interval_bytes)?;
@@ -122,13 +136,15 @@ impl Segment {
 
     fn load_indexes(&mut self) -> Result<bool, LogError> {
         let size = self.size_bytes;
-        let Some(offset_index) = Index::<OffsetEntry>::load(&self.index_path("index"), |e| {
-            u64::from(e.position) < size
-        })?
+        let Some(offset_index) =
+            Index::<OffsetEntry>::load(&self.fs, &self.index_path("index"), |e| {
+                u64::from(e.position) < size
+            })?
         else {
             return Ok(false);
         };
-        let Some(time_index) = Index::<TimeEntry>::load(&self.index_path("timeindex"), |_| true)?
+        let Some(time_index) =
+            Index::<TimeEntry>::load(&self.fs, &self.index_path("timeindex"), |_| true)?
         else {
             return Ok(false);
         };
@@ -286,7 +302,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size_bytes;
-        if let Err(error) = write_all_vectored(&self.file, slices) {
+        if let Err(error) = self.file.write_all_vectored(slices) {
             if let Err(cut_error) = self.file.set_len(start) {
                 tracing::error!(segment = %self.log_path.display(), %cut_error, "could not undo a failed append");
             }
@@ -461,9 +477,10 @@ impl Segment {
     }
 
     pub fn persist_indexes(&mut self, sync: bool) -> Result<(), LogError> {
-        self.offset_index.persist(&self.index_path("index"), sync)?;
+        self.offset_index
+            .persist(&self.fs, &self.index_path("index"), sync)?;
         self.time_index
-            .persist(&self.index_path("timeindex"), sync)?;
+            .persist(&self.fs, &self.index_path("timeindex"), sync)?;
         Ok(())
     }
 
@@ -498,36 +515,16 @@ impl Segment {
     }
 
     pub fn modified_ms(&self) -> Option<i64> {
-        let modified = self.file.metadata().ok()?.modified().ok()?;
-        let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-        i64::try_from(since_epoch.as_millis()).ok()
+        self.file.modified_ms()
     }
 
     pub fn delete_files(&self) -> Result<(), LogError> {
-        remove_if_exists(&self.log_path)?;
-        remove_if_exists(&self.index_path("index"))?;
-        remove_if_exists(&self.index_path("timeindex"))?;
+        self.fs.remove_file_if_exists(&self.log_path)?;
+        self.fs.remove_file_if_exists(&self.index_path("index"))?;
+        self.fs
+            .remove_file_if_exists(&self.index_path("timeindex"))?;
         Ok(())
     }
-}
-
-pub fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
-}
-
-fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote zero bytes")),
-            Ok(written) => IoSlice::advance_slices(&mut slices, written),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }
 
 /// Reads a file through a window so that walking many small batches costs few syscalls.
