@@ -46,6 +46,8 @@ pub use log::{
     AbortedTransaction, AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
+/// The file-system seam every file of a log goes through (`quill_fs::sim` in tests).
+pub use quill_fs::{self, Fs};
 pub use records::{
     BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
     MAX_DECOMPRESSED_BATCH_BYTES,

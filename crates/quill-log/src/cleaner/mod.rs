@@ -34,7 +34,6 @@ mod throttle;
 mod txn;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::IoSlice;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +51,8 @@ use crate::log::Log;
 use crate::producer::{AbortedEntry, ControlMarker};
 use crate::records::{self, BatchFields, Compression, CompressionLevels, RecordHeader};
 use crate::segment::{ChunkReader, PlacedBatch, Segment};
+
+use quill_fs::{File, Fs};
 
 /// Attribute bit 6 of a v2 batch: its base timestamp is the delete horizon (KIP-534).
 pub const DELETE_HORIZON_FLAG: i16 = 0x40;
@@ -240,6 +241,7 @@ struct PlannedSegment {
 /// Everything a round needs from the log, taken under the shared lock.
 #[derive(Debug)]
 struct CleaningPlan {
+    fs: Fs,
     dir: PathBuf,
     config: LogConfig,
     now_ms: i64,
@@ -399,6 +401,7 @@ impl Log {
             })
             .collect();
         Some(CleaningPlan {
+            fs: self.fs.clone(),
             dir: self.dir.clone(),
             config: self.config.clone(),
             now_ms,
@@ -419,7 +422,7 @@ impl Log {
             .iter()
             .position(|s| s.base_offset == staged.base_offset)
         else {
-            swap::discard_staging(&self.dir)?;
+            swap::discard_cleaned(&self.fs, &self.dir)?;
             return Ok(false);
         };
         let end = start + staged.replaced.len();
@@ -431,7 +434,7 @@ impl Log {
             );
         if !unchanged {
             tracing::info!(dir = %self.dir.display(), base_offset = staged.base_offset, "segments changed while cleaning; dropping the cleaned copy");
-            swap::discard_staging(&self.dir)?;
+            swap::discard_cleaned(&self.fs, &self.dir)?;
             return Ok(false);
         }
         if self.cleaner_checkpoint.cleaned_below < staged.round_end_offset {
@@ -440,15 +443,16 @@ impl Log {
                 cleaned_below: staged.round_end_offset,
                 ..self.cleaner_checkpoint
             };
-            checkpoint::write_cleaner_checkpoint(&self.dir, raised)?;
+            checkpoint::write_cleaner_checkpoint(&self.fs, &self.dir, raised)?;
             self.cleaner_checkpoint = raised;
         }
         let manifest = swap::SwapManifest {
             new_base_offset: staged.base_offset,
             replaced: staged.replaced.iter().map(|(base, _)| *base).collect(),
         };
-        swap::commit(&self.dir, &manifest)?;
+        swap::commit(&self.fs, &self.dir, &manifest)?;
         let (segment, _) = Segment::open(
+            &self.fs,
             &self.dir,
             staged.base_offset,
             self.config.index_interval_bytes,
@@ -470,7 +474,7 @@ impl Log {
             first_dirty_offset: end_offset,
             cleaned_below: self.cleaner_checkpoint.cleaned_below.max(end_offset),
         };
-        checkpoint::write_cleaner_checkpoint(&self.dir, finished)?;
+        checkpoint::write_cleaner_checkpoint(&self.fs, &self.dir, finished)?;
         self.cleaner_checkpoint = finished;
         Ok(())
     }
@@ -569,8 +573,8 @@ impl LogCleaner {
         let result = self.clean_planned(log, &plan);
         if result.is_err() {
             // Whatever was staged is useless now; the log itself was not touched.
-            if let Err(error) = swap::discard_staging(&plan.dir) {
-                tracing::warn!(dir = %plan.dir.display(), %error, "could not remove the cleaner's staging directory");
+            if let Err(error) = swap::discard_cleaned(&plan.fs, &plan.dir) {
+                tracing::warn!(dir = %plan.dir.display(), %error, "could not remove the cleaner's unfinished files");
             }
         }
         if let Ok(Some(stats)) = &result {
@@ -830,10 +834,15 @@ fn clean_group(
     throttler: &Throttler,
     stats: &mut CleanStats,
 ) -> Result<StagedSegment, LogError> {
-    let staging = swap::prepare_staging(&plan.dir)?;
+    swap::discard_cleaned(&plan.fs, &plan.dir)?;
     let base_offset = group.first().map_or(0, |s| s.base_offset);
     let mut output = GroupOutput {
-        segment: Segment::create(&staging, base_offset)?,
+        segment: Segment::create_with_suffix(
+            &plan.fs,
+            &plan.dir,
+            base_offset,
+            swap::CLEANED_SUFFIX,
+        )?,
         buffer: Vec::with_capacity(WRITE_CHUNK_BYTES + WRITE_CHUNK_BYTES / 4),
         placed: Vec::new(),
         index_interval_bytes: plan.config.index_interval_bytes,
@@ -870,7 +879,7 @@ fn clean_group(
     segment.set_modified_ms(modified_ms)?;
     segment.file().sync_all()?;
     drop(segment);
-    checkpoint::sync_dir(&staging)?;
+    plan.fs.sync_dir(&plan.dir)?;
     Ok(StagedSegment {
         base_offset,
         replaced: group
@@ -1099,12 +1108,23 @@ fn empty_batch(header: &BatchHeader) -> Result<Vec<u8>, LogError> {
 mod tests {
     use super::*;
 
+    fn test_file() -> File {
+        let dir = tempfile::tempdir().unwrap();
+        let options = quill_fs::OpenOptions {
+            create: true,
+            read: true,
+            write: true,
+            ..quill_fs::OpenOptions::default()
+        };
+        Fs::default().open(&dir.path().join("f"), options).unwrap()
+    }
+
     fn planned(base_offset: i64, next_offset: i64, size_bytes: u64) -> PlannedSegment {
         PlannedSegment {
             base_offset,
             next_offset,
             size_bytes,
-            file: Arc::new(tempfile::tempfile().unwrap()),
+            file: Arc::new(test_file()),
             modified_ms: 0,
             index_bytes: (8, 12),
             dirty_start_position: 0,

@@ -1,36 +1,37 @@
 //! How a cleaned segment replaces the segments it was made from, safely against a crash at any
-//! point.
+//! point (our own protocol; Kafka's `.cleaned` → `.swap` renames serve the same purpose).
 //!
-//! 1. The cleaned segment (`.log`, `.index`, `.timeindex`) is written into the staging
-//!    directory `cleaner.staging/` and every file fsynced (plus the staging directory).
+//! 1. The cleaned segment is written next to the log as `<base>.index.cleaned`,
+//!    `<base>.timeindex.cleaned` and `<base>.log.cleaned`; every file is fsynced, then the
+//!    directory.
 //! 2. The manifest `cleaner.swap` (new base offset, replaced base offsets, CRC) is written
 //!    atomically (temp file, fsync, rename, directory fsync). **This is the commit point.**
-//! 3. The staged files are renamed over `<new base>.*` and the other replaced segments' files
-//!    are deleted; the partition directory is fsynced.
+//! 3. The `.cleaned` files are renamed over `<base>.*` (indexes first, `.log` last) and the
+//!    other replaced segments' files are deleted; the directory is fsynced.
 //! 4. The manifest is deleted and the directory fsynced (so a stale manifest can never come back
-//!    and replay over a later staging directory).
+//!    and replay over the files of a later cleaning).
 //!
 //! Recovery (`recover`, run by `Log::open` before listing segments): a manifest present means the
-//! swap committed, so step 3 is redone (it is idempotent: staged files already moved are
-//! skipped, files already deleted stay deleted) and step 4 finished; without a manifest whatever
-//! is staged is an unfinished cleaning and is discarded. Either way the log holds the same
-//! records: the old segments or the complete cleaned one.
+//! swap committed, so step 3 is redone (idempotent: files already renamed are skipped, files
+//! already deleted stay deleted) and step 4 finished; without a manifest any `.cleaned` file is
+//! an unfinished cleaning and is deleted. Either way the log holds the same records: the old
+//! segments, or the complete cleaned one. Because the `.log` file moves last, a redo never pairs
+//! the new log with the replaced segment's index.
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::checkpoint::{sync_dir, write_atomically};
-use crate::segment::{remove_if_exists, segment_file_name};
+use quill_fs::Fs;
 
-pub const STAGING_DIR: &str = "cleaner.staging";
+use crate::segment::segment_file_name;
+
+pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const MANIFEST_FILE: &str = "cleaner.swap";
 const MANIFEST_MAGIC: &[u8; 4] = b"QLSW";
 const MANIFEST_VERSION: u16 = 1;
 /// A group never holds more segments than this (bounds what a manifest may claim).
 pub const MAX_REPLACED_SEGMENTS: usize = 1 << 20;
-/// The `.log` file moves last: while it is still staged, every index file is either staged too
-/// or already moved, so a redo never pairs the new log with the old segment's index.
+/// Indexes before the log: see the module docs.
 const SEGMENT_EXTENSIONS: [&str; 3] = ["index", "timeindex", "log"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,26 +41,30 @@ pub struct SwapManifest {
     pub replaced: Vec<i64>,
 }
 
-pub fn staging_dir(dir: &Path) -> PathBuf {
-    dir.join(STAGING_DIR)
+fn cleaned_name(base_offset: i64, extension: &str) -> String {
+    format!(
+        "{}{CLEANED_SUFFIX}",
+        segment_file_name(base_offset, extension)
+    )
 }
 
-/// An empty staging directory, ready for one cleaned segment.
-pub fn prepare_staging(dir: &Path) -> io::Result<PathBuf> {
-    let staging = staging_dir(dir);
-    if staging.exists() {
-        fs::remove_dir_all(&staging)?;
+/// Deletes every `.cleaned` file (an abandoned cleaning, or leftovers before a new one).
+pub fn discard_cleaned(fs: &Fs, dir: &Path) -> io::Result<()> {
+    let mut removed = false;
+    for path in fs.list_dir(dir)? {
+        let is_cleaned = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(CLEANED_SUFFIX));
+        if is_cleaned {
+            fs.remove_file_if_exists(&path)?;
+            removed = true;
+        }
     }
-    fs::create_dir(&staging)?;
-    Ok(staging)
-}
-
-/// Removes the staging directory (an abandoned cleaning).
-pub fn discard_staging(dir: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(staging_dir(dir)) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
+    if removed {
+        fs.sync_dir(dir)?;
     }
+    Ok(())
 }
 
 fn encode(manifest: &SwapManifest) -> Vec<u8> {
@@ -101,58 +106,52 @@ fn decode(bytes: &[u8]) -> Option<SwapManifest> {
     })
 }
 
-/// Steps 2–4 for a segment already complete and fsynced in the staging directory.
-pub fn commit(dir: &Path, manifest: &SwapManifest) -> io::Result<()> {
-    write_atomically(dir, MANIFEST_FILE, &encode(manifest))?;
-    apply(dir, manifest)?;
-    remove_if_exists(&dir.join(MANIFEST_FILE))?;
-    sync_dir(dir)
+/// Steps 2–4 for a segment already complete and fsynced as `.cleaned` files.
+pub fn commit(fs: &Fs, dir: &Path, manifest: &SwapManifest) -> io::Result<()> {
+    fs.write_atomically(dir, MANIFEST_FILE, &encode(manifest))?;
+    apply(fs, dir, manifest)?;
+    fs.remove_file_if_exists(&dir.join(MANIFEST_FILE))?;
+    fs.sync_dir(dir)
 }
 
 /// Step 3, idempotent.
-fn apply(dir: &Path, manifest: &SwapManifest) -> io::Result<()> {
-    let staging = staging_dir(dir);
+fn apply(fs: &Fs, dir: &Path, manifest: &SwapManifest) -> io::Result<()> {
     let new_base = manifest.new_base_offset;
     for extension in SEGMENT_EXTENSIONS {
-        let name = segment_file_name(new_base, extension);
-        let staged = staging.join(&name);
-        if staged.exists() {
-            fs::rename(&staged, dir.join(&name))?;
+        let staged = dir.join(cleaned_name(new_base, extension));
+        if fs.exists(&staged) {
+            fs.rename(&staged, &dir.join(segment_file_name(new_base, extension)))?;
         }
     }
     for &base in manifest.replaced.iter().filter(|&&b| b != new_base) {
         for extension in SEGMENT_EXTENSIONS {
-            remove_if_exists(&dir.join(segment_file_name(base, extension)))?;
+            fs.remove_file_if_exists(&dir.join(segment_file_name(base, extension)))?;
         }
     }
-    sync_dir(dir)?;
-    if staging.exists() {
-        sync_dir(&staging)?;
-    }
-    Ok(())
+    fs.sync_dir(dir)
 }
 
 /// Finishes a committed swap or discards an uncommitted one (see the module docs).
-pub fn recover(dir: &Path) -> io::Result<()> {
+pub fn recover(fs: &Fs, dir: &Path) -> io::Result<()> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    match fs::read(&manifest_path) {
+    match fs.read(&manifest_path) {
         Ok(bytes) => {
             match decode(&bytes) {
                 Some(manifest) => {
                     tracing::info!(dir = %dir.display(), new_base_offset = manifest.new_base_offset, replaced = manifest.replaced.len(), "finishing an interrupted cleaner swap");
-                    apply(dir, &manifest)?;
+                    apply(fs, dir, &manifest)?;
                 }
                 None => {
                     tracing::warn!(dir = %dir.display(), "ignoring a malformed cleaner swap manifest")
                 }
             }
-            remove_if_exists(&manifest_path)?;
-            sync_dir(dir)?;
+            fs.remove_file_if_exists(&manifest_path)?;
+            fs.sync_dir(dir)?;
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }
-    discard_staging(dir)
+    discard_cleaned(fs, dir)
 }
 
 #[cfg(test)]
@@ -184,43 +183,35 @@ mod tests {
     fn recovery_finishes_a_committed_swap_and_discards_an_uncommitted_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
+        let fs = Fs::default();
+        let read = |name: String| std::fs::read_to_string(path.join(name)).unwrap();
         for base in [0i64, 10, 20] {
-            fs::write(
+            std::fs::write(
                 path.join(segment_file_name(base, "log")),
                 format!("old {base}"),
             )
             .unwrap();
         }
-        let staging = prepare_staging(path).unwrap();
-        fs::write(staging.join(segment_file_name(0, "log")), "cleaned").unwrap();
-        // Uncommitted: the staged file is dropped, the old segments stay.
-        recover(path).unwrap();
-        assert!(!staging.exists());
-        assert_eq!(
-            fs::read_to_string(path.join(segment_file_name(0, "log"))).unwrap(),
-            "old 0"
-        );
+        std::fs::write(path.join(cleaned_name(0, "log")), "cleaned").unwrap();
+        // Uncommitted: the cleaned file is dropped, the old segments stay.
+        recover(&fs, path).unwrap();
+        assert!(!path.join(cleaned_name(0, "log")).exists());
+        assert_eq!(read(segment_file_name(0, "log")), "old 0");
         // Committed but not applied: recovery applies it.
-        let staging = prepare_staging(path).unwrap();
-        fs::write(staging.join(segment_file_name(0, "log")), "cleaned").unwrap();
+        std::fs::write(path.join(cleaned_name(0, "log")), "cleaned").unwrap();
         let manifest = SwapManifest {
             new_base_offset: 0,
             replaced: vec![0, 10],
         };
-        write_atomically(path, MANIFEST_FILE, &encode(&manifest)).unwrap();
-        recover(path).unwrap();
-        assert_eq!(
-            fs::read_to_string(path.join(segment_file_name(0, "log"))).unwrap(),
-            "cleaned"
-        );
+        fs.write_atomically(path, MANIFEST_FILE, &encode(&manifest))
+            .unwrap();
+        recover(&fs, path).unwrap();
+        assert_eq!(read(segment_file_name(0, "log")), "cleaned");
         assert!(!path.join(segment_file_name(10, "log")).exists());
         assert!(path.join(segment_file_name(20, "log")).exists());
         assert!(!path.join(MANIFEST_FILE).exists());
         // Applying again changes nothing.
-        apply(path, &manifest).unwrap();
-        assert_eq!(
-            fs::read_to_string(path.join(segment_file_name(0, "log"))).unwrap(),
-            "cleaned"
-        );
+        apply(&fs, path, &manifest).unwrap();
+        assert_eq!(read(segment_file_name(0, "log")), "cleaned");
     }
 }
