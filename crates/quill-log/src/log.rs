@@ -644,11 +644,13 @@ impl Log {
     }
 
     /// The segment holding `offset`, skipping empty segments.
+    /// (A segment the cleaner emptied keeps its base offset but holds no batch: it is skipped
+    /// like one that ends before `offset`.)
     fn segment_for(&self, offset: i64) -> Option<&Segment> {
         let after = self.segments.partition_point(|s| s.base_offset <= offset);
         self.segments[after.saturating_sub(1)..]
             .iter()
-            .find(|s| s.next_offset > offset)
+            .find(|s| s.next_offset > offset && s.size_bytes > 0)
     }
 
     /// The first offset (at or after the log start) whose timestamp is ≥ `timestamp_ms`.
