@@ -17,9 +17,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use quill_log::{
-    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, Compression, CompressionLevels,
-    ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot,
-    ReadResult, TimestampOffset, TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, CompactionConfig, Compression,
+    CompressionLevels, ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig, LogError,
+    ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -632,6 +632,19 @@ pub fn log_config_for(
             gzip: level("compression.gzip.level", defaults.compression_levels.gzip),
             lz4: level("compression.lz4.level", defaults.compression_levels.lz4),
             zstd: level("compression.zstd.level", defaults.compression_levels.zstd),
+        },
+        compaction: CompactionConfig {
+            min_cleanable_dirty_ratio: effective
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|ratio| ratio.is_finite())
+                .unwrap_or(defaults.compaction.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: number("min.compaction.lag.ms")
+                .unwrap_or(defaults.compaction.min_compaction_lag_ms),
+            max_compaction_lag_ms: number("max.compaction.lag.ms")
+                .unwrap_or(defaults.compaction.max_compaction_lag_ms),
+            delete_retention_ms: number("delete.retention.ms")
+                .unwrap_or(defaults.compaction.delete_retention_ms),
         },
     }
 }

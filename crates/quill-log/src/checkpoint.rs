@@ -5,17 +5,20 @@
 //!   fsynced when the file was written).
 //! - `.clean-shutdown`: written last by a clean close, removed on open. It names the active
 //!   segment and its size so a stale marker cannot vouch for data written after it.
+//! - `cleaner.checkpoint`: the log cleaner's position (first dirty offset) and the mark below
+//!   which segments may have been cleaned (and so may skip offsets).
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
-use crate::segment::remove_if_exists;
+use quill_fs::Fs;
 
 pub const CHECKPOINT_FILE: &str = "quill-log.checkpoint";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const CHECKPOINT_MAGIC: &[u8; 4] = b"QLCP";
 const CLEAN_MAGIC: &[u8; 4] = b"QLCS";
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner.checkpoint";
+const CLEANER_MAGIC: &[u8; 4] = b"QLCC";
 const FORMAT_VERSION: u16 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,15 +34,15 @@ pub struct CleanShutdown {
     pub active_size_bytes: u64,
 }
 
-pub fn write_checkpoint(dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
+pub fn write_checkpoint(fs: &Fs, dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
     let mut body = Vec::with_capacity(16);
     body.extend_from_slice(&checkpoint.log_start_offset.to_be_bytes());
     body.extend_from_slice(&checkpoint.recovery_point.to_be_bytes());
-    write_atomically(dir, CHECKPOINT_FILE, &frame(CHECKPOINT_MAGIC, &body))
+    fs.write_atomically(dir, CHECKPOINT_FILE, &frame(CHECKPOINT_MAGIC, &body))
 }
 
-pub fn read_checkpoint(dir: &Path) -> io::Result<Option<Checkpoint>> {
-    let Some(body) = read_framed(&dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, 16)? else {
+pub fn read_checkpoint(fs: &Fs, dir: &Path) -> io::Result<Option<Checkpoint>> {
+    let Some(body) = read_framed(fs, &dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, 16)? else {
         return Ok(None);
     };
     Ok(Some(Checkpoint {
@@ -48,23 +51,51 @@ pub fn read_checkpoint(dir: &Path) -> io::Result<Option<Checkpoint>> {
     }))
 }
 
-pub fn write_clean_shutdown(dir: &Path, state: CleanShutdown) -> io::Result<()> {
+/// The cleaner's persistent state for one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CleanerCheckpoint {
+    /// Kafka's cleaner checkpoint: everything below was cleaned by the last finished round.
+    pub first_dirty_offset: i64,
+    /// Segments whose base offset is below this may have been rewritten by the cleaner, so
+    /// their batches may skip offsets. Raised (and made durable) before a cleaned segment is
+    /// swapped in; never lowered.
+    pub cleaned_below: i64,
+}
+
+pub fn write_cleaner_checkpoint(fs: &Fs, dir: &Path, state: CleanerCheckpoint) -> io::Result<()> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&state.first_dirty_offset.to_be_bytes());
+    body.extend_from_slice(&state.cleaned_below.to_be_bytes());
+    fs.write_atomically(dir, CLEANER_CHECKPOINT_FILE, &frame(CLEANER_MAGIC, &body))
+}
+
+pub fn read_cleaner_checkpoint(fs: &Fs, dir: &Path) -> io::Result<Option<CleanerCheckpoint>> {
+    let path = dir.join(CLEANER_CHECKPOINT_FILE);
+    Ok(
+        read_framed(fs, &path, CLEANER_MAGIC, 16)?.map(|body| CleanerCheckpoint {
+            first_dirty_offset: be_i64(&body, 0),
+            cleaned_below: be_i64(&body, 8),
+        }),
+    )
+}
+
+pub fn write_clean_shutdown(fs: &Fs, dir: &Path, state: CleanShutdown) -> io::Result<()> {
     let mut body = Vec::with_capacity(24);
     body.extend_from_slice(&state.log_end_offset.to_be_bytes());
     body.extend_from_slice(&state.active_base_offset.to_be_bytes());
     body.extend_from_slice(&state.active_size_bytes.to_be_bytes());
-    write_atomically(dir, CLEAN_SHUTDOWN_FILE, &frame(CLEAN_MAGIC, &body))
+    fs.write_atomically(dir, CLEAN_SHUTDOWN_FILE, &frame(CLEAN_MAGIC, &body))
 }
 
 /// Reads and removes the clean-shutdown marker.
-pub fn take_clean_shutdown(dir: &Path) -> io::Result<Option<CleanShutdown>> {
+pub fn take_clean_shutdown(fs: &Fs, dir: &Path) -> io::Result<Option<CleanShutdown>> {
     let path = dir.join(CLEAN_SHUTDOWN_FILE);
-    let state = read_framed(&path, CLEAN_MAGIC, 24)?.map(|body| CleanShutdown {
+    let state = read_framed(fs, &path, CLEAN_MAGIC, 24)?.map(|body| CleanShutdown {
         log_end_offset: be_i64(&body, 0),
         active_base_offset: be_i64(&body, 8),
         active_size_bytes: be_i64(&body, 16) as u64,
     });
-    remove_if_exists(&path)?;
+    fs.remove_file_if_exists(&path)?;
     Ok(state)
 }
 
@@ -78,8 +109,13 @@ fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn read_framed(path: &Path, magic: &[u8; 4], body_bytes: usize) -> io::Result<Option<Vec<u8>>> {
-    let bytes = match fs::read(path) {
+fn read_framed(
+    fs: &Fs,
+    path: &Path,
+    magic: &[u8; 4],
+    body_bytes: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let bytes = match fs.read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
@@ -107,40 +143,35 @@ fn be_i64(bytes: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(out)
 }
 
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let temp = dir.join(format!("{name}.tmp"));
-    let mut file = File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temp, dir.join(name))?;
-    sync_dir(dir)
-}
-
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    fn std_fs() -> Fs {
+        Fs::default()
+    }
 
     #[test]
     fn checkpoint_round_trips_and_rejects_damage() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+        assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
         let checkpoint = Checkpoint {
             log_start_offset: 7,
             recovery_point: 42,
         };
-        write_checkpoint(dir.path(), checkpoint).unwrap();
-        assert_eq!(read_checkpoint(dir.path()).unwrap(), Some(checkpoint));
+        write_checkpoint(&std_fs(), dir.path(), checkpoint).unwrap();
+        assert_eq!(
+            read_checkpoint(&std_fs(), dir.path()).unwrap(),
+            Some(checkpoint)
+        );
         let path = dir.path().join(CHECKPOINT_FILE);
         let mut bytes = fs::read(&path).unwrap();
         bytes[8] ^= 1;
         fs::write(&path, &bytes).unwrap();
-        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+        assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
         fs::write(&path, &bytes[..5]).unwrap();
-        assert_eq!(read_checkpoint(dir.path()).unwrap(), None);
+        assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
     }
 
     #[test]
@@ -151,8 +182,11 @@ mod tests {
             active_base_offset: 5,
             active_size_bytes: 999,
         };
-        write_clean_shutdown(dir.path(), state).unwrap();
-        assert_eq!(take_clean_shutdown(dir.path()).unwrap(), Some(state));
-        assert_eq!(take_clean_shutdown(dir.path()).unwrap(), None);
+        write_clean_shutdown(&std_fs(), dir.path(), state).unwrap();
+        assert_eq!(
+            take_clean_shutdown(&std_fs(), dir.path()).unwrap(),
+            Some(state)
+        );
+        assert_eq!(take_clean_shutdown(&std_fs(), dir.path()).unwrap(), None);
     }
 }

@@ -3,10 +3,11 @@
 //! `fdatasync` per file for all of them. While it syncs, new requests queue up and share the
 //! next round, so the number of syncs per second is bounded by the disk, not by the producers.
 
-use std::fs::File;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use quill_fs::File;
 
 use crate::error::LogError;
 

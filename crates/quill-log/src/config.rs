@@ -83,6 +83,40 @@ pub const DEFAULT_TIMESTAMP_BEFORE_MAX_MS: i64 = i64::MAX;
 /// Kafka 4.0's default `message.timestamp.after.max.ms`: one hour.
 pub const DEFAULT_TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
 
+/// Kafka's default `min.cleanable.dirty.ratio`.
+pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
+/// Kafka's default `delete.retention.ms`: one day.
+pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The log cleaner's per-topic settings (only used under `cleanup.policy` `compact`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompactionConfig {
+    /// `min.cleanable.dirty.ratio`: dirty bytes / all bytes above which the log is cleaned.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: dirty records older than this force a cleaning whatever the
+    /// ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones (and unneeded transaction markers) stay after
+    /// the cleaner first saw them.
+    pub delete_retention_ms: i64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
+        }
+    }
+}
+
+// The ratio is a plain finite number (quill-meta validates it to [0, 1]).
+impl Eq for CompactionConfig {}
+
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -114,6 +148,8 @@ pub struct LogConfig {
     pub compression_type: Option<Compression>,
     /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
     pub compression_levels: CompressionLevels,
+    /// `min.cleanable.dirty.ratio`, `min/max.compaction.lag.ms`, `delete.retention.ms`.
+    pub compaction: CompactionConfig,
 }
 
 impl Default for LogConfig {
@@ -133,6 +169,7 @@ impl Default for LogConfig {
             timestamp_after_max_ms: DEFAULT_TIMESTAMP_AFTER_MAX_MS,
             compression_type: None,
             compression_levels: CompressionLevels::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }

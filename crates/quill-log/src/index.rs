@@ -5,9 +5,10 @@
 //! Index files are an optimisation, never a source of truth: a missing, torn or inconsistent
 //! file is rebuilt from the segment's batches.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
+
+use quill_fs::{Fs, OpenOptions};
 
 /// Index files larger than this are treated as corrupt and rebuilt rather than read.
 pub const MAX_INDEX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -100,13 +101,13 @@ impl<E: IndexEntry> Default for Index<E> {
 impl<E: IndexEntry> Index<E> {
     /// Reads an index file; `None` when it is missing or fails the consistency checks
     /// (`accept` sees each entry and rejects ones that point outside the segment).
-    pub fn load(path: &Path, accept: impl Fn(&E) -> bool) -> io::Result<Option<Self>> {
-        let mut file = match File::open(path) {
+    pub fn load(fs: &Fs, path: &Path, accept: impl Fn(&E) -> bool) -> io::Result<Option<Self>> {
+        let mut file = match fs.open(path, OpenOptions::READ) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
-        let length = file.metadata()?.len();
+        let length = file.size_bytes()?;
         if length > MAX_INDEX_FILE_BYTES || length % E::SIZE_BYTES as u64 != 0 {
             return Ok(None);
         }
@@ -167,7 +168,7 @@ impl<E: IndexEntry> Index<E> {
 
     /// Brings the file up to date with memory: appends new entries, or rewrites the file if it
     /// holds entries that were dropped.
-    pub fn persist(&mut self, path: &Path, sync: bool) -> io::Result<()> {
+    pub fn persist(&mut self, fs: &Fs, path: &Path, sync: bool) -> io::Result<()> {
         let rewrite = self.needs_rewrite;
         if !rewrite && self.persisted == self.entries.len() && !sync {
             return Ok(());
@@ -177,12 +178,16 @@ impl<E: IndexEntry> Index<E> {
         for entry in &self.entries[start..] {
             entry.encode(&mut bytes);
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(!rewrite)
-            .truncate(rewrite)
-            .open(path)?;
+        let mut file = fs.open(
+            path,
+            OpenOptions {
+                create: true,
+                write: true,
+                append: !rewrite,
+                truncate: rewrite,
+                read: false,
+            },
+        )?;
         file.write_all(&bytes)?;
         if sync {
             file.sync_data()?;
@@ -211,10 +216,10 @@ mod tests {
         let mut index = Index::default();
         index.push(offset_entry(0, 0));
         index.push(offset_entry(5, 4096));
-        index.persist(&path, false).unwrap();
+        index.persist(&Fs::default(), &path, false).unwrap();
         index.push(offset_entry(9, 8200));
-        index.persist(&path, true).unwrap();
-        let loaded = Index::<OffsetEntry>::load(&path, |_| true)
+        index.persist(&Fs::default(), &path, true).unwrap();
+        let loaded = Index::<OffsetEntry>::load(&Fs::default(), &path, |_| true)
             .unwrap()
             .unwrap();
         assert_eq!(loaded.entries(), index.entries());
@@ -233,16 +238,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
         std::fs::write(&path, [0u8; 11]).unwrap();
-        assert!(Index::<OffsetEntry>::load(&path, |_| true)
+        assert!(Index::<OffsetEntry>::load(&Fs::default(), &path, |_| true)
             .unwrap()
             .is_none());
         // Two zeroed entries (what a crash can leave after a file was extended) are unordered.
         std::fs::write(&path, [0u8; 16]).unwrap();
-        assert!(Index::<OffsetEntry>::load(&path, |_| true)
+        assert!(Index::<OffsetEntry>::load(&Fs::default(), &path, |_| true)
             .unwrap()
             .is_none());
         assert!(
-            Index::<OffsetEntry>::load(&dir.path().join("missing"), |_| true)
+            Index::<OffsetEntry>::load(&Fs::default(), &dir.path().join("missing"), |_| true)
                 .unwrap()
                 .is_none()
         );
@@ -259,10 +264,12 @@ mod tests {
                 relative_offset: i,
             });
         }
-        index.persist(&path, false).unwrap();
+        index.persist(&Fs::default(), &path, false).unwrap();
         index.truncate_while(|e| e.relative_offset >= 2);
-        index.persist(&path, false).unwrap();
-        let loaded = Index::<TimeEntry>::load(&path, |_| true).unwrap().unwrap();
+        index.persist(&Fs::default(), &path, false).unwrap();
+        let loaded = Index::<TimeEntry>::load(&Fs::default(), &path, |_| true)
+            .unwrap()
+            .unwrap();
         assert_eq!(loaded.len(), 2);
     }
 }

@@ -17,6 +17,7 @@
 
 mod batch;
 mod checkpoint;
+pub mod cleaner;
 mod commit;
 mod config;
 mod error;
@@ -29,18 +30,24 @@ mod segment;
 mod validate;
 
 pub use batch::{testing, BatchHeader, HEADER_BYTES};
+pub use cleaner::{
+    CleanStats, CleanableStats, CleanerConfig, LogCleaner, LogHandle, Throttler,
+    DEFAULT_DEDUPE_BUFFER_BYTES,
+};
 pub use commit::{DurabilityCallback, GroupCommitter};
 pub use config::{
-    CleanupPolicy, FlushPolicy, LogConfig, TimestampType, DEFAULT_INDEX_INTERVAL_BYTES,
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_BYTES,
-    DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, DEFAULT_TIMESTAMP_AFTER_MAX_MS,
-    DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
+    CleanupPolicy, CompactionConfig, FlushPolicy, LogConfig, TimestampType,
+    DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS,
+    DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS,
+    DEFAULT_TIMESTAMP_AFTER_MAX_MS, DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
 };
 pub use error::{LogError, RecordError};
 pub use log::{
     AbortedTransaction, AppendContext, AppendInfo, Log, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
+/// The file-system seam every file of a log goes through (`quill_fs::sim` in tests).
+pub use quill_fs::{self, Fs};
 pub use records::{
     BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
     MAX_DECOMPRESSED_BATCH_BYTES,

@@ -1,14 +1,15 @@
 //! One partition: an ordered list of segments, the last one active.
 
-use std::fs;
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use quill_fs::{Fs, OpenOptions};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
-use crate::checkpoint::{self, Checkpoint, CleanShutdown};
+use crate::checkpoint::{self, Checkpoint, CleanShutdown, CleanerCheckpoint};
+use crate::cleaner::{swap, CleaningLease};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
@@ -66,21 +67,26 @@ pub struct TimestampOffset {
 /// One partition's log. Appends need `&mut self`; reads take `&self`, so a `RwLock` lets many
 /// readers proceed between appends.
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(crate) fs: Fs,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
     /// Sorted by base offset, never empty; the last one takes appends.
-    segments: Vec<Segment>,
-    log_start_offset: i64,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
     committer: GroupCommitter,
-    sync_target: Arc<SyncTarget>,
+    pub(crate) sync_target: Arc<SyncTarget>,
     last_flush_ms: i64,
     last_checkpoint: Option<Checkpoint>,
-    producers: ProducerState,
+    pub(crate) producers: ProducerState,
+    /// The cleaner's position and the mark below which segments may have offset gaps.
+    pub(crate) cleaner_checkpoint: CleanerCheckpoint,
+    /// Lets `close`/`delete` stop a cleaner working on this log and wait for it.
+    pub(crate) cleaning: Arc<CleaningLease>,
     /// The leader epoch of the last append, stamped on transaction markers too.
     leader_epoch: i32,
     /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
     /// must not write the same partition.
-    _lock: fs::File,
+    _lock: quill_fs::File,
 }
 
 impl std::fmt::Debug for Log {
@@ -98,13 +104,36 @@ impl Log {
     /// Opens (or creates) the log in `dir`. After a clean close only the last few batches are
     /// read; otherwise every batch from the recovery point on is validated and a torn tail cut.
     pub fn open(dir: &Path, config: LogConfig, committer: GroupCommitter) -> Result<Log, LogError> {
-        fs::create_dir_all(dir)?;
-        let lock = lock_dir(dir)?;
-        let base_offsets = list_segments(dir)?;
-        let stored = checkpoint::read_checkpoint(dir)?;
-        let clean = checkpoint::take_clean_shutdown(dir)?;
-        let (segments, was_clean) = open_segments(dir, &config, &base_offsets, stored, clean)?;
-        let mut log = Log::assemble(dir, config, committer, segments, stored, lock)?;
+        Log::open_in(&Fs::default(), dir, config, committer)
+    }
+
+    /// `open` on the given file system (tests pass a simulated disk, see `quill_fs::sim`).
+    pub fn open_in(
+        fs: &Fs,
+        dir: &Path,
+        config: LogConfig,
+        committer: GroupCommitter,
+    ) -> Result<Log, LogError> {
+        create_dir_durably(fs, dir)?;
+        let lock = lock_dir(fs, dir)?;
+        // A crash in the middle of a cleaner swap: finish it or discard it before anything
+        // looks at the segment files.
+        swap::recover(fs, dir)?;
+        let cleaner_checkpoint = checkpoint::read_cleaner_checkpoint(fs, dir)?.unwrap_or_default();
+        let base_offsets = list_segments(fs, dir)?;
+        let stored = checkpoint::read_checkpoint(fs, dir)?;
+        let clean = checkpoint::take_clean_shutdown(fs, dir)?;
+        let (segments, was_clean) = open_segments(
+            fs,
+            dir,
+            &config,
+            &base_offsets,
+            stored,
+            clean,
+            cleaner_checkpoint.cleaned_below,
+        )?;
+        let mut log = Log::assemble(fs, dir, config, committer, segments, stored, lock)?;
+        log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
         if !was_clean {
             // Data that survived a process crash may still sit only in the page cache: make it
@@ -116,17 +145,18 @@ impl Log {
     }
 
     fn assemble(
+        fs: &Fs,
         dir: &Path,
         config: LogConfig,
         committer: GroupCommitter,
         mut segments: Vec<Segment>,
         stored: Option<Checkpoint>,
-        lock: fs::File,
+        lock: quill_fs::File,
     ) -> Result<Log, LogError> {
         if segments.is_empty() {
             let base = stored.map_or(0, |c| c.log_start_offset.max(0));
-            segments.push(Segment::create(dir, base)?);
-            checkpoint::sync_dir(dir)?;
+            segments.push(Segment::create(fs, dir, base)?);
+            fs.sync_dir(dir)?;
         }
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let end = segments.last().map_or(0, |s| s.next_offset);
@@ -138,6 +168,7 @@ impl Log {
             .map(|s| Arc::clone(s.file()))
             .ok_or_else(|| LogError::Offline("log has no segment".to_string()))?;
         Ok(Log {
+            fs: fs.clone(),
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -147,6 +178,8 @@ impl Log {
             last_flush_ms: 0,
             last_checkpoint: stored,
             producers: ProducerState::default(),
+            cleaner_checkpoint: CleanerCheckpoint::default(),
+            cleaning: Arc::new(CleaningLease::default()),
             leader_epoch: -1,
             _lock: lock,
         })
@@ -452,8 +485,8 @@ impl Log {
     /// producer batch after it.
     fn recover_producer_state(&mut self) -> Result<(), LogError> {
         let end = self.log_end_offset();
-        producer_snapshot::delete_snapshots_above(&self.dir, end)?;
-        let (from_offset, state) = producer_snapshot::load_latest(&self.dir, end)?
+        producer_snapshot::delete_snapshots_above(&self.fs, &self.dir, end)?;
+        let (from_offset, state) = producer_snapshot::load_latest(&self.fs, &self.dir, end)?
             .unwrap_or_else(|| (0, ProducerState::default()));
         self.producers = state;
         let producers = &mut self.producers;
@@ -484,7 +517,37 @@ impl Log {
             }
         }
         self.producers.log_start_advanced(self.log_start_offset);
+        self.forget_cleaned_aborts()?;
         Ok(())
+    }
+
+    /// Aborted transactions whose ABORT marker the cleaner removed are forgotten: their data is
+    /// gone, and a `read_committed` client told about one would skip that producer's later
+    /// records while waiting for a marker that no longer exists. (A snapshot taken before the
+    /// cleaning may still list them; this check runs after every state rebuild.)
+    fn forget_cleaned_aborts(&mut self) -> Result<(), LogError> {
+        let cleaned_below = self.cleaner_checkpoint.cleaned_below;
+        if cleaned_below <= self.log_start_offset {
+            return Ok(());
+        }
+        let mut kept = Vec::with_capacity(self.producers.aborted.len());
+        for entry in &self.producers.aborted {
+            if entry.last_offset >= cleaned_below || self.abort_marker_at(entry.last_offset)? {
+                kept.push(*entry);
+            }
+        }
+        self.producers.aborted = kept;
+        Ok(())
+    }
+
+    /// Whether a control batch with its marker record still stands at `offset`.
+    fn abort_marker_at(&self, offset: i64) -> Result<bool, LogError> {
+        let Some(segment) = self.segment_for(offset) else {
+            return Ok(false);
+        };
+        Ok(segment.find_position(offset)?.is_some_and(|(_, header)| {
+            header.base_offset == offset && header.is_control() && header.records_count > 0
+        }))
     }
 
     fn maybe_roll(
@@ -520,9 +583,9 @@ impl Log {
         }
         active.seal_time_index();
         active.persist_indexes(true)?;
-        let segment = Segment::create(&self.dir, new_base)?;
-        checkpoint::sync_dir(&self.dir)?;
-        producer_snapshot::write_snapshot(&self.dir, new_base, &self.producers)?;
+        let segment = Segment::create(&self.fs, &self.dir, new_base)?;
+        self.fs.sync_dir(&self.dir)?;
+        producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
         self.write_checkpoint()?;
@@ -581,11 +644,13 @@ impl Log {
     }
 
     /// The segment holding `offset`, skipping empty segments.
+    /// (A segment the cleaner emptied keeps its base offset but holds no batch: it is skipped
+    /// like one that ends before `offset`.)
     fn segment_for(&self, offset: i64) -> Option<&Segment> {
         let after = self.segments.partition_point(|s| s.base_offset <= offset);
         self.segments[after.saturating_sub(1)..]
             .iter()
-            .find(|s| s.next_offset > offset)
+            .find(|s| s.next_offset > offset && s.size_bytes > 0)
     }
 
     /// The first offset (at or after the log start) whose timestamp is ≥ `timestamp_ms`.
@@ -681,7 +746,7 @@ impl Log {
             log_start_offset: self.log_start_offset,
             recovery_point: self.durable_end_offset(),
         };
-        checkpoint::write_checkpoint(&self.dir, checkpoint)?;
+        checkpoint::write_checkpoint(&self.fs, &self.dir, checkpoint)?;
         self.last_checkpoint = Some(checkpoint);
         Ok(())
     }
@@ -700,9 +765,11 @@ impl Log {
     }
 
     /// Deletes whole segments past `retention.ms` (by their max timestamp), while the log is
-    /// over `retention.bytes`, or entirely below the log start offset. Never the active segment.
+    /// over `retention.bytes` (both only when `cleanup.policy` includes `delete`), or entirely
+    /// below the log start offset. Never the active segment.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
         let mut deleted = 0;
+        let deletes = self.config.cleanup_policy.delete;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
             let newest_ms = if oldest.max_timestamp_ms >= 0 {
@@ -710,9 +777,11 @@ impl Log {
             } else {
                 oldest.modified_ms().unwrap_or(now_ms)
             };
-            let expired = self.config.retention_ms >= 0
+            let expired = deletes
+                && self.config.retention_ms >= 0
                 && now_ms.saturating_sub(newest_ms) > self.config.retention_ms;
-            let oversized = self.config.retention_bytes >= 0
+            let oversized = deletes
+                && self.config.retention_bytes >= 0
                 && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
             let below_start = self.segments[1].base_offset <= self.log_start_offset;
             if !(expired || oversized || below_start) {
@@ -774,16 +843,23 @@ impl Log {
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads
-    /// almost nothing.
+    /// almost nothing. A cleaner working on this log is stopped first (and waited for).
     pub fn close(mut self) -> Result<(), LogError> {
+        self.cleaning.abort_and_wait();
         let active = self.active_mut();
         active.seal_time_index();
         active.persist_indexes(true)?;
         self.flush()?;
         self.write_checkpoint()?;
-        producer_snapshot::write_snapshot(&self.dir, self.log_end_offset(), &self.producers)?;
+        producer_snapshot::write_snapshot(
+            &self.fs,
+            &self.dir,
+            self.log_end_offset(),
+            &self.producers,
+        )?;
         let active = self.active();
         checkpoint::write_clean_shutdown(
+            &self.fs,
             &self.dir,
             CleanShutdown {
                 log_end_offset: active.next_offset,
@@ -796,9 +872,10 @@ impl Log {
 
     /// Removes the partition's directory and everything in it.
     pub fn delete(self) -> Result<(), LogError> {
-        let dir = self.dir.clone();
+        self.cleaning.abort_and_wait();
+        let (fs, dir) = (self.fs.clone(), self.dir.clone());
         drop(self);
-        fs::remove_dir_all(&dir)?;
+        fs.remove_dir_all(&dir)?;
         Ok(())
     }
 }
@@ -822,11 +899,10 @@ fn whole_batches_below(buffer: &[u8], upper: i64) -> (usize, i64) {
 }
 
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted work.
-fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
+fn list_segments(fs: &Fs, dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut base_offsets = Vec::new();
     let mut index_files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
+    for path in fs.list_dir(dir)? {
         let (Some(stem), Some(extension)) = (
             path.file_stem().and_then(|s| s.to_str()),
             path.extension().and_then(|s| s.to_str()),
@@ -839,13 +915,13 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
                 _ => tracing::warn!(path = %path.display(), "ignoring unexpected file"),
             },
             "index" | "timeindex" => index_files.push((stem.to_string(), path)),
-            "tmp" => fs::remove_file(&path)?,
+            "tmp" => fs.remove_file(&path)?,
             _ => {}
         }
     }
     for (stem, path) in index_files {
         if !stem.parse::<i64>().is_ok_and(|b| base_offsets.contains(&b)) {
-            fs::remove_file(&path)?;
+            fs.remove_file(&path)?;
         }
     }
     base_offsets.sort_unstable();
@@ -856,18 +932,19 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
 /// A segment that had to be cut, or that does not continue its predecessor's offsets, ends the
 /// log: later segments cannot follow a hole and are deleted.
 fn open_segments(
+    fs: &Fs,
     dir: &Path,
     config: &LogConfig,
     base_offsets: &[i64],
     stored: Option<Checkpoint>,
     clean: Option<CleanShutdown>,
+    cleaned_below: i64,
 ) -> Result<(Vec<Segment>, bool), LogError> {
     let clean = clean.filter(|marker| {
         let active_base = base_offsets.last().copied();
         let active_len = active_base.and_then(|base| {
-            fs::metadata(dir.join(crate::segment::segment_file_name(base, "log")))
+            fs.file_len(&dir.join(crate::segment::segment_file_name(base, "log")))
                 .ok()
-                .map(|m| m.len())
         });
         active_base == Some(marker.active_base_offset)
             && active_len == Some(marker.active_size_bytes)
@@ -888,21 +965,36 @@ fn open_segments(
             _ if recovery_point == i64::MAX => None,
             _ => Some(recovery_point.max(base)),
         };
-        let (segment, outcome) =
-            Segment::open(dir, base, config.index_interval_bytes, recover_from)?;
-        let continues = segments.last().is_none_or(|prev| prev.next_offset == base);
+        // The cleaner may have removed records anywhere below its mark, the last batches of a
+        // segment included.
+        let gaps_allowed = base < cleaned_below;
+        let (segment, outcome) = Segment::open(
+            fs,
+            dir,
+            base,
+            config.index_interval_bytes,
+            recover_from,
+            gaps_allowed,
+        )?;
+        let continues = segments.last().is_none_or(|prev| {
+            if prev.gaps_allowed() {
+                prev.next_offset <= base
+            } else {
+                prev.next_offset == base
+            }
+        });
         if !continues {
             tracing::warn!(dir = %dir.display(), base, "segment does not continue the log; deleting it and later segments");
             drop(segment);
-            delete_segment_files(dir, &base_offsets[i..])?;
+            delete_segment_files(fs, dir, &base_offsets[i..])?;
             break;
         }
-        let ends_early = next_base.is_some_and(|next| segment.next_offset != next);
+        let ends_early = !gaps_allowed && next_base.is_some_and(|next| segment.next_offset != next);
         segments.push(segment);
         if outcome.truncated || ends_early {
             if let Some(later) = base_offsets.get(i + 1..).filter(|l| !l.is_empty()) {
                 tracing::warn!(dir = %dir.display(), "log ends inside segment {base}; deleting {} later segments", later.len());
-                delete_segment_files(dir, later)?;
+                delete_segment_files(fs, dir, later)?;
             }
             break;
         }
@@ -912,23 +1004,39 @@ fn open_segments(
 
 pub const LOCK_FILE: &str = ".lock";
 
-fn lock_dir(dir: &Path) -> Result<fs::File, LogError> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(LogError::Locked(dir.display().to_string())),
-        Err(fs::TryLockError::Error(error)) => Err(error.into()),
+fn lock_dir(fs: &Fs, dir: &Path) -> Result<quill_fs::File, LogError> {
+    let file = fs.open(
+        &dir.join(LOCK_FILE),
+        OpenOptions {
+            create: true,
+            write: true,
+            ..OpenOptions::default()
+        },
+    )?;
+    if file.try_lock()? {
+        Ok(file)
+    } else {
+        Err(LogError::Locked(dir.display().to_string()))
     }
 }
 
-fn delete_segment_files(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
+/// Creates the log's directory; a new one is made durable in its parent, so that data synced
+/// into it cannot vanish with its name after a power loss.
+fn create_dir_durably(fs: &Fs, dir: &Path) -> Result<(), LogError> {
+    if fs.is_dir(dir) {
+        return Ok(());
+    }
+    fs.create_dir_all(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs.sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn delete_segment_files(fs: &Fs, dir: &Path, bases: &[i64]) -> Result<(), LogError> {
     for &base in bases {
         for extension in ["log", "index", "timeindex"] {
-            crate::segment::remove_if_exists(
+            fs.remove_file_if_exists(
                 &dir.join(crate::segment::segment_file_name(base, extension)),
             )?;
         }

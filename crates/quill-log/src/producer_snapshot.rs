@@ -4,13 +4,12 @@
 //! state is rebuilt from an older one (or from the start of the log).
 
 use std::collections::VecDeque;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::write_atomically;
+use quill_fs::Fs;
+
 use crate::producer::{AbortedEntry, BatchMetadata, ProducerEntry, ProducerState};
-use crate::segment::remove_if_exists;
 
 const MAGIC: &[u8; 4] = b"QLPS";
 const FORMAT_VERSION: u16 = 1;
@@ -24,10 +23,9 @@ pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
 }
 
 /// Offsets of the snapshot files in `dir`, ascending.
-pub fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
+pub fn list_snapshots(fs: &Fs, dir: &Path) -> io::Result<Vec<i64>> {
     let mut offsets = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
+    for path in fs.list_dir(dir)? {
         if path.extension().is_some_and(|e| e == "snapshot") {
             let stem = path
                 .file_stem()
@@ -42,39 +40,43 @@ pub fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(offsets)
 }
 
-pub fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> io::Result<()> {
+pub fn write_snapshot(fs: &Fs, dir: &Path, offset: i64, state: &ProducerState) -> io::Result<()> {
     let bytes = encode(offset, state);
     let name = format!("{offset:020}.snapshot");
-    write_atomically(dir, &name, &bytes)?;
-    let offsets = list_snapshots(dir)?;
+    fs.write_atomically(dir, &name, &bytes)?;
+    let offsets = list_snapshots(fs, dir)?;
     let excess = offsets.len().saturating_sub(SNAPSHOTS_KEPT);
     for old in &offsets[..excess] {
-        remove_if_exists(&snapshot_path(dir, *old))?;
+        fs.remove_file_if_exists(&snapshot_path(dir, *old))?;
     }
     Ok(())
 }
 
 /// Deletes snapshots taken above `offset` (after a truncation they describe data that is gone).
-pub fn delete_snapshots_above(dir: &Path, offset: i64) -> io::Result<()> {
-    for snapshot in list_snapshots(dir)? {
+pub fn delete_snapshots_above(fs: &Fs, dir: &Path, offset: i64) -> io::Result<()> {
+    for snapshot in list_snapshots(fs, dir)? {
         if snapshot > offset {
-            remove_if_exists(&snapshot_path(dir, snapshot))?;
+            fs.remove_file_if_exists(&snapshot_path(dir, snapshot))?;
         }
     }
     Ok(())
 }
 
 /// The newest readable snapshot at or below `max_offset`, with its offset.
-pub fn load_latest(dir: &Path, max_offset: i64) -> io::Result<Option<(i64, ProducerState)>> {
-    for offset in list_snapshots(dir)?.into_iter().rev() {
+pub fn load_latest(
+    fs: &Fs,
+    dir: &Path,
+    max_offset: i64,
+) -> io::Result<Option<(i64, ProducerState)>> {
+    for offset in list_snapshots(fs, dir)?.into_iter().rev() {
         if offset > max_offset {
             continue;
         }
         let path = snapshot_path(dir, offset);
-        if fs::metadata(&path)?.len() > MAX_PRODUCER_SNAPSHOT_BYTES {
+        if fs.file_len(&path)? > MAX_PRODUCER_SNAPSHOT_BYTES {
             continue;
         }
-        match decode(&fs::read(&path)?) {
+        match decode(&fs.read(&path)?) {
             Some((stored_offset, state)) if stored_offset == offset => {
                 return Ok(Some((offset, state)))
             }
@@ -225,6 +227,7 @@ mod tests {
     use super::*;
     use crate::batch::{testing::build_simple_batch, BatchHeader, TRANSACTIONAL_FLAG};
     use crate::producer::ControlMarker;
+    use std::fs;
 
     fn sample_state() -> ProducerState {
         let mut state = ProducerState::default();
@@ -247,30 +250,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = sample_state();
         for offset in [7, 20, 30] {
-            write_snapshot(dir.path(), offset, &state).unwrap();
+            write_snapshot(&Fs::default(), dir.path(), offset, &state).unwrap();
         }
-        assert_eq!(list_snapshots(dir.path()).unwrap(), vec![20, 30]);
-        let (offset, loaded) = load_latest(dir.path(), i64::MAX).unwrap().unwrap();
+        assert_eq!(
+            list_snapshots(&Fs::default(), dir.path()).unwrap(),
+            vec![20, 30]
+        );
+        let (offset, loaded) = load_latest(&Fs::default(), dir.path(), i64::MAX)
+            .unwrap()
+            .unwrap();
         assert_eq!(offset, 30);
         assert_eq!(loaded, state);
-        assert_eq!(load_latest(dir.path(), 25).unwrap().unwrap().0, 20);
-        assert!(load_latest(dir.path(), 10).unwrap().is_none());
-        delete_snapshots_above(dir.path(), 20).unwrap();
-        assert_eq!(list_snapshots(dir.path()).unwrap(), vec![20]);
+        assert_eq!(
+            load_latest(&Fs::default(), dir.path(), 25)
+                .unwrap()
+                .unwrap()
+                .0,
+            20
+        );
+        assert!(load_latest(&Fs::default(), dir.path(), 10)
+            .unwrap()
+            .is_none());
+        delete_snapshots_above(&Fs::default(), dir.path(), 20).unwrap();
+        assert_eq!(
+            list_snapshots(&Fs::default(), dir.path()).unwrap(),
+            vec![20]
+        );
     }
 
     #[test]
     fn damaged_snapshots_are_skipped_never_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let state = sample_state();
-        write_snapshot(dir.path(), 5, &state).unwrap();
-        write_snapshot(dir.path(), 9, &state).unwrap();
+        write_snapshot(&Fs::default(), dir.path(), 5, &state).unwrap();
+        write_snapshot(&Fs::default(), dir.path(), 9, &state).unwrap();
         let newest = snapshot_path(dir.path(), 9);
         let bytes = fs::read(&newest).unwrap();
         for cut in [0, 3, bytes.len() / 2, bytes.len() - 1] {
             fs::write(&newest, &bytes[..cut]).unwrap();
             assert_eq!(
-                load_latest(dir.path(), 100).unwrap().unwrap().0,
+                load_latest(&Fs::default(), dir.path(), 100)
+                    .unwrap()
+                    .unwrap()
+                    .0,
                 5,
                 "cut at {cut}"
             );
@@ -278,7 +300,13 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[20] ^= 0x40;
         fs::write(&newest, &flipped).unwrap();
-        assert_eq!(load_latest(dir.path(), 100).unwrap().unwrap().0, 5);
+        assert_eq!(
+            load_latest(&Fs::default(), dir.path(), 100)
+                .unwrap()
+                .unwrap()
+                .0,
+            5
+        );
         // A huge count with a valid CRC is refused without allocating.
         let mut huge = bytes[..14].to_vec();
         huge.extend_from_slice(&u32::MAX.to_be_bytes());

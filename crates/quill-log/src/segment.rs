@@ -1,10 +1,10 @@
 //! One segment: a `.log` file of whole v2 batches plus its two sparse indexes.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::FileExt;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use quill_fs::{File, Fs, OpenOptions};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
 use crate::error::LogError;
@@ -44,7 +44,13 @@ pub struct Segment {
     pub offset_of_max_timestamp: i64,
     /// Wall-clock time of the first append into this segment (for `segment.ms`).
     pub first_append_ms: Option<i64>,
+    /// A cleaned segment (below the cleaner's mark) may skip offsets between batches: the
+    /// cleaner removed the records in between. Elsewhere offsets must be dense.
+    gaps_allowed: bool,
+    /// Appended to all three file names ("" for a segment of the log).
+    file_suffix: &'static str,
     bytes_since_index_entry: u64,
+    fs: Fs,
     file: Arc<File>,
     log_path: PathBuf,
     offset_index: Index<OffsetEntry>,
@@ -59,22 +65,40 @@ pub struct ScanOutcome {
 }
 
 impl Segment {
-    pub fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
-        let log_path = dir.join(segment_file_name(base_offset, "log"));
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&log_path)?;
+    pub fn create(fs: &Fs, dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        Segment::create_with_suffix(fs, dir, base_offset, "")
+    }
+
+    /// A new segment whose three files carry `suffix` after their usual names (the cleaner
+    /// writes `<base>.log.cleaned` etc. before swapping them in).
+    pub fn create_with_suffix(
+        fs: &Fs,
+        dir: &Path,
+        base_offset: i64,
+        suffix: &'static str,
+    ) -> Result<Segment, LogError> {
+        let log_path = dir.join(format!("{}{suffix}", segment_file_name(base_offset, "log")));
+        let file = fs.open(
+            &log_path,
+            OpenOptions {
+                create: true,
+                read: true,
+                append: true,
+                ..OpenOptions::default()
+            },
+        )?;
         // A leftover file of the same name holds nothing we trust (append mode cannot truncate).
         file.set_len(0)?;
         for extension in ["index", "timeindex"] {
-            remove_if_exists(&dir.join(segment_file_name(base_offset, extension)))?;
+            let name = format!("{}{suffix}", segment_file_name(base_offset, extension));
+            fs.remove_file_if_exists(&dir.join(name))?;
         }
-        Ok(Segment::empty(base_offset, Arc::new(file), log_path))
+        let mut segment = Segment::empty(fs, base_offset, Arc::new(file), log_path);
+        segment.file_suffix = suffix;
+        Ok(segment)
     }
 
-    fn empty(base_offset: i64, file: Arc<File>, log_path: PathBuf) -> Segment {
+    fn empty(fs: &Fs, base_offset: i64, file: Arc<File>, log_path: PathBuf) -> Segment {
         Segment {
             base_offset,
             next_offset: base_offset,
@@ -82,7 +106,10 @@ impl Segment {
             max_timestamp_ms: -1,
             offset_of_max_timestamp: base_offset,
             first_append_ms: None,
+            gaps_allowed: false,
+            file_suffix: "",
             bytes_since_index_entry: 0,
+            fs: fs.clone(),
             file,
             log_path,
             offset_index: Index::default(),
@@ -92,19 +119,29 @@ impl Segment {
 
     /// Opens an existing segment. Consistent index files are trusted for the part of the
     /// segment before `recover_from` (all of it when `None`); every batch from there to the end
-    /// is validated (header, CRC, dense offsets) and a torn or corrupt tail is cut. Missing or
-    /// inconsistent index files are rebuilt by a full validating scan.
+    /// is validated (header, CRC, dense offsets unless `gaps_allowed`) and a torn or corrupt
+    /// tail is cut. Missing or inconsistent index files are rebuilt by a full validating scan.
     pub fn open(
+        fs: &Fs,
         dir: &Path,
         base_offset: i64,
         index_interval_bytes: u32,
         recover_from: Option<i64>,
+        gaps_allowed: bool,
     ) -> Result<(Segment, ScanOutcome), LogError> {
         let log_path = dir.join(segment_file_name(base_offset, "log"));
-        let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
-        let size_bytes = file.metadata()?.len();
-        let mut segment = Segment::empty(base_offset, Arc::new(file), log_path);
+        let file = fs.open(
+            &log_path,
+            OpenOptions {
+                read: true,
+                append: true,
+                ..OpenOptions::default()
+            },
+        )?;
+        let size_bytes = file.size_bytes()?;
+        let mut segment = Segment::empty(fs, base_offset, Arc::new(file), log_path);
         segment.size_bytes = size_bytes;
+        segment.gaps_allowed = gaps_allowed;
         if !segment.load_indexes()? {
             let outcome = segment.rebuild(index_interval_bytes)?;
             return Ok((segment, outcome));
@@ -117,18 +154,22 @@ impl Segment {
     }
 
     fn index_path(&self, extension: &str) -> PathBuf {
-        self.log_path.with_extension(extension)
+        let name = segment_file_name(self.base_offset, extension);
+        self.log_path
+            .with_file_name(format!("{name}{}", self.file_suffix))
     }
 
     fn load_indexes(&mut self) -> Result<bool, LogError> {
         let size = self.size_bytes;
-        let Some(offset_index) = Index::<OffsetEntry>::load(&self.index_path("index"), |e| {
-            u64::from(e.position) < size
-        })?
+        let Some(offset_index) =
+            Index::<OffsetEntry>::load(&self.fs, &self.index_path("index"), |e| {
+                u64::from(e.position) < size
+            })?
         else {
             return Ok(false);
         };
-        let Some(time_index) = Index::<TimeEntry>::load(&self.index_path("timeindex"), |_| true)?
+        let Some(time_index) =
+            Index::<TimeEntry>::load(&self.fs, &self.index_path("timeindex"), |_| true)?
         else {
             return Ok(false);
         };
@@ -189,7 +230,8 @@ impl Segment {
         Ok(outcome)
     }
 
-    /// Validates every batch from `position`: header, size, CRC and dense offsets. Cuts the
+    /// Validates every batch from `position`: header, size, CRC and dense (or, in a cleaned
+    /// segment, increasing) offsets. Cuts the
     /// file at the first batch that fails. `add_index_entries` is false when the indexes already
     /// cover the batch at `position`.
     fn scan_from(
@@ -208,8 +250,15 @@ impl Segment {
             let Some(whole) = reader.bytes_at(position, header.size_bytes)? else {
                 break;
             };
-            let dense = header.base_offset == self.next_offset && header.last_offset_delta >= 0;
-            if !dense || batch::validate_batch(whole, &header, false).is_err() {
+            let in_order = if self.gaps_allowed {
+                header.base_offset >= self.next_offset
+            } else {
+                header.base_offset == self.next_offset
+            };
+            if !in_order
+                || header.last_offset_delta < 0
+                || batch::validate_batch(whole, &header, false).is_err()
+            {
                 break;
             }
             let placed = PlacedBatch {
@@ -286,7 +335,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size_bytes;
-        if let Err(error) = write_all_vectored(&self.file, slices) {
+        if let Err(error) = self.file.write_all_vectored(slices) {
             if let Err(cut_error) = self.file.set_len(start) {
                 tracing::error!(segment = %self.log_path.display(), %cut_error, "could not undo a failed append");
             }
@@ -461,9 +510,10 @@ impl Segment {
     }
 
     pub fn persist_indexes(&mut self, sync: bool) -> Result<(), LogError> {
-        self.offset_index.persist(&self.index_path("index"), sync)?;
+        self.offset_index
+            .persist(&self.fs, &self.index_path("index"), sync)?;
         self.time_index
-            .persist(&self.index_path("timeindex"), sync)?;
+            .persist(&self.fs, &self.index_path("timeindex"), sync)?;
         Ok(())
     }
 
@@ -497,37 +547,42 @@ impl Segment {
         Ok(())
     }
 
+    /// The base timestamp of the first batch (`max.compaction.lag.ms` measures dirty data's age
+    /// from it), if the segment holds a batch.
+    pub fn first_batch_timestamp_ms(&self) -> Result<Option<i64>, LogError> {
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, HEADER_BYTES);
+        Ok(reader.header_at(0)?.map(|h| h.base_timestamp_ms))
+    }
+
+    pub fn gaps_allowed(&self) -> bool {
+        self.gaps_allowed
+    }
+
+    /// Sets the file's modification time (a cleaned segment keeps its originals' time, which
+    /// time retention falls back on when a segment holds no timestamp).
+    pub fn set_modified_ms(&self, modified_ms: i64) -> Result<(), LogError> {
+        self.file.set_modified_ms(modified_ms)?;
+        Ok(())
+    }
+
+    pub fn index_bytes(&self) -> (u64, u64) {
+        (
+            self.offset_index.len() as u64 * 8,
+            self.time_index.len() as u64 * 12,
+        )
+    }
+
     pub fn modified_ms(&self) -> Option<i64> {
-        let modified = self.file.metadata().ok()?.modified().ok()?;
-        let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-        i64::try_from(since_epoch.as_millis()).ok()
+        self.file.modified_ms()
     }
 
     pub fn delete_files(&self) -> Result<(), LogError> {
-        remove_if_exists(&self.log_path)?;
-        remove_if_exists(&self.index_path("index"))?;
-        remove_if_exists(&self.index_path("timeindex"))?;
+        self.fs.remove_file_if_exists(&self.log_path)?;
+        self.fs.remove_file_if_exists(&self.index_path("index"))?;
+        self.fs
+            .remove_file_if_exists(&self.index_path("timeindex"))?;
         Ok(())
     }
-}
-
-pub fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
-}
-
-fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote zero bytes")),
-            Ok(written) => IoSlice::advance_slices(&mut slices, written),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }
 
 /// Reads a file through a window so that walking many small batches costs few syscalls.

@@ -1,9 +1,10 @@
 //! The durable, single-node metadata log: validate, append + fsync, apply, snapshot, replay.
 
-use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+
+use quill_fs::{File, Fs, OpenOptions};
 
 use crate::storage::frame::{self, FrameRead};
 use crate::storage::properties::MetaProperties;
@@ -79,6 +80,7 @@ impl ImageReader {
 /// Architecture invariant: the image held here is always exactly the replay of the snapshot plus
 /// the log entries on disk, so a restart yields the image last returned by `append`.
 pub struct MetadataStore {
+    fs: Fs,
     dir: PathBuf,
     log: File,
     log_len_bytes: u64,
@@ -100,21 +102,27 @@ impl MetadataStore {
         dir: &Path,
         options: StoreOptions,
     ) -> Result<MetadataStore, MetaError> {
-        create_dir_durably(dir)?;
-        storage::remove_temp_files(dir)?;
+        MetadataStore::open_in(&Fs::default(), dir, options)
+    }
+
+    /// `open_with_options` on the given file system (tests pass a simulated disk, see
+    /// `quill_fs::sim`).
+    pub fn open_in(fs: &Fs, dir: &Path, options: StoreOptions) -> Result<MetadataStore, MetaError> {
+        create_dir_durably(fs, dir)?;
+        storage::remove_temp_files(fs, dir)?;
         let mut recovery = RecoveryReport::default();
-        let properties = load_or_create_properties(dir, &mut recovery)?;
+        let properties = load_or_create_properties(fs, dir, &mut recovery)?;
 
         let snapshot_path = dir.join(SNAPSHOT_FILE);
-        let mut image = if snapshot_path.exists() {
-            let image = snapshot::read_snapshot(&snapshot_path, &properties.cluster_id)?;
+        let mut image = if fs.exists(&snapshot_path) {
+            let image = snapshot::read_snapshot(fs, &snapshot_path, &properties.cluster_id)?;
             recovery.snapshot_index = Some(image.offset);
             image
         } else {
             MetadataImage::empty(properties.cluster_id.clone())
         };
 
-        let (log, scan) = open_and_repair_log(dir, &mut image, &options, &mut recovery)?;
+        let (log, scan) = open_and_repair_log(fs, dir, &mut image, &options, &mut recovery)?;
         image.check_invariants().map_err(|violation| {
             MetaError::Corrupt(format!("replayed metadata image is invalid: {violation}"))
         })?;
@@ -127,6 +135,7 @@ impl MetadataStore {
         );
         let image = Arc::new(image);
         Ok(MetadataStore {
+            fs: fs.clone(),
             dir: dir.to_path_buf(),
             log,
             log_len_bytes: scan.valid_len_bytes,
@@ -198,8 +207,7 @@ impl MetadataStore {
     }
 
     fn append_durably(&mut self, framed: &[u8]) -> Result<(), MetaError> {
-        let written = self
-            .log
+        let written = (&self.log)
             .write_all(framed)
             .and_then(|()| self.log.sync_data());
         if let Err(error) = written {
@@ -219,7 +227,8 @@ impl MetadataStore {
             return Err(MetaError::Poisoned);
         }
         let framed = snapshot::encode_snapshot(&self.image)?;
-        storage::write_atomically(&self.dir, SNAPSHOT_FILE, &framed)?;
+        self.fs
+            .write_atomically(&self.dir, SNAPSHOT_FILE, &framed)?;
         // From here the snapshot covers every log entry; a crash before the truncation below is
         // harmless because replay skips entries at or below the snapshot index.
         let truncated = self.log.set_len(0).and_then(|()| self.log.sync_all());
@@ -236,21 +245,26 @@ impl MetadataStore {
 
 /// Opens (creating if needed) the log, replays it onto `image`, and cuts an invalid tail.
 fn open_and_repair_log(
+    fs: &Fs,
     dir: &Path,
     image: &mut MetadataImage,
     options: &StoreOptions,
     recovery: &mut RecoveryReport,
 ) -> Result<(File, LogScan), MetaError> {
-    let log = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(dir.join(LOG_FILE))?;
+    let log = fs.open(
+        &dir.join(LOG_FILE),
+        OpenOptions {
+            read: true,
+            append: true,
+            create: true,
+            ..OpenOptions::default()
+        },
+    )?;
     // fdatasync on the log does not persist its directory entry; a new log file must be.
-    storage::sync_dir(dir)?;
+    fs.sync_dir(dir)?;
     let scan = replay_log(&log, image, options.max_entry_bytes)?;
     recovery.replayed_entries = scan.replayed_entries;
-    let file_len_bytes = log.metadata()?.len();
+    let file_len_bytes = log.size_bytes()?;
     if scan.valid_len_bytes < file_len_bytes {
         recovery.truncated_bytes = file_len_bytes - scan.valid_len_bytes;
         tracing::warn!(
@@ -267,35 +281,36 @@ fn open_and_repair_log(
 }
 
 /// Creates `dir` (and parents) so that the new directory entries survive a crash.
-fn create_dir_durably(dir: &Path) -> Result<(), MetaError> {
-    if dir.is_dir() {
+fn create_dir_durably(fs: &Fs, dir: &Path) -> Result<(), MetaError> {
+    if fs.is_dir(dir) {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
+    fs.create_dir_all(dir)?;
     if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        storage::sync_dir(parent)?;
+        fs.sync_dir(parent)?;
     }
     Ok(())
 }
 
 fn load_or_create_properties(
+    fs: &Fs,
     dir: &Path,
     recovery: &mut RecoveryReport,
 ) -> Result<MetaProperties, MetaError> {
     let path = dir.join(PROPERTIES_FILE);
-    if path.exists() {
-        return MetaProperties::read(&path);
+    if fs.exists(&path) {
+        return MetaProperties::read(fs, &path);
     }
     // Never mint a new cluster id next to existing metadata: that would silently fork history.
-    let log_has_entries = std::fs::metadata(dir.join(LOG_FILE)).is_ok_and(|meta| meta.len() > 0);
-    if log_has_entries || dir.join(SNAPSHOT_FILE).exists() {
+    let log_has_entries = fs.file_len(&dir.join(LOG_FILE)).is_ok_and(|len| len > 0);
+    if log_has_entries || fs.exists(&dir.join(SNAPSHOT_FILE)) {
         return Err(MetaError::Corrupt(format!(
             "{} has metadata but no {PROPERTIES_FILE}",
             dir.display()
         )));
     }
     let properties = MetaProperties::generate();
-    storage::write_atomically(dir, PROPERTIES_FILE, properties.to_text().as_bytes())?;
+    fs.write_atomically(dir, PROPERTIES_FILE, properties.to_text().as_bytes())?;
     recovery.created = true;
     Ok(properties)
 }

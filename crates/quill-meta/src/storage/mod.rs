@@ -10,37 +10,21 @@ pub mod frame;
 pub mod properties;
 pub mod snapshot;
 
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::Path;
+
+use quill_fs::{Fs, OpenOptions};
 
 pub const PROPERTIES_FILE: &str = "meta.properties";
 pub const LOG_FILE: &str = "metadata.log";
 pub const SNAPSHOT_FILE: &str = "metadata.snapshot";
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Replaces `dir/name` with `bytes` so that after a crash the file holds either the old or the
-/// new content: write a temp file, fsync it, rename over, fsync the directory.
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let temp_path = dir.join(format!("{name}{TEMP_SUFFIX}"));
-    let mut temp = File::create(&temp_path)?;
-    temp.write_all(bytes)?;
-    temp.sync_all()?;
-    drop(temp);
-    fs::rename(&temp_path, dir.join(name))?;
-    sync_dir(dir)
-}
-
-/// Makes renames and file creations in `dir` durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Removes temp files left by a crash during `write_atomically`.
-pub fn remove_temp_files(dir: &Path) -> std::io::Result<()> {
+/// Removes temp files left by a crash during `Fs::write_atomically` (which names them
+/// `{name}.tmp`).
+pub fn remove_temp_files(fs: &Fs, dir: &Path) -> std::io::Result<()> {
     for name in [PROPERTIES_FILE, SNAPSHOT_FILE] {
         let temp_path = dir.join(format!("{name}{TEMP_SUFFIX}"));
-        match fs::remove_file(&temp_path) {
+        match fs.remove_file(&temp_path) {
             Ok(()) => tracing::info!(path = %temp_path.display(), "removed leftover temp file"),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
@@ -54,12 +38,13 @@ pub fn remove_temp_files(dir: &Path) -> std::io::Result<()> {
 pub fn dump(dir: &Path) -> Result<String, crate::MetaError> {
     use std::fmt::Write as _;
 
+    let fs = Fs::default();
     let mut out = String::new();
-    let properties = properties::MetaProperties::read(&dir.join(PROPERTIES_FILE))?;
+    let properties = properties::MetaProperties::read(&fs, &dir.join(PROPERTIES_FILE))?;
     let _ = writeln!(out, "cluster.id={}", properties.cluster_id);
     let snapshot_path = dir.join(SNAPSHOT_FILE);
     if snapshot_path.exists() {
-        let image = snapshot::read_snapshot(&snapshot_path, &properties.cluster_id)?;
+        let image = snapshot::read_snapshot(&fs, &snapshot_path, &properties.cluster_id)?;
         let _ = writeln!(
             out,
             "snapshot: offset={} brokers={} topics={}",
@@ -68,7 +53,7 @@ pub fn dump(dir: &Path) -> Result<String, crate::MetaError> {
             image.topics.len()
         );
     }
-    let log = File::open(dir.join(LOG_FILE))?;
+    let log = fs.open(&dir.join(LOG_FILE), OpenOptions::READ)?;
     let mut reader = std::io::BufReader::new(log);
     loop {
         match frame::read_frame(&mut reader, crate::store::DEFAULT_MAX_ENTRY_BYTES)? {
@@ -87,6 +72,8 @@ pub fn dump(dir: &Path) -> Result<String, crate::MetaError> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use quill_fs::Fs;
+
 use crate::MetaError;
 
 pub const PROPERTIES_FORMAT_VERSION: &str = "1";
@@ -56,14 +58,14 @@ impl MetaProperties {
         }
     }
 
-    pub fn read(path: &Path) -> Result<MetaProperties, MetaError> {
-        let size_bytes = std::fs::metadata(path)?.len();
+    pub fn read(fs: &Fs, path: &Path) -> Result<MetaProperties, MetaError> {
+        let size_bytes = fs.file_len(path)?;
         if size_bytes > MAX_PROPERTIES_BYTES {
             return Err(MetaError::Corrupt(format!(
                 "meta.properties is {size_bytes} bytes, more than {MAX_PROPERTIES_BYTES}"
             )));
         }
-        let bytes = std::fs::read(path)?;
+        let bytes = fs.read(path)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| MetaError::Corrupt("meta.properties is not UTF-8".to_string()))?;
         MetaProperties::parse(&text)

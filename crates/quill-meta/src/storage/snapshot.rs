@@ -7,6 +7,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use quill_fs::{Fs, OpenOptions};
+
 use serde::{Deserialize, Serialize};
 
 use super::frame::{self, FrameRead};
@@ -129,10 +131,14 @@ pub fn encode_snapshot(image: &MetadataImage) -> Result<Vec<u8>, MetaError> {
 
 /// Reads and restores a snapshot file. The file was written atomically, so unlike the log tail
 /// any damage is corruption and is reported, never skipped.
-pub fn read_snapshot(path: &Path, expected_cluster_id: &str) -> Result<MetadataImage, MetaError> {
-    let mut file = std::fs::File::open(path)?;
+pub fn read_snapshot(
+    fs: &Fs,
+    path: &Path,
+    expected_cluster_id: &str,
+) -> Result<MetadataImage, MetaError> {
+    let mut file = fs.open(path, OpenOptions::READ)?;
     // Bound the allocation by what the file can hold, so a damaged length cannot ask for 1 GiB.
-    let file_len_bytes = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let file_len_bytes = usize::try_from(file.size_bytes()?).unwrap_or(usize::MAX);
     let max_payload_bytes = file_len_bytes
         .saturating_sub(frame::FRAME_HEADER_BYTES)
         .min(MAX_SNAPSHOT_BYTES);
