@@ -201,17 +201,25 @@ impl Partition {
     }
 
     /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
+    /// At least one batch when `min_one_batch` (KIP-74), else never more than `max_bytes`.
     pub async fn read(
         self: &Arc<Self>,
         from_offset: i64,
         max_bytes: usize,
+        min_one_batch: bool,
     ) -> Result<ReadResult, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
             let guard = partition.read_log();
             let log = guard.as_ref().ok_or(PartitionError::Gone)?;
             let high_watermark = *partition.high_watermark.borrow();
-            Ok(log.read(from_offset, max_bytes, high_watermark)?)
+            Ok(read_log(
+                log,
+                from_offset,
+                max_bytes,
+                high_watermark,
+                min_one_batch,
+            )?)
         })
         .await
     }
@@ -222,6 +230,7 @@ impl Partition {
         self: &Arc<Self>,
         from_offset: i64,
         max_bytes: usize,
+        min_one_batch: bool,
     ) -> Result<(ReadResult, Vec<AbortedTransaction>), PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
@@ -229,7 +238,13 @@ impl Partition {
             let log = guard.as_ref().ok_or(PartitionError::Gone)?;
             let high_watermark = *partition.high_watermark.borrow();
             let last_stable_offset = log.first_unstable_offset().min(high_watermark);
-            let read = log.read(from_offset, max_bytes, last_stable_offset)?;
+            let read = read_log(
+                log,
+                from_offset,
+                max_bytes,
+                last_stable_offset,
+                min_one_batch,
+            )?;
             let aborted = if read.bytes.is_empty() {
                 Vec::new()
             } else {
@@ -355,6 +370,20 @@ impl Partition {
     /// Blocking: takes the log out so no request can use it any more.
     fn take_log(&self) -> Option<Log> {
         self.write_log().take()
+    }
+}
+
+fn read_log(
+    log: &Log,
+    from_offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+    min_one_batch: bool,
+) -> Result<ReadResult, LogError> {
+    if min_one_batch {
+        log.read(from_offset, max_bytes, upper_bound)
+    } else {
+        log.read_within(from_offset, max_bytes, upper_bound)
     }
 }
 

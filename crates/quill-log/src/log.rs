@@ -539,6 +539,28 @@ impl Log {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<ReadResult, LogError> {
+        self.read_batches(from_offset, max_bytes, upper_bound, true)
+    }
+
+    /// Like [`Log::read`], but `max_bytes` is a hard limit: when the first batch is bigger,
+    /// nothing is read. This is what Fetch gives every partition after the first one that
+    /// returned data (KIP-74: only one batch in the whole response may exceed the limits).
+    pub fn read_within(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<ReadResult, LogError> {
+        self.read_batches(from_offset, max_bytes, upper_bound, false)
+    }
+
+    fn read_batches(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
         let end = self.log_end_offset();
         if from_offset < self.log_start_offset || from_offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -561,7 +583,7 @@ impl Log {
         let Some((position, first)) = segment.find_position(from_offset)? else {
             return Ok(empty);
         };
-        if first.last_offset() >= upper {
+        if first.last_offset() >= upper || (!min_one_batch && first.size_bytes > max_bytes) {
             return Ok(empty);
         }
         let wanted = max_bytes.min(MAX_READ_BYTES).max(first.size_bytes);

@@ -96,6 +96,26 @@ fn read_returns_at_least_one_batch_and_respects_the_upper_bound() {
 }
 
 #[test]
+fn read_within_never_exceeds_max_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for i in 0..3 {
+        log.append(&build_simple_batch(i, 5, 100), context(0))
+            .unwrap();
+    }
+    let batch_bytes = log.read(0, 1, i64::MAX).unwrap().bytes.len();
+    // The first batch does not fit: nothing, where `read` would give the whole batch.
+    let none = log.read_within(0, batch_bytes - 1, i64::MAX).unwrap();
+    assert!(none.bytes.is_empty());
+    assert_eq!(none.next_offset, 0);
+    let one = log.read_within(0, 2 * batch_bytes - 1, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&one.bytes), vec![(0, 4)]);
+    let two = log.read_within(0, 2 * batch_bytes, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&two.bytes), vec![(0, 4), (5, 9)]);
+    assert!(log.read_within(0, 0, i64::MAX).unwrap().bytes.is_empty());
+}
+
+#[test]
 fn offsets_outside_the_log_are_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
