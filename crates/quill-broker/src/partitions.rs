@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -75,6 +75,8 @@ pub struct Partition {
     first_unstable_offset: AtomicI64,
     /// High watermark; moves when appended data becomes durable and wakes fetchers.
     high_watermark: Arc<watch::Sender<i64>>,
+    /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
+    min_insync_replicas: AtomicI32,
 }
 
 impl Partition {
@@ -93,7 +95,13 @@ impl Partition {
             log_end_offset,
             first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
+            min_insync_replicas: AtomicI32::new(1),
         }
+    }
+
+    /// The topic's effective `min.insync.replicas` (what an acks=-1 produce needs in the ISR).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.min_insync_replicas.load(Ordering::Acquire)
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
@@ -460,11 +468,22 @@ impl PartitionManager {
         let layers = BrokerConfigLayers::from_image(image, self.node_id, &static_settings);
         for topic in image.topics.values() {
             let config = log_config_for(topic, &layers, broker_config);
+            let min_insync_replicas =
+                topic_config::effective_topic_configs(&topic.configs, &layers)
+                    .get("min.insync.replicas")
+                    .and_then(|value| value.trim().parse::<i32>().ok())
+                    .unwrap_or(1);
             for info in &topic.partitions {
                 if !info.replicas.contains(&self.node_id) {
                     continue;
                 }
-                if let Err(error) = self.ensure_open(topic, info.partition, &config) {
+                let opened = self.ensure_open(topic, info.partition, &config);
+                if let Some(partition) = self.get(&topic.name, info.partition) {
+                    partition
+                        .min_insync_replicas
+                        .store(min_insync_replicas, Ordering::Release);
+                }
+                if let Err(error) = opened {
                     tracing::error!(topic = %topic.name, partition = info.partition, %error, "could not open partition log");
                     first_error.get_or_insert(error);
                 }
@@ -621,9 +640,67 @@ pub fn log_config_for(
         timestamp_type,
         retention_ms: number("retention.ms").unwrap_or(defaults.retention_ms),
         retention_bytes: number("retention.bytes").unwrap_or(defaults.retention_bytes),
+        segment_jitter_ms: number("segment.jitter.ms").unwrap_or(defaults.segment_jitter_ms),
+        file_delete_delay_ms: number("file.delete.delay.ms")
+            .unwrap_or(defaults.file_delete_delay_ms),
         flush: match broker_config.log_flush {
             FlushPolicySetting::EveryAppend => FlushPolicy::EveryAppend,
             FlushPolicySetting::IntervalMs(interval_ms) => FlushPolicy::IntervalMs(interval_ms),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every topic config that shapes the log reaches `LogConfig` (quill-log's tests prove
+    /// each one's effect).
+    #[test]
+    fn log_config_carries_every_log_setting() {
+        let configs = [
+            ("segment.bytes", "2097152"),
+            ("segment.ms", "5000"),
+            ("segment.jitter.ms", "700"),
+            ("index.interval.bytes", "100"),
+            ("segment.index.bytes", "4096"),
+            ("max.message.bytes", "2000"),
+            ("message.timestamp.type", "LogAppendTime"),
+            ("retention.ms", "9000"),
+            ("retention.bytes", "123456"),
+            ("file.delete.delay.ms", "0"),
+        ];
+        let topic = TopicInfo {
+            name: "t".to_string(),
+            topic_id: Uuid::from_u128(7),
+            partitions: Vec::new(),
+            configs: configs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        };
+        let image = MetadataImage::empty("c");
+        let broker_config = BrokerConfig::default();
+        let static_settings = broker_config.static_settings();
+        let layers = BrokerConfigLayers::from_image(&image, 1, &static_settings);
+        let config = log_config_for(&topic, &layers, &broker_config);
+        assert_eq!(config.segment_bytes, 2_097_152);
+        assert_eq!(config.segment_ms, 5000);
+        assert_eq!(config.segment_jitter_ms, 700);
+        assert_eq!(config.index_interval_bytes, 100);
+        assert_eq!(config.segment_index_bytes, 4096);
+        assert_eq!(config.max_message_bytes, 2000);
+        assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(config.retention_ms, 9000);
+        assert_eq!(config.retention_bytes, 123_456);
+        assert_eq!(config.file_delete_delay_ms, 0);
+
+        let defaults = TopicInfo {
+            configs: std::collections::BTreeMap::new(),
+            ..topic
+        };
+        let config = log_config_for(&defaults, &layers, &broker_config);
+        assert_eq!(config.segment_jitter_ms, 0);
+        assert_eq!(config.file_delete_delay_ms, 60_000);
     }
 }

@@ -25,6 +25,7 @@ pub const DEFAULT_SEGMENT_INDEX_BYTES: u32 = 10 * 1024 * 1024;
 /// Kafka's default: 1 MiB plus the 12-byte log overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+pub const DEFAULT_FILE_DELETE_DELAY_MS: i64 = 60_000;
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,12 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// `retention.bytes`; negative means unlimited.
     pub retention_bytes: i64,
+    /// `segment.jitter.ms`: each segment rolls up to this much (random, below `segment.ms`)
+    /// before `segment.ms`, so partitions created together do not all roll at once.
+    pub segment_jitter_ms: i64,
+    /// `file.delete.delay.ms`: segments removed by retention, DeleteRecords or truncation are
+    /// renamed `*.deleted` and their files deleted this much later (0: at once).
+    pub file_delete_delay_ms: i64,
     pub flush: FlushPolicy,
 }
 
@@ -59,6 +66,8 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             retention_ms: DEFAULT_RETENTION_MS,
             retention_bytes: -1,
+            segment_jitter_ms: 0,
+            file_delete_delay_ms: DEFAULT_FILE_DELETE_DELAY_MS,
             flush: FlushPolicy::EveryAppend,
         }
     }

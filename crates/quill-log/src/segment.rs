@@ -503,6 +503,27 @@ impl Segment {
         i64::try_from(since_epoch.as_millis()).ok()
     }
 
+    /// Renames the segment's files to `<name>.deleted`, Kafka's mark for files that wait
+    /// out `file.delete.delay.ms`; returns the new paths. `Log::open` removes leftovers.
+    pub fn rename_for_deletion(&self) -> Result<Vec<PathBuf>, LogError> {
+        let mut renamed = Vec::new();
+        for path in [
+            self.log_path.clone(),
+            self.index_path("index"),
+            self.index_path("timeindex"),
+        ] {
+            let mut target = path.clone().into_os_string();
+            target.push(DELETED_SUFFIX);
+            let target = PathBuf::from(target);
+            match fs::rename(&path, &target) {
+                Ok(()) => renamed.push(target),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(renamed)
+    }
+
     pub fn delete_files(&self) -> Result<(), LogError> {
         remove_if_exists(&self.log_path)?;
         remove_if_exists(&self.index_path("index"))?;
@@ -510,6 +531,9 @@ impl Segment {
         Ok(())
     }
 }
+
+/// Suffix of segment files waiting for `file.delete.delay.ms` (as in Kafka).
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

@@ -108,6 +108,7 @@ pub fn plan_create_topic(
         Placement::Manual(replica_lists) => numbered(0, replica_lists)?,
     };
     topic_config::validate_topic_configs(&configs)?;
+    topic_config::check_supported_topic_configs(&configs)?;
     let record = MetadataRecord::CreateTopic {
         name: name.to_string(),
         topic_id: new_topic_id(image),
@@ -264,6 +265,9 @@ pub fn plan_incremental_alter_topic_configs(
         delete,
     };
     crate::apply(image, &record)?;
+    if let MetadataRecord::AlterTopicConfigs { set, .. } = &record {
+        topic_config::check_supported_topic_configs(set)?;
+    }
     Ok(record)
 }
 
@@ -289,6 +293,9 @@ pub fn plan_replace_topic_configs(
         delete,
     };
     crate::apply(image, &record)?;
+    if let MetadataRecord::AlterTopicConfigs { set, .. } = &record {
+        topic_config::check_supported_topic_configs(set)?;
+    }
     Ok(record)
 }
 
@@ -313,6 +320,9 @@ pub fn plan_incremental_alter_broker_configs(
             .map_or(default, String::as_str);
         Ok((is_list, current.to_string()))
     })?;
+    for (name, value) in &set {
+        topic_config::check_supported_broker_config(name, value)?;
+    }
     let record = MetadataRecord::AlterBrokerConfigs {
         node_id,
         set,

@@ -354,6 +354,7 @@ fn change_record(
             })?;
             for (name, value) in &change.set {
                 topic_config::validate_topic_config(name, value)?;
+                topic_config::check_supported(name, value)?;
             }
             Ok(MetadataRecord::AlterTopicConfigs {
                 topic_id: topic.topic_id,
@@ -373,6 +374,7 @@ fn change_record(
             }
             for (name, value) in &change.set {
                 topic_config::validate_broker_config(name, value)?;
+                topic_config::check_supported_broker_config(name, value)?;
             }
             Ok(MetadataRecord::AlterBrokerConfigs {
                 node_id,
