@@ -307,13 +307,26 @@ pub fn plan_incremental_alter_broker_configs(
     node_id: Option<i32>,
     operations: &[(String, AlterConfigOp)],
 ) -> Result<MetadataRecord, MetaError> {
+    plan_incremental_alter_broker_configs_with(image, node_id, operations, |_| None)
+}
+
+/// [`plan_incremental_alter_broker_configs`] where the broker knows more LIST configs than the
+/// topic-default ones: `other_list_default(name)` gives such a config's default.
+pub fn plan_incremental_alter_broker_configs_with(
+    image: &MetadataImage,
+    node_id: Option<i32>,
+    operations: &[(String, AlterConfigOp)],
+    other_list_default: impl Fn(&str) -> Option<&'static str>,
+) -> Result<MetadataRecord, MetaError> {
     let current_configs = image.dynamic_broker_configs(node_id);
     let (set, delete) = resolve_operations(operations, |name| {
         let synonym = topic_config::topic_config_for_broker_synonym(name);
-        let is_list =
-            synonym.is_some_and(|(def, _)| def.config_type == topic_config::ConfigType::List);
+        let other_list = other_list_default(name);
+        let is_list = other_list.is_some()
+            || synonym.is_some_and(|(def, _)| def.config_type == topic_config::ConfigType::List);
         let default = synonym
             .and_then(|(_, synonym)| synonym.broker_default)
+            .or(other_list)
             .unwrap_or("");
         let current = current_configs
             .and_then(|configs| configs.get(name))
@@ -326,6 +339,57 @@ pub fn plan_incremental_alter_broker_configs(
     let record = MetadataRecord::AlterBrokerConfigs {
         node_id,
         set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterGroupConfigs record for IncrementalAlterConfigs on a GROUP resource (group
+/// configs have no LIST type, so APPEND/SUBTRACT are refused as in Kafka).
+pub fn plan_incremental_alter_group_configs(
+    image: &MetadataImage,
+    group_id: &str,
+    operations: &[(String, AlterConfigOp)],
+) -> Result<MetadataRecord, MetaError> {
+    crate::group_config::validate_group_id(group_id)?;
+    let (set, delete) = resolve_operations(operations, |name| {
+        crate::group_config::lookup(name)
+            .map(|def| (false, def.default.to_string()))
+            .ok_or_else(|| {
+                MetaError::invalid_config(name, format!("Unknown group config name: {name}"))
+            })
+    })?;
+    let record = MetadataRecord::AlterGroupConfigs {
+        group_id: group_id.to_string(),
+        set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterGroupConfigs record for the legacy AlterConfigs request: the given configs
+/// replace all of the group's explicit configs.
+pub fn plan_replace_group_configs(
+    image: &MetadataImage,
+    group_id: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<MetadataRecord, MetaError> {
+    crate::group_config::validate_group_id(group_id)?;
+    let delete = image
+        .group_configs(group_id)
+        .map(|current| {
+            current
+                .keys()
+                .filter(|name| !configs.contains_key(name.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let record = MetadataRecord::AlterGroupConfigs {
+        group_id: group_id.to_string(),
+        set: configs,
         delete,
     };
     crate::apply(image, &record)?;

@@ -818,6 +818,7 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    GroupConfig = 8,
 }
 
 impl ConfigSource {
@@ -1201,7 +1202,7 @@ mod tests {
         validate_topic_config("preallocate", "TRUE").unwrap();
         assert!(
             config_message(validate_topic_config("remote.storage.enable", "true"))
-                .contains("not supported")
+                .contains("does not support")
         );
         validate_topic_config("remote.storage.enable", "false").unwrap();
     }
