@@ -582,6 +582,15 @@ fn dynamic_broker_settings_as_kafka_accepts_them() {
         config_value(&described, "sasl.login.refresh.buffer.seconds"),
         ("300".into(), SOURCE_DEFAULT)
     );
+    // Broker defaults of topic configs are described even when not set.
+    assert_eq!(
+        config_value(&described, "log.segment.delete.delay.ms"),
+        ("60000".into(), SOURCE_DEFAULT)
+    );
+    assert_eq!(
+        config_value(&described, "log.preallocate"),
+        ("false".into(), SOURCE_DEFAULT)
+    );
     // Per broker only, with Kafka's types and ranges.
     let (code, message) = incremental(&mut client, BROKER, "", &relogin);
     assert_eq!(code, 40);

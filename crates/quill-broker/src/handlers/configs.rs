@@ -357,6 +357,26 @@ fn describe_broker(
             broker_entry(name, value, static_source, dynamic_broker, dynamic_default),
         );
     }
+    // Broker defaults of topic configs (log.preallocate, log.segment.delete.delay.ms, ...) that
+    // were not set: their built-in default is what is in force.
+    for def in topic_config::TOPIC_CONFIGS {
+        for synonym in def.broker_synonyms {
+            let Some(default) = synonym.broker_default else {
+                continue;
+            };
+            if entries.contains_key(synonym.name) {
+                continue;
+            }
+            let entry = broker_entry(
+                synonym.name,
+                Some(default.to_string()),
+                ConfigSource::DefaultConfig,
+                dynamic_broker,
+                dynamic_default,
+            );
+            entries.insert(synonym.name.to_string(), entry);
+        }
+    }
     // The SASL settings Kafka lets change at runtime, at their Kafka defaults unless stored.
     for setting in stored_broker_configs::STORED_ONLY {
         let entry = broker_entry(
