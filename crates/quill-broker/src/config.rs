@@ -315,6 +315,9 @@ impl BrokerConfig {
             }
             other if quill_meta::topic_config::topic_config_for_broker_synonym(other).is_some() => {
                 quill_meta::topic_config::validate_broker_config(other, value)
+                    .and_then(|()| {
+                        quill_meta::topic_config::check_supported_broker_config(other, value)
+                    })
                     .map_err(|error| invalid(&error.to_string()))?;
                 self.topic_defaults
                     .insert(other.to_string(), value.to_string());

@@ -17,6 +17,7 @@ mod partitions;
 pub mod protocol;
 mod request_guard;
 mod state;
+mod stored_broker_configs;
 mod txn_store;
 
 pub use broker::{Broker, BrokerError};

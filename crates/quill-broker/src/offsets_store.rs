@@ -242,7 +242,7 @@ impl OffsetsStore for LogOffsetsStore {
             let mut records = Vec::new();
             while next_offset < offsets.high_watermark {
                 let read = partition
-                    .read(next_offset, LOAD_READ_BYTES)
+                    .read(next_offset, LOAD_READ_BYTES, true)
                     .await
                     .map_err(|error| store_error(partition_index, error))?;
                 if read.bytes.is_empty() || read.next_offset <= next_offset {
@@ -276,7 +276,7 @@ impl OffsetsStore for LogOffsetsStore {
             let mut records = Vec::new();
             while next_offset < offsets.high_watermark {
                 let read = partition
-                    .read(next_offset, LOAD_READ_BYTES)
+                    .read(next_offset, LOAD_READ_BYTES, true)
                     .await
                     .map_err(|error| store_error(partition_index, error))?;
                 if read.bytes.is_empty() || read.next_offset <= next_offset {

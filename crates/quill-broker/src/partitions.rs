@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -76,6 +76,8 @@ pub struct Partition {
     first_unstable_offset: AtomicI64,
     /// High watermark; moves when appended data becomes durable and wakes fetchers.
     high_watermark: Arc<watch::Sender<i64>>,
+    /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
+    min_insync_replicas: AtomicI32,
 }
 
 impl Partition {
@@ -94,7 +96,13 @@ impl Partition {
             log_end_offset,
             first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
+            min_insync_replicas: AtomicI32::new(1),
         }
+    }
+
+    /// The topic's effective `min.insync.replicas` (what an acks=-1 produce needs in the ISR).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.min_insync_replicas.load(Ordering::Acquire)
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
@@ -211,17 +219,25 @@ impl Partition {
     }
 
     /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
+    /// At least one batch when `min_one_batch` (KIP-74), else never more than `max_bytes`.
     pub async fn read(
         self: &Arc<Self>,
         from_offset: i64,
         max_bytes: usize,
+        min_one_batch: bool,
     ) -> Result<ReadResult, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
             let guard = partition.read_log();
             let log = guard.as_ref().ok_or(PartitionError::Gone)?;
             let high_watermark = *partition.high_watermark.borrow();
-            Ok(log.read(from_offset, max_bytes, high_watermark)?)
+            Ok(read_log(
+                log,
+                from_offset,
+                max_bytes,
+                high_watermark,
+                min_one_batch,
+            )?)
         })
         .await
     }
@@ -232,6 +248,7 @@ impl Partition {
         self: &Arc<Self>,
         from_offset: i64,
         max_bytes: usize,
+        min_one_batch: bool,
     ) -> Result<(ReadResult, Vec<AbortedTransaction>), PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
@@ -239,7 +256,13 @@ impl Partition {
             let log = guard.as_ref().ok_or(PartitionError::Gone)?;
             let high_watermark = *partition.high_watermark.borrow();
             let last_stable_offset = log.first_unstable_offset().min(high_watermark);
-            let read = log.read(from_offset, max_bytes, last_stable_offset)?;
+            let read = read_log(
+                log,
+                from_offset,
+                max_bytes,
+                last_stable_offset,
+                min_one_batch,
+            )?;
             let aborted = if read.bytes.is_empty() {
                 Vec::new()
             } else {
@@ -368,6 +391,20 @@ impl Partition {
     }
 }
 
+fn read_log(
+    log: &Log,
+    from_offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+    min_one_batch: bool,
+) -> Result<ReadResult, LogError> {
+    if min_one_batch {
+        log.read(from_offset, max_bytes, upper_bound)
+    } else {
+        log.read_within(from_offset, max_bytes, upper_bound)
+    }
+}
+
 /// Runs blocking log work on tokio's blocking pool.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PartitionError> + Send + 'static,
@@ -441,11 +478,22 @@ impl PartitionManager {
         let layers = BrokerConfigLayers::from_image(image, self.node_id, &static_settings);
         for topic in image.topics.values() {
             let config = log_config_for(topic, &layers, broker_config);
+            let min_insync_replicas =
+                topic_config::effective_topic_configs(&topic.configs, &layers)
+                    .get("min.insync.replicas")
+                    .and_then(|value| value.trim().parse::<i32>().ok())
+                    .unwrap_or(1);
             for info in &topic.partitions {
                 if !info.replicas.contains(&self.node_id) {
                     continue;
                 }
-                if let Err(error) = self.ensure_open(topic, info.partition, &config) {
+                let opened = self.ensure_open(topic, info.partition, &config);
+                if let Some(partition) = self.get(&topic.name, info.partition) {
+                    partition
+                        .min_insync_replicas
+                        .store(min_insync_replicas, Ordering::Release);
+                }
+                if let Err(error) = opened {
                     tracing::error!(topic = %topic.name, partition = info.partition, %error, "could not open partition log");
                     first_error.get_or_insert(error);
                 }
@@ -607,6 +655,9 @@ pub fn log_config_for(
         timestamp_type,
         retention_ms: number("retention.ms").unwrap_or(defaults.retention_ms),
         retention_bytes: number("retention.bytes").unwrap_or(defaults.retention_bytes),
+        segment_jitter_ms: number("segment.jitter.ms").unwrap_or(defaults.segment_jitter_ms),
+        file_delete_delay_ms: number("file.delete.delay.ms")
+            .unwrap_or(defaults.file_delete_delay_ms),
         flush: match broker_config.log_flush {
             FlushPolicySetting::EveryAppend => FlushPolicy::EveryAppend,
             FlushPolicySetting::IntervalMs(interval_ms) => FlushPolicy::IntervalMs(interval_ms),
@@ -646,5 +697,60 @@ pub fn log_config_for(
             delete_retention_ms: number("delete.retention.ms")
                 .unwrap_or(defaults.compaction.delete_retention_ms),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every topic config that shapes the log reaches `LogConfig` (quill-log's tests prove
+    /// each one's effect).
+    #[test]
+    fn log_config_carries_every_log_setting() {
+        let configs = [
+            ("segment.bytes", "2097152"),
+            ("segment.ms", "5000"),
+            ("segment.jitter.ms", "700"),
+            ("index.interval.bytes", "100"),
+            ("segment.index.bytes", "4096"),
+            ("max.message.bytes", "2000"),
+            ("message.timestamp.type", "LogAppendTime"),
+            ("retention.ms", "9000"),
+            ("retention.bytes", "123456"),
+            ("file.delete.delay.ms", "0"),
+        ];
+        let topic = TopicInfo {
+            name: "t".to_string(),
+            topic_id: Uuid::from_u128(7),
+            partitions: Vec::new(),
+            configs: configs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        };
+        let image = MetadataImage::empty("c");
+        let broker_config = BrokerConfig::default();
+        let static_settings = broker_config.static_settings();
+        let layers = BrokerConfigLayers::from_image(&image, 1, &static_settings);
+        let config = log_config_for(&topic, &layers, &broker_config);
+        assert_eq!(config.segment_bytes, 2_097_152);
+        assert_eq!(config.segment_ms, 5000);
+        assert_eq!(config.segment_jitter_ms, 700);
+        assert_eq!(config.index_interval_bytes, 100);
+        assert_eq!(config.segment_index_bytes, 4096);
+        assert_eq!(config.max_message_bytes, 2000);
+        assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(config.retention_ms, 9000);
+        assert_eq!(config.retention_bytes, 123_456);
+        assert_eq!(config.file_delete_delay_ms, 0);
+
+        let defaults = TopicInfo {
+            configs: std::collections::BTreeMap::new(),
+            ..topic
+        };
+        let config = log_config_for(&defaults, &layers, &broker_config);
+        assert_eq!(config.segment_jitter_ms, 0);
+        assert_eq!(config.file_delete_delay_ms, 60_000);
     }
 }

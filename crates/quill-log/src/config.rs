@@ -116,6 +116,7 @@ impl Default for CompactionConfig {
 
 // The ratio is a plain finite number (quill-meta validates it to [0, 1]).
 impl Eq for CompactionConfig {}
+pub const DEFAULT_FILE_DELETE_DELAY_MS: i64 = 60_000;
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +137,12 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// `retention.bytes`; negative means unlimited.
     pub retention_bytes: i64,
+    /// `segment.jitter.ms`: each segment rolls up to this much (random, below `segment.ms`)
+    /// before `segment.ms`, so partitions created together do not all roll at once.
+    pub segment_jitter_ms: i64,
+    /// `file.delete.delay.ms`: segments removed by retention, DeleteRecords or truncation are
+    /// renamed `*.deleted` and their files deleted this much later (0: at once).
+    pub file_delete_delay_ms: i64,
     pub flush: FlushPolicy,
     /// `cleanup.policy`
     pub cleanup_policy: CleanupPolicy,
@@ -163,6 +170,8 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             retention_ms: DEFAULT_RETENTION_MS,
             retention_bytes: -1,
+            segment_jitter_ms: 0,
+            file_delete_delay_ms: DEFAULT_FILE_DELETE_DELAY_MS,
             flush: FlushPolicy::EveryAppend,
             cleanup_policy: CleanupPolicy::DELETE,
             timestamp_before_max_ms: DEFAULT_TIMESTAMP_BEFORE_MAX_MS,

@@ -84,6 +84,10 @@ pub struct Log {
     pub(crate) cleaning: Arc<CleaningLease>,
     /// The leader epoch of the last append, stamped on transaction markers too.
     leader_epoch: i32,
+    /// Random draw of the active segment, fixing its share of `segment.jitter.ms`.
+    roll_jitter_seed: u64,
+    /// Files renamed `*.deleted`, with the time (ms) they are due for deletion.
+    deferred_deletes: Vec<(i64, Vec<PathBuf>)>,
     /// Held (flock) for the log's lifetime: a second process, or a second `Log` in this one,
     /// must not write the same partition.
     _lock: quill_fs::File,
@@ -181,6 +185,8 @@ impl Log {
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
             leader_epoch: -1,
+            roll_jitter_seed: random_seed(),
+            deferred_deletes: Vec::new(),
             _lock: lock,
         })
     }
@@ -561,9 +567,10 @@ impl Log {
             return Ok(());
         }
         let too_big = active.size_bytes + incoming_bytes > self.config.segment_bytes;
+        let roll_after_ms = self.config.segment_ms - self.roll_jitter_ms();
         let too_old = active
             .first_append_ms
-            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms);
+            .is_some_and(|first| now_ms.saturating_sub(first) >= roll_after_ms);
         let index_full = active.is_index_full(self.config.segment_index_bytes);
         // Index entries hold offsets relative to the segment base as 32-bit values.
         let offsets_exhausted =
@@ -572,6 +579,46 @@ impl Log {
             self.roll()?;
         }
         Ok(())
+    }
+
+    /// How much earlier than `segment.ms` the active segment rolls: drawn per segment in
+    /// `[0, min(segment.jitter.ms, segment.ms))`, as Kafka does.
+    pub fn roll_jitter_ms(&self) -> i64 {
+        let bound = self.config.segment_jitter_ms.min(self.config.segment_ms);
+        let Ok(bound) = u64::try_from(bound) else {
+            return 0;
+        };
+        if bound == 0 {
+            return 0;
+        }
+        i64::try_from(self.roll_jitter_seed % bound).unwrap_or(0)
+    }
+
+    /// Removes a segment's files: at once when `file.delete.delay.ms` is 0, else renamed
+    /// `*.deleted` now and deleted by [`Log::delete_due_files`] once the delay has passed.
+    fn delete_segment(&mut self, segment: Segment, now_ms: i64) -> Result<(), LogError> {
+        if self.config.file_delete_delay_ms <= 0 {
+            return segment.delete_files();
+        }
+        let renamed = segment.rename_for_deletion()?;
+        let due_ms = now_ms.saturating_add(self.config.file_delete_delay_ms);
+        self.deferred_deletes.push((due_ms, renamed));
+        Ok(())
+    }
+
+    /// Deletes the `*.deleted` files whose `file.delete.delay.ms` has passed; returns how many
+    /// segments' files were deleted. Runs with retention.
+    pub fn delete_due_files(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_deletes)
+            .into_iter()
+            .partition(|(due_ms, _)| *due_ms <= now_ms);
+        self.deferred_deletes = waiting;
+        for (_, paths) in &due {
+            for path in paths {
+                self.fs.remove_file_if_exists(path)?;
+            }
+        }
+        Ok(due.len())
     }
 
     /// Seals the active segment and starts a new one at the log end.
@@ -588,6 +635,7 @@ impl Log {
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
+        self.roll_jitter_seed = random_seed();
         self.write_checkpoint()?;
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
         Ok(())
@@ -601,6 +649,28 @@ impl Log {
         from_offset: i64,
         max_bytes: usize,
         upper_bound: i64,
+    ) -> Result<ReadResult, LogError> {
+        self.read_batches(from_offset, max_bytes, upper_bound, true)
+    }
+
+    /// Like [`Log::read`], but `max_bytes` is a hard limit: when the first batch is bigger,
+    /// nothing is read. This is what Fetch gives every partition after the first one that
+    /// returned data (KIP-74: only one batch in the whole response may exceed the limits).
+    pub fn read_within(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<ReadResult, LogError> {
+        self.read_batches(from_offset, max_bytes, upper_bound, false)
+    }
+
+    fn read_batches(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one_batch: bool,
     ) -> Result<ReadResult, LogError> {
         let end = self.log_end_offset();
         if from_offset < self.log_start_offset || from_offset > end {
@@ -624,7 +694,7 @@ impl Log {
         let Some((position, first)) = segment.find_position(from_offset)? else {
             return Ok(empty);
         };
-        if first.last_offset() >= upper {
+        if first.last_offset() >= upper || (!min_one_batch && first.size_bytes > max_bytes) {
             return Ok(empty);
         }
         let wanted = max_bytes.min(MAX_READ_BYTES).max(first.size_bytes);
@@ -768,6 +838,7 @@ impl Log {
     /// over `retention.bytes` (both only when `cleanup.policy` includes `delete`), or entirely
     /// below the log start offset. Never the active segment.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
+        self.delete_due_files(now_ms)?;
         let mut deleted = 0;
         let deletes = self.config.cleanup_policy.delete;
         while self.segments.len() > 1 {
@@ -788,7 +859,7 @@ impl Log {
                 break;
             }
             let removed = self.segments.remove(0);
-            removed.delete_files()?;
+            self.delete_segment(removed, now_ms)?;
             deleted += 1;
         }
         if deleted > 0 {
@@ -818,7 +889,7 @@ impl Log {
         self.write_checkpoint()?;
         while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
             let removed = self.segments.remove(0);
-            removed.delete_files()?;
+            self.delete_segment(removed, wall_clock_ms())?;
         }
         Ok(self.log_start_offset)
     }
@@ -831,7 +902,7 @@ impl Log {
         let offset = offset.max(self.log_start_offset);
         while self.segments.len() > 1 && self.active().base_offset >= offset {
             if let Some(removed) = self.segments.pop() {
-                removed.delete_files()?;
+                self.delete_segment(removed, wall_clock_ms())?;
             }
         }
         let interval = self.config.index_interval_bytes;
@@ -880,6 +951,22 @@ impl Log {
     }
 }
 
+/// A fresh random number (std's per-instance random hasher keys; no extra dependency).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 /// How many leading bytes of `buffer` are whole batches whose last offset is below `upper`, and
 /// the offset after them.
 fn whole_batches_below(buffer: &[u8], upper: i64) -> (usize, i64) {
@@ -915,7 +1002,8 @@ fn list_segments(fs: &Fs, dir: &Path) -> Result<Vec<i64>, LogError> {
                 _ => tracing::warn!(path = %path.display(), "ignoring unexpected file"),
             },
             "index" | "timeindex" => index_files.push((stem.to_string(), path)),
-            "tmp" => fs.remove_file(&path)?,
+            // Files that were waiting out file.delete.delay.ms when the broker stopped.
+            "tmp" | "deleted" => fs.remove_file(&path)?,
             _ => {}
         }
     }

@@ -576,6 +576,27 @@ impl Segment {
         self.file.modified_ms()
     }
 
+    /// Renames the segment's files to `<name>.deleted`, Kafka's mark for files that wait
+    /// out `file.delete.delay.ms`; returns the new paths. `Log::open` removes leftovers.
+    pub fn rename_for_deletion(&self) -> Result<Vec<PathBuf>, LogError> {
+        let mut renamed = Vec::new();
+        for path in [
+            self.log_path.clone(),
+            self.index_path("index"),
+            self.index_path("timeindex"),
+        ] {
+            let mut target = path.clone().into_os_string();
+            target.push(DELETED_SUFFIX);
+            let target = PathBuf::from(target);
+            match self.fs.rename(&path, &target) {
+                Ok(()) => renamed.push(target),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(renamed)
+    }
+
     pub fn delete_files(&self) -> Result<(), LogError> {
         self.fs.remove_file_if_exists(&self.log_path)?;
         self.fs.remove_file_if_exists(&self.index_path("index"))?;
@@ -584,6 +605,9 @@ impl Segment {
         Ok(())
     }
 }
+
+/// Suffix of segment files waiting for `file.delete.delay.ms` (as in Kafka).
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 /// Reads a file through a window so that walking many small batches costs few syscalls.
 /// Every read is bounded by the file end and by `MAX_BATCH_BYTES`.

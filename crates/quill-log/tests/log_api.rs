@@ -96,6 +96,26 @@ fn read_returns_at_least_one_batch_and_respects_the_upper_bound() {
 }
 
 #[test]
+fn read_within_never_exceeds_max_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for i in 0..3 {
+        log.append(&build_simple_batch(i, 5, 100), context(0))
+            .unwrap();
+    }
+    let batch_bytes = log.read(0, 1, i64::MAX).unwrap().bytes.len();
+    // The first batch does not fit: nothing, where `read` would give the whole batch.
+    let none = log.read_within(0, batch_bytes - 1, i64::MAX).unwrap();
+    assert!(none.bytes.is_empty());
+    assert_eq!(none.next_offset, 0);
+    let one = log.read_within(0, 2 * batch_bytes - 1, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&one.bytes), vec![(0, 4)]);
+    let two = log.read_within(0, 2 * batch_bytes, i64::MAX).unwrap();
+    assert_eq!(batch_ranges(&two.bytes), vec![(0, 4), (5, 9)]);
+    assert!(log.read_within(0, 0, i64::MAX).unwrap().bytes.is_empty());
+}
+
+#[test]
 fn offsets_outside_the_log_are_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
@@ -361,6 +381,131 @@ fn retention_deletes_old_segments_but_never_the_active_one() {
     log.apply_retention(0).unwrap();
     assert!(log.size_bytes() <= 8192 + 4096, "{}", log.size_bytes());
     assert!(log.size_bytes() >= 8192 - 4096);
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `file.delete.delay.ms`: removed segments are renamed `*.deleted` and their files deleted
+/// only once the delay has passed (at once with 0); leftovers are removed on open.
+#[test]
+fn removed_segments_wait_out_file_delete_delay_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 10_000,
+        file_delete_delay_ms: 5_000,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config.clone());
+    for i in 0..20 {
+        log.append(&build_simple_batch(i * 1000, 4, 200), context(0))
+            .unwrap();
+    }
+    assert!(log.apply_retention(100_000).unwrap() > 0);
+    let waiting: Vec<String> = file_names(dir.path())
+        .into_iter()
+        .filter(|name| name.ends_with(".deleted"))
+        .collect();
+    assert!(waiting.contains(&"00000000000000000000.log.deleted".to_string()));
+    assert!(!file_names(dir.path()).contains(&"00000000000000000000.log".to_string()));
+    log.apply_retention(104_999).unwrap();
+    assert_eq!(
+        file_names(dir.path())
+            .iter()
+            .filter(|name| name.ends_with(".deleted"))
+            .count(),
+        waiting.len()
+    );
+    log.apply_retention(105_000).unwrap();
+    assert!(!file_names(dir.path())
+        .iter()
+        .any(|name| name.ends_with(".deleted")));
+
+    // DeleteRecords defers too; a restart removes what was still waiting.
+    let start = log.log_end_offset();
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    log.delete_records_before(start + 60).unwrap();
+    assert!(file_names(dir.path())
+        .iter()
+        .any(|name| name.ends_with(".log.deleted")));
+    log.close().unwrap();
+    let log = open(dir.path(), config);
+    assert!(!file_names(dir.path())
+        .iter()
+        .any(|name| name.ends_with(".deleted")));
+    assert_eq!(log.log_start_offset(), start + 60);
+
+    // With 0 the files go at once.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 10_000,
+        file_delete_delay_ms: 0,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config);
+    for i in 0..20 {
+        log.append(&build_simple_batch(i * 1000, 4, 200), context(0))
+            .unwrap();
+    }
+    assert!(log.apply_retention(100_000).unwrap() > 0);
+    let names = file_names(dir.path());
+    assert!(!names.iter().any(|name| name.ends_with(".deleted")));
+    assert!(!names.contains(&"00000000000000000000.log".to_string()));
+}
+
+/// `segment.jitter.ms`: each segment rolls `roll_jitter_ms` before `segment.ms`, a draw in
+/// `[0, min(segment.jitter.ms, segment.ms))` made per segment.
+#[test]
+fn segment_jitter_ms_rolls_each_segment_early_by_its_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 1000,
+        segment_jitter_ms: 1_000_000,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    let mut draws = std::collections::BTreeSet::new();
+    let mut now = 10_000;
+    for segment in 1..=20 {
+        let jitter = log.roll_jitter_ms();
+        assert!((0..1000).contains(&jitter), "{jitter}");
+        draws.insert(jitter);
+        log.append(&build_simple_batch(0, 1, 10), context(now))
+            .unwrap();
+        let due = now + 1000 - jitter;
+        log.append(&build_simple_batch(0, 1, 10), context(due - 1))
+            .unwrap();
+        assert_eq!(
+            log.segment_count(),
+            segment,
+            "no roll before the jittered time"
+        );
+        log.append(&build_simple_batch(0, 1, 10), context(due))
+            .unwrap();
+        assert_eq!(
+            log.segment_count(),
+            segment + 1,
+            "rolled at segment.ms - jitter"
+        );
+        now = due;
+    }
+    assert!(
+        draws.len() > 1,
+        "the draw differs between segments: {draws:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.roll_jitter_ms(), 0, "no jitter by default");
 }
 
 #[test]

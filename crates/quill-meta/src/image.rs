@@ -62,6 +62,9 @@ pub struct MetadataImage {
     pub topics_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs: `Some(node_id)` per broker, `None` for the cluster default.
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
+    /// Dynamic group configs by group id (never an empty map), at most
+    /// `group_config::MAX_CONFIGURED_GROUPS` groups.
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Producer ids below this are allocated; never decreases.
     pub next_producer_id: i64,
 }
@@ -75,6 +78,7 @@ impl MetadataImage {
             topics: BTreeMap::new(),
             topics_by_id: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            group_configs: BTreeMap::new(),
             next_producer_id: 0,
         }
     }
@@ -99,6 +103,11 @@ impl MetadataImage {
         node_id: Option<i32>,
     ) -> Option<&BTreeMap<String, String>> {
         self.broker_configs.get(&node_id)
+    }
+
+    /// Dynamic configs set for a group.
+    pub fn group_configs(&self, group_id: &str) -> Option<&BTreeMap<String, String>> {
+        self.group_configs.get(group_id)
     }
 
     /// Checks the invariants listed on the type. Used by tests and after replay from disk.

@@ -9,6 +9,7 @@
 //! - [`state_machine`]: validation + application, pure and deterministic.
 //! - [`image`]: the read model.
 //! - [`topic_name`], [`topic_config`]: Kafka's naming and topic config rules.
+//! - [`group_config`]: Kafka 4.0's dynamic group configs (resource type GROUP).
 //! - [`planner`]: turns admin requests into records (random topic ids, replica placement).
 //! - [`store`]: the durable single-node log ([`MetadataStore`]); [`storage`]: its file formats.
 
@@ -16,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
+pub mod group_config;
 pub mod image;
 pub mod planner;
 pub mod record;
@@ -29,8 +31,10 @@ pub use error::{error_code, MetaError};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
 pub use planner::{
     assign_replicas, new_topic_id, plan_allocate_producer_ids, plan_create_partitions,
-    plan_create_topic, plan_incremental_alter_broker_configs, plan_incremental_alter_topic_configs,
-    plan_replace_topic_configs, AlterConfigOp, Placement,
+    plan_create_topic, plan_incremental_alter_broker_configs,
+    plan_incremental_alter_broker_configs_with, plan_incremental_alter_group_configs,
+    plan_incremental_alter_topic_configs, plan_replace_group_configs, plan_replace_topic_configs,
+    AlterConfigOp, Placement,
 };
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
 pub use state_machine::{apply, apply_entry};

@@ -108,6 +108,7 @@ pub fn plan_create_topic(
         Placement::Manual(replica_lists) => numbered(0, replica_lists)?,
     };
     topic_config::validate_topic_configs(&configs)?;
+    topic_config::check_supported_topic_configs(&configs)?;
     let record = MetadataRecord::CreateTopic {
         name: name.to_string(),
         topic_id: new_topic_id(image),
@@ -264,6 +265,9 @@ pub fn plan_incremental_alter_topic_configs(
         delete,
     };
     crate::apply(image, &record)?;
+    if let MetadataRecord::AlterTopicConfigs { set, .. } = &record {
+        topic_config::check_supported_topic_configs(set)?;
+    }
     Ok(record)
 }
 
@@ -289,6 +293,9 @@ pub fn plan_replace_topic_configs(
         delete,
     };
     crate::apply(image, &record)?;
+    if let MetadataRecord::AlterTopicConfigs { set, .. } = &record {
+        topic_config::check_supported_topic_configs(set)?;
+    }
     Ok(record)
 }
 
@@ -300,22 +307,89 @@ pub fn plan_incremental_alter_broker_configs(
     node_id: Option<i32>,
     operations: &[(String, AlterConfigOp)],
 ) -> Result<MetadataRecord, MetaError> {
+    plan_incremental_alter_broker_configs_with(image, node_id, operations, |_| None)
+}
+
+/// [`plan_incremental_alter_broker_configs`] where the broker knows more LIST configs than the
+/// topic-default ones: `other_list_default(name)` gives such a config's default.
+pub fn plan_incremental_alter_broker_configs_with(
+    image: &MetadataImage,
+    node_id: Option<i32>,
+    operations: &[(String, AlterConfigOp)],
+    other_list_default: impl Fn(&str) -> Option<&'static str>,
+) -> Result<MetadataRecord, MetaError> {
     let current_configs = image.dynamic_broker_configs(node_id);
     let (set, delete) = resolve_operations(operations, |name| {
         let synonym = topic_config::topic_config_for_broker_synonym(name);
-        let is_list =
-            synonym.is_some_and(|(def, _)| def.config_type == topic_config::ConfigType::List);
+        let other_list = other_list_default(name);
+        let is_list = other_list.is_some()
+            || synonym.is_some_and(|(def, _)| def.config_type == topic_config::ConfigType::List);
         let default = synonym
             .and_then(|(_, synonym)| synonym.broker_default)
+            .or(other_list)
             .unwrap_or("");
         let current = current_configs
             .and_then(|configs| configs.get(name))
             .map_or(default, String::as_str);
         Ok((is_list, current.to_string()))
     })?;
+    for (name, value) in &set {
+        topic_config::check_supported_broker_config(name, value)?;
+    }
     let record = MetadataRecord::AlterBrokerConfigs {
         node_id,
         set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterGroupConfigs record for IncrementalAlterConfigs on a GROUP resource (group
+/// configs have no LIST type, so APPEND/SUBTRACT are refused as in Kafka).
+pub fn plan_incremental_alter_group_configs(
+    image: &MetadataImage,
+    group_id: &str,
+    operations: &[(String, AlterConfigOp)],
+) -> Result<MetadataRecord, MetaError> {
+    crate::group_config::validate_group_id(group_id)?;
+    let (set, delete) = resolve_operations(operations, |name| {
+        crate::group_config::lookup(name)
+            .map(|def| (false, def.default.to_string()))
+            .ok_or_else(|| {
+                MetaError::invalid_config(name, format!("Unknown group config name: {name}"))
+            })
+    })?;
+    let record = MetadataRecord::AlterGroupConfigs {
+        group_id: group_id.to_string(),
+        set,
+        delete,
+    };
+    crate::apply(image, &record)?;
+    Ok(record)
+}
+
+/// Plans an AlterGroupConfigs record for the legacy AlterConfigs request: the given configs
+/// replace all of the group's explicit configs.
+pub fn plan_replace_group_configs(
+    image: &MetadataImage,
+    group_id: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<MetadataRecord, MetaError> {
+    crate::group_config::validate_group_id(group_id)?;
+    let delete = image
+        .group_configs(group_id)
+        .map(|current| {
+            current
+                .keys()
+                .filter(|name| !configs.contains_key(name.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let record = MetadataRecord::AlterGroupConfigs {
+        group_id: group_id.to_string(),
+        set: configs,
         delete,
     };
     crate::apply(image, &record)?;

@@ -46,6 +46,12 @@ pub enum MetadataRecord {
         set: BTreeMap<String, String>,
         delete: Vec<String>,
     },
+    /// Dynamic configs of a consumer group (Kafka 4.0 `ConfigResource` type GROUP).
+    AlterGroupConfigs {
+        group_id: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
     SetPartitionLeader {
         topic_id: Uuid,
         partition: i32,
@@ -83,6 +89,7 @@ impl MetadataRecord {
             MetadataRecord::DeleteTopic { .. } => "DeleteTopic",
             MetadataRecord::AlterTopicConfigs { .. } => "AlterTopicConfigs",
             MetadataRecord::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
+            MetadataRecord::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
             MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
         }

@@ -128,6 +128,18 @@ pub(crate) fn apply_in_place(
                 image.broker_configs.insert(*node_id, configs);
             }
         }
+        MetadataRecord::AlterGroupConfigs {
+            group_id,
+            set,
+            delete,
+        } => {
+            let configs = altered_group_configs(image, group_id, set, delete)?;
+            if configs.is_empty() {
+                image.group_configs.remove(group_id);
+            } else {
+                image.group_configs.insert(group_id.clone(), configs);
+            }
+        }
         MetadataRecord::SetPartitionLeader {
             topic_id,
             partition,
@@ -372,6 +384,40 @@ fn altered_topic_configs(
             .map(|(name, value)| (name.clone(), value.clone())),
     );
     topic_config::validate_topic_configs(&configs)?;
+    Ok(configs)
+}
+
+fn altered_group_configs(
+    image: &MetadataImage,
+    group_id: &str,
+    set: &BTreeMap<String, String>,
+    delete: &[String],
+) -> Result<BTreeMap<String, String>, MetaError> {
+    crate::group_config::validate_group_id(group_id)?;
+    check_set_delete_disjoint(set, delete)?;
+    let mut configs = image
+        .group_configs
+        .get(group_id)
+        .cloned()
+        .unwrap_or_default();
+    for name in delete {
+        configs.remove(name);
+    }
+    configs.extend(
+        set.iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    crate::group_config::validate_group_configs(&configs)?;
+    let is_new = !image.group_configs.contains_key(group_id);
+    if is_new
+        && !configs.is_empty()
+        && image.group_configs.len() >= crate::group_config::MAX_CONFIGURED_GROUPS
+    {
+        return Err(MetaError::InvalidRequest(format!(
+            "At most {} groups can have dynamic configs",
+            crate::group_config::MAX_CONFIGURED_GROUPS
+        )));
+    }
     Ok(configs)
 }
 
@@ -820,6 +866,39 @@ mod tests {
             40
         );
         assert_eq!(rejected(&image, alter(None, &[("a", "1")], &["a"])).0, 42);
+    }
+
+    #[test]
+    fn alter_group_configs_validates_like_kafka_and_drops_empty_maps() {
+        let image = base_image();
+        let alter = |group: &str, set: &[(&str, &str)], delete: &[&str]| {
+            MetadataRecord::AlterGroupConfigs {
+                group_id: group.to_string(),
+                set: configs(set),
+                delete: delete.iter().map(|name| name.to_string()).collect(),
+            }
+        };
+        let image = apply(
+            &image,
+            &alter("g", &[("consumer.session.timeout.ms", "50000")], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            image.group_configs("g"),
+            Some(&configs(&[("consumer.session.timeout.ms", "50000")]))
+        );
+        let cleared = apply(&image, &alter("g", &[], &["consumer.session.timeout.ms"])).unwrap();
+        assert_eq!(cleared.group_configs("g"), None, "empty maps are removed");
+        assert_eq!(rejected(&image, alter("", &[], &[])).0, 42);
+        assert_eq!(
+            rejected(
+                &image,
+                alter("g", &[("consumer.session.timeout.ms", "1")], &[])
+            )
+            .0,
+            40
+        );
+        assert_eq!(rejected(&image, alter("g", &[("nope", "1")], &[])).0, 40);
     }
 
     #[test]

@@ -305,10 +305,29 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         documentation: "Preallocate segment files on disk when rolling.",
     },
     TopicConfigDef {
+        name: "remote.log.copy.disable",
+        config_type: ConfigType::Boolean,
+        default: "false",
+        validator: Validator::None,
+        broker_synonyms: &[],
+        documentation: "Stop copying segments to tiered storage (Quill has none; must be false).",
+    },
+    TopicConfigDef {
+        name: "remote.log.delete.on.disable",
+        config_type: ConfigType::Boolean,
+        default: "false",
+        validator: Validator::None,
+        broker_synonyms: &[],
+        documentation:
+            "Delete tiered data when tiering is disabled (Quill has none; must be false).",
+    },
+    TopicConfigDef {
         name: "remote.storage.enable",
         config_type: ConfigType::Boolean,
         default: "false",
-        validator: Validator::UnsupportedWhenTrue("Tiered storage is not supported by Quill"),
+        validator: Validator::UnsupportedWhenTrue(
+            "Quill does not support remote.storage.enable yet (Quill has no tiered storage)",
+        ),
         broker_synonyms: &[],
         documentation: "Tiered storage (not supported by Quill; must be false).",
     },
@@ -395,6 +414,126 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         documentation: "Allow replicas outside the ISR to become leader, at the risk of data loss.",
     },
 ];
+
+/// Whether a topic config's value is in force in Quill. No setting is accepted and ignored:
+/// a config whose feature Quill lacks accepts only its default (which is what Quill does), and
+/// any other value is refused with INVALID_CONFIG saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Every valid value takes effect.
+    InForce,
+    /// Only the default is in force; the text says what Quill lacks.
+    DefaultOnly(&'static str),
+}
+
+const NO_REPLICATION: &str = "Quill does not replicate partitions yet";
+const NO_TIERED_STORAGE: &str = "Quill has no tiered storage";
+
+/// The decision for every topic config (`None` for names not in [`TOPIC_CONFIGS`]). A new
+/// config must be added here too: the table test fails otherwise.
+pub fn support(name: &str) -> Option<Support> {
+    let decision = match name {
+        "cleanup.policy"
+        | "compression.gzip.level"
+        | "compression.lz4.level"
+        | "compression.type"
+        | "compression.zstd.level"
+        | "delete.retention.ms"
+        | "file.delete.delay.ms"
+        | "flush.messages"
+        | "flush.ms"
+        | "index.interval.bytes"
+        | "max.compaction.lag.ms"
+        | "max.message.bytes"
+        | "message.timestamp.after.max.ms"
+        | "message.timestamp.before.max.ms"
+        | "message.timestamp.type"
+        | "min.cleanable.dirty.ratio"
+        | "min.compaction.lag.ms"
+        | "min.insync.replicas"
+        | "retention.bytes"
+        | "retention.ms"
+        | "segment.bytes"
+        | "segment.index.bytes"
+        | "segment.jitter.ms"
+        | "segment.ms" => Support::InForce,
+        "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
+            Support::DefaultOnly(NO_REPLICATION)
+        }
+        "unclean.leader.election.enable" => Support::DefaultOnly(NO_REPLICATION),
+        "local.retention.bytes"
+        | "local.retention.ms"
+        | "remote.log.copy.disable"
+        | "remote.log.delete.on.disable"
+        | "remote.storage.enable" => Support::DefaultOnly(NO_TIERED_STORAGE),
+        "preallocate" => Support::DefaultOnly("segment files grow as data is appended"),
+        _ => return None,
+    };
+    Some(decision)
+}
+
+/// Whether `value` is the config's default (after parsing, so `FALSE` and ` false` count).
+fn is_default_value(def: &TopicConfigDef, value: &str) -> bool {
+    let parsed = parse_value(def.name, def.config_type, value);
+    let default = parse_value(def.name, def.config_type, def.default);
+    matches!((parsed, default), (Ok(parsed), Ok(default)) if parsed == default)
+}
+
+/// Whether a (valid) value of topic config `name` would take effect. Unknown names are `true`:
+/// validation answers them.
+pub fn is_supported_value(name: &str, value: &str) -> bool {
+    let Some(def) = lookup(name) else {
+        return true;
+    };
+    match support(name) {
+        Some(Support::InForce) => true,
+        Some(Support::DefaultOnly(_)) | None => is_default_value(def, value),
+    }
+}
+
+/// Refuses a topic config value Quill cannot put in force. Called where requests are planned
+/// (CreateTopics, AlterConfigs, IncrementalAlterConfigs, the static broker file), never while
+/// applying metadata records: values already stored in an old metadata log still replay (they
+/// are then described and used as the default, which is what is in force).
+pub fn check_supported(name: &str, value: &str) -> Result<(), MetaError> {
+    check_supported_as(name, name, value)
+}
+
+fn check_supported_as(reported_name: &str, name: &str, value: &str) -> Result<(), MetaError> {
+    if is_supported_value(name, value) {
+        return Ok(());
+    }
+    let reason = match support(name) {
+        Some(Support::DefaultOnly(reason)) => reason,
+        _ => "no decision recorded",
+    };
+    let default = lookup(name).map_or("", |def| def.default);
+    Err(invalid_value(
+        reported_name,
+        value,
+        format!("Quill does not support {name} yet ({reason}); only the default ({default}) is accepted"),
+    ))
+}
+
+/// [`check_supported`] for every explicit config of a topic.
+pub fn check_supported_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), MetaError> {
+    configs
+        .iter()
+        .try_for_each(|(name, value)| check_supported(name, value))
+}
+
+/// [`check_supported`] for a broker config that a topic config defaults from
+/// (`log.preallocate`, `unclean.leader.election.enable`, …); other names pass.
+pub fn check_supported_broker_config(name: &str, value: &str) -> Result<(), MetaError> {
+    let Some((def, synonym)) = topic_config_for_broker_synonym(name) else {
+        return Ok(());
+    };
+    if synonym.to_topic_unit_factor != 1 {
+        // Unit synonyms (`*.hours`) belong only to configs that are in force.
+        return Ok(());
+    }
+    check_supported_as(name, def.name, value)
+}
 
 pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|def| def.name == name)
@@ -679,6 +818,7 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    GroupConfig = 8,
 }
 
 impl ConfigSource {
@@ -762,7 +902,10 @@ pub fn describe_topic_config(
     layers: &BrokerConfigLayers<'_>,
 ) -> DescribedConfig {
     let mut synonyms = Vec::new();
-    if let Some(value) = topic_configs.get(def.name) {
+    // A value that is not in force (stored by an older Quill that accepted it) is not
+    // described: the answer is what the partitions really do.
+    let in_force = |value: &String| is_supported_value(def.name, value);
+    if let Some(value) = topic_configs.get(def.name).filter(|value| in_force(value)) {
         synonyms.push(ConfigSynonym {
             name: def.name.to_string(),
             value: value.clone(),
@@ -771,7 +914,9 @@ pub fn describe_topic_config(
     }
     for (layer, source) in layers.sources() {
         for synonym in def.broker_synonyms {
-            if let Some(value) = layer.and_then(|configs| configs.get(synonym.name)) {
+            let value = layer.and_then(|configs| configs.get(synonym.name));
+            let value = value.filter(|value| synonym.to_topic_unit_factor != 1 || in_force(value));
+            if let Some(value) = value {
                 synonyms.push(ConfigSynonym {
                     name: synonym.name.to_string(),
                     value: value.clone(),
@@ -893,6 +1038,66 @@ mod tests {
         }
     }
 
+    /// Every config has a decision: in force (each has an effect test in
+    /// crates/quill/tests/topic_config_effects.rs) or default-only (any other value refused).
+    #[test]
+    fn every_config_is_in_force_or_refused_when_not_default() {
+        for def in TOPIC_CONFIGS {
+            let decision =
+                support(def.name).unwrap_or_else(|| panic!("{} has no support decision", def.name));
+            check_supported(def.name, def.default).unwrap();
+            if let Support::DefaultOnly(reason) = decision {
+                let other = match def.config_type {
+                    ConfigType::Boolean => "true",
+                    ConfigType::List => "0:1",
+                    _ => "12345",
+                };
+                let message = config_message(check_supported(def.name, other));
+                assert!(
+                    message.contains("does not support") && message.contains(reason),
+                    "{message}"
+                );
+                assert!(!is_supported_value(def.name, other));
+            }
+        }
+        assert_eq!(support("no.such.config"), None);
+        check_supported("preallocate", " FALSE ").unwrap();
+        check_supported("local.retention.ms", "-2").unwrap();
+        check_supported("leader.replication.throttled.replicas", "").unwrap();
+        assert_eq!(
+            config_message(check_supported("preallocate", "true")),
+            "Invalid value true for configuration preallocate: Quill does not support preallocate yet (segment files grow as data is appended); only the default (false) is accepted"
+        );
+        assert!(
+            config_message(check_supported_broker_config("log.preallocate", "true"))
+                .starts_with("Invalid value true for configuration log.preallocate:")
+        );
+        check_supported_broker_config("log.preallocate", "false").unwrap();
+        check_supported_broker_config("log.retention.hours", "5").unwrap();
+        check_supported_broker_config("num.io.threads", "5").unwrap();
+    }
+
+    #[test]
+    fn values_not_in_force_are_described_as_the_default() {
+        // An older Quill accepted (and stored) preallocate=true: it still replays, but is
+        // described as what is in force.
+        let topic = map(&[("preallocate", "true"), ("retention.ms", "5")]);
+        let static_broker = map(&[("unclean.leader.election.enable", "true")]);
+        let layers = BrokerConfigLayers {
+            dynamic_broker: None,
+            dynamic_default: None,
+            static_broker: Some(&static_broker),
+        };
+        let preallocate = describe("preallocate", &topic, &layers);
+        assert_eq!(
+            (preallocate.value.as_str(), preallocate.source),
+            ("false", ConfigSource::DefaultConfig)
+        );
+        let unclean = describe("unclean.leader.election.enable", &topic, &layers);
+        assert_eq!(unclean.value, "false");
+        assert_eq!(describe("retention.ms", &topic, &layers).value, "5");
+    }
+
     #[test]
     fn validator_matches_type() {
         for def in TOPIC_CONFIGS {
@@ -997,7 +1202,7 @@ mod tests {
         validate_topic_config("preallocate", "TRUE").unwrap();
         assert!(
             config_message(validate_topic_config("remote.storage.enable", "true"))
-                .contains("not supported")
+                .contains("does not support")
         );
         validate_topic_config("remote.storage.enable", "false").unwrap();
     }

@@ -468,3 +468,266 @@ fn retention_deletes_old_segments_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+const GROUP: i8 = 32;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_GROUP: i8 = 8;
+
+fn incremental(
+    client: &mut TestClient,
+    resource_type: i8,
+    name: &str,
+    operations: &[(&str, i8, Option<&str>)],
+) -> (i16, String) {
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(text(name))
+            .with_configs(
+                operations
+                    .iter()
+                    .map(|(config, operation, value)| {
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(text(config))
+                            .with_config_operation(*operation)
+                            .with_value(value.map(text))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let response = client.call(&request, 1);
+    let result = &response.responses[0];
+    (
+        result.error_code,
+        result
+            .error_message
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
+}
+
+/// APPEND/SUBTRACT on a LIST broker config start from the broker's own value, else the
+/// default (Kafka's KRaft semantics), and reach topics that default from it.
+#[test]
+fn append_and_subtract_on_list_broker_configs() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    let append = [("log.cleanup.policy", 2, Some("compact"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &append).0, 0);
+    let described = describe(&mut client, BROKER, "1");
+    assert_eq!(
+        config_value(&described, "log.cleanup.policy"),
+        ("delete,compact".into(), SOURCE_DYNAMIC_BROKER)
+    );
+    client.create_topic("follows-broker", 1);
+    assert_eq!(
+        config_value(
+            &describe(&mut client, TOPIC, "follows-broker"),
+            "cleanup.policy"
+        ),
+        ("delete,compact".into(), SOURCE_DYNAMIC_BROKER)
+    );
+    let subtract = [("log.cleanup.policy", 3, Some("compact"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &subtract).0, 0);
+    assert_eq!(
+        config_value(&describe(&mut client, BROKER, "1"), "log.cleanup.policy"),
+        ("delete".into(), SOURCE_DYNAMIC_BROKER)
+    );
+    // Not a LIST: refused as Kafka (KRaft) does.
+    let (code, message) = incremental(
+        &mut client,
+        BROKER,
+        "1",
+        &[("log.retention.ms", 2, Some("1"))],
+    );
+    assert_eq!(code, 40);
+    assert_eq!(
+        message,
+        "Can't APPEND to key log.retention.ms because its type is not LIST."
+    );
+    // Topic list configs too, from the topic default.
+    let topic_append = [("cleanup.policy", 2, Some("compact"))];
+    assert_eq!(
+        incremental(&mut client, TOPIC, "follows-broker", &topic_append).0,
+        0
+    );
+    assert_eq!(
+        config_value(
+            &describe(&mut client, TOPIC, "follows-broker"),
+            "cleanup.policy"
+        ),
+        ("delete,compact".into(), SOURCE_TOPIC)
+    );
+}
+
+/// Kafka's per-broker SASL settings are accepted, validated and stored (no effect: there is no
+/// SASL listener, as on a PLAINTEXT-only Kafka broker); settings Kafka could change at
+/// runtime but Quill cannot apply are refused with a message saying so.
+#[test]
+fn dynamic_broker_settings_as_kafka_accepts_them() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    let relogin = [("sasl.kerberos.min.time.before.relogin", 0, Some("58000"))];
+    assert_eq!(
+        incremental(&mut client, BROKER, "1", &relogin),
+        (0, String::new())
+    );
+    let described = describe(&mut client, BROKER, "1");
+    assert_eq!(
+        config_value(&described, "sasl.kerberos.min.time.before.relogin"),
+        ("58000".into(), SOURCE_DYNAMIC_BROKER)
+    );
+    assert_eq!(
+        config_value(&described, "sasl.login.refresh.buffer.seconds"),
+        ("300".into(), SOURCE_DEFAULT)
+    );
+    // Broker defaults of topic configs are described even when not set.
+    assert_eq!(
+        config_value(&described, "log.segment.delete.delay.ms"),
+        ("60000".into(), SOURCE_DEFAULT)
+    );
+    assert_eq!(
+        config_value(&described, "log.preallocate"),
+        ("false".into(), SOURCE_DEFAULT)
+    );
+    // Per broker only, with Kafka's types and ranges.
+    let (code, message) = incremental(&mut client, BROKER, "", &relogin);
+    assert_eq!(code, 40);
+    assert!(message.contains("broker id must be specified"), "{message}");
+    let bad = [("sasl.login.refresh.window.factor", 0, Some("0.1"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &bad).0, 40);
+    let append = [("sasl.enabled.mechanisms", 2, Some("PLAIN"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &append).0, 0);
+    assert_eq!(
+        config_value(
+            &describe(&mut client, BROKER, "1"),
+            "sasl.enabled.mechanisms"
+        ),
+        ("GSSAPI,PLAIN".into(), SOURCE_DYNAMIC_BROKER)
+    );
+
+    let (code, message) = incremental(
+        &mut client,
+        BROKER,
+        "1",
+        &[("background.threads", 0, Some("9"))],
+    );
+    assert_eq!(code, 40);
+    assert_eq!(
+        message,
+        "Quill does not support the broker config background.threads yet"
+    );
+    let (code, message) = incremental(
+        &mut client,
+        BROKER,
+        "1",
+        &[("num.partitions", 0, Some("3"))],
+    );
+    assert_eq!(code, 40);
+    assert!(
+        message.contains("Quill reads num.partitions only at start-up"),
+        "{message}"
+    );
+}
+
+/// GROUP config resources (type 32): all of Kafka 4.0's group configs are described, set and
+/// deleted through metadata records, validated as Kafka validates them.
+#[test]
+fn group_configs_are_described_and_altered() {
+    let (_dir, mut broker) = start(&[]);
+    let mut client = broker.connect();
+    let described = describe(&mut client, GROUP, "any-group");
+    assert_eq!(described.results[0].error_code, 0);
+    let names: Vec<String> = described.results[0]
+        .configs
+        .iter()
+        .map(|entry| entry.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "consumer.heartbeat.interval.ms",
+            "consumer.session.timeout.ms",
+            "share.auto.offset.reset",
+            "share.heartbeat.interval.ms",
+            "share.record.lock.duration.ms",
+            "share.session.timeout.ms"
+        ]
+    );
+    assert_eq!(
+        config_value(&described, "consumer.session.timeout.ms"),
+        ("45000".into(), SOURCE_DEFAULT)
+    );
+
+    let set = [
+        ("consumer.session.timeout.ms", 0, Some("50000")),
+        ("consumer.heartbeat.interval.ms", 0, Some("6000")),
+    ];
+    assert_eq!(
+        incremental(&mut client, GROUP, "any-group", &set),
+        (0, String::new())
+    );
+    let described = describe(&mut client, GROUP, "any-group");
+    assert_eq!(
+        config_value(&described, "consumer.session.timeout.ms"),
+        ("50000".into(), SOURCE_GROUP)
+    );
+    let entry = described.results[0]
+        .configs
+        .iter()
+        .find(|entry| entry.name.as_str() == "consumer.session.timeout.ms")
+        .unwrap();
+    assert_eq!(entry.synonyms.len(), 2);
+    assert_eq!(
+        entry.synonyms[1].name.as_str(),
+        "group.consumer.session.timeout.ms"
+    );
+
+    // Kafka's rules: the broker's bounds, and the session above the heartbeat.
+    let (code, message) = incremental(
+        &mut client,
+        GROUP,
+        "any-group",
+        &[("consumer.session.timeout.ms", 0, Some("1000"))],
+    );
+    assert_eq!(code, 40);
+    assert!(
+        message.contains("group.consumer.min.session.timeout.ms"),
+        "{message}"
+    );
+    let (code, message) = incremental(&mut client, GROUP, "any-group", &[("nope", 0, Some("1"))]);
+    assert_eq!(
+        (code, message.as_str()),
+        (40, "Unknown group config name: nope")
+    );
+    let (code, _) = incremental(
+        &mut client,
+        GROUP,
+        "any-group",
+        &[("share.auto.offset.reset", 2, Some("earliest"))],
+    );
+    assert_eq!(code, 40, "no LIST group configs: APPEND is refused");
+    assert_eq!(describe(&mut client, GROUP, "").results[0].error_code, 42);
+
+    // Stored in the metadata log: survives a restart; DELETE goes back to the default.
+    assert_eq!(broker.stop_with("TERM"), Some(0));
+    broker.restart();
+    let mut client = broker.connect();
+    assert_eq!(
+        config_value(
+            &describe(&mut client, GROUP, "any-group"),
+            "consumer.heartbeat.interval.ms"
+        ),
+        ("6000".into(), SOURCE_GROUP)
+    );
+    let delete = [("consumer.heartbeat.interval.ms", 1, None)];
+    assert_eq!(incremental(&mut client, GROUP, "any-group", &delete).0, 0);
+    assert_eq!(
+        config_value(
+            &describe(&mut client, GROUP, "any-group"),
+            "consumer.heartbeat.interval.ms"
+        ),
+        ("5000".into(), SOURCE_DEFAULT)
+    );
+}

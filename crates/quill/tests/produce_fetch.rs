@@ -393,6 +393,82 @@ fn fetch_responses_are_capped_by_fetch_max_bytes() {
     assert_eq!(values.len(), 1, "{} bytes returned", records.len());
 }
 
+/// A Fetch of `partitions` (all at offset 0) of one topic with the given limits; returns the
+/// record bytes each partition got.
+fn fetch_sizes(
+    client: &mut TestClient,
+    topic: &str,
+    partitions: &[i32],
+    max_bytes: i32,
+    partition_max_bytes: i32,
+) -> Vec<usize> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let request = kafka_protocol::messages::FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|partition| {
+                        FetchPartition::default()
+                            .with_partition(*partition)
+                            .with_fetch_offset(0)
+                            .with_partition_max_bytes(partition_max_bytes)
+                    })
+                    .collect(),
+            )]);
+    let response = client.call(&request, 11);
+    response.responses[0]
+        .partitions
+        .iter()
+        .map(|data| {
+            assert_eq!(data.error_code, 0);
+            data.records.as_ref().map_or(0, |records| records.len())
+        })
+        .collect()
+}
+
+/// KIP-74 as Kafka answers it: only the first partition that returns data may exceed
+/// `max_bytes` / `partition_max_bytes`, with exactly one whole batch; every later partition is
+/// held to the limits and gets nothing when its first batch does not fit.
+#[test]
+fn fetch_max_bytes_lets_only_the_first_partition_exceed_the_limit() {
+    let (_dir, broker) = start(&[]);
+    let mut client = broker.connect();
+    client.create_topic("kip74", 4);
+    let value = "v".repeat(600);
+    for partition in 1..4 {
+        for _ in 0..2 {
+            client.produce("kip74", partition, &[value.as_str()]);
+        }
+    }
+    let batch = fetch_sizes(&mut client, "kip74", &[1], 1, 1)[0];
+    assert!((600..700).contains(&batch), "one batch is {batch} bytes");
+    let all = [0, 1, 2, 3];
+
+    // Room for one batch and a half: partition 1 gets one, the rest nothing (partition 0 is
+    // empty, so partition 1 is the first with data).
+    let sizes = fetch_sizes(&mut client, "kip74", &all, (batch * 3 / 2) as i32, 1 << 20);
+    assert_eq!(sizes, vec![0, batch, 0, 0]);
+    // Smaller than one batch: only the first partition with data gets one (over the limit).
+    let sizes = fetch_sizes(&mut client, "kip74", &all, (batch / 2) as i32, 1 << 20);
+    assert_eq!(sizes, vec![0, batch, 0, 0]);
+    // Room for three batches: two from partition 1, one from partition 2, none from 3.
+    let sizes = fetch_sizes(&mut client, "kip74", &all, (batch * 3) as i32, 1 << 20);
+    assert_eq!(sizes, vec![0, 2 * batch, batch, 0]);
+    // The partition limit: the first partition with data may exceed it with one batch, later
+    // partitions whose first batch exceeds it get nothing.
+    let sizes = fetch_sizes(&mut client, "kip74", &all, 1 << 20, (batch / 2) as i32);
+    assert_eq!(sizes, vec![0, batch, 0, 0]);
+    let sizes = fetch_sizes(&mut client, "kip74", &all, 1 << 20, (batch * 3 / 2) as i32);
+    assert_eq!(sizes, vec![0, batch, batch, batch]);
+    let sizes = fetch_sizes(&mut client, "kip74", &all, 1 << 20, (batch * 2) as i32);
+    assert_eq!(sizes, vec![0, 2 * batch, 2 * batch, 2 * batch]);
+}
+
 /// Fetch v13+ names topics by id (what the Java client sends); unknown ids get UNKNOWN_TOPIC_ID.
 #[test]
 fn fetch_by_topic_id_for_v13_and_later() {

@@ -1,9 +1,11 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topic and broker resources.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topic, broker and group
+//! resources.
 //!
-//! Topic configs and dynamic broker configs live in the metadata image (changed only through
-//! metadata records); static broker settings come from the broker's start-up configuration.
-//! Effective values and their sources are resolved by quill-meta's `topic_config`, so what
-//! DescribeConfigs reports is exactly what the partition logs are configured with.
+//! Topic configs, dynamic broker configs and group configs live in the metadata image (changed
+//! only through metadata records, planned by quill-meta's planner); static broker settings come
+//! from the broker's start-up configuration. Effective values and their sources are resolved by
+//! quill-meta's `topic_config` / `group_config`, so what DescribeConfigs reports is exactly what
+//! is in force.
 
 use std::collections::BTreeMap;
 
@@ -17,18 +19,18 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use quill_meta::topic_config::{self, BrokerConfigLayers, ConfigSource};
-use quill_meta::{MetaError, MetadataImage, MetadataRecord};
+use quill_meta::topic_config::{self, BrokerConfigLayers, ConfigSource, DescribedConfig};
+use quill_meta::{group_config, AlterConfigOp, MetaError, MetadataImage, MetadataRecord};
 
 use crate::state::BrokerState;
+use crate::stored_broker_configs;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// Kafka 4.0 `ConfigResource.Type.GROUP` (KIP-848 group configs).
+const RESOURCE_GROUP: i8 = 32;
 
 const OPERATION_SET: i8 = 0;
-const OPERATION_DELETE: i8 = 1;
-const OPERATION_APPEND: i8 = 2;
-const OPERATION_SUBTRACT: i8 = 3;
 
 /// DescribeConfigs v3 is the first version with `config_type` and documentation.
 const FIRST_VERSION_WITH_TYPES: i16 = 3;
@@ -97,6 +99,7 @@ pub fn describe_configs(
             let described = match resource.resource_type {
                 RESOURCE_TOPIC => describe_topic(&image, &layers, &name),
                 RESOURCE_BROKER => describe_broker(state, &image, &name),
+                RESOURCE_GROUP => describe_group(&image, &name),
                 other => Err(invalid_request(format!(
                     "Unsupported resource type {other}"
                 ))),
@@ -177,6 +180,22 @@ impl ConfigEntry {
     }
 }
 
+fn described_entry(described: DescribedConfig, documentation: String) -> ConfigEntry {
+    ConfigEntry {
+        name: described.name.to_string(),
+        value: Some(described.value),
+        source: described.source.id(),
+        read_only: described.read_only,
+        config_type: described.config_type.describe_configs_id(),
+        synonyms: described
+            .synonyms
+            .into_iter()
+            .map(|synonym| (synonym.name, synonym.value, synonym.source.id()))
+            .collect(),
+        documentation: Some(documentation),
+    }
+}
+
 fn describe_topic(
     image: &MetadataImage,
     layers: &BrokerConfigLayers<'_>,
@@ -187,24 +206,44 @@ fn describe_topic(
         .ok_or_else(|| ResourceError::from(MetaError::UnknownTopic(name.to_string())))?;
     Ok(topic_config::describe_topic_configs(&topic.configs, layers)
         .into_iter()
-        .map(|described| ConfigEntry {
-            name: described.name.to_string(),
-            value: Some(described.value),
-            source: described.source.id(),
-            read_only: described.read_only,
-            config_type: described.config_type.describe_configs_id(),
-            synonyms: described
-                .synonyms
-                .into_iter()
-                .map(|synonym| (synonym.name, synonym.value, synonym.source.id()))
-                .collect(),
-            documentation: Some(described.documentation.to_string()),
+        .map(|described| {
+            let documentation = described.documentation.to_string();
+            described_entry(described, documentation)
         })
         .collect())
 }
 
+/// Every group config of one group, whether or not the group exists (as Kafka answers).
+fn describe_group(
+    image: &MetadataImage,
+    group_id: &str,
+) -> Result<Vec<ConfigEntry>, ResourceError> {
+    group_config::validate_group_id(group_id)?;
+    Ok(
+        group_config::describe_group_configs(image.group_configs(group_id))
+            .into_iter()
+            .map(|described| {
+                let documentation = format!(
+                    "{}{}",
+                    described.documentation,
+                    group_config::in_force_note()
+                );
+                described_entry(described, documentation)
+            })
+            .collect(),
+    )
+}
+
 /// Kafka's `config_type` ids for broker settings (BOOLEAN=1, STRING=2, INT=3, LONG=5, LIST=7).
 fn broker_setting_type(name: &str) -> i8 {
+    if let Some(setting) = stored_broker_configs::lookup(name) {
+        return setting.config_type.describe_configs_id();
+    }
+    if let Some((def, synonym)) = topic_config::topic_config_for_broker_synonym(name) {
+        if synonym.to_topic_unit_factor == 1 {
+            return def.config_type.describe_configs_id();
+        }
+    }
     match name {
         "auto.create.topics.enable" => 1,
         "log.dirs" | "listeners" | "advertised.listeners" => 7,
@@ -220,9 +259,60 @@ fn broker_setting_type(name: &str) -> i8 {
     }
 }
 
-/// Settings that can be changed at runtime: those topic configs default from.
+/// Settings that can be changed at runtime: those topic configs default from, and the SASL
+/// settings Kafka accepts per broker (stored only, see `stored_broker_configs`).
 fn is_dynamic_broker_setting(name: &str) -> bool {
     topic_config::topic_config_for_broker_synonym(name).is_some()
+        || stored_broker_configs::lookup(name).is_some()
+}
+
+/// The refusal of a broker setting that cannot change at runtime, saying why.
+fn not_dynamic(name: &str) -> ResourceError {
+    let is_static_setting = crate::config::SETTINGS
+        .iter()
+        .any(|setting| setting.name == name);
+    let message = if is_static_setting {
+        format!("Cannot update these configs dynamically: Set({name}): Quill reads {name} only at start-up")
+    } else {
+        format!("Quill does not support the broker config {name} yet")
+    };
+    ResourceError::from(MetaError::InvalidConfig {
+        name: name.to_string(),
+        message,
+    })
+}
+
+/// Kafka's rules for a dynamic broker change, before it is planned: only dynamic settings,
+/// and the per-broker-only SASL settings never at the cluster-default level.
+fn check_broker_names<'a>(
+    node_id: Option<i32>,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<(), ResourceError> {
+    for name in names {
+        if !is_dynamic_broker_setting(name) {
+            return Err(not_dynamic(name));
+        }
+        if node_id.is_none() && stored_broker_configs::lookup(name).is_some() {
+            return Err(ResourceError::from(MetaError::InvalidConfig {
+                name: name.clone(),
+                message: format!("Cannot update these configs at default cluster level, broker id must be specified: Set({name})"),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Values of a planned dynamic broker change: Kafka's types and ranges, and nothing Quill
+/// cannot put in force.
+fn check_broker_values(
+    set: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ResourceError> {
+    for (name, value) in set {
+        topic_config::validate_broker_config(name, value)?;
+        topic_config::check_supported_broker_config(name, value)?;
+        stored_broker_configs::validate(name, value)?;
+    }
+    Ok(())
 }
 
 fn describe_broker(
@@ -266,6 +356,37 @@ fn describe_broker(
             name.to_string(),
             broker_entry(name, value, static_source, dynamic_broker, dynamic_default),
         );
+    }
+    // Broker defaults of topic configs (log.preallocate, log.segment.delete.delay.ms, ...) that
+    // were not set: their built-in default is what is in force.
+    for def in topic_config::TOPIC_CONFIGS {
+        for synonym in def.broker_synonyms {
+            let Some(default) = synonym.broker_default else {
+                continue;
+            };
+            if entries.contains_key(synonym.name) {
+                continue;
+            }
+            let entry = broker_entry(
+                synonym.name,
+                Some(default.to_string()),
+                ConfigSource::DefaultConfig,
+                dynamic_broker,
+                dynamic_default,
+            );
+            entries.insert(synonym.name.to_string(), entry);
+        }
+    }
+    // The SASL settings Kafka lets change at runtime, at their Kafka defaults unless stored.
+    for setting in stored_broker_configs::STORED_ONLY {
+        let entry = broker_entry(
+            setting.name,
+            setting.default.map(str::to_string),
+            ConfigSource::DefaultConfig,
+            dynamic_broker,
+            None,
+        );
+        entries.insert(setting.name.to_string(), entry);
     }
     // Dynamic settings Quill has no static field for (e.g. log.cleanup.policy).
     for layer in [dynamic_broker, dynamic_default].into_iter().flatten() {
@@ -327,7 +448,11 @@ fn broker_entry(
         documentation: crate::config::SETTINGS
             .iter()
             .find(|setting| setting.name == name)
-            .map(|setting| setting.description.to_string()),
+            .map(|setting| setting.description.to_string())
+            .or_else(|| {
+                stored_broker_configs::lookup(name)
+                    .map(|_| stored_broker_configs::DOCUMENTATION.to_string())
+            }),
     }
 }
 
@@ -354,6 +479,7 @@ fn change_record(
             })?;
             for (name, value) in &change.set {
                 topic_config::validate_topic_config(name, value)?;
+                topic_config::check_supported(name, value)?;
             }
             Ok(MetadataRecord::AlterTopicConfigs {
                 topic_id: topic.topic_id,
@@ -363,23 +489,19 @@ fn change_record(
         }
         RESOURCE_BROKER => {
             let node_id = broker_target(state, resource_name)?;
-            for name in change.set.keys().chain(change.delete.iter()) {
-                if !is_dynamic_broker_setting(name) {
-                    return Err(ResourceError::from(MetaError::InvalidConfig {
-                        name: name.clone(),
-                        message: format!("Cannot update these configs dynamically: Set({name})"),
-                    }));
-                }
-            }
-            for (name, value) in &change.set {
-                topic_config::validate_broker_config(name, value)?;
-            }
+            check_broker_names(node_id, change.set.keys().chain(change.delete.iter()))?;
+            check_broker_values(&change.set)?;
             Ok(MetadataRecord::AlterBrokerConfigs {
                 node_id,
                 set: change.set,
                 delete: change.delete,
             })
         }
+        RESOURCE_GROUP => Ok(quill_meta::plan_replace_group_configs(
+            image,
+            resource_name,
+            change.set,
+        )?),
         other => Err(invalid_request(format!(
             "Unsupported resource type {other}"
         ))),
@@ -396,8 +518,17 @@ async fn apply_change(
 ) -> Result<(), ResourceError> {
     let image = state.image();
     let record = change_record(state, &image, resource_type, resource_name, change?)?;
+    apply_record(state, &image, record, validate_only).await
+}
+
+async fn apply_record(
+    state: &BrokerState,
+    image: &MetadataImage,
+    record: MetadataRecord,
+    validate_only: bool,
+) -> Result<(), ResourceError> {
     if validate_only {
-        quill_meta::apply(&image, &record)?;
+        quill_meta::apply(image, &record)?;
         return Ok(());
     }
     state.change_metadata(vec![record]).await?;
@@ -434,6 +565,7 @@ fn full_replacement(
                 .map(|configs| configs.keys().cloned().collect())
                 .unwrap_or_default()
         }
+        // The group planner computes what to delete itself.
         _ => Vec::new(),
     };
     let delete = existing
@@ -477,91 +609,56 @@ pub async fn alter_configs(
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-/// The value APPEND/SUBTRACT start from: the explicit value, else the effective one.
-fn current_list_value(
+/// Plans one resource's IncrementalAlterConfigs with quill-meta's planner (Kafka's KRaft
+/// semantics: APPEND/SUBTRACT only on LIST configs, starting from the resource's own value or
+/// else the config's default).
+fn incremental_record(
     state: &BrokerState,
-    resource_type: i8,
-    resource: &str,
-    name: &str,
-) -> Vec<String> {
-    let image = state.image();
-    let static_settings = state.config.static_settings();
-    let layers = BrokerConfigLayers::from_image(&image, state.config.node_id, &static_settings);
-    let value = match resource_type {
-        RESOURCE_TOPIC => image.topic(resource).and_then(|topic| {
-            topic_config::lookup(name)
-                .map(|def| topic_config::describe_topic_config(def, &topic.configs, &layers).value)
-        }),
-        _ => layers.resolve_broker_config(name).map(|(value, _)| value),
-    };
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn incremental_change(
-    state: &BrokerState,
+    image: &MetadataImage,
     resource_type: i8,
     resource_name: &str,
     configs: Vec<(String, i8, Option<String>)>,
-) -> Result<ConfigChange, ResourceError> {
-    let mut change = ConfigChange {
-        set: BTreeMap::new(),
-        delete: Vec::new(),
-    };
-    let mut seen = std::collections::BTreeSet::new();
+) -> Result<MetadataRecord, ResourceError> {
+    let mut operations = Vec::with_capacity(configs.len());
     for (name, operation, value) in configs {
-        if !seen.insert(name.clone()) {
-            return Err(invalid_request(format!(
-                "Error due to duplicate config keys: {name}"
-            )));
+        if operation == OPERATION_SET && value.is_none() {
+            return Err(ResourceError::from(MetaError::InvalidConfig {
+                message: format!("Null value not supported for : {name}"),
+                name,
+            }));
         }
-        match operation {
-            OPERATION_SET => {
-                let value = value.ok_or_else(|| {
-                    ResourceError::from(MetaError::InvalidConfig {
-                        message: format!("Null value not supported for : {name}"),
-                        name: name.clone(),
-                    })
-                })?;
-                change.set.insert(name, value);
-            }
-            OPERATION_DELETE => change.delete.push(name),
-            OPERATION_APPEND | OPERATION_SUBTRACT => {
-                let is_list = topic_config::lookup(&name)
-                    .is_some_and(|def| def.config_type == topic_config::ConfigType::List);
-                if !is_list {
-                    return Err(invalid_request(format!(
-                        "Config value append is not allowed for config key: {name}"
-                    )));
-                }
-                let items: Vec<String> = value
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|item| !item.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                let mut current = current_list_value(state, resource_type, resource_name, &name);
-                if operation == OPERATION_APPEND {
-                    for item in items {
-                        if !current.contains(&item) {
-                            current.push(item);
-                        }
-                    }
-                } else {
-                    current.retain(|item| !items.contains(item));
-                }
-                change.set.insert(name, current.join(","));
-            }
-            other => return Err(invalid_request(format!("Unknown config operation {other}"))),
-        }
+        let operation = AlterConfigOp::from_kafka(operation, value)?;
+        operations.push((name, operation));
     }
-    Ok(change)
+    match resource_type {
+        RESOURCE_TOPIC => Ok(quill_meta::plan_incremental_alter_topic_configs(
+            image,
+            resource_name,
+            &operations,
+        )?),
+        RESOURCE_BROKER => {
+            let node_id = broker_target(state, resource_name)?;
+            check_broker_names(node_id, operations.iter().map(|(name, _)| name))?;
+            let record = quill_meta::plan_incremental_alter_broker_configs_with(
+                image,
+                node_id,
+                &operations,
+                stored_broker_configs::list_default,
+            )?;
+            if let MetadataRecord::AlterBrokerConfigs { set, .. } = &record {
+                check_broker_values(set)?;
+            }
+            Ok(record)
+        }
+        RESOURCE_GROUP => Ok(quill_meta::plan_incremental_alter_group_configs(
+            image,
+            resource_name,
+            &operations,
+        )?),
+        other => Err(invalid_request(format!(
+            "Unsupported resource type {other}"
+        ))),
+    }
 }
 
 pub async fn incremental_alter_configs(
@@ -582,15 +679,12 @@ pub async fn incremental_alter_configs(
                 )
             })
             .collect();
-        let change = incremental_change(state, resource.resource_type, &name, configs);
-        let outcome = apply_change(
-            state,
-            resource.resource_type,
-            &name,
-            change,
-            request.validate_only,
-        )
-        .await;
+        let image = state.image();
+        let record = incremental_record(state, &image, resource.resource_type, &name, configs);
+        let outcome = match record {
+            Ok(record) => apply_record(state, &image, record, request.validate_only).await,
+            Err(error) => Err(error),
+        };
         let response = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name);

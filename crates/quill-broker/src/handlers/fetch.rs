@@ -157,8 +157,10 @@ async fn read_partition(
             Some(offsets),
         );
     }
-    // Nothing visible yet, or the response is already full (KIP-74 only guarantees the first
-    // batch).
+    // KIP-74 (Kafka's `minOneMessage`): the first partition that returns data gets at least
+    // one whole batch even when it exceeds `max_bytes` or the partition's limit; every later
+    // partition is held to both limits strictly and gets nothing when its first batch does
+    // not fit.
     let budget = target.partition_max_bytes.min(remaining_bytes);
     let visible_end = if target.read_committed {
         offsets.last_stable_offset
@@ -170,7 +172,7 @@ async fn read_partition(
     }
     let read = if target.read_committed {
         partition
-            .read_committed(target.fetch_offset, budget.max(1))
+            .read_committed(target.fetch_offset, budget, is_first_with_data)
             .await
             .map(|(read, aborted)| {
                 let aborted = aborted
@@ -185,7 +187,7 @@ async fn read_partition(
             })
     } else {
         partition
-            .read(target.fetch_offset, budget.max(1))
+            .read(target.fetch_offset, budget, is_first_with_data)
             .await
             .map(|read| (read, None))
     };

@@ -73,7 +73,7 @@ pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedPro
                     Some(&refused.1),
                 ))
             } else {
-                append_partition(state, &topic, partition_data).await
+                append_partition(state, &topic, partition_data, acks).await
             };
             results.push(result);
         }
@@ -189,6 +189,7 @@ async fn append_partition(
     state: &BrokerState,
     topic: &str,
     data: PartitionProduceData,
+    acks: i16,
 ) -> Result<Appended, PartitionProduceResponse> {
     if topic == crate::offsets_store::OFFSETS_TOPIC || topic == quill_txn::TRANSACTION_STATE_TOPIC {
         // Only the coordinators write there (Kafka refuses clients the same way).
@@ -212,11 +213,24 @@ async fn append_partition(
             Some("no records"),
         ));
     };
-    let leader_epoch = state
-        .image()
+    let image = state.image();
+    let info = image
         .topic(topic)
-        .and_then(|info| info.partition(data.index))
-        .map_or(0, |info| info.leader_epoch);
+        .and_then(|info| info.partition(data.index));
+    let leader_epoch = info.map_or(0, |info| info.leader_epoch);
+    // Kafka checks min.insync.replicas before anything is appended, for acks=-1 only.
+    let isr_size = info.map_or(0, |info| info.isr.len());
+    let min_insync_replicas = partition.min_insync_replicas();
+    if acks == -1 && i32::try_from(isr_size).unwrap_or(i32::MAX) < min_insync_replicas {
+        return Err(partition_error(
+            data.index,
+            ResponseError::NotEnoughReplicas.code(),
+            Some(&format!(
+                "The size of the current ISR {isr_size} is insufficient to satisfy the min.isr requirement of {min_insync_replicas} for partition {topic}-{}",
+                data.index
+            )),
+        ));
+    }
     match partition
         .append(records, clock::now_ms(), leader_epoch)
         .await

@@ -47,6 +47,13 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
             delete: Vec::new(),
         });
     }
+    for (group_id, configs) in &image.group_configs {
+        records.push(MetadataRecord::AlterGroupConfigs {
+            group_id: group_id.clone(),
+            set: configs.clone(),
+            delete: Vec::new(),
+        });
+    }
     if image.next_producer_id > 0 {
         // Only the high-water mark is state; which broker asked last is not kept.
         records.push(MetadataRecord::AllocateProducerIds {

@@ -578,6 +578,29 @@ fn arb_record() -> impl Strategy<Value = MetadataRecord> {
                 },
             }
         }),
+        (
+            prop::sample::select(vec!["", "g1", "g2"]),
+            prop::sample::select(vec!["44000", "46000", "x"]),
+            any::<bool>()
+        )
+            .prop_map(|(group_id, session_ms, set)| {
+                MetadataRecord::AlterGroupConfigs {
+                    group_id: group_id.to_string(),
+                    set: if set {
+                        BTreeMap::from([(
+                            "consumer.session.timeout.ms".into(),
+                            session_ms.to_string(),
+                        )])
+                    } else {
+                        BTreeMap::new()
+                    },
+                    delete: if set {
+                        vec![]
+                    } else {
+                        vec!["consumer.session.timeout.ms".into()]
+                    },
+                }
+            }),
         (arb_topic_id(), 0i32..3, -1i32..4, arb_replicas(), 0i32..4).prop_map(
             |(topic_id, partition, leader, isr, leader_epoch)| MetadataRecord::SetPartitionLeader {
                 topic_id,
@@ -765,7 +788,7 @@ fn random_histories_exercise_every_record_kind() {
             }
         }
     }
-    assert_eq!(accepted_kinds.len(), 8, "accepted only {accepted_kinds:?}");
+    assert_eq!(accepted_kinds.len(), 9, "accepted only {accepted_kinds:?}");
     assert!(rejected_entries > 0);
 }
 
