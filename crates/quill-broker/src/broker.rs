@@ -105,24 +105,15 @@ impl Broker {
         ));
         producer_ids.attach(&state);
         register_this_broker(&state).await?;
-        if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
-            // Resume prepared transactions (their markers) and timeouts after a restart.
-            let loading = state.clone();
-            tokio::spawn(async move {
-                if let Err(error) = loading.ensure_transaction_topic().await {
-                    tracing::error!(%error, "could not load transactions");
-                }
-            });
-        }
+        // After a restart the coordinators' partitions are marked loading *before* the broker
+        // serves (so no request answers NOT_COORDINATOR) and load in the background, concurrently:
+        // meanwhile their groups and transactional ids answer COORDINATOR_LOAD_IN_PROGRESS, which
+        // clients retry. Prepared transactions resume (markers) and timeouts restart once loaded.
         if state.image().topic(OFFSETS_TOPIC).is_some() {
-            // Load committed offsets in the background: until a partition is loaded its groups
-            // answer COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
-            let loading = state.clone();
-            tokio::spawn(async move {
-                if let Err(error) = loading.ensure_offsets_topic().await {
-                    tracing::error!(%error, "could not load consumer groups");
-                }
-            });
+            state.ensure_offsets_topic().await?;
+        }
+        if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
+            state.ensure_transaction_topic().await?;
         }
         Ok(Broker {
             state,
