@@ -179,7 +179,15 @@ fn open_services(config: BrokerConfig) -> Result<Services, BrokerError> {
     )?);
     let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
     partitions.remove_orphaned_dirs(&metadata.image());
-    partitions.reconcile(&metadata.image(), &config)?;
+    // A full disk or descriptor shortage must not stop start-up: the logs that cannot open
+    // now are retried by maintenance (their partitions unavailable meanwhile); anything else
+    // (corruption) is fatal.
+    if let Err(error) = partitions.reconcile(&metadata.image(), &config) {
+        if !crate::partitions::is_resource_exhaustion(&error) {
+            return Err(error.into());
+        }
+        tracing::warn!(%error, "starting with partition logs that cannot be opened until the disk or file descriptor shortage passes");
+    }
     Ok((config, metadata, partitions))
 }
 
@@ -296,6 +304,7 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         {
             tracing::error!(%error, "log maintenance task failed");
         }
+        state.retry_missing_logs().await;
     }
 }
 

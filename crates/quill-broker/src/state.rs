@@ -218,14 +218,43 @@ impl BrokerState {
         let partitions = self.partitions.clone();
         let config = self.config.clone();
         tokio::task::spawn_blocking(move || {
-            let image = metadata.append(records)?;
-            if let Err(error) = partitions.reconcile(&image, &config) {
-                tracing::error!(%error, "partition logs do not match the metadata image");
-            }
+            // New partitions' logs are created before the change is appended: if they cannot
+            // be (full disk, no file descriptors) the change is refused and nothing exists.
+            let current = metadata.image();
+            let next = quill_meta::apply_entry(&current, current.offset + 1, &records)?;
+            let opened = partitions
+                .open_new_partitions(&current, &next, &config)
+                .map_err(|error| {
+                    MetaError::Io(std::io::Error::other(format!(
+                        "cannot create the partition logs: {error}"
+                    )))
+                })?;
+            let image = match metadata.append(records) {
+                Ok(image) => image,
+                Err(error) => {
+                    partitions.discard(opened);
+                    return Err(error);
+                }
+            };
+            // Reconcile logs its own (rate-limited) warnings and retries failed opens later.
+            let _ = partitions.reconcile(&image, &config);
             Ok(image)
         })
         .await
         .map_err(|error| MetaError::Io(std::io::Error::other(error.to_string())))?
+    }
+
+    /// Blocking work on the blocking pool: opens hosted partition logs that failed to open
+    /// earlier, once their backoff has passed (maintenance calls it while any is missing).
+    pub async fn retry_missing_logs(&self) {
+        if !self.partitions.has_failed_opens() {
+            return;
+        }
+        let _serialized = self.change_lock.lock().await;
+        let image = self.image();
+        let partitions = self.partitions.clone();
+        let config = self.config.clone();
+        let _ = tokio::task::spawn_blocking(move || partitions.reconcile(&image, &config)).await;
     }
 
     /// Creates a topic (or only validates the request when `validate_only`). `-1` partitions
