@@ -105,24 +105,15 @@ impl Broker {
         ));
         producer_ids.attach(&state);
         register_this_broker(&state).await?;
-        if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
-            // Resume prepared transactions (their markers) and timeouts after a restart.
-            let loading = state.clone();
-            tokio::spawn(async move {
-                if let Err(error) = loading.ensure_transaction_topic().await {
-                    tracing::error!(%error, "could not load transactions");
-                }
-            });
-        }
+        // After a restart the coordinators' partitions are marked loading *before* the broker
+        // serves (so no request answers NOT_COORDINATOR) and load in the background, concurrently:
+        // meanwhile their groups and transactional ids answer COORDINATOR_LOAD_IN_PROGRESS, which
+        // clients retry. Prepared transactions resume (markers) and timeouts restart once loaded.
         if state.image().topic(OFFSETS_TOPIC).is_some() {
-            // Load committed offsets in the background: until a partition is loaded its groups
-            // answer COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
-            let loading = state.clone();
-            tokio::spawn(async move {
-                if let Err(error) = loading.ensure_offsets_topic().await {
-                    tracing::error!(%error, "could not load consumer groups");
-                }
-            });
+            state.ensure_offsets_topic().await?;
+        }
+        if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
+            state.ensure_transaction_topic().await?;
         }
         Ok(Broker {
             state,
@@ -188,7 +179,15 @@ fn open_services(config: BrokerConfig) -> Result<Services, BrokerError> {
     )?);
     let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
     partitions.remove_orphaned_dirs(&metadata.image());
-    partitions.reconcile(&metadata.image(), &config)?;
+    // A full disk or descriptor shortage must not stop start-up: the logs that cannot open
+    // now are retried by maintenance (their partitions unavailable meanwhile); anything else
+    // (corruption) is fatal.
+    if let Err(error) = partitions.reconcile(&metadata.image(), &config) {
+        if !crate::partitions::is_resource_exhaustion(&error) {
+            return Err(error.into());
+        }
+        tracing::warn!(%error, "starting with partition logs that cannot be opened until the disk or file descriptor shortage passes");
+    }
     Ok((config, metadata, partitions))
 }
 
@@ -305,6 +304,7 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         {
             tracing::error!(%error, "log maintenance task failed");
         }
+        state.retry_missing_logs().await;
     }
 }
 

@@ -63,7 +63,15 @@ pub struct BrokerConfig {
     /// Upper bound on one Fetch response, whatever the client asks for.
     pub fetch_max_bytes: i32,
     pub max_connections: i32,
+    /// `max.connections.per.ip`: open connections from one client address.
+    pub max_connections_per_ip: i32,
     pub connections_max_idle_ms: i64,
+    /// `queued.max.request.bytes`: request bytes read but not yet handled, broker-wide; while
+    /// spent, connections stop reading (see `budget.rs`).
+    pub queued_max_request_bytes: i32,
+    /// `queued.max.response.bytes` (Quill's): response bytes built but not yet written,
+    /// broker-wide; while spent, handlers wait before queuing more.
+    pub queued_max_response_bytes: i32,
     /// Requests read ahead from one connection but not yet answered (Kafka bounds this per
     /// broker); they are handled one at a time, in order.
     pub queued_max_requests: i32,
@@ -104,8 +112,15 @@ impl Default for BrokerConfig {
             min_insync_replicas: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             fetch_max_bytes: 55 * 1024 * 1024,
-            max_connections: i32::MAX,
+            // Kafka defaults both to unlimited; a few file descriptors and a little memory per
+            // connection make these the sane defaults of a single broker.
+            max_connections: 1000,
+            max_connections_per_ip: 256,
             connections_max_idle_ms: 10 * 60 * 1000,
+            // Kafka's default is unlimited; 100 MiB admits one request of the maximum size
+            // (socket.request.max.bytes) and one response of fetch.max.bytes.
+            queued_max_request_bytes: 100 * 1024 * 1024,
+            queued_max_response_bytes: 100 * 1024 * 1024,
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
             group: quill_group::GroupConfig::default(),
@@ -143,7 +158,10 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "min.insync.replicas", description: "default min.insync.replicas of topics (default 1)" },
     SettingDoc { name: "socket.request.max.bytes", description: "largest request frame; bigger closes the connection (default 104857600)" },
     SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
-    SettingDoc { name: "max.connections", description: "open client connections allowed (default 2147483647)" },
+    SettingDoc { name: "max.connections", description: "open client connections allowed (default 1000; Kafka: unlimited)" },
+    SettingDoc { name: "max.connections.per.ip", description: "open connections from one client address (default 256; Kafka: unlimited)" },
+    SettingDoc { name: "queued.max.request.bytes", description: "request bytes read but not yet handled, broker-wide; sockets are not read while spent (default 104857600; Kafka: unlimited)" },
+    SettingDoc { name: "queued.max.response.bytes", description: "response bytes waiting to be written, broker-wide; requests wait while spent (default 104857600; Quill's own)" },
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
     SettingDoc { name: "queued.max.requests", description: "requests read ahead per connection, answered one at a time in order (default 500)" },
     SettingDoc { name: "offsets.topic.num.partitions", description: "partitions of __consumer_offsets, fixed once created (default 50)" },
@@ -248,6 +266,18 @@ impl BrokerConfig {
             }
             "max.connections" => {
                 self.max_connections = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "max.connections.per.ip" => {
+                self.max_connections_per_ip =
+                    parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "queued.max.request.bytes" => {
+                self.queued_max_request_bytes =
+                    parse_int_at_least(value, 1024).map_err(|r| invalid(&r))?
+            }
+            "queued.max.response.bytes" => {
+                self.queued_max_response_bytes =
+                    parse_int_at_least(value, 1024).map_err(|r| invalid(&r))?
             }
             "connections.max.idle.ms" => {
                 self.connections_max_idle_ms =
@@ -421,6 +451,18 @@ impl BrokerConfig {
             ),
             ("fetch.max.bytes", Some(self.fetch_max_bytes.to_string())),
             ("max.connections", Some(self.max_connections.to_string())),
+            (
+                "max.connections.per.ip",
+                Some(self.max_connections_per_ip.to_string()),
+            ),
+            (
+                "queued.max.request.bytes",
+                Some(self.queued_max_request_bytes.to_string()),
+            ),
+            (
+                "queued.max.response.bytes",
+                Some(self.queued_max_response_bytes.to_string()),
+            ),
             (
                 "connections.max.idle.ms",
                 Some(self.connections_max_idle_ms.to_string()),

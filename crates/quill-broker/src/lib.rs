@@ -5,6 +5,7 @@
 //! store, partition manager). See `ARCHITECTURE.md` for the invariants.
 
 pub mod broker;
+mod budget;
 mod clock;
 pub mod config;
 mod dispatch;
@@ -15,6 +16,7 @@ mod offsets_store;
 mod partition_marker;
 mod partitions;
 pub mod protocol;
+mod rate_limit;
 mod request_guard;
 mod state;
 mod stored_broker_configs;

@@ -12,9 +12,10 @@
 //! API) only ever closes its own connection; nothing it sends reaches another connection or
 //! the data on disk.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,13 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::budget::{MemoryBudget, Reservation, ResponseReservation};
 use crate::dispatch::{self, Handled, PendingReply, Reply};
 use crate::protocol::{self, ParsedFrame};
+use crate::rate_limit::{WarnLimiter, WARNING_INTERVAL};
 use crate::state::BrokerState;
-
-/// Frames up to this size are read into one buffer at once; bigger declared lengths grow the
-/// buffer as bytes actually arrive, so a peer cannot make us allocate memory it never sends.
-const INITIAL_FRAME_BUFFER_BYTES: usize = 64 * 1024;
+use crate::warn_limited;
 
 /// Why a connection stopped reading.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,14 @@ enum FrameReadError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one length-prefixed frame. `Ok(None)` is a clean end of stream between frames.
+/// Reads one length-prefixed frame. The frame's declared length is reserved from `budget`
+/// before its body is read, so while the budget is spent this connection reads nothing more
+/// (backpressure); the reservation is returned with the frame and held until it is handled.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     limit_bytes: i32,
-) -> Result<Bytes, FrameReadError> {
+    budget: &MemoryBudget,
+) -> Result<(Bytes, Reservation), FrameReadError> {
     let mut length_prefix = [0u8; 4];
     match reader.read_exact(&mut length_prefix).await {
         Ok(_) => {}
@@ -72,7 +75,13 @@ async fn read_frame<R: AsyncRead + Unpin>(
         });
     }
     let length_bytes = declared_length.unsigned_abs() as usize;
-    let mut buffer = BytesMut::with_capacity(length_bytes.min(INITIAL_FRAME_BUFFER_BYTES));
+    let reservation = budget
+        .reserve_request(length_bytes)
+        .await
+        .ok_or(FrameReadError::Closed)?;
+    // Reserved, so allocating the declared length is within the budget; pages are touched
+    // only as bytes arrive.
+    let mut buffer = BytesMut::with_capacity(length_bytes);
     while buffer.len() < length_bytes {
         let wanted = (length_bytes - buffer.len()) as u64;
         let read_bytes = (&mut *reader).take(wanted).read_buf(&mut buffer).await?;
@@ -83,8 +92,59 @@ async fn read_frame<R: AsyncRead + Unpin>(
             });
         }
     }
-    Ok(buffer.freeze())
+    Ok((buffer.freeze(), reservation))
 }
+
+/// Open connections per client address, for `max.connections.per.ip`. An address is in the
+/// map only while it has a connection, so the map is bounded by `max.connections`.
+#[derive(Default)]
+struct ConnectionsPerIp {
+    counts: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// One counted connection of an address; uncounted when dropped.
+struct IpSlot {
+    registry: Arc<ConnectionsPerIp>,
+    ip: IpAddr,
+}
+
+impl ConnectionsPerIp {
+    fn try_take(self: &Arc<Self>, ip: IpAddr, limit: u32) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            registry: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .registry
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+static CONNECTION_LIMIT_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
+static ACCEPT_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
+static MALFORMED_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
 
 /// Accepts connections until `shutdown` flips to true, then waits (bounded by
 /// `shutdown.timeout.ms`) for connections to finish their in-flight requests.
@@ -95,6 +155,12 @@ pub async fn serve(
 ) {
     let max_connections = usize::try_from(state.config.max_connections).unwrap_or(usize::MAX);
     let connection_slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+    let max_connections_per_ip = u32::try_from(state.config.max_connections_per_ip).unwrap_or(0);
+    let per_ip = Arc::new(ConnectionsPerIp::default());
+    let budget = MemoryBudget::new(
+        state.config.queued_max_request_bytes,
+        state.config.queued_max_response_bytes,
+    );
     let (accepted_tx, mut accepted_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
     let mut acceptors = JoinSet::new();
     for listener in listeners {
@@ -114,14 +180,19 @@ pub async fn serve(
             accepted = accepted_rx.recv() => {
                 let Some((stream, peer)) = accepted else { break };
                 let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, limit = max_connections, "max.connections reached; closing new connection");
+                    warn_limited!(CONNECTION_LIMIT_WARNINGS, %peer, limit = max_connections, "max.connections reached; closing new connection");
+                    continue;
+                };
+                let Some(ip_slot) = per_ip.try_take(peer.ip(), max_connections_per_ip) else {
+                    warn_limited!(CONNECTION_LIMIT_WARNINGS, %peer, limit = max_connections_per_ip, "max.connections.per.ip reached; closing new connection");
                     continue;
                 };
                 let state = state.clone();
                 let shutdown = shutdown.clone();
+                let budget = budget.clone();
                 connections.spawn(async move {
-                    run_connection(stream, peer, state, shutdown).await;
-                    drop(slot);
+                    run_connection(stream, peer, state, budget, shutdown).await;
+                    drop((slot, ip_slot));
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -153,7 +224,7 @@ async fn accept_loop(listener: TcpListener, accepted: mpsc::Sender<(TcpStream, S
             }
             Err(error) => {
                 // Typically EMFILE: back off briefly instead of spinning on the error.
-                tracing::warn!(%error, "accept failed");
+                warn_limited!(ACCEPT_WARNINGS, %error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -167,6 +238,7 @@ async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<BrokerState>,
+    budget: MemoryBudget,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
@@ -176,44 +248,74 @@ async fn run_connection(
     let queue_limit = usize::try_from(state.config.queued_max_requests)
         .unwrap_or(1)
         .max(1);
-    let (queue_tx, mut queue_rx) = mpsc::channel::<ParsedFrame>(queue_limit);
-    let (replies_tx, mut replies_rx) = mpsc::channel::<PendingReply>(queue_limit);
+    let (queue_tx, mut queue_rx) = mpsc::channel::<(ParsedFrame, Reservation)>(queue_limit);
+    let (replies_tx, mut replies_rx) =
+        mpsc::channel::<(PendingReply, Option<ResponseReservation>)>(queue_limit);
     // Requests read but not yet answered; a connection waiting on them is not idle.
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let write_timeout = Duration::from_millis(state.config.connections_max_idle_ms.unsigned_abs());
 
     let reader = read_requests(
         read_half,
         peer,
         state.clone(),
+        budget.clone(),
         shutdown,
         queue_tx,
         in_flight.clone(),
     );
     let handler = async move {
-        while let Some(parsed) = queue_rx.recv().await {
-            let pending = match handle_frame(state.clone(), peer, parsed).await {
-                Handled::Ready(reply) => Box::pin(std::future::ready(reply)),
-                Handled::Pending(reply) => reply,
+        let connection_responses = budget.connection_responses();
+        while let Some((parsed, request_bytes)) = queue_rx.recv().await {
+            let handled = handle_frame(state.clone(), peer, parsed).await;
+            // Handled: the request's bytes are no longer needed (a Produce's records are
+            // appended), so its reservation goes back before this waits for response bytes.
+            drop(request_bytes);
+            let queued = match handled {
+                Handled::Ready(reply) => {
+                    let response_bytes = match &reply {
+                        Reply::Send(bytes) => {
+                            budget
+                                .reserve_response(&connection_responses, bytes.len())
+                                .await
+                        }
+                        Reply::Nothing | Reply::Close => None,
+                    };
+                    let ready: PendingReply = Box::pin(std::future::ready(reply));
+                    (ready, response_bytes)
+                }
+                // Only Produce waits for durability; its response is a few bytes per partition.
+                Handled::Pending(reply) => (reply, None),
             };
-            if replies_tx.send(pending).await.is_err() {
+            if replies_tx.send(queued).await.is_err() {
                 return;
             }
         }
     };
     let writer = async move {
-        while let Some(pending) = replies_rx.recv().await {
+        while let Some((pending, response_bytes)) = replies_rx.recv().await {
             let reply = pending.await;
             in_flight.fetch_sub(1, Ordering::AcqRel);
             match reply {
                 Reply::Send(bytes) => {
-                    if let Err(error) = write_half.write_all(&bytes).await {
-                        tracing::debug!(%peer, %error, "write failed; closing connection");
-                        return;
+                    // A client that reads nothing for connections.max.idle.ms is closed, so it
+                    // cannot hold its queued responses (and their budget) forever.
+                    match tokio::time::timeout(write_timeout, write_half.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "write failed; closing connection");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "client read nothing for connections.max.idle.ms; closing connection");
+                            return;
+                        }
                     }
                 }
                 Reply::Nothing => {}
                 Reply::Close => return,
             }
+            drop(response_bytes);
         }
         if let Err(error) = write_half.shutdown().await {
             tracing::debug!(%peer, %error, "shutdown of write half failed");
@@ -239,8 +341,9 @@ async fn read_requests(
     read_half: tokio::net::tcp::OwnedReadHalf,
     peer: SocketAddr,
     state: Arc<BrokerState>,
+    budget: MemoryBudget,
     mut shutdown: watch::Receiver<bool>,
-    queue: mpsc::Sender<ParsedFrame>,
+    queue: mpsc::Sender<(ParsedFrame, Reservation)>,
     in_flight: Arc<AtomicUsize>,
 ) {
     let mut reader = BufReader::new(read_half);
@@ -251,7 +354,7 @@ async fn read_requests(
             return;
         }
         // The frame future lives across idle checks, so a check never loses a partial frame.
-        let read = read_frame(&mut reader, limit_bytes);
+        let read = read_frame(&mut reader, limit_bytes, &budget);
         tokio::pin!(read);
         let frame = loop {
             tokio::select! {
@@ -266,23 +369,23 @@ async fn read_requests(
                 }
             }
         };
-        let frame = match frame {
+        let (frame, reservation) = match frame {
             Err(FrameReadError::Closed) => return,
             Err(error) => {
-                tracing::warn!(%peer, %error, "closing connection");
+                warn_limited!(MALFORMED_WARNINGS, %peer, %error, "closing connection");
                 return;
             }
-            Ok(frame) => frame,
+            Ok(read) => read,
         };
         let parsed = match protocol::parse_frame(frame) {
             Ok(parsed) => parsed,
             Err(error) => {
-                tracing::warn!(%peer, %error, "closing connection");
+                warn_limited!(MALFORMED_WARNINGS, %peer, %error, "closing connection");
                 return;
             }
         };
         in_flight.fetch_add(1, Ordering::AcqRel);
-        if queue.send(parsed).await.is_err() {
+        if queue.send((parsed, reservation)).await.is_err() {
             return;
         }
     }
@@ -295,26 +398,27 @@ mod tests {
 
     #[tokio::test]
     async fn frames_are_read_and_bad_lengths_rejected() {
+        let budget = MemoryBudget::new(1000, 1000);
         let mut input: &[u8] = &[0, 0, 0, 3, b'a', b'b', b'c', 0, 0, 0, 9, b'x'];
-        let frame = read_frame(&mut input, 100).await.unwrap();
+        let (frame, _reservation) = read_frame(&mut input, 100, &budget).await.unwrap();
         assert_eq!(&frame[..], b"abc");
         assert!(matches!(
-            read_frame(&mut input, 100).await,
+            read_frame(&mut input, 100, &budget).await,
             Err(FrameReadError::Truncated { .. })
         ));
         let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xff];
         assert!(matches!(
-            read_frame(&mut negative, 100).await,
+            read_frame(&mut negative, 100, &budget).await,
             Err(FrameReadError::BadLength { .. })
         ));
         let mut too_big: &[u8] = &[0, 0, 1, 0];
         assert!(matches!(
-            read_frame(&mut too_big, 100).await,
+            read_frame(&mut too_big, 100, &budget).await,
             Err(FrameReadError::BadLength { .. })
         ));
         let mut empty: &[u8] = &[];
         assert!(matches!(
-            read_frame(&mut empty, 100).await,
+            read_frame(&mut empty, 100, &budget).await,
             Err(FrameReadError::Closed)
         ));
     }

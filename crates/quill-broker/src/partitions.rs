@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quill_log::{
@@ -27,6 +28,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::{BrokerConfig, FlushPolicySetting};
 use crate::partition_marker;
+use crate::rate_limit::{WarnLimiter, WARNING_INTERVAL};
 
 /// Errors of partition operations, each with the Kafka error code to answer with.
 #[derive(Debug, thiserror::Error)]
@@ -414,7 +416,7 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|error| PartitionError::Task(error.to_string()))?
 }
 
-type PartitionKey = (String, i32);
+pub type PartitionKey = (String, i32);
 
 /// All partitions hosted by this broker.
 pub struct PartitionManager {
@@ -422,7 +424,23 @@ pub struct PartitionManager {
     node_id: i32,
     committer: GroupCommitter,
     partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
+    /// Hosted partitions whose log could not be opened, with when to try again. Keyed by
+    /// partitions of the image only (entries of partitions no longer hosted are dropped).
+    failed_opens: Mutex<HashMap<PartitionKey, OpenRetry>>,
 }
+
+/// Backoff for a partition log that failed to open (full disk, no file descriptors): retried
+/// by later reconciles and by maintenance, first after `FIRST_OPEN_RETRY`, doubling.
+#[derive(Debug, Clone, Copy)]
+struct OpenRetry {
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+const FIRST_OPEN_RETRY: Duration = Duration::from_secs(1);
+const MAX_OPEN_RETRY: Duration = Duration::from_secs(60);
+
+static LOG_OPEN_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
 
 impl PartitionManager {
     pub fn new(data_dir: &Path, node_id: i32) -> Result<PartitionManager, LogError> {
@@ -431,6 +449,7 @@ impl PartitionManager {
             node_id,
             committer: GroupCommitter::start()?,
             partitions: RwLock::new(HashMap::new()),
+            failed_opens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -476,6 +495,8 @@ impl PartitionManager {
         }
         let static_settings = broker_config.static_settings();
         let layers = BrokerConfigLayers::from_image(image, self.node_id, &static_settings);
+        let now = Instant::now();
+        self.forget_failed_opens_not_in(image);
         for topic in image.topics.values() {
             let config = log_config_for(topic, &layers, broker_config);
             let min_insync_replicas =
@@ -487,19 +508,134 @@ impl PartitionManager {
                 if !info.replicas.contains(&self.node_id) {
                     continue;
                 }
+                let key = (topic.name.clone(), info.partition);
+                if self.open_retry_pending(&key, now) {
+                    continue; // failed recently: retried once its backoff has passed
+                }
                 let opened = self.ensure_open(topic, info.partition, &config);
                 if let Some(partition) = self.get(&topic.name, info.partition) {
                     partition
                         .min_insync_replicas
                         .store(min_insync_replicas, Ordering::Release);
                 }
-                if let Err(error) = opened {
-                    tracing::error!(topic = %topic.name, partition = info.partition, %error, "could not open partition log");
-                    first_error.get_or_insert(error);
+                match opened {
+                    Ok(()) => self.forget_failed_open(&key),
+                    Err(error) => {
+                        let retry_in = self.note_failed_open(key, now);
+                        crate::warn_limited!(LOG_OPEN_WARNINGS, topic = %topic.name, partition = info.partition, %error, ?retry_in, "could not open partition log");
+                        // Report a real fault (corruption) before a passing shortage.
+                        if first_error.as_ref().is_none_or(is_resource_exhaustion) {
+                            first_error = Some(error);
+                        }
+                    }
                 }
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// True while some hosted partition has no open log (maintenance then reconciles again).
+    pub fn has_failed_opens(&self) -> bool {
+        !self.lock_failed_opens().is_empty()
+    }
+
+    fn lock_failed_opens(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, OpenRetry>> {
+        self.failed_opens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn open_retry_pending(&self, key: &PartitionKey, now: Instant) -> bool {
+        self.lock_failed_opens()
+            .get(key)
+            .is_some_and(|retry| now < retry.next_attempt)
+    }
+
+    /// Records a failed open and returns how long until the next attempt.
+    fn note_failed_open(&self, key: PartitionKey, now: Instant) -> Duration {
+        let mut failed = self.lock_failed_opens();
+        let backoff = failed.get(&key).map_or(FIRST_OPEN_RETRY, |retry| {
+            (retry.backoff * 2).min(MAX_OPEN_RETRY)
+        });
+        failed.insert(
+            key,
+            OpenRetry {
+                next_attempt: now + backoff,
+                backoff,
+            },
+        );
+        backoff
+    }
+
+    fn forget_failed_open(&self, key: &PartitionKey) {
+        self.lock_failed_opens().remove(key);
+    }
+
+    fn forget_failed_opens_not_in(&self, image: &MetadataImage) {
+        self.lock_failed_opens().retain(|(topic, partition), _| {
+            image
+                .topic(topic)
+                .and_then(|topic| topic.partition(*partition))
+                .is_some_and(|info| info.replicas.contains(&self.node_id))
+        });
+    }
+
+    /// Blocking. Opens the logs of partitions that `next` hosts here and `current` does not
+    /// (new topics, added partitions) *before* that metadata change is appended, so a change
+    /// whose logs cannot be created (full disk, no file descriptors) is refused and creates
+    /// nothing. On error every log opened here is deleted again. Returns what it opened, for
+    /// [`Self::discard`] if the append then fails.
+    pub fn open_new_partitions(
+        &self,
+        current: &MetadataImage,
+        next: &MetadataImage,
+        broker_config: &BrokerConfig,
+    ) -> Result<Vec<PartitionKey>, LogError> {
+        let static_settings = broker_config.static_settings();
+        let layers = BrokerConfigLayers::from_image(next, self.node_id, &static_settings);
+        let mut opened = Vec::new();
+        for topic in next.topics.values() {
+            let existing = current
+                .topic(&topic.name)
+                .filter(|existing| existing.topic_id == topic.topic_id);
+            let config = log_config_for(topic, &layers, broker_config);
+            for info in &topic.partitions {
+                let is_new =
+                    existing.is_none_or(|existing| existing.partition(info.partition).is_none());
+                if !is_new || !info.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                let dir = self.partition_dir(&topic.name, info.partition);
+                let dir_existed = dir.exists();
+                if let Err(error) = self.ensure_open(topic, info.partition, &config) {
+                    self.discard(opened);
+                    if !dir_existed {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    return Err(error);
+                }
+                opened.push((topic.name.clone(), info.partition));
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Blocking: deletes logs opened by [`Self::open_new_partitions`] for a change that was not
+    /// appended after all.
+    pub fn discard(&self, keys: Vec<PartitionKey>) {
+        for key in keys {
+            let removed = self
+                .partitions
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&key);
+            let Some(log) = removed.and_then(|partition| partition.take_log()) else {
+                continue;
+            };
+            if let Err(error) = log.delete() {
+                tracing::error!(topic = %key.0, partition = key.1, %error, "could not delete the log of a refused change (removed at the next start)");
+            }
+        }
     }
 
     fn remove_stale(&self, image: &MetadataImage) -> Vec<Arc<Partition>> {
@@ -613,6 +749,16 @@ impl PartitionManager {
             }
         }
     }
+}
+
+/// True for errors that last only while a resource is short (full disk or quota, no file
+/// descriptors): the broker keeps running, refuses what needs the resource, and retries.
+pub fn is_resource_exhaustion(error: &LogError) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(error, LogError::Io(io) if matches!(io.raw_os_error(), Some(ENFILE | EMFILE | ENOSPC | EDQUOT)))
 }
 
 /// The log settings of a topic: its explicit configs, else dynamic/static broker configs, else

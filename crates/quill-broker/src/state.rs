@@ -2,12 +2,15 @@
 //! serialized path for metadata changes.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quill_group::GroupCoordinator;
 use quill_meta::{MetaError, MetadataImage, MetadataRecord, Placement, TopicInfo};
 use quill_txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, OnceCell};
 
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataService;
@@ -16,6 +19,12 @@ use crate::partitions::PartitionManager;
 
 /// `__consumer_offsets` settings Kafka uses (`offsets.topic.segment.bytes` = 100 MiB).
 const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "104857600";
+/// How long the request that creates an internal topic waits for its empty partitions to load.
+const FRESH_LOAD_WAIT: Duration = Duration::from_secs(10);
+/// Backoff between attempts to load a coordinator partition whose log cannot be read (a full
+/// disk or an exhausted descriptor table): doubles from the first to the last.
+const LOAD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const LOAD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Shared by every connection and request task (behind an `Arc`).
 pub struct BrokerState {
@@ -26,10 +35,14 @@ pub struct BrokerState {
     pub txn: TransactionCoordinator,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
-    /// True once `__consumer_offsets` exists and the coordinator loaded its partitions.
-    offsets_topic_ready: Mutex<bool>,
-    /// True once `__transaction_state` exists and the coordinator loaded its partitions.
-    transaction_topic_ready: Mutex<bool>,
+    /// Set once `__consumer_offsets` exists and its partitions are loading (or loaded).
+    offsets_topic: OnceCell<()>,
+    /// True once every `__consumer_offsets` partition is loaded.
+    groups_loaded: Arc<watch::Sender<bool>>,
+    /// Set once `__transaction_state` exists and its partitions are loading (or loaded).
+    transaction_topic: OnceCell<()>,
+    /// True once every `__transaction_state` partition is loaded.
+    txn_loaded: Arc<watch::Sender<bool>>,
     /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -50,91 +63,136 @@ impl BrokerState {
             groups,
             txn,
             change_lock: Mutex::new(()),
-            offsets_topic_ready: Mutex::new(false),
-            transaction_topic_ready: Mutex::new(false),
+            offsets_topic: OnceCell::new(),
+            groups_loaded: Arc::new(watch::channel(false).0),
+            transaction_topic: OnceCell::new(),
+            txn_loaded: Arc::new(watch::channel(false).0),
             shutdown,
         }
     }
 
     /// Creates `__consumer_offsets` on first use (as Kafka does on the first FindCoordinator)
-    /// and loads the coordinator's partitions from it. Concurrent callers wait for one another.
+    /// and starts loading the group coordinator's partitions from it. Returns once loading has
+    /// *started* (every partition then answers COORDINATOR_LOAD_IN_PROGRESS until it is loaded),
+    /// so FindCoordinator never waits for a replay; only when this call created the (empty)
+    /// topic does it wait, boundedly, for the load, so a first client is not sent to retry.
     pub async fn ensure_offsets_topic(&self) -> Result<(), MetaError> {
-        let mut ready = self.offsets_topic_ready.lock().await;
-        if *ready {
-            return Ok(());
-        }
-        if self.image().topic(OFFSETS_TOPIC).is_none() {
-            let configs = BTreeMap::from([
-                ("cleanup.policy".to_string(), "compact".to_string()),
-                (
-                    "segment.bytes".to_string(),
-                    OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
-                ),
-            ]);
-            let partition_count = self.groups.config().offsets_topic_partitions;
-            tracing::info!(partitions = partition_count, "creating {OFFSETS_TOPIC}");
-            match self
-                .create_topic(OFFSETS_TOPIC, partition_count, 1, None, configs, false)
-                .await
-            {
-                Ok(_) | Err(MetaError::TopicAlreadyExists(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        self.groups.load_all_partitions().await.map_err(|error| {
-            MetaError::Io(std::io::Error::other(format!(
-                "loading {OFFSETS_TOPIC}: {error}"
-            )))
-        })?;
-        *ready = true;
-        Ok(())
+        self.offsets_topic
+            .get_or_try_init(|| async {
+                let partition_count = self.groups.config().offsets_topic_partitions;
+                let created = self
+                    .create_internal_topic(OFFSETS_TOPIC, partition_count)
+                    .await?;
+                self.groups.begin_loading_all();
+                let groups = self.groups.clone();
+                let loaded = self.groups_loaded.clone();
+                let shutdown = self.shutdown.clone();
+                tokio::spawn(async move {
+                    let mut loads = tokio::task::JoinSet::new();
+                    for partition in 0..partition_count {
+                        let groups = groups.clone();
+                        loads.spawn(load_with_retry(
+                            OFFSETS_TOPIC,
+                            partition,
+                            shutdown.clone(),
+                            move || {
+                                let groups = groups.clone();
+                                async move { groups.load_partition(partition).await }
+                            },
+                        ));
+                    }
+                    while loads.join_next().await.is_some() {}
+                    loaded.send_replace(true);
+                });
+                if created {
+                    self.wait_loaded(&self.groups_loaded).await;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Creates `__transaction_state` on first use (the first FindCoordinator for a
-    /// transactional id or InitProducerId with one, as in Kafka) and loads the transaction
-    /// coordinator from it. `__consumer_offsets` comes first: AddOffsetsToTxn and the markers of
-    /// transactional offset commits need the group coordinator loaded.
+    /// transactional id or InitProducerId with one, as in Kafka) and starts loading the
+    /// transaction coordinator from it, like [`Self::ensure_offsets_topic`]. The load itself
+    /// waits for `__consumer_offsets` to be loaded: resumed transactions write markers, and a
+    /// marker in a group partition needs that partition's pending offsets in memory.
     pub async fn ensure_transaction_topic(&self) -> Result<(), MetaError> {
         self.ensure_offsets_topic().await?;
-        let mut ready = self.transaction_topic_ready.lock().await;
-        if *ready {
-            return Ok(());
+        self.transaction_topic
+            .get_or_try_init(|| async {
+                let partition_count = self.txn.config().transaction_state_partitions;
+                let created = self
+                    .create_internal_topic(TRANSACTION_STATE_TOPIC, partition_count)
+                    .await?;
+                self.txn.begin_loading_all();
+                let txn = self.txn.clone();
+                let mut groups_loaded = self.groups_loaded.subscribe();
+                let loaded = self.txn_loaded.clone();
+                let shutdown = self.shutdown.clone();
+                tokio::spawn(async move {
+                    if groups_loaded.wait_for(|loaded| *loaded).await.is_err() {
+                        return;
+                    }
+                    let mut loads = tokio::task::JoinSet::new();
+                    for partition in 0..partition_count {
+                        let txn = txn.clone();
+                        loads.spawn(load_with_retry(
+                            TRANSACTION_STATE_TOPIC,
+                            partition,
+                            shutdown.clone(),
+                            move || {
+                                let txn = txn.clone();
+                                async move { txn.load_partition(partition).await }
+                            },
+                        ));
+                    }
+                    while loads.join_next().await.is_some() {}
+                    loaded.send_replace(true);
+                });
+                if created {
+                    self.wait_loaded(&self.txn_loaded).await;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates a compacted internal topic unless it exists; true if this call created it.
+    async fn create_internal_topic(
+        &self,
+        name: &str,
+        partition_count: i32,
+    ) -> Result<bool, MetaError> {
+        if self.image().topic(name).is_some() {
+            return Ok(false);
         }
-        if self.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
-            let configs = BTreeMap::from([
-                ("cleanup.policy".to_string(), "compact".to_string()),
-                (
-                    "segment.bytes".to_string(),
-                    OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
-                ),
-            ]);
-            let partition_count = self.txn.config().transaction_state_partitions;
-            tracing::info!(
-                partitions = partition_count,
-                "creating {TRANSACTION_STATE_TOPIC}"
-            );
-            match self
-                .create_topic(
-                    TRANSACTION_STATE_TOPIC,
-                    partition_count,
-                    1,
-                    None,
-                    configs,
-                    false,
-                )
-                .await
-            {
-                Ok(_) | Err(MetaError::TopicAlreadyExists(_)) => {}
-                Err(error) => return Err(error),
-            }
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+            ),
+        ]);
+        tracing::info!(partitions = partition_count, "creating {name}");
+        match self
+            .create_topic(name, partition_count, 1, None, configs, false)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(MetaError::TopicAlreadyExists(_)) => Ok(false),
+            Err(error) => Err(error),
         }
-        self.txn.load_all_partitions().await.map_err(|error| {
-            MetaError::Io(std::io::Error::other(format!(
-                "loading {TRANSACTION_STATE_TOPIC}: {error}"
-            )))
-        })?;
-        *ready = true;
-        Ok(())
+    }
+
+    /// Waits for a just-created internal topic's (empty) partitions to load, at most
+    /// `FRESH_LOAD_WAIT`: past it, requests answer COORDINATOR_LOAD_IN_PROGRESS as after a
+    /// restart.
+    async fn wait_loaded(&self, loaded: &watch::Sender<bool>) {
+        let mut loaded = loaded.subscribe();
+        let _ = tokio::time::timeout(FRESH_LOAD_WAIT, loaded.wait_for(|loaded| *loaded)).await;
     }
 
     /// Reserves the next block of producer ids in the metadata log (durable before use).
@@ -160,14 +218,43 @@ impl BrokerState {
         let partitions = self.partitions.clone();
         let config = self.config.clone();
         tokio::task::spawn_blocking(move || {
-            let image = metadata.append(records)?;
-            if let Err(error) = partitions.reconcile(&image, &config) {
-                tracing::error!(%error, "partition logs do not match the metadata image");
-            }
+            // New partitions' logs are created before the change is appended: if they cannot
+            // be (full disk, no file descriptors) the change is refused and nothing exists.
+            let current = metadata.image();
+            let next = quill_meta::apply_entry(&current, current.offset + 1, &records)?;
+            let opened = partitions
+                .open_new_partitions(&current, &next, &config)
+                .map_err(|error| {
+                    MetaError::Io(std::io::Error::other(format!(
+                        "cannot create the partition logs: {error}"
+                    )))
+                })?;
+            let image = match metadata.append(records) {
+                Ok(image) => image,
+                Err(error) => {
+                    partitions.discard(opened);
+                    return Err(error);
+                }
+            };
+            // Reconcile logs its own (rate-limited) warnings and retries failed opens later.
+            let _ = partitions.reconcile(&image, &config);
             Ok(image)
         })
         .await
         .map_err(|error| MetaError::Io(std::io::Error::other(error.to_string())))?
+    }
+
+    /// Blocking work on the blocking pool: opens hosted partition logs that failed to open
+    /// earlier, once their backoff has passed (maintenance calls it while any is missing).
+    pub async fn retry_missing_logs(&self) {
+        if !self.partitions.has_failed_opens() {
+            return;
+        }
+        let _serialized = self.change_lock.lock().await;
+        let image = self.image();
+        let partitions = self.partitions.clone();
+        let config = self.config.clone();
+        let _ = tokio::task::spawn_blocking(move || partitions.reconcile(&image, &config)).await;
     }
 
     /// Creates a topic (or only validates the request when `validate_only`). `-1` partitions
@@ -207,5 +294,32 @@ impl BrokerState {
             .topic(name)
             .cloned()
             .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))
+    }
+}
+
+/// Loads one coordinator partition, retrying with backoff while it fails (its log unreadable
+/// for now); the partition answers COORDINATOR_LOAD_IN_PROGRESS meanwhile. Gives up at shutdown.
+async fn load_with_retry<F, Fut, E>(
+    topic: &'static str,
+    partition: i32,
+    mut shutdown: watch::Receiver<bool>,
+    mut load: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut backoff = LOAD_RETRY_FIRST;
+    loop {
+        let error = match load().await {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        tracing::warn!(%error, partition, "loading {topic} failed; retrying in {backoff:?}");
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        backoff = (backoff * 2).min(LOAD_RETRY_MAX);
     }
 }

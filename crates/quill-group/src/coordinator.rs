@@ -138,16 +138,45 @@ impl GroupCoordinator {
         partition_for_group(group_id, self.shared.config.offsets_topic_partitions)
     }
 
-    /// Loads every partition (a single-node broker leads them all).
+    /// Loads every partition (a single-node broker leads them all), all of them concurrently:
+    /// each is marked loading first, so no request answers NOT_COORDINATOR meanwhile. Returns
+    /// the first error; a partition that failed stays loading (see [`Self::load_partition`]).
     pub async fn load_all_partitions(&self) -> Result<(), StoreError> {
+        self.begin_loading_all();
+        let mut loads = tokio::task::JoinSet::new();
         for partition in 0..self.shared.config.offsets_topic_partitions {
-            self.load_partition(partition).await?;
+            let coordinator = self.clone();
+            loads.spawn(async move { coordinator.load_partition(partition).await });
         }
-        Ok(())
+        let mut first_error = None;
+        while let Some(joined) = loads.join_next().await {
+            let outcome = joined.unwrap_or_else(|error| Err(StoreError::Failed(error.to_string())));
+            if let Err(error) = outcome {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Marks every partition this broker does not coordinate yet as loading, without reading
+    /// anything: from now on its groups answer COORDINATOR_LOAD_IN_PROGRESS (which clients
+    /// retry) instead of NOT_COORDINATOR (which sends them looking for another coordinator).
+    /// The broker calls it before it serves, then loads in the background.
+    pub fn begin_loading_all(&self) {
+        for partition in 0..self.shared.config.offsets_topic_partitions {
+            if let Some(mut slot) = self.shared.write_slot(partition) {
+                if slot.state == SlotState::NotOwned {
+                    slot.state = SlotState::Loading;
+                    slot.epoch += 1;
+                }
+            }
+        }
     }
 
     /// Becomes coordinator of `partition`: replays its records into groups and offsets. Requests
-    /// for its groups answer COORDINATOR_LOAD_IN_PROGRESS until this completes.
+    /// for its groups answer COORDINATOR_LOAD_IN_PROGRESS until this completes. If the records
+    /// cannot be read the partition stays loading: call this again (the broker retries with
+    /// backoff) or [`Self::unload_partition`].
     pub async fn load_partition(&self, partition: i32) -> Result<(), StoreError> {
         let epoch = {
             let Some(mut slot) = self.shared.write_slot(partition) else {
@@ -162,17 +191,7 @@ impl GroupCoordinator {
             slot.epoch += 1;
             slot.epoch
         };
-        let loaded = match self.shared.store.read_all_resolved(partition).await {
-            Ok(records) => records,
-            Err(error) => {
-                if let Some(mut slot) = self.shared.write_slot(partition) {
-                    if slot.epoch == epoch {
-                        slot.state = SlotState::NotOwned;
-                    }
-                }
-                return Err(error);
-            }
-        };
+        let loaded = self.shared.store.read_all_resolved(partition).await?;
         let records = loaded.records;
         let mut groups = replay(&records);
         attach_pending_txn_offsets(&mut groups, loaded.pending);

@@ -237,6 +237,38 @@ async fn requests_during_a_load_are_told_to_retry() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn partitions_marked_loading_answer_load_in_progress_until_loaded() {
+    let store = BatchStore::default();
+    let first = coordinator_on(&store).await;
+    first
+        .commit_offsets(commit("simple", "", -1, &[("t", 0, 8)]))
+        .await;
+    let gate = store.gate_reads();
+    let c = GroupCoordinator::new(GroupConfig::for_tests(), Arc::new(store.clone()));
+    // What the broker does before it serves after a restart: nothing read yet, but no request
+    // may answer NOT_COORDINATOR (clients would go looking for another coordinator).
+    c.begin_loading_all();
+    assert_eq!(
+        c.fetch_offsets("simple", None, false),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    let loading = {
+        let c = c.clone();
+        tokio::spawn(async move { c.load_all_partitions().await })
+    };
+    settle().await;
+    assert_eq!(
+        c.fetch_offsets("simple", None, false),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    // Partitions load concurrently: every partition's read is waiting at once, and one
+    // wake-up of all waiters completes the load (a sequential load would still be stuck).
+    gate.notify_waiters();
+    loading.await.unwrap().unwrap();
+    assert_eq!(c.fetch_offsets("simple", None, false).unwrap()[0].offset, 8);
+}
+
+#[tokio::test(start_paused = true)]
 async fn unloading_answers_parked_requests_not_coordinator() {
     let store = BatchStore::default();
     let c = coordinator_on(&store).await;

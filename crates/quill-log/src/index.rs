@@ -166,6 +166,12 @@ impl<E: IndexEntry> Index<E> {
         }
     }
 
+    /// Makes the next [`Index::persist`] rewrite the whole file (after a failed write left
+    /// it in an unknown state).
+    pub fn rewrite_at_next_persist(&mut self) {
+        self.needs_rewrite = true;
+    }
+
     /// Brings the file up to date with memory: appends new entries, or rewrites the file if it
     /// holds entries that were dropped.
     pub fn persist(&mut self, fs: &Fs, path: &Path, sync: bool) -> io::Result<()> {

@@ -143,7 +143,11 @@ impl Log {
             // Data that survived a process crash may still sit only in the page cache: make it
             // durable before anyone reads it as acknowledged, then record the new recovery point.
             log.active().sync()?;
-            log.write_checkpoint()?;
+            // A stale checkpoint only makes the next open validate more: a full disk must not
+            // keep the log from opening (it stays readable; appends fail until space returns).
+            if let Err(error) = log.write_checkpoint() {
+                tracing::warn!(dir = %dir.display(), %error, "could not record the recovery point; the next open validates from the previous one");
+            }
         }
         Ok(log)
     }

@@ -226,7 +226,13 @@ impl Segment {
         self.max_timestamp_ms = -1;
         self.offset_of_max_timestamp = self.base_offset;
         let outcome = self.scan_from(0, index_interval_bytes, true)?;
-        self.persist_indexes(false)?;
+        // A full disk must not keep the log from opening: the indexes are complete in memory,
+        // and their files (never a source of truth) are rewritten whole at the next persist.
+        if let Err(error) = self.persist_indexes(false) {
+            self.offset_index.rewrite_at_next_persist();
+            self.time_index.rewrite_at_next_persist();
+            tracing::warn!(path = %self.log_path.display(), %error, "could not write the rebuilt indexes; they are rewritten at the next persist");
+        }
         Ok(outcome)
     }
 

@@ -78,7 +78,8 @@ impl ImageReader {
 /// an [`ImageReader`] and never see an image before it is durable.
 ///
 /// Architecture invariant: the image held here is always exactly the replay of the snapshot plus
-/// the log entries on disk, so a restart yields the image last returned by `append`.
+/// the log entries on disk, so a restart yields the image last returned by `append` (after a
+/// failed write, once [`MetadataStore::recover`] has cut the log back to its durable entries).
 pub struct MetadataStore {
     fs: Fs,
     dir: PathBuf,
@@ -88,8 +89,9 @@ pub struct MetadataStore {
     reader: ImageReader,
     entries_since_snapshot: u64,
     options: StoreOptions,
-    /// Set after a failed write or fsync: what is on disk is unknown, so no more appends.
-    poisoned: bool,
+    /// Set after a failed write, fsync or truncation: the file's tail is unknown, so the next
+    /// append or snapshot first re-establishes a known-good state ([`Self::recover`]).
+    needs_recovery: bool,
     recovery: RecoveryReport,
 }
 
@@ -143,7 +145,7 @@ impl MetadataStore {
             image,
             entries_since_snapshot: scan.replayed_entries,
             options,
-            poisoned: false,
+            needs_recovery: false,
             recovery,
         })
     }
@@ -176,8 +178,8 @@ impl MetadataStore {
         &mut self,
         records: Vec<MetadataRecord>,
     ) -> Result<Arc<MetadataImage>, MetaError> {
-        if self.poisoned {
-            return Err(MetaError::Poisoned);
+        if self.needs_recovery {
+            self.recover()?;
         }
         if records.is_empty() {
             return Ok(self.image());
@@ -211,10 +213,8 @@ impl MetadataStore {
             .write_all(framed)
             .and_then(|()| self.log.sync_data());
         if let Err(error) = written {
-            self.poisoned = true;
-            // Best effort: drop the partial frame now; open() would cut it anyway.
-            let _ = self.log.set_len(self.log_len_bytes);
-            tracing::error!(%error, "metadata log write failed; store refuses further appends");
+            self.needs_recovery = true;
+            tracing::error!(%error, "metadata log write failed; the change is refused and the log is cut back to its last durable entry before the next one");
             return Err(MetaError::Io(error));
         }
         self.log_len_bytes += framed.len() as u64;
@@ -223,8 +223,8 @@ impl MetadataStore {
 
     /// Writes a snapshot of the current image atomically, then empties the log.
     pub fn snapshot(&mut self) -> Result<(), MetaError> {
-        if self.poisoned {
-            return Err(MetaError::Poisoned);
+        if self.needs_recovery {
+            self.recover()?;
         }
         let framed = snapshot::encode_snapshot(&self.image)?;
         self.fs
@@ -233,12 +233,54 @@ impl MetadataStore {
         // harmless because replay skips entries at or below the snapshot index.
         let truncated = self.log.set_len(0).and_then(|()| self.log.sync_all());
         if let Err(error) = truncated {
-            self.poisoned = true;
+            self.needs_recovery = true;
             return Err(MetaError::Io(error));
         }
         self.log_len_bytes = 0;
         self.entries_since_snapshot = 0;
         tracing::debug!(offset = self.image.offset, "metadata snapshot written");
+        Ok(())
+    }
+}
+
+impl MetadataStore {
+    /// Re-establishes a known-good state after a failed write, fsync or truncation, without a
+    /// restart. After a failed fsync the page cache may hold bytes that never reached the disk,
+    /// or may have dropped them, and retrying the fsync proves nothing (the error is reported
+    /// once). What is known durable is every frame whose fsync succeeded: the first
+    /// `log_len_bytes` (or, after a snapshot, the snapshot file, which was fsynced and renamed
+    /// durably before the log was emptied). So: open the log afresh (a new file description,
+    /// which does not inherit the old one's reported error), cut it back to `log_len_bytes`,
+    /// fsync the cut, then replay snapshot + log from the files exactly as a restart would and
+    /// require the result to equal the image already published. Only then are appends allowed
+    /// again; on any failure the store stays in this state and the next call tries again.
+    fn recover(&mut self) -> Result<(), MetaError> {
+        let log = self.fs.open(
+            &self.dir.join(LOG_FILE),
+            OpenOptions {
+                read: true,
+                append: true,
+                ..OpenOptions::default()
+            },
+        )?;
+        log.set_len(self.log_len_bytes)?;
+        log.sync_all()?;
+        drop(log);
+        let reopened = MetadataStore::open_in(&self.fs, &self.dir, self.options.clone())?;
+        if *reopened.image != *self.image {
+            return Err(MetaError::Corrupt(format!(
+                "after a failed write the metadata on disk replays to offset {}, not {}",
+                reopened.image.offset, self.image.offset
+            )));
+        }
+        tracing::info!(
+            offset = self.image.offset,
+            "metadata log recovered after a failed write; appends resume"
+        );
+        self.log = reopened.log;
+        self.log_len_bytes = reopened.log_len_bytes;
+        self.entries_since_snapshot = reopened.entries_since_snapshot;
+        self.needs_recovery = false;
         Ok(())
     }
 }

@@ -186,16 +186,44 @@ impl TransactionCoordinator {
         )
     }
 
+    /// Loads every partition concurrently (each marked loading first, so no request answers
+    /// NOT_COORDINATOR meanwhile). Returns the first error; a partition that failed stays
+    /// loading (see [`Self::load_partition`]).
     pub async fn load_all_partitions(&self) -> Result<(), TxnError> {
+        self.begin_loading_all();
+        let mut loads = tokio::task::JoinSet::new();
         for partition in 0..self.shared.config.transaction_state_partitions {
-            self.load_partition(partition).await?;
+            let coordinator = self.clone();
+            loads.spawn(async move { coordinator.load_partition(partition).await });
         }
-        Ok(())
+        let mut first_error = None;
+        while let Some(joined) = loads.join_next().await {
+            let outcome =
+                joined.unwrap_or_else(|error| Err(TxnError::UnknownServerError(error.to_string())));
+            if let Err(error) = outcome {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Marks every partition not coordinated yet as loading without reading anything: its ids
+    /// answer COORDINATOR_LOAD_IN_PROGRESS (retried by clients) instead of NOT_COORDINATOR.
+    /// The broker calls it before it serves, then loads in the background.
+    pub fn begin_loading_all(&self) {
+        for slot in &self.shared.slots {
+            let mut slot = lock(slot);
+            if slot.state == SlotState::NotOwned {
+                slot.state = SlotState::Loading;
+                slot.epoch += 1;
+            }
+        }
     }
 
     /// Becomes coordinator of `partition`: replays its records (last value per key wins, a
     /// tombstone deletes), then resumes every transaction that was between Prepare and Complete
-    /// (its markers may not all have been written before the stop).
+    /// (its markers may not all have been written before the stop). If the records cannot be
+    /// read the partition stays loading: call this again (the broker retries with backoff).
     pub async fn load_partition(&self, partition: i32) -> Result<(), TxnError> {
         let epoch = {
             let mut slot = self.shared.slot(partition)?;
@@ -204,16 +232,7 @@ impl TransactionCoordinator {
             slot.txns.clear();
             slot.epoch
         };
-        let records = match self.shared.store.read_all(partition).await {
-            Ok(records) => records,
-            Err(error) => {
-                let mut slot = self.shared.slot(partition)?;
-                if slot.epoch == epoch {
-                    slot.state = SlotState::NotOwned;
-                }
-                return Err(error.into());
-            }
-        };
+        let records = self.shared.store.read_all(partition).await?;
         let txns = replay(&records);
         let mut to_complete = Vec::new();
         {

@@ -171,7 +171,24 @@ fn every_compression_codec_reads_back() {
             Some(&input),
         )
         .ok();
-        let lines = consume_all(&address, &topic, "%s\\n");
+        // acks=1 answers once the batch is appended; it becomes readable (the high watermark
+        // is the durable end) only after its fsync, so `--until-end` could stop short. Wait for
+        // the 100 records instead (bounded by the command timeout).
+        let run = quill(
+            &address,
+            &[
+                "consume",
+                &topic,
+                "--from-beginning",
+                "-n",
+                "100",
+                "-f",
+                "%s\\n",
+            ],
+            None,
+        )
+        .ok();
+        let lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
         let expected: Vec<String> = (0..100).map(|i| format!("{codec} record {i}")).collect();
         assert_eq!(lines, expected, "{codec}");
     }

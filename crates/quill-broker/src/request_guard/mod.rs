@@ -2,10 +2,11 @@
 //!
 //! Why: kafka-protocol 0.18 calls `Vec::with_capacity(count)` with array counts read off the
 //! wire before decoding any element, so a 20-byte request declaring 2^31 elements makes the
-//! allocator abort the whole process. Every array element takes at least one byte on the wire,
-//! so a count larger than the bytes left is impossible; the guard walks the body with the same
-//! field layout as the decoder (generated into [`schema`] by `tools/gen_request_guard.py`) and
-//! rejects such counts, so the decoder only ever sees bounded counts.
+//! allocator abort the whole process. Every array element takes at least a known number of
+//! bytes on the wire (generated per struct and version), so a count whose elements cannot fit
+//! in the bytes left is impossible; the guard walks the body with the same field layout as the
+//! decoder (generated into [`schema`] by `tools/gen_request_guard.py`) and rejects such counts,
+//! so the decoder only reserves memory for elements that are really there.
 //!
 //! Architecture invariant: no request body reaches `Decodable::decode` without passing its guard.
 
@@ -18,8 +19,14 @@ use kafka_protocol::messages::ApiKey;
 pub enum GuardError {
     #[error("request body ends in the middle of a field")]
     Truncated,
-    #[error("array declares {count} elements but only {remaining_bytes} bytes remain")]
-    ImpossibleCount { count: u64, remaining_bytes: usize },
+    #[error(
+        "array declares {count} elements of at least {min_element_bytes} bytes but only {remaining_bytes} bytes remain"
+    )]
+    ImpossibleCount {
+        count: u64,
+        min_element_bytes: usize,
+        remaining_bytes: usize,
+    },
     #[error("negative length {length}")]
     NegativeLength { length: i64 },
     #[error("tagged field not valid for this version")]
@@ -111,15 +118,21 @@ impl<'a> Walker<'a> {
         self.compact_string()
     }
 
+    /// Walks `count` elements of at least `min_element_bytes` each. The decoder reserves
+    /// memory for `count` elements before decoding any, so a count is accepted only if that
+    /// many elements could really follow: `count × min_element_bytes ≤ bytes left`.
     fn elements(
         &mut self,
         count: u64,
+        min_element_bytes: usize,
         mut element: impl FnMut(&mut Walker<'a>) -> Result<(), GuardError>,
     ) -> Result<(), GuardError> {
         let remaining_bytes = self.remaining();
-        if count > remaining_bytes as u64 {
+        let needed_bytes = count.saturating_mul(min_element_bytes.max(1) as u64);
+        if needed_bytes > remaining_bytes as u64 {
             return Err(GuardError::ImpossibleCount {
                 count,
+                min_element_bytes,
                 remaining_bytes,
             });
         }
@@ -131,6 +144,7 @@ impl<'a> Walker<'a> {
 
     pub fn array(
         &mut self,
+        min_element_bytes: usize,
         element: impl FnMut(&mut Walker<'a>) -> Result<(), GuardError>,
     ) -> Result<(), GuardError> {
         let count = self.read_i32()?;
@@ -140,18 +154,19 @@ impl<'a> Walker<'a> {
         let count = u64::try_from(count).map_err(|_| GuardError::NegativeLength {
             length: i64::from(count),
         })?;
-        self.elements(count, element)
+        self.elements(count, min_element_bytes, element)
     }
 
     pub fn compact_array(
         &mut self,
+        min_element_bytes: usize,
         element: impl FnMut(&mut Walker<'a>) -> Result<(), GuardError>,
     ) -> Result<(), GuardError> {
         let count_plus_one = self.unsigned_varint()?;
         if count_plus_one == 0 {
             return Ok(());
         }
-        self.elements(u64::from(count_plus_one - 1), element)
+        self.elements(u64::from(count_plus_one - 1), min_element_bytes, element)
     }
 
     /// `known(walker, tag)` walks a tag the decoder understands and returns true; unknown tags

@@ -541,3 +541,71 @@ fn mutated_bodies_that_pass_the_guard_decode_safely() {
         }
     }
 }
+
+/// The generated minimum sizes are what the shortest element really takes: a default element
+/// (empty strings, arrays, bytes, no tagged fields) encodes to exactly that many bytes.
+#[test]
+fn minimum_element_sizes_match_the_shortest_encoding() {
+    fn encoded_size<T: Encodable>(value: &T, version: i16) -> Option<usize> {
+        let mut buffer = BytesMut::new();
+        value.encode(&mut buffer, version).ok()?;
+        Some(buffer.len())
+    }
+    for version in 4..=12 {
+        assert_eq!(
+            encoded_size(&FetchPartition::default(), version),
+            Some(schema::fetch_request::min_bytes_fetch_partition(version)),
+            "FetchPartition v{version}"
+        );
+        assert_eq!(
+            encoded_size(&FetchTopic::default(), version),
+            Some(schema::fetch_request::min_bytes_fetch_topic(version)),
+            "FetchTopic v{version}"
+        );
+    }
+    for version in 3..=11 {
+        assert_eq!(
+            encoded_size(&TopicProduceData::default(), version),
+            Some(schema::produce_request::min_bytes_topic_produce_data(
+                version
+            )),
+            "TopicProduceData v{version}"
+        );
+        assert_eq!(
+            encoded_size(&PartitionProduceData::default(), version),
+            Some(schema::produce_request::min_bytes_partition_produce_data(
+                version
+            )),
+            "PartitionProduceData v{version}"
+        );
+    }
+    for version in 2..=7 {
+        assert_eq!(
+            encoded_size(&CreatableTopicConfig::default(), version),
+            Some(schema::create_topics_request::min_bytes_creatable_topic_config(version)),
+            "CreatableTopicConfig v{version}"
+        );
+    }
+}
+
+/// A count is checked against the bytes its elements need, not one byte per element: 100
+/// Fetch topics cannot fit in 100 bytes (each takes at least a name and a partition array).
+#[test]
+fn counts_are_bounded_by_the_elements_minimum_size() {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+    body.extend_from_slice(&0i32.to_be_bytes()); // max wait
+    body.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+    body.extend_from_slice(&0i32.to_be_bytes()); // max bytes (v3+)
+    body.push(0); // isolation level (v4+)
+    body.extend_from_slice(&100i32.to_be_bytes()); // topics: 100 declared
+    body.extend_from_slice(&[0u8; 100]); // ... and 100 bytes follow
+    assert_eq!(
+        check(ApiKey::Fetch, 4, &body),
+        Err(GuardError::ImpossibleCount {
+            count: 100,
+            min_element_bytes: schema::fetch_request::min_bytes_fetch_topic(4),
+            remaining_bytes: 100,
+        })
+    );
+}

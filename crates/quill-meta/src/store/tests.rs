@@ -198,28 +198,51 @@ fn reader_follows_appends() {
     assert_eq!(from_thread, 1);
 }
 
-/// /dev/full accepts opens and fails every write with ENOSPC: a real failed write.
+/// /dev/full accepts opens and fails every write with ENOSPC: a real failed write. The store
+/// refuses changes cleanly while the condition lasts and accepts them again once it clears,
+/// without a restart, and what it then holds is what a restart replays.
 #[cfg(target_os = "linux")]
 #[test]
-fn failed_write_poisons_the_store() {
+fn a_failed_write_fails_cleanly_until_the_disk_recovers() {
     let temp = tempfile::tempdir().unwrap();
-    drop(reopen(temp.path()));
-    fs::remove_file(temp.path().join(LOG_FILE)).unwrap();
-    std::os::unix::fs::symlink("/dev/full", temp.path().join(LOG_FILE)).unwrap();
+    let mut healthy = reopen(temp.path());
+    healthy.append(vec![register(1)]).unwrap();
+    // Entry 1 lives in the snapshot, so the store opens at offset 1 with the log on /dev/full.
+    healthy.snapshot().unwrap();
+    drop(healthy);
+    let log_path = temp.path().join(LOG_FILE);
+    let durable_log = fs::read(&log_path).unwrap();
+    fs::remove_file(&log_path).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &log_path).unwrap();
     let mut store = reopen(temp.path());
-    let error = store.append(vec![register(1)]).unwrap_err();
+    assert_eq!(store.image().offset, 1);
+
+    let error = store.append(vec![create("t", 1, 1)]).unwrap_err();
     assert!(matches!(error, MetaError::Io(_)), "{error:?}");
     assert_eq!(
         store.image().offset,
-        0,
+        1,
         "nothing published after a failed write"
     );
-    assert!(matches!(
-        store.append(vec![register(1)]),
-        Err(MetaError::Poisoned)
-    ));
-    assert!(matches!(store.snapshot(), Err(MetaError::Poisoned)));
-    assert_eq!(MetaError::Poisoned.kafka_error_code(), 56);
+    // Still failing: every attempt errors, none hangs or publishes.
+    for _ in 0..3 {
+        assert!(store.append(vec![create("t", 1, 1)]).is_err());
+        assert!(store.snapshot().is_err());
+        assert_eq!(store.image().offset, 1);
+    }
+    assert_eq!(
+        MetaError::Io(std::io::Error::other("x")).kafka_error_code(),
+        56
+    );
+
+    // The disk recovers (the log is a regular file again, holding what was durable).
+    fs::remove_file(&log_path).unwrap();
+    fs::write(&log_path, &durable_log).unwrap();
+    let image = store.append(vec![create("t", 1, 1)]).unwrap();
+    assert_eq!(image.offset, 2);
+    assert!(image.topic("t").is_some());
+    drop(store);
+    assert_eq!(reopen(temp.path()).image(), image);
 }
 
 #[test]

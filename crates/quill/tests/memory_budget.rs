@@ -1,0 +1,220 @@
+//! The broker's memory stays within its budget under two attacks from issue 11: 200
+//! connections each sending 8 MiB of a declared 100 MiB request, and a client that pipelines
+//! Fetch requests and never reads the responses. RSS is read from `/proc/<pid>/status`
+//! (`VmHWM`, the peak resident set, so a transient spike counts too).
+//!
+//! The bound is generous and documented: growth over the idle broker's RSS must stay below
+//! `queued.max.request.bytes` + `queued.max.response.bytes` (100 MiB each by default) plus
+//! `SLACK_BYTES` (64 MiB: allocator fragmentation, per-connection tasks and 8 KiB read
+//! buffers, one response being built while its handler waits for budget). Without the budget
+//! the first attack peaked near 1.7 GB and the second near 800 MB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const MIB: u64 = 1024 * 1024;
+const REQUEST_BUDGET_BYTES: u64 = 100 * MIB;
+const RESPONSE_BUDGET_BYTES: u64 = 100 * MIB;
+const SLACK_BYTES: u64 = 64 * MIB;
+
+/// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`).
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|value| value.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Waits (at most `limit`) until the broker's peak RSS has not grown for `quiet`, and returns
+/// it: the broker has then done all it will do with what it was sent.
+fn settled_peak_rss(pid: u32, quiet: Duration, limit: Duration) -> u64 {
+    let deadline = Instant::now() + limit;
+    let mut peak = status_bytes(pid, "VmHWM");
+    let mut unchanged_since = Instant::now();
+    while Instant::now() < deadline && unchanged_since.elapsed() < quiet {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = status_bytes(pid, "VmHWM");
+        if now != peak {
+            peak = now;
+            unchanged_since = Instant::now();
+        }
+    }
+    peak
+}
+
+fn assert_within_budget(base: u64, peak: u64, what: &str) {
+    let limit = base + REQUEST_BUDGET_BYTES + RESPONSE_BUDGET_BYTES + SLACK_BYTES;
+    eprintln!(
+        "{what}: idle RSS {} MiB, peak {} MiB, limit {} MiB",
+        base / MIB,
+        peak / MIB,
+        limit / MIB
+    );
+    assert!(
+        peak <= limit,
+        "{what}: peak RSS {} MiB exceeds the budget bound {} MiB (idle {} MiB)",
+        peak / MIB,
+        limit / MIB,
+        base / MIB
+    );
+}
+
+#[test]
+fn partial_huge_requests_on_many_connections_stay_within_the_request_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    client.create_topic("warm", 1);
+    let base = status_bytes(broker.pid(), "VmRSS");
+
+    const CONNECTIONS: usize = 200;
+    const SENT_BYTES: usize = 8 * 1024 * 1024;
+    const DECLARED_BYTES: i32 = 100 * 1024 * 1024;
+    let mut streams: Vec<(TcpStream, usize)> = (0..CONNECTIONS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(broker.address()).unwrap();
+            stream.write_all(&DECLARED_BYTES.to_be_bytes()).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            (stream, 0)
+        })
+        .collect();
+    // Pump bytes into every connection until each has sent 8 MiB or the broker stopped
+    // reading from all of them (no progress for 3 s: backpressure), at most 60 s.
+    let chunk = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last_progress = Instant::now();
+    while Instant::now() < deadline && last_progress.elapsed() < Duration::from_secs(3) {
+        let mut progressed = false;
+        for (stream, sent) in &mut streams {
+            while *sent < SENT_BYTES {
+                let wanted = (SENT_BYTES - *sent).min(chunk.len());
+                match stream.write(&chunk[..wanted]) {
+                    Ok(written) if written > 0 => {
+                        *sent += written;
+                        progressed = true;
+                    }
+                    Ok(_) => break,
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                    Err(error) => panic!("write failed: {error}"),
+                }
+            }
+        }
+        if streams.iter().all(|(_, sent)| *sent >= SENT_BYTES) {
+            break;
+        }
+        if progressed {
+            last_progress = Instant::now();
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let peak = settled_peak_rss(
+        broker.pid(),
+        Duration::from_secs(2),
+        Duration::from_secs(30),
+    );
+    assert_within_budget(base, peak, "200 x 8 MiB of a declared 100 MiB request");
+
+    // The broker still serves other clients (the budget blocks only the connections that
+    // hold or wait for it), and frees the budget when the attackers leave.
+    drop(streams);
+    let metadata = client.call(
+        &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+        9,
+    );
+    assert_eq!(metadata.topics.len(), 1);
+    assert_eq!(
+        client.produce("warm", 0, &["after"]).responses[0].partition_responses[0].error_code,
+        0
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_its_responses_stays_within_the_response_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    client.create_topic("big", 1);
+    // About 7 MiB in the partition: each Fetch from offset 0 answers all of it.
+    let value = "v".repeat(900 * 1024);
+    for _ in 0..8 {
+        let produced = client.produce("big", 0, &[value.as_str()]);
+        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    }
+    let base = status_bytes(broker.pid(), "VmRSS");
+
+    let mut reader_that_never_reads = broker.connect();
+    let fetch = fetch_request("big", 0, 0, 0)
+        .with_max_bytes(50 * 1024 * 1024)
+        .with_topics(vec![
+            kafka_protocol::messages::fetch_request::FetchTopic::default()
+                .with_topic(topic_name("big"))
+                .with_partitions(vec![
+                    kafka_protocol::messages::fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(50 * 1024 * 1024),
+                ]),
+        ]);
+    // 100 pipelined Fetch requests (about 700 MiB of responses), none of them read.
+    for _ in 0..100 {
+        reader_that_never_reads.send(&fetch, 11);
+    }
+    let peak = settled_peak_rss(
+        broker.pid(),
+        Duration::from_secs(2),
+        Duration::from_secs(30),
+    );
+    assert_within_budget(base, peak, "100 unread 7 MiB Fetch responses");
+
+    // Other clients are still served meanwhile.
+    let fetched = client.fetch("big", 0, 7);
+    assert_eq!(fetched.responses[0].partitions[0].error_code, 0);
+    drop(reader_that_never_reads);
+}
+
+#[test]
+fn connections_beyond_max_connections_per_ip_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "max.connections.per.ip=2"]);
+    let mut first = broker.connect();
+    let mut second = broker.connect();
+    let mut third = broker.connect();
+    assert!(third.is_closed_by_broker());
+    let metadata = kafka_protocol::messages::MetadataRequest::default().with_topics(None);
+    first.call(&metadata, 9);
+    second.call(&metadata, 9);
+    // A slot frees when a connection closes (the broker notices the close asynchronously, so
+    // retry the connect until it is admitted, within a bound).
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut again = broker.connect();
+        again
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let correlation_id = again.send(&metadata, 9);
+        if let Ok(mut frame) = again.receive_frame() {
+            use kafka_protocol::protocol::Decodable;
+            let header = kafka_protocol::messages::ResponseHeader::decode(&mut frame, 0).unwrap();
+            assert_eq!(header.correlation_id, correlation_id);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed slot was never reused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
