@@ -375,6 +375,11 @@ fn bench_produce_then_consume_reports_numbers() {
             "2",
             "--producers",
             "2",
+            // acks=all: consumers see only durable records (the high watermark), and the
+            // consume below must find all 2000 (bench's default acks=1 acknowledges before the
+            // fsync, so the end offsets could still be behind on a loaded machine).
+            "--acks",
+            "all",
             "--json",
         ],
         None,
