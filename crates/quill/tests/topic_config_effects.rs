@@ -145,8 +145,7 @@ fn files_of(dir: &Path, topic: &str, suffix: &str) -> Vec<(String, u64)> {
     files
 }
 
-/// Waits (bounded) until `condition` holds, producing one more batch between checks when
-/// `produce` is given.
+/// Waits (bounded) until `condition` holds.
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !condition() {
@@ -221,11 +220,30 @@ fn every_described_topic_config_has_a_decision() {
         "true",
     );
     assert_eq!(code, INVALID_CONFIG);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quill"))
-        .args(["broker", "--set", "log.preallocate=true", "--data-dir"])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut refused_start = std::process::Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args([
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--set",
+            "log.preallocate=true",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused_start.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = refused_start.kill();
+            panic!("the broker started with log.preallocate=true");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = refused_start.wait_with_output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
