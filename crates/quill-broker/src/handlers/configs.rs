@@ -264,6 +264,7 @@ fn broker_setting_type(name: &str) -> i8 {
 fn is_dynamic_broker_setting(name: &str) -> bool {
     topic_config::topic_config_for_broker_synonym(name).is_some()
         || stored_broker_configs::lookup(name).is_some()
+        || stored_broker_configs::is_runtime_setting(name)
 }
 
 /// The refusal of a broker setting that cannot change at runtime, saying why.
