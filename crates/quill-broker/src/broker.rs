@@ -294,7 +294,7 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         let partitions = state.partitions.clone();
         let now_ms = crate::clock::now_ms();
         // producer.id.expiration.ms may change at runtime (as in Kafka).
-        let producer_id_expiration_ms = crate::stored_broker_configs::runtime_value(
+        let producer_id_expiration_ms = crate::dynamic_broker_settings::runtime_value(
             &state.image(),
             state.config.node_id,
             "producer.id.expiration.ms",

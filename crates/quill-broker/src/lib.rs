@@ -8,6 +8,7 @@ pub mod broker;
 mod clock;
 pub mod config;
 mod dispatch;
+mod dynamic_broker_settings;
 mod handlers;
 mod metadata;
 pub mod net;
@@ -17,7 +18,6 @@ mod partitions;
 pub mod protocol;
 mod request_guard;
 mod state;
-mod stored_broker_configs;
 mod txn_store;
 
 pub use broker::{Broker, BrokerError};

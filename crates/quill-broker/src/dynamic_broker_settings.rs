@@ -1,13 +1,16 @@
-//! Kafka's per-broker dynamic SASL settings, which Quill accepts, validates, stores (metadata
-//! records) and describes, but which change nothing — truthfully so: in Kafka too they act only
-//! on SASL listeners (Kerberos re-login, OAuth token refresh), and Quill, like a Kafka broker
-//! with only PLAINTEXT listeners, has none. Kafka 4.0 accepts them at runtime
-//! (`DynamicListenerConfig.ReconfigurableConfigs`), per broker only, and clients rely on that
-//! (librdkafka's `0081_admin` alters `sasl.kerberos.min.time.before.relogin`).
+//! Broker settings that change at runtime besides the broker defaults of topic configs.
 //!
-//! It also lists the Quill settings that take effect when changed at runtime
-//! ([`RUNTIME_SETTINGS`]). Every other broker setting that Kafka can change at runtime but Quill
-//! cannot apply is refused with INVALID_CONFIG and a message saying so.
+//! - [`RUNTIME_SETTINGS`]: Quill settings Kafka changes at runtime and Quill applies from the
+//!   metadata image (`max.connections`, `producer.id.expiration.ms`).
+//! - [`STORED_ONLY`]: Kafka's per-broker dynamic SASL settings, which Quill accepts, validates,
+//!   stores (metadata records) and describes, but which change nothing — truthfully so: in
+//!   Kafka too they act only on SASL listeners (Kerberos re-login, OAuth token refresh), and
+//!   Quill, like a Kafka broker with only PLAINTEXT listeners, has none. Kafka 4.0 accepts them
+//!   at runtime (`DynamicListenerConfig.ReconfigurableConfigs`), per broker only, and clients
+//!   rely on that (librdkafka's `0081_admin` alters `sasl.kerberos.min.time.before.relogin`).
+//!
+//! Every other broker setting that Kafka can change at runtime but Quill cannot apply is
+//! refused with INVALID_CONFIG and a message saying so.
 
 use quill_meta::topic_config::{parse_value, ConfigType, ConfigValue};
 use quill_meta::MetaError;
@@ -107,14 +110,19 @@ pub static STORED_ONLY: &[StoredOnlySetting] = &[
 ];
 
 /// Quill settings (besides the broker defaults of topic configs) that Kafka changes at runtime
-/// and Quill applies from the metadata image, per broker or cluster-wide: (name, minimum).
-pub static RUNTIME_SETTINGS: &[(&str, i64)] = &[
+/// and Quill applies from the metadata image, per broker or cluster-wide: (name, type,
+/// minimum).
+pub static RUNTIME_SETTINGS: &[(&str, ConfigType, i64)] = &[
+    // Read at every accepted connection (Kafka: a cluster-level listener config).
+    ("max.connections", ConfigType::Int, 0),
     // Read by every maintenance pass (Kafka: DynamicProducerStateManagerConfig).
-    ("producer.id.expiration.ms", 1),
+    ("producer.id.expiration.ms", ConfigType::Long, 1),
 ];
 
 pub fn is_runtime_setting(name: &str) -> bool {
-    RUNTIME_SETTINGS.iter().any(|(runtime, _)| *runtime == name)
+    RUNTIME_SETTINGS
+        .iter()
+        .any(|(runtime, ..)| *runtime == name)
 }
 
 /// The value in force of a runtime setting: this broker's dynamic value, else the cluster
@@ -157,11 +165,12 @@ fn invalid(name: &str, message: String) -> MetaError {
 
 /// Validates a value with Kafka's type and range.
 pub fn validate(name: &str, value: &str) -> Result<(), MetaError> {
-    if let Some((_, min)) = RUNTIME_SETTINGS
+    if let Some((_, config_type, min)) = RUNTIME_SETTINGS
         .iter()
-        .find(|(runtime, _)| *runtime == name)
+        .find(|(runtime, ..)| *runtime == name)
     {
-        let number = match parse_value(name, ConfigType::Long, value)? {
+        let number = match parse_value(name, *config_type, value)? {
+            ConfigValue::Int(number) => i64::from(number),
             ConfigValue::Long(number) => number,
             _ => return Ok(()),
         };
@@ -227,6 +236,8 @@ mod tests {
         validate("producer.id.expiration.ms", "1").unwrap();
         assert!(validate("producer.id.expiration.ms", "0").is_err());
         assert!(validate("producer.id.expiration.ms", "soon").is_err());
+        validate("max.connections", "0").unwrap();
+        assert!(validate("max.connections", "4294967296").is_err(), "an INT");
 
         let image = quill_meta::MetadataImage::empty("c");
         assert_eq!(runtime_value(&image, 1, "producer.id.expiration.ms", 7), 7);
