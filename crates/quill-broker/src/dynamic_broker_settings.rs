@@ -116,7 +116,7 @@ pub static RUNTIME_SETTINGS: &[(&str, ConfigType, i64)] = &[
     // Read at every accepted connection (Kafka: a cluster-level listener config).
     ("max.connections", ConfigType::Int, 0),
     // Read by every maintenance pass (Kafka: DynamicProducerStateManagerConfig).
-    ("producer.id.expiration.ms", ConfigType::Long, 1),
+    ("producer.id.expiration.ms", ConfigType::Int, 1),
 ];
 
 pub fn is_runtime_setting(name: &str) -> bool {
