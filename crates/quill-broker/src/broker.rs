@@ -292,7 +292,13 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         ticker.tick().await;
         let partitions = state.partitions.clone();
         let now_ms = crate::clock::now_ms();
-        let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
+        // producer.id.expiration.ms may change at runtime (as in Kafka).
+        let producer_id_expiration_ms = crate::dynamic_broker_settings::runtime_value(
+            &state.image(),
+            state.config.node_id,
+            "producer.id.expiration.ms",
+            state.config.producer_id_expiration_ms,
+        );
         let checkpoint = now_ms - last_checkpoint_ms >= RECOVERY_CHECKPOINT_INTERVAL_MS;
         if checkpoint {
             last_checkpoint_ms = now_ms;

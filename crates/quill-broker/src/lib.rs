@@ -9,6 +9,7 @@ mod budget;
 mod clock;
 pub mod config;
 mod dispatch;
+mod dynamic_broker_settings;
 mod handlers;
 mod metadata;
 pub mod net;
@@ -19,7 +20,6 @@ pub mod protocol;
 mod rate_limit;
 mod request_guard;
 mod state;
-mod stored_broker_configs;
 mod txn_store;
 
 pub use broker::{Broker, BrokerError};

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::budget::{MemoryBudget, Reservation, ResponseReservation};
@@ -153,8 +153,7 @@ pub async fn serve(
     state: Arc<BrokerState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let max_connections = usize::try_from(state.config.max_connections).unwrap_or(usize::MAX);
-    let connection_slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+    let open_connections = Arc::new(AtomicUsize::new(0));
     let max_connections_per_ip = u32::try_from(state.config.max_connections_per_ip).unwrap_or(0);
     let per_ip = Arc::new(ConnectionsPerIp::default());
     let budget = MemoryBudget::new(
@@ -179,7 +178,16 @@ pub async fn serve(
             }
             accepted = accepted_rx.recv() => {
                 let Some((stream, peer)) = accepted else { break };
-                let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
+                // max.connections may change at runtime (as in Kafka): the value in force now
+                // applies to this connection; open ones are never closed by a lower limit.
+                let max_connections = crate::dynamic_broker_settings::runtime_value(
+                    &state.image(),
+                    state.config.node_id,
+                    "max.connections",
+                    i64::from(state.config.max_connections),
+                );
+                let max_connections = usize::try_from(max_connections).unwrap_or(0);
+                let Some(slot) = ConnectionSlot::take(&open_connections, max_connections) else {
                     warn_limited!(CONNECTION_LIMIT_WARNINGS, %peer, limit = max_connections, "max.connections reached; closing new connection");
                     continue;
                 };
@@ -211,6 +219,26 @@ pub async fn serve(
         );
         connections.abort_all();
         while connections.join_next().await.is_some() {}
+    }
+}
+
+/// One of the `max.connections` open connections; frees its place when dropped (also when the
+/// connection task is aborted).
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(open: &Arc<AtomicUsize>, limit: usize) -> Option<ConnectionSlot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+            (count < limit).then_some(count + 1)
+        })
+        .ok()
+        .map(|_| ConnectionSlot(Arc::clone(open)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -731,3 +731,94 @@ fn group_configs_are_described_and_altered() {
         ("5000".into(), SOURCE_DEFAULT)
     );
 }
+
+/// An idempotent (non-transactional) batch of one record stamped `timestamp_ms`.
+fn idempotent_batch(producer_id: i64, timestamp_ms: i64) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch: 0,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: 0,
+        timestamp: timestamp_ms,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"v")),
+        headers: Default::default(),
+    };
+    let mut buffer = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buffer,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buffer.freeze()
+}
+
+/// `producer.id.expiration.ms` changes at runtime, as in Kafka: the next maintenance pass
+/// forgets idle producers under the new value.
+#[test]
+fn producer_id_expiration_ms_changes_at_runtime() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, InitProducerIdRequest, ProducerId};
+
+    let (_dir, broker) = start(&["--set", "log.retention.check.interval.ms=50"]);
+    let mut client = broker.connect();
+    client.create_topic("idempotent", 1);
+    let init = client.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        4,
+    );
+    assert_eq!(init.error_code, 0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let batch = idempotent_batch(init.producer_id.0, now_ms);
+    let produced = client.call(&produce_request("idempotent", 0, batch, -1), 7);
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    let producers = |client: &mut TestClient| {
+        let response = client.call(
+            &DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+                .with_name(topic_name("idempotent"))
+                .with_partition_indexes(vec![0])]),
+            0,
+        );
+        response.topics[0].partitions[0].active_producers.len()
+    };
+    assert_eq!(producers(&mut client), 1, "kept under the default (1 day)");
+
+    let expire_fast = [("producer.id.expiration.ms", 0, Some("1"))];
+    assert_eq!(incremental(&mut client, BROKER, "", &expire_fast).0, 0);
+    assert_eq!(
+        config_value(
+            &describe(&mut client, BROKER, "1"),
+            "producer.id.expiration.ms"
+        ),
+        ("1".into(), SOURCE_DYNAMIC_DEFAULT)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while producers(&mut client) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the producer never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let zero = [("producer.id.expiration.ms", 0, Some("0"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &zero).0, 40);
+}

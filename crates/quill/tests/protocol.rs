@@ -216,6 +216,45 @@ fn connections_beyond_max_connections_are_closed() {
     }
 }
 
+/// `max.connections` changes at runtime, as in Kafka: the new limit applies to new
+/// connections.
+#[test]
+fn max_connections_changes_at_runtime() {
+    use kafka_protocol::messages::{
+        incremental_alter_configs_request, IncrementalAlterConfigsRequest,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut admin = broker.connect();
+    let mut set_limit = |limit: &str| {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str(""))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("max.connections"))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_string(limit.to_string()))),
+                ]),
+        ]);
+        admin.call(&request, 1).responses[0].error_code
+    };
+    assert_eq!(set_limit("2"), 0);
+    let mut second = broker.connect();
+    assert_eq!(second.call(&ApiVersionsRequest::default(), 2).error_code, 0);
+    let mut third = broker.connect();
+    assert!(
+        third.is_closed_by_broker(),
+        "third connection accepted at max.connections=2"
+    );
+    assert_eq!(set_limit("3"), 0);
+    let mut fourth = broker.connect();
+    assert_eq!(fourth.call(&ApiVersionsRequest::default(), 2).error_code, 0);
+}
+
 #[test]
 fn idle_connections_are_closed_after_connections_max_idle_ms() {
     let dir = tempfile::tempdir().unwrap();

@@ -145,8 +145,7 @@ fn files_of(dir: &Path, topic: &str, suffix: &str) -> Vec<(String, u64)> {
     files
 }
 
-/// Waits (bounded) until `condition` holds, producing one more batch between checks when
-/// `produce` is given.
+/// Waits (bounded) until `condition` holds.
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !condition() {
@@ -208,8 +207,29 @@ fn every_described_topic_config_has_a_decision() {
         );
         assert!(message.contains("Quill does not support"), "{message}");
     }
-    // Broker-level defaults of refused topic configs are refused too, dynamically and in the
-    // static configuration.
+    // Broker-level defaults of refused topic configs are refused too, dynamically (every
+    // synonym DescribeConfigs names) and in the static configuration.
+    let mut broker_synonyms = BTreeSet::new();
+    for (name, decision) in DECISIONS {
+        let Refused(value) = decision else { continue };
+        for synonym in described_with_synonyms(&mut client, name).1 {
+            broker_synonyms.insert(synonym.clone());
+            let (code, message) = set_config(&mut client, BROKER, "1", &synonym, value);
+            assert_eq!(code, INVALID_CONFIG, "{synonym}={value}: {message}");
+            assert!(message.contains("Quill does not support"), "{message}");
+        }
+    }
+    for expected in [
+        "log.preallocate",
+        "unclean.leader.election.enable",
+        "log.local.retention.ms",
+        "log.local.retention.bytes",
+    ] {
+        assert!(
+            broker_synonyms.contains(expected),
+            "{expected} not checked: {broker_synonyms:?}"
+        );
+    }
     let (code, message) = set_config(&mut client, BROKER, "1", "log.preallocate", "true");
     assert_eq!(code, INVALID_CONFIG, "{message}");
     assert!(message.contains("Quill does not support"), "{message}");
@@ -221,11 +241,30 @@ fn every_described_topic_config_has_a_decision() {
         "true",
     );
     assert_eq!(code, INVALID_CONFIG);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quill"))
-        .args(["broker", "--set", "log.preallocate=true", "--data-dir"])
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut refused_start = std::process::Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args([
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--set",
+            "log.preallocate=true",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused_start.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = refused_start.kill();
+            panic!("the broker started with log.preallocate=true");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = refused_start.wait_with_output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -235,17 +274,26 @@ fn every_described_topic_config_has_a_decision() {
 }
 
 fn request_default(client: &mut TestClient, name: &str) -> String {
-    let request =
-        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+    described_with_synonyms(client, name).0
+}
+
+/// A config of the `decisions` topic: its value and the names of its broker synonyms.
+fn described_with_synonyms(client: &mut TestClient, name: &str) -> (String, Vec<String>) {
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(TOPIC)
             .with_resource_name(text("decisions"))
-            .with_configuration_keys(Some(vec![text(name)]))]);
+            .with_configuration_keys(Some(vec![text(name)]))])
+        .with_include_synonyms(true);
     let response = client.call(&request, 4);
-    response.results[0].configs[0]
-        .value
-        .as_ref()
-        .unwrap()
-        .to_string()
+    let entry = &response.results[0].configs[0];
+    let synonyms = entry
+        .synonyms
+        .iter()
+        // The topic sets nothing: every synonym is a broker config.
+        .map(|synonym| synonym.name.to_string())
+        .collect();
+    (entry.value.as_ref().unwrap().to_string(), synonyms)
 }
 
 #[test]

@@ -22,8 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 use quill_meta::topic_config::{self, BrokerConfigLayers, ConfigSource, DescribedConfig};
 use quill_meta::{group_config, AlterConfigOp, MetaError, MetadataImage, MetadataRecord};
 
+use crate::dynamic_broker_settings;
 use crate::state::BrokerState;
-use crate::stored_broker_configs;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -236,7 +236,7 @@ fn describe_group(
 
 /// Kafka's `config_type` ids for broker settings (BOOLEAN=1, STRING=2, INT=3, LONG=5, LIST=7).
 fn broker_setting_type(name: &str) -> i8 {
-    if let Some(setting) = stored_broker_configs::lookup(name) {
+    if let Some(setting) = dynamic_broker_settings::lookup(name) {
         return setting.config_type.describe_configs_id();
     }
     if let Some((def, synonym)) = topic_config::topic_config_for_broker_synonym(name) {
@@ -260,10 +260,11 @@ fn broker_setting_type(name: &str) -> i8 {
 }
 
 /// Settings that can be changed at runtime: those topic configs default from, and the SASL
-/// settings Kafka accepts per broker (stored only, see `stored_broker_configs`).
+/// settings Kafka accepts per broker (stored only, see `dynamic_broker_settings`).
 fn is_dynamic_broker_setting(name: &str) -> bool {
     topic_config::topic_config_for_broker_synonym(name).is_some()
-        || stored_broker_configs::lookup(name).is_some()
+        || dynamic_broker_settings::lookup(name).is_some()
+        || dynamic_broker_settings::is_runtime_setting(name)
 }
 
 /// The refusal of a broker setting that cannot change at runtime, saying why.
@@ -292,7 +293,7 @@ fn check_broker_names<'a>(
         if !is_dynamic_broker_setting(name) {
             return Err(not_dynamic(name));
         }
-        if node_id.is_none() && stored_broker_configs::lookup(name).is_some() {
+        if node_id.is_none() && dynamic_broker_settings::lookup(name).is_some() {
             return Err(ResourceError::from(MetaError::InvalidConfig {
                 name: name.clone(),
                 message: format!("Cannot update these configs at default cluster level, broker id must be specified: Set({name})"),
@@ -310,7 +311,7 @@ fn check_broker_values(
     for (name, value) in set {
         topic_config::validate_broker_config(name, value)?;
         topic_config::check_supported_broker_config(name, value)?;
-        stored_broker_configs::validate(name, value)?;
+        dynamic_broker_settings::validate(name, value)?;
     }
     Ok(())
 }
@@ -378,7 +379,7 @@ fn describe_broker(
         }
     }
     // The SASL settings Kafka lets change at runtime, at their Kafka defaults unless stored.
-    for setting in stored_broker_configs::STORED_ONLY {
+    for setting in dynamic_broker_settings::STORED_ONLY {
         let entry = broker_entry(
             setting.name,
             setting.default.map(str::to_string),
@@ -450,8 +451,8 @@ fn broker_entry(
             .find(|setting| setting.name == name)
             .map(|setting| setting.description.to_string())
             .or_else(|| {
-                stored_broker_configs::lookup(name)
-                    .map(|_| stored_broker_configs::DOCUMENTATION.to_string())
+                dynamic_broker_settings::lookup(name)
+                    .map(|_| dynamic_broker_settings::DOCUMENTATION.to_string())
             }),
     }
 }
@@ -643,7 +644,7 @@ fn incremental_record(
                 image,
                 node_id,
                 &operations,
-                stored_broker_configs::list_default,
+                dynamic_broker_settings::list_default,
             )?;
             if let MetadataRecord::AlterBrokerConfigs { set, .. } = &record {
                 check_broker_values(set)?;

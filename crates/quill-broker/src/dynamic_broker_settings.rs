@@ -1,9 +1,13 @@
-//! Kafka's per-broker dynamic SASL settings, which Quill accepts, validates, stores (metadata
-//! records) and describes, but which change nothing — truthfully so: in Kafka too they act only
-//! on SASL listeners (Kerberos re-login, OAuth token refresh), and Quill, like a Kafka broker
-//! with only PLAINTEXT listeners, has none. Kafka 4.0 accepts them at runtime
-//! (`DynamicListenerConfig.ReconfigurableConfigs`), per broker only, and clients rely on that
-//! (librdkafka's `0081_admin` alters `sasl.kerberos.min.time.before.relogin`).
+//! Broker settings that change at runtime besides the broker defaults of topic configs.
+//!
+//! - [`RUNTIME_SETTINGS`]: Quill settings Kafka changes at runtime and Quill applies from the
+//!   metadata image (`max.connections`, `producer.id.expiration.ms`).
+//! - [`STORED_ONLY`]: Kafka's per-broker dynamic SASL settings, which Quill accepts, validates,
+//!   stores (metadata records) and describes, but which change nothing — truthfully so: in
+//!   Kafka too they act only on SASL listeners (Kerberos re-login, OAuth token refresh), and
+//!   Quill, like a Kafka broker with only PLAINTEXT listeners, has none. Kafka 4.0 accepts them
+//!   at runtime (`DynamicListenerConfig.ReconfigurableConfigs`), per broker only, and clients
+//!   rely on that (librdkafka's `0081_admin` alters `sasl.kerberos.min.time.before.relogin`).
 //!
 //! Every other broker setting that Kafka can change at runtime but Quill cannot apply is
 //! refused with INVALID_CONFIG and a message saying so.
@@ -105,6 +109,38 @@ pub static STORED_ONLY: &[StoredOnlySetting] = &[
     ),
 ];
 
+/// Quill settings (besides the broker defaults of topic configs) that Kafka changes at runtime
+/// and Quill applies from the metadata image, per broker or cluster-wide: (name, type,
+/// minimum).
+pub static RUNTIME_SETTINGS: &[(&str, ConfigType, i64)] = &[
+    // Read at every accepted connection (Kafka: a cluster-level listener config).
+    ("max.connections", ConfigType::Int, 0),
+    // Read by every maintenance pass (Kafka: DynamicProducerStateManagerConfig).
+    ("producer.id.expiration.ms", ConfigType::Int, 1),
+];
+
+pub fn is_runtime_setting(name: &str) -> bool {
+    RUNTIME_SETTINGS
+        .iter()
+        .any(|(runtime, ..)| *runtime == name)
+}
+
+/// The value in force of a runtime setting: this broker's dynamic value, else the cluster
+/// default, else `static_value`.
+pub fn runtime_value(
+    image: &quill_meta::MetadataImage,
+    node_id: i32,
+    name: &str,
+    static_value: i64,
+) -> i64 {
+    [Some(node_id), None]
+        .into_iter()
+        .filter_map(|target| image.dynamic_broker_configs(target))
+        .find_map(|configs| configs.get(name))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(static_value)
+}
+
 /// What DescribeConfigs says about each of them.
 pub const DOCUMENTATION: &str = "Stored only: it configures SASL listeners, and Quill (like a \
 Kafka broker with only PLAINTEXT listeners) has none, so it has no effect.";
@@ -129,6 +165,25 @@ fn invalid(name: &str, message: String) -> MetaError {
 
 /// Validates a value with Kafka's type and range.
 pub fn validate(name: &str, value: &str) -> Result<(), MetaError> {
+    if let Some((_, config_type, min)) = RUNTIME_SETTINGS
+        .iter()
+        .find(|(runtime, ..)| *runtime == name)
+    {
+        let number = match parse_value(name, *config_type, value)? {
+            ConfigValue::Int(number) => i64::from(number),
+            ConfigValue::Long(number) => number,
+            _ => return Ok(()),
+        };
+        if number < *min {
+            return Err(invalid(
+                name,
+                format!(
+                    "Invalid value {value} for configuration {name}: Value must be at least {min}"
+                ),
+            ));
+        }
+        return Ok(());
+    }
     let Some(setting) = lookup(name) else {
         return Ok(());
     };
@@ -178,5 +233,22 @@ mod tests {
         assert!(validate("sasl.login.refresh.buffer.seconds", "3601").is_err());
         assert_eq!(list_default("sasl.enabled.mechanisms"), Some("GSSAPI"));
         assert_eq!(list_default("sasl.kerberos.kinit.cmd"), None);
+        validate("producer.id.expiration.ms", "1").unwrap();
+        assert!(validate("producer.id.expiration.ms", "0").is_err());
+        assert!(validate("producer.id.expiration.ms", "soon").is_err());
+        validate("max.connections", "0").unwrap();
+        assert!(validate("max.connections", "4294967296").is_err(), "an INT");
+
+        let image = quill_meta::MetadataImage::empty("c");
+        assert_eq!(runtime_value(&image, 1, "producer.id.expiration.ms", 7), 7);
+        let set = |node_id, value: &str| quill_meta::MetadataRecord::AlterBrokerConfigs {
+            node_id,
+            set: [("producer.id.expiration.ms".to_string(), value.to_string())].into(),
+            delete: Vec::new(),
+        };
+        let image = quill_meta::apply(&image, &set(None, "5")).unwrap();
+        assert_eq!(runtime_value(&image, 1, "producer.id.expiration.ms", 7), 5);
+        let image = quill_meta::apply(&image, &set(Some(1), "3")).unwrap();
+        assert_eq!(runtime_value(&image, 1, "producer.id.expiration.ms", 7), 3);
     }
 }
