@@ -332,7 +332,7 @@ impl Partition {
         let Some(log) = guard.as_mut() else { return };
         log.expire_producers(now_ms, producer_id_expiration_ms);
         if let Err(error) = log.flush_if_due(now_ms) {
-            tracing::error!(topic = %self.topic, partition = self.partition, %error, "interval flush failed");
+            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "interval flush failed");
         }
         match log.apply_retention(now_ms) {
             Ok(0) => {}
@@ -341,7 +341,7 @@ impl Partition {
                 self.publish_offsets(log);
             }
             Err(error) => {
-                tracing::error!(topic = %self.topic, partition = self.partition, %error, "retention failed")
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention failed")
             }
         }
         // Records how far the log is known to be on disk, so a restart after a crash validates
@@ -350,7 +350,7 @@ impl Partition {
             return;
         }
         if let Err(error) = log.checkpoint_if_changed() {
-            tracing::error!(topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
+            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
         }
     }
 
@@ -394,6 +394,8 @@ const FIRST_OPEN_RETRY: Duration = Duration::from_secs(1);
 const MAX_OPEN_RETRY: Duration = Duration::from_secs(60);
 
 static LOG_OPEN_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
+/// Maintenance failures repeat per partition and tick while a disk is full.
+static MAINTENANCE_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
 
 impl PartitionManager {
     pub fn new(data_dir: &Path, node_id: i32) -> Result<PartitionManager, LogError> {
