@@ -125,7 +125,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             .await
         }
         ApiKey::DescribeLogDirs => {
-            respond(&request, peer, |body: DescribeLogDirsRequest| async move {
+            respond(&request, peer, |body: DescribeLogDirsRequest| {
                 handlers::cluster::describe_log_dirs(state, body)
             })
             .await

@@ -183,23 +183,44 @@ impl Partition {
     }
 
     /// Completes once every offset below `through_offset` is durable per the flush policy.
-    /// The log's committer thread fires a oneshot, so no runtime thread blocks on fsync.
-    pub async fn wait_durable(&self, through_offset: i64) -> Result<(), PartitionError> {
+    /// The log's committer thread fires a oneshot, so no runtime thread blocks on fsync. The
+    /// registration needs the log lock: taken without waiting when free, else (an append or
+    /// maintenance holds it) on the blocking pool, never blocking a runtime worker.
+    pub async fn wait_durable(self: &Arc<Self>, through_offset: i64) -> Result<(), PartitionError> {
         let (done_tx, done_rx) = oneshot::channel();
-        {
-            let guard = self.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            log.on_durable(
-                through_offset,
-                Box::new(move |result| {
-                    let _ = done_tx.send(result);
-                }),
-            );
+        let notify: quill_log::DurabilityCallback = Box::new(move |result| {
+            let _ = done_tx.send(result);
+        });
+        if let Some(notify) = self.try_on_durable(through_offset, notify)? {
+            let partition = self.clone();
+            run_blocking(move || {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                log.on_durable(through_offset, notify);
+                Ok(())
+            })
+            .await?;
         }
         match done_rx.await {
             Ok(result) => result.map_err(PartitionError::from),
             Err(_) => Err(PartitionError::Gone),
         }
+    }
+
+    /// Registers `notify` if the log lock is free right now; hands it back if it is not.
+    fn try_on_durable(
+        &self,
+        through_offset: i64,
+        notify: quill_log::DurabilityCallback,
+    ) -> Result<Option<quill_log::DurabilityCallback>, PartitionError> {
+        let guard = match self.log.try_read() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(Some(notify)),
+        };
+        let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+        log.on_durable(through_offset, notify);
+        Ok(None)
     }
 
     /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
