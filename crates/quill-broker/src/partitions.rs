@@ -224,6 +224,8 @@ impl Partition {
     }
 
     /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
+    /// The read is located under the log lock and done after releasing it, so a cold read of
+    /// many megabytes never holds up this partition's appends.
     pub async fn read(
         self: &Arc<Self>,
         from_offset: i64,
@@ -231,10 +233,13 @@ impl Partition {
     ) -> Result<ReadResult, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            let high_watermark = *partition.high_watermark.borrow();
-            Ok(log.read(from_offset, max_bytes, high_watermark)?)
+            let planned = {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                let high_watermark = *partition.high_watermark.borrow();
+                log.plan_read(from_offset, max_bytes, high_watermark)?
+            };
+            Ok(planned.execute()?)
         })
         .await
     }
@@ -248,14 +253,20 @@ impl Partition {
     ) -> Result<(ReadResult, Vec<AbortedTransaction>), PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            let high_watermark = *partition.high_watermark.borrow();
-            let last_stable_offset = log.first_unstable_offset().min(high_watermark);
-            let read = log.read(from_offset, max_bytes, last_stable_offset)?;
+            let planned = {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                let high_watermark = *partition.high_watermark.borrow();
+                let last_stable_offset = log.first_unstable_offset().min(high_watermark);
+                log.plan_read(from_offset, max_bytes, last_stable_offset)?
+            };
+            // The disk read happens without the lock (see `read`).
+            let read = planned.execute()?;
             let aborted = if read.bytes.is_empty() {
                 Vec::new()
             } else {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
                 log.aborted_transactions(from_offset, read.next_offset)
             };
             Ok((read, aborted))

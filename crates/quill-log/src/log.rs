@@ -56,6 +56,41 @@ pub struct ReadResult {
     pub next_offset: i64,
 }
 
+/// A read located by [`Log::plan_read`], to be performed (without the log's lock) by
+/// [`PlannedRead::execute`].
+#[derive(Debug)]
+pub struct PlannedRead {
+    from_offset: i64,
+    upper: i64,
+    source: Option<crate::segment::SegmentRange>,
+}
+
+impl PlannedRead {
+    /// Reads the planned bytes and keeps the whole batches below the upper bound.
+    pub fn execute(self) -> Result<ReadResult, LogError> {
+        let Some(source) = self.source else {
+            return Ok(ReadResult {
+                bytes: Bytes::new(),
+                next_offset: self.from_offset,
+            });
+        };
+        let mut buffer = source.read()?;
+        let (cut, next_offset) = whole_batches_below(&buffer, self.upper);
+        if cut == 0 {
+            return Err(LogError::CorruptRecord(format!(
+                "unreadable batch at offset {} in {}",
+                self.from_offset,
+                source.describe()
+            )));
+        }
+        buffer.truncate(cut);
+        Ok(ReadResult {
+            bytes: Bytes::from(buffer),
+            next_offset,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimestampOffset {
     pub offset: i64,
@@ -543,6 +578,22 @@ impl Log {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<ReadResult, LogError> {
+        self.plan_read(from_offset, max_bytes, upper_bound)?
+            .execute()
+    }
+
+    /// [`Log::read`] in two steps, so the caller can do the disk read without holding whatever
+    /// lock guards this `Log`: this step validates the offset and locates the bytes (index
+    /// lookup and a few headers); [`PlannedRead::execute`] reads them. Safe because bytes below
+    /// `upper_bound` (at most the log end) are never rewritten in place: the planned file
+    /// handle keeps a segment deleted meanwhile readable, and a failed append is only ever cut
+    /// back past the planned range.
+    pub fn plan_read(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<PlannedRead, LogError> {
         let end = self.log_end_offset();
         if from_offset < self.log_start_offset || from_offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -551,9 +602,10 @@ impl Log {
                 log_end_offset: end,
             });
         }
-        let empty = ReadResult {
-            bytes: Bytes::new(),
-            next_offset: from_offset,
+        let empty = PlannedRead {
+            from_offset,
+            upper: from_offset,
+            source: None,
         };
         let upper = upper_bound.min(end);
         if from_offset >= upper {
@@ -569,18 +621,10 @@ impl Log {
             return Ok(empty);
         }
         let wanted = max_bytes.min(MAX_READ_BYTES).max(first.size_bytes);
-        let mut buffer = segment.read_bytes(position, wanted)?;
-        let (cut, next_offset) = whole_batches_below(&buffer, upper);
-        if cut == 0 {
-            return Err(LogError::CorruptRecord(format!(
-                "unreadable batch at offset {from_offset} in {}",
-                self.dir.display()
-            )));
-        }
-        buffer.truncate(cut);
-        Ok(ReadResult {
-            bytes: Bytes::from(buffer),
-            next_offset,
+        Ok(PlannedRead {
+            from_offset,
+            upper,
+            source: Some(segment.planned_read(position, wanted, &self.dir)),
         })
     }
 

@@ -519,3 +519,37 @@ fn an_append_larger_than_a_segment_is_refused() {
     assert_eq!(error.kafka_error_code(), 10);
     assert_eq!(log.size_bytes(), 0);
 }
+
+/// A read planned under the caller's lock and executed after it returns the same bytes as a
+/// plain read, even when appends and retention (deleting the planned segment) happen between.
+#[test]
+fn a_planned_read_survives_appends_and_retention_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: 4096,
+        retention_ms: -1,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    let expected = log.read(0, 1 << 20, i64::MAX).unwrap();
+    let planned = log.plan_read(0, 1 << 20, i64::MAX).unwrap();
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    assert!(
+        log.apply_retention(0).unwrap() > 0,
+        "the planned segment is deleted"
+    );
+    assert!(log.log_start_offset() > 0);
+    assert_eq!(planned.execute().unwrap(), expected);
+    // Past the log end: the same error as a read.
+    assert!(matches!(
+        log.plan_read(log.log_end_offset() + 1, 1024, i64::MAX),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
