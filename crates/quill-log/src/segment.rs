@@ -206,6 +206,11 @@ impl Segment {
         self.max_timestamp_ms = -1;
         self.offset_of_max_timestamp = self.base_offset;
         let outcome = self.scan_from(0, index_interval_bytes, true)?;
+        // Like every persist, the files end with the max timestamp: a later open that trusts
+        // them rescans only from the last offset entry and takes the max from the time index,
+        // so without this a timestamp between the two was lost (found by the model test:
+        // two unclean reopens, then offset_for_timestamp answered None).
+        self.seal_time_index();
         // A full disk must not keep the log from opening: the indexes are complete in memory,
         // and their files (never a source of truth) are rewritten whole at the next persist.
         if let Err(error) = self.persist_indexes(false) {

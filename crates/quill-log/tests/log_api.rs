@@ -553,3 +553,36 @@ fn a_planned_read_survives_appends_and_retention_in_between() {
         Err(LogError::OffsetOutOfRange { .. })
     ));
 }
+
+/// Regression (model test): a segment whose indexes were rebuilt by an unclean open and then
+/// reopened uncleanly again kept its max timestamp only if the rebuilt time index recorded it.
+#[test]
+fn timestamps_survive_two_unclean_reopens() {
+    let config = LogConfig {
+        segment_bytes: 6000,
+        index_interval_bytes: 400,
+        retention_bytes: -1,
+        retention_ms: -1,
+        ..LogConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config.clone());
+    log.append(&build_simple_batch(0, 1, 0), context(0))
+        .unwrap();
+    log.append(&build_simple_batch(0, 1, 0), context(0))
+        .unwrap();
+    log.append(&build_simple_batch(4024, 1, 15), context(0))
+        .unwrap();
+    let mut three = build_simple_batch(0, 1, 33);
+    three.extend(build_simple_batch(0, 1, 12));
+    three.extend(build_simple_batch(0, 1, 0));
+    log.append(&three, context(0)).unwrap();
+    let expected = log.offset_for_timestamp(1).unwrap();
+    assert_eq!(expected.map(|found| found.offset), Some(2));
+    for _ in 0..2 {
+        drop(log); // no close: an unclean stop
+        log = open(dir.path(), config.clone());
+        assert_eq!(log.offset_for_timestamp(1).unwrap(), expected);
+        assert_eq!(log.max_timestamp_offset().unwrap(), expected);
+    }
+}
