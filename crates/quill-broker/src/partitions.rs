@@ -360,12 +360,22 @@ impl Partition {
 
     /// Blocking: retention and interval flushes.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
+        // The interval flush (log.flush.interval.ms) fsyncs without the log lock, so appends
+        // and reads go on meanwhile (under that policy the high watermark never waits for it).
+        let due_flush = {
+            let mut guard = self.write_log();
+            guard
+                .as_mut()
+                .and_then(|log| log.interval_flush_due(now_ms))
+        };
+        if let Some(flusher) = due_flush {
+            if let Err(error) = flusher.flush() {
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "interval flush failed");
+            }
+        }
         let mut guard = self.write_log();
         let Some(log) = guard.as_mut() else { return };
         log.expire_producers(now_ms, producer_id_expiration_ms);
-        if let Err(error) = log.flush_if_due(now_ms) {
-            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "interval flush failed");
-        }
         match log.apply_retention(now_ms) {
             Ok(0) => {}
             Ok(deleted) => {

@@ -34,8 +34,8 @@ pub use config::{
 };
 pub use error::LogError;
 pub use log::{
-    AbortedTransaction, AppendContext, AppendInfo, Log, PlannedRead, ReadResult, TimestampOffset,
-    MAX_READ_BYTES,
+    AbortedTransaction, AppendContext, AppendInfo, Flusher, Log, PlannedRead, ReadResult,
+    TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
 pub use segment::MAX_BATCH_BYTES;

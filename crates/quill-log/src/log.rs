@@ -56,6 +56,19 @@ pub struct ReadResult {
     pub next_offset: i64,
 }
 
+/// Forces what a log had written when [`Flusher::flush`] starts to disk, without the `Log`
+/// (see [`Log::interval_flush_due`]).
+#[derive(Debug)]
+pub struct Flusher {
+    target: Arc<SyncTarget>,
+}
+
+impl Flusher {
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.target.sync_now().map_err(LogError::Offline)
+    }
+}
+
 /// A read located by [`Log::plan_read`], to be performed (without the log's lock) by
 /// [`PlannedRead::execute`].
 #[derive(Debug)]
@@ -707,6 +720,23 @@ impl Log {
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.sync_target.sync_now().map_err(LogError::Offline)
+    }
+
+    /// For `FlushPolicy::IntervalMs`: if the interval has passed since the last flush, returns
+    /// a [`Flusher`] to run it (and counts it as done), so the caller can fsync after releasing
+    /// whatever lock guards this log. Appends may continue meanwhile: the flush makes durable
+    /// what was written before it started, like the group-commit thread does.
+    pub fn interval_flush_due(&mut self, now_ms: i64) -> Option<Flusher> {
+        let FlushPolicy::IntervalMs(interval_ms) = self.config.flush else {
+            return None;
+        };
+        if now_ms.saturating_sub(self.last_flush_ms) < interval_ms as i64 {
+            return None;
+        }
+        self.last_flush_ms = now_ms;
+        Some(Flusher {
+            target: Arc::clone(&self.sync_target),
+        })
     }
 
     /// For `FlushPolicy::IntervalMs`: flushes if the interval has passed since the last flush.

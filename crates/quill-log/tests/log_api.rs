@@ -447,6 +447,19 @@ fn non_durable_policies_acknowledge_at_once_and_interval_flushes() {
     );
     log.flush_if_due(1_000).unwrap();
     assert_eq!(log.durable_end_offset(), 2);
+
+    // The same flush run without the log: planned under the caller's lock, done after it.
+    assert!(log.interval_flush_due(1_050).is_none(), "not due yet");
+    log.append(&build_simple_batch(0, 3, 50), context(0))
+        .unwrap();
+    let flusher = log.interval_flush_due(1_100).expect("due after 100 ms");
+    assert!(log.interval_flush_due(1_100).is_none(), "counted as done");
+    log.append(&build_simple_batch(0, 1, 50), context(0))
+        .unwrap();
+    flusher.flush().unwrap();
+    // Everything written when the flush started is durable (here: also the later append,
+    // which was written before `flush` began).
+    assert_eq!(log.durable_end_offset(), 6);
 }
 
 #[test]
