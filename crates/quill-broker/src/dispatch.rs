@@ -28,6 +28,10 @@ use crate::handlers;
 use crate::protocol::{self, RequestFrame, UnsupportedApiVersions};
 use crate::state::BrokerState;
 
+/// Requests a peer sent that cannot be decoded: one warning per interval, with a count.
+static MALFORMED_REQUEST_WARNINGS: crate::rate_limit::WarnLimiter =
+    crate::rate_limit::WarnLimiter::new(crate::rate_limit::WARNING_INTERVAL);
+
 /// What the connection writes back for one request.
 #[derive(Debug)]
 pub enum Reply {
@@ -121,7 +125,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             .await
         }
         ApiKey::DescribeLogDirs => {
-            respond(&request, peer, |body: DescribeLogDirsRequest| async move {
+            respond(&request, peer, |body: DescribeLogDirsRequest| {
                 handlers::cluster::describe_log_dirs(state, body)
             })
             .await
@@ -283,7 +287,7 @@ async fn produce(state: &BrokerState, peer: SocketAddr, request: RequestFrame) -
     let body = match protocol::decode_body::<ProduceRequest>(&request) {
         Ok(body) => body,
         Err(reason) => {
-            tracing::warn!(%peer, version = request.api_version, %reason, "undecodable Produce request; closing connection");
+            crate::warn_limited!(MALFORMED_REQUEST_WARNINGS, %peer, version = request.api_version, %reason, "undecodable Produce request; closing connection");
             return Handled::Ready(Reply::Close);
         }
     };
@@ -316,7 +320,7 @@ where
     let body = match protocol::decode_body::<Req>(request) {
         Ok(body) => body,
         Err(reason) => {
-            tracing::warn!(%peer, api = ?request.api_key, version = request.api_version, %reason, "undecodable request; closing connection");
+            crate::warn_limited!(MALFORMED_REQUEST_WARNINGS, %peer, api = ?request.api_key, version = request.api_version, %reason, "undecodable request; closing connection");
             return Reply::Close;
         }
     };

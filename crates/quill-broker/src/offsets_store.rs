@@ -87,6 +87,9 @@ fn store_error(partition: i32, error: PartitionError) -> StoreError {
     }
 }
 
+/// Producers whose next transactional-offset sequence a writer caches.
+const MAX_CACHED_SEQUENCES: usize = 1024;
+
 /// Appends jobs in queue order; completes each job once its batch is durable.
 async fn run_writer(
     partitions: Arc<PartitionManager>,
@@ -141,6 +144,13 @@ async fn run_writer(
             Ok(appended) => {
                 if let Some((producer_id, producer_epoch, sequence, count)) = advance {
                     let next = sequence.checked_add(count).unwrap_or(0);
+                    // Producer ids come from clients' InitProducerId calls: bound the cache.
+                    // It only saves a lookup; the log's producer state answers after a clear.
+                    if sequences.len() >= MAX_CACHED_SEQUENCES
+                        && !sequences.contains_key(&producer_id)
+                    {
+                        sequences.clear();
+                    }
                     sequences.insert(producer_id, (producer_epoch, next));
                 }
                 tokio::spawn(async move {

@@ -202,18 +202,23 @@ impl Partition {
     }
 
     /// Completes once every offset below `through_offset` is durable per the flush policy.
-    /// The log's committer thread fires a oneshot, so no runtime thread blocks on fsync.
-    pub async fn wait_durable(&self, through_offset: i64) -> Result<(), PartitionError> {
+    /// The log's committer thread fires a oneshot, so no runtime thread blocks on fsync. The
+    /// registration needs the log lock: taken without waiting when free, else (an append or
+    /// maintenance holds it) on the blocking pool, never blocking a runtime worker.
+    pub async fn wait_durable(self: &Arc<Self>, through_offset: i64) -> Result<(), PartitionError> {
         let (done_tx, done_rx) = oneshot::channel();
-        {
-            let guard = self.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            log.on_durable(
-                through_offset,
-                Box::new(move |result| {
-                    let _ = done_tx.send(result);
-                }),
-            );
+        let notify: quill_log::DurabilityCallback = Box::new(move |result| {
+            let _ = done_tx.send(result);
+        });
+        if let Some(notify) = self.try_on_durable(through_offset, notify)? {
+            let partition = self.clone();
+            run_blocking(move || {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                log.on_durable(through_offset, notify);
+                Ok(())
+            })
+            .await?;
         }
         match done_rx.await {
             Ok(result) => result.map_err(PartitionError::from),
@@ -221,8 +226,26 @@ impl Partition {
         }
     }
 
+    /// Registers `notify` if the log lock is free right now; hands it back if it is not.
+    fn try_on_durable(
+        &self,
+        through_offset: i64,
+        notify: quill_log::DurabilityCallback,
+    ) -> Result<Option<quill_log::DurabilityCallback>, PartitionError> {
+        let guard = match self.log.try_read() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(Some(notify)),
+        };
+        let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+        log.on_durable(through_offset, notify);
+        Ok(None)
+    }
+
     /// Reads whole batches from `from_offset` (blocking pool), never above the high watermark.
     /// At least one batch when `min_one_batch` (KIP-74), else never more than `max_bytes`.
+    /// The read is located under the log lock and done after releasing it, so a cold read of
+    /// many megabytes never holds up this partition's appends.
     pub async fn read(
         self: &Arc<Self>,
         from_offset: i64,
@@ -231,16 +254,13 @@ impl Partition {
     ) -> Result<ReadResult, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            let high_watermark = *partition.high_watermark.borrow();
-            Ok(read_log(
-                log,
-                from_offset,
-                max_bytes,
-                high_watermark,
-                min_one_batch,
-            )?)
+            let planned = {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                let high_watermark = *partition.high_watermark.borrow();
+                log.plan_read(from_offset, max_bytes, high_watermark, min_one_batch)?
+            };
+            Ok(planned.execute()?)
         })
         .await
     }
@@ -255,20 +275,20 @@ impl Partition {
     ) -> Result<(ReadResult, Vec<AbortedTransaction>), PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            let high_watermark = *partition.high_watermark.borrow();
-            let last_stable_offset = log.first_unstable_offset().min(high_watermark);
-            let read = read_log(
-                log,
-                from_offset,
-                max_bytes,
-                last_stable_offset,
-                min_one_batch,
-            )?;
+            let planned = {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                let high_watermark = *partition.high_watermark.borrow();
+                let last_stable_offset = log.first_unstable_offset().min(high_watermark);
+                log.plan_read(from_offset, max_bytes, last_stable_offset, min_one_batch)?
+            };
+            // The disk read happens without the lock (see `read`).
+            let read = planned.execute()?;
             let aborted = if read.bytes.is_empty() {
                 Vec::new()
             } else {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
                 log.aborted_transactions(from_offset, read.next_offset)
             };
             Ok((read, aborted))
@@ -362,12 +382,22 @@ impl Partition {
 
     /// Blocking: retention and interval flushes.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
+        // The interval flush (log.flush.interval.ms) fsyncs without the log lock, so appends
+        // and reads go on meanwhile (under that policy the high watermark never waits for it).
+        let due_flush = {
+            let mut guard = self.write_log();
+            guard
+                .as_mut()
+                .and_then(|log| log.interval_flush_due(now_ms))
+        };
+        if let Some(flusher) = due_flush {
+            if let Err(error) = flusher.flush() {
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "interval flush failed");
+            }
+        }
         let mut guard = self.write_log();
         let Some(log) = guard.as_mut() else { return };
         log.expire_producers(now_ms, producer_id_expiration_ms);
-        if let Err(error) = log.flush_if_due(now_ms) {
-            tracing::error!(topic = %self.topic, partition = self.partition, %error, "interval flush failed");
-        }
         match log.apply_retention(now_ms) {
             Ok(0) => {}
             Ok(deleted) => {
@@ -375,7 +405,7 @@ impl Partition {
                 self.publish_offsets(log);
             }
             Err(error) => {
-                tracing::error!(topic = %self.topic, partition = self.partition, %error, "retention failed")
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention failed")
             }
         }
         // Records how far the log is known to be on disk, so a restart after a crash validates
@@ -384,27 +414,13 @@ impl Partition {
             return;
         }
         if let Err(error) = log.checkpoint_if_changed() {
-            tracing::error!(topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
+            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
         }
     }
 
     /// Blocking: takes the log out so no request can use it any more.
     fn take_log(&self) -> Option<Log> {
         self.write_log().take()
-    }
-}
-
-fn read_log(
-    log: &Log,
-    from_offset: i64,
-    max_bytes: usize,
-    upper_bound: i64,
-    min_one_batch: bool,
-) -> Result<ReadResult, LogError> {
-    if min_one_batch {
-        log.read(from_offset, max_bytes, upper_bound)
-    } else {
-        log.read_within(from_offset, max_bytes, upper_bound)
     }
 }
 
@@ -442,6 +458,8 @@ const FIRST_OPEN_RETRY: Duration = Duration::from_secs(1);
 const MAX_OPEN_RETRY: Duration = Duration::from_secs(60);
 
 static LOG_OPEN_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
+/// Maintenance failures repeat per partition and tick while a disk is full.
+static MAINTENANCE_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
 
 impl PartitionManager {
     pub fn new(data_dir: &Path, node_id: i32) -> Result<PartitionManager, LogError> {

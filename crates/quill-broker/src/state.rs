@@ -25,6 +25,8 @@ const FRESH_LOAD_WAIT: Duration = Duration::from_secs(10);
 /// disk or an exhausted descriptor table): doubles from the first to the last.
 const LOAD_RETRY_FIRST: Duration = Duration::from_millis(100);
 const LOAD_RETRY_MAX: Duration = Duration::from_secs(5);
+static LOAD_WARNINGS: crate::rate_limit::WarnLimiter =
+    crate::rate_limit::WarnLimiter::new(crate::rate_limit::WARNING_INTERVAL);
 
 /// Shared by every connection and request task (behind an `Arc`).
 pub struct BrokerState {
@@ -315,7 +317,7 @@ async fn load_with_retry<F, Fut, E>(
             Ok(()) => return,
             Err(error) => error,
         };
-        tracing::warn!(%error, partition, "loading {topic} failed; retrying in {backoff:?}");
+        crate::warn_limited!(LOAD_WARNINGS, %error, partition, "loading {topic} failed; retrying in {backoff:?}");
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return,

@@ -58,6 +58,54 @@ pub struct ReadResult {
     pub next_offset: i64,
 }
 
+/// Forces what a log had written when [`Flusher::flush`] starts to disk, without the `Log`
+/// (see [`Log::interval_flush_due`]).
+#[derive(Debug)]
+pub struct Flusher {
+    target: Arc<SyncTarget>,
+}
+
+impl Flusher {
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.target.sync_now().map_err(LogError::Offline)
+    }
+}
+
+/// A read located by [`Log::plan_read`], to be performed (without the log's lock) by
+/// [`PlannedRead::execute`].
+#[derive(Debug)]
+pub struct PlannedRead {
+    from_offset: i64,
+    upper: i64,
+    source: Option<crate::segment::SegmentRange>,
+}
+
+impl PlannedRead {
+    /// Reads the planned bytes and keeps the whole batches below the upper bound.
+    pub fn execute(self) -> Result<ReadResult, LogError> {
+        let Some(source) = self.source else {
+            return Ok(ReadResult {
+                bytes: Bytes::new(),
+                next_offset: self.from_offset,
+            });
+        };
+        let mut buffer = source.read()?;
+        let (cut, next_offset) = whole_batches_below(&buffer, self.upper);
+        if cut == 0 {
+            return Err(LogError::CorruptRecord(format!(
+                "unreadable batch at offset {} in {}",
+                self.from_offset,
+                source.describe()
+            )));
+        }
+        buffer.truncate(cut);
+        Ok(ReadResult {
+            bytes: Bytes::from(buffer),
+            next_offset,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimestampOffset {
     pub offset: i64,
@@ -655,7 +703,8 @@ impl Log {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<ReadResult, LogError> {
-        self.read_batches(from_offset, max_bytes, upper_bound, true)
+        self.plan_read(from_offset, max_bytes, upper_bound, true)?
+            .execute()
     }
 
     /// Like [`Log::read`], but `max_bytes` is a hard limit: when the first batch is bigger,
@@ -667,16 +716,23 @@ impl Log {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<ReadResult, LogError> {
-        self.read_batches(from_offset, max_bytes, upper_bound, false)
+        self.plan_read(from_offset, max_bytes, upper_bound, false)?
+            .execute()
     }
 
-    fn read_batches(
+    /// [`Log::read`] (`min_one_batch`) or [`Log::read_within`] in two steps, so the caller can
+    /// do the disk read without holding whatever lock guards this `Log`: this step validates
+    /// the offset and locates the bytes (index lookup and a few headers);
+    /// [`PlannedRead::execute`] reads them. Safe because bytes below `upper_bound` (at most the
+    /// log end) are never rewritten in place: the planned file handle keeps a segment deleted
+    /// meanwhile readable, and a failed append is only ever cut back past the planned range.
+    pub fn plan_read(
         &self,
         from_offset: i64,
         max_bytes: usize,
         upper_bound: i64,
         min_one_batch: bool,
-    ) -> Result<ReadResult, LogError> {
+    ) -> Result<PlannedRead, LogError> {
         let end = self.log_end_offset();
         if from_offset < self.log_start_offset || from_offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -685,9 +741,10 @@ impl Log {
                 log_end_offset: end,
             });
         }
-        let empty = ReadResult {
-            bytes: Bytes::new(),
-            next_offset: from_offset,
+        let empty = PlannedRead {
+            from_offset,
+            upper: from_offset,
+            source: None,
         };
         let upper = upper_bound.min(end);
         if from_offset >= upper {
@@ -703,18 +760,10 @@ impl Log {
             return Ok(empty);
         }
         let wanted = max_bytes.min(MAX_READ_BYTES).max(first.size_bytes);
-        let mut buffer = segment.read_bytes(position, wanted)?;
-        let (cut, next_offset) = whole_batches_below(&buffer, upper);
-        if cut == 0 {
-            return Err(LogError::CorruptRecord(format!(
-                "unreadable batch at offset {from_offset} in {}",
-                self.dir.display()
-            )));
-        }
-        buffer.truncate(cut);
-        Ok(ReadResult {
-            bytes: Bytes::from(buffer),
-            next_offset,
+        Ok(PlannedRead {
+            from_offset,
+            upper,
+            source: Some(segment.planned_read(position, wanted, &self.dir)),
         })
     }
 
@@ -799,6 +848,23 @@ impl Log {
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.sync_target.sync_now().map_err(LogError::Offline)
+    }
+
+    /// For `FlushPolicy::IntervalMs`: if the interval has passed since the last flush, returns
+    /// a [`Flusher`] to run it (and counts it as done), so the caller can fsync after releasing
+    /// whatever lock guards this log. Appends may continue meanwhile: the flush makes durable
+    /// what was written before it started, like the group-commit thread does.
+    pub fn interval_flush_due(&mut self, now_ms: i64) -> Option<Flusher> {
+        let FlushPolicy::IntervalMs(interval_ms) = self.config.flush else {
+            return None;
+        };
+        if now_ms.saturating_sub(self.last_flush_ms) < interval_ms as i64 {
+            return None;
+        }
+        self.last_flush_ms = now_ms;
+        Some(Flusher {
+            target: Arc::clone(&self.sync_target),
+        })
     }
 
     /// For `FlushPolicy::IntervalMs`: flushes if the interval has passed since the last flush.

@@ -592,6 +592,19 @@ fn non_durable_policies_acknowledge_at_once_and_interval_flushes() {
     );
     log.flush_if_due(1_000).unwrap();
     assert_eq!(log.durable_end_offset(), 2);
+
+    // The same flush run without the log: planned under the caller's lock, done after it.
+    assert!(log.interval_flush_due(1_050).is_none(), "not due yet");
+    log.append(&build_simple_batch(0, 3, 50), context(0))
+        .unwrap();
+    let flusher = log.interval_flush_due(1_100).expect("due after 100 ms");
+    assert!(log.interval_flush_due(1_100).is_none(), "counted as done");
+    log.append(&build_simple_batch(0, 1, 50), context(0))
+        .unwrap();
+    flusher.flush().unwrap();
+    // Everything written when the flush started is durable (here: also the later append,
+    // which was written before `flush` began).
+    assert_eq!(log.durable_end_offset(), 6);
 }
 
 #[test]
@@ -663,4 +676,71 @@ fn an_append_larger_than_a_segment_is_refused() {
     );
     assert_eq!(error.kafka_error_code(), 10);
     assert_eq!(log.size_bytes(), 0);
+}
+
+/// A read planned under the caller's lock and executed after it returns the same bytes as a
+/// plain read, even when appends and retention (deleting the planned segment) happen between.
+#[test]
+fn a_planned_read_survives_appends_and_retention_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: 4096,
+        retention_ms: -1,
+        ..small_segments()
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    let expected = log.read(0, 1 << 20, i64::MAX).unwrap();
+    let planned = log.plan_read(0, 1 << 20, i64::MAX, true).unwrap();
+    for _ in 0..20 {
+        log.append(&build_simple_batch(0, 4, 200), context(0))
+            .unwrap();
+    }
+    assert!(
+        log.apply_retention(0).unwrap() > 0,
+        "the planned segment is deleted"
+    );
+    assert!(log.log_start_offset() > 0);
+    assert_eq!(planned.execute().unwrap(), expected);
+    // Past the log end: the same error as a read.
+    assert!(matches!(
+        log.plan_read(log.log_end_offset() + 1, 1024, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+/// Regression (model test): a segment whose indexes were rebuilt by an unclean open and then
+/// reopened uncleanly again kept its max timestamp only if the rebuilt time index recorded it.
+#[test]
+fn timestamps_survive_two_unclean_reopens() {
+    let config = LogConfig {
+        segment_bytes: 6000,
+        index_interval_bytes: 400,
+        retention_bytes: -1,
+        retention_ms: -1,
+        ..LogConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config.clone());
+    log.append(&build_simple_batch(0, 1, 0), context(0))
+        .unwrap();
+    log.append(&build_simple_batch(0, 1, 0), context(0))
+        .unwrap();
+    log.append(&build_simple_batch(4024, 1, 15), context(0))
+        .unwrap();
+    let mut three = build_simple_batch(0, 1, 33);
+    three.extend(build_simple_batch(0, 1, 12));
+    three.extend(build_simple_batch(0, 1, 0));
+    log.append(&three, context(0)).unwrap();
+    let expected = log.offset_for_timestamp(1).unwrap();
+    assert_eq!(expected.map(|found| found.offset), Some(2));
+    for _ in 0..2 {
+        drop(log); // no close: an unclean stop
+        log = open(dir.path(), config.clone());
+        assert_eq!(log.offset_for_timestamp(1).unwrap(), expected);
+        assert_eq!(log.max_timestamp_offset().unwrap(), expected);
+    }
 }

@@ -375,9 +375,9 @@ fn bench_produce_then_consume_reports_numbers() {
             "2",
             "--producers",
             "2",
-            // acks=all: consumers see only durable records (the high watermark), and the
-            // consume below must find all 2000 (bench's default acks=1 acknowledges before the
-            // fsync, so the end offsets could still be behind on a loaded machine).
+            // acks=all: the bench consumers below read up to the end offsets (the durable
+            // end) they see when they start; with the bench's default acks=1 the last fsync
+            // may still be running then, and they would stop short of 2000 on a loaded machine.
             "--acks",
             "all",
             "--json",

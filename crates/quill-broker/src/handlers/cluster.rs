@@ -1,5 +1,7 @@
 //! DescribeCluster and DescribeLogDirs: what this node knows about the cluster and its disk.
 
+use std::sync::Arc;
+
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -11,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::partitions::Partition;
 use crate::state::BrokerState;
 
 /// DescribeCluster `endpoint_type`: 1 = brokers, 2 = controllers.
@@ -60,7 +63,10 @@ pub fn describe_cluster(
     response.with_brokers(brokers)
 }
 
-pub fn describe_log_dirs(
+/// DescribeLogDirs. The hosted partitions are picked on the worker (in memory); their sizes
+/// (each behind its log's lock, which an append or maintenance may hold) and the data
+/// directory's canonical path (a filesystem walk) are read on the blocking pool.
+pub async fn describe_log_dirs(
     state: &BrokerState,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
@@ -71,34 +77,52 @@ pub fn describe_log_dirs(
             .iter()
             .any(|entry| entry.topic.0.as_str() == topic && entry.partitions.contains(&partition)),
     };
-    let mut topics = Vec::new();
-    for topic in image.topics.values() {
-        let partitions: Vec<DescribeLogDirsPartition> = topic
-            .partitions
-            .iter()
-            .filter(|info| wanted(&topic.name, info.partition))
-            .filter_map(|info| state.partitions.get(&topic.name, info.partition))
-            .map(|partition| {
-                DescribeLogDirsPartition::default()
-                    .with_partition_index(partition.partition)
-                    .with_partition_size(i64::try_from(partition.size_bytes()).unwrap_or(i64::MAX))
-                    .with_offset_lag(0)
-            })
-            .collect();
-        if !partitions.is_empty() {
-            topics.push(
+    let hosted: Vec<(String, Vec<Arc<Partition>>)> = image
+        .topics
+        .values()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .filter(|info| wanted(&topic.name, info.partition))
+                .filter_map(|info| state.partitions.get(&topic.name, info.partition))
+                .collect();
+            (topic.name.clone(), partitions)
+        })
+        .filter(|(_, partitions): &(String, Vec<Arc<Partition>>)| !partitions.is_empty())
+        .collect();
+    let data_dir = state.config.data_dir.clone();
+    let described = tokio::task::spawn_blocking(move || {
+        let topics = hosted
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .iter()
+                    .map(|partition| {
+                        DescribeLogDirsPartition::default()
+                            .with_partition_index(partition.partition)
+                            .with_partition_size(
+                                i64::try_from(partition.size_bytes()).unwrap_or(i64::MAX),
+                            )
+                            .with_offset_lag(0)
+                    })
+                    .collect();
                 DescribeLogDirsTopic::default()
-                    .with_name(TopicName(text(topic.name.clone())))
-                    .with_partitions(partitions),
-            );
-        }
+                    .with_name(TopicName(text(name)))
+                    .with_partitions(partitions)
+            })
+            .collect::<Vec<_>>();
+        let log_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+        DescribeLogDirsResult::default()
+            .with_log_dir(text(log_dir.display().to_string()))
+            .with_topics(topics)
+            .with_total_bytes(UNKNOWN_VOLUME_BYTES)
+            .with_usable_bytes(UNKNOWN_VOLUME_BYTES)
+    })
+    .await;
+    match described {
+        Ok(result) => DescribeLogDirsResponse::default().with_results(vec![result]),
+        // The blocking task panicked (it cannot otherwise fail): answer the error Kafka uses.
+        Err(_) => DescribeLogDirsResponse::default().with_error_code(-1),
     }
-    let log_dir = std::fs::canonicalize(&state.config.data_dir)
-        .unwrap_or_else(|_| state.config.data_dir.clone());
-    let result = DescribeLogDirsResult::default()
-        .with_log_dir(text(log_dir.display().to_string()))
-        .with_topics(topics)
-        .with_total_bytes(UNKNOWN_VOLUME_BYTES)
-        .with_usable_bytes(UNKNOWN_VOLUME_BYTES);
-    DescribeLogDirsResponse::default().with_results(vec![result])
 }

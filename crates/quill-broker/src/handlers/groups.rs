@@ -18,6 +18,10 @@ use quill_group::wire;
 
 use crate::state::BrokerState;
 
+/// A coordinator topic that cannot be created or loaded: asked for by every client retry.
+static UNAVAILABLE_WARNINGS: crate::rate_limit::WarnLimiter =
+    crate::rate_limit::WarnLimiter::new(crate::rate_limit::WARNING_INTERVAL);
+
 /// FindCoordinator v4 batches keys (`coordinator_keys` / `coordinators`).
 const FIRST_VERSION_WITH_KEY_BATCHES: i16 = 4;
 /// Key types: 0 = consumer group, 1 = transactional id.
@@ -50,7 +54,7 @@ pub async fn find_coordinator(
         state.ensure_offsets_topic().await
     };
     let outcome = ensured.map_err(|error| {
-        tracing::warn!(%error, "coordinator topic unavailable");
+        crate::warn_limited!(UNAVAILABLE_WARNINGS, %error, "coordinator topic unavailable");
         (
             ResponseError::CoordinatorNotAvailable.code(),
             error.to_string(),

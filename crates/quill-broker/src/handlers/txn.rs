@@ -34,6 +34,10 @@ use quill_txn::{MarkerError, MarkerRequest, TxnError, TxnResult, TxnState};
 use crate::state::BrokerState;
 use crate::txn_store;
 
+/// A coordinator topic that cannot be created or loaded: asked for by every client retry.
+static UNAVAILABLE_WARNINGS: crate::rate_limit::WarnLimiter =
+    crate::rate_limit::WarnLimiter::new(crate::rate_limit::WARNING_INTERVAL);
+
 fn text(value: impl Into<String>) -> StrBytes {
     StrBytes::from_string(value.into())
 }
@@ -52,7 +56,7 @@ fn knows_producer_fenced(api: kafka_protocol::messages::ApiKey, version: i16) ->
 /// Makes sure the coordinator is loaded; a failure is a retriable COORDINATOR_NOT_AVAILABLE.
 async fn ready(state: &BrokerState) -> Result<(), TxnError> {
     state.ensure_transaction_topic().await.map_err(|error| {
-        tracing::warn!(%error, "transaction state topic unavailable");
+        crate::warn_limited!(UNAVAILABLE_WARNINGS, %error, "transaction state topic unavailable");
         TxnError::CoordinatorNotAvailable
     })
 }
