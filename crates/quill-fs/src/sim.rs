@@ -28,8 +28,9 @@
 //!
 //! Handles from before a crash (the [`crate::Fs`] from [`SimDisk::mount`] and the files opened
 //! through it) fail every later call, as a dead process would. [`SimDisk::power_loss_after`]
-//! crashes the disk inside the n-th later mutating call, so a test can stop a store at every
-//! step of an operation (between a file's creation and its directory's fsync, say).
+//! and [`SimDisk::kill_process_after`] crash inside the n-th later mutating call, so a test
+//! can stop a store at every step of an operation (between a file's creation and its
+//! directory's fsync, say).
 //!
 //! Not modelled: I/O errors and full disks, hard links, renaming directories or across
 //! directories (refused with `Unsupported`), permissions, timestamps (`modified_ms` is `None`).
@@ -97,7 +98,8 @@ struct Disk {
     generation: u64,
     /// Inode → the handle holding its lock.
     locks: HashMap<u64, u64>,
-    crash_countdown: Option<(u64, CrashMode)>,
+    /// Mutating calls left before a scheduled crash: a power loss, or a kill (`None`).
+    crash_countdown: Option<(u64, Option<CrashMode>)>,
     mutating_calls: u64,
 }
 
@@ -156,10 +158,13 @@ impl SimDisk {
 
     /// The process dies: its handles go dead and its locks are released; nothing is lost.
     pub fn kill_process(&self) {
-        let mut disk = self.lock();
-        disk.generation += 1;
-        disk.locks.clear();
-        disk.crash_countdown = None;
+        self.lock().kill_process();
+    }
+
+    /// The process dies inside the `(calls + 1)`-th mutating call from now, which fails (and
+    /// does nothing), as does everything after it.
+    pub fn kill_process_after(&self, calls: u64) {
+        self.lock().crash_countdown = Some((calls, None));
     }
 
     /// The machine loses power now (see the module doc for what survives).
@@ -170,11 +175,11 @@ impl SimDisk {
     /// The machine loses power inside the `(calls + 1)`-th mutating call from now (a write, size
     /// change, sync, creation, rename or removal), which fails, as does everything after it.
     pub fn power_loss_after(&self, calls: u64, mode: CrashMode) {
-        self.lock().crash_countdown = Some((calls, mode));
+        self.lock().crash_countdown = Some((calls, Some(mode)));
     }
 
-    /// Whether a scheduled power loss is still to come.
-    pub fn power_loss_pending(&self) -> bool {
+    /// Whether a scheduled crash is still to come.
+    pub fn crash_pending(&self) -> bool {
         self.lock().crash_countdown.is_some()
     }
 
@@ -200,13 +205,21 @@ impl Disk {
         self.mutating_calls += 1;
         if let Some((remaining, mode)) = self.crash_countdown.as_mut() {
             if *remaining == 0 {
-                let mode = *mode;
-                self.power_loss(mode);
+                match *mode {
+                    Some(mode) => self.power_loss(mode),
+                    None => self.kill_process(),
+                }
                 return Err(dead_handle());
             }
             *remaining -= 1;
         }
         Ok(())
+    }
+
+    fn kill_process(&mut self) {
+        self.generation += 1;
+        self.locks.clear();
+        self.crash_countdown = None;
     }
 
     fn new_id(&mut self) -> u64 {
@@ -798,7 +811,7 @@ mod tests {
         disk.power_loss_after(1, CrashMode::LoseUnsynced);
         file.write_all(b"a").unwrap();
         assert!(file.sync_data().is_err());
-        assert!(!disk.power_loss_pending());
+        assert!(!disk.crash_pending());
         assert!(fs.sync_dir(Path::new("/")).is_err());
         assert!(!disk.mount().exists(Path::new("/log")));
     }

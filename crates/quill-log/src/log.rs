@@ -117,12 +117,27 @@ impl Log {
         let mut log = Log::assemble(fs, dir, config, committer, segments, stored, lock)?;
         log.recover_producer_state()?;
         if !was_clean {
-            // Data that survived a process crash may still sit only in the page cache: make it
-            // durable before anyone reads it as acknowledged, then record the new recovery point.
-            log.active().sync()?;
-            log.write_checkpoint()?;
+            log.make_recovered_data_durable(stored)?;
         }
         Ok(log)
+    }
+
+    /// After an unclean stop the durable end starts at the log end, so everything the log
+    /// holds must really be on disk: what survived a process crash may sit only in the page
+    /// cache — data in any segment written since the recovery point (rolled ones too), a
+    /// truncation (which sets the recovery point to the new end, so `>=`), names of files
+    /// created or deleted since. Syncs those segments and the directory (the checkpoint write
+    /// does that), then records the new recovery point.
+    fn make_recovered_data_durable(&mut self, stored: Option<Checkpoint>) -> Result<(), LogError> {
+        let recovery_point = stored.map_or(i64::MIN, |c| c.recovery_point);
+        for segment in self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset >= recovery_point)
+        {
+            segment.sync()?;
+        }
+        self.write_checkpoint()
     }
 
     fn assemble(
@@ -783,7 +798,12 @@ impl Log {
         let active_file = Arc::clone(self.active().file());
         self.sync_target.rolled(active_file);
         self.sync_target.truncated(self.log_end_offset());
-        self.recover_producer_state()
+        // Cutting the batch that holds the log start leaves nothing readable: start at the end.
+        self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
+        self.recover_producer_state()?;
+        // The recovery point must not vouch for offsets that will be written again: a restart
+        // after a crash validates (and an unclean open syncs) from the new end on.
+        self.write_checkpoint()
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads
