@@ -178,6 +178,12 @@ impl SimDisk {
         self.lock().crash_countdown = Some((calls, Some(mode)));
     }
 
+    /// How many crashes (kills and power losses) the disk has seen: a handle mounted before
+    /// the count last moved is dead.
+    pub fn crashes(&self) -> u64 {
+        self.lock().generation
+    }
+
     /// Whether a scheduled crash is still to come.
     pub fn crash_pending(&self) -> bool {
         self.lock().crash_countdown.is_some()

@@ -117,7 +117,8 @@ struct Harness {
     log_start: i64,
     /// An operation in flight may have moved the log start up to here.
     log_start_limit: i64,
-    crash_armed: bool,
+    /// `disk.crashes()` when the log was opened: more means the log's process is dead.
+    crashes_at_open: u64,
 }
 
 impl Harness {
@@ -138,7 +139,7 @@ impl Harness {
             durable_end: 0,
             log_start: 0,
             log_start_limit: 0,
-            crash_armed: false,
+            crashes_at_open: 0,
         }
     }
 
@@ -162,9 +163,7 @@ impl Harness {
                 self.log_start = log.log_start_offset();
                 self.log_start_limit = self.log_start;
             }
-            Err(error) if self.crash_armed && !self.disk.crash_pending() => {
-                let _ = error;
-                self.crash_armed = false;
+            Err(_) if self.disk.crashes() > self.crashes_at_open => {
                 self.log = None;
                 let _ = self.reopen_and_check("crash inside a step");
             }
@@ -243,7 +242,6 @@ impl Harness {
             }
             Step::Kill => {
                 self.disk.kill_process();
-                self.crash_armed = false;
                 self.log = None;
                 if !self.reopen_and_check("process kill") {
                     self.assert_nothing_lost("process kill");
@@ -251,18 +249,13 @@ impl Harness {
             }
             Step::PowerLoss(mode) => {
                 self.disk.power_loss(mode);
-                self.crash_armed = false;
                 self.log = None;
                 let _ = self.reopen_and_check("power loss");
             }
             Step::PowerLossWithin { calls, mode } => {
                 self.disk.power_loss_after(calls, mode);
-                self.crash_armed = true;
             }
-            Step::KillWithin { calls } => {
-                self.disk.kill_process_after(calls);
-                self.crash_armed = true;
-            }
+            Step::KillWithin { calls } => self.disk.kill_process_after(calls),
         }
         Ok(())
     }
@@ -288,13 +281,14 @@ impl Harness {
     fn reopen_and_check(&mut self, what: &str) -> bool {
         let mut interrupted = false;
         let log = loop {
+            let crashes = self.disk.crashes();
             let fs = self.disk.mount();
             match Log::open_in(&fs, Path::new(DIR), config(), self.committer.clone()) {
-                Ok(log) => break log,
-                Err(_) if self.crash_armed && !self.disk.crash_pending() => {
-                    self.crash_armed = false;
-                    interrupted = true;
+                Ok(log) => {
+                    self.crashes_at_open = crashes;
+                    break log;
                 }
+                Err(_) if self.disk.crashes() > crashes => interrupted = true,
                 Err(error) => panic!("log does not reopen after {what}: {error}"),
             }
         };
