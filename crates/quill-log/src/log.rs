@@ -73,7 +73,10 @@ pub struct Log {
     log_start_offset: i64,
     committer: GroupCommitter,
     sync_target: Arc<SyncTarget>,
+    /// When `flush_if_due` last asked for a sync (`flush.ms`).
     last_flush_ms: i64,
+    /// Records appended since the last sync was asked for (`flush.messages`).
+    unflushed_messages: u64,
     last_checkpoint: Option<Checkpoint>,
     producers: ProducerState,
     /// The leader epoch of the last append, stamped on transaction markers too.
@@ -172,6 +175,7 @@ impl Log {
             committer,
             sync_target: Arc::new(SyncTarget::new(active_file, end)),
             last_flush_ms: 0,
+            unflushed_messages: 0,
             last_checkpoint: stored,
             producers: ProducerState::default(),
             leader_epoch: -1,
@@ -282,6 +286,7 @@ impl Log {
         self.active_mut()
             .append(&mut slices, &placed, interval, context.now_ms)?;
         self.sync_target.written(next_offset);
+        self.count_unflushed(record_count.unsigned_abs());
         self.leader_epoch = context.leader_epoch;
         for ((_, header), placed) in headers.iter().zip(&placed) {
             self.producers.apply_data_batch(
@@ -381,6 +386,7 @@ impl Log {
         self.active_mut()
             .append(&mut slices, &placed, interval, now_ms)?;
         self.sync_target.written(offset + 1);
+        self.count_unflushed(1);
         self.producers.apply_marker(
             producer_id,
             producer_epoch,
@@ -553,6 +559,11 @@ impl Log {
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
+        if self.config.flush != FlushPolicy::EveryAppend {
+            // As Kafka does, a rolled segment is flushed (in the background); the sync also
+            // releases the handle the sync target keeps for it.
+            self.request_background_sync();
+        }
         self.write_checkpoint()?;
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
         Ok(())
@@ -686,20 +697,51 @@ impl Log {
 
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
+        self.unflushed_messages = 0;
         self.sync_target.sync_now().map_err(LogError::Offline)
     }
 
-    /// For `FlushPolicy::IntervalMs`: flushes if the interval has passed since the last flush.
-    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        let FlushPolicy::IntervalMs(interval_ms) = self.config.flush else {
-            return Ok(());
+    /// `flush.ms`: asks the group-commit thread for a sync if `interval_ms` passed since the
+    /// last one and something is unsynced. Returns at once (the sync runs in the background).
+    pub fn flush_if_due(&mut self, now_ms: i64) {
+        let FlushPolicy::Periodic {
+            interval_ms: Some(interval_ms),
+            ..
+        } = self.config.flush
+        else {
+            return;
         };
-        if now_ms.saturating_sub(self.last_flush_ms) < interval_ms as i64 {
-            return Ok(());
+        let elapsed_ms = now_ms.saturating_sub(self.last_flush_ms);
+        if elapsed_ms >= i64::try_from(interval_ms).unwrap_or(i64::MAX) {
+            self.last_flush_ms = now_ms;
+            self.request_background_sync();
         }
-        self.flush()?;
-        self.last_flush_ms = now_ms;
-        Ok(())
+    }
+
+    /// `flush.messages`: counts appended records and asks for a sync once there are enough.
+    fn count_unflushed(&mut self, records: u64) {
+        let FlushPolicy::Periodic {
+            messages: Some(messages),
+            ..
+        } = self.config.flush
+        else {
+            return;
+        };
+        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
+        if self.unflushed_messages >= messages {
+            self.request_background_sync();
+        }
+    }
+
+    fn request_background_sync(&mut self) {
+        self.unflushed_messages = 0;
+        let end = self.log_end_offset();
+        if end <= self.durable_end_offset() {
+            return;
+        }
+        // A failed sync takes the log offline (see `SyncTarget`); nobody waits for this one.
+        self.committer
+            .request(Arc::clone(&self.sync_target), end, Box::new(|_| {}));
     }
 
     /// Persists the log start offset and the recovery point (the durable end), so that a
