@@ -101,6 +101,7 @@ struct Disk {
     /// Mutating calls left before a scheduled crash: a power loss, or a kill (`None`).
     crash_countdown: Option<(u64, Option<CrashMode>)>,
     mutating_calls: u64,
+    bytes_read: u64,
 }
 
 impl Default for Disk {
@@ -116,6 +117,7 @@ impl Default for Disk {
             locks: HashMap::new(),
             crash_countdown: None,
             mutating_calls: 0,
+            bytes_read: 0,
         }
     }
 }
@@ -187,6 +189,11 @@ impl SimDisk {
     /// Whether a scheduled crash is still to come.
     pub fn crash_pending(&self) -> bool {
         self.lock().crash_countdown.is_some()
+    }
+
+    /// Bytes read from files so far (to bound how much a recovery reads).
+    pub fn bytes_read(&self) -> u64 {
+        self.lock().bytes_read
     }
 
     /// Mutating calls so far, to choose crash points.
@@ -480,7 +487,9 @@ impl Mount {
     pub(crate) fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut disk = self.disk()?;
         let id = disk.file_id(path)?;
-        Ok(disk.inode(id)?.data.clone())
+        let data = disk.inode(id)?.data.clone();
+        disk.bytes_read += data.len() as u64;
+        Ok(data)
     }
 
     pub(crate) fn file_len(&self, path: &Path) -> io::Result<u64> {
@@ -606,6 +615,12 @@ impl SimFile {
         action(disk.inode(self.inode)?)
     }
 
+    fn count_read(&self, bytes: usize) {
+        if let Ok(mut disk) = self.mount.disk() {
+            disk.bytes_read += bytes as u64;
+        }
+    }
+
     fn position(&self) -> MutexGuard<'_, u64> {
         self.position.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -638,7 +653,9 @@ impl SimFile {
                 .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
             buffer.copy_from_slice(source);
             Ok(())
-        })
+        })?;
+        self.count_read(buffer.len());
+        Ok(())
     }
 
     pub(crate) fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
@@ -651,6 +668,7 @@ impl SimFile {
             Ok(count)
         })?;
         *position += read as u64;
+        self.count_read(read);
         Ok(read)
     }
 

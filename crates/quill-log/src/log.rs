@@ -153,9 +153,10 @@ impl Log {
         lock: quill_fs::File,
     ) -> Result<Log, LogError> {
         if segments.is_empty() {
+            // Its name becomes durable with the checkpoint `open_in` writes next (a log without
+            // segments never opens clean), before anything can be appended to it.
             let base = stored.map_or(0, |c| c.log_start_offset.max(0));
             segments.push(Segment::create(fs, dir, base)?);
-            fs.sync_dir(dir)?;
         }
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let end = segments.last().map_or(0, |s| s.next_offset);
@@ -555,7 +556,8 @@ impl Log {
         active.seal_time_index();
         active.persist_indexes(true)?;
         let segment = Segment::create(&self.fs, &self.dir, new_base)?;
-        self.fs.sync_dir(&self.dir)?;
+        // Writing the snapshot syncs the directory: the new segment's name (and the index files
+        // just created) are durable before anything is appended to it.
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
