@@ -61,7 +61,7 @@ impl Broker {
     /// Opens the data directory and binds the listen address. Everything that can fail at
     /// start-up fails here, before the broker reports that it is listening.
     pub async fn start(mut config: BrokerConfig) -> Result<Broker, BrokerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| BrokerError::DataDir {
+        create_data_dir_durably(&config.data_dir).map_err(|source| BrokerError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;
@@ -270,6 +270,23 @@ pub fn split_host_port(address: &str) -> Option<(String, u16)> {
         return None;
     }
     Some((host.to_string(), port))
+}
+
+/// Creates the data directory; a new one is made durable in its parent, so that the logs and
+/// metadata synced into it cannot vanish with its name after a power loss.
+fn create_data_dir_durably(data_dir: &std::path::Path) -> std::io::Result<()> {
+    let fs = quill_log::Fs::default();
+    if fs.is_dir(data_dir) {
+        return Ok(());
+    }
+    fs.create_dir_all(data_dir)?;
+    match data_dir
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        Some(parent) => fs.sync_dir(parent),
+        None => Ok(()),
+    }
 }
 
 /// How often recovery points are checkpointed (Kafka's
