@@ -4,7 +4,6 @@
 //! the same name would silently adopt, serving the old topic's records.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use quill_meta::Uuid;
@@ -21,14 +20,8 @@ pub fn read(dir: &Path) -> Option<Uuid> {
 
 /// Writes the marker durably (temp file, fsync, rename, fsync the directory).
 pub fn write(dir: &Path, topic_id: Uuid) -> std::io::Result<()> {
-    let temp_path = dir.join(format!("{FILE_NAME}.tmp"));
-    {
-        let mut file = fs::File::create(&temp_path)?;
-        file.write_all(format!("version: 0\ntopic_id: {topic_id}\n").as_bytes())?;
-        file.sync_all()?;
-    }
-    fs::rename(&temp_path, dir.join(FILE_NAME))?;
-    fs::File::open(dir)?.sync_all()
+    let content = format!("version: 0\ntopic_id: {topic_id}\n");
+    quill_log::Fs::default().write_atomically(dir, FILE_NAME, content.as_bytes())
 }
 
 #[cfg(test)]

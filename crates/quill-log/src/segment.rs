@@ -231,9 +231,12 @@ impl Segment {
         self.next_offset = self.base_offset + i64::from(last.relative_offset);
         let outcome = self.scan_from(u64::from(last.position), index_interval_bytes, false)?;
         if outcome.valid_bytes <= u64::from(last.position) {
-            // Even the indexed batch is gone: the index cannot be trusted.
+            // No valid batch where the index points: the index cannot be trusted, and neither
+            // can the place it points to as a cut (a stale index that survived a power loss
+            // while the data was rewritten after a truncation points anywhere).
             return self.rebuild(index_interval_bytes);
         }
+        self.cut_invalid_tail(outcome.valid_bytes)?;
         Ok(outcome)
     }
 
@@ -247,25 +250,31 @@ impl Segment {
         self.max_timestamp_ms = -1;
         self.offset_of_max_timestamp = self.base_offset;
         let outcome = self.scan_from(0, index_interval_bytes, true)?;
-        // Like every persist, the files end with the max timestamp: a later open that trusts
-        // them rescans only from the last offset entry and takes the max from the time index,
-        // so without this a timestamp between the two was lost (found by the model test:
-        // two unclean reopens, then offset_for_timestamp answered None).
+        self.cut_invalid_tail(outcome.valid_bytes)?;
+        // The files are trusted by the next open, which may scan only after the last offset
+        // entry: they must hold the max timestamp (without it a timestamp between the two was
+        // lost: two unclean reopens, then offset_for_timestamp answered None). Synced: a stale
+        // index file that a power loss brings back would describe other data.
         self.seal_time_index();
-        // A full disk must not keep the log from opening: the indexes are complete in memory,
-        // and their files (never a source of truth) are rewritten whole at the next persist.
-        if let Err(error) = self.persist_indexes(false) {
+        if let Err(error) = self.persist_indexes(true) {
+            // A full disk must not keep the log from opening: the indexes are complete in
+            // memory. The files that could not be written are removed (which needs no space),
+            // so no stale one is trusted later, and rewritten whole at the next persist.
             self.offset_index.rewrite_at_next_persist();
             self.time_index.rewrite_at_next_persist();
+            for kind in ["index", "timeindex"] {
+                if let Err(error) = self.fs.remove_file_if_exists(&self.index_path(kind)) {
+                    tracing::warn!(path = %self.log_path.display(), %error, "could not remove a stale index file");
+                }
+            }
             tracing::warn!(path = %self.log_path.display(), %error, "could not write the rebuilt indexes; they are rewritten at the next persist");
         }
         Ok(outcome)
     }
 
     /// Validates every batch from `position`: header, size, CRC and dense (or, in a cleaned
-    /// segment, increasing) offsets. Cuts the
-    /// file at the first batch that fails. `add_index_entries` is false when the indexes already
-    /// cover the batch at `position`.
+    /// segment, increasing) offsets, up to the first batch that fails (the caller cuts there).
+    /// `add_index_entries` is false when the indexes already cover the batch at `position`.
     fn scan_from(
         &mut self,
         mut position: u64,
@@ -305,21 +314,24 @@ impl Segment {
             first = false;
             position += header.size_bytes as u64;
         }
-        let truncated = position < self.size_bytes;
-        if truncated {
+        Ok(ScanOutcome {
+            valid_bytes: position,
+            truncated: position < self.size_bytes,
+        })
+    }
+
+    fn cut_invalid_tail(&mut self, valid_bytes: u64) -> Result<(), LogError> {
+        if valid_bytes < self.size_bytes {
             tracing::warn!(
                 segment = %self.log_path.display(),
-                valid_bytes = position,
+                valid_bytes,
                 file_bytes = self.size_bytes,
                 "truncating invalid tail of segment"
             );
-            self.file.set_len(position)?;
-            self.size_bytes = position;
+            self.file.set_len(valid_bytes)?;
+            self.size_bytes = valid_bytes;
         }
-        Ok(ScanOutcome {
-            valid_bytes: position,
-            truncated,
-        })
+        Ok(())
     }
 
     /// Updates end offset, timestamps and indexes for a batch written at `position`.

@@ -229,10 +229,10 @@ impl MetadataStore {
         let framed = snapshot::encode_snapshot(&self.image)?;
         self.fs
             .write_atomically(&self.dir, SNAPSHOT_FILE, &framed)?;
-        // From here the snapshot covers every log entry; a crash before the truncation below is
-        // harmless because replay skips entries at or below the snapshot index.
-        let truncated = self.log.set_len(0).and_then(|()| self.log.sync_all());
-        if let Err(error) = truncated {
+        // From here the snapshot covers every log entry, so the truncation needs no fsync of its
+        // own: if a power loss undoes it, replay skips entries at or below the snapshot index,
+        // and the next entry's fdatasync makes it durable with that entry.
+        if let Err(error) = self.log.set_len(0) {
             self.needs_recovery = true;
             return Err(MetaError::Io(error));
         }
@@ -317,7 +317,12 @@ fn open_and_repair_log(
             "metadata log ends with an invalid frame (torn write or damage); truncating to the last valid entry"
         );
         log.set_len(scan.valid_len_bytes)?;
-        log.sync_all()?;
+    }
+    // After a process crash the replayed entries may sit only in the page cache (the writer died
+    // between its write and its fdatasync): the image built from them is published as durable,
+    // so they must be made durable first. (An empty log holds nothing to lose.)
+    if file_len_bytes > 0 {
+        log.sync_data()?;
     }
     Ok((log, scan))
 }
