@@ -5,6 +5,7 @@
 //! store, partition manager). See `ARCHITECTURE.md` for the invariants.
 
 pub mod broker;
+mod cleaner;
 mod clock;
 pub mod config;
 mod dispatch;
