@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use bytes::Bytes;
 use quill_log::{
     AbortedTransaction, AppendContext, AppendInfo, CleanableStats, CleanupPolicy, CompactionConfig,
-    ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig, LogError, ProducerSnapshot,
-    ReadResult, TimestampOffset, TimestampType,
+    Compression, CompressionLevels, ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig,
+    LogError, ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -165,10 +165,19 @@ impl Partition {
     ) -> Result<AppendInfo, PartitionError> {
         let partition = self.clone();
         run_blocking(move || {
+            // Decoding every record (decompressing) is the expensive part: it runs here on the
+            // blocking pool before the write lock, so other appends and reads are not held up.
+            let config = {
+                let guard = partition.read_log();
+                guard.as_ref().ok_or(PartitionError::Gone)?.config().clone()
+            };
+            let topic_partition = format!("{}-{}", partition.topic, partition.partition);
+            let validated =
+                quill_log::validate_append(&batches, &config, &topic_partition, now_ms)?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
-            let info = log.append(
-                &batches,
+            let info = log.append_validated(
+                &validated,
                 AppendContext {
                     now_ms,
                     leader_epoch,
@@ -591,6 +600,11 @@ pub fn log_config_for(
             .get(name)
             .and_then(|value| value.trim().parse::<i64>().ok())
     };
+    let level = |name: &str, default: i32| -> i32 {
+        number(name)
+            .and_then(|value| i32::try_from(value).ok())
+            .unwrap_or(default)
+    };
     let timestamp_type = match effective.get("message.timestamp.type").map(String::as_str) {
         Some("LogAppendTime") => TimestampType::LogAppendTime,
         _ => TimestampType::CreateTime,
@@ -636,6 +650,20 @@ pub fn log_config_for(
                 .unwrap_or(defaults.compaction.max_compaction_lag_ms),
             delete_retention_ms: number("delete.retention.ms")
                 .unwrap_or(defaults.compaction.delete_retention_ms),
+        },
+        compression_type: match effective.get("compression.type").map(|v| v.trim()) {
+            Some("uncompressed") => Some(Compression::None),
+            Some("gzip") => Some(Compression::Gzip),
+            Some("snappy") => Some(Compression::Snappy),
+            Some("lz4") => Some(Compression::Lz4),
+            Some("zstd") => Some(Compression::Zstd),
+            // `producer`; quill-meta refuses anything else before it is stored.
+            _ => None,
+        },
+        compression_levels: CompressionLevels {
+            gzip: level("compression.gzip.level", defaults.compression_levels.gzip),
+            lz4: level("compression.lz4.level", defaults.compression_levels.lz4),
+            zstd: level("compression.zstd.level", defaults.compression_levels.zstd),
         },
     }
 }

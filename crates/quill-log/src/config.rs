@@ -1,3 +1,5 @@
+use crate::records::{Compression, CompressionLevels};
+
 /// How a record's timestamp is chosen (`message.timestamp.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimestampType {
@@ -143,6 +145,11 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     /// `min.cleanable.dirty.ratio`, `min/max.compaction.lag.ms`, `delete.retention.ms`.
     pub compaction: CompactionConfig,
+    /// `compression.type`: `None` is `producer` (the producer's bytes are stored as sent);
+    /// a codec makes the log re-encode batches of any other codec into it, as Kafka does.
+    pub compression_type: Option<Compression>,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: CompressionLevels,
 }
 
 impl Default for LogConfig {
@@ -161,6 +168,8 @@ impl Default for LogConfig {
             timestamp_before_max_ms: DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
             timestamp_after_max_ms: DEFAULT_TIMESTAMP_AFTER_MAX_MS,
             compaction: CompactionConfig::default(),
+            compression_type: None,
+            compression_levels: CompressionLevels::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use crate::batch::{self, BatchHeader};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::LogError;
-use crate::records::{self, RecordRules, MAX_DECOMPRESSED_BATCH_BYTES};
+use crate::records::{self, Compression, RecordRules, MAX_DECOMPRESSED_BATCH_BYTES};
 use crate::segment::MAX_BATCH_BYTES;
 
 /// One producer batch that passed validation.
@@ -48,7 +48,9 @@ impl ValidatedAppend<'_> {
 
 /// Splits `bytes` into batches and checks each one as Kafka checks producer input: sizes
 /// (`max.message.bytes`, `segment.bytes`), header and CRC, then every record
-/// ([`records::validate_producer_records`]) under the topic's rules in `config`.
+/// ([`records::validate_producer_records`]) under the topic's rules in `config`. When the
+/// topic's `compression.type` names a codec other than the batch's, the batch is re-encoded
+/// (the only case where what is written differs from the producer's bytes beyond the header).
 /// `topic_partition` (`name-index`) is used in error messages, as Kafka does.
 pub fn validate_append<'a>(
     bytes: &'a [u8],
@@ -79,7 +81,10 @@ pub fn validate_append<'a>(
     };
     let max_batch_bytes = config.max_message_bytes.min(MAX_BATCH_BYTES) as usize;
     let mut batches = Vec::new();
+    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::new();
     let mut position = 0;
+    // Where each batch starts in what will be written (differs once a batch is re-encoded).
+    let mut stored_position = 0;
     while position < bytes.len() {
         let rest = &bytes[position..];
         let header = BatchHeader::parse(rest)?;
@@ -104,15 +109,55 @@ pub fn validate_append<'a>(
             // Replaced by the append time when written.
             TimestampType::LogAppendTime => header.max_timestamp_ms,
         };
+        let recompressed = match config.compression_type {
+            Some(target) if target.id() != header.compression_codec() => {
+                Some(recompress(whole, &header, target, config, max_batch_bytes)?)
+            }
+            _ => None,
+        };
+        let stored_header = match &recompressed {
+            Some(rebuilt) => BatchHeader::parse(rebuilt)?,
+            None => header,
+        };
+        pieces.push(recompressed.map_or(Cow::Borrowed(whole), Cow::Owned));
         batches.push(ValidBatch {
-            position,
-            header,
+            position: stored_position,
+            header: stored_header,
             max_timestamp_ms,
         });
         position += header.size_bytes;
+        stored_position += stored_header.size_bytes;
     }
-    Ok(ValidatedAppend {
-        bytes: Cow::Borrowed(bytes),
-        batches,
-    })
+    let bytes = if pieces.iter().all(|piece| matches!(piece, Cow::Borrowed(_))) {
+        Cow::Borrowed(bytes)
+    } else {
+        Cow::Owned(pieces.concat())
+    };
+    Ok(ValidatedAppend { bytes, batches })
+}
+
+/// `compression.type` asks for another codec: rebuild the batch, which must still fit
+/// `max.message.bytes` (Kafka checks the rebuilt batch the same way).
+fn recompress(
+    whole: &[u8],
+    header: &BatchHeader,
+    target: Compression,
+    config: &LogConfig,
+    max_batch_bytes: usize,
+) -> Result<Vec<u8>, LogError> {
+    let rebuilt = records::recompress_batch(
+        whole,
+        header,
+        target,
+        config.compression_levels,
+        MAX_DECOMPRESSED_BATCH_BYTES,
+    )?;
+    if rebuilt.len() > max_batch_bytes {
+        return Err(LogError::RecordTooLarge {
+            size_bytes: rebuilt.len() as u64,
+            limit_bytes: max_batch_bytes as u64,
+            setting: "max.message.bytes",
+        });
+    }
+    Ok(rebuilt)
 }

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use quill_log::{AppendInfo, BatchHeader};
+use quill_log::{AppendInfo, BatchHeader, LogError};
 use quill_txn::TxnError;
 
 use crate::clock;
@@ -242,11 +244,29 @@ async fn await_durable(
 
 fn append_failed(topic: &str, partition: i32, error: &PartitionError) -> PartitionProduceResponse {
     tracing::debug!(topic, partition, %error, "produce rejected");
-    partition_error(
+    let response = partition_error(
         partition,
         error.kafka_error_code(),
         Some(&error.to_string()),
-    )
+    );
+    match error {
+        // Kafka's RecordValidationException: each refused record's index and message (v8+;
+        // older versions drop the field when encoding).
+        PartitionError::Log(LogError::RecordErrors { record_errors, .. }) => response
+            .with_record_errors(
+                record_errors
+                    .iter()
+                    .map(|record_error| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(record_error.batch_index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(
+                                record_error.message.clone(),
+                            )))
+                    })
+                    .collect(),
+            ),
+        _ => response,
+    }
 }
 
 fn success(partition: i32, appended: &AppendInfo) -> PartitionProduceResponse {
