@@ -733,6 +733,52 @@ mod tests {
     }
 
     #[test]
+    fn log_cleaner_settings_are_validated_and_described() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.cleaner, CleanerSettings::default());
+        config.set("log.cleaner.threads", "2").unwrap();
+        config
+            .set("log.cleaner.dedupe.buffer.size", "1048576")
+            .unwrap();
+        config
+            .set("log.cleaner.io.max.bytes.per.second", "5e6")
+            .unwrap();
+        config.set("log.cleaner.backoff.ms", "0").unwrap();
+        config.set("log.cleaner.enable", "false").unwrap();
+        assert_eq!(
+            config.cleaner,
+            CleanerSettings {
+                enable: false,
+                threads: 2,
+                dedupe_buffer_size: 1_048_576,
+                io_max_bytes_per_second: 5e6,
+                backoff_ms: 0,
+            }
+        );
+        for (name, value) in [
+            ("log.cleaner.threads", "65"),
+            ("log.cleaner.threads", "-1"),
+            ("log.cleaner.dedupe.buffer.size", "1024"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "NaN"),
+            ("log.cleaner.backoff.ms", "-5"),
+            ("log.cleaner.enable", "maybe"),
+        ] {
+            let error = config.set(name, value).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
+        let described: std::collections::BTreeMap<String, Option<String>> =
+            config.describe().into_iter().collect();
+        assert_eq!(
+            described.get("log.cleaner.threads"),
+            Some(&Some("2".to_string()))
+        );
+        assert!(SETTINGS
+            .iter()
+            .any(|s| s.name == "log.cleaner.dedupe.buffer.size"));
+    }
+
+    #[test]
     fn listener_forms() {
         assert_eq!(parse_listener("PLAINTEXT://h:1").unwrap(), "h:1");
         assert_eq!(parse_listener("[::1]:9092").unwrap(), "[::1]:9092");
