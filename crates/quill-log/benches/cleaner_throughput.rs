@@ -237,6 +237,99 @@ fn produce_while_cleaning(total_bytes: u64, keys: u64, throttle: f64, name: &str
     (produce_rate, cleaner_rate)
 }
 
+/// Reads a log from its start to its end and decodes every record (what loading a
+/// `__consumer_offsets` partition does before applying the records); returns records and time.
+fn replay(log: &Log) -> (u64, Duration) {
+    let started = Instant::now();
+    let mut records = 0u64;
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let result = log.read(offset, 1 << 20, end).unwrap();
+        if result.bytes.is_empty() {
+            break;
+        }
+        let mut position = 0;
+        while position < result.bytes.len() {
+            let header = quill_log::BatchHeader::parse(&result.bytes[position..]).unwrap();
+            let batch = &result.bytes[position..position + header.size_bytes];
+            quill_log::records::for_each_record(
+                batch,
+                &header,
+                quill_log::MAX_DECOMPRESSED_BATCH_BYTES,
+                |_, _| {
+                    records += 1;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            position += header.size_bytes;
+        }
+        offset = result.next_offset;
+    }
+    (records, started.elapsed())
+}
+
+/// 1 000 000 single-record commits of 100 groups × 10 partitions into a compacted log, replayed
+/// before and after cleaning.
+fn offsets_topic_replay() {
+    let dir = fresh_dir("offsets-replay");
+    let mut log = Log::open(
+        &dir,
+        LogConfig {
+            segment_bytes: 16 << 20,
+            ..config()
+        },
+        GroupCommitter::start().unwrap(),
+    )
+    .unwrap();
+    let value = [7u8; 28]; // an OffsetCommit value v3 is about this size
+    for commit in 0..1_000_000u64 {
+        let key = format!("g-{:03}/topic/{}", commit % 100, (commit / 100) % 10);
+        let mut section = Vec::new();
+        encode_record(&mut section, 0, 0, Some(key.as_bytes()), Some(&value), &[]);
+        let now = now_ms();
+        let batch = encode_batch(
+            &BatchFields::producer(now, now),
+            1,
+            &section,
+            Compression::None,
+            CompressionLevels::default(),
+        )
+        .unwrap();
+        log.append(
+            &batch,
+            AppendContext {
+                now_ms: now,
+                leader_epoch: 0,
+            },
+        )
+        .unwrap();
+    }
+    log.roll().unwrap();
+    log.flush().unwrap();
+    let size_before = log.size_bytes();
+    let (records_before, before) = replay(&log);
+    let log = RwLock::new(log);
+    let (_, cleaning) = clean(&log, f64::MAX);
+    let log = log.into_inner().unwrap();
+    let (records_after, after) = replay(&log);
+    println!();
+    println!("| `__consumer_offsets`-like partition, 1 000 000 commits of 100 groups | records replayed | bytes | replay time |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| before cleaning | {records_before} | {} MiB | {:.0} ms |",
+        size_before >> 20,
+        before.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| after cleaning ({:.1} s) | {records_after} | {} KiB | {:.1} ms |",
+        cleaning.as_secs_f64(),
+        log.size_bytes() >> 10,
+        after.as_secs_f64() * 1000.0
+    );
+}
+
 fn main() {
     let total_bytes = env_u64("QUILL_BENCH_MIB", 256) << 20;
     let keys = env_u64("QUILL_BENCH_KEYS", 100_000);
@@ -282,5 +375,6 @@ fn main() {
         "| while cleaning, log.cleaner.io.max.bytes.per.second = {} MiB/s | {produce:.0} | {cleaner:.0} |",
         throttle as u64 >> 20
     );
+    offsets_topic_replay();
     let _ = std::fs::remove_dir_all(bench_dir());
 }
