@@ -19,7 +19,8 @@ use quill_log::{CleanerConfig, LogCleaner, Throttler};
 use crate::config::{CleanerSettings, MIN_DEDUPE_BUFFER_PER_THREAD};
 use crate::partitions::{Partition, PartitionManager};
 
-type PartitionKey = (String, i32);
+/// By topic id, so a topic deleted and created again under the same name starts afresh.
+type PartitionKey = (quill_meta::Uuid, i32);
 
 /// Shared by the cleaner threads.
 struct Shared {
@@ -126,18 +127,28 @@ fn run(shared: &Shared, mut cleaner: LogCleaner) {
             }
             continue;
         };
-        let key = (partition.topic.clone(), partition.partition);
+        let key = (partition.topic_id, partition.partition);
+        let mut idle = false;
         match cleaner.clean(partition.log_handle(), now_ms) {
-            Ok(_) => {}
+            Ok(Some(_)) => {}
+            // Nothing to do after all, or the round was given up (segments changed under it):
+            // look again after the backoff rather than at once.
+            Ok(None) => idle = true,
             Err(error) if partition.is_closed() => {
                 tracing::debug!(topic = %partition.topic, partition = partition.partition, %error, "cleaning stopped: the log was closed");
             }
             Err(error) => {
                 tracing::error!(topic = %partition.topic, partition = partition.partition, %error, "log cleaning failed; the partition will not be cleaned again until restart");
-                lock(&shared.uncleanable).insert(key.clone());
+                lock(&shared.uncleanable).insert(key);
             }
         }
         lock(&shared.in_progress).remove(&key);
+        if idle {
+            let stopping = lock(&shared.stopping);
+            if !*stopping {
+                let _ = shared.wake.wait_timeout(stopping, shared.backoff);
+            }
+        }
     }
 }
 
@@ -148,7 +159,7 @@ fn grab_filthiest(shared: &Shared, now_ms: i64) -> Option<Arc<Partition>> {
     let mut in_progress = lock(&shared.in_progress);
     let mut best: Option<(f64, Arc<Partition>)> = None;
     for partition in shared.partitions.all() {
-        let key = (partition.topic.clone(), partition.partition);
+        let key = (partition.topic_id, partition.partition);
         if in_progress.contains(&key) || uncleanable.contains(&key) {
             continue;
         }
@@ -167,6 +178,6 @@ fn grab_filthiest(shared: &Shared, now_ms: i64) -> Option<Arc<Partition>> {
         }
     }
     let (_, partition) = best?;
-    in_progress.insert((partition.topic.clone(), partition.partition));
+    in_progress.insert((partition.topic_id, partition.partition));
     Some(partition)
 }
