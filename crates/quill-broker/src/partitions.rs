@@ -5,6 +5,7 @@
 //! Architecture invariants:
 //! - Log I/O (append, read, fsync, open, delete) never runs on an async worker thread.
 //! - Appends to one partition are serialized by the log's write lock; offsets are dense.
+//!   Record-level validation (decompression included) runs before that lock is taken.
 //! - The high watermark is the durable end offset: data becomes visible to consumers (Fetch,
 //!   ListOffsets latest) only once it is as durable as the flush policy promises, so a crash
 //!   can never take back an offset a consumer has seen. Moving it publishes on a watch, which

@@ -173,3 +173,27 @@ impl Default for LogConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_policy_parses_kafka_lists() {
+        assert_eq!(CleanupPolicy::parse("delete"), Some(CleanupPolicy::DELETE));
+        assert_eq!(
+            CleanupPolicy::parse("compact"),
+            Some(CleanupPolicy::COMPACT)
+        );
+        assert_eq!(
+            CleanupPolicy::parse(" compact , delete "),
+            Some(CleanupPolicy::COMPACT_DELETE)
+        );
+        assert_eq!(
+            CleanupPolicy::parse("delete,compact"),
+            Some(CleanupPolicy::COMPACT_DELETE)
+        );
+        assert_eq!(CleanupPolicy::parse("compact,remove"), None);
+        assert_eq!(LogConfig::default().cleanup_policy, CleanupPolicy::DELETE);
+    }
+}

@@ -310,7 +310,8 @@ impl Log {
             patched_headers.push(patched);
             next_offset = last_offset + 1;
         }
-        // Zero-copy: only the 61-byte headers were copied; bodies go straight from the input.
+        // Zero-copy: only the 61-byte headers were copied; bodies go straight from the input
+        // (or from the rebuilt batch when `compression.type` asked for another codec).
         let mut slices = Vec::with_capacity(valid.len() * 2);
         for (batch, patched) in valid.iter().zip(&patched_headers) {
             slices.push(IoSlice::new(patched));

@@ -103,6 +103,13 @@ pub fn validate_append<'a>(
             )));
         };
         batch::validate_batch(whole, &header, true)?;
+        if header.producer_id >= 0 && header.base_sequence < 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "Invalid sequence number {} in record batch with producerId {} in topic \
+                 partition {topic_partition}",
+                header.base_sequence, header.producer_id
+            )));
+        }
         let validated = records::validate_producer_records(whole, &header, &rules)?;
         let max_timestamp_ms = match config.timestamp_type {
             TimestampType::CreateTime => validated.max_timestamp_ms,

@@ -243,3 +243,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn idempotent_batches_need_a_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let fields = BatchFields {
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: -1,
+        ..BatchFields::producer(NOW_MS, NOW_MS)
+    };
+    let mut encoder = BatchEncoder::new(fields);
+    encoder.push_fields(0, 0, 0, Some(b"k"), Some(b"v"), &[]);
+    let batch = encoder
+        .finish(Compression::None, CompressionLevels::default())
+        .unwrap();
+    let error = log.append(&batch, context()).unwrap_err();
+    assert_eq!(error.kafka_error_code(), 87, "{error}");
+    assert!(error.to_string().contains("Invalid sequence number -1"));
+}

@@ -1,4 +1,5 @@
-//! Produce: append producer batches as sent (zero-copy `Bytes` from the request frame), then
+//! Produce: validate every record, then append producer batches as sent (zero-copy `Bytes` from
+//! the request frame; re-encoded only when the topic's `compression.type` asks), then
 //! wait for durability when acks = -1.
 //!
 //! The two phases are separate so the connection can run the appends in request order (which
