@@ -167,6 +167,7 @@ impl Broker {
             self.shutdown.subscribe(),
         ));
         let maintenance = tokio::spawn(run_maintenance(self.state.clone()));
+        let flusher = tokio::spawn(run_flusher(self.state.clone()));
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         let _ = self.shutdown.send(true);
@@ -178,6 +179,7 @@ impl Broker {
             tracing::error!(%error, "network server task failed");
         }
         maintenance.abort();
+        flusher.abort();
         if let Some(cleaner) = &self.cleaner {
             cleaner.request_stop();
         }
@@ -294,18 +296,40 @@ pub fn split_host_port(address: &str) -> Option<(String, u16)> {
 /// `log.flush.offset.checkpoint.interval.ms` default): each costs two fsyncs per changed log.
 const RECOVERY_CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 
-/// Periodic retention and interval flushes (every `log.retention.check.interval.ms`, or the
-/// flush interval if that is shorter), and recovery-point checkpoints about once a minute.
+/// How often `flush.ms` is checked when `log.flush.scheduler.interval.ms` keeps Kafka's default
+/// (`i64::MAX`, under which Kafka never checks and `flush.ms` would be ignored).
+const DEFAULT_FLUSH_CHECK_INTERVAL_MS: u64 = 1000;
+
+/// Kafka's log flusher: every `log.flush.scheduler.interval.ms`, asks each log whose `flush.ms`
+/// has passed for a background sync (cheap: the fsync runs on the group-commit thread).
+async fn run_flusher(state: Arc<BrokerState>) {
+    let period_ms = match state.config.log_flush_scheduler_interval_ms {
+        i64::MAX => DEFAULT_FLUSH_CHECK_INTERVAL_MS,
+        configured_ms => configured_ms.max(1).unsigned_abs(),
+    };
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(period_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let partitions = state.partitions.clone();
+        let now_ms = crate::clock::now_ms();
+        if let Err(error) =
+            tokio::task::spawn_blocking(move || partitions.request_due_flushes(now_ms)).await
+        {
+            tracing::error!(%error, "log flusher task failed");
+        }
+    }
+}
+
+/// Periodic retention (every `log.retention.check.interval.ms`) and recovery-point checkpoints
+/// about once a minute.
 async fn run_maintenance(state: Arc<BrokerState>) {
-    let mut period_ms = state
+    let period_ms = state
         .config
         .log_retention_check_interval_ms
         .max(1)
-        .unsigned_abs();
-    if let crate::config::FlushPolicySetting::IntervalMs(interval_ms) = state.config.log_flush {
-        period_ms = period_ms.min(interval_ms.max(1));
-    }
-    period_ms = period_ms.min(RECOVERY_CHECKPOINT_INTERVAL_MS.unsigned_abs());
+        .unsigned_abs()
+        .min(RECOVERY_CHECKPOINT_INTERVAL_MS.unsigned_abs());
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(period_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_checkpoint_ms = crate::clock::now_ms();

@@ -22,15 +22,6 @@ pub enum ConfigError {
     File(String),
 }
 
-/// How the broker makes appended data durable before acknowledging `acks != 0` produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushPolicySetting {
-    /// fsync (group-committed across partitions) before the acknowledgement.
-    EveryAppend,
-    /// fsync at least every N ms; acknowledge without waiting.
-    IntervalMs(u64),
-}
-
 /// Timestamp semantics for topics that do not override `message.timestamp.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampTypeSetting {
@@ -90,7 +81,15 @@ pub struct BrokerConfig {
     pub log_roll_ms: i64,
     pub log_retention_check_interval_ms: i64,
     pub log_message_timestamp_type: TimestampTypeSetting,
-    pub log_flush: FlushPolicySetting,
+    /// `log.flush.interval.messages`: default `flush.messages` of topics. Quill's default is 1
+    /// (fsync before acknowledging, group-committed); Kafka's is `i64::MAX`.
+    pub log_flush_interval_messages: i64,
+    /// `log.flush.interval.ms`: default `flush.ms` of topics; unset falls back to
+    /// `log.flush.scheduler.interval.ms`, as in Kafka.
+    pub log_flush_interval_ms: Option<i64>,
+    /// `log.flush.scheduler.interval.ms`: how often `flush.ms` is checked (Kafka's default
+    /// `i64::MAX` never checks; Quill then checks every second so `flush.ms` is never ignored).
+    pub log_flush_scheduler_interval_ms: i64,
     pub min_insync_replicas: i32,
     pub socket_request_max_bytes: i32,
     /// Upper bound on one Fetch response, whatever the client asks for.
@@ -135,7 +134,9 @@ impl Default for BrokerConfig {
             log_roll_ms: 7 * 24 * 60 * 60 * 1000,
             log_retention_check_interval_ms: 5 * 60 * 1000,
             log_message_timestamp_type: TimestampTypeSetting::CreateTime,
-            log_flush: FlushPolicySetting::EveryAppend,
+            log_flush_interval_messages: 1,
+            log_flush_interval_ms: None,
+            log_flush_scheduler_interval_ms: i64::MAX,
             min_insync_replicas: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             fetch_max_bytes: 55 * 1024 * 1024,
@@ -175,7 +176,9 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.roll.ms", description: "default segment.ms of topics (default 7 days)" },
     SettingDoc { name: "log.retention.check.interval.ms", description: "how often retention runs (default 5 min)" },
     SettingDoc { name: "log.message.timestamp.type", description: "CreateTime or LogAppendTime (default CreateTime)" },
-    SettingDoc { name: "log.flush.interval.ms", description: "unset (default): fsync before acknowledging acks=1/-1 (group commit); N: fsync every N ms" },
+    SettingDoc { name: "log.flush.interval.messages", description: "default flush.messages of topics: fsync after this many records (default 1: fsync before acknowledging acks=1/-1, group commit; Kafka's default 9223372036854775807 leaves flushing to the OS)" },
+    SettingDoc { name: "log.flush.interval.ms", description: "default flush.ms of topics: fsync when this many ms passed since the last one (default: log.flush.scheduler.interval.ms)" },
+    SettingDoc { name: "log.flush.scheduler.interval.ms", description: "how often flush.ms is checked, and flush.ms's last fallback (default 9223372036854775807: flush.ms off; checked every 1000 ms then)" },
     SettingDoc { name: "min.insync.replicas", description: "default min.insync.replicas of topics (default 1)" },
     SettingDoc { name: "socket.request.max.bytes", description: "largest request frame; bigger closes the connection (default 104857600)" },
     SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
@@ -273,9 +276,17 @@ impl BrokerConfig {
                     _ => return Err(invalid("must be CreateTime or LogAppendTime")),
                 }
             }
+            "log.flush.interval.messages" => {
+                self.log_flush_interval_messages =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
+            }
             "log.flush.interval.ms" => {
-                let interval_ms: i64 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
-                self.log_flush = FlushPolicySetting::IntervalMs(interval_ms.unsigned_abs());
+                self.log_flush_interval_ms =
+                    Some(parse_int_at_least(value, 0).map_err(|r| invalid(&r))?)
+            }
+            "log.flush.scheduler.interval.ms" => {
+                self.log_flush_scheduler_interval_ms =
+                    parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
             }
             "min.insync.replicas" => {
                 self.min_insync_replicas = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
@@ -429,10 +440,6 @@ impl BrokerConfig {
 
     /// Current value of every documented setting as Kafka would print it (for DescribeConfigs).
     pub fn describe(&self) -> Vec<(String, Option<String>)> {
-        let flush_interval = match self.log_flush {
-            FlushPolicySetting::EveryAppend => None,
-            FlushPolicySetting::IntervalMs(interval_ms) => Some(interval_ms.to_string()),
-        };
         let timestamp_type = match self.log_message_timestamp_type {
             TimestampTypeSetting::CreateTime => "CreateTime",
             TimestampTypeSetting::LogAppendTime => "LogAppendTime",
@@ -476,7 +483,18 @@ impl BrokerConfig {
                 "log.message.timestamp.type",
                 Some(timestamp_type.to_string()),
             ),
-            ("log.flush.interval.ms", flush_interval),
+            (
+                "log.flush.interval.messages",
+                Some(self.log_flush_interval_messages.to_string()),
+            ),
+            (
+                "log.flush.interval.ms",
+                self.log_flush_interval_ms.map(|ms| ms.to_string()),
+            ),
+            (
+                "log.flush.scheduler.interval.ms",
+                Some(self.log_flush_scheduler_interval_ms.to_string()),
+            ),
             (
                 "min.insync.replicas",
                 Some(self.min_insync_replicas.to_string()),

@@ -6,10 +6,12 @@
 //! - Log I/O (append, read, fsync, open, delete) never runs on an async worker thread.
 //! - Appends to one partition are serialized by the log's write lock; offsets are dense.
 //!   Record-level validation (decompression included) runs before that lock is taken.
-//! - The high watermark is the durable end offset: data becomes visible to consumers (Fetch,
-//!   ListOffsets latest) only once it is as durable as the flush policy promises, so a crash
-//!   can never take back an offset a consumer has seen. Moving it publishes on a watch, which
-//!   is what wakes Fetch long-polls (no sleeping in a loop).
+//! - The high watermark is the durable end offset as the flush policy defines it: data becomes
+//!   visible to consumers (Fetch, ListOffsets latest) only once it is as durable as the policy
+//!   promises. Under the default (`flush.messages=1`) that is fsynced, so a crash can never take
+//!   back an offset a consumer has seen; under the other policies it is at once (as in Kafka),
+//!   and a machine crash can. Moving it publishes on a watch, which is what wakes Fetch
+//!   long-polls (no sleeping in a loop).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
 use tokio::sync::{oneshot, watch};
 
-use crate::config::{BrokerConfig, FlushPolicySetting};
+use crate::config::BrokerConfig;
 use crate::partition_marker;
 
 /// Errors of partition operations, each with the Kafka error code to answer with.
@@ -354,14 +356,18 @@ impl Partition {
         self.read_log().as_ref().map_or(0, Log::size_bytes)
     }
 
-    /// Blocking: retention and interval flushes.
+    /// Blocking, brief: `flush.ms` (the sync itself runs on the group-commit thread).
+    fn request_due_flush(&self, now_ms: i64) {
+        if let Some(log) = self.write_log().as_mut() {
+            log.flush_if_due(now_ms);
+        }
+    }
+
+    /// Blocking: retention, producer expiry and the recovery-point checkpoint.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
         let mut guard = self.write_log();
         let Some(log) = guard.as_mut() else { return };
         log.expire_producers(now_ms, producer_id_expiration_ms);
-        if let Err(error) = log.flush_if_due(now_ms) {
-            tracing::error!(topic = %self.topic, partition = self.partition, %error, "interval flush failed");
-        }
         match log.apply_retention(now_ms) {
             Ok(0) => {}
             Ok(deleted) => {
@@ -460,7 +466,7 @@ impl PartitionManager {
         let static_settings = broker_config.static_settings();
         let layers = BrokerConfigLayers::from_image(image, self.node_id, &static_settings);
         for topic in image.topics.values() {
-            let config = log_config_for(topic, &layers, broker_config);
+            let config = log_config_for(topic, &layers);
             for info in &topic.partitions {
                 if !info.replicas.contains(&self.node_id) {
                     continue;
@@ -556,11 +562,15 @@ impl PartitionManager {
         }
     }
 
-    /// Blocking: retention and interval flushes for every partition.
-    /// Blocking: retention, interval flushes and expiry of idle producers
-    /// (`producer.id.expiration.ms`).
-    /// Blocking: retention, interval flushes, producer expiry, and (when `checkpoint`) the
-    /// recovery-point checkpoint of every partition.
+    /// Blocking, brief: asks every log whose `flush.ms` has passed for a background sync.
+    pub fn request_due_flushes(&self, now_ms: i64) {
+        for partition in self.all() {
+            partition.request_due_flush(now_ms);
+        }
+    }
+
+    /// Blocking: retention, expiry of idle producers (`producer.id.expiration.ms`) and (when
+    /// `checkpoint`) the recovery-point checkpoint of every partition.
     pub fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
         for partition in self.all() {
             partition.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint);
@@ -589,11 +599,7 @@ impl PartitionManager {
 
 /// The log settings of a topic: its explicit configs, else dynamic/static broker configs, else
 /// Kafka's defaults (quill-meta resolves the precedence).
-pub fn log_config_for(
-    topic: &TopicInfo,
-    layers: &BrokerConfigLayers<'_>,
-    broker_config: &BrokerConfig,
-) -> LogConfig {
+pub fn log_config_for(topic: &TopicInfo, layers: &BrokerConfigLayers<'_>) -> LogConfig {
     let effective = topic_config::effective_topic_configs(&topic.configs, layers);
     let defaults = LogConfig::default();
     let number = |name: &str| -> Option<i64> {
@@ -627,10 +633,10 @@ pub fn log_config_for(
         timestamp_type,
         retention_ms: number("retention.ms").unwrap_or(defaults.retention_ms),
         retention_bytes: number("retention.bytes").unwrap_or(defaults.retention_bytes),
-        flush: match broker_config.log_flush {
-            FlushPolicySetting::EveryAppend => FlushPolicy::EveryAppend,
-            FlushPolicySetting::IntervalMs(interval_ms) => FlushPolicy::IntervalMs(interval_ms),
-        },
+        flush: FlushPolicy::from_kafka(
+            number("flush.messages").unwrap_or(1),
+            number("flush.ms").unwrap_or(i64::MAX),
+        ),
         cleanup_policy: effective
             .get("cleanup.policy")
             .and_then(|value| CleanupPolicy::parse(value))
@@ -666,5 +672,113 @@ pub fn log_config_for(
             lz4: level("compression.lz4.level", defaults.compression_levels.lz4),
             zstd: level("compression.zstd.level", defaults.compression_levels.zstd),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn flush_policy(
+        topic_configs: &[(&str, &str)],
+        dynamic_broker: &[(&str, &str)],
+        static_broker: &[(&str, &str)],
+    ) -> FlushPolicy {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let topic = TopicInfo {
+            name: "t".to_string(),
+            topic_id: Uuid::from_u128(1),
+            partitions: Vec::new(),
+            configs: map(topic_configs),
+        };
+        let (dynamic_broker, static_broker) = (map(dynamic_broker), map(static_broker));
+        let layers = BrokerConfigLayers {
+            dynamic_broker: Some(&dynamic_broker),
+            dynamic_default: None,
+            static_broker: Some(&static_broker),
+        };
+        log_config_for(&topic, &layers).flush
+    }
+
+    const NEVER: &str = "9223372036854775807";
+
+    #[test]
+    fn kafka_flush_settings_select_the_log_flush_policy() {
+        // Quill's default: fsync before acknowledging.
+        assert_eq!(flush_policy(&[], &[], &[]), FlushPolicy::EveryAppend);
+        // flush.ms alone changes nothing while flush.messages is 1 (both are triggers).
+        assert_eq!(
+            flush_policy(&[("flush.ms", "100")], &[], &[]),
+            FlushPolicy::EveryAppend
+        );
+        assert_eq!(
+            flush_policy(&[("flush.messages", "1000")], &[], &[]),
+            FlushPolicy::Periodic {
+                messages: Some(1000),
+                interval_ms: None
+            }
+        );
+        // Kafka's defaults, selected explicitly: OS-managed.
+        assert_eq!(
+            flush_policy(&[("flush.messages", NEVER), ("flush.ms", NEVER)], &[], &[]),
+            FlushPolicy::OS_MANAGED
+        );
+        // Broker settings are the topics' defaults; a topic config wins over them.
+        assert_eq!(
+            flush_policy(
+                &[],
+                &[],
+                &[
+                    ("log.flush.interval.messages", NEVER),
+                    ("log.flush.interval.ms", "200")
+                ]
+            ),
+            FlushPolicy::Periodic {
+                messages: None,
+                interval_ms: Some(200)
+            }
+        );
+        assert_eq!(
+            flush_policy(
+                &[("flush.messages", "1")],
+                &[],
+                &[("log.flush.interval.messages", NEVER)]
+            ),
+            FlushPolicy::EveryAppend
+        );
+        // flush.ms falls back to log.flush.scheduler.interval.ms, as in Kafka.
+        assert_eq!(
+            flush_policy(
+                &[],
+                &[],
+                &[
+                    ("log.flush.interval.messages", NEVER),
+                    ("log.flush.scheduler.interval.ms", "300")
+                ]
+            ),
+            FlushPolicy::Periodic {
+                messages: None,
+                interval_ms: Some(300)
+            }
+        );
+        // A dynamic broker config (AlterConfigs) overrides the static one.
+        assert_eq!(
+            flush_policy(
+                &[],
+                &[("log.flush.interval.messages", "50")],
+                &[("log.flush.interval.messages", NEVER)]
+            ),
+            FlushPolicy::Periodic {
+                messages: Some(50),
+                interval_ms: None
+            }
+        );
     }
 }

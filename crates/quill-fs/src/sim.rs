@@ -28,8 +28,9 @@
 //!
 //! Handles from before a crash (the [`crate::Fs`] from [`SimDisk::mount`] and the files opened
 //! through it) fail every later call, as a dead process would. [`SimDisk::power_loss_after`]
-//! crashes the disk inside the n-th later mutating call, so a test can stop a store at every
-//! step of an operation (between a file's creation and its directory's fsync, say).
+//! and [`SimDisk::kill_process_after`] crash inside the n-th later mutating call, so a test
+//! can stop a store at every step of an operation (between a file's creation and its
+//! directory's fsync, say).
 //!
 //! Not modelled: I/O errors and full disks, hard links, renaming directories or across
 //! directories (refused with `Unsupported`), permissions, timestamps (`modified_ms` is `None`).
@@ -97,8 +98,10 @@ struct Disk {
     generation: u64,
     /// Inode → the handle holding its lock.
     locks: HashMap<u64, u64>,
-    crash_countdown: Option<(u64, CrashMode)>,
+    /// Mutating calls left before a scheduled crash: a power loss, or a kill (`None`).
+    crash_countdown: Option<(u64, Option<CrashMode>)>,
     mutating_calls: u64,
+    bytes_read: u64,
 }
 
 impl Default for Disk {
@@ -114,6 +117,7 @@ impl Default for Disk {
             locks: HashMap::new(),
             crash_countdown: None,
             mutating_calls: 0,
+            bytes_read: 0,
         }
     }
 }
@@ -156,10 +160,13 @@ impl SimDisk {
 
     /// The process dies: its handles go dead and its locks are released; nothing is lost.
     pub fn kill_process(&self) {
-        let mut disk = self.lock();
-        disk.generation += 1;
-        disk.locks.clear();
-        disk.crash_countdown = None;
+        self.lock().kill_process();
+    }
+
+    /// The process dies inside the `(calls + 1)`-th mutating call from now, which fails (and
+    /// does nothing), as does everything after it.
+    pub fn kill_process_after(&self, calls: u64) {
+        self.lock().crash_countdown = Some((calls, None));
     }
 
     /// The machine loses power now (see the module doc for what survives).
@@ -170,12 +177,23 @@ impl SimDisk {
     /// The machine loses power inside the `(calls + 1)`-th mutating call from now (a write, size
     /// change, sync, creation, rename or removal), which fails, as does everything after it.
     pub fn power_loss_after(&self, calls: u64, mode: CrashMode) {
-        self.lock().crash_countdown = Some((calls, mode));
+        self.lock().crash_countdown = Some((calls, Some(mode)));
     }
 
-    /// Whether a scheduled power loss is still to come.
-    pub fn power_loss_pending(&self) -> bool {
+    /// How many crashes (kills and power losses) the disk has seen: a handle mounted before
+    /// the count last moved is dead.
+    pub fn crashes(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Whether a scheduled crash is still to come.
+    pub fn crash_pending(&self) -> bool {
         self.lock().crash_countdown.is_some()
+    }
+
+    /// Bytes read from files so far (to bound how much a recovery reads).
+    pub fn bytes_read(&self) -> u64 {
+        self.lock().bytes_read
     }
 
     /// Mutating calls so far, to choose crash points.
@@ -200,13 +218,21 @@ impl Disk {
         self.mutating_calls += 1;
         if let Some((remaining, mode)) = self.crash_countdown.as_mut() {
             if *remaining == 0 {
-                let mode = *mode;
-                self.power_loss(mode);
+                match *mode {
+                    Some(mode) => self.power_loss(mode),
+                    None => self.kill_process(),
+                }
                 return Err(dead_handle());
             }
             *remaining -= 1;
         }
         Ok(())
+    }
+
+    fn kill_process(&mut self) {
+        self.generation += 1;
+        self.locks.clear();
+        self.crash_countdown = None;
     }
 
     fn new_id(&mut self) -> u64 {
@@ -461,7 +487,9 @@ impl Mount {
     pub(crate) fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut disk = self.disk()?;
         let id = disk.file_id(path)?;
-        Ok(disk.inode(id)?.data.clone())
+        let data = disk.inode(id)?.data.clone();
+        disk.bytes_read += data.len() as u64;
+        Ok(data)
     }
 
     pub(crate) fn file_len(&self, path: &Path) -> io::Result<u64> {
@@ -587,6 +615,12 @@ impl SimFile {
         action(disk.inode(self.inode)?)
     }
 
+    fn count_read(&self, bytes: usize) {
+        if let Ok(mut disk) = self.mount.disk() {
+            disk.bytes_read += bytes as u64;
+        }
+    }
+
     fn position(&self) -> MutexGuard<'_, u64> {
         self.position.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -619,7 +653,9 @@ impl SimFile {
                 .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
             buffer.copy_from_slice(source);
             Ok(())
-        })
+        })?;
+        self.count_read(buffer.len());
+        Ok(())
     }
 
     pub(crate) fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
@@ -632,6 +668,7 @@ impl SimFile {
             Ok(count)
         })?;
         *position += read as u64;
+        self.count_read(read);
         Ok(read)
     }
 
@@ -798,7 +835,7 @@ mod tests {
         disk.power_loss_after(1, CrashMode::LoseUnsynced);
         file.write_all(b"a").unwrap();
         assert!(file.sync_data().is_err());
-        assert!(!disk.power_loss_pending());
+        assert!(!disk.crash_pending());
         assert!(fs.sync_dir(Path::new("/")).is_err());
         assert!(!disk.mount().exists(Path::new("/log")));
     }

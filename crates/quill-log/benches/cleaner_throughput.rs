@@ -58,7 +58,7 @@ fn config() -> LogConfig {
         segment_bytes: 64 << 20,
         cleanup_policy: CleanupPolicy::COMPACT,
         compaction: CompactionConfig::default(),
-        flush: FlushPolicy::Os,
+        flush: FlushPolicy::OS_MANAGED,
         ..LogConfig::default()
     }
 }
@@ -188,7 +188,7 @@ fn produce_for(dir: &Path, duration: Duration) -> f64 {
     let mut log = Log::open(
         dir,
         LogConfig {
-            flush: FlushPolicy::Os,
+            flush: FlushPolicy::OS_MANAGED,
             ..LogConfig::default()
         },
         GroupCommitter::start().unwrap(),

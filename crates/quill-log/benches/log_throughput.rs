@@ -175,7 +175,7 @@ fn group_commit(settings: &Settings, input: &[u8], writers: usize) -> (f64, f64)
 
 /// Fills a log with `bytes` of data through the fast path and returns it closed.
 fn fill(dir: &Path, input: &[u8], bytes: u64) {
-    let mut log = open_log(dir, FlushPolicy::Os);
+    let mut log = open_log(dir, FlushPolicy::OS_MANAGED);
     let mut written = 0;
     let mut now = context();
     while written < bytes {
@@ -190,7 +190,7 @@ fn sequential_read(settings: &Settings, input: &[u8]) -> f64 {
     let dir = fresh_dir(settings, "read");
     let bytes = settings.total_bytes.min(1 << 30);
     fill(&dir, input, bytes);
-    let log = open_log(&dir, FlushPolicy::Os);
+    let log = open_log(&dir, FlushPolicy::OS_MANAGED);
     // The best of three passes: the first also warms the page cache.
     let mut best = 0.0f64;
     for _pass in 0..3 {
@@ -212,7 +212,7 @@ fn timestamp_lookups(settings: &Settings) -> f64 {
     let records_per_batch = 16;
     let batches = (settings.total_bytes.min(256 << 20) / (16 * 1024)) as i64;
     let first_ms = 1_700_000_000_000i64;
-    let mut log = open_log(&dir, FlushPolicy::Os);
+    let mut log = open_log(&dir, FlushPolicy::OS_MANAGED);
     for i in 0..batches {
         // Record j of batch i has timestamp first + 100 i + j.
         let input = build_simple_batch(first_ms + 100 * i, records_per_batch, RECORD_BYTES - 10);
@@ -243,7 +243,7 @@ fn reopen(settings: &Settings) -> (u64, Duration) {
     let mut best = Duration::MAX;
     for _ in 0..5 {
         let start = Instant::now();
-        let log = open_log(&dir, FlushPolicy::Os);
+        let log = open_log(&dir, FlushPolicy::OS_MANAGED);
         best = best.min(start.elapsed());
         log.close().unwrap();
     }
@@ -274,7 +274,7 @@ fn main() {
         for _ in 0..rounds {
             samples[0].push(raw_write(&settings, &input, false));
             samples[1].push(raw_write(&settings, &input, true));
-            samples[2].push(append(&settings, &input, FlushPolicy::Os, false));
+            samples[2].push(append(&settings, &input, FlushPolicy::OS_MANAGED, false));
             samples[3].push(append(&settings, &input, FlushPolicy::EveryAppend, true));
             let (group, appends_per_s) = group_commit(&settings, &input, 16);
             samples[4].push(group);

@@ -82,7 +82,7 @@ fn fresh_log(root: &Path, name: &str) -> (PathBuf, Log) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = LogConfig {
-        flush: FlushPolicy::Os,
+        flush: FlushPolicy::OS_MANAGED,
         ..LogConfig::default()
     };
     let log = Log::open(&dir, config, GroupCommitter::start().unwrap()).unwrap();

@@ -98,6 +98,9 @@ fn group_by_target(requests: Vec<SyncRequest>) -> Vec<(Arc<SyncTarget>, Vec<Sync
 #[derive(Debug)]
 pub(crate) struct SyncTarget {
     state: Mutex<SyncState>,
+    /// Held for a whole `sync_now`: a second sync (the committer and `Log::flush`, say) must not
+    /// publish its end while rolled files the first one took off the list are still syncing.
+    syncing: Mutex<()>,
     durable_end: AtomicI64,
 }
 
@@ -107,6 +110,9 @@ struct SyncState {
     /// Segments rolled since the last sync; they may still hold unsynced data.
     rolled: Vec<Arc<File>>,
     written_end: i64,
+    /// Counts truncations: a sync that started before one must not publish the end it saw, as
+    /// the offsets between the new end and that one are being written again.
+    truncations: u64,
     /// After a failed fsync the page cache may have dropped dirty data (the kernel does not
     /// retry), so nothing written since can be called durable again: the log goes offline.
     failure: Option<String>,
@@ -119,8 +125,10 @@ impl SyncTarget {
                 active,
                 rolled: Vec::new(),
                 written_end: durable_end,
+                truncations: 0,
                 failure: None,
             }),
+            syncing: Mutex::new(()),
             durable_end: AtomicI64::new(durable_end),
         }
     }
@@ -151,20 +159,22 @@ impl SyncTarget {
     pub(crate) fn truncated(&self, end_offset: i64) {
         let mut state = self.lock();
         state.written_end = end_offset;
+        state.truncations += 1;
         self.durable_end.fetch_min(end_offset, Ordering::AcqRel);
     }
 
     /// Syncs every file that may hold unsynced data, then publishes the end offset that was
     /// written before the sync began.
     pub(crate) fn sync_now(&self) -> Result<(), String> {
-        let (files, written_end) = {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        let (files, written_end, truncations) = {
             let mut state = self.lock();
             if let Some(failure) = &state.failure {
                 return Err(failure.clone());
             }
             let mut files = std::mem::take(&mut state.rolled);
             files.push(Arc::clone(&state.active));
-            (files, state.written_end)
+            (files, state.written_end, state.truncations)
         };
         for file in &files {
             if let Err(error) = file.sync_data() {
@@ -174,7 +184,10 @@ impl SyncTarget {
                 return Err(message);
             }
         }
-        self.durable_end.fetch_max(written_end, Ordering::AcqRel);
+        let state = self.lock();
+        if state.truncations == truncations {
+            self.durable_end.fetch_max(written_end, Ordering::AcqRel);
+        }
         Ok(())
     }
 }

@@ -8,16 +8,41 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-/// When appended data is forced to disk.
+/// When appended data is forced to disk: Kafka's `flush.messages` and `flush.ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FlushPolicy {
-    /// Acknowledge only after `fdatasync` (shared by concurrent appends: group commit).
+    /// `flush.messages=1`, Quill's default: every append is fdatasynced before `on_durable`
+    /// reports it (concurrent appends share one sync: group commit).
     #[default]
     EveryAppend,
-    /// `fdatasync` at most this often; acknowledgements do not wait for it.
-    IntervalMs(u64),
-    /// Leave flushing to the OS page cache (Kafka's default; a crash may lose acknowledged data).
-    Os,
+    /// fdatasync (on the group-commit thread) once `messages` records were appended since the
+    /// last one, or once `interval_ms` passed since the last one (`flush_if_due`), whichever
+    /// comes first; `None` turns a trigger off, both `None` leaves write-back to the kernel
+    /// (Kafka's default). `on_durable` does not wait for either.
+    Periodic {
+        messages: Option<u64>,
+        interval_ms: Option<u64>,
+    },
+}
+
+impl FlushPolicy {
+    /// Kafka's default: no forced fsync, the kernel writes dirty pages back when it likes.
+    pub const OS_MANAGED: FlushPolicy = FlushPolicy::Periodic {
+        messages: None,
+        interval_ms: None,
+    };
+
+    /// The policy Kafka's `flush.messages` and `flush.ms` select (`i64::MAX` means never).
+    pub fn from_kafka(flush_messages: i64, flush_ms: i64) -> FlushPolicy {
+        if flush_messages <= 1 {
+            return FlushPolicy::EveryAppend;
+        }
+        let trigger = |value: i64| (value != i64::MAX).then(|| value.max(0).unsigned_abs());
+        FlushPolicy::Periodic {
+            messages: trigger(flush_messages),
+            interval_ms: trigger(flush_ms),
+        }
+    }
 }
 
 /// `cleanup.policy`: what happens to old data. Kafka allows `delete`, `compact` or both.

@@ -5,12 +5,15 @@
 //! `Log` for the entry points.
 //!
 //! What is durable when:
-//! - `FlushPolicy::EveryAppend` (default): an offset is durable once `on_durable` reports it;
-//!   that happens after an `fdatasync` of every segment file that may hold it, issued after the
-//!   append was written. Concurrent requests share one sync (group commit).
-//! - `FlushPolicy::IntervalMs(n)`: data is synced by `flush_if_due`, at most `n` ms apart;
-//!   `on_durable` does not wait. A machine crash may lose the last `n` ms.
-//! - `FlushPolicy::Os`: the kernel writes back dirty pages when it likes (Kafka's default).
+//! - `FlushPolicy::EveryAppend` (default, `flush.messages=1`): an offset is durable once
+//!   `on_durable` reports it; that happens after an `fdatasync` of every segment file that may
+//!   hold it, issued after the append was written. Concurrent requests share one sync (group
+//!   commit).
+//! - `FlushPolicy::Periodic` (`flush.messages` > 1 and/or `flush.ms`): a sync is requested in
+//!   the background after that many records, or by `flush_if_due` after that many ms;
+//!   `on_durable` reports at once. With neither, the kernel writes back dirty pages when it
+//!   likes (Kafka's default). A machine crash may lose what was not yet synced;
+//!   `durable_end_offset` always says what was.
 //! - Always: a process crash loses nothing that `append` returned (the data is in the page
 //!   cache); new segment files and state files are made durable (file + directory fsync) when
 //!   they are created, so a synced offset never disappears with its file name.

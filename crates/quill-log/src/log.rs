@@ -74,8 +74,11 @@ pub struct Log {
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
     committer: GroupCommitter,
-    pub(crate) sync_target: Arc<SyncTarget>,
+    sync_target: Arc<SyncTarget>,
+    /// When `flush_if_due` last asked for a sync (`flush.ms`).
     last_flush_ms: i64,
+    /// Records appended since the last sync was asked for (`flush.messages`).
+    unflushed_messages: u64,
     last_checkpoint: Option<Checkpoint>,
     pub(crate) producers: ProducerState,
     /// The cleaner's position and the mark below which segments may have offset gaps.
@@ -136,12 +139,27 @@ impl Log {
         log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
         if !was_clean {
-            // Data that survived a process crash may still sit only in the page cache: make it
-            // durable before anyone reads it as acknowledged, then record the new recovery point.
-            log.active().sync()?;
-            log.write_checkpoint()?;
+            log.make_recovered_data_durable(stored)?;
         }
         Ok(log)
+    }
+
+    /// After an unclean stop the durable end starts at the log end, so everything the log
+    /// holds must really be on disk: what survived a process crash may sit only in the page
+    /// cache — data in any segment written since the recovery point (rolled ones too), a
+    /// truncation (which sets the recovery point to the new end, so `>=`), names of files
+    /// created or deleted since. Syncs those segments and the directory (the checkpoint write
+    /// does that), then records the new recovery point.
+    fn make_recovered_data_durable(&mut self, stored: Option<Checkpoint>) -> Result<(), LogError> {
+        let recovery_point = stored.map_or(i64::MIN, |c| c.recovery_point);
+        for segment in self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset >= recovery_point)
+        {
+            segment.sync()?;
+        }
+        self.write_checkpoint()
     }
 
     fn assemble(
@@ -154,9 +172,10 @@ impl Log {
         lock: quill_fs::File,
     ) -> Result<Log, LogError> {
         if segments.is_empty() {
+            // Its name becomes durable with the checkpoint `open_in` writes next (a log without
+            // segments never opens clean), before anything can be appended to it.
             let base = stored.map_or(0, |c| c.log_start_offset.max(0));
             segments.push(Segment::create(fs, dir, base)?);
-            fs.sync_dir(dir)?;
         }
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let end = segments.last().map_or(0, |s| s.next_offset);
@@ -176,6 +195,7 @@ impl Log {
             committer,
             sync_target: Arc::new(SyncTarget::new(active_file, end)),
             last_flush_ms: 0,
+            unflushed_messages: 0,
             last_checkpoint: stored,
             producers: ProducerState::default(),
             cleaner_checkpoint: CleanerCheckpoint::default(),
@@ -323,6 +343,7 @@ impl Log {
         self.active_mut()
             .append(&mut slices, &placed, interval, context.now_ms)?;
         self.sync_target.written(next_offset);
+        self.count_unflushed(record_count.unsigned_abs());
         self.leader_epoch = context.leader_epoch;
         for (batch, placed) in valid.iter().zip(&placed) {
             self.producers.apply_data_batch(
@@ -428,6 +449,7 @@ impl Log {
         self.active_mut()
             .append(&mut slices, &placed, interval, now_ms)?;
         self.sync_target.written(offset + 1);
+        self.count_unflushed(1);
         self.producers.apply_marker(
             producer_id,
             producer_epoch,
@@ -585,10 +607,16 @@ impl Log {
         active.seal_time_index();
         active.persist_indexes(true)?;
         let segment = Segment::create(&self.fs, &self.dir, new_base)?;
-        self.fs.sync_dir(&self.dir)?;
+        // Writing the snapshot syncs the directory: the new segment's name (and the index files
+        // just created) are durable before anything is appended to it.
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
+        if self.config.flush != FlushPolicy::EveryAppend {
+            // As Kafka does, a rolled segment is flushed (in the background); the sync also
+            // releases the handle the sync target keeps for it.
+            self.request_background_sync();
+        }
         self.write_checkpoint()?;
         tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
         Ok(())
@@ -724,20 +752,51 @@ impl Log {
 
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
+        self.unflushed_messages = 0;
         self.sync_target.sync_now().map_err(LogError::Offline)
     }
 
-    /// For `FlushPolicy::IntervalMs`: flushes if the interval has passed since the last flush.
-    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        let FlushPolicy::IntervalMs(interval_ms) = self.config.flush else {
-            return Ok(());
+    /// `flush.ms`: asks the group-commit thread for a sync if `interval_ms` passed since the
+    /// last one and something is unsynced. Returns at once (the sync runs in the background).
+    pub fn flush_if_due(&mut self, now_ms: i64) {
+        let FlushPolicy::Periodic {
+            interval_ms: Some(interval_ms),
+            ..
+        } = self.config.flush
+        else {
+            return;
         };
-        if now_ms.saturating_sub(self.last_flush_ms) < interval_ms as i64 {
-            return Ok(());
+        let elapsed_ms = now_ms.saturating_sub(self.last_flush_ms);
+        if elapsed_ms >= i64::try_from(interval_ms).unwrap_or(i64::MAX) {
+            self.last_flush_ms = now_ms;
+            self.request_background_sync();
         }
-        self.flush()?;
-        self.last_flush_ms = now_ms;
-        Ok(())
+    }
+
+    /// `flush.messages`: counts appended records and asks for a sync once there are enough.
+    fn count_unflushed(&mut self, records: u64) {
+        let FlushPolicy::Periodic {
+            messages: Some(messages),
+            ..
+        } = self.config.flush
+        else {
+            return;
+        };
+        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
+        if self.unflushed_messages >= messages {
+            self.request_background_sync();
+        }
+    }
+
+    fn request_background_sync(&mut self) {
+        self.unflushed_messages = 0;
+        let end = self.log_end_offset();
+        if end <= self.durable_end_offset() {
+            return;
+        }
+        // A failed sync takes the log offline (see `SyncTarget`); nobody waits for this one.
+        self.committer
+            .request(Arc::clone(&self.sync_target), end, Box::new(|_| {}));
     }
 
     /// Persists the log start offset and the recovery point (the durable end), so that a
@@ -840,7 +899,12 @@ impl Log {
         let active_file = Arc::clone(self.active().file());
         self.sync_target.rolled(active_file);
         self.sync_target.truncated(self.log_end_offset());
-        self.recover_producer_state()
+        // Cutting the batch that holds the log start leaves nothing readable: start at the end.
+        self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
+        self.recover_producer_state()?;
+        // The recovery point must not vouch for offsets that will be written again: a restart
+        // after a crash validates (and an unclean open syncs) from the new end on.
+        self.write_checkpoint()
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads

@@ -210,9 +210,12 @@ impl Segment {
         self.next_offset = self.base_offset + i64::from(last.relative_offset);
         let outcome = self.scan_from(u64::from(last.position), index_interval_bytes, false)?;
         if outcome.valid_bytes <= u64::from(last.position) {
-            // Even the indexed batch is gone: the index cannot be trusted.
+            // No valid batch where the index points: the index cannot be trusted, and neither
+            // can the place it points to as a cut (a stale index that survived a power loss
+            // while the data was rewritten after a truncation points anywhere).
             return self.rebuild(index_interval_bytes);
         }
+        self.cut_invalid_tail(outcome.valid_bytes)?;
         Ok(outcome)
     }
 
@@ -226,14 +229,18 @@ impl Segment {
         self.max_timestamp_ms = -1;
         self.offset_of_max_timestamp = self.base_offset;
         let outcome = self.scan_from(0, index_interval_bytes, true)?;
-        self.persist_indexes(false)?;
+        self.cut_invalid_tail(outcome.valid_bytes)?;
+        // The files are trusted by the next open, which may scan only after the last offset
+        // entry: they must hold the max timestamp. Synced: a stale index file that a power loss
+        // brings back would describe other data.
+        self.seal_time_index();
+        self.persist_indexes(true)?;
         Ok(outcome)
     }
 
     /// Validates every batch from `position`: header, size, CRC and dense (or, in a cleaned
-    /// segment, increasing) offsets. Cuts the
-    /// file at the first batch that fails. `add_index_entries` is false when the indexes already
-    /// cover the batch at `position`.
+    /// segment, increasing) offsets, up to the first batch that fails (the caller cuts there).
+    /// `add_index_entries` is false when the indexes already cover the batch at `position`.
     fn scan_from(
         &mut self,
         mut position: u64,
@@ -273,21 +280,24 @@ impl Segment {
             first = false;
             position += header.size_bytes as u64;
         }
-        let truncated = position < self.size_bytes;
-        if truncated {
+        Ok(ScanOutcome {
+            valid_bytes: position,
+            truncated: position < self.size_bytes,
+        })
+    }
+
+    fn cut_invalid_tail(&mut self, valid_bytes: u64) -> Result<(), LogError> {
+        if valid_bytes < self.size_bytes {
             tracing::warn!(
                 segment = %self.log_path.display(),
-                valid_bytes = position,
+                valid_bytes,
                 file_bytes = self.size_bytes,
                 "truncating invalid tail of segment"
             );
-            self.file.set_len(position)?;
-            self.size_bytes = position;
+            self.file.set_len(valid_bytes)?;
+            self.size_bytes = valid_bytes;
         }
-        Ok(ScanOutcome {
-            valid_bytes: position,
-            truncated,
-        })
+        Ok(())
     }
 
     /// Updates end offset, timestamps and indexes for a batch written at `position`.

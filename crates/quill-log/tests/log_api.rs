@@ -428,25 +428,101 @@ fn group_commit_makes_concurrent_appends_durable() {
     assert_eq!(log.durable_end_offset(), 16 * 20 * 2);
 }
 
+/// The background syncs of the `Periodic` policies: waits (bounded) until `offset` is durable.
+fn wait_until_durable(log: &Log, offset: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while log.durable_end_offset() < offset {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offset {offset} never became durable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 #[test]
-fn non_durable_policies_acknowledge_at_once_and_interval_flushes() {
+fn kafka_flush_configs_select_the_policy() {
+    assert_eq!(
+        FlushPolicy::from_kafka(1, i64::MAX),
+        FlushPolicy::EveryAppend
+    );
+    assert_eq!(FlushPolicy::from_kafka(1, 10), FlushPolicy::EveryAppend);
+    assert_eq!(
+        FlushPolicy::from_kafka(i64::MAX, i64::MAX),
+        FlushPolicy::OS_MANAGED
+    );
+    assert_eq!(
+        FlushPolicy::from_kafka(1000, 5000),
+        FlushPolicy::Periodic {
+            messages: Some(1000),
+            interval_ms: Some(5000)
+        }
+    );
+    assert_eq!(
+        FlushPolicy::from_kafka(i64::MAX, 0),
+        FlushPolicy::Periodic {
+            messages: None,
+            interval_ms: Some(0)
+        }
+    );
+}
+
+#[test]
+fn flush_messages_syncs_after_that_many_records_without_holding_acknowledgements() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
-        flush: FlushPolicy::IntervalMs(100),
+        flush: FlushPolicy::from_kafka(5, i64::MAX),
         ..LogConfig::default()
     };
     let mut log = open(dir.path(), config);
     let info = log
         .append(&build_simple_batch(0, 2, 50), context(0))
         .unwrap();
+    // Acknowledged at once, though nothing was synced (no sync was even asked for).
     log.wait_durable(info.last_offset + 1).unwrap();
-    assert_eq!(
-        log.durable_end_offset(),
-        0,
-        "interval policy does not sync per append"
-    );
-    log.flush_if_due(1_000).unwrap();
+    log.flush_if_due(i64::MAX);
+    assert_eq!(log.durable_end_offset(), 0);
+    log.append(&build_simple_batch(0, 3, 50), context(0))
+        .unwrap();
+    wait_until_durable(&log, 5);
+}
+
+#[test]
+fn flush_ms_syncs_once_the_interval_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush: FlushPolicy::from_kafka(i64::MAX, 100),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    log.flush_if_due(1_000); // nothing written: nothing to sync
+    log.append(&build_simple_batch(0, 2, 50), context(0))
+        .unwrap();
+    log.flush_if_due(1_050);
+    assert_eq!(log.durable_end_offset(), 0, "not due 50 ms after the last");
+    log.flush_if_due(1_100);
+    wait_until_durable(&log, 2);
+}
+
+#[test]
+fn os_managed_flushes_only_at_roll_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush: FlushPolicy::OS_MANAGED,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config.clone());
+    log.append(&build_simple_batch(0, 2, 50), context(0))
+        .unwrap();
+    log.flush_if_due(i64::MAX);
+    assert_eq!(log.durable_end_offset(), 0);
+    log.roll().unwrap();
+    wait_until_durable(&log, 2);
+    log.append(&build_simple_batch(0, 1, 50), context(0))
+        .unwrap();
     assert_eq!(log.durable_end_offset(), 2);
+    log.close().unwrap();
+    assert_eq!(open(dir.path(), config).durable_end_offset(), 3);
 }
 
 #[test]

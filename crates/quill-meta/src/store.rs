@@ -275,7 +275,12 @@ fn open_and_repair_log(
             "metadata log ends with an invalid frame (torn write or damage); truncating to the last valid entry"
         );
         log.set_len(scan.valid_len_bytes)?;
-        log.sync_all()?;
+    }
+    // After a process crash the replayed entries may sit only in the page cache (the writer died
+    // between its write and its fdatasync): the image built from them is published as durable,
+    // so they must be made durable first. (An empty log holds nothing to lose.)
+    if file_len_bytes > 0 {
+        log.sync_data()?;
     }
     Ok((log, scan))
 }

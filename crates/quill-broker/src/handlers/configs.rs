@@ -212,7 +212,9 @@ fn broker_setting_type(name: &str) -> i8 {
         "log.retention.ms"
         | "log.retention.bytes"
         | "log.roll.ms"
+        | "log.flush.interval.messages"
         | "log.flush.interval.ms"
+        | "log.flush.scheduler.interval.ms"
         | "log.retention.check.interval.ms"
         | "connections.max.idle.ms"
         | "shutdown.timeout.ms" => 5,
