@@ -2,7 +2,9 @@
 //! confluent-kafka (librdkafka) and kafkajs produce updates and tombstones to compacted topics,
 //! the broker's cleaner runs (short `segment.ms`, low dirty ratio), and consumers of both
 //! clients reading from the beginning see only the latest value of each key; a group's
-//! committed offsets survive the cleaning of `__consumer_offsets` and a broker restart.
+//! committed offsets survive the cleaning of `__consumer_offsets` and a broker restart; a
+//! transactional id still loads (and commits) after `__transaction_state` was cleaned and the
+//! broker restarted.
 //!
 //! Waits are conditions with deadlines: the test keeps appending a record (which rolls the
 //! active segment once `segment.ms` has passed, as in Kafka) until the condition holds.
@@ -186,10 +188,12 @@ fn real_clients_read_only_the_latest_value_per_key_after_cleaning() {
     }
 }
 
-/// Kafka's group → `__consumer_offsets` partition: `abs(javaHashCode(group)) % partitions`.
-fn offsets_partition(group: &str, partitions: i32) -> i32 {
-    let hash = group.encode_utf16().fold(0i32, |h, c| {
-        h.wrapping_mul(31).wrapping_add(i32::from(c as i16))
+/// Kafka's key → internal topic partition (`__consumer_offsets` by group id,
+/// `__transaction_state` by transactional id): `Utils.abs(javaHashCode(key)) % partitions`,
+/// `abs` being `& 0x7fffffff`.
+fn internal_partition(key: &str, partitions: i32) -> i32 {
+    let hash = key.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
     });
     (hash & 0x7fff_ffff) % partitions
 }
@@ -242,7 +246,7 @@ fn committed_offsets_survive_cleaning_of_consumer_offsets_and_a_restart() {
         "confluent-kafka commit",
         confluent(&["commit", &address, "g", "data", "200"]),
     );
-    let partition = offsets_partition("g", 5);
+    let partition = internal_partition("g", 5);
     let partition_dir = dir.path().join(format!("__consumer_offsets-{partition}"));
     let deadline = Instant::now() + CONDITION_DEADLINE;
     let mut last_committed = 200;
@@ -275,5 +279,76 @@ fn committed_offsets_survive_cleaning_of_consumer_offsets_and_a_restart() {
     run(
         "confluent-kafka committed (after restart)",
         confluent(&["committed", &broker.address(), "g", "data", &expected]),
+    );
+}
+
+#[test]
+fn transactions_still_load_after_cleaning_of_transaction_state_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "--set",
+            "log.cleaner.backoff.ms=50",
+            "--set",
+            "log.roll.ms=100",
+            "--set",
+            "log.cleaner.min.cleanable.ratio=0.01",
+            "--set",
+            "offsets.topic.num.partitions=5",
+            "--set",
+            "transaction.state.log.num.partitions=5",
+        ],
+    );
+    let address = broker.address();
+    let mut client = broker.connect();
+    client.create_topic("txn-data", 1);
+    let partition = internal_partition("compaction-txn", 5);
+    let partition_dir = dir.path().join(format!("__transaction_state-{partition}"));
+    let deadline = Instant::now() + CONDITION_DEADLINE;
+    loop {
+        // Each transaction appends Ongoing / PrepareCommit / CompleteCommit records, which roll
+        // the segment once log.roll.ms has passed.
+        run(
+            "confluent-kafka transactions",
+            confluent(&["transactions", &address, "compaction-txn", "txn-data", "5"]),
+        );
+        if cleaner_position(&partition_dir).is_some_and(|position| position > 0) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let listing: Vec<String> = (0..5)
+                .map(|p| {
+                    let dir = dir.path().join(format!("__transaction_state-{p}"));
+                    let files: Vec<String> = std::fs::read_dir(&dir)
+                        .map(|entries| {
+                            entries
+                                .flatten()
+                                .map(|e| e.file_name().to_string_lossy().to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    format!("{p}: {files:?}")
+                })
+                .collect();
+            let log = broker.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!("__transaction_state-{partition} was never cleaned: {listing:#?}\n{tail:#?}");
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    assert_eq!(broker.stop_with("TERM"), Some(0));
+    broker.restart();
+    // The coordinator loads the cleaned partition: the id is known (its epoch is bumped) and
+    // new transactions commit.
+    run(
+        "confluent-kafka transactions after restart",
+        confluent(&[
+            "transactions",
+            &broker.address(),
+            "compaction-txn",
+            "txn-data",
+            "2",
+        ]),
     );
 }

@@ -5,13 +5,15 @@ usage:
   python compaction.py verify   <bootstrap> <topic> <keys> <rounds>
   python compaction.py commit   <bootstrap> <group> <topic> <commits>
   python compaction.py committed <bootstrap> <group> <topic> <expected-offset>
+  python compaction.py transactions <bootstrap> <transactional-id> <topic> <count>
 
 produce: <rounds> updates of keys key-0..key-<keys-1> (value "v-<key>-<round>"); in the last
 round every fifth key gets a tombstone (null value) instead. verify: a consumer from the
 beginning must see, for each of those keys, only the latest record (the tombstone for deleted
 keys), in offset order, and fewer records than were written (the cleaner ran). commit: commits
 offsets 1..<commits> of partition 0 one by one. committed: the group's committed offset must be
-<expected-offset>. Exits 0 on success, 1 with the client's own error otherwise; every wait is
+<expected-offset>. transactions: a transactional producer initialises (fencing any earlier
+epoch) and commits <count> transactions of one keyed record each. Exits 0 on success, 1 with the client's own error otherwise; every wait is
 bounded.
 """
 
@@ -120,6 +122,17 @@ def committed(bootstrap, group, topic, expected):
         consumer.close()
 
 
+def transactions(bootstrap, transactional_id, topic, count):
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id,
+                         "transaction.timeout.ms": 60000})
+    producer.init_transactions(DEADLINE_S)
+    for index in range(count):
+        producer.begin_transaction()
+        producer.produce(topic, key=("txn-%d" % index).encode(), value=b"committed", partition=0)
+        producer.commit_transaction(DEADLINE_S)
+    print("committed %d transactions" % count)
+
+
 def main():
     command, bootstrap = sys.argv[1], sys.argv[2]
     if command == "produce":
@@ -128,6 +141,8 @@ def main():
         verify(bootstrap, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif command == "commit":
         commit(bootstrap, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif command == "transactions":
+        transactions(bootstrap, sys.argv[3], sys.argv[4], int(sys.argv[5]))
     elif command == "committed":
         committed(bootstrap, sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
