@@ -59,13 +59,17 @@ pub use segment::MAX_BATCH_BYTES;
 pub use validate::{validate_append, ValidBatch, ValidatedAppend};
 
 /// Validates one v2 batch as the log validates producer input under default topic configs
-/// (for fuzzing and tests). Returns the parsed header.
+/// (for fuzzing and tests). Returns the parsed header. There is no clock here, so the
+/// `message.timestamp.*.max.ms` bounds (which compare with the time of the append) are not
+/// applied.
 pub fn validate_producer_batch(
     bytes: &[u8],
     max_message_bytes: u32,
 ) -> Result<BatchHeader, LogError> {
     let config = LogConfig {
         max_message_bytes,
+        timestamp_before_max_ms: i64::MAX,
+        timestamp_after_max_ms: i64::MAX,
         ..LogConfig::default()
     };
     let header = BatchHeader::parse(bytes)?;
