@@ -22,7 +22,7 @@ use common::*;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::{GroupId, OffsetCommitRequest};
+use kafka_protocol::messages::{DescribeLogDirsRequest, GroupId, OffsetCommitRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
@@ -142,6 +142,28 @@ fn wait_until_compacted(client: &mut TestClient, topic: &str) {
     }
 }
 
+/// DescribeLogDirs' size of partition 0 of `topic`.
+fn described_size(client: &mut TestClient, topic: &str) -> i64 {
+    let response = client.call(&DescribeLogDirsRequest::default().with_topics(None), 1);
+    response.results[0]
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == topic)
+        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == 0))
+        .map(|p| p.partition_size)
+        .unwrap()
+}
+
+/// The bytes of the `.log` files of a partition directory.
+fn segment_bytes_on_disk(partition_dir: &Path) -> i64 {
+    std::fs::read_dir(partition_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len() as i64)
+        .sum()
+}
+
 fn create_compacted(client: &mut TestClient, topic: &str) {
     let create = create_topic_request(
         topic,
@@ -176,7 +198,20 @@ fn real_clients_read_only_the_latest_value_per_key_after_cleaning() {
         kafkajs(&[&address, "by-kafkajs", "produce", &keys, &rounds]),
     );
     for topic in ["by-confluent", "by-kafkajs"] {
+        let size_before = described_size(&mut client, topic);
         wait_until_compacted(&mut client, topic);
+        // DescribeLogDirs reports the cleaned size (what the segment files hold). The cleaner may
+        // swap again between the two reads, so compare with the files right after asking.
+        let size_after = described_size(&mut client, topic);
+        let on_disk = segment_bytes_on_disk(&dir.path().join(format!("{topic}-0")));
+        assert!(
+            size_after < size_before + 4096,
+            "{topic}: {size_before} -> {size_after}"
+        );
+        assert!(
+            (size_after - on_disk).abs() < 4096,
+            "{topic}: DescribeLogDirs says {size_after}, the segment files hold {on_disk}"
+        );
         run(
             &format!("confluent-kafka verify {topic}"),
             confluent(&["verify", &address, topic, &keys, &rounds]),
