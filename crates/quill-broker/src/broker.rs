@@ -18,6 +18,7 @@ use crate::state::BrokerState;
 use quill_group::GroupCoordinator;
 use quill_txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 
+use crate::cleaner::CleanerService;
 use crate::txn_store::{LogTxnMarkers, LogTxnStore, MetaProducerIds};
 
 /// Name of the metadata log directory inside the data dir (Kafka KRaft's name).
@@ -47,6 +48,8 @@ pub enum BrokerError {
     Log(#[from] quill_log::LogError),
     #[error("advertised address {address} is not host:port")]
     AdvertisedAddress { address: String },
+    #[error("cannot start the log cleaner: {0}")]
+    Cleaner(String),
 }
 
 /// A started broker: bound and ready, not yet serving until [`Broker::run`].
@@ -55,6 +58,8 @@ pub struct Broker {
     listeners: Vec<TcpListener>,
     local_addresses: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    /// Compaction threads (`log.cleaner.*`), if enabled.
+    cleaner: Option<CleanerService>,
 }
 
 impl Broker {
@@ -115,11 +120,14 @@ impl Broker {
         if state.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
             state.ensure_transaction_topic().await?;
         }
+        let cleaner = CleanerService::start(&state.config.cleaner, state.partitions.clone())
+            .map_err(BrokerError::Cleaner)?;
         Ok(Broker {
             state,
             listeners,
             local_addresses,
             shutdown,
+            cleaner,
         })
     }
 
@@ -163,8 +171,20 @@ impl Broker {
         }
         maintenance.abort();
         flusher.abort();
+        if let Some(cleaner) = &self.cleaner {
+            cleaner.request_stop();
+        }
         let partitions = self.state.partitions.clone();
-        if let Err(error) = tokio::task::spawn_blocking(move || partitions.close_all()).await {
+        // Closing a log stops a cleaning round on it; then the cleaner threads can end.
+        let cleaner = self.cleaner;
+        if let Err(error) = tokio::task::spawn_blocking(move || {
+            partitions.close_all();
+            if let Some(cleaner) = cleaner {
+                cleaner.stop();
+            }
+        })
+        .await
+        {
             tracing::error!(%error, "closing partition logs failed");
         }
         tracing::info!("shutdown complete");

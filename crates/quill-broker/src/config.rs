@@ -29,6 +29,39 @@ pub enum TimestampTypeSetting {
     LogAppendTime,
 }
 
+/// The log cleaner's broker settings (`log.cleaner.*`), Kafka's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerSettings {
+    /// `log.cleaner.enable`: false leaves compacted topics uncompacted (they grow forever).
+    pub enable: bool,
+    /// `log.cleaner.threads`
+    pub threads: usize,
+    /// `log.cleaner.dedupe.buffer.size`: offset-map memory shared by all cleaner threads.
+    pub dedupe_buffer_size: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: reads plus writes of all cleaner threads.
+    pub io_max_bytes_per_second: f64,
+    /// `log.cleaner.backoff.ms`: how long a cleaner thread sleeps when nothing is dirty enough.
+    pub backoff_ms: u64,
+}
+
+impl Default for CleanerSettings {
+    fn default() -> Self {
+        CleanerSettings {
+            enable: true,
+            threads: 1,
+            dedupe_buffer_size: 128 * 1024 * 1024,
+            io_max_bytes_per_second: f64::MAX,
+            backoff_ms: 15_000,
+        }
+    }
+}
+
+/// The most cleaner threads a broker runs (each holds its share of the dedupe buffer).
+pub const MAX_CLEANER_THREADS: usize = 64;
+/// Each cleaner thread's offset map gets at least this much (Kafka refuses maps that cannot make
+/// progress; a few thousand keys per pass is the practical floor).
+pub const MIN_DEDUPE_BUFFER_PER_THREAD: u64 = 64 * 1024;
+
 /// All broker-level settings with Kafka's defaults (Quill's where Quill differs, documented).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
@@ -82,6 +115,8 @@ pub struct BrokerConfig {
     pub txn: quill_txn::TxnConfig,
     /// `producer.id.expiration.ms` (86400000): partitions forget idle idempotent producers.
     pub producer_id_expiration_ms: i64,
+    /// `log.cleaner.*`
+    pub cleaner: CleanerSettings,
     /// Broker-level defaults of topic configs Quill has no dedicated field for (e.g.
     /// `log.cleanup.policy`, `log.retention.hours`, `compression.type`), by Kafka name. They
     /// feed topic config defaults through the static broker config layer.
@@ -127,6 +162,7 @@ impl Default for BrokerConfig {
             group: quill_group::GroupConfig::default(),
             txn: quill_txn::TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
+            cleaner: CleanerSettings::default(),
             topic_defaults: std::collections::BTreeMap::new(),
             explicitly_set: BTreeSet::new(),
         }
@@ -180,6 +216,11 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", description: "how often timed-out transactions are aborted (default 1000; Kafka 10000)" },
     SettingDoc { name: "transactional.id.expiration.ms", description: "forget transactional ids idle this long (default 604800000)" },
     SettingDoc { name: "producer.id.expiration.ms", description: "partitions forget idle idempotent producers after this long (default 86400000)" },
+    SettingDoc { name: "log.cleaner.enable", description: "compact topics with cleanup.policy=compact (default true)" },
+    SettingDoc { name: "log.cleaner.threads", description: "background compaction threads (default 1, at most 64)" },
+    SettingDoc { name: "log.cleaner.dedupe.buffer.size", description: "key map memory shared by the cleaner threads; fuller maps clean in more passes (default 134217728)" },
+    SettingDoc { name: "log.cleaner.io.max.bytes.per.second", description: "cap on the cleaner threads' reads plus writes (default unlimited)" },
+    SettingDoc { name: "log.cleaner.backoff.ms", description: "cleaner sleep when no log is dirty enough (default 15000)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
 ];
 
@@ -353,6 +394,34 @@ impl BrokerConfig {
             "producer.id.expiration.ms" => {
                 self.producer_id_expiration_ms =
                     parse_int_at_least(value, 1i64).map_err(|r| invalid(&r))?
+            }
+            "log.cleaner.enable" => {
+                self.cleaner.enable = parse_bool(value).map_err(|r| invalid(&r))?
+            }
+            "log.cleaner.threads" => {
+                let threads: usize = parse_int_at_least(value, 0usize).map_err(|r| invalid(&r))?;
+                if threads > MAX_CLEANER_THREADS {
+                    return Err(invalid(&format!("at most {MAX_CLEANER_THREADS}")));
+                }
+                self.cleaner.threads = threads;
+            }
+            "log.cleaner.dedupe.buffer.size" => {
+                self.cleaner.dedupe_buffer_size =
+                    parse_int_at_least(value, MIN_DEDUPE_BUFFER_PER_THREAD)
+                        .map_err(|r| invalid(&r))?
+            }
+            "log.cleaner.io.max.bytes.per.second" => {
+                let rate: f64 = value
+                    .parse()
+                    .map_err(|_| invalid("must be a number of bytes per second"))?;
+                if rate.is_nan() || rate <= 0.0 {
+                    return Err(invalid("must be greater than 0"));
+                }
+                self.cleaner.io_max_bytes_per_second = rate;
+            }
+            "log.cleaner.backoff.ms" => {
+                self.cleaner.backoff_ms =
+                    parse_int_at_least(value, 0u64).map_err(|r| invalid(&r))?
             }
             other if quill_meta::topic_config::topic_config_for_broker_synonym(other).is_some() => {
                 quill_meta::topic_config::validate_broker_config(other, value)
@@ -549,6 +618,23 @@ impl BrokerConfig {
                 "producer.id.expiration.ms",
                 Some(self.producer_id_expiration_ms.to_string()),
             ),
+            ("log.cleaner.enable", Some(self.cleaner.enable.to_string())),
+            (
+                "log.cleaner.threads",
+                Some(self.cleaner.threads.to_string()),
+            ),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                Some(self.cleaner.dedupe_buffer_size.to_string()),
+            ),
+            (
+                "log.cleaner.io.max.bytes.per.second",
+                Some(format!("{:?}", self.cleaner.io_max_bytes_per_second)),
+            ),
+            (
+                "log.cleaner.backoff.ms",
+                Some(self.cleaner.backoff_ms.to_string()),
+            ),
         ];
         let mut described: Vec<(String, Option<String>)> = fixed
             .into_iter()
@@ -707,6 +793,52 @@ mod tests {
         );
         let error = config.set("log.cleanup.policy", "sometimes").unwrap_err();
         assert!(error.to_string().contains("log.cleanup.policy"), "{error}");
+    }
+
+    #[test]
+    fn log_cleaner_settings_are_validated_and_described() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.cleaner, CleanerSettings::default());
+        config.set("log.cleaner.threads", "2").unwrap();
+        config
+            .set("log.cleaner.dedupe.buffer.size", "1048576")
+            .unwrap();
+        config
+            .set("log.cleaner.io.max.bytes.per.second", "5e6")
+            .unwrap();
+        config.set("log.cleaner.backoff.ms", "0").unwrap();
+        config.set("log.cleaner.enable", "false").unwrap();
+        assert_eq!(
+            config.cleaner,
+            CleanerSettings {
+                enable: false,
+                threads: 2,
+                dedupe_buffer_size: 1_048_576,
+                io_max_bytes_per_second: 5e6,
+                backoff_ms: 0,
+            }
+        );
+        for (name, value) in [
+            ("log.cleaner.threads", "65"),
+            ("log.cleaner.threads", "-1"),
+            ("log.cleaner.dedupe.buffer.size", "1024"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "NaN"),
+            ("log.cleaner.backoff.ms", "-5"),
+            ("log.cleaner.enable", "maybe"),
+        ] {
+            let error = config.set(name, value).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
+        let described: std::collections::BTreeMap<String, Option<String>> =
+            config.describe().into_iter().collect();
+        assert_eq!(
+            described.get("log.cleaner.threads"),
+            Some(&Some("2".to_string()))
+        );
+        assert!(SETTINGS
+            .iter()
+            .any(|s| s.name == "log.cleaner.dedupe.buffer.size"));
     }
 
     #[test]

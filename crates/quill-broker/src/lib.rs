@@ -6,6 +6,7 @@
 
 pub mod broker;
 mod budget;
+mod cleaner;
 mod clock;
 pub mod config;
 mod dispatch;

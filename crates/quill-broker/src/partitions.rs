@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quill_log::{
-    AbortedTransaction, AppendContext, AppendInfo, CleanupPolicy, CompactionConfig, Compression,
-    CompressionLevels, ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig, LogError,
-    ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
+    AbortedTransaction, AppendContext, AppendInfo, CleanableStats, CleanupPolicy, CompactionConfig,
+    Compression, CompressionLevels, ControlMarker, FlushPolicy, GroupCommitter, Log, LogConfig,
+    LogError, ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
 use quill_meta::{MetadataImage, TopicInfo, Uuid};
@@ -376,6 +376,25 @@ impl Partition {
             Ok(new_start)
         })
         .await
+    }
+
+    /// The lock the cleaner plans and swaps under (`quill_log::LogHandle`).
+    pub fn log_handle(&self) -> &RwLock<Option<Log>> {
+        &self.log
+    }
+
+    /// Whether the log was closed or deleted.
+    pub fn is_closed(&self) -> bool {
+        self.read_log().is_none()
+    }
+
+    /// Blocking (brief read lock): how dirty a compacted log is, with its
+    /// `min.cleanable.dirty.ratio`; `None` unless `cleanup.policy` includes `compact`.
+    pub fn cleanable_stats(&self, now_ms: i64) -> Option<(CleanableStats, f64)> {
+        let guard = self.read_log();
+        let log = guard.as_ref()?;
+        let stats = log.cleanable_stats(now_ms)?;
+        Some((stats, log.config().compaction.min_cleanable_dirty_ratio))
     }
 
     pub fn size_bytes(&self) -> u64 {

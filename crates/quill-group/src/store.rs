@@ -144,6 +144,23 @@ impl MemoryStore {
         }
     }
 
+    /// What the log cleaner does to a partition of `__consumer_offsets`: only the last record
+    /// of each key stays (tombstones included), in log order.
+    pub fn compact(&self, partition: i32) {
+        if let Some(records) = lock(&self.inner.partitions).get_mut(&partition) {
+            let mut last_index = HashMap::new();
+            for (index, record) in records.iter().enumerate() {
+                last_index.insert(record.key.clone(), index);
+            }
+            let mut index = 0;
+            records.retain(|record| {
+                let keep = last_index.get(&record.key) == Some(&index);
+                index += 1;
+                keep
+            });
+        }
+    }
+
     /// What a COMMIT (`commit`) or ABORT marker does to the producer's open transactional
     /// records of `partition`: appended to the partition's records, or dropped.
     pub fn write_marker(&self, partition: i32, producer_id: i64, commit: bool) {

@@ -160,20 +160,3 @@ async fn membership_is_checked_when_claimed() {
         Some(GroupError::OffsetMetadataTooLarge { .. })
     ));
 }
-
-#[tokio::test(start_paused = true)]
-async fn rewrite_waits_for_open_transactions() {
-    let h = test_harness().await;
-    let c = &h.coordinator;
-    c.txn_commit_offsets(txn_commit("g", 77, &[("in", 0, 10)]))
-        .await;
-    let partition = c.partition_for("g");
-    // The offsets exist only in the open transaction's batch: no truncating rewrite now.
-    assert_eq!(
-        c.rewrite_partition(partition).await,
-        Err(GroupError::CoordinatorNotAvailable)
-    );
-    h.store.write_marker(partition, 77, true);
-    c.complete_transaction(partition, 77, true).await.unwrap();
-    assert_eq!(c.rewrite_partition(partition).await, Ok(1));
-}

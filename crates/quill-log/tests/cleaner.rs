@@ -338,3 +338,60 @@ fn aborted_transactions_are_removed_and_unneeded_markers_go_after_the_horizon() 
     assert_eq!(markers, vec![8], "{headers:?}");
     assert!(log.aborted_transactions(0, log.log_end_offset()).is_empty());
 }
+
+#[test]
+fn min_compaction_lag_keeps_young_segments_dirty_and_max_lag_forces_cleaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = compact_config(1 << 20, DAY);
+    config.compaction.min_compaction_lag_ms = 1000;
+    let mut log = open(dir.path(), config.clone());
+    write(&mut log, &[("a", Some("1")), ("a", Some("2"))], 100);
+    log.roll().unwrap();
+    // Records written at NOW are younger than the lag at NOW + 999: nothing is cleanable.
+    let stats = log.cleanable_stats(NOW + 999).unwrap();
+    assert_eq!(stats.cleanable_bytes, 0);
+    let handle = RwLock::new(log);
+    assert!(cleaner(1 << 20)
+        .clean(&handle, NOW + 999)
+        .unwrap()
+        .is_none());
+    let stats = handle.read().unwrap().cleanable_stats(NOW + 1001).unwrap();
+    assert!(stats.cleanable_bytes > 0);
+    assert!(stats.should_clean(0.5));
+    assert_eq!(stats.compaction_delay_ms, 0);
+    // A ratio the log can never reach: only max.compaction.lag.ms makes it due.
+    assert!(!stats.should_clean(1.0));
+    let mut log = handle.into_inner().unwrap();
+    config.compaction.max_compaction_lag_ms = 5000;
+    log.set_config(config);
+    let overdue = log.cleanable_stats(NOW + 6000).unwrap();
+    assert_eq!(overdue.compaction_delay_ms, 1000);
+    assert!(overdue.should_clean(1.0));
+}
+
+#[test]
+fn retention_applies_to_compact_delete_but_not_to_compact() {
+    for (policy, expect_deleted) in [
+        (quill_log::CleanupPolicy::COMPACT, false),
+        (quill_log::CleanupPolicy::COMPACT_DELETE, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = compact_config(1 << 20, DAY);
+        config.cleanup_policy = policy;
+        config.retention_ms = 1000;
+        let mut log = open(dir.path(), config);
+        write(&mut log, &[("a", Some("1")), ("b", Some("1"))], 1);
+        let deleted = log.apply_retention(NOW + 10 * DAY).unwrap();
+        assert_eq!(deleted > 0, expect_deleted, "{policy:?}");
+        let handle = RwLock::new(log);
+        // Cleaning works the same after retention moved the log start.
+        let _ = cleaner(1 << 20).clean(&handle, NOW + 10 * DAY).unwrap();
+        let log = handle.into_inner().unwrap();
+        let (_, records) = read_all(&log);
+        assert_eq!(
+            records.is_empty(),
+            expect_deleted,
+            "{policy:?}: {records:?}"
+        );
+    }
+}

@@ -86,7 +86,7 @@ fn a_crash_at_any_step_of_cleaning_leaves_a_valid_log_with_the_same_content() {
             let handle = RwLock::new(open_on(&disk));
             disk.power_loss_after(crash_point, mode);
             let outcome = cleaner(1 << 20).clean(&handle, NOW);
-            if disk.power_loss_pending() {
+            if disk.crash_pending() {
                 // The round finished before the crash point: nothing more to cut.
                 assert!(outcome.unwrap().is_some());
                 completed_without_crash += 1;
