@@ -321,7 +321,9 @@ fn acks_zero_produce_has_no_response() {
     // The next response on the wire belongs to the next request.
     let response = client.call(&ApiVersionsRequest::default(), 2);
     assert_eq!(response.error_code, 0);
-    let fetched = client.fetch("fire", 0, 0);
+    // The high watermark moves once the group commit's fsync is done: long-poll for it.
+    let fetched: kafka_protocol::messages::FetchResponse =
+        client.call(&fetch_request("fire", 0, 0, 10_000), 11);
     assert_eq!(fetched.responses[0].partitions[0].high_watermark, 1);
 }
 
