@@ -936,7 +936,6 @@ mod tests {
         assert_eq!(config.file_delete_delay_ms, 60_000);
     }
 
-
     fn flush_policy(
         topic_configs: &[(&str, &str)],
         dynamic_broker: &[(&str, &str)],
