@@ -1,0 +1,391 @@
+//! In-process clusters on `MemRouter`: elections, commits, leader loss, partitions, message
+//! loss, restarts, snapshots, and power loss on the simulated disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quill_fs::sim::{CrashMode, SimDisk};
+use quill_fs::Fs;
+
+use super::mem_network::MemRouter;
+use super::*;
+use crate::Uuid;
+
+/// Generous bound for conditions on a loaded 2-core machine; tests finish far sooner.
+const DEADLINE: Duration = Duration::from_secs(30);
+const ELECTION_TIMEOUT_MS: u64 = 150;
+const CLUSTER_ID: &str = "quorum-test-cluster";
+
+fn register(node_id: i32) -> MetadataRecord {
+    MetadataRecord::RegisterBroker {
+        node_id,
+        host: format!("broker-{node_id}"),
+        port: 9092,
+        rack: None,
+    }
+}
+
+fn config(node_id: i32, voters: &[i32], snapshot_interval_entries: u64) -> QuorumConfig {
+    QuorumConfig {
+        node_id,
+        cluster_id: CLUSTER_ID.to_string(),
+        voters: voters
+            .iter()
+            .map(|id| (*id, format!("127.0.0.1:{}", 19000 + id)))
+            .collect(),
+        election_timeout_ms: ELECTION_TIMEOUT_MS,
+        snapshot_interval_entries,
+        retained_log_entries: 2,
+        max_entry_bytes: crate::store::DEFAULT_MAX_ENTRY_BYTES,
+    }
+}
+
+struct Cluster {
+    router: MemRouter,
+    fs: Fs,
+    root: PathBuf,
+    voters: Vec<i32>,
+    snapshot_interval_entries: u64,
+    live: BTreeMap<i32, RaftQuorum>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    async fn start(size: i32, snapshot_interval_entries: u64) -> Cluster {
+        let temp = tempfile::tempdir().unwrap();
+        let mut cluster = Cluster {
+            router: MemRouter::new(),
+            fs: Fs::default(),
+            root: temp.path().to_path_buf(),
+            voters: (1..=size).collect(),
+            snapshot_interval_entries,
+            live: BTreeMap::new(),
+            _temp: Some(temp),
+        };
+        for node_id in cluster.voters.clone() {
+            cluster.start_member(node_id).await;
+        }
+        cluster
+    }
+
+    async fn start_member(&mut self, node_id: i32) {
+        let quorum = RaftQuorum::start(
+            config(node_id, &self.voters, self.snapshot_interval_entries),
+            &self.fs,
+            &self.root.join(format!("node-{node_id}")),
+            self.router.network_for(node_id),
+        )
+        .await
+        .unwrap();
+        self.router.register(node_id, quorum.raft().clone());
+        self.live.insert(node_id, quorum);
+    }
+
+    async fn kill(&mut self, node_id: i32) {
+        self.router.unregister(node_id);
+        let quorum = self.live.remove(&node_id).unwrap();
+        quorum.shutdown().await.unwrap();
+    }
+
+    /// Waits until the members in `among` agree on one leader that is itself in `among`.
+    async fn wait_leader(&self, among: &[i32]) -> i32 {
+        let started = Instant::now();
+        loop {
+            let views: BTreeSet<Option<i32>> =
+                among.iter().map(|id| self.live[id].leader()).collect();
+            if let [Some(leader)] = views.iter().copied().collect::<Vec<_>>()[..] {
+                if among.contains(&leader)
+                    && self.live[&leader]
+                        .raft()
+                        .metrics()
+                        .borrow()
+                        .state
+                        .is_leader()
+                {
+                    return leader;
+                }
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no agreed leader among {among:?}: {views:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Proposes through whoever leads now, retrying while leadership moves.
+    async fn propose(&self, records: Vec<MetadataRecord>) -> u64 {
+        let started = Instant::now();
+        loop {
+            let members: Vec<i32> = self.live.keys().copied().collect();
+            let leader = self.wait_leader(&members).await;
+            match self.live[&leader].propose(records.clone()).await {
+                Ok(index) => return index,
+                Err(QuorumError::NotLeader { .. } | QuorumError::Unknown(_)) => {}
+                Err(error) => panic!("proposal failed: {error}"),
+            }
+            assert!(started.elapsed() < DEADLINE, "proposal not committed");
+        }
+    }
+
+    /// Waits until every live member applied `index`; returns their images, all equal.
+    async fn converged_image(&self, index: u64) -> Arc<MetadataImage> {
+        for quorum in self.live.values() {
+            quorum.wait_applied(index, DEADLINE).await.unwrap();
+        }
+        // Compare at the same offset: wait for all to reach the highest applied offset.
+        let highest = self.live.values().map(|q| q.image().offset).max().unwrap();
+        for quorum in self.live.values() {
+            quorum.wait_applied(highest, DEADLINE).await.unwrap();
+        }
+        let images: Vec<Arc<MetadataImage>> = self.live.values().map(|q| q.image()).collect();
+        for image in &images {
+            assert_eq!(**image, *images[0], "committed metadata diverged");
+        }
+        image_brokers(&images[0]);
+        Arc::clone(&images[0])
+    }
+
+    async fn shutdown(self) {
+        for quorum in self.live.values() {
+            let _ = quorum.shutdown().await;
+        }
+    }
+}
+
+fn image_brokers(image: &MetadataImage) -> BTreeSet<i32> {
+    image.brokers.keys().copied().collect()
+}
+
+async fn leader_loss_scenario(size: i32) {
+    let mut cluster = Cluster::start(size, 1000).await;
+    let everyone = cluster.voters.clone();
+    let first_leader = cluster.wait_leader(&everyone).await;
+    assert_eq!(cluster.live[&first_leader].voters(), everyone);
+
+    let mut index = 0;
+    for broker in 100..105 {
+        index = cluster.propose(vec![register(broker)]).await;
+    }
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), (100..105).collect());
+
+    cluster.kill(first_leader).await;
+    let survivors: Vec<i32> = cluster.live.keys().copied().collect();
+    let second_leader = cluster.wait_leader(&survivors).await;
+    assert_ne!(second_leader, first_leader);
+    for broker in 105..110 {
+        index = cluster.propose(vec![register(broker)]).await;
+    }
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), (100..110).collect());
+
+    // The killed leader restarts from its files and catches up.
+    cluster.start_member(first_leader).await;
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), (100..110).collect());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_elect_commit_and_survive_leader_loss() {
+    leader_loss_scenario(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_voters_elect_commit_and_survive_leader_loss() {
+    leader_loss_scenario(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_minority_cannot_commit() {
+    let cluster = Cluster::start(5, 1000).await;
+    let everyone = cluster.voters.clone();
+    let old_leader = cluster.wait_leader(&everyone).await;
+    let index = cluster.propose(vec![register(1)]).await;
+    cluster.converged_image(index).await;
+
+    // The leader and one follower are cut off: a minority of two.
+    let follower = *everyone.iter().find(|id| **id != old_leader).unwrap();
+    cluster.router.isolate(old_leader);
+    cluster.router.isolate(follower);
+    let minority_write = cluster.live[&old_leader].propose(vec![register(666)]);
+    // Proving an absence needs a bound; several election timeouts pass meanwhile.
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(ELECTION_TIMEOUT_MS * 10),
+        minority_write,
+    )
+    .await;
+    assert!(
+        !matches!(outcome, Ok(Ok(_))),
+        "a minority acknowledged a change: {outcome:?}"
+    );
+
+    let majority: Vec<i32> = everyone
+        .iter()
+        .copied()
+        .filter(|id| *id != old_leader && *id != follower)
+        .collect();
+    let new_leader = cluster.wait_leader(&majority).await;
+    let index = cluster.live[&new_leader]
+        .propose(vec![register(2)])
+        .await
+        .unwrap();
+
+    cluster.router.heal_all();
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), BTreeSet::from([1, 2]));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_delaying_network_never_diverges() {
+    for seed in [7u64, 1234] {
+        let cluster = Cluster::start(3, 5).await;
+        cluster.router.set_faults(seed, 150, 15);
+        let mut index = 0;
+        for broker in 0..15 {
+            index = cluster.propose(vec![register(broker)]).await;
+        }
+        cluster.router.set_faults(seed, 0, 0);
+        let image = cluster.converged_image(index).await;
+        assert_eq!(image_brokers(&image), (0..15).collect(), "seed {seed}");
+        cluster.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_but_invalid_entry_is_refused_identically_everywhere() {
+    let cluster = Cluster::start(3, 1000).await;
+    let leader = cluster.wait_leader(&cluster.voters).await;
+    let create = |topic_id: u128| MetadataRecord::CreateTopic {
+        name: "orders".to_string(),
+        topic_id: Uuid::from_u128(topic_id),
+        partitions: vec![crate::PartitionAssignment {
+            partition: 0,
+            replicas: vec![1],
+        }],
+        configs: BTreeMap::new(),
+    };
+    cluster.propose(vec![register(1)]).await;
+    // Both pass the leader's pre-check against the same image; only the first applies.
+    let quorum = &cluster.live[&leader];
+    let (first, second) = tokio::join!(
+        quorum.propose(vec![create(1)]),
+        quorum.propose(vec![create(2)])
+    );
+    let outcomes = [first, second];
+    let ok = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(ok, 1, "{outcomes:?}");
+    let refused = outcomes
+        .iter()
+        .find_map(|outcome| outcome.as_ref().err())
+        .unwrap();
+    assert_eq!(
+        refused.kafka_error_code(),
+        crate::error_code::TOPIC_ALREADY_EXISTS
+    );
+
+    let index = cluster.propose(vec![register(2)]).await;
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image.topics.len(), 1);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_member_catches_up_from_a_snapshot_after_purge() {
+    let mut cluster = Cluster::start(3, 3).await;
+    let leader = cluster.wait_leader(&cluster.voters).await;
+    let lagging = *cluster.voters.iter().find(|id| **id != leader).unwrap();
+    cluster.kill(lagging).await;
+    // Wipe its state: it must rebuild everything from the leader's snapshot + log suffix.
+    std::fs::remove_dir_all(cluster.root.join(format!("node-{lagging}"))).unwrap();
+    let mut index = 0;
+    for broker in 0..20 {
+        index = cluster.propose(vec![register(broker)]).await;
+    }
+    cluster.start_member(lagging).await;
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), (0..20).collect());
+    assert!(cluster
+        .root
+        .join(format!("node-{leader}/quorum.snapshot"))
+        .exists());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_voter_keeps_every_acknowledged_change_through_power_loss() {
+    let dir = PathBuf::from("/quorum");
+    for seed in 0..6u64 {
+        let disk = SimDisk::new();
+        let mut acknowledged = BTreeSet::new();
+        let mut broker = 0;
+        for round in 0..3u64 {
+            let fs = disk.mount();
+            let router = MemRouter::new();
+            let quorum = RaftQuorum::start(config(1, &[1], 4), &fs, &dir, router.network_for(1))
+                .await
+                .unwrap();
+            router.register(1, quorum.raft().clone());
+            // Everything acknowledged before the crash(es) is there.
+            let restored = wait_for_image(&quorum, |image| {
+                acknowledged.iter().all(|id| image.brokers.contains_key(id))
+            })
+            .await;
+            assert!(
+                restored,
+                "seed {seed} round {round}: lost acknowledged changes"
+            );
+            assert!(
+                wait_for_leadership(&quorum).await,
+                "seed {seed} round {round}: the single voter did not lead"
+            );
+            // The power fails somewhere inside the next writes.
+            disk.power_loss_after(
+                seed * 5 + round * 3 + 8,
+                CrashMode::Partial { seed: seed + round },
+            );
+            for _ in 0..8 {
+                broker += 1;
+                match quorum.propose(vec![register(broker)]).await {
+                    Ok(_) => {
+                        acknowledged.insert(broker);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if disk.power_loss_pending() {
+                disk.power_loss(CrashMode::Partial { seed });
+            }
+            let _ = quorum.shutdown().await;
+            disk.kill_process();
+        }
+        assert!(
+            !acknowledged.is_empty(),
+            "seed {seed}: nothing was ever acknowledged"
+        );
+    }
+}
+
+async fn wait_for_leadership(quorum: &RaftQuorum) -> bool {
+    let mut metrics = quorum.raft().metrics();
+    let node_id = to_node_id(quorum.node_id());
+    tokio::time::timeout(
+        DEADLINE,
+        metrics.wait_for(|metrics| {
+            metrics.current_leader == Some(node_id) && metrics.state.is_leader()
+        }),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok())
+}
+
+async fn wait_for_image(quorum: &RaftQuorum, condition: impl Fn(&MetadataImage) -> bool) -> bool {
+    let mut images = quorum.subscribe();
+    tokio::time::timeout(DEADLINE, images.wait_for(|image| condition(image)))
+        .await
+        .is_ok_and(|result| result.is_ok())
+}
