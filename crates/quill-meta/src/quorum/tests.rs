@@ -389,3 +389,105 @@ async fn wait_for_image(quorum: &RaftQuorum, condition: impl Fn(&MetadataImage) 
         .await
         .is_ok_and(|result| result.is_ok())
 }
+
+/// openraft's own conformance suite for log storage + state machine implementations.
+struct SuiteBuilder;
+
+impl
+    openraft::testing::StoreBuilder<
+        MetaRaftConfig,
+        log_store::LogStore,
+        machine::StateMachine,
+        tempfile::TempDir,
+    > for SuiteBuilder
+{
+    async fn build(
+        &self,
+    ) -> Result<
+        (
+            tempfile::TempDir,
+            log_store::LogStore,
+            machine::StateMachine,
+        ),
+        openraft::StorageError<NodeId>,
+    > {
+        let temp = tempfile::tempdir().unwrap();
+        let fs = Fs::default();
+        let log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+        let machine = machine::StateMachine::open(&fs, temp.path(), CLUSTER_ID).unwrap();
+        Ok((temp, log, machine))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_passes() {
+    openraft::testing::Suite::test_all(SuiteBuilder).unwrap();
+}
+
+fn blank(term: u64, index: u64) -> openraft::Entry<MetaRaftConfig> {
+    openraft::Entry {
+        log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
+        payload: openraft::EntryPayload::Blank,
+    }
+}
+
+#[tokio::test]
+async fn log_store_reopens_with_purge_truncate_vote_and_a_cut_torn_tail() {
+    use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
+    use openraft::RaftLogReader;
+
+    let temp = tempfile::tempdir().unwrap();
+    let fs = Fs::default();
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    log.blocking_append((1..=10).map(|index| blank(1, index)))
+        .await
+        .unwrap();
+    log.purge(blank(1, 4).log_id).await.unwrap();
+    log.truncate(blank(1, 8).log_id).await.unwrap();
+    log.blocking_append([blank(2, 8)]).await.unwrap();
+    let vote = openraft::Vote::new(2, 3);
+    log.save_vote(&vote).await.unwrap();
+    drop(log);
+    // A torn frame at the end, as a crash mid-append leaves it.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(temp.path().join(log_store::LOG_FILE))
+        .unwrap();
+    std::io::Write::write_all(&mut file, &[9, 0, 0, 0, 1, 2]).unwrap();
+
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(blank(1, 4).log_id));
+    assert_eq!(state.last_log_id, Some(blank(2, 8).log_id));
+    let indexes: Vec<(u64, u64)> = log
+        .try_get_log_entries(0..100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|entry| (entry.log_id.leader_id.term, entry.log_id.index))
+        .collect();
+    assert_eq!(indexes, vec![(1, 5), (1, 6), (1, 7), (2, 8)]);
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    // Appending after the cut continues the same log.
+    log.blocking_append([blank(2, 9)]).await.unwrap();
+    drop(log);
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    assert_eq!(
+        log.get_log_state().await.unwrap().last_log_id,
+        Some(blank(2, 9).log_id)
+    );
+}
+
+#[test]
+fn log_store_refuses_a_gap() {
+    let temp = tempfile::tempdir().unwrap();
+    let frame = |index| {
+        let payload = serde_json::to_vec(&blank(1, index)).unwrap();
+        crate::storage::frame::encode_frame(&payload).unwrap()
+    };
+    let mut bytes = frame(1);
+    bytes.extend(frame(3));
+    std::fs::write(temp.path().join(log_store::LOG_FILE), bytes).unwrap();
+    let opened = log_store::LogStore::open(&Fs::default(), temp.path(), 1 << 20);
+    assert!(matches!(opened, Err(MetaError::Corrupt(_))));
+}
