@@ -352,6 +352,28 @@ fn rewrite_log(inner: &mut LogInner) -> std::result::Result<(), MetaError> {
     Ok(())
 }
 
+/// True while nothing but a migration can have been written: no vote (a voter votes for itself
+/// before it appends anything) and an empty log.
+pub(crate) fn is_unused(fs: &Fs, dir: &Path) -> std::result::Result<bool, MetaError> {
+    if fs.exists(&dir.join(VOTE_FILE)) {
+        return Ok(false);
+    }
+    match fs.file_len(&dir.join(LOG_FILE)) {
+        Ok(len_bytes) => Ok(len_bytes == 0),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Marks the log purged up to `log_id` (used when a snapshot stands in for the log's start).
+pub(crate) fn write_purged(
+    fs: &Fs,
+    dir: &Path,
+    log_id: &LogId<NodeId>,
+) -> std::result::Result<(), MetaError> {
+    write_small_json(fs, dir, PURGED_FILE, log_id)
+}
+
 fn write_small_json<T: Serialize>(
     fs: &Fs,
     dir: &Path,

@@ -127,6 +127,25 @@ impl StateMachine {
     }
 }
 
+/// Writes `image` as the current snapshot with `meta` (a migration's starting point).
+pub(crate) fn write_snapshot(
+    fs: &Fs,
+    dir: &Path,
+    meta: Meta,
+    image: &MetadataImage,
+) -> std::result::Result<(), MetaError> {
+    create_dir_durably(fs, dir)?;
+    let shared = Shared {
+        fs: fs.clone(),
+        dir: dir.to_path_buf(),
+        current: Mutex::new(None),
+    };
+    shared.persist(StoredSnapshot {
+        meta,
+        data: encode_snapshot(image)?,
+    })
+}
+
 fn decode_image(
     stored: &StoredSnapshot,
     cluster_id: &str,

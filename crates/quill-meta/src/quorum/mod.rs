@@ -19,6 +19,7 @@
 pub mod log_store;
 pub mod machine;
 pub mod mem_network;
+pub mod single;
 pub mod tcp;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -243,6 +244,35 @@ impl RaftQuorum {
         N: RaftNetworkFactory<MetaRaftConfig>,
     {
         config.validate()?;
+        let quorum = RaftQuorum::start_member(&config, fs, dir, network).await?;
+        quorum.initialize_if_fresh(&config.voters).await?;
+        Ok(quorum)
+    }
+
+    /// A member that waits to be added (as a learner) by the leader instead of initializing
+    /// the membership itself; tests use it to exercise snapshot installation.
+    #[cfg(test)]
+    pub(crate) async fn start_learner<N>(
+        config: QuorumConfig,
+        fs: &Fs,
+        dir: &Path,
+        network: N,
+    ) -> Result<RaftQuorum, QuorumError>
+    where
+        N: RaftNetworkFactory<MetaRaftConfig>,
+    {
+        RaftQuorum::start_member(&config, fs, dir, network).await
+    }
+
+    async fn start_member<N>(
+        config: &QuorumConfig,
+        fs: &Fs,
+        dir: &Path,
+        network: N,
+    ) -> Result<RaftQuorum, QuorumError>
+    where
+        N: RaftNetworkFactory<MetaRaftConfig>,
+    {
         let raft_config = Arc::new(config.raft_config()?);
         let log_store = log_store::LogStore::open(fs, dir, config.max_entry_bytes)?;
         let machine = machine::StateMachine::open(fs, dir, &config.cluster_id)?;
@@ -256,14 +286,12 @@ impl RaftQuorum {
         )
         .await
         .map_err(|fatal| QuorumError::Stopped(fatal.to_string()))?;
-        let quorum = RaftQuorum {
+        Ok(RaftQuorum {
             raft,
             node_id: config.node_id,
             images,
             max_entry_bytes: config.max_entry_bytes,
-        };
-        quorum.initialize_if_fresh(&config.voters).await?;
-        Ok(quorum)
+        })
     }
 
     async fn initialize_if_fresh(&self, voters: &BTreeMap<i32, String>) -> Result<(), QuorumError> {

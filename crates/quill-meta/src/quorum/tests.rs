@@ -295,23 +295,51 @@ async fn committed_but_invalid_entry_is_refused_identically_everywhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lagging_member_catches_up_from_a_snapshot_after_purge() {
+async fn new_member_catches_up_from_a_snapshot_after_purge() {
     let mut cluster = Cluster::start(3, 3).await;
     let leader = cluster.wait_leader(&cluster.voters).await;
-    let lagging = *cluster.voters.iter().find(|id| **id != leader).unwrap();
-    cluster.kill(lagging).await;
-    // Wipe its state: it must rebuild everything from the leader's snapshot + log suffix.
-    std::fs::remove_dir_all(cluster.root.join(format!("node-{lagging}"))).unwrap();
     let mut index = 0;
     for broker in 0..20 {
         index = cluster.propose(vec![register(broker)]).await;
     }
-    cluster.start_member(lagging).await;
+    cluster.converged_image(index).await;
+    // Snapshots are taken and the log purged behind them (keeping a suffix of 2).
+    let mut metrics = cluster.live[&leader].raft().metrics();
+    tokio::time::timeout(
+        DEADLINE,
+        metrics.wait_for(|metrics| metrics.purged.is_some_and(|purged| purged.index > 2)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    // A member with an empty log can only catch up by installing the leader's snapshot.
+    let learner = 4;
+    let quorum = RaftQuorum::start_learner(
+        config(learner, &[1, 2, 3, learner], 3),
+        &cluster.fs,
+        &cluster.root.join(format!("node-{learner}")),
+        cluster.router.network_for(learner),
+    )
+    .await
+    .unwrap();
+    cluster.router.register(learner, quorum.raft().clone());
+    cluster.live.insert(learner, quorum);
+    cluster.live[&leader]
+        .raft()
+        .add_learner(
+            to_node_id(learner),
+            openraft::BasicNode::new("learner"),
+            true,
+        )
+        .await
+        .unwrap();
+    let index = cluster.propose(vec![register(20)]).await;
     let image = cluster.converged_image(index).await;
-    assert_eq!(image_brokers(&image), (0..20).collect());
+    assert_eq!(image_brokers(&image), (0..21).collect());
     assert!(cluster
         .root
-        .join(format!("node-{leader}/quorum.snapshot"))
+        .join(format!("node-{learner}/quorum.snapshot"))
         .exists());
     cluster.shutdown().await;
 }
