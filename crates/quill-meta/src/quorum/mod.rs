@@ -130,6 +130,30 @@ pub trait MetadataQuorum: Send + Sync {
     fn image(&self) -> Arc<MetadataImage>;
     /// Follows applied images; every published image is committed.
     fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>>;
+    /// What KRaft's DescribeQuorum reports, as this node knows it.
+    fn describe(&self) -> QuorumStatus;
+}
+
+/// The quorum as one member sees it (the input of a future DescribeQuorum handler).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader_id: Option<i32>,
+    /// The Raft term: KRaft's leader epoch.
+    pub leader_epoch: u64,
+    /// Index of the last entry applied here; on the leader every applied entry is committed,
+    /// so it trails the high watermark only by entries committed but not yet applied.
+    pub applied_index: u64,
+    pub voters: Vec<ReplicaStatus>,
+    /// Learners (KRaft's observers).
+    pub observers: Vec<ReplicaStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    pub replica_id: i32,
+    /// The last index the leader knows this replica holds; `None` unless this node leads (or
+    /// before the replica's first acknowledgement).
+    pub matched_index: Option<u64>,
 }
 
 /// Settings of one quorum member (Kafka names in the docs of each field).
@@ -423,6 +447,34 @@ impl MetadataQuorum for RaftQuorum {
 
     fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.images.clone()
+    }
+
+    fn describe(&self) -> QuorumStatus {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let matched = |id: NodeId| -> Option<u64> {
+            if id == metrics.id && metrics.state.is_leader() {
+                return metrics.last_log_index;
+            }
+            metrics
+                .replication
+                .as_ref()
+                .and_then(|replication| replication.get(&id).copied().flatten())
+                .map(|log_id| log_id.index)
+        };
+        let status = |id: NodeId| ReplicaStatus {
+            replica_id: from_node_id(id),
+            matched_index: matched(id),
+        };
+        QuorumStatus {
+            leader_id: metrics.current_leader.map(from_node_id),
+            leader_epoch: metrics.current_term,
+            // The published image, not openraft's metrics (updated after the apply returns).
+            applied_index: self.images.borrow().offset,
+            voters: membership.voter_ids().map(status).collect(),
+            observers: membership.learner_ids().map(status).collect(),
+        }
     }
 }
 

@@ -159,6 +159,48 @@ fn image_brokers(image: &MetadataImage) -> BTreeSet<i32> {
     image.brokers.keys().copied().collect()
 }
 
+/// DescribeQuorum's view: every member names the leader; the leader knows each voter's
+/// progress (waiting for the acknowledgements of the last entry to reach its metrics).
+async fn check_describe(cluster: &Cluster, leader: i32, index: u64) {
+    for (node_id, quorum) in &cluster.live {
+        let status = quorum.describe();
+        assert_eq!(status.leader_id, Some(leader), "node {node_id}");
+        assert!(status.leader_epoch >= 1);
+        assert!(status.applied_index >= index);
+        let voters: Vec<i32> = status.voters.iter().map(|voter| voter.replica_id).collect();
+        assert_eq!(voters, cluster.voters);
+        assert!(status.observers.is_empty());
+        if *node_id != leader {
+            assert!(status
+                .voters
+                .iter()
+                .all(|voter| voter.matched_index.is_none()));
+        }
+    }
+    let mut metrics = cluster.live[&leader].raft().metrics();
+    tokio::time::timeout(
+        DEADLINE,
+        metrics.wait_for(|metrics| {
+            metrics.replication.as_ref().is_some_and(|replication| {
+                replication
+                    .values()
+                    .all(|matched| matched.is_some_and(|id| id.index >= index))
+            })
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let status = cluster.live[&leader].describe();
+    assert!(
+        status
+            .voters
+            .iter()
+            .all(|voter| voter.matched_index >= Some(index)),
+        "{status:?}"
+    );
+}
+
 async fn leader_loss_scenario(size: i32) {
     let mut cluster = Cluster::start(size, 1000).await;
     let everyone = cluster.voters.clone();
@@ -171,6 +213,7 @@ async fn leader_loss_scenario(size: i32) {
     }
     let image = cluster.converged_image(index).await;
     assert_eq!(image_brokers(&image), (100..105).collect());
+    check_describe(&cluster, first_leader, index).await;
 
     cluster.kill(first_leader).await;
     let survivors: Vec<i32> = cluster.live.keys().copied().collect();
