@@ -237,6 +237,52 @@ impl QuorumConfig {
     }
 }
 
+/// Parses Kafka's `controller.quorum.voters`: a comma-separated list of `{id}@{host}:{port}`
+/// (IPv6 hosts in brackets). Ids are non-negative and distinct; a host of `0.0.0.0` is refused
+/// as not routable, as Kafka does. Returns node id -> `host:port`.
+pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
+    const NAME: &str = "controller.quorum.voters";
+    let invalid = |message: String| QuorumError::Config(format!("{NAME}: {message}"));
+    let mut voters = BTreeMap::new();
+    for entry in value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let form = || {
+            invalid(format!(
+                "failed to parse {entry}; each entry should be in the form {{id}}@{{host}}:{{port}}"
+            ))
+        };
+        let (id, endpoint) = entry.split_once('@').ok_or_else(form)?;
+        let id: i32 = id.parse().ok().filter(|id| *id >= 0).ok_or_else(|| {
+            invalid(format!(
+                "failed to parse voter ID as a non-negative integer from {id}"
+            ))
+        })?;
+        let (host, port) = endpoint.rsplit_once(':').ok_or_else(form)?;
+        let bracketed = host.starts_with('[') && host.ends_with(']');
+        if host.is_empty() || (host.contains(':') && !bracketed) {
+            return Err(form());
+        }
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(form)?;
+        if host == "0.0.0.0" {
+            return Err(invalid(format!("host string ({host}) is not routeable")));
+        }
+        if voters.insert(id, format!("{host}:{port}")).is_some() {
+            return Err(invalid(format!("voter id {id} appears more than once")));
+        }
+    }
+    if voters.is_empty() {
+        return Err(invalid("no voters".to_string()));
+    }
+    Ok(voters)
+}
+
 fn to_node_id(id: i32) -> NodeId {
     u64::try_from(id).unwrap_or_default()
 }
@@ -406,7 +452,13 @@ impl MetadataQuorum for RaftQuorum {
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error))) => {
                 return Err(QuorumError::Unknown(error.to_string()))
             }
-            Err(RaftError::Fatal(fatal)) => return Err(QuorumError::Stopped(fatal.to_string())),
+            // The member stopped (a storage error is fatal to it) while the entry was in
+            // flight: it may be on disk and commit after a restart, so the outcome is unknown.
+            Err(RaftError::Fatal(fatal)) => {
+                return Err(QuorumError::Unknown(format!(
+                    "metadata quorum stopped: {fatal}"
+                )))
+            }
         };
         let index = response.log_id.index;
         match response.data {

@@ -562,3 +562,34 @@ fn log_store_refuses_a_gap() {
     let opened = log_store::LogStore::open(&Fs::default(), temp.path(), 1 << 20);
     assert!(matches!(opened, Err(MetaError::Corrupt(_))));
 }
+
+#[test]
+fn controller_quorum_voters_parse_like_kafka() {
+    let voters = parse_voters("1@localhost:9093, 2@10.0.0.2:9093,3@[::1]:9095").unwrap();
+    assert_eq!(
+        voters,
+        BTreeMap::from([
+            (1, "localhost:9093".to_string()),
+            (2, "10.0.0.2:9093".to_string()),
+            (3, "[::1]:9095".to_string()),
+        ])
+    );
+    for bad in [
+        "",
+        "localhost:9093",
+        "x@localhost:9093",
+        "-1@localhost:9093",
+        "1@localhost",
+        "1@localhost:0",
+        "1@localhost:70000",
+        "1@:9093",
+        "1@::1:9093",
+        "1@0.0.0.0:9093",
+        "1@a:1,1@b:2",
+    ] {
+        assert!(
+            matches!(parse_voters(bad), Err(QuorumError::Config(_))),
+            "{bad:?} accepted"
+        );
+    }
+}
