@@ -20,6 +20,7 @@ pub mod error;
 pub mod group_config;
 pub mod image;
 pub mod planner;
+pub mod quorum;
 pub mod record;
 pub mod state_machine;
 pub mod storage;
@@ -36,6 +37,7 @@ pub use planner::{
     plan_incremental_alter_topic_configs, plan_replace_group_configs, plan_replace_topic_configs,
     AlterConfigOp, Placement,
 };
+pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum};
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};
 pub use state_machine::{apply, apply_entry};
 pub use store::{ImageReader, MetadataStore, RecoveryReport, StoreOptions};

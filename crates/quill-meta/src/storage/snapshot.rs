@@ -162,7 +162,40 @@ pub fn read_snapshot(
             "snapshot file has bytes after its frame".to_string(),
         ));
     }
-    let snapshot: StoredSnapshot = serde_json::from_slice(&payload)
+    decode_snapshot_payload(&payload, expected_cluster_id)
+}
+
+/// Decodes a whole framed snapshot held in memory (as `encode_snapshot` made it): the metadata
+/// quorum ships snapshots between controllers in this format.
+pub fn decode_snapshot(
+    framed: &[u8],
+    expected_cluster_id: &str,
+) -> Result<MetadataImage, MetaError> {
+    let mut reader = framed;
+    let max_payload_bytes = framed
+        .len()
+        .saturating_sub(frame::FRAME_HEADER_BYTES)
+        .min(MAX_SNAPSHOT_BYTES);
+    let payload = match frame::read_frame(&mut reader, max_payload_bytes)? {
+        FrameRead::Frame(payload) => payload,
+        FrameRead::End => return Err(MetaError::Corrupt("snapshot is empty".to_string())),
+        FrameRead::Invalid(reason) => {
+            return Err(MetaError::Corrupt(format!("snapshot: {reason}")))
+        }
+    };
+    if !reader.is_empty() {
+        return Err(MetaError::Corrupt(
+            "snapshot has bytes after its frame".to_string(),
+        ));
+    }
+    decode_snapshot_payload(&payload, expected_cluster_id)
+}
+
+fn decode_snapshot_payload(
+    payload: &[u8],
+    expected_cluster_id: &str,
+) -> Result<MetadataImage, MetaError> {
+    let snapshot: StoredSnapshot = serde_json::from_slice(payload)
         .map_err(|error| MetaError::Corrupt(format!("undecodable snapshot: {error}")))?;
     if snapshot.version != SNAPSHOT_FORMAT_VERSION {
         return Err(MetaError::Corrupt(format!(

@@ -1,0 +1,440 @@
+//! The Raft log of the metadata quorum: entries, vote, purge point, all through `quill_fs::Fs`.
+//!
+//! Files in the quorum directory:
+//! - `quorum.log`: frames (`storage::frame`, checksummed) of JSON openraft entries, each with
+//!   its term and index, consecutive. A torn tail is cut on open; a gap or an undecodable
+//!   checksummed frame refuses to open.
+//! - `quorum.vote`: the last vote (term, candidate, committed flag), replaced atomically and
+//!   durably before openraft acts on it (a voter must never vote twice in a term).
+//! - `quorum.purged`: the last purged log id, replaced atomically before the log file is
+//!   rewritten without the purged prefix.
+//! - `quorum.committed`: a hint of the last committed log id, written without fsync (a stale
+//!   or unreadable hint only means more entries are re-applied from the leader).
+//!
+//! Every change is durable (fsync) before openraft is told it is, so an acknowledged append
+//! survives power loss. A failed write returns a storage error, which stops the Raft node
+//! (openraft treats storage errors as fatal); reopening cuts the log back to whole frames.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io::Write;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote,
+};
+use quill_fs::{File, Fs, OpenOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{MetaRaftConfig, NodeId};
+use crate::storage::frame::{self, FrameRead};
+use crate::MetaError;
+
+pub const LOG_FILE: &str = "quorum.log";
+pub const VOTE_FILE: &str = "quorum.vote";
+pub const PURGED_FILE: &str = "quorum.purged";
+pub const COMMITTED_FILE: &str = "quorum.committed";
+/// Small JSON files (vote, purge point, committed hint) are never larger than this.
+const MAX_SMALL_FILE_BYTES: usize = 64 * 1024;
+/// Room for an entry's term, index and JSON framing around its records.
+const ENTRY_OVERHEAD_BYTES: usize = 4096;
+
+type MetaEntry = Entry<MetaRaftConfig>;
+type Result<T> = std::result::Result<T, StorageError<NodeId>>;
+
+struct StoredEntry {
+    entry: MetaEntry,
+    /// Byte position of the entry's frame in the log file (truncation cuts there).
+    position: u64,
+}
+
+struct LogInner {
+    fs: Fs,
+    dir: PathBuf,
+    file: File,
+    file_len_bytes: u64,
+    /// The retained log: every entry after the purge point, by index.
+    entries: BTreeMap<u64, StoredEntry>,
+    last_purged: Option<LogId<NodeId>>,
+    vote: Option<Vote<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    max_frame_bytes: usize,
+}
+
+/// openraft's log storage; clones share one log (the reader handed to replication is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<LogInner>>,
+}
+
+impl LogStore {
+    pub fn open(
+        fs: &Fs,
+        dir: &Path,
+        max_entry_bytes: usize,
+    ) -> std::result::Result<Self, MetaError> {
+        create_dir_durably(fs, dir)?;
+        remove_temp_file(fs, dir, VOTE_FILE)?;
+        remove_temp_file(fs, dir, PURGED_FILE)?;
+        remove_temp_file(fs, dir, LOG_FILE)?;
+        let vote: Option<Vote<NodeId>> = read_small_json(fs, &dir.join(VOTE_FILE))?;
+        let last_purged: Option<LogId<NodeId>> = read_small_json(fs, &dir.join(PURGED_FILE))?;
+        // The hint is written without fsync: anything unreadable is simply no hint.
+        let committed: Option<LogId<NodeId>> =
+            read_small_json(fs, &dir.join(COMMITTED_FILE)).unwrap_or_default();
+        let max_frame_bytes = max_entry_bytes.saturating_add(ENTRY_OVERHEAD_BYTES);
+        let file = fs.open(
+            &dir.join(LOG_FILE),
+            OpenOptions {
+                read: true,
+                append: true,
+                create: true,
+                ..OpenOptions::default()
+            },
+        )?;
+        fs.sync_dir(dir)?;
+        let (entries, valid_len_bytes) = read_entries(fs, dir, last_purged, max_frame_bytes)?;
+        let file_len_bytes = file.size_bytes()?;
+        if valid_len_bytes < file_len_bytes {
+            tracing::warn!(
+                dir = %dir.display(),
+                cut_bytes = file_len_bytes - valid_len_bytes,
+                "quorum log ends with a torn or damaged frame; cutting it"
+            );
+            file.set_len(valid_len_bytes)?;
+            file.sync_all()?;
+        }
+        // A committed hint beyond the log (the log was cut) is no longer a safe hint.
+        let last_index = entries
+            .keys()
+            .next_back()
+            .copied()
+            .or(last_purged.map(|id| id.index));
+        let committed = committed.filter(|id| Some(id.index) <= last_index);
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(LogInner {
+                fs: fs.clone(),
+                dir: dir.to_path_buf(),
+                file,
+                file_len_bytes: valid_len_bytes,
+                entries,
+                last_purged,
+                vote,
+                committed,
+                max_frame_bytes,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        // Every mutation below leaves the maps consistent before any fallible step that could
+        // panic, so a poisoned lock still guards whole data.
+        match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Reads every whole entry frame after the purge point; returns them and the valid byte length.
+fn read_entries(
+    fs: &Fs,
+    dir: &Path,
+    last_purged: Option<LogId<NodeId>>,
+    max_frame_bytes: usize,
+) -> std::result::Result<(BTreeMap<u64, StoredEntry>, u64), MetaError> {
+    let file = fs.open(&dir.join(LOG_FILE), OpenOptions::READ)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut entries = BTreeMap::new();
+    let mut position = 0u64;
+    let mut previous: Option<u64> = last_purged.map(|id| id.index);
+    loop {
+        let payload = match frame::read_frame(&mut reader, max_frame_bytes)? {
+            FrameRead::Frame(payload) => payload,
+            FrameRead::End | FrameRead::Invalid(_) => return Ok((entries, position)),
+        };
+        let entry: MetaEntry = serde_json::from_slice(&payload).map_err(|error| {
+            MetaError::Corrupt(format!("undecodable quorum log entry: {error}"))
+        })?;
+        let index = entry.log_id.index;
+        let frame_bytes = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
+        // Entries at or below the purge point may remain if a crash hit between writing the
+        // purge point and rewriting the log; they are dropped.
+        if previous.is_some_and(|previous| index <= previous) && entries.is_empty() {
+            position += frame_bytes;
+            continue;
+        }
+        if let Some(previous) = previous.filter(|previous| index != previous + 1) {
+            return Err(MetaError::Corrupt(format!(
+                "quorum log jumps from index {previous} to {index}"
+            )));
+        }
+        previous = Some(index);
+        entries.insert(index, StoredEntry { entry, position });
+        position += frame_bytes;
+    }
+}
+
+impl RaftLogReader<MetaRaftConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<MetaEntry>> {
+        let inner = self.lock();
+        Ok(inner
+            .entries
+            .range(range)
+            .map(|(_, stored)| stored.entry.clone())
+            .collect())
+    }
+}
+
+impl RaftLogStorage<MetaRaftConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<MetaRaftConfig>> {
+        let inner = self.lock();
+        let last_log_id = inner
+            .entries
+            .values()
+            .next_back()
+            .map(|stored| stored.entry.log_id)
+            .or(inner.last_purged);
+        Ok(LogState {
+            last_purged_log_id: inner.last_purged,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<()> {
+        let mut inner = self.lock();
+        write_small_json(&inner.fs, &inner.dir, VOTE_FILE, vote)
+            .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)))?;
+        inner.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>> {
+        Ok(self.lock().vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(committed) = committed {
+            // Not fsynced on purpose (see the module doc); a failure is only logged.
+            if let Err(error) = write_hint(&inner.fs, &inner.dir, &committed) {
+                tracing::debug!(%error, "quorum committed hint not written");
+            }
+        }
+        inner.committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>> {
+        Ok(self.lock().committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<MetaRaftConfig>) -> Result<()>
+    where
+        I: IntoIterator<Item = MetaEntry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut inner = self.lock();
+        let mut bytes = Vec::new();
+        let mut staged = Vec::new();
+        let mut position = inner.file_len_bytes;
+        for entry in entries {
+            let payload = serde_json::to_vec(&entry).map_err(|error| {
+                StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error))
+            })?;
+            if payload.len() > inner.max_frame_bytes {
+                let error = MetaError::EntryTooLarge {
+                    size_bytes: payload.len(),
+                    limit_bytes: inner.max_frame_bytes,
+                };
+                return Err(
+                    StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error)).into(),
+                );
+            }
+            let framed = frame::encode_frame(&payload).map_err(|error| {
+                StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error))
+            })?;
+            staged.push(StoredEntry { entry, position });
+            position += framed.len() as u64;
+            bytes.extend_from_slice(&framed);
+        }
+        let written = (&inner.file)
+            .write_all(&bytes)
+            .and_then(|()| inner.file.sync_data());
+        if let Err(error) = written {
+            let storage_error = StorageIOError::write_logs(AnyError::new(&error));
+            callback.log_io_completed(Err(error));
+            return Err(storage_error.into());
+        }
+        inner.file_len_bytes = position;
+        for stored in staged {
+            debug_assert!(inner
+                .entries
+                .keys()
+                .next_back()
+                .is_none_or(|last| *last + 1 == stored.entry.log_id.index));
+            inner.entries.insert(stored.entry.log_id.index, stored);
+        }
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        let mut inner = self.lock();
+        let Some(cut_at) = inner
+            .entries
+            .get(&log_id.index)
+            .map(|stored| stored.position)
+        else {
+            return Ok(());
+        };
+        let cut = inner
+            .file
+            .set_len(cut_at)
+            .and_then(|()| inner.file.sync_all());
+        cut.map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
+        inner.file_len_bytes = cut_at;
+        inner.entries.split_off(&log_id.index);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        let mut inner = self.lock();
+        write_small_json(&inner.fs, &inner.dir, PURGED_FILE, &log_id)
+            .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
+        inner.last_purged = Some(log_id);
+        let kept = inner.entries.split_off(&(log_id.index + 1));
+        inner.entries = kept;
+        rewrite_log(&mut inner)
+            .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
+        Ok(())
+    }
+}
+
+/// Rewrites the log file with only the retained entries (atomically: temp file, fsync, rename,
+/// fsync dir) and reopens it for appending.
+fn rewrite_log(inner: &mut LogInner) -> std::result::Result<(), MetaError> {
+    let mut bytes = Vec::new();
+    let mut positions = Vec::with_capacity(inner.entries.len());
+    for stored in inner.entries.values() {
+        let payload = serde_json::to_vec(&stored.entry)
+            .map_err(|error| MetaError::Corrupt(format!("cannot encode quorum entry: {error}")))?;
+        positions.push(bytes.len() as u64);
+        bytes.extend_from_slice(&frame::encode_frame(&payload)?);
+    }
+    inner.fs.write_atomically(&inner.dir, LOG_FILE, &bytes)?;
+    let file = inner.fs.open(
+        &inner.dir.join(LOG_FILE),
+        OpenOptions {
+            read: true,
+            append: true,
+            ..OpenOptions::default()
+        },
+    )?;
+    for (stored, position) in inner.entries.values_mut().zip(positions) {
+        stored.position = position;
+    }
+    inner.file = file;
+    inner.file_len_bytes = bytes.len() as u64;
+    Ok(())
+}
+
+/// True while nothing but a migration can have been written: no vote (a voter votes for itself
+/// before it appends anything) and an empty log.
+pub(crate) fn is_unused(fs: &Fs, dir: &Path) -> std::result::Result<bool, MetaError> {
+    if fs.exists(&dir.join(VOTE_FILE)) {
+        return Ok(false);
+    }
+    match fs.file_len(&dir.join(LOG_FILE)) {
+        Ok(len_bytes) => Ok(len_bytes == 0),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Marks the log purged up to `log_id` (used when a snapshot stands in for the log's start).
+pub(crate) fn write_purged(
+    fs: &Fs,
+    dir: &Path,
+    log_id: &LogId<NodeId>,
+) -> std::result::Result<(), MetaError> {
+    write_small_json(fs, dir, PURGED_FILE, log_id)
+}
+
+fn write_small_json<T: Serialize>(
+    fs: &Fs,
+    dir: &Path,
+    name: &str,
+    value: &T,
+) -> std::result::Result<(), MetaError> {
+    let payload = serde_json::to_vec(value)
+        .map_err(|error| MetaError::Corrupt(format!("cannot encode {name}: {error}")))?;
+    fs.write_atomically(dir, name, &frame::encode_frame(&payload)?)?;
+    Ok(())
+}
+
+fn write_hint<T: Serialize>(fs: &Fs, dir: &Path, value: &T) -> std::result::Result<(), MetaError> {
+    let payload = serde_json::to_vec(value)
+        .map_err(|error| MetaError::Corrupt(format!("cannot encode hint: {error}")))?;
+    let file = fs.open(
+        &dir.join(COMMITTED_FILE),
+        OpenOptions {
+            write: true,
+            create: true,
+            truncate: true,
+            ..OpenOptions::default()
+        },
+    )?;
+    (&file).write_all(&frame::encode_frame(&payload)?)?;
+    Ok(())
+}
+
+/// Reads a file written by `write_small_json`; a missing file is `None`. These files are
+/// replaced atomically, so a bad checksum is corruption, not a torn write.
+fn read_small_json<T: DeserializeOwned>(
+    fs: &Fs,
+    path: &Path,
+) -> std::result::Result<Option<T>, MetaError> {
+    if !fs.exists(path) {
+        return Ok(None);
+    }
+    let bytes = fs.read(path)?;
+    let mut reader = bytes.as_slice();
+    match frame::read_frame(&mut reader, MAX_SMALL_FILE_BYTES)? {
+        FrameRead::Frame(payload) => serde_json::from_slice(&payload).map(Some).map_err(|error| {
+            MetaError::Corrupt(format!("undecodable {}: {error}", path.display()))
+        }),
+        FrameRead::End => Err(MetaError::Corrupt(format!("{} is empty", path.display()))),
+        FrameRead::Invalid(reason) => {
+            Err(MetaError::Corrupt(format!("{}: {reason}", path.display())))
+        }
+    }
+}
+
+fn remove_temp_file(fs: &Fs, dir: &Path, name: &str) -> std::io::Result<()> {
+    fs.remove_file_if_exists(&dir.join(format!("{name}.tmp")))
+}
+
+pub(crate) fn create_dir_durably(fs: &Fs, dir: &Path) -> std::result::Result<(), MetaError> {
+    if fs.is_dir(dir) {
+        return Ok(());
+    }
+    fs.create_dir_all(dir)?;
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs.sync_dir(parent)?;
+    }
+    Ok(())
+}

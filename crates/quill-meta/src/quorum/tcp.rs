@@ -1,0 +1,633 @@
+//! Controller-to-controller Raft traffic over TCP (Vote, AppendEntries, InstallSnapshot).
+//!
+//! A dedicated listener (Kafka's CONTROLLER listener role), never the Kafka client listener.
+//! Wire: each message is a frame `[len u32 big-endian][JSON]`; a connection carries one request
+//! and then its reply at a time. Requests name the cluster id and the target node id, and a
+//! server refuses (and closes) anything addressed to another cluster or node, so a
+//! misconfigured `controller.quorum.voters` cannot mix two quorums. Frames above
+//! `max_frame_bytes` are refused by both sides before allocating; AppendEntries that would be
+//! larger is answered locally with openraft's PayloadTooLarge so the leader sends fewer entries.
+//! Every call is bounded by openraft's per-RPC timeout; a failed connection is dropped and
+//! redialed on the next call. JSON was chosen over Kafka's own KRaft RPCs for this first step:
+//! openraft's messages serialize with serde as they are; speaking Kafka's Vote/BeginQuorumEpoch/
+//! Fetch wire would mean mapping openraft's replication onto KRaft's pull model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, Timeout, Unreachable,
+};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, BasicNode, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use super::{MetaRaft, MetaRaftConfig, NodeId, RaftQuorum};
+
+/// Default bound on one frame, in both directions: above an 8 MiB entry JSON-encoded in a batch
+/// and a 1 MiB snapshot chunk (JSON writes bytes as numbers, up to 4 bytes each).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Concurrent inbound connections; each voter keeps one per peer, so this is generous.
+pub const MAX_INBOUND_CONNECTIONS: usize = 64;
+/// An inbound connection with no request for this long is closed (heartbeats keep live ones).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Once a frame has started, its remaining bytes must arrive within this.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+const FRAME_HEADER_BYTES: usize = 4;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    cluster_id: String,
+    from: NodeId,
+    to: NodeId,
+    body: RequestBody,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+enum RequestBody {
+    AppendEntries(AppendEntriesRequest<MetaRaftConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<MetaRaftConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    /// Addressed to another cluster or node; the connection is closed after this.
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
+    FrameTooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    #[error("peer refused the request: {0}")]
+    Refused(String),
+    #[error("unexpected reply kind")]
+    UnexpectedReply,
+    #[error("timed out")]
+    TimedOut,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn encode<T: Serialize>(value: &T, max_frame_bytes: usize) -> Result<Vec<u8>, WireError> {
+    let mut frame = vec![0u8; FRAME_HEADER_BYTES];
+    serde_json::to_writer(&mut frame, value)
+        .map_err(|error| WireError::Decode(error.to_string()))?;
+    let payload_len = frame.len() - FRAME_HEADER_BYTES;
+    let len = u32::try_from(payload_len)
+        .ok()
+        .filter(|_| payload_len <= max_frame_bytes)
+        .ok_or(WireError::FrameTooLarge {
+            size_bytes: payload_len,
+            limit_bytes: max_frame_bytes,
+        })?;
+    frame[..FRAME_HEADER_BYTES].copy_from_slice(&len.to_be_bytes());
+    Ok(frame)
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream before a header.
+async fn read_frame<T: DeserializeOwned>(
+    stream: &mut TcpStream,
+    max_frame_bytes: usize,
+    wait_for_header: Duration,
+) -> Result<Option<T>, WireError> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    let first = tokio::time::timeout(wait_for_header, stream.read(&mut header[..1]))
+        .await
+        .map_err(|_| WireError::TimedOut)??;
+    if first == 0 {
+        return Ok(None);
+    }
+    tokio::time::timeout(FRAME_TIMEOUT, async {
+        stream.read_exact(&mut header[1..]).await?;
+        let len = u32::from_be_bytes(header) as usize;
+        if len > max_frame_bytes {
+            return Err(WireError::FrameTooLarge {
+                size_bytes: len,
+                limit_bytes: max_frame_bytes,
+            });
+        }
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).await?;
+        serde_json::from_slice(&payload)
+            .map(Some)
+            .map_err(|error| WireError::Decode(error.to_string()))
+    })
+    .await
+    .map_err(|_| WireError::TimedOut)?
+}
+
+/// A running controller listener; stops when dropped or on `shutdown`.
+pub struct RaftServer {
+    stop: watch::Sender<bool>,
+    local_addr: std::net::SocketAddr,
+}
+
+impl RaftServer {
+    /// Serves Raft RPCs for `quorum` on `listener`.
+    pub fn serve(
+        listener: TcpListener,
+        quorum: &RaftQuorum,
+        cluster_id: &str,
+        max_frame_bytes: usize,
+    ) -> std::io::Result<RaftServer> {
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let context = Arc::new(ServerContext {
+            raft: quorum.raft().clone(),
+            node_id: super::to_node_id(quorum.node_id()),
+            cluster_id: cluster_id.to_string(),
+            max_frame_bytes,
+        });
+        tokio::spawn(accept_loop(listener, context, stopped));
+        Ok(RaftServer { stop, local_addr })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local_addr
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl Drop for RaftServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct ServerContext {
+    raft: MetaRaft,
+    node_id: NodeId,
+    cluster_id: String,
+    max_frame_bytes: usize,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    context: Arc<ServerContext>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_INBOUND_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "controller listener accept failed");
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::warn!(%peer, "too many controller connections; closing the new one");
+            continue;
+        };
+        let context = Arc::clone(&context);
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                served = serve_connection(stream, &context) => {
+                    if let Err(error) = served {
+                        tracing::debug!(%peer, %error, "controller connection closed");
+                    }
+                }
+                _ = stopped.wait_for(|stop| *stop) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Result<(), WireError> {
+    stream.set_nodelay(true)?;
+    loop {
+        let Some(envelope) =
+            read_frame::<Envelope>(&mut stream, context.max_frame_bytes, IDLE_TIMEOUT).await?
+        else {
+            return Ok(());
+        };
+        if envelope.cluster_id != context.cluster_id || envelope.to != context.node_id {
+            let reason = format!(
+                "this is node {} of cluster {}, not node {} of cluster {}",
+                context.node_id, context.cluster_id, envelope.to, envelope.cluster_id
+            );
+            let reply = encode(&Reply::Refused(reason.clone()), context.max_frame_bytes)?;
+            stream.write_all(&reply).await?;
+            return Err(WireError::Refused(reason));
+        }
+        let reply = match envelope.body {
+            RequestBody::AppendEntries(rpc) => {
+                Reply::AppendEntries(context.raft.append_entries(rpc).await)
+            }
+            RequestBody::Vote(rpc) => Reply::Vote(context.raft.vote(rpc).await),
+            RequestBody::InstallSnapshot(rpc) => {
+                Reply::InstallSnapshot(context.raft.install_snapshot(rpc).await)
+            }
+        };
+        let reply = encode(&reply, context.max_frame_bytes)?;
+        stream.write_all(&reply).await?;
+    }
+}
+
+/// openraft's network factory over TCP for member `source`.
+pub struct TcpNetworkFactory {
+    cluster_id: String,
+    source: NodeId,
+    max_frame_bytes: usize,
+}
+
+impl TcpNetworkFactory {
+    pub fn new(cluster_id: &str, source: i32, max_frame_bytes: usize) -> TcpNetworkFactory {
+        TcpNetworkFactory {
+            cluster_id: cluster_id.to_string(),
+            source: super::to_node_id(source),
+            max_frame_bytes,
+        }
+    }
+}
+
+impl RaftNetworkFactory<MetaRaftConfig> for TcpNetworkFactory {
+    type Network = TcpNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> TcpNetwork {
+        TcpNetwork {
+            cluster_id: self.cluster_id.clone(),
+            source: self.source,
+            target,
+            address: node.addr.clone(),
+            max_frame_bytes: self.max_frame_bytes,
+            stream: None,
+        }
+    }
+}
+
+pub struct TcpNetwork {
+    cluster_id: String,
+    source: NodeId,
+    target: NodeId,
+    address: String,
+    max_frame_bytes: usize,
+    stream: Option<TcpStream>,
+}
+
+enum CallError {
+    Connect(std::io::Error),
+    TooLarge(WireError),
+    Wire(WireError),
+    TimedOut,
+}
+
+impl TcpNetwork {
+    async fn call(&mut self, body: RequestBody, timeout: Duration) -> Result<Reply, CallError> {
+        let envelope = Envelope {
+            cluster_id: self.cluster_id.clone(),
+            from: self.source,
+            to: self.target,
+            body,
+        };
+        let request = encode(&envelope, self.max_frame_bytes).map_err(|error| match error {
+            WireError::FrameTooLarge { .. } => CallError::TooLarge(error),
+            other => CallError::Wire(other),
+        })?;
+        let exchanged = tokio::time::timeout(timeout, self.exchange(&request)).await;
+        let result = match exchanged {
+            Ok(result) => result,
+            Err(_) => Err(CallError::TimedOut),
+        };
+        if result.is_err() {
+            // The stream may hold half a message; start clean next time.
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, request: &[u8]) -> Result<Reply, CallError> {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            empty => {
+                let stream = TcpStream::connect(&self.address)
+                    .await
+                    .map_err(CallError::Connect)?;
+                stream.set_nodelay(true).map_err(CallError::Connect)?;
+                empty.insert(stream)
+            }
+        };
+        stream
+            .write_all(request)
+            .await
+            .map_err(|error| CallError::Wire(error.into()))?;
+        match read_frame::<Reply>(stream, self.max_frame_bytes, FRAME_TIMEOUT).await {
+            Ok(Some(Reply::Refused(reason))) => Err(CallError::Wire(WireError::Refused(reason))),
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(CallError::Wire(WireError::Io(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ))),
+            Err(error) => Err(CallError::Wire(error)),
+        }
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        error: CallError,
+        action: RPCTypes,
+        timeout: Duration,
+    ) -> RPCError<NodeId, BasicNode, E> {
+        match error {
+            CallError::Connect(error) => RPCError::Unreachable(Unreachable::new(&error)),
+            CallError::TimedOut => RPCError::Timeout(Timeout {
+                action,
+                id: self.source,
+                target: self.target,
+                timeout,
+            }),
+            CallError::TooLarge(error) | CallError::Wire(error) => {
+                RPCError::Network(NetworkError::new(&AnyError::new(&error)))
+            }
+        }
+    }
+}
+
+fn remote<E: std::error::Error>(target: NodeId, error: E) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::RemoteError(openraft::error::RemoteError::new(target, error))
+}
+
+impl RaftNetwork<MetaRaftConfig> for TcpNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<MetaRaftConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let timeout = option.hard_ttl();
+        let entries = rpc.entries.len() as u64;
+        match self.call(RequestBody::AppendEntries(rpc), timeout).await {
+            Ok(Reply::AppendEntries(Ok(response))) => Ok(response),
+            Ok(Reply::AppendEntries(Err(error))) => Err(remote(self.target, error)),
+            Ok(_) => Err(self.rpc_error(
+                CallError::Wire(WireError::UnexpectedReply),
+                RPCTypes::AppendEntries,
+                timeout,
+            )),
+            // Ask openraft to send fewer entries; a single entry is bounded by max_entry_bytes.
+            Err(CallError::TooLarge(_)) if entries > 1 => Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(entries / 2),
+            )),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::AppendEntries, timeout)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<MetaRaftConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let timeout = option.hard_ttl();
+        match self.call(RequestBody::InstallSnapshot(rpc), timeout).await {
+            Ok(Reply::InstallSnapshot(Ok(response))) => Ok(response),
+            Ok(Reply::InstallSnapshot(Err(error))) => Err(remote(self.target, error)),
+            Ok(_) => Err(self.rpc_error(
+                CallError::Wire(WireError::UnexpectedReply),
+                RPCTypes::InstallSnapshot,
+                timeout,
+            )),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::InstallSnapshot, timeout)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let timeout = option.hard_ttl();
+        match self.call(RequestBody::Vote(rpc), timeout).await {
+            Ok(Reply::Vote(Ok(response))) => Ok(response),
+            Ok(Reply::Vote(Err(error))) => Err(remote(self.target, error)),
+            Ok(_) => Err(self.rpc_error(
+                CallError::Wire(WireError::UnexpectedReply),
+                RPCTypes::Vote,
+                timeout,
+            )),
+            Err(error) => Err(self.rpc_error(error, RPCTypes::Vote, timeout)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::quorum::{MetadataQuorum, QuorumConfig, QuorumError};
+    use crate::MetadataRecord;
+
+    const DEADLINE: Duration = Duration::from_secs(30);
+    const CLUSTER_ID: &str = "tcp-test-cluster";
+
+    struct Member {
+        quorum: RaftQuorum,
+        server: RaftServer,
+    }
+
+    async fn start_cluster(size: i32, root: &std::path::Path) -> BTreeMap<i32, Member> {
+        start_cluster_with(size, root, 200).await
+    }
+
+    async fn start_cluster_with(
+        size: i32,
+        root: &std::path::Path,
+        election_timeout_ms: u64,
+    ) -> BTreeMap<i32, Member> {
+        let mut listeners = BTreeMap::new();
+        for node_id in 1..=size {
+            listeners.insert(node_id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let voters: BTreeMap<i32, String> = listeners
+            .iter()
+            .map(|(id, listener)| (*id, listener.local_addr().unwrap().to_string()))
+            .collect();
+        let mut members = BTreeMap::new();
+        for (node_id, listener) in listeners {
+            let config = QuorumConfig {
+                node_id,
+                cluster_id: CLUSTER_ID.to_string(),
+                voters: voters.clone(),
+                election_timeout_ms,
+                snapshot_interval_entries: 1000,
+                retained_log_entries: 100,
+                max_entry_bytes: crate::store::DEFAULT_MAX_ENTRY_BYTES,
+            };
+            let network = TcpNetworkFactory::new(CLUSTER_ID, node_id, DEFAULT_MAX_FRAME_BYTES);
+            let quorum = RaftQuorum::start(
+                config,
+                &quill_fs::Fs::default(),
+                &root.join(format!("node-{node_id}")),
+                network,
+            )
+            .await
+            .unwrap();
+            let server =
+                RaftServer::serve(listener, &quorum, CLUSTER_ID, DEFAULT_MAX_FRAME_BYTES).unwrap();
+            members.insert(node_id, Member { quorum, server });
+        }
+        members
+    }
+
+    async fn propose_anywhere(members: &BTreeMap<i32, Member>, record: MetadataRecord) -> u64 {
+        let started = Instant::now();
+        loop {
+            for member in members.values() {
+                match member.quorum.propose(vec![record.clone()]).await {
+                    Ok(index) => return index,
+                    Err(QuorumError::NotLeader { .. } | QuorumError::Unknown(_)) => {}
+                    Err(error) => panic!("{error}"),
+                }
+            }
+            assert!(started.elapsed() < DEADLINE, "nothing committed over TCP");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn register(node_id: i32) -> MetadataRecord {
+        MetadataRecord::RegisterBroker {
+            node_id,
+            host: "h".to_string(),
+            port: 1,
+            rack: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_voters_over_tcp_commit_and_fail_over() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut members = start_cluster(3, temp.path()).await;
+        let first = propose_anywhere(&members, register(10)).await;
+        let leader = members
+            .values()
+            .find_map(|member| member.quorum.leader())
+            .unwrap();
+        for member in members.values() {
+            member.quorum.wait_applied(first, DEADLINE).await.unwrap();
+        }
+
+        let killed = members.remove(&leader).unwrap();
+        killed.server.shutdown();
+        killed.quorum.shutdown().await.unwrap();
+        let second = propose_anywhere(&members, register(11)).await;
+        for member in members.values() {
+            member.quorum.wait_applied(second, DEADLINE).await.unwrap();
+            let brokers: Vec<i32> = member.quorum.image().brokers.keys().copied().collect();
+            assert_eq!(brokers, vec![10, 11]);
+            assert_ne!(member.quorum.leader(), Some(leader));
+        }
+        for member in members.values() {
+            member.quorum.shutdown().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn server_refuses_other_clusters_and_oversized_frames() {
+        let temp = tempfile::tempdir().unwrap();
+        let members = start_cluster(1, temp.path()).await;
+        let address = members[&1].server.local_addr();
+
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let envelope = Envelope {
+            cluster_id: "another-cluster".to_string(),
+            from: 2,
+            to: 1,
+            body: RequestBody::Vote(VoteRequest::new(openraft::Vote::new(1, 2), None)),
+        };
+        stream
+            .write_all(&encode(&envelope, 1 << 20).unwrap())
+            .await
+            .unwrap();
+        let reply: Option<Reply> = read_frame(&mut stream, 1 << 20, DEADLINE).await.unwrap();
+        assert!(matches!(reply, Some(Reply::Refused(_))));
+        let mut rest = Vec::new();
+        assert_eq!(
+            stream.read_to_end(&mut rest).await.unwrap(),
+            0,
+            "connection not closed"
+        );
+
+        // A length above the limit is refused before anything is allocated: the server closes.
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(stream.read_to_end(&mut rest).await.unwrap(), 0);
+
+        members[&1].quorum.shutdown().await.unwrap();
+    }
+
+    /// Measurement, not a test (`--ignored --nocapture`, in release): metadata change latency
+    /// on a 3-voter loopback quorum and the time from killing the leader to the next commit,
+    /// with Kafka's default `controller.quorum.election.timeout.ms` (1000).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement; run with --ignored --nocapture"]
+    async fn measure_commit_latency_and_failover() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut members = start_cluster_with(3, temp.path(), 1000).await;
+        propose_anywhere(&members, register(0)).await;
+        let leader = members.values().find_map(|m| m.quorum.leader()).unwrap();
+        let mut latencies_us = Vec::new();
+        for broker in 1..=500 {
+            let started = Instant::now();
+            members[&leader]
+                .quorum
+                .propose(vec![register(broker)])
+                .await
+                .unwrap();
+            latencies_us.push(started.elapsed().as_micros());
+        }
+        latencies_us.sort_unstable();
+        let at = |q: f64| latencies_us[((latencies_us.len() as f64 - 1.0) * q) as usize];
+        println!(
+            "3 voters over loopback TCP, 500 sequential changes: p50 {} us, p99 {} us, max {} us",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+        let killed = members.remove(&leader).unwrap();
+        let started = Instant::now();
+        killed.server.shutdown();
+        killed.quorum.shutdown().await.unwrap();
+        propose_anywhere(&members, register(10_000)).await;
+        println!(
+            "leader killed -> next change committed by the new leader: {} ms",
+            started.elapsed().as_millis()
+        );
+        for member in members.values() {
+            member.quorum.shutdown().await.unwrap();
+        }
+    }
+}
