@@ -660,6 +660,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_listen_is_off_by_default_and_takes_one_host_port() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.metrics_listen, None);
+        config.set("metrics.listen", "127.0.0.1:9404").unwrap();
+        assert_eq!(config.metrics_listen.as_deref(), Some("127.0.0.1:9404"));
+        assert!(config.set("metrics.listen", "http://0.0.0.0:9404").is_err());
+        assert!(config.set("metrics.listen", "9404").is_err());
+    }
+
+    #[test]
     fn unknown_setting_is_named() {
         let mut config = BrokerConfig::default();
         let error = config.set("num.partitons", "3").unwrap_err();
