@@ -378,13 +378,60 @@ fn counters_and_broker_computed_lag_match_what_clients_did() {
     assert_eq!(
         after_more.get(
             "kafka_server_delayedoperationpurgatory_purgatorysize",
-            &[("delayedOperation", "Produce")]
+            &[("delayed_operation", "Produce")]
         ),
         0.0
     );
     assert!(after_more.get("process_resident_memory_bytes", &[]) > 0.0);
     assert!(after_more.get("process_open_fds", &[]) > 0.0);
     assert!(after_more.value("process_cpu_seconds_total", &[]).is_some());
+
+    // The Grafana dashboard queries only metrics the broker exposes, and docs/metrics.md
+    // documents every family it exposes.
+    let exposed: std::collections::BTreeSet<&str> = after_more
+        .samples
+        .iter()
+        .filter_map(|sample| sample["name"].as_str())
+        .collect();
+    let dashboard = std::fs::read_to_string(root().join("docs/grafana/quill.json")).unwrap();
+    let queried = metric_names_in(&dashboard);
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        assert!(
+            exposed.contains(name.as_str()),
+            "the dashboard queries {name}, which is not exposed"
+        );
+    }
+    let documentation = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    for sample in &after_more.samples {
+        let family = sample["family"].as_str().unwrap();
+        assert!(
+            documentation.contains(family),
+            "docs/metrics.md does not mention {family}"
+        );
+    }
+}
+
+/// Every `kafka_…`, `quill_…` or `process_…` identifier in `text`.
+fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for prefix in ["kafka_", "quill_", "process_"] {
+        for (start, _) in text.match_indices(prefix) {
+            let preceded_by_identifier = text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            if preceded_by_identifier {
+                continue;
+            }
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    names
 }
 
 #[test]

@@ -197,12 +197,12 @@ fn encode_counters(encoder: &mut TextEncoder, metrics: &BrokerMetrics) {
     );
     encoder.sample_i64(
         name,
-        &[("delayedOperation", "Produce")],
+        &[("delayed_operation", "Produce")],
         metrics.produce_waiting.load(Ordering::Relaxed),
     );
     encoder.sample_i64(
         name,
-        &[("delayedOperation", "Fetch")],
+        &[("delayed_operation", "Fetch")],
         metrics.fetch_waiting.load(Ordering::Relaxed),
     );
 
