@@ -89,13 +89,17 @@ fn run_python(script: &str, args: &[&str], stdin: &str) -> String {
 
 /// One GET over a fresh connection: (status code, content type, body).
 fn http_get(address: &str, path: &str) -> (u16, String, String) {
+    http_request(address, "GET", path)
+}
+
+fn http_request(address: &str, method: &str, path: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -206,6 +210,7 @@ fn counters_and_broker_computed_lag_match_what_clients_did() {
     let (status, _, body) = http_get(&endpoint.address, "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     assert_eq!(http_get(&endpoint.address, "/nope").0, 404);
+    assert_eq!(http_request(&endpoint.address, "POST", "/metrics").0, 405);
 
     let mut client = broker.connect();
     client.create_topic(TOPIC, 1);
