@@ -57,6 +57,8 @@ pub struct Broker {
     state: Arc<BrokerState>,
     listeners: Vec<TcpListener>,
     local_addresses: Vec<SocketAddr>,
+    /// The `metrics.listen` endpoint, when configured.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     /// Compaction threads (`log.cleaner.*`), if enabled.
     cleaner: Option<CleanerService>,
@@ -71,6 +73,10 @@ impl Broker {
             source,
         })?;
         let listeners = bind_all(&config.listen).await?;
+        let metrics_listener = match &config.metrics_listen {
+            Some(address) => Some(bind_metrics(address).await?),
+            None => None,
+        };
         let mut local_addresses = Vec::with_capacity(listeners.len());
         for listener in &listeners {
             let address = listener.local_addr().map_err(|source| BrokerError::Bind {
@@ -126,6 +132,7 @@ impl Broker {
             state,
             listeners,
             local_addresses,
+            metrics_listener,
             shutdown,
             cleaner,
         })
@@ -134,6 +141,11 @@ impl Broker {
     /// The addresses actually bound (useful with port 0).
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.local_addresses
+    }
+
+    /// The address the metrics endpoint is bound to, when `metrics.listen` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, address)| *address)
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
@@ -152,6 +164,14 @@ impl Broker {
             config.advertised_address(),
             config.data_dir.display()
         );
+        let metrics_server = self.metrics_listener.map(|(listener, address)| {
+            tracing::info!("metrics on http://{address}/metrics");
+            tokio::spawn(crate::metrics::http::serve(
+                listener,
+                self.state.clone(),
+                self.shutdown.subscribe(),
+            ))
+        });
         let server = tokio::spawn(net::serve(
             self.listeners,
             self.state.clone(),
@@ -173,6 +193,11 @@ impl Broker {
         flusher.abort();
         if let Some(cleaner) = &self.cleaner {
             cleaner.request_stop();
+        }
+        if let Some(metrics_server) = metrics_server {
+            if let Err(error) = metrics_server.await {
+                tracing::error!(%error, "metrics server task failed");
+            }
         }
         let partitions = self.state.partitions.clone();
         // Closing a log stops a cleaning round on it; then the cleaner threads can end.
@@ -373,6 +398,22 @@ async fn run_maintenance(state: Arc<BrokerState>) {
         }
         state.retry_missing_logs().await;
     }
+}
+
+/// Binds the metrics endpoint: the first address `address` resolves to, and only that one, so
+/// it is reachable off the machine only when configured with such an address.
+async fn bind_metrics(address: &str) -> Result<(TcpListener, SocketAddr), BrokerError> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| BrokerError::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    Ok((listener, local))
 }
 
 /// Binds every address `listen` resolves to (so `localhost` serves both IPv4 and IPv6 clients).

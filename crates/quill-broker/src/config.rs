@@ -109,6 +109,8 @@ pub struct BrokerConfig {
     pub queued_max_requests: i32,
     /// How long shutdown waits for in-flight requests before closing connections anyway.
     pub shutdown_timeout_ms: i64,
+    /// `metrics.listen` (Quill's): `host:port` of the Prometheus endpoint; `None` = off.
+    pub metrics_listen: Option<String>,
     /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.*`).
     pub group: quill_group::GroupConfig,
     /// Transaction coordinator settings (`transaction.*`, `transactional.id.*`).
@@ -159,6 +161,7 @@ impl Default for BrokerConfig {
             queued_max_response_bytes: 100 * 1024 * 1024,
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
+            metrics_listen: None,
             group: quill_group::GroupConfig::default(),
             txn: quill_txn::TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
@@ -222,6 +225,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.cleaner.io.max.bytes.per.second", description: "cap on the cleaner threads' reads plus writes (default unlimited)" },
     SettingDoc { name: "log.cleaner.backoff.ms", description: "cleaner sleep when no log is dirty enough (default 15000)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
+    SettingDoc { name: "metrics.listen", description: "host:port for Prometheus metrics (GET /metrics, /healthz); unset (default): off. Binds exactly this address, so loopback unless you name another" },
 ];
 
 /// Broker-level names of topic config defaults that are accepted besides [`SETTINGS`]
@@ -340,6 +344,9 @@ impl BrokerConfig {
             }
             "shutdown.timeout.ms" => {
                 self.shutdown_timeout_ms = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
+            }
+            "metrics.listen" => {
+                self.metrics_listen = Some(parse_http_listener(value).map_err(|r| invalid(&r))?)
             }
             "offsets.topic.num.partitions" => {
                 self.group.offsets_topic_partitions =
@@ -562,6 +569,7 @@ impl BrokerConfig {
                 "shutdown.timeout.ms",
                 Some(self.shutdown_timeout_ms.to_string()),
             ),
+            ("metrics.listen", self.metrics_listen.clone()),
             (
                 "offsets.topic.num.partitions",
                 Some(self.group.offsets_topic_partitions.to_string()),
@@ -718,6 +726,14 @@ fn parse_single_dir(value: &str) -> Result<PathBuf, String> {
 }
 
 /// Accepts `host:port` or `PLAINTEXT://host:port` (one listener; TLS/SASL come later).
+/// `host:port` of an HTTP endpoint (no protocol prefix, one address).
+fn parse_http_listener(value: &str) -> Result<String, String> {
+    if value.contains("://") || value.contains(',') {
+        return Err("expected one host:port (no protocol prefix)".to_string());
+    }
+    parse_listener(value)
+}
+
 pub fn parse_listener(value: &str) -> Result<String, String> {
     let address = match value.split_once("://") {
         Some(("PLAINTEXT", address)) => address,
@@ -746,6 +762,16 @@ pub fn parse_listener(value: &str) -> Result<String, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_takes_one_host_port() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.metrics_listen, None);
+        config.set("metrics.listen", "127.0.0.1:9404").unwrap();
+        assert_eq!(config.metrics_listen.as_deref(), Some("127.0.0.1:9404"));
+        assert!(config.set("metrics.listen", "http://0.0.0.0:9404").is_err());
+        assert!(config.set("metrics.listen", "9404").is_err());
+    }
 
     #[test]
     fn unknown_setting_is_named() {

@@ -46,7 +46,7 @@ pub enum Reply {
 pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestFrame) -> Reply {
     let version = request.api_version;
     let state = &*state;
-    tracing::debug!(%peer, api = ?request.api_key, version, correlation_id = request.correlation_id, "request");
+    tracing::debug!(%peer, api = crate::metrics::api_name(request.api_key), version, correlation_id = request.correlation_id, "request");
     match request.api_key {
         ApiKey::ApiVersions => {
             respond(&request, peer, |body: ApiVersionsRequest| async move {
@@ -253,7 +253,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         }
         other => {
             // parse_frame only lets through keys listed in SUPPORTED_APIS, so this is a bug.
-            tracing::error!(%peer, api = ?other, "no handler for an advertised API; closing connection");
+            tracing::error!(%peer, api = crate::metrics::api_name(other), "no handler for an advertised API; closing connection");
             Reply::Close
         }
     }
@@ -292,8 +292,11 @@ async fn produce(state: &BrokerState, peer: SocketAddr, request: RequestFrame) -
         }
     };
     let appended = handlers::produce::append(state, body).await;
+    let waiting = state.metrics.waiting(crate::metrics::Waiting::Produce);
     Handled::Pending(Box::pin(async move {
-        match appended.finish().await {
+        let outcome = appended.finish().await;
+        drop(waiting);
+        match outcome {
             handlers::produce::ProduceOutcome::Respond(response) => {
                 encode(&request, peer, &response)
             }
@@ -320,7 +323,7 @@ where
     let body = match protocol::decode_body::<Req>(request) {
         Ok(body) => body,
         Err(reason) => {
-            crate::warn_limited!(MALFORMED_REQUEST_WARNINGS, %peer, api = ?request.api_key, version = request.api_version, %reason, "undecodable request; closing connection");
+            crate::warn_limited!(MALFORMED_REQUEST_WARNINGS, %peer, api = crate::metrics::api_name(request.api_key), version = request.api_version, %reason, "undecodable request; closing connection");
             return Reply::Close;
         }
     };
@@ -336,7 +339,7 @@ fn encode<Resp: Encodable + HeaderVersion>(
     match protocol::encode_response(request.correlation_id, request.api_version, response) {
         Ok(bytes) => Reply::Send(bytes),
         Err(error) => {
-            tracing::error!(%peer, api = ?request.api_key, version = request.api_version, %error, "closing connection");
+            tracing::error!(%peer, api = crate::metrics::api_name(request.api_key), version = request.api_version, %error, "closing connection");
             Reply::Close
         }
     }

@@ -13,6 +13,7 @@ mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;
 mod metadata;
+pub mod metrics;
 pub mod net;
 mod offsets_store;
 mod partition_marker;

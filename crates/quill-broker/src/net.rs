@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::budget::{MemoryBudget, Reservation, ResponseReservation};
 use crate::dispatch::{self, Handled, PendingReply, Reply};
+use crate::metrics::RequestTimer;
 use crate::protocol::{self, ParsedFrame};
 use crate::rate_limit::{WarnLimiter, WARNING_INTERVAL};
 use crate::state::BrokerState;
@@ -276,13 +277,15 @@ async fn run_connection(
     let queue_limit = usize::try_from(state.config.queued_max_requests)
         .unwrap_or(1)
         .max(1);
-    let (queue_tx, mut queue_rx) = mpsc::channel::<(ParsedFrame, Reservation)>(queue_limit);
+    let (queue_tx, mut queue_rx) =
+        mpsc::channel::<(ParsedFrame, Reservation, RequestTimer)>(queue_limit);
     let (replies_tx, mut replies_rx) =
-        mpsc::channel::<(PendingReply, Option<ResponseReservation>)>(queue_limit);
+        mpsc::channel::<(PendingReply, Option<ResponseReservation>, RequestTimer)>(queue_limit);
     // Requests read but not yet answered; a connection waiting on them is not idle.
     let in_flight = Arc::new(AtomicUsize::new(0));
     let write_timeout = Duration::from_millis(state.config.connections_max_idle_ms.unsigned_abs());
 
+    let metrics = state.metrics.clone();
     let reader = read_requests(
         read_half,
         peer,
@@ -294,7 +297,8 @@ async fn run_connection(
     );
     let handler = async move {
         let connection_responses = budget.connection_responses();
-        while let Some((parsed, request_bytes)) = queue_rx.recv().await {
+        while let Some((parsed, request_bytes, timer)) = queue_rx.recv().await {
+            state.metrics.request_dequeued(&timer);
             let handled = handle_frame(state.clone(), peer, parsed).await;
             // Handled: the request's bytes are no longer needed (a Produce's records are
             // appended), so its reservation goes back before this waits for response bytes.
@@ -310,10 +314,10 @@ async fn run_connection(
                         Reply::Nothing | Reply::Close => None,
                     };
                     let ready: PendingReply = Box::pin(std::future::ready(reply));
-                    (ready, response_bytes)
+                    (ready, response_bytes, timer)
                 }
                 // Only Produce waits for durability; its response is a few bytes per partition.
-                Handled::Pending(reply) => (reply, None),
+                Handled::Pending(reply) => (reply, None, timer),
             };
             if replies_tx.send(queued).await.is_err() {
                 return;
@@ -321,7 +325,7 @@ async fn run_connection(
         }
     };
     let writer = async move {
-        while let Some((pending, response_bytes)) = replies_rx.recv().await {
+        while let Some((pending, response_bytes, timer)) = replies_rx.recv().await {
             let reply = pending.await;
             in_flight.fetch_sub(1, Ordering::AcqRel);
             match reply {
@@ -339,8 +343,9 @@ async fn run_connection(
                             return;
                         }
                     }
+                    metrics.request_completed(&timer);
                 }
-                Reply::Nothing => {}
+                Reply::Nothing => metrics.request_completed(&timer),
                 Reply::Close => return,
             }
             drop(response_bytes);
@@ -371,7 +376,7 @@ async fn read_requests(
     state: Arc<BrokerState>,
     budget: MemoryBudget,
     mut shutdown: watch::Receiver<bool>,
-    queue: mpsc::Sender<(ParsedFrame, Reservation)>,
+    queue: mpsc::Sender<(ParsedFrame, Reservation, RequestTimer)>,
     in_flight: Arc<AtomicUsize>,
 ) {
     let mut reader = BufReader::new(read_half);
@@ -397,6 +402,7 @@ async fn read_requests(
                 }
             }
         };
+        let received = std::time::Instant::now();
         let (frame, reservation) = match frame {
             Err(FrameReadError::Closed) => return,
             Err(error) => {
@@ -413,7 +419,12 @@ async fn read_requests(
             }
         };
         in_flight.fetch_add(1, Ordering::AcqRel);
-        if queue.send((parsed, reservation)).await.is_err() {
+        let api_key = match &parsed {
+            ParsedFrame::Request(request) => request.api_key,
+            ParsedFrame::UnsupportedApiVersions(_) => kafka_protocol::messages::ApiKey::ApiVersions,
+        };
+        let timer = RequestTimer::start(api_key, received);
+        if queue.send((parsed, reservation, timer)).await.is_err() {
             return;
         }
     }

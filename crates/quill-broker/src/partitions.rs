@@ -408,6 +408,11 @@ impl Partition {
         }
     }
 
+    /// Blocking (takes the log's read lock), for metrics.
+    pub fn segment_count(&self) -> usize {
+        self.read_log().as_ref().map_or(0, Log::segment_count)
+    }
+
     /// Blocking: retention, producer expiry and the recovery-point checkpoint.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
         let mut guard = self.write_log();
@@ -487,6 +492,11 @@ impl PartitionManager {
         })
     }
 
+    /// fsync latencies and group-commit batch sizes (for metrics).
+    pub fn commit_stats(&self) -> &quill_log::stats::CommitStats {
+        self.committer.stats()
+    }
+
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let partitions = self
             .partitions
@@ -556,7 +566,7 @@ impl PartitionManager {
                     Ok(()) => self.forget_failed_open(&key),
                     Err(error) => {
                         let retry_in = self.note_failed_open(key, now);
-                        crate::warn_limited!(LOG_OPEN_WARNINGS, topic = %topic.name, partition = info.partition, %error, ?retry_in, "could not open partition log");
+                        crate::warn_limited!(LOG_OPEN_WARNINGS, topic = %topic.name, partition = info.partition, %error, retry_in_ms = retry_in.as_millis(), "could not open partition log");
                         // Report a real fault (corruption) before a passing shortage.
                         if first_error.as_ref().is_none_or(is_resource_exhaustion) {
                             first_error = Some(error);

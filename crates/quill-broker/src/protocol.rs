@@ -215,7 +215,7 @@ pub fn decode_body<T: Decodable>(frame: &RequestFrame) -> Result<T, String> {
     let decoded = T::decode(&mut body, frame.api_version).map_err(|error| error.to_string())?;
     if body.has_remaining() {
         tracing::debug!(
-            api = ?frame.api_key,
+            api = crate::metrics::api_name(frame.api_key),
             trailing_bytes = body.remaining(),
             "request body has trailing bytes"
         );

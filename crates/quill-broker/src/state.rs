@@ -35,6 +35,8 @@ pub struct BrokerState {
     pub partitions: Arc<PartitionManager>,
     pub groups: GroupCoordinator,
     pub txn: TransactionCoordinator,
+    /// Hot-path counters read by the metrics endpoint.
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
     /// Set once `__consumer_offsets` exists and its partitions are loading (or loaded).
@@ -64,6 +66,7 @@ impl BrokerState {
             partitions,
             groups,
             txn,
+            metrics: Arc::default(),
             change_lock: Mutex::new(()),
             offsets_topic: OnceCell::new(),
             groups_loaded: Arc::new(watch::channel(false).0),
@@ -104,6 +107,7 @@ impl BrokerState {
                         ));
                     }
                     while loads.join_next().await.is_some() {}
+                    tracing::info!(partitions = partition_count, "loaded {OFFSETS_TOPIC}");
                     loaded.send_replace(true);
                 });
                 if created {
@@ -151,6 +155,10 @@ impl BrokerState {
                         ));
                     }
                     while loads.join_next().await.is_some() {}
+                    tracing::info!(
+                        partitions = partition_count,
+                        "loaded {TRANSACTION_STATE_TOPIC}"
+                    );
                     loaded.send_replace(true);
                 });
                 if created {
@@ -317,7 +325,7 @@ async fn load_with_retry<F, Fut, E>(
             Ok(()) => return,
             Err(error) => error,
         };
-        crate::warn_limited!(LOAD_WARNINGS, %error, partition, "loading {topic} failed; retrying in {backoff:?}");
+        crate::warn_limited!(LOAD_WARNINGS, %error, partition, retry_in_ms = backoff.as_millis(), "loading {topic} failed; retrying");
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return,

@@ -274,3 +274,19 @@ pub struct DescribedMember {
     pub metadata: Bytes,
     pub assignment: Bytes,
 }
+
+/// One loaded group as the broker's metrics see it (`GroupCoordinator::snapshot_groups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub state: crate::GroupState,
+    /// Committed offsets (the next offset to consume), in no particular order.
+    pub offsets: Vec<(TopicPartition, i64)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupsSnapshot {
+    pub groups: Vec<GroupSummary>,
+    /// Committed offsets left out because the snapshot's limit was reached.
+    pub omitted_offsets: usize,
+}

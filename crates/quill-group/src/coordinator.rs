@@ -229,7 +229,9 @@ impl GroupCoordinator {
                 ops.schedule_heartbeat(&mut group, &member_id, millis(session_timeout_ms));
             }
         }
-        tracing::info!(
+        // One line per partition is detail (50 of them at every start); the broker logs one
+        // line when every partition is loaded.
+        tracing::debug!(
             partition,
             groups = cells.len(),
             records = records.len(),
@@ -1306,7 +1308,7 @@ impl Ops<'_> {
         group.protocol_name = group.select_protocol();
         group.subscribed_topics = group.compute_subscribed_topics();
         group.transition_to(GroupState::CompletingRebalance, now_ms);
-        tracing::info!(group = %group.id, generation = group.generation_id, members = group.members.len(), protocol = ?group.protocol_name, "rebalance completed join phase");
+        tracing::info!(group = %group.id, generation = group.generation_id, members = group.members.len(), protocol = group.protocol_name.as_deref().unwrap_or(""), "rebalance completed join phase");
         let mut ids: Vec<(u64, String)> = group
             .members
             .values()
@@ -2019,6 +2021,43 @@ impl GroupCoordinator {
         }
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse { error, groups }
+    }
+
+    /// A read-only view of every loaded group (state and committed offsets) for the broker's
+    /// metrics. Copies at most `max_offsets` committed offsets in all; the rest are only
+    /// counted (`omitted_offsets`), so a scrape stays bounded whatever clients committed.
+    pub fn snapshot_groups(&self, max_offsets: usize) -> GroupsSnapshot {
+        let mut snapshot = GroupsSnapshot::default();
+        let mut copied = 0usize;
+        for partition in 0..self.shared.config.offsets_topic_partitions {
+            let cells: Vec<Arc<GroupCell>> = match self.shared.slot(partition) {
+                Some(slot) if slot.state == SlotState::Owned => {
+                    slot.groups.values().cloned().collect()
+                }
+                _ => continue,
+            };
+            for cell in cells {
+                let group = cell.lock();
+                if group.is(GroupState::Dead) {
+                    continue;
+                }
+                let room = max_offsets.saturating_sub(copied);
+                let offsets: Vec<(TopicPartition, i64)> = group
+                    .offsets
+                    .iter()
+                    .take(room)
+                    .map(|(tp, committed)| (tp.clone(), committed.offset))
+                    .collect();
+                copied += offsets.len();
+                snapshot.omitted_offsets += group.offsets.len() - offsets.len();
+                snapshot.groups.push(GroupSummary {
+                    group_id: group.id.clone(),
+                    state: group.state,
+                    offsets,
+                });
+            }
+        }
+        snapshot
     }
 
     /// DescribeGroups for one group.

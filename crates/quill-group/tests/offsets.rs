@@ -465,3 +465,44 @@ async fn unknown_partitions_are_split_off_before_the_commit() {
     assert_eq!(results.len(), 1);
     assert!(all_ok(&results));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_metrics_snapshot_copies_at_most_its_limit_of_offsets_and_counts_the_rest() {
+    let h = test_harness().await;
+    let c = &h.coordinator;
+    assert!(all_ok(
+        &c.commit_offsets(commit("billing", "", -1, &[("t", 0, 5), ("t", 1, 6)]))
+            .await
+    ));
+    assert!(all_ok(
+        &c.commit_offsets(commit("audit", "", -1, &[("t", 0, 9)]))
+            .await
+    ));
+    let all = c.snapshot_groups(10);
+    assert_eq!(all.omitted_offsets, 0);
+    let mut offsets: Vec<(String, i32, i64)> = all
+        .groups
+        .iter()
+        .flat_map(|group| {
+            assert_eq!(group.state, GroupState::Empty);
+            group
+                .offsets
+                .iter()
+                .map(|(tp, offset)| (group.group_id.clone(), tp.partition, *offset))
+        })
+        .collect();
+    offsets.sort();
+    assert_eq!(
+        offsets,
+        vec![
+            ("audit".to_string(), 0, 9),
+            ("billing".to_string(), 0, 5),
+            ("billing".to_string(), 1, 6)
+        ]
+    );
+    let capped = c.snapshot_groups(2);
+    let copied: usize = capped.groups.iter().map(|group| group.offsets.len()).sum();
+    assert_eq!((copied, capped.omitted_offsets), (2, 1));
+    // Groups are still all listed (their states count), only offsets are capped.
+    assert_eq!(capped.groups.len(), 2);
+}

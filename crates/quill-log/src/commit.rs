@@ -6,10 +6,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use quill_fs::File;
 
 use crate::error::LogError;
+use crate::stats::CommitStats;
 
 /// Runs once the requested offsets are durable, or with the error that prevents it. It runs on
 /// the committer thread (or the caller's, if already durable): keep it short, e.g. send on a
@@ -27,15 +29,23 @@ struct SyncRequest {
 #[derive(Clone, Debug)]
 pub struct GroupCommitter {
     sender: Sender<SyncRequest>,
+    stats: Arc<CommitStats>,
 }
 
 impl GroupCommitter {
     pub fn start() -> Result<GroupCommitter, LogError> {
         let (sender, receiver) = mpsc::channel();
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("quill-group-commit".to_string())
-            .spawn(move || run(receiver))?;
-        Ok(GroupCommitter { sender })
+            .spawn(move || run(receiver, &thread_stats))?;
+        Ok(GroupCommitter { sender, stats })
+    }
+
+    /// fsync latencies and batch sizes so far (read by the broker's metrics).
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
     }
 
     pub(crate) fn request(
@@ -57,12 +67,19 @@ impl GroupCommitter {
     }
 }
 
-fn run(receiver: Receiver<SyncRequest>) {
+fn run(receiver: Receiver<SyncRequest>, stats: &CommitStats) {
     while let Ok(first) = receiver.recv() {
         let mut pending = vec![first];
         pending.extend(receiver.try_iter());
+        stats.batch_requests.record(pending.len() as u64);
         for (target, requests) in group_by_target(pending) {
+            let started = Instant::now();
             let result = target.sync_now();
+            let elapsed_micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            stats.fsync_micros.record(elapsed_micros);
+            if result.is_err() {
+                stats.fsync_failures.fetch_add(1, Ordering::Relaxed);
+            }
             for request in requests {
                 let outcome = match &result {
                     Err(message) => Err(LogError::Offline(message.clone())),

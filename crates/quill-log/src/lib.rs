@@ -30,6 +30,7 @@ mod producer;
 mod producer_snapshot;
 pub mod records;
 mod segment;
+pub mod stats;
 mod validate;
 
 pub use batch::{testing, BatchHeader, HEADER_BYTES};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use quill_broker::{Broker, BrokerConfig};
 
 const PRECEDENCE_HELP: &str = "\
@@ -16,7 +16,7 @@ Settings are resolved in this order, first match wins:
   3. the TOML file given with --config (Kafka setting names, e.g. \"num.partitions\" = 3)
   4. built-in defaults (Kafka's, see `quill broker --list-settings`)
 Unknown or invalid settings stop the broker at start-up with a message naming the setting.
-QUILL_LOG sets the log filter (e.g. QUILL_LOG=debug); default `info` with the storage\ncrates at `warn`.";
+QUILL_LOG sets the log filter (e.g. QUILL_LOG=debug); default `info` with the storage\ncrates at `warn`. --log-format json (or QUILL_LOG_FORMAT=json) logs one JSON object per line.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,16 +65,30 @@ struct BrokerArgs {
     /// Print every accepted setting with its description and exit
     #[arg(long)]
     list_settings: bool,
+    /// Log lines as human-readable text (default) or one JSON object per line
+    #[arg(long, env = "QUILL_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and fields.
+    Json,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     let args = match cli.command {
         Some(Command::Broker(args)) => args,
-        Some(Command::Client(command)) => return cli::run(command),
+        Some(Command::Client(command)) => {
+            init_logging(LogFormat::Text);
+            return cli::run(command);
+        }
         None => cli.broker,
     };
+    init_logging(args.log_format.unwrap_or_default());
     match run_broker(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -88,14 +102,25 @@ fn main() -> ExitCode {
 /// own open/recovery reports are debug detail unless something is wrong.
 const DEFAULT_LOG_FILTER: &str = "info,quill_meta=warn,quill_log=warn";
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUILL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Flattened, so `message` and the event's fields are top-level keys a log shipper
+        // indexes directly; spans are not used by the broker.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {

@@ -247,7 +247,7 @@ fn broker_setting_type(name: &str) -> i8 {
     match name {
         "auto.create.topics.enable" => 1,
         "log.dirs" | "listeners" | "advertised.listeners" => 7,
-        "log.message.timestamp.type" => 2,
+        "log.message.timestamp.type" | "metrics.listen" => 2,
         "log.retention.ms"
         | "log.retention.bytes"
         | "log.roll.ms"

@@ -92,6 +92,8 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
         .filter_map(|target| target.partition.as_ref().ok().map(|p| p.subscribe()))
         .collect();
     let mut shutdown = state.shutdown.clone();
+    // Counts this request in the Fetch purgatory once it starts to wait.
+    let mut waiting = None;
 
     loop {
         for receiver in &mut receivers {
@@ -104,12 +106,28 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
             || *shutdown.borrow()
             || receivers.is_empty();
         if done {
+            record_bytes_out(state, &targets, &partition_data);
             return build_response(topic_keys, &targets, partition_data, uses_topic_ids);
         }
+        waiting.get_or_insert_with(|| state.metrics.waiting(crate::metrics::Waiting::Fetch));
         tokio::select! {
             () = wait_for_any_change(&mut receivers) => {}
             () = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Kafka's BytesOutPerSec: the record bytes of the response, per topic.
+fn record_bytes_out(state: &BrokerState, targets: &[FetchTarget], data: &[PartitionData]) {
+    for (target, data) in targets.iter().zip(data) {
+        let (Ok(partition), Some(records)) = (&target.partition, &data.records) else {
+            continue;
+        };
+        if !records.is_empty() {
+            state
+                .metrics
+                .record_fetched(&partition.topic, records.len() as u64);
         }
     }
 }

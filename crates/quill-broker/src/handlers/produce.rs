@@ -236,7 +236,14 @@ async fn append_partition(
         .append(records, clock::now_ms(), leader_epoch)
         .await
     {
-        Ok(info) => Ok(Appended { partition, info }),
+        Ok(info) => {
+            if !info.duplicate {
+                state
+                    .metrics
+                    .record_produced(topic, info.bytes, u64::from(info.record_count));
+            }
+            Ok(Appended { partition, info })
+        }
         Err(error) => Err(append_failed(topic, data.index, &error)),
     }
 }

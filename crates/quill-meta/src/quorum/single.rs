@@ -246,7 +246,7 @@ mod tests {
             if let Ok(quorum) = RaftQuorum::open_single_voter(&fs, dir, 1, READY).await {
                 let _ = quorum.shutdown().await;
             }
-            if disk.power_loss_pending() {
+            if disk.crash_pending() {
                 disk.power_loss(CrashMode::Partial { seed: crash_after });
             }
             disk.kill_process();

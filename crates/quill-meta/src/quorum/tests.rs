@@ -428,7 +428,7 @@ async fn single_voter_keeps_every_acknowledged_change_through_power_loss() {
                     Err(_) => break,
                 }
             }
-            if disk.power_loss_pending() {
+            if disk.crash_pending() {
                 disk.power_loss(CrashMode::Partial { seed });
             }
             let _ = quorum.shutdown().await;

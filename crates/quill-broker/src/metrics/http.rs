@@ -1,0 +1,126 @@
+//! The metrics endpoint (`metrics.listen`): `GET /metrics` (Prometheus text) and
+//! `GET /healthz`, served by hyper's HTTP/1 server on the broker's runtime.
+//!
+//! It binds only what `metrics.listen` names (loopback unless configured otherwise), holds at
+//! most `MAX_METRICS_CONNECTIONS` connections, and gives a client `HEADER_READ_TIMEOUT` to send
+//! its request headers and `CONNECTION_LIFETIME` in all, so a slow or idle peer cannot pile up
+//! connections.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::rate_limit::{WarnLimiter, WARNING_INTERVAL};
+use crate::state::BrokerState;
+
+/// Concurrent connections to the metrics endpoint (Prometheus uses one per target).
+pub const MAX_METRICS_CONNECTIONS: usize = 16;
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A keep-alive connection is closed after this long; the scraper reconnects.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+
+static METRICS_ACCEPT_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
+
+/// Serves until `shutdown` flips to true.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(error) => {
+                        crate::warn_limited!(METRICS_ACCEPT_WARNINGS, %error, "metrics endpoint: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    crate::warn_limited!(METRICS_ACCEPT_WARNINGS, limit = MAX_METRICS_CONNECTIONS, "metrics endpoint: too many connections; closing a new one");
+                    continue;
+                };
+                let state = state.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(route(state, request).await) }
+                    });
+                    let connection = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), service);
+                    if let Ok(Err(error)) = tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                        tracing::debug!(%error, "metrics connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
+}
+
+async fn route(state: Arc<BrokerState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let known = matches!(path, "/metrics" | "/healthz");
+    if !known {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics or /healthz\n",
+        );
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if path == "/healthz" {
+        return if *state.shutdown.borrow() {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        } else {
+            plain(StatusCode::OK, "ok\n")
+        };
+    }
+    let body = super::collect::render(state).await;
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(super::text::CONTENT_TYPE),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,462 @@
+//! The Prometheus endpoint (`metrics.listen`) against the real binary: a known produce moves
+//! the byte and record counters by exactly its size, a fetch moves bytes out by exactly what
+//! it returned, a confluent-kafka (librdkafka) group commits an offset and the broker's lag
+//! gauge equals the high watermark minus that offset. Every scrape is parsed by Prometheus'
+//! own Python parser (prometheus_client), so the output is checked as Prometheus reads it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{record_batch, BrokerProcess};
+
+/// Bound on one client program (each bounds its own waits well below this).
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound on waiting for a condition the broker reaches asynchronously.
+const CONDITION_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("QUILL_COMPAT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/compat-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} missing: run ./scripts/install-test-deps.sh",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/compat/metrics/<script>` with `stdin`, bounded; panics unless it exits 0.
+fn run_python(script: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(python())
+        .arg(root().join("tests/compat/metrics").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    // Read both pipes while the program runs: a scrape's JSON is larger than a pipe buffer.
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let stdout_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout_pipe.read_to_string(&mut text);
+        text
+    });
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + PROGRAM_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    let stdout = stdout_reader.join().unwrap();
+    let stderr = stderr_reader.join().unwrap();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "{script} failed ({status:?})\nstdout:\n{}\nstderr:\n{stderr}",
+        stdout.chars().take(4000).collect::<String>()
+    );
+    stdout
+}
+
+/// One GET over a fresh connection: (status code, content type, body).
+fn http_get(address: &str, path: &str) -> (u16, String, String) {
+    http_request(address, "GET", path)
+}
+
+fn http_request(address: &str, method: &str, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("http response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status code");
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+/// A scrape as Prometheus' parser read it.
+struct Scrape {
+    samples: Vec<serde_json::Value>,
+}
+
+impl Scrape {
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|sample| {
+                sample["name"] == name
+                    && sample["labels"].as_object().is_some_and(|actual| {
+                        actual.len() == labels.len()
+                            && labels.iter().all(|(key, value)| {
+                                actual.get(*key).and_then(|v| v.as_str()) == Some(*value)
+                            })
+                    })
+            })
+            .and_then(|sample| sample["value"].as_f64())
+    }
+
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.value(name, labels)
+            .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
+    }
+}
+
+struct MetricsEndpoint {
+    address: String,
+}
+
+impl MetricsEndpoint {
+    /// The address the broker reports for `metrics.listen=127.0.0.1:0`.
+    fn of(broker: &BrokerProcess) -> MetricsEndpoint {
+        let deadline = Instant::now() + CONDITION_TIMEOUT;
+        loop {
+            let log = broker.log_text();
+            if let Some(rest) = log.split("metrics on http://").nth(1) {
+                let address = rest.split('/').next().unwrap().to_string();
+                return MetricsEndpoint { address };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker did not report its metrics address; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn scrape(&self) -> Scrape {
+        let (status, content_type, body) = http_get(&self.address, "/metrics");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        let parsed = run_python("parse_exposition.py", &[], &body);
+        Scrape {
+            samples: serde_json::from_str(&parsed).expect("parser output"),
+        }
+    }
+
+    /// Scrapes until `done` holds (the broker counts a request after writing its response, so
+    /// a client may see the response first), bounded.
+    fn scrape_until(&self, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+        let deadline = Instant::now() + CONDITION_TIMEOUT;
+        loop {
+            let scrape = self.scrape();
+            if done(&scrape) {
+                return scrape;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+const TOPIC: &str = "metrics-orders";
+const GROUP: &str = "metrics-billing";
+
+#[test]
+fn counters_and_broker_computed_lag_match_what_clients_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "metrics.listen=127.0.0.1:0"]);
+    let endpoint = MetricsEndpoint::of(&broker);
+
+    let (status, _, body) = http_get(&endpoint.address, "/healthz");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert_eq!(http_get(&endpoint.address, "/nope").0, 404);
+    assert_eq!(http_request(&endpoint.address, "POST", "/metrics").0, 405);
+
+    let mut client = broker.connect();
+    client.create_topic(TOPIC, 1);
+    let topic = [("topic", TOPIC)];
+    let before = endpoint.scrape();
+    assert_eq!(
+        before.value("kafka_server_brokertopicmetrics_bytesin_total", &topic),
+        None
+    );
+    let produce_requests = [("request", "Produce")];
+    let produces_before = before.get(
+        "kafka_network_requestmetrics_requests_total",
+        &produce_requests,
+    );
+
+    // One Produce of a known batch: bytes in move by exactly its size, records by its count.
+    let values: Vec<String> = (0..10).map(|i| format!("order-{i:04}")).collect();
+    let value_refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let batch = record_batch(&value_refs, 1_700_000_000_000);
+    let batch_bytes = batch.len() as f64;
+    let response = client.call(&common::produce_request(TOPIC, 0, batch, -1), 7);
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    let after_produce = endpoint.scrape_until("the Produce to be counted", |scrape| {
+        scrape.get(
+            "kafka_network_requestmetrics_requests_total",
+            &produce_requests,
+        ) == produces_before + 1.0
+    });
+    assert_eq!(
+        after_produce.get("kafka_server_brokertopicmetrics_bytesin_total", &topic),
+        batch_bytes
+    );
+    assert_eq!(
+        after_produce.get("kafka_server_brokertopicmetrics_messagesin_total", &topic),
+        10.0
+    );
+    assert_eq!(
+        after_produce.get("kafka_server_brokertopicmetrics_bytesin_total", &[])
+            - before.get("kafka_server_brokertopicmetrics_bytesin_total", &[]),
+        batch_bytes
+    );
+    // The latency histogram counted the same request, in its +Inf bucket and _count.
+    assert_eq!(
+        after_produce.get(
+            "kafka_network_requestmetrics_totaltime_seconds_count",
+            &produce_requests
+        ),
+        produces_before + 1.0
+    );
+    assert_eq!(
+        after_produce.get(
+            "kafka_network_requestmetrics_totaltime_seconds_bucket",
+            &[("request", "Produce"), ("le", "+Inf")]
+        ),
+        produces_before + 1.0
+    );
+    // acks=-1 went through the group commit: at least one fsync and one round were observed.
+    assert!(after_produce.get("kafka_log_logflushstats_logflush_seconds_count", &[]) >= 1.0);
+    assert!(after_produce.get("quill_log_group_commit_batch_requests_count", &[]) >= 1.0);
+    let partition0 = [("topic", TOPIC), ("partition", "0")];
+    assert_eq!(
+        after_produce.get("kafka_log_log_size", &partition0),
+        batch_bytes
+    );
+    assert_eq!(
+        after_produce.get("kafka_log_log_numlogsegments", &partition0),
+        1.0
+    );
+
+    // A real client (librdkafka) produces 30 more records, then a group reads all 40 and
+    // commits offset 25: the broker's lag for the group is 40 - 25.
+    let python_records = 30;
+    let total_records = 10 + python_records;
+    let committed_offset = 25;
+    let stdout = run_python(
+        "produce_consume_commit.py",
+        &[
+            &broker.address(),
+            TOPIC,
+            GROUP,
+            &python_records.to_string(),
+            "100",
+            &total_records.to_string(),
+            &committed_offset.to_string(),
+        ],
+        "",
+    );
+    assert!(
+        stdout.contains(&format!("\"consumed\": {total_records}")),
+        "{stdout}"
+    );
+    let group_partition = [
+        ("consumergroup", GROUP),
+        ("topic", TOPIC),
+        ("partition", "0"),
+    ];
+    let after_group =
+        endpoint.scrape_until("the group to be Empty after its member left", |scrape| {
+            scrape.value(
+                "kafka_coordinator_group_groupmetadatamanager_numgroups",
+                &[("state", "Empty")],
+            ) == Some(1.0)
+        });
+    assert_eq!(
+        after_group.get("kafka_server_brokertopicmetrics_messagesin_total", &topic),
+        f64::from(total_records)
+    );
+    // Everything appended to the topic is in its one log: bytes in equals the log size.
+    assert_eq!(
+        after_group.get("kafka_server_brokertopicmetrics_bytesin_total", &topic),
+        after_group.get("kafka_log_log_size", &partition0)
+    );
+    let high_watermark = after_group.get("kafka_cluster_partition_highwatermark", &partition0);
+    assert_eq!(high_watermark, f64::from(total_records));
+    assert_eq!(
+        after_group.get("kafka_consumergroup_current_offset", &group_partition),
+        f64::from(committed_offset)
+    );
+    assert_eq!(
+        after_group.get("kafka_consumergroup_lag", &group_partition),
+        high_watermark - f64::from(committed_offset)
+    );
+    assert_eq!(
+        after_group.get(
+            "kafka_coordinator_group_groupmetadatamanager_numgroups",
+            &[("state", "Stable")]
+        ),
+        0.0
+    );
+
+    // One Fetch from offset 0 with nobody else fetching: bytes out move by exactly the record
+    // bytes it returned.
+    let bytes_out_before =
+        after_group.get("kafka_server_brokertopicmetrics_bytesout_total", &topic);
+    let fetch_requests = [("request", "Fetch")];
+    let fetches_before = after_group.get(
+        "kafka_network_requestmetrics_requests_total",
+        &fetch_requests,
+    );
+    let fetched = client.fetch(TOPIC, 0, 0);
+    let returned = fetched.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .map_or(0, |records| records.len()) as f64;
+    assert!(returned > 0.0);
+    let after_fetch = endpoint.scrape_until("the Fetch to be counted", |scrape| {
+        scrape.get(
+            "kafka_network_requestmetrics_requests_total",
+            &fetch_requests,
+        ) == fetches_before + 1.0
+    });
+    assert_eq!(
+        after_fetch.get("kafka_server_brokertopicmetrics_bytesout_total", &topic)
+            - bytes_out_before,
+        returned
+    );
+
+    // Producing more raises the lag by exactly as many records.
+    client.produce(TOPIC, 0, &["late-1", "late-2", "late-3"]);
+    let after_more = endpoint.scrape_until("the lag to include the new records", |scrape| {
+        scrape.value("kafka_cluster_partition_highwatermark", &partition0)
+            == Some(f64::from(total_records + 3))
+    });
+    assert_eq!(
+        after_more.get("kafka_consumergroup_lag", &group_partition),
+        f64::from(total_records + 3 - committed_offset)
+    );
+
+    // Nothing is waiting once every request is answered; process metrics are present.
+    assert_eq!(
+        after_more.get(
+            "kafka_server_delayedoperationpurgatory_purgatorysize",
+            &[("delayed_operation", "Produce")]
+        ),
+        0.0
+    );
+    assert!(after_more.get("process_resident_memory_bytes", &[]) > 0.0);
+    assert!(after_more.get("process_open_fds", &[]) > 0.0);
+    assert!(after_more.value("process_cpu_seconds_total", &[]).is_some());
+
+    // The Grafana dashboard queries only metrics the broker exposes, and docs/metrics.md
+    // documents every family it exposes.
+    let exposed: std::collections::BTreeSet<&str> = after_more
+        .samples
+        .iter()
+        .filter_map(|sample| sample["name"].as_str())
+        .collect();
+    let dashboard = std::fs::read_to_string(root().join("docs/grafana/quill.json")).unwrap();
+    let queried = metric_names_in(&dashboard);
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        assert!(
+            exposed.contains(name.as_str()),
+            "the dashboard queries {name}, which is not exposed"
+        );
+    }
+    let documentation = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    for sample in &after_more.samples {
+        let family = sample["family"].as_str().unwrap();
+        assert!(
+            documentation.contains(family),
+            "docs/metrics.md does not mention {family}"
+        );
+    }
+}
+
+/// Every `kafka_…`, `quill_…` or `process_…` identifier in `text`.
+fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for prefix in ["kafka_", "quill_", "process_"] {
+        for (start, _) in text.match_indices(prefix) {
+            let preceded_by_identifier = text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            if preceded_by_identifier {
+                continue;
+            }
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_without_debug_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--log-format", "json"]);
+    let mut client = broker.connect();
+    client.create_topic("json-logs", 1);
+    let log = broker.log_text();
+    let lines: Vec<&str> = log.lines().filter(|line| !line.is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        assert!(object["message"].is_string(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+        assert!(!line.contains("Some("), "{line}");
+    }
+    assert!(
+        lines.iter().any(|line| line.contains("listening on")),
+        "{log}"
+    );
+}
