@@ -385,12 +385,19 @@ async fn run_maintenance(state: Arc<BrokerState>) {
             "producer.id.expiration.ms",
             state.config.producer_id_expiration_ms,
         );
+        let background_threads = crate::dynamic_broker_settings::runtime_value(
+            &state.image(),
+            state.config.node_id,
+            "background.threads",
+            i64::from(state.config.background_threads),
+        );
+        let threads = usize::try_from(background_threads).unwrap_or(1).max(1);
         let checkpoint = now_ms - last_checkpoint_ms >= RECOVERY_CHECKPOINT_INTERVAL_MS;
         if checkpoint {
             last_checkpoint_ms = now_ms;
         }
         if let Err(error) = tokio::task::spawn_blocking(move || {
-            partitions.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint)
+            partitions.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint, threads)
         })
         .await
         {

@@ -94,6 +94,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: i32,
     /// Upper bound on one Fetch response, whatever the client asks for.
     pub fetch_max_bytes: i32,
+    /// `background.threads` (10): threads that run log maintenance (retention, producer
+    /// expiry, recovery-point checkpoints) over the hosted partitions in parallel.
+    pub background_threads: i32,
     pub max_connections: i32,
     /// `max.connections.per.ip`: open connections from one client address.
     pub max_connections_per_ip: i32,
@@ -150,6 +153,7 @@ impl Default for BrokerConfig {
             min_insync_replicas: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             fetch_max_bytes: 55 * 1024 * 1024,
+            background_threads: 10,
             // Kafka defaults both to unlimited; a few file descriptors and a little memory per
             // connection make these the sane defaults of a single broker.
             max_connections: 1000,
@@ -199,6 +203,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.flush.scheduler.interval.ms", description: "how often flush.ms is checked, and flush.ms's last fallback (default 9223372036854775807: flush.ms off; checked every 1000 ms then)" },
     SettingDoc { name: "min.insync.replicas", description: "default min.insync.replicas of topics (default 1)" },
     SettingDoc { name: "socket.request.max.bytes", description: "largest request frame; bigger closes the connection (default 104857600)" },
+    SettingDoc { name: "background.threads", description: "threads running log maintenance (retention, producer expiry, checkpoints) in parallel; changeable at runtime (default 10)" },
     SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
     SettingDoc { name: "max.connections", description: "open client connections allowed (default 1000; Kafka: unlimited)" },
     SettingDoc { name: "max.connections.per.ip", description: "open connections from one client address (default 256; Kafka: unlimited)" },
@@ -319,6 +324,9 @@ impl BrokerConfig {
             }
             "fetch.max.bytes" => {
                 self.fetch_max_bytes = parse_int_at_least(value, 1024).map_err(|r| invalid(&r))?
+            }
+            "background.threads" => {
+                self.background_threads = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?
             }
             "max.connections" => {
                 self.max_connections = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?
@@ -544,6 +552,10 @@ impl BrokerConfig {
                 Some(self.socket_request_max_bytes.to_string()),
             ),
             ("fetch.max.bytes", Some(self.fetch_max_bytes.to_string())),
+            (
+                "background.threads",
+                Some(self.background_threads.to_string()),
+            ),
             ("max.connections", Some(self.max_connections.to_string())),
             (
                 "max.connections.per.ip",

@@ -1,7 +1,7 @@
 //! Broker settings that change at runtime besides the broker defaults of topic configs.
 //!
 //! - [`RUNTIME_SETTINGS`]: Quill settings Kafka changes at runtime and Quill applies from the
-//!   metadata image (`max.connections`, `producer.id.expiration.ms`).
+//!   metadata image (`max.connections`, `producer.id.expiration.ms`, `background.threads`).
 //! - [`STORED_ONLY`]: Kafka's per-broker dynamic SASL settings, which Quill accepts, validates,
 //!   stores (metadata records) and describes, but which change nothing — truthfully so: in
 //!   Kafka too they act only on SASL listeners (Kerberos re-login, OAuth token refresh), and
@@ -113,6 +113,8 @@ pub static STORED_ONLY: &[StoredOnlySetting] = &[
 /// and Quill applies from the metadata image, per broker or cluster-wide: (name, type,
 /// minimum).
 pub static RUNTIME_SETTINGS: &[(&str, ConfigType, i64)] = &[
+    // Read by every maintenance pass: how many threads share it (Kafka: DynamicThreadPool).
+    ("background.threads", ConfigType::Int, 1),
     // Read at every accepted connection (Kafka: a cluster-level listener config).
     ("max.connections", ConfigType::Int, 0),
     // Read by every maintenance pass (Kafka: DynamicProducerStateManagerConfig).

@@ -773,10 +773,16 @@ impl PartitionManager {
 
     /// Blocking: retention, expiry of idle producers (`producer.id.expiration.ms`) and (when
     /// `checkpoint`) the recovery-point checkpoint of every partition.
-    pub fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
-        for partition in self.all() {
+    pub fn run_maintenance(
+        &self,
+        now_ms: i64,
+        producer_id_expiration_ms: i64,
+        checkpoint: bool,
+        threads: usize,
+    ) {
+        run_on_workers(&self.all(), threads, |partition| {
             partition.run_maintenance(now_ms, producer_id_expiration_ms, checkpoint);
-        }
+        });
     }
 
     /// Blocking: closes every log cleanly (flush + clean-shutdown marker).
@@ -797,6 +803,37 @@ impl PartitionManager {
             }
         }
     }
+}
+
+/// Runs `work` once for each item on at most `workers` threads (`background.threads`), each
+/// taking the next item when it is done with one, so a slow partition (a cold retention
+/// delete, an fsync) holds up only its own thread. Returns when every item is done.
+fn run_on_workers<T: Sync>(items: &[T], workers: usize, work: impl Fn(&T) + Sync) {
+    let workers = workers.clamp(1, items.len().max(1));
+    if workers == 1 {
+        items.iter().for_each(work);
+        return;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let drain = || {
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            work(item);
+        }
+    };
+    std::thread::scope(|scope| {
+        // The calling thread is one of the workers, so the work gets done even when no
+        // thread can be started (thread limits are a resource like any other).
+        for _ in 1..workers {
+            let started = std::thread::Builder::new()
+                .name("quill-maintenance".to_string())
+                .spawn_scoped(scope, drain);
+            if let Err(error) = started {
+                crate::warn_limited!(MAINTENANCE_WARNINGS, %error, "could not start a maintenance thread");
+                break;
+            }
+        }
+        drain();
+    });
 }
 
 /// True for errors that last only while a resource is short (full disk or quota, no file
@@ -895,6 +932,53 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    /// `background.threads`: maintenance work is spread over that many threads, each item
+    /// done exactly once; one thread means the calling thread alone.
+    #[test]
+    fn maintenance_runs_each_partition_once_on_at_most_background_threads() {
+        use std::collections::HashSet;
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::{Condvar, Mutex};
+
+        let items: Vec<usize> = (0..40).collect();
+        let done = Mutex::new(Vec::new());
+        let threads = Mutex::new(HashSet::new());
+        // The first three items each wait (bounded) until three run at once: only true
+        // concurrency lets all three pass.
+        let running = AtomicUsize::new(0);
+        let gate = (Mutex::new(0usize), Condvar::new());
+        let met = AtomicUsize::new(0);
+        run_on_workers(&items, 3, |item| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            if *item < 3 {
+                running.fetch_add(1, Ordering::SeqCst);
+                let (count, wake) = &gate;
+                let mut arrived = count.lock().unwrap();
+                *arrived += 1;
+                wake.notify_all();
+                let (arrived, timeout) = wake
+                    .wait_timeout_while(arrived, Duration::from_secs(20), |n| *n < 3)
+                    .unwrap();
+                if !timeout.timed_out() && *arrived >= 3 {
+                    met.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            done.lock().unwrap().push(*item);
+        });
+        let mut done = done.into_inner().unwrap();
+        done.sort_unstable();
+        assert_eq!(done, items, "every partition exactly once");
+        assert_eq!(met.load(Ordering::SeqCst), 3, "three ran at the same time");
+        assert!(threads.lock().unwrap().len() <= 3);
+
+        let caller = std::thread::current().id();
+        let seen = Mutex::new(HashSet::new());
+        run_on_workers(&items, 1, |_| {
+            seen.lock().unwrap().insert(std::thread::current().id());
+        });
+        assert_eq!(seen.into_inner().unwrap(), HashSet::from([caller]));
+    }
 
     /// Every topic config that shapes the log reaches `LogConfig` (quill-log's tests prove
     /// each one's effect).

@@ -607,16 +607,26 @@ fn dynamic_broker_settings_as_kafka_accepts_them() {
         ("GSSAPI,PLAIN".into(), SOURCE_DYNAMIC_BROKER)
     );
 
+    // Kafka's thread pool sizes change at runtime; Quill's maintenance pool does too
+    // (librdkafka's 0081_admin sets it).
+    let threads = [("background.threads", 0, Some("9"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &threads).0, 0);
+    assert_eq!(
+        config_value(&describe(&mut client, BROKER, "1"), "background.threads"),
+        ("9".into(), SOURCE_DYNAMIC_BROKER)
+    );
+    let none = [("background.threads", 0, Some("0"))];
+    assert_eq!(incremental(&mut client, BROKER, "1", &none).0, 40);
     let (code, message) = incremental(
         &mut client,
         BROKER,
         "1",
-        &[("background.threads", 0, Some("9"))],
+        &[("num.io.threads", 0, Some("9"))],
     );
     assert_eq!(code, 40);
     assert_eq!(
         message,
-        "Quill does not support the broker config background.threads yet"
+        "Quill does not support the broker config num.io.threads yet"
     );
     let (code, message) = incremental(
         &mut client,
