@@ -160,9 +160,17 @@ def plain_worker(topic, end):
 
 
 def read_committed(topic):
+    """Reads every partition to its end once no transaction is open any more.
+
+    The end is the high watermark seen by a read_uncommitted client: a read_committed client's
+    watermark is the last stable offset, which stops before a transaction that is still open
+    (an abandoned one waits for transaction.timeout.ms), so reaching it proves nothing about the
+    committed records behind it."""
     consumer = Consumer(dict(ck.BASE, **{"group.id": "%s-check" % topic, "enable.auto.commit": False,
                                          "isolation.level": "read_committed",
                                          "fetch.wait.max.ms": 100}))
+    watermarks = Consumer(dict(ck.BASE, **{"group.id": "%s-watermarks" % topic,
+                                           "isolation.level": "read_uncommitted"}))
     seen = {p: [] for p in range(PARTITIONS)}
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
@@ -179,13 +187,14 @@ def read_committed(topic):
             if time.monotonic() - quiet_since < 2:
                 continue
             positions = consumer.position([TopicPartition(topic, p) for p in range(PARTITIONS)])
-            highs = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+            highs = [watermarks.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
                      for p in range(PARTITIONS)]
             if all(tp.offset >= high for tp, high in zip(positions, highs)):
                 return seen
             deadline.check("positions %s, high watermarks %s" % ([tp.offset for tp in positions], highs))
     finally:
         consumer.close()
+        watermarks.close()
 
 
 def verify(seen):
