@@ -112,7 +112,6 @@ def run_round(producer, topic, rng, name, kind):
 def transactional_worker(index, topic, end):
     rng = random.Random(SEED * 1000 + index)
     generation = 0
-    abandoned = []
     round_number = 0
     try:
         producer = new_producer("%s-w%d-g%d" % (topic, index, generation))
@@ -122,10 +121,13 @@ def transactional_worker(index, topic, end):
             outcome = run_round(producer, topic, rng, "w%d-r%d" % (index, round_number), kind)
             if outcome == "ok":
                 continue
-            if outcome == "abandon":
-                # Keep the instance alive, never ending its transaction: the coordinator must
-                # abort it after transaction.timeout.ms. Continue under a new transactional id.
-                abandoned.append(producer)
+            # "abandon": the transaction is never ended. Dropping the instance destroys it, and
+            # librdkafka sends no EndTxn on destroy, so the coordinator must abort it after
+            # transaction.timeout.ms, as for a crashed producer. Abandoned instances kept alive
+            # would hold three connections each (bootstrap, broker, coordinator), and a faster
+            # machine abandons more, until the broker's max.connections.per.ip (256) refuses
+            # the next producers. Continue under a new transactional id.
+            producer = None
             generation += 1
             producer = new_producer("%s-w%d-g%d" % (topic, index, generation))
     except BaseException as error:  # noqa: BLE001 - reported by the main thread
