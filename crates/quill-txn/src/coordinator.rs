@@ -750,7 +750,14 @@ fn decide_init(
                 },
             };
             let mut next = current.clone();
-            next.last_producer_epoch = current.producer_epoch;
+            // Only the instance that held the current epoch may later retry this bump (KIP-360,
+            // `is_retry` above); a new instance (no producer id in its request) leaves no
+            // previous epoch, or the instance it fenced could take over the new epoch.
+            next.last_producer_epoch = if expected.is_some() {
+                current.producer_epoch
+            } else {
+                -1
+            };
             next.producer_id = producer_id;
             next.producer_epoch = producer_epoch;
             next.timeout_ms = timeout_ms;

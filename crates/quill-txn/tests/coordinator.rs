@@ -217,6 +217,35 @@ async fn kip360_retry_of_a_bump_gets_the_same_answer() {
     );
 }
 
+/// Kafka's `prepareIncrementProducerEpoch`: an InitProducerId without a producer id (a new
+/// instance) forgets the previous epoch, so the instance it replaced cannot pass its KIP-360
+/// bump off as a retry and receive the new instance's epoch.
+#[tokio::test(start_paused = true)]
+async fn a_fenced_instance_cannot_take_over_the_new_epoch() {
+    let h = harness().await;
+    let c = &h.coordinator;
+    let zombie = c.init_producer_id(init("tx")).await.unwrap();
+    let fresh = c.init_producer_id(init("tx")).await.unwrap();
+    assert_eq!(fresh.producer_epoch, zombie.producer_epoch + 1);
+    let zombie_bump = InitProducerIdRequest {
+        producer_id: zombie.producer_id,
+        producer_epoch: zombie.producer_epoch,
+        ..init("tx")
+    };
+    assert_eq!(
+        c.init_producer_id(zombie_bump).await,
+        Err(TxnError::ProducerFenced)
+    );
+    c.add_partitions(
+        "tx",
+        fresh.producer_id,
+        fresh.producer_epoch,
+        &[tp("out", 0)],
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn timed_out_transactions_are_aborted_with_a_fencing_bump() {
     let h = harness().await;

@@ -51,9 +51,15 @@ fn script(name: &str) -> PathBuf {
 }
 
 /// Broker settings for these tests: no rebalance delay, timed-out transactions aborted within
-/// half a second.
+/// half a second. `QUILL_TEST_BROKER_LOG` (e.g. `info,quill_txn=debug`) becomes its `QUILL_LOG`.
 fn start_broker(dir: &Path) -> BrokerProcess {
-    BrokerProcess::start(
+    let log_filter = std::env::var("QUILL_TEST_BROKER_LOG").unwrap_or_default();
+    let envs: Vec<(&str, &str)> = if log_filter.is_empty() {
+        vec![]
+    } else {
+        vec![("QUILL_LOG", log_filter.as_str())]
+    };
+    BrokerProcess::start_with_env(
         dir,
         &[
             "--set",
@@ -61,6 +67,7 @@ fn start_broker(dir: &Path) -> BrokerProcess {
             "--set",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
         ],
+        &envs,
     )
 }
 
@@ -148,6 +155,19 @@ impl ClientRun {
     }
 }
 
+/// [`ClientRun::finish`], printing the broker's log if the client failed: the client's view
+/// alone rarely says why the broker kept it waiting. (After a restart, the restarted
+/// process's log.) `QUILL_TEST_BROKER_LOG` sets the broker's `QUILL_LOG` filter for more.
+fn finish(run: ClientRun, broker: &BrokerProcess) -> Vec<String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.finish())) {
+        Ok(output) => output,
+        Err(panic) => {
+            eprintln!("broker log:\n{}", broker.log_text());
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 fn prefix(name: &str) -> String {
     format!("{name}-{}", std::process::id())
 }
@@ -158,7 +178,10 @@ fn confluent_kafka_transactions_offsets_abort_and_zombie_fencing() {
     let broker = start_broker(dir.path());
     let mut command = Command::new(python());
     command.arg(script("confluent_txn.py"));
-    let output = ClientRun::spawn(command, &broker.address(), &prefix("ck-txn")).finish();
+    let output = finish(
+        ClientRun::spawn(command, &broker.address(), &prefix("ck-txn")),
+        &broker,
+    );
     assert!(output.iter().any(|line| line.contains("zombie refused")));
 }
 
@@ -168,7 +191,10 @@ fn kafkajs_send_offsets_commit_and_abort() {
     let broker = start_broker(dir.path());
     let mut command = node();
     command.arg(script("kafkajs_eos.js"));
-    ClientRun::spawn(command, &broker.address(), &prefix("js-eos")).finish();
+    finish(
+        ClientRun::spawn(command, &broker.address(), &prefix("js-eos")),
+        &broker,
+    );
 }
 
 #[test]
@@ -177,7 +203,10 @@ fn kafkajs_consume_transform_produce_loop_commits_and_aborts_atomically() {
     let broker = start_broker(dir.path());
     let mut command = node();
     command.arg(script("kafkajs_consume_transform_produce.js"));
-    ClientRun::spawn(command, &broker.address(), &prefix("js-ctp")).finish();
+    finish(
+        ClientRun::spawn(command, &broker.address(), &prefix("js-ctp")),
+        &broker,
+    );
 }
 
 #[test]
@@ -192,7 +221,7 @@ fn kafkajs_idempotent_producer_has_no_duplicates_across_a_broker_kill() {
     broker.stop_with("KILL");
     std::thread::sleep(Duration::from_millis(1500));
     broker.restart();
-    run.finish();
+    finish(run, &broker);
 }
 
 #[test]
@@ -211,7 +240,7 @@ fn randomized_transactions_survive_a_broker_kill() {
     broker.stop_with("KILL");
     std::thread::sleep(Duration::from_millis(1500));
     broker.restart();
-    let output = run.finish();
+    let output = finish(run, &broker);
     let summary = output
         .iter()
         .find(|line| line.starts_with("verified:"))

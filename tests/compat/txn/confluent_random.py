@@ -112,7 +112,6 @@ def run_round(producer, topic, rng, name, kind):
 def transactional_worker(index, topic, end):
     rng = random.Random(SEED * 1000 + index)
     generation = 0
-    abandoned = []
     round_number = 0
     try:
         producer = new_producer("%s-w%d-g%d" % (topic, index, generation))
@@ -122,10 +121,13 @@ def transactional_worker(index, topic, end):
             outcome = run_round(producer, topic, rng, "w%d-r%d" % (index, round_number), kind)
             if outcome == "ok":
                 continue
-            if outcome == "abandon":
-                # Keep the instance alive, never ending its transaction: the coordinator must
-                # abort it after transaction.timeout.ms. Continue under a new transactional id.
-                abandoned.append(producer)
+            # "abandon": the transaction is never ended. Dropping the instance destroys it, and
+            # librdkafka sends no EndTxn on destroy, so the coordinator must abort it after
+            # transaction.timeout.ms, as for a crashed producer. Abandoned instances kept alive
+            # would hold three connections each (bootstrap, broker, coordinator), and a faster
+            # machine abandons more, until the broker's max.connections.per.ip (256) refuses
+            # the next producers. Continue under a new transactional id.
+            producer = None
             generation += 1
             producer = new_producer("%s-w%d-g%d" % (topic, index, generation))
     except BaseException as error:  # noqa: BLE001 - reported by the main thread
@@ -160,9 +162,17 @@ def plain_worker(topic, end):
 
 
 def read_committed(topic):
+    """Reads every partition to its end once no transaction is open any more.
+
+    The end is the high watermark seen by a read_uncommitted client: a read_committed client's
+    watermark is the last stable offset, which stops before a transaction that is still open
+    (an abandoned one waits for transaction.timeout.ms), so reaching it proves nothing about the
+    committed records behind it."""
     consumer = Consumer(dict(ck.BASE, **{"group.id": "%s-check" % topic, "enable.auto.commit": False,
                                          "isolation.level": "read_committed",
                                          "fetch.wait.max.ms": 100}))
+    watermarks = Consumer(dict(ck.BASE, **{"group.id": "%s-watermarks" % topic,
+                                           "isolation.level": "read_uncommitted"}))
     seen = {p: [] for p in range(PARTITIONS)}
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
@@ -179,13 +189,14 @@ def read_committed(topic):
             if time.monotonic() - quiet_since < 2:
                 continue
             positions = consumer.position([TopicPartition(topic, p) for p in range(PARTITIONS)])
-            highs = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+            highs = [watermarks.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
                      for p in range(PARTITIONS)]
             if all(tp.offset >= high for tp, high in zip(positions, highs)):
                 return seen
             deadline.check("positions %s, high watermarks %s" % ([tp.offset for tp in positions], highs))
     finally:
         consumer.close()
+        watermarks.close()
 
 
 def verify(seen):

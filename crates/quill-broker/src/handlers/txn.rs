@@ -67,6 +67,7 @@ pub async fn init_producer_id(
     api_version: i16,
 ) -> InitProducerIdResponse {
     let transactional_id = request.transactional_id.map(|id| id.0.to_string());
+    let logged_id = transactional_id.clone().unwrap_or_default();
     let result = async {
         if transactional_id.is_some() {
             ready(state).await?;
@@ -88,7 +89,7 @@ pub async fn init_producer_id(
             .with_producer_id(ProducerId(ids.producer_id))
             .with_producer_epoch(ids.producer_epoch),
         Err(error) => {
-            tracing::debug!(%error, "InitProducerId refused");
+            tracing::debug!(%error, transactional_id = %logged_id, "InitProducerId refused");
             let fenced_known = knows_producer_fenced(
                 kafka_protocol::messages::ApiKey::InitProducerId,
                 api_version,
