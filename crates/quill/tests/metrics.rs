@@ -460,3 +460,67 @@ fn json_logs_are_one_object_per_line_without_debug_formatting() {
         "{log}"
     );
 }
+
+/// The log cleaner's state of a compacted partition is visible (issue 12): the cleaner's
+/// position moves past the superseded records once it has run, the dirty ratio is a fraction,
+/// and a topic that is not compacted has no cleaner series.
+#[test]
+fn compacted_partitions_show_the_cleaners_position_and_dirty_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "--set",
+            "metrics.listen=127.0.0.1:0",
+            "--set",
+            "log.cleaner.backoff.ms=50",
+        ],
+    );
+    let endpoint = MetricsEndpoint::of(&broker);
+    let mut client = broker.connect();
+    let create = common::create_topic_request(
+        "compacted",
+        1,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "100"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    );
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+    client.create_topic("not-compacted", 1);
+    let labels = [("topic", "compacted"), ("partition", "0")];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // The same keys every time; an append after segment.ms rolls the active segment, which
+        // makes the earlier ones cleanable.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let batch = record_batch(&["a", "b", "c"], now_ms);
+        let produced = client.call(&common::produce_request("compacted", 0, batch, -1), 7);
+        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+        let scrape = endpoint.scrape();
+        let ratio = scrape.get("quill_log_cleaner_dirty_ratio", &labels);
+        assert!((0.0..=1.0).contains(&ratio), "dirty ratio {ratio}");
+        let max_percent = scrape.get("kafka_log_logcleanermanager_max_dirty_percent", &[]);
+        assert!(
+            max_percent >= ratio * 100.0 - 1e-9,
+            "{max_percent} < {ratio}"
+        );
+        assert_eq!(
+            scrape.value(
+                "quill_log_cleaner_first_dirty_offset",
+                &[("topic", "not-compacted"), ("partition", "0")]
+            ),
+            None
+        );
+        if scrape.get("quill_log_cleaner_first_dirty_offset", &labels) > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cleaner never moved");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

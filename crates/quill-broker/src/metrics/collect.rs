@@ -26,6 +26,14 @@ struct PartitionRow {
     log_start_offset: i64,
     log_end_offset: i64,
     high_watermark: i64,
+    /// For a compacted log: the cleaner's position and the dirty ratio it compares with
+    /// `min.cleanable.dirty.ratio`.
+    cleaner: Option<CleanerRow>,
+}
+
+struct CleanerRow {
+    first_dirty_offset: i64,
+    dirty_ratio: f64,
 }
 
 /// One committed offset with the lag the broker computes for it.
@@ -68,6 +76,7 @@ pub async fn render(state: Arc<BrokerState>) -> String {
 }
 
 fn gather(state: &BrokerState) -> Gathered {
+    let now_ms = crate::clock::now_ms();
     let mut hosted = state.partitions.all();
     hosted.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     let partitions_omitted = hosted.len().saturating_sub(MAX_PARTITION_SERIES);
@@ -84,6 +93,12 @@ fn gather(state: &BrokerState) -> Gathered {
                 log_start_offset: offsets.log_start_offset,
                 log_end_offset: offsets.log_end_offset,
                 high_watermark: offsets.high_watermark,
+                cleaner: partition
+                    .cleanable_stats(now_ms)
+                    .map(|(stats, _)| CleanerRow {
+                        first_dirty_offset: stats.first_dirty_offset,
+                        dirty_ratio: stats.dirty_ratio(),
+                    }),
             }
         })
         .collect();
@@ -291,6 +306,8 @@ fn encode_gathered(encoder: &mut TextEncoder, gathered: &Gathered) {
         }
     }
 
+    encode_cleaner(encoder, &gathered.partitions);
+
     let name = "kafka_coordinator_group_groupmetadatamanager_numgroups";
     encoder.family(
         name,
@@ -401,4 +418,52 @@ fn encode_process(encoder: &mut TextEncoder, stats: &process::ProcessStats) {
             encoder.sample_u64(name, &[], value);
         }
     }
+}
+
+/// The log cleaner's view of each compacted partition, and the broker-wide maximum as Kafka's
+/// `LogCleanerManager.max-dirty-percent`.
+fn encode_cleaner(encoder: &mut TextEncoder, partitions: &[PartitionRow]) {
+    let compacted: Vec<(&PartitionRow, &CleanerRow)> = partitions
+        .iter()
+        .filter_map(|row| row.cleaner.as_ref().map(|cleaner| (row, cleaner)))
+        .collect();
+    let name = "quill_log_cleaner_first_dirty_offset";
+    encoder.family(
+        name,
+        Kind::Gauge,
+        "Where the cleaner resumes in a compacted partition: records below it are cleaned",
+    );
+    for (row, cleaner) in &compacted {
+        let partition = row.partition.to_string();
+        encoder.sample_i64(
+            name,
+            &[("topic", &row.topic), ("partition", &partition)],
+            cleaner.first_dirty_offset,
+        );
+    }
+    let name = "quill_log_cleaner_dirty_ratio";
+    encoder.family(
+        name,
+        Kind::Gauge,
+        "Dirty bytes over all cleanable-range bytes of a compacted partition (compared with min.cleanable.dirty.ratio)",
+    );
+    for (row, cleaner) in &compacted {
+        let partition = row.partition.to_string();
+        encoder.sample_f64(
+            name,
+            &[("topic", &row.topic), ("partition", &partition)],
+            cleaner.dirty_ratio,
+        );
+    }
+    let name = "kafka_log_logcleanermanager_max_dirty_percent";
+    encoder.family(
+        name,
+        Kind::Gauge,
+        "Highest dirty ratio of any compacted partition, in percent (LogCleanerManager.max-dirty-percent)",
+    );
+    let max_percent = compacted
+        .iter()
+        .map(|(_, cleaner)| cleaner.dirty_ratio * 100.0)
+        .fold(0.0, f64::max);
+    encoder.sample_f64(name, &[], max_percent);
 }
