@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use quill_group::GroupState;
 
-use super::text::{Kind, TextEncoder};
+use super::text::{Kind, Labels, TextEncoder};
 use super::{process, BrokerMetrics, MAX_LAG_SERIES, MAX_PARTITION_SERIES};
 use crate::state::BrokerState;
 
@@ -420,6 +420,9 @@ fn encode_process(encoder: &mut TextEncoder, stats: &process::ProcessStats) {
     }
 }
 
+/// Writes one cleaner sample of a partition.
+type CleanerSample = fn(&mut TextEncoder, &str, Labels<'_>, &CleanerRow);
+
 /// The log cleaner's view of each compacted partition, and the broker-wide maximum as Kafka's
 /// `LogCleanerManager.max-dirty-percent`.
 fn encode_cleaner(encoder: &mut TextEncoder, partitions: &[PartitionRow]) {
@@ -427,33 +430,31 @@ fn encode_cleaner(encoder: &mut TextEncoder, partitions: &[PartitionRow]) {
         .iter()
         .filter_map(|row| row.cleaner.as_ref().map(|cleaner| (row, cleaner)))
         .collect();
-    let name = "quill_log_cleaner_first_dirty_offset";
-    encoder.family(
-        name,
-        Kind::Gauge,
-        "Where the cleaner resumes in a compacted partition: records below it are cleaned",
-    );
-    for (row, cleaner) in &compacted {
-        let partition = row.partition.to_string();
-        encoder.sample_i64(
-            name,
-            &[("topic", &row.topic), ("partition", &partition)],
-            cleaner.first_dirty_offset,
-        );
-    }
-    let name = "quill_log_cleaner_dirty_ratio";
-    encoder.family(
-        name,
-        Kind::Gauge,
-        "Dirty bytes over all cleanable-range bytes of a compacted partition (compared with min.cleanable.dirty.ratio)",
-    );
-    for (row, cleaner) in &compacted {
-        let partition = row.partition.to_string();
-        encoder.sample_f64(
-            name,
-            &[("topic", &row.topic), ("partition", &partition)],
-            cleaner.dirty_ratio,
-        );
+    let per_partition: [(&str, &str, CleanerSample); 2] = [
+        (
+            "quill_log_cleaner_first_dirty_offset",
+            "Where the cleaner resumes in a compacted partition: records below it are cleaned",
+            |encoder, name, labels, cleaner| {
+                encoder.sample_i64(name, labels, cleaner.first_dirty_offset)
+            },
+        ),
+        (
+            "quill_log_cleaner_dirty_ratio",
+            "Dirty bytes over all cleanable-range bytes of a compacted partition (compared with min.cleanable.dirty.ratio)",
+            |encoder, name, labels, cleaner| encoder.sample_f64(name, labels, cleaner.dirty_ratio),
+        ),
+    ];
+    for (name, help, sample) in per_partition {
+        encoder.family(name, Kind::Gauge, help);
+        for (row, cleaner) in &compacted {
+            let partition = row.partition.to_string();
+            sample(
+                encoder,
+                name,
+                &[("topic", &row.topic), ("partition", &partition)],
+                cleaner,
+            );
+        }
     }
     let name = "kafka_log_logcleanermanager_max_dirty_percent";
     encoder.family(
