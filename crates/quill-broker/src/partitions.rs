@@ -5,7 +5,8 @@
 //! Architecture invariants:
 //! - Log I/O (append, read, fsync, open, delete) never runs on an async worker thread.
 //! - Appends to one partition are serialized by the log's write lock; offsets are dense.
-//!   Record-level validation (decompression included) runs before that lock is taken.
+//!   Record-level validation (decompression included) runs before that lock is taken; at most
+//!   `MAX_COMPRESSED_DECODES` appends decode compressed batches at once.
 //! - The high watermark is the durable end offset as the flush policy defines it: data becomes
 //!   visible to consumers (Fetch, ListOffsets latest) only once it is as durable as the policy
 //!   promises. Under the default (`flush.messages=1`) that is fsynced, so a crash can never take
@@ -176,6 +177,19 @@ impl Partition {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, PartitionError> {
+        // A compressed batch is decoded with up to a record and a zstd window of
+        // MAX_DECOMPRESSED_BATCH_BYTES each in memory: only a few such decodes run at once, so
+        // hostile batches cannot multiply that by the blocking pool's size.
+        let _decoding = if holds_compressed_batch(&batches) {
+            Some(
+                COMPRESSED_DECODES
+                    .acquire()
+                    .await
+                    .map_err(|_| PartitionError::Task("decode permits closed".to_string()))?,
+            )
+        } else {
+            None
+        };
         let partition = self.clone();
         run_blocking(move || {
             // Decoding every record (decompressing) is the expensive part: it runs here on the
@@ -805,6 +819,28 @@ impl PartitionManager {
     }
 }
 
+/// How many appends may decode compressed batches at once (each may hold up to two buffers of
+/// `quill_log::MAX_DECOMPRESSED_BATCH_BYTES`; decoding is CPU-bound, so more would not help).
+const MAX_COMPRESSED_DECODES: usize = 4;
+static COMPRESSED_DECODES: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_COMPRESSED_DECODES);
+
+/// Whether any batch in a Produce partition's records is compressed (headers only; a malformed
+/// one is left to the validation, which refuses it).
+fn holds_compressed_batch(batches: &[u8]) -> bool {
+    let mut rest = batches;
+    while let Ok(header) = quill_log::BatchHeader::parse(rest) {
+        if header.compression_codec() != 0 {
+            return true;
+        }
+        match rest.get(header.size_bytes..) {
+            Some(next) if !next.is_empty() => rest = next,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Runs `work` once for each item on at most `workers` threads (`background.threads`), each
 /// taking the next item when it is done with one, so a slow partition (a cold retention
 /// delete, an fsync) holds up only its own thread. Returns when every item is done.
@@ -932,6 +968,26 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    /// Only appends holding a compressed batch take a decode permit.
+    #[test]
+    fn compressed_batches_are_recognized_among_the_request_batches() {
+        use quill_log::testing::build_simple_batch;
+        use quill_log::{BatchEncoder, BatchFields, Compression, CompressionLevels};
+
+        let plain = build_simple_batch(0, 3, 10);
+        assert!(!holds_compressed_batch(&plain));
+        let mut encoder = BatchEncoder::new(BatchFields::producer(0, 0));
+        encoder.push_fields(0, 0, 0, Some(b"k"), Some(b"v"), &[]);
+        let lz4 = encoder
+            .finish(Compression::Lz4, CompressionLevels::default())
+            .unwrap();
+        assert!(holds_compressed_batch(&lz4));
+        let both = [plain.clone(), lz4].concat();
+        assert!(holds_compressed_batch(&both), "the second batch counts too");
+        assert!(!holds_compressed_batch(b"not a batch"));
+        assert!(!holds_compressed_batch(&plain[..20]));
+    }
 
     /// `background.threads`: maintenance work is spread over that many threads, each item
     /// done exactly once; one thread means the calling thread alone.
