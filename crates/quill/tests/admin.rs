@@ -821,14 +821,11 @@ fn producer_id_expiration_ms_changes_at_runtime() {
         ),
         ("1".into(), SOURCE_DYNAMIC_DEFAULT)
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while producers(&mut client) != 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the producer never expired"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_until(
+        "the producer to expire",
+        std::time::Duration::from_secs(20),
+        || producers(&mut client) == 0,
+    );
     let zero = [("producer.id.expiration.ms", 0, Some("0"))];
     assert_eq!(incremental(&mut client, BROKER, "1", &zero).0, 40);
 }

@@ -155,18 +155,22 @@ struct MetricsEndpoint {
 impl MetricsEndpoint {
     /// The address the broker reports for `metrics.listen=127.0.0.1:0`.
     fn of(broker: &BrokerProcess) -> MetricsEndpoint {
-        let deadline = Instant::now() + CONDITION_TIMEOUT;
-        loop {
-            let log = broker.log_text();
-            if let Some(rest) = log.split("metrics on http://").nth(1) {
-                let address = rest.split('/').next().unwrap().to_string();
-                return MetricsEndpoint { address };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "broker did not report its metrics address; log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let mut address = None;
+        common::wait_until(
+            "the broker to report its metrics address",
+            CONDITION_TIMEOUT,
+            || {
+                address = broker
+                    .log_text()
+                    .split("metrics on http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .map(str::to_string);
+                address.is_some()
+            },
+        );
+        MetricsEndpoint {
+            address: address.expect("wait_until returned, so it was found"),
         }
     }
 
@@ -186,15 +190,14 @@ impl MetricsEndpoint {
     /// Scrapes until `done` holds (the broker counts a request after writing its response, so
     /// a client may see the response first), bounded.
     fn scrape_until(&self, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
-        let deadline = Instant::now() + CONDITION_TIMEOUT;
-        loop {
+        let mut last = None;
+        common::wait_until(what, CONDITION_TIMEOUT, || {
             let scrape = self.scrape();
-            if done(&scrape) {
-                return scrape;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            let holds = done(&scrape);
+            last = Some(scrape);
+            holds
+        });
+        last.expect("wait_until checks at least once")
     }
 }
 
@@ -491,8 +494,7 @@ fn compacted_partitions_show_the_cleaners_position_and_dirty_ratio() {
     assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
     client.create_topic("not-compacted", 1);
     let labels = [("topic", "compacted"), ("partition", "0")];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    common::wait_until("the cleaner to move", Duration::from_secs(60), || {
         // The same keys every time; an append after segment.ms rolls the active segment, which
         // makes the earlier ones cleanable.
         let now_ms = std::time::SystemTime::now()
@@ -517,10 +519,6 @@ fn compacted_partitions_show_the_cleaners_position_and_dirty_ratio() {
             ),
             None
         );
-        if scrape.get("quill_log_cleaner_first_dirty_offset", &labels) > 0.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the cleaner never moved");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        scrape.get("quill_log_cleaner_first_dirty_offset", &labels) > 0.0
+    });
 }

@@ -145,13 +145,9 @@ fn files_of(dir: &Path, topic: &str, suffix: &str) -> Vec<(String, u64)> {
     files
 }
 
-/// Waits (bounded) until `condition` holds.
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits (bounded, 20 s) until `condition` holds.
+fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    common::wait_until(what, Duration::from_secs(20), condition);
 }
 
 #[test]

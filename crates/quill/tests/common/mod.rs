@@ -390,3 +390,19 @@ impl TestClient {
         self.call(&fetch_request(topic, partition, offset, 0), 11)
     }
 }
+
+/// How often [`wait_until`] re-checks. The conditions it waits for live in another process
+/// (the broker's log, a metric, a file) with nothing to notify this one, so polling is the only
+/// way to observe them; the interval sets latency, never correctness.
+pub const CONDITION_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Waits until `condition` holds, re-checking every [`CONDITION_POLL_INTERVAL`]; fails the
+/// test naming `what` if it does not hold within `timeout`.
+#[allow(dead_code)] // not every test binary that includes `common` waits for something
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(CONDITION_POLL_INTERVAL);
+    }
+}
