@@ -5,28 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod crash_support;
+
+use crash_support::{all_batches, context, open};
 use proptest::prelude::*;
 use quill_log::testing::build_simple_batch;
-use quill_log::{AppendContext, BatchHeader, GroupCommitter, Log, LogConfig};
-
-fn context() -> AppendContext {
-    AppendContext {
-        now_ms: 0,
-        leader_epoch: 0,
-    }
-}
-
-fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 8192,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    }
-}
-
-fn open(dir: &Path) -> Log {
-    Log::open(dir, config(), GroupCommitter::start().unwrap()).unwrap()
-}
+use quill_log::BatchHeader;
 
 /// Writes `batches` batches (batch i has i % 5 + 1 records) and returns, per batch, its
 /// (base offset, raw bytes as read back).
@@ -44,25 +28,6 @@ fn populate(dir: &Path, batches: usize, close_cleanly: bool) -> Vec<(i64, Vec<u8
         log.close().unwrap();
     }
     written
-}
-
-fn all_batches(log: &Log) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut offset = log.log_start_offset();
-    while offset < log.log_end_offset() {
-        let read = log.read(offset, 1 << 20, i64::MAX).unwrap();
-        let mut position = 0;
-        while position < read.bytes.len() {
-            let header = BatchHeader::parse(&read.bytes[position..]).unwrap();
-            out.push((
-                header.base_offset,
-                read.bytes[position..position + header.size_bytes].to_vec(),
-            ));
-            position += header.size_bytes;
-        }
-        offset = read.next_offset;
-    }
-    out
 }
 
 fn segment_files(dir: &Path, extension: &str) -> Vec<PathBuf> {

@@ -11,46 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod crash_support;
+
+use crash_support::{all_batches, config, context, open};
 use quill_log::testing::build_simple_batch;
-use quill_log::{AppendContext, BatchHeader, GroupCommitter, Log, LogConfig};
-
-fn context() -> AppendContext {
-    AppendContext {
-        now_ms: 0,
-        leader_epoch: 0,
-    }
-}
-
-fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 8192,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    }
-}
-
-fn open(dir: &Path) -> Log {
-    Log::open(dir, config(), GroupCommitter::start().unwrap()).unwrap()
-}
-
-fn all_batches(log: &Log) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut offset = log.log_start_offset();
-    while offset < log.log_end_offset() {
-        let read = log.read(offset, 1 << 20, i64::MAX).unwrap();
-        let mut position = 0;
-        while position < read.bytes.len() {
-            let header = BatchHeader::parse(&read.bytes[position..]).unwrap();
-            out.push((
-                header.base_offset,
-                read.bytes[position..position + header.size_bytes].to_vec(),
-            ));
-            position += header.size_bytes;
-        }
-        offset = read.next_offset;
-    }
-    out
-}
+use quill_log::{BatchHeader, GroupCommitter, Log};
 
 /// The child half of `sigkill_loses_nothing_reported_durable`: appends forever, printing each
 /// offset range once `on_durable` confirmed it.
