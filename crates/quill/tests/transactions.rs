@@ -74,6 +74,8 @@ fn start_broker(dir: &Path) -> BrokerProcess {
 /// A running client program whose output lines arrive on a channel.
 struct ClientRun {
     child: Child,
+    /// The program's stdin, for the restart protocol (`tell`).
+    stdin: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
     output: Vec<String>,
     started: Instant,
@@ -85,11 +87,12 @@ impl ClientRun {
             .arg(bootstrap)
             .arg(prefix)
             .env("QUILL_SCENARIO_TIMEOUT_MS", "200000")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn client");
+        let stdin = child.stdin.take();
         let (sender, lines) = mpsc::channel();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -107,10 +110,19 @@ impl ClientRun {
         }
         ClientRun {
             child,
+            stdin,
             lines,
             output: Vec::new(),
             started: Instant::now(),
         }
+    }
+
+    /// Writes `line` on the program's stdin.
+    fn tell(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{line}").expect("write to the client");
+        stdin.flush().expect("flush the client's stdin");
     }
 
     fn remaining(&self) -> Duration {
@@ -217,10 +229,15 @@ fn kafkajs_idempotent_producer_has_no_duplicates_across_a_broker_kill() {
     command.arg(script("kafkajs_idempotent_restart.js"));
     let mut run = ClientRun::spawn(command, &broker.address(), &prefix("js-idem"));
     run.wait_for_line("READY");
+    // Behaviour under test, not a wait for a condition: the producer keeps sending until told
+    // the broker was restarted, so the kill lands mid-stream whatever these pauses measure; they
+    // only let some records be written before the kill and let the producer's retries run
+    // against a dead broker for a while.
     std::thread::sleep(Duration::from_millis(700));
     broker.stop_with("KILL");
     std::thread::sleep(Duration::from_millis(1500));
     broker.restart();
+    run.tell("restarted");
     finish(run, &broker);
 }
 

@@ -188,6 +188,7 @@ function main (scenario) {
 }
 
 module.exports = {
+  restarts,
   bootstrap,
   prefix,
   step,

@@ -1,11 +1,14 @@
 // An idempotent kafkajs producer keeps sending while the test harness kills (SIGKILL) and
 // restarts the broker: retries of batches the broker had already written must not duplicate
-// them. Prints READY when it starts sending; the harness restarts the broker meanwhile.
+// them. Prints READY when it starts sending; the harness kills and restarts the broker
+// meanwhile and then writes "restarted" on stdin. Sending goes on until that line has come (and
+// at least QUILL_TXN_MESSAGES records were sent), so the kill always lands while records are in
+// flight, however fast the machine is; only then does the check consume.
 //
 //     node kafkajs_idempotent_restart.js <bootstrap> <topic-prefix>
 'use strict'
 const path = require('path')
-const { kafka, step, topicName, assertEq, main, createTopics, withTimeout, sleep } =
+const { kafka, step, topicName, assertEq, main, createTopics, withTimeout, sleep, restarts } =
   require(path.join(__dirname, '..', 'node', 'common'))
 
 const MESSAGES = Number(process.env.QUILL_TXN_MESSAGES || 400)
@@ -24,18 +27,22 @@ main(async () => {
   const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   step('produce')
+  restarts() // listen for the harness's "restarted" line from now on
   console.log('READY')
+  let sent = 0
   try {
     // One send at a time: kafkajs rolls a partition's sequence back when a request fails, so
     // concurrent send() calls could reuse a sequence number for different records after a
     // connection loss (a client bug, not what this test is about). Each send carries records
     // for both partitions, so a kill is likely to land between an append and its answer.
-    for (let i = 0; i < MESSAGES; i += 4) {
+    // Bounded by the scenario timeout of `main` if the harness never restarts the broker.
+    while (sent < MESSAGES || restarts() < 1) {
       const messages = []
-      for (let j = i; j < Math.min(i + 4, MESSAGES); j++) {
+      for (let j = sent; j < sent + 4; j++) {
         messages.push({ key: `k${j % 7}`, value: `v-${j}` })
       }
       await producer.send({ topic, acks: -1, messages })
+      sent += 4
       await sleep(5)
     }
   } finally {
@@ -56,10 +63,10 @@ main(async () => {
       eachMessage: async ({ partition, message }) => {
         seen.push(message.value.toString())
         where.push(`${message.value.toString()}@${partition}:${message.offset}`)
-        if (seen.length >= MESSAGES) done()
+        if (seen.length >= sent) done()
       }
     })
-    await withTimeout(enough, 60000, `reading ${MESSAGES} values`)
+    await withTimeout(enough, 60000, `reading ${sent} values`)
     await sleep(1500)
   } finally {
     await consumer.disconnect()
@@ -69,6 +76,6 @@ main(async () => {
   const duplicates = [...counts].filter(([, count]) => count > 1).map(([value]) => value)
   const positions = where.filter(w => duplicates.includes(w.split('@')[0]))
   assertEq(duplicates, [], `duplicated values (at ${positions.join(', ')})`)
-  const expected = Array.from({ length: MESSAGES }, (_, i) => `v-${i}`).sort()
+  const expected = Array.from({ length: sent }, (_, i) => `v-${i}`).sort()
   assertEq([...counts.keys()].sort(), expected, 'every value exactly once')
 })
