@@ -44,6 +44,8 @@ pub enum BrokerError {
     },
     #[error("cannot open the metadata log: {0}")]
     Metadata(#[from] quill_meta::MetaError),
+    #[error(transparent)]
+    Quorum(#[from] crate::metadata::MetadataOpenError),
     #[error("cannot open partition logs: {0}")]
     Log(#[from] quill_log::LogError),
     #[error("advertised address {address} is not host:port")]
@@ -89,8 +91,10 @@ impl Broker {
             config.advertise = Some(default_advertised_address(&config.listen, &local_addresses));
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (config, metadata, partitions) =
-            tokio::task::spawn_blocking(move || open_services(config))
+        let metadata = Arc::new(MetadataService::open_for(&config).await?);
+        let opened_metadata = metadata.clone();
+        let (config, metadata, partitions, reconciled_image) =
+            tokio::task::spawn_blocking(move || open_services(config, opened_metadata))
                 .await
                 .map_err(|error| {
                     BrokerError::Log(quill_log::LogError::Io(std::io::Error::other(
@@ -113,9 +117,15 @@ impl Broker {
             groups,
             txn,
             shutdown_rx,
+            reconciled_image,
         ));
         producer_ids.attach(&state);
-        register_this_broker(&state).await?;
+        if state.metadata.is_clustered() {
+            tokio::spawn(register_in_background(state.clone()));
+        } else {
+            register_this_broker(&state).await?;
+        }
+        tokio::spawn(follow_metadata(state.clone()));
         // After a restart the coordinators' partitions are marked loading *before* the broker
         // serves (so no request answers NOT_COORDINATOR) and load in the background, concurrently:
         // meanwhile their groups and transactional ids answer COORDINATOR_LOAD_IN_PROGRESS, which
@@ -212,30 +222,41 @@ impl Broker {
         {
             tracing::error!(%error, "closing partition logs failed");
         }
+        self.state.metadata.shutdown().await;
         tracing::info!("shutdown complete");
         Ok(())
     }
 }
 
-type Services = (BrokerConfig, Arc<MetadataService>, Arc<PartitionManager>);
+type Services = (
+    BrokerConfig,
+    Arc<MetadataService>,
+    Arc<PartitionManager>,
+    Arc<quill_meta::MetadataImage>,
+);
 
-/// Blocking: opens the metadata log and the partition logs it describes.
-fn open_services(config: BrokerConfig) -> Result<Services, BrokerError> {
-    let metadata = Arc::new(MetadataService::open(
-        &config.data_dir.join(METADATA_DIR_NAME),
-    )?);
+/// Blocking: opens the partition logs the metadata describes.
+fn open_services(
+    config: BrokerConfig,
+    metadata: Arc<MetadataService>,
+) -> Result<Services, BrokerError> {
     let partitions = Arc::new(PartitionManager::new(&config.data_dir, config.node_id)?);
-    partitions.remove_orphaned_dirs(&metadata.image());
+    let image = metadata.image();
+    // A one-voter quorum's image holds its whole log; a voter of a cluster may start behind
+    // the quorum, so it removes orphans only once registered (see `register_in_background`).
+    if !metadata.is_clustered() {
+        partitions.remove_orphaned_dirs(&image);
+    }
     // A full disk or descriptor shortage must not stop start-up: the logs that cannot open
     // now are retried by maintenance (their partitions unavailable meanwhile); anything else
     // (corruption) is fatal.
-    if let Err(error) = partitions.reconcile(&metadata.image(), &config) {
+    if let Err(error) = partitions.reconcile(&image, &config) {
         if !crate::partitions::is_resource_exhaustion(&error) {
             return Err(error.into());
         }
         tracing::warn!(%error, "starting with partition logs that cannot be opened until the disk or file descriptor shortage passes");
     }
-    Ok((config, metadata, partitions))
+    Ok((config, metadata, partitions, image))
 }
 
 /// The group coordinator over `__consumer_offsets`. An existing topic keeps its partition count
@@ -290,8 +311,11 @@ async fn register_this_broker(state: &BrokerState) -> Result<(), BrokerError> {
         address: address.clone(),
     })?;
     let image = state.image();
+    let rack = config.cluster.rack.clone();
     let registered = image.broker(config.node_id);
-    if registered.is_some_and(|broker| broker.host == host && broker.port == port) {
+    if registered
+        .is_some_and(|broker| broker.host == host && broker.port == port && broker.rack == rack)
+    {
         return Ok(());
     }
     state
@@ -299,10 +323,60 @@ async fn register_this_broker(state: &BrokerState) -> Result<(), BrokerError> {
             node_id: config.node_id,
             host,
             port,
-            rack: None,
+            rack,
         }])
         .await?;
     Ok(())
+}
+
+/// Backoff between registration attempts of a voter whose quorum has no leader yet.
+const REGISTRATION_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const REGISTRATION_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A voter of a cluster registers once the quorum has a leader (the other voters may start
+/// later), retrying with backoff until shutdown. Registration is committed after everything
+/// this node applied before, so once it is applied here the image covers every partition
+/// directory this node could have made: only then are orphaned directories removed.
+async fn register_in_background(state: Arc<BrokerState>) {
+    let mut backoff = REGISTRATION_RETRY_FIRST;
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        match register_this_broker(&state).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::debug!(%error, "broker registration not committed yet; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        backoff = (backoff * 2).min(REGISTRATION_RETRY_MAX);
+    }
+    tracing::info!(
+        node_id = state.config.node_id,
+        controller = ?state.metadata.leader(),
+        "registered with the metadata quorum"
+    );
+    let partitions = state.partitions.clone();
+    let image = state.image();
+    let _ = tokio::task::spawn_blocking(move || partitions.remove_orphaned_dirs(&image)).await;
+}
+
+/// Applies metadata changes made elsewhere (by other brokers, through the quorum) to this
+/// broker: its partition logs and coordinators follow every new image.
+async fn follow_metadata(state: Arc<BrokerState>) {
+    let mut images = state.metadata.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        // The first round catches up with anything applied since start-up reconciled.
+        let image = Arc::clone(&images.borrow_and_update());
+        state.follow_image(image).await;
+        tokio::select! {
+            changed = images.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// `host:port` or `[v6]:port` → (host without brackets, port).

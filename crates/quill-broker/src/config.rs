@@ -128,6 +128,75 @@ pub struct BrokerConfig {
     pub topic_defaults: std::collections::BTreeMap<String, String>,
     /// Names of the settings that were set explicitly (not defaults), for DescribeConfigs.
     pub explicitly_set: BTreeSet<String>,
+    /// The metadata quorum and this node's place in the cluster (`controller.*`, `broker.rack`).
+    pub cluster: ClusterSettings,
+}
+
+/// Kafka's KRaft settings. Every Quill node is broker and controller at once (combined mode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// `controller.quorum.voters`: node id → controller address. `None` (the default): a
+    /// one-voter quorum inside this process, with no controller listener.
+    pub voters: Option<std::collections::BTreeMap<i32, String>>,
+    /// `controller.listener.names` (one name, default CONTROLLER).
+    pub controller_listener_name: String,
+    /// Listeners of `listeners` other than the client's PLAINTEXT one, by name.
+    pub named_listeners: std::collections::BTreeMap<String, String>,
+    /// `broker.rack`, registered with this broker and shown to clients.
+    pub rack: Option<String>,
+    /// `cluster.id` (Quill's, like `kafka-storage.sh format --cluster-id`): the id a fresh
+    /// metadata directory is formatted with; an existing one must match.
+    pub cluster_id: Option<String>,
+    /// `controller.quorum.election.timeout.ms` (1000).
+    pub election_timeout_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            voters: None,
+            controller_listener_name: "CONTROLLER".to_string(),
+            named_listeners: std::collections::BTreeMap::new(),
+            rack: None,
+            cluster_id: None,
+            election_timeout_ms: 1000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// The address the controller listener binds: the `listeners` entry named by
+    /// `controller.listener.names`, else this node's `controller.quorum.voters` entry.
+    /// `None` for a one-voter quorum in process.
+    pub fn controller_listen(&self, node_id: i32) -> Result<Option<String>, String> {
+        if let Some(unknown) = self
+            .named_listeners
+            .keys()
+            .find(|name| **name != self.controller_listener_name)
+        {
+            return Err(format!(
+                "listener {unknown} is neither PLAINTEXT nor the controller listener ({})",
+                self.controller_listener_name
+            ));
+        }
+        let Some(voters) = &self.voters else {
+            if self.named_listeners.is_empty() {
+                return Ok(None);
+            }
+            return Err(format!(
+                "the {} listener needs controller.quorum.voters",
+                self.controller_listener_name
+            ));
+        };
+        let named = self.named_listeners.get(&self.controller_listener_name);
+        match (named, voters.get(&node_id)) {
+            (_, None) => Err(format!(
+                "node.id {node_id} is not in controller.quorum.voters (every Quill node is a controller)"
+            )),
+            (Some(listen), Some(_)) => Ok(Some(listen.clone())),
+            (None, Some(voter_address)) => Ok(Some(voter_address.clone())),
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -172,6 +241,7 @@ impl Default for BrokerConfig {
             cleaner: CleanerSettings::default(),
             topic_defaults: std::collections::BTreeMap::new(),
             explicitly_set: BTreeSet::new(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -186,8 +256,14 @@ pub struct SettingDoc {
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "node.id", description: "this broker's id (default 1)" },
     SettingDoc { name: "log.dirs", description: "data directory (default ./quill-data); `log.dir` is accepted too" },
-    SettingDoc { name: "listeners", description: "host:port to listen on, optionally PLAINTEXT://host:port (default localhost:9092)" },
+    SettingDoc { name: "listeners", description: "host:port to listen on, optionally PLAINTEXT://host:port, plus CONTROLLER://host:port for the quorum (default localhost:9092)" },
     SettingDoc { name: "advertised.listeners", description: "host:port clients connect to (default: the listen address)" },
+    SettingDoc { name: "process.roles", description: "broker,controller (the only mode: every node is both)" },
+    SettingDoc { name: "controller.quorum.voters", description: "id@host:port,... of the metadata quorum's voters (default: unset, a one-voter quorum in this process)" },
+    SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
+    SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
+    SettingDoc { name: "cluster.id", description: "cluster id a fresh metadata directory is formatted with, the same on every voter (default: random, as kafka-storage.sh format); an existing directory must match" },
+    SettingDoc { name: "broker.rack", description: "rack of this broker, shown in Metadata and DescribeCluster (default: none)" },
     SettingDoc { name: "num.partitions", description: "partitions of auto-created topics and CreateTopics with -1 (default 1)" },
     SettingDoc { name: "default.replication.factor", description: "replication factor for -1 (default 1)" },
     SettingDoc { name: "auto.create.topics.enable", description: "create unknown topics on Metadata/Produce (default true)" },
@@ -262,7 +338,53 @@ impl BrokerConfig {
         match canonical_name {
             "node.id" => self.node_id = parse_int_at_least(value, 0).map_err(|r| invalid(&r))?,
             "log.dirs" => self.data_dir = parse_single_dir(value).map_err(|r| invalid(&r))?,
-            "listeners" => self.listen = parse_listener(value).map_err(|r| invalid(&r))?,
+            "listeners" => {
+                let (client, named) = parse_listeners(value).map_err(|r| invalid(&r))?;
+                self.listen = client;
+                self.cluster.named_listeners = named;
+            }
+            "controller.quorum.voters" => {
+                let voters = quill_meta::quorum::parse_voters(value)
+                    .map_err(|error| invalid(&error.to_string()))?;
+                self.cluster.voters = Some(voters);
+            }
+            "controller.listener.names" => {
+                if value.is_empty() || value.contains(',') || !is_listener_name(value) {
+                    return Err(invalid(
+                        "expected one listener name (Quill has one controller listener)",
+                    ));
+                }
+                self.cluster.controller_listener_name = value.to_string();
+            }
+            "process.roles" => {
+                let roles: BTreeSet<&str> = value.split(',').map(str::trim).collect();
+                if roles != BTreeSet::from(["broker", "controller"]) {
+                    return Err(invalid(
+                        "Quill nodes run combined: process.roles must be broker,controller",
+                    ));
+                }
+            }
+            "broker.rack" => {
+                self.cluster.rack = (!value.is_empty()).then(|| value.to_string());
+            }
+            "cluster.id" => {
+                if value.is_empty()
+                    || value.len() > 64
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(invalid(
+                        "expected 1-64 characters of A-Z, a-z, 0-9, '-' and '_' (Kafka's ids are base64url UUIDs)",
+                    ));
+                }
+                self.cluster.cluster_id = Some(value.to_string());
+            }
+            "controller.quorum.election.timeout.ms" => {
+                let timeout_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
+                self.cluster.election_timeout_ms =
+                    u64::try_from(timeout_ms).map_err(|_| invalid("out of range"))?;
+            }
             "advertised.listeners" => {
                 self.advertise = Some(parse_listener(value).map_err(|r| invalid(&r))?)
             }
@@ -486,6 +608,17 @@ impl BrokerConfig {
         self.advertise.as_deref().unwrap_or(&self.listen)
     }
 
+    fn describe_listeners(&self) -> String {
+        let mut listeners = vec![format!("PLAINTEXT://{}", self.listen)];
+        listeners.extend(
+            self.cluster
+                .named_listeners
+                .iter()
+                .map(|(name, address)| format!("{name}://{address}")),
+        );
+        listeners.join(",")
+    }
+
     /// Current value of every documented setting as Kafka would print it (for DescribeConfigs).
     pub fn describe(&self) -> Vec<(String, Option<String>)> {
         let timestamp_type = match self.log_message_timestamp_type {
@@ -495,7 +628,28 @@ impl BrokerConfig {
         let fixed: Vec<(&str, Option<String>)> = vec![
             ("node.id", Some(self.node_id.to_string())),
             ("log.dirs", Some(self.data_dir.display().to_string())),
-            ("listeners", Some(format!("PLAINTEXT://{}", self.listen))),
+            ("listeners", Some(self.describe_listeners())),
+            ("process.roles", Some("broker,controller".to_string())),
+            (
+                "controller.quorum.voters",
+                self.cluster.voters.as_ref().map(|voters| {
+                    voters
+                        .iter()
+                        .map(|(id, address)| format!("{id}@{address}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
+            ),
+            (
+                "controller.listener.names",
+                Some(self.cluster.controller_listener_name.clone()),
+            ),
+            (
+                "controller.quorum.election.timeout.ms",
+                Some(self.cluster.election_timeout_ms.to_string()),
+            ),
+            ("cluster.id", self.cluster.cluster_id.clone()),
+            ("broker.rack", self.cluster.rack.clone()),
             (
                 "advertised.listeners",
                 Some(format!("PLAINTEXT://{}", self.advertised_address())),
@@ -744,6 +898,46 @@ fn parse_http_listener(value: &str) -> Result<String, String> {
         return Err("expected one host:port (no protocol prefix)".to_string());
     }
     parse_listener(value)
+}
+
+/// Kafka's listener names: letters, digits and underscores.
+fn is_listener_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `listeners`: one client listener (`host:port` or `PLAINTEXT://host:port`) plus, optionally,
+/// named ones such as `CONTROLLER://host:port` (checked against `controller.listener.names`
+/// at start-up). Returns the client address and the named listeners.
+fn parse_listeners(
+    value: &str,
+) -> Result<(String, std::collections::BTreeMap<String, String>), String> {
+    const SECURED: [&str; 3] = ["SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+    let mut client = None;
+    let mut named = std::collections::BTreeMap::new();
+    for listener in value.split(',').map(str::trim) {
+        match listener.split_once("://") {
+            Some((name, address)) if name != "PLAINTEXT" => {
+                if SECURED.contains(&name) || !is_listener_name(name) {
+                    return Err(format!(
+                        "listener protocol {name} is not supported (only PLAINTEXT)"
+                    ));
+                }
+                let address = parse_listener(address)?;
+                if named.insert(name.to_string(), address).is_some() {
+                    return Err(format!("listener {name} appears more than once"));
+                }
+            }
+            _ => {
+                if client.replace(parse_listener(listener)?).is_some() {
+                    return Err("only one PLAINTEXT listener is supported".to_string());
+                }
+            }
+        }
+    }
+    let client = client.ok_or(
+        "a PLAINTEXT listener for clients is required (Quill nodes are brokers and controllers)",
+    )?;
+    Ok((client, named))
 }
 
 pub fn parse_listener(value: &str) -> Result<String, String> {

@@ -26,3 +26,5 @@ mod txn_store;
 
 pub use broker::{Broker, BrokerError};
 pub use config::{BrokerConfig, ConfigError};
+/// A fresh cluster id (a base64url UUID, as `kafka-storage.sh random-uuid` prints) for `cluster.id`.
+pub use quill_meta::storage::properties::new_cluster_id;

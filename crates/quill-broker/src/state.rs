@@ -39,6 +39,9 @@ pub struct BrokerState {
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
+    /// The image handlers serve: the latest one the partition logs were reconciled with, so
+    /// Metadata never names this broker leader of a partition whose log it has not opened.
+    served_image: watch::Sender<Arc<MetadataImage>>,
     /// Set once `__consumer_offsets` exists and its partitions are loading (or loaded).
     offsets_topic: OnceCell<()>,
     /// True once every `__consumer_offsets` partition is loaded.
@@ -59,6 +62,7 @@ impl BrokerState {
         groups: GroupCoordinator,
         txn: TransactionCoordinator,
         shutdown: watch::Receiver<bool>,
+        reconciled_image: Arc<MetadataImage>,
     ) -> BrokerState {
         BrokerState {
             config,
@@ -68,6 +72,7 @@ impl BrokerState {
             txn,
             metrics: Arc::default(),
             change_lock: Mutex::new(()),
+            served_image: watch::channel(reconciled_image).0,
             offsets_topic: OnceCell::new(),
             groups_loaded: Arc::new(watch::channel(false).0),
             transaction_topic: OnceCell::new(),
@@ -88,13 +93,15 @@ impl BrokerState {
                 let created = self
                     .create_internal_topic(OFFSETS_TOPIC, partition_count)
                     .await?;
-                self.groups.begin_loading_all();
+                self.wait_served(OFFSETS_TOPIC).await?;
+                let led = self.led_partitions(OFFSETS_TOPIC);
+                self.groups.begin_loading(led.iter().copied());
                 let groups = self.groups.clone();
                 let loaded = self.groups_loaded.clone();
                 let shutdown = self.shutdown.clone();
                 tokio::spawn(async move {
                     let mut loads = tokio::task::JoinSet::new();
-                    for partition in 0..partition_count {
+                    for partition in led {
                         let groups = groups.clone();
                         loads.spawn(load_with_retry(
                             OFFSETS_TOPIC,
@@ -107,7 +114,10 @@ impl BrokerState {
                         ));
                     }
                     while loads.join_next().await.is_some() {}
-                    tracing::info!(partitions = partition_count, "loaded {OFFSETS_TOPIC}");
+                    tracing::info!(
+                        partitions = partition_count,
+                        "loaded the {OFFSETS_TOPIC} partitions this broker leads"
+                    );
                     loaded.send_replace(true);
                 });
                 if created {
@@ -132,7 +142,9 @@ impl BrokerState {
                 let created = self
                     .create_internal_topic(TRANSACTION_STATE_TOPIC, partition_count)
                     .await?;
-                self.txn.begin_loading_all();
+                self.wait_served(TRANSACTION_STATE_TOPIC).await?;
+                let led = self.led_partitions(TRANSACTION_STATE_TOPIC);
+                self.txn.begin_loading(led.iter().copied());
                 let txn = self.txn.clone();
                 let mut groups_loaded = self.groups_loaded.subscribe();
                 let loaded = self.txn_loaded.clone();
@@ -142,7 +154,7 @@ impl BrokerState {
                         return;
                     }
                     let mut loads = tokio::task::JoinSet::new();
-                    for partition in 0..partition_count {
+                    for partition in led {
                         let txn = txn.clone();
                         loads.spawn(load_with_retry(
                             TRANSACTION_STATE_TOPIC,
@@ -170,6 +182,67 @@ impl BrokerState {
             .map(|_| ())
     }
 
+    /// Waits (bounded) until the served image holds `topic`: another broker may have created it
+    /// a moment ago, committed but not yet applied here. An error leaves the caller's
+    /// once-only initialisation for a later request to retry.
+    async fn wait_served(&self, topic: &str) -> Result<(), MetaError> {
+        let mut served = self.served_image.subscribe();
+        let appeared = tokio::time::timeout(
+            FRESH_LOAD_WAIT,
+            served.wait_for(|image| image.topic(topic).is_some()),
+        )
+        .await;
+        match appeared {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(MetaError::OutcomeUnknown(format!(
+                "{topic} exists in the metadata log but is not applied on this broker yet"
+            ))),
+        }
+    }
+
+    /// The partitions of `topic` this broker leads (all of them on a single node). A
+    /// coordinator serves exactly the keys of the internal-topic partitions its broker leads.
+    fn led_partitions(&self, topic: &str) -> Vec<i32> {
+        let image = self.image();
+        image.topic(topic).map_or_else(Vec::new, |info| {
+            info.partitions
+                .iter()
+                .filter(|partition| partition.leader == self.config.node_id)
+                .map(|partition| partition.partition)
+                .collect()
+        })
+    }
+
+    /// Makes this broker follow an image committed through the quorum (changes made by other
+    /// brokers included): partition logs first, then the coordinators of internal topics that
+    /// appeared.
+    pub async fn follow_image(&self, image: Arc<MetadataImage>) {
+        {
+            let _serialized = self.change_lock.lock().await;
+            if image.offset > self.image().offset {
+                let partitions = self.partitions.clone();
+                let config = self.config.clone();
+                let reconciled = Arc::clone(&image);
+                let _ = blocking(move || {
+                    let _ = partitions.reconcile(&reconciled, &config);
+                })
+                .await;
+                self.serve_image(&image);
+            }
+        }
+        if image.topic(OFFSETS_TOPIC).is_some() && self.offsets_topic.get().is_none() {
+            if let Err(error) = self.ensure_offsets_topic().await {
+                tracing::warn!(%error, "cannot start the group coordinator's partitions");
+            }
+        }
+        if image.topic(TRANSACTION_STATE_TOPIC).is_some() && self.transaction_topic.get().is_none()
+        {
+            if let Err(error) = self.ensure_transaction_topic().await {
+                tracing::warn!(%error, "cannot start the transaction coordinator's partitions");
+            }
+        }
+    }
+
     /// Creates a compacted internal topic unless it exists; true if this call created it.
     async fn create_internal_topic(
         &self,
@@ -192,7 +265,13 @@ impl BrokerState {
             .await
         {
             Ok(_) => Ok(true),
+            // Created meanwhile, here or (through the quorum) by another broker.
             Err(MetaError::TopicAlreadyExists(_)) => Ok(false),
+            Err(error)
+                if error.kafka_error_code() == quill_meta::error_code::TOPIC_ALREADY_EXISTS =>
+            {
+                Ok(false)
+            }
             Err(error) => Err(error),
         }
     }
@@ -213,45 +292,65 @@ impl BrokerState {
         Ok(block)
     }
 
+    /// The image requests are answered from (see `served_image`).
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.metadata.image()
+        Arc::clone(&self.served_image.borrow())
     }
 
-    /// Appends one metadata entry (validated by the state machine, persisted) and then makes
-    /// the partition logs match the new image. Blocking work runs on the blocking pool.
+    /// Serves `image` once the logs match it (images only move forward).
+    fn serve_image(&self, image: &Arc<MetadataImage>) {
+        self.served_image.send_if_modified(|served| {
+            if image.offset > served.offset {
+                *served = Arc::clone(image);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Commits one metadata entry through the quorum (validated by the state machine, durable
+    /// on a majority) and then makes the partition logs match the new image. Blocking work
+    /// runs on the blocking pool.
     pub async fn change_metadata(
         &self,
         records: Vec<MetadataRecord>,
     ) -> Result<Arc<MetadataImage>, MetaError> {
         let _serialized = self.change_lock.lock().await;
-        let metadata = self.metadata.clone();
+        // New partitions' logs are created before the change is proposed: if they cannot be
+        // (full disk, no file descriptors) the change is refused and nothing exists.
+        let current = self.metadata.image();
+        let next = quill_meta::apply_entry(&current, current.offset + 1, &records)?;
         let partitions = self.partitions.clone();
         let config = self.config.clone();
-        tokio::task::spawn_blocking(move || {
-            // New partitions' logs are created before the change is appended: if they cannot
-            // be (full disk, no file descriptors) the change is refused and nothing exists.
-            let current = metadata.image();
-            let next = quill_meta::apply_entry(&current, current.offset + 1, &records)?;
-            let opened = partitions
+        let opened = blocking(move || {
+            partitions
                 .open_new_partitions(&current, &next, &config)
                 .map_err(|error| {
                     MetaError::Io(std::io::Error::other(format!(
                         "cannot create the partition logs: {error}"
                     )))
-                })?;
-            let image = match metadata.append(records) {
-                Ok(image) => image,
-                Err(error) => {
-                    partitions.discard(opened);
-                    return Err(error);
-                }
-            };
-            // Reconcile logs its own (rate-limited) warnings and retries failed opens later.
-            let _ = partitions.reconcile(&image, &config);
-            Ok(image)
+                })
         })
-        .await
-        .map_err(|error| MetaError::Io(std::io::Error::other(error.to_string())))?
+        .await??;
+        let image = match self.metadata.propose(records).await {
+            Ok(image) => image,
+            Err(error) => {
+                let partitions = self.partitions.clone();
+                blocking(move || partitions.discard(opened)).await?;
+                return Err(error);
+            }
+        };
+        // Reconcile logs its own (rate-limited) warnings and retries failed opens later.
+        let partitions = self.partitions.clone();
+        let config = self.config.clone();
+        let reconciled = Arc::clone(&image);
+        blocking(move || {
+            let _ = partitions.reconcile(&reconciled, &config);
+        })
+        .await?;
+        self.serve_image(&image);
+        Ok(image)
     }
 
     /// Blocking work on the blocking pool: opens hosted partition logs that failed to open
@@ -305,6 +404,15 @@ impl BrokerState {
             .cloned()
             .ok_or_else(|| MetaError::UnknownTopic(name.to_string()))
     }
+}
+
+/// Runs blocking file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, MetaError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| MetaError::Io(std::io::Error::other(error.to_string())))
 }
 
 /// Loads one coordinator partition, retrying with backoff while it fails (its log unreadable

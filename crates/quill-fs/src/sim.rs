@@ -102,6 +102,8 @@ struct Disk {
     crash_countdown: Option<(u64, Option<CrashMode>)>,
     mutating_calls: u64,
     bytes_read: u64,
+    /// While true every mutating call fails with "no space left on device" and does nothing.
+    full: bool,
 }
 
 impl Default for Disk {
@@ -118,6 +120,7 @@ impl Default for Disk {
             crash_countdown: None,
             mutating_calls: 0,
             bytes_read: 0,
+            full: false,
         }
     }
 }
@@ -186,6 +189,13 @@ impl SimDisk {
         self.lock().generation
     }
 
+    /// The disk fills up (`true`) or gets space back (`false`). While full, every call that
+    /// needs new space (a write, growing a file, creating a file or directory) fails with
+    /// ENOSPC and changes nothing; syncs, renames, removals and shrinking still work.
+    pub fn set_full(&self, full: bool) {
+        self.lock().full = full;
+    }
+
     /// Whether a scheduled crash is still to come.
     pub fn crash_pending(&self) -> bool {
         self.lock().crash_countdown.is_some()
@@ -225,6 +235,14 @@ impl Disk {
                 return Err(dead_handle());
             }
             *remaining -= 1;
+        }
+        Ok(())
+    }
+
+    /// Fails a call that needs new space while the disk is full (after `mutate` counted it).
+    fn allocate(&self) -> io::Result<()> {
+        if self.full {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
         Ok(())
     }
@@ -447,6 +465,7 @@ impl Mount {
         missing.reverse();
         for dir in missing {
             disk.mutate()?;
+            disk.allocate()?;
             let parent = disk.parent_dir(dir)?;
             disk.change_names(parent, vec![(dir.to_path_buf(), Some(Node::Dir))]);
         }
@@ -466,6 +485,7 @@ impl Mount {
             }
             None if options.create => {
                 disk.mutate()?;
+                disk.allocate()?;
                 let parent = disk.parent_dir(path)?;
                 let id = disk.new_id();
                 disk.inodes.insert(id, Inode::default());
@@ -608,9 +628,23 @@ impl SimFile {
         mutating: bool,
         action: impl FnOnce(&mut Inode) -> io::Result<T>,
     ) -> io::Result<T> {
+        self.with_inode_growing(mutating, |_| 0, action)
+    }
+
+    /// Like `with_inode`, for a call that grows the file by `growth(inode)` bytes: fails with
+    /// ENOSPC on a full disk when that is more than zero.
+    fn with_inode_growing<T>(
+        &self,
+        mutating: bool,
+        growth: impl FnOnce(&Inode) -> u64,
+        action: impl FnOnce(&mut Inode) -> io::Result<T>,
+    ) -> io::Result<T> {
         let mut disk = self.mount.disk()?;
         if mutating {
             disk.mutate()?;
+        }
+        if growth(disk.inode(self.inode)?) > 0 {
+            disk.allocate()?;
         }
         action(disk.inode(self.inode)?)
     }
@@ -631,10 +665,14 @@ impl SimFile {
 
     pub(crate) fn set_len(&self, len: u64) -> io::Result<()> {
         self.check_writable()?;
-        self.with_inode(true, |inode| {
-            inode.set_len(len);
-            Ok(())
-        })
+        self.with_inode_growing(
+            true,
+            |inode| len.saturating_sub(inode.data.len() as u64),
+            |inode| {
+                inode.set_len(len);
+                Ok(())
+            },
+        )
     }
 
     pub(crate) fn sync(&self) -> io::Result<()> {
@@ -676,7 +714,16 @@ impl SimFile {
         self.check_writable()?;
         let mut position = self.position();
         let append = self.options.append;
-        let at = self.with_inode(true, |inode| {
+        let written_end = |inode: &Inode| {
+            let at = if append {
+                inode.data.len() as u64
+            } else {
+                *position
+            };
+            at + bytes.len() as u64
+        };
+        let growth = |inode: &Inode| written_end(inode).saturating_sub(inode.data.len() as u64);
+        let at = self.with_inode_growing(true, growth, |inode| {
             let at = if append {
                 inode.data.len() as u64
             } else {

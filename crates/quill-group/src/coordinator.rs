@@ -163,7 +163,12 @@ impl GroupCoordinator {
     /// retry) instead of NOT_COORDINATOR (which sends them looking for another coordinator).
     /// The broker calls it before it serves, then loads in the background.
     pub fn begin_loading_all(&self) {
-        for partition in 0..self.shared.config.offsets_topic_partitions {
+        self.begin_loading(0..self.shared.config.offsets_topic_partitions);
+    }
+
+    /// [`Self::begin_loading_all`] for the given partitions only (those this broker leads).
+    pub fn begin_loading(&self, partitions: impl IntoIterator<Item = i32>) {
+        for partition in partitions {
             if let Some(mut slot) = self.shared.write_slot(partition) {
                 if slot.state == SlotState::NotOwned {
                     slot.state = SlotState::Loading;

@@ -3,6 +3,7 @@ use uuid::Uuid;
 /// Kafka protocol error codes this crate can produce (see `MetaError::kafka_error_code`).
 pub mod error_code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -10,6 +11,7 @@ pub mod error_code {
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub const INVALID_CONFIG: i16 = 40;
+    pub const NOT_CONTROLLER: i16 = 41;
     pub const INVALID_REQUEST: i16 = 42;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
@@ -57,6 +59,20 @@ pub enum MetaError {
     Poisoned,
     #[error("metadata store I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Committed to the metadata log and then refused by the state machine on every node alike
+    /// (a concurrent change won a race), with the Kafka error the refusal maps to.
+    #[error("{message}")]
+    Rejected { error_code: i16, message: String },
+    /// The metadata quorum cannot take changes now (its member stopped on a storage error and
+    /// cannot restart yet).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The change reached a node that is not the active controller.
+    #[error("{0}")]
+    NotController(String),
+    /// The change may or may not commit later (leadership lost, or no answer in time).
+    #[error("{0}")]
+    OutcomeUnknown(String),
 }
 
 impl MetaError {
@@ -73,7 +89,13 @@ impl MetaError {
             MetaError::InvalidConfig { .. } => INVALID_CONFIG,
             MetaError::InvalidRequest(_) => INVALID_REQUEST,
             MetaError::EntryTooLarge { .. } => MESSAGE_TOO_LARGE,
-            MetaError::Corrupt(_) | MetaError::Poisoned | MetaError::Io(_) => KAFKA_STORAGE_ERROR,
+            MetaError::Corrupt(_)
+            | MetaError::Poisoned
+            | MetaError::Io(_)
+            | MetaError::Unavailable(_) => KAFKA_STORAGE_ERROR,
+            MetaError::Rejected { error_code, .. } => *error_code,
+            MetaError::NotController(_) => NOT_CONTROLLER,
+            MetaError::OutcomeUnknown(_) => REQUEST_TIMED_OUT,
         }
     }
 
@@ -81,7 +103,12 @@ impl MetaError {
     pub fn is_validation_error(&self) -> bool {
         !matches!(
             self,
-            MetaError::Corrupt(_) | MetaError::Poisoned | MetaError::Io(_)
+            MetaError::Corrupt(_)
+                | MetaError::Poisoned
+                | MetaError::Io(_)
+                | MetaError::Unavailable(_)
+                | MetaError::NotController(_)
+                | MetaError::OutcomeUnknown(_)
         )
     }
 
@@ -112,6 +139,16 @@ mod tests {
             (MetaError::Corrupt("x".into()), 56),
             (MetaError::Poisoned, 56),
             (MetaError::Io(std::io::Error::other("x")), 56),
+            (MetaError::Unavailable("x".into()), 56),
+            (MetaError::NotController("x".into()), 41),
+            (MetaError::OutcomeUnknown("x".into()), 7),
+            (
+                MetaError::Rejected {
+                    error_code: 36,
+                    message: "x".into(),
+                },
+                36,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error:?}");

@@ -59,6 +59,25 @@ pub fn assign_replicas(
     Ok(assignments)
 }
 
+/// Partitions have one replica until replication exists: a second "replica" would be listed
+/// in the ISR without ever receiving a record, so acks=all would promise what it cannot keep.
+pub const MAX_SUPPORTED_REPLICATION_FACTOR: usize = 1;
+
+fn check_unreplicated(partitions: &[PartitionAssignment]) -> Result<(), MetaError> {
+    match partitions
+        .iter()
+        .map(|partition| partition.replicas.len())
+        .max()
+    {
+        Some(factor) if factor > MAX_SUPPORTED_REPLICATION_FACTOR => {
+            Err(MetaError::InvalidReplicationFactor(format!(
+                "Replication factor {factor} is not supported yet: Quill does not replicate partitions across brokers yet (use 1)."
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_partition_count(first_partition: i32, partition_count: i32) -> Result<(), MetaError> {
     if partition_count <= 0 {
         return Err(MetaError::InvalidPartitions(
@@ -109,6 +128,7 @@ pub fn plan_create_topic(
     };
     topic_config::validate_topic_configs(&configs)?;
     topic_config::check_supported_topic_configs(&configs)?;
+    let unreplicated = check_unreplicated(&partitions);
     let record = MetadataRecord::CreateTopic {
         name: name.to_string(),
         topic_id: new_topic_id(image),
@@ -116,6 +136,7 @@ pub fn plan_create_topic(
         configs,
     };
     crate::apply(image, &record)?;
+    unreplicated?;
     Ok(record)
 }
 
@@ -158,11 +179,13 @@ pub fn plan_create_partitions(
             assign_replicas(image, current_count, added, factor)?
         }
     };
+    let unreplicated = check_unreplicated(&new_partitions);
     let record = MetadataRecord::CreatePartitions {
         topic_id: topic.topic_id,
         new_partitions,
     };
     crate::apply(image, &record)?;
+    unreplicated?;
     Ok(record)
 }
 
@@ -578,7 +601,7 @@ mod tests {
             "t",
             Placement::Automatic {
                 partition_count: 2,
-                replication_factor: 2,
+                replication_factor: 1,
             },
             BTreeMap::new(),
         )
@@ -606,7 +629,7 @@ mod tests {
             39
         );
         assert_eq!(
-            plan_create_partitions(&image, "t", 3, Some(vec![vec![1]]))
+            plan_create_partitions(&image, "t", 3, Some(vec![vec![1, 2]]))
                 .unwrap_err()
                 .kafka_error_code(),
             39,
@@ -617,8 +640,36 @@ mod tests {
         let image = crate::apply(&image, &record).unwrap();
         let topic = image.topic("t").unwrap();
         assert_eq!(topic.partitions.len(), 5);
-        assert!(topic.partitions.iter().all(|p| p.replicas.len() == 2));
+        assert!(topic.partitions.iter().all(|p| p.replicas.len() == 1));
         image.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn partitions_have_one_replica_until_replication_exists() {
+        let image = image_with_brokers(3);
+        let two_replicas = Placement::Automatic {
+            partition_count: 3,
+            replication_factor: 2,
+        };
+        let refused = plan_create_topic(&image, "t", two_replicas, BTreeMap::new()).unwrap_err();
+        assert_eq!(refused.kafka_error_code(), 38, "{refused}");
+        let manual = Placement::Manual(vec![vec![1, 2]]);
+        let refused = plan_create_topic(&image, "t", manual, BTreeMap::new()).unwrap_err();
+        assert_eq!(refused.kafka_error_code(), 38, "{refused}");
+        let spread = Placement::Automatic {
+            partition_count: 3,
+            replication_factor: 1,
+        };
+        let record = plan_create_topic(&image, "t", spread, BTreeMap::new()).unwrap();
+        let image = crate::apply(&image, &record).unwrap();
+        let leaders: Vec<i32> = image
+            .topic("t")
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| p.leader)
+            .collect();
+        assert_eq!(leaders, vec![1, 2, 3], "leaders spread over the brokers");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct StoreOptions {
     pub snapshot_interval_entries: u64,
     /// Largest encoded entry accepted by `append` and read back on replay.
     pub max_entry_bytes: usize,
+    /// The cluster id a fresh directory is formatted with (Kafka's `kafka-storage.sh format
+    /// --cluster-id`); `None` mints a random one. An existing directory keeps its own.
+    pub cluster_id: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -29,6 +32,7 @@ impl Default for StoreOptions {
         StoreOptions {
             snapshot_interval_entries: DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+            cluster_id: None,
         }
     }
 }
@@ -113,7 +117,8 @@ impl MetadataStore {
         create_dir_durably(fs, dir)?;
         storage::remove_temp_files(fs, dir)?;
         let mut recovery = RecoveryReport::default();
-        let properties = load_or_create_properties(fs, dir, &mut recovery)?;
+        let properties =
+            load_or_create_properties(fs, dir, options.cluster_id.as_deref(), &mut recovery)?;
 
         let snapshot_path = dir.join(SNAPSHOT_FILE);
         let mut image = if fs.exists(&snapshot_path) {
@@ -342,6 +347,7 @@ fn create_dir_durably(fs: &Fs, dir: &Path) -> Result<(), MetaError> {
 fn load_or_create_properties(
     fs: &Fs,
     dir: &Path,
+    cluster_id: Option<&str>,
     recovery: &mut RecoveryReport,
 ) -> Result<MetaProperties, MetaError> {
     let path = dir.join(PROPERTIES_FILE);
@@ -356,7 +362,12 @@ fn load_or_create_properties(
             dir.display()
         )));
     }
-    let properties = MetaProperties::generate();
+    let properties = match cluster_id {
+        Some(cluster_id) => MetaProperties {
+            cluster_id: cluster_id.to_string(),
+        },
+        None => MetaProperties::generate(),
+    };
     fs.write_atomically(dir, PROPERTIES_FILE, properties.to_text().as_bytes())?;
     recovery.created = true;
     Ok(properties)

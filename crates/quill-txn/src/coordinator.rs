@@ -212,11 +212,20 @@ impl TransactionCoordinator {
     /// The broker calls it before it serves, then loads in the background.
     pub fn begin_loading_all(&self) {
         for slot in &self.shared.slots {
-            let mut slot = lock(slot);
-            if slot.state == SlotState::NotOwned {
-                slot.state = SlotState::Loading;
-                slot.epoch += 1;
-            }
+            mark_loading(&mut lock(slot));
+        }
+    }
+
+    /// [`Self::begin_loading_all`] for the given partitions only (those this broker leads).
+    pub fn begin_loading(&self, partitions: impl IntoIterator<Item = i32>) {
+        for partition in partitions {
+            let Some(slot) = usize::try_from(partition)
+                .ok()
+                .and_then(|index| self.shared.slots.get(index))
+            else {
+                continue;
+            };
+            mark_loading(&mut lock(slot));
         }
     }
 
@@ -1037,4 +1046,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Marks a partition not coordinated yet as loading (see `begin_loading_all`).
+fn mark_loading(slot: &mut Slot) {
+    if slot.state == SlotState::NotOwned {
+        slot.state = SlotState::Loading;
+        slot.epoch += 1;
+    }
 }

@@ -99,8 +99,10 @@ fn main() -> ExitCode {
 }
 
 /// Start-up prints one line (where the broker listens, where data lives); the storage crates'
-/// own open/recovery reports are debug detail unless something is wrong.
-const DEFAULT_LOG_FILTER: &str = "info,quill_meta=warn,quill_log=warn";
+/// own open/recovery reports are debug detail unless something is wrong, and so is openraft's
+/// narration of every election and replication step: quill-meta reports what matters (an
+/// unreachable controller peer, a member stopped by a storage error) itself, rate-limited.
+const DEFAULT_LOG_FILTER: &str = "info,quill_meta=warn,quill_log=warn,openraft=off";
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUILL_LOG")

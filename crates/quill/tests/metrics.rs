@@ -359,11 +359,14 @@ fn counters_and_broker_computed_lag_match_what_clients_did() {
         .as_ref()
         .map_or(0, |records| records.len()) as f64;
     assert!(returned > 0.0);
+    // At least this Fetch: the librdkafka consumer that just exited may have left a long-poll
+    // Fetch parked at the log end (fetch.wait.max.ms), answered and counted later, with no
+    // records, so it can add to the count but never to the bytes out.
     let after_fetch = endpoint.scrape_until("the Fetch to be counted", |scrape| {
         scrape.get(
             "kafka_network_requestmetrics_requests_total",
             &fetch_requests,
-        ) == fetches_before + 1.0
+        ) >= fetches_before + 1.0
     });
     assert_eq!(
         after_fetch.get("kafka_server_brokertopicmetrics_bytesout_total", &topic)

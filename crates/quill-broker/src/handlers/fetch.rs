@@ -65,10 +65,25 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
         };
         topic_keys.push((topic.topic.clone(), topic.topic_id));
         for requested in &topic.partitions {
-            let partition = resolved_name
-                .as_deref()
-                .and_then(|name| state.partitions.get(name, requested.partition))
-                .ok_or(unknown_code);
+            let partition = match resolved_name.as_deref() {
+                None => Err(unknown_code),
+                Some(name) => state
+                    .partitions
+                    .get(name, requested.partition)
+                    .ok_or_else(|| {
+                        let code = super::unhosted_partition_error(
+                            &image,
+                            state.config.node_id,
+                            name,
+                            requested.partition,
+                        );
+                        if code == ResponseError::NotLeaderOrFollower.code() {
+                            code
+                        } else {
+                            unknown_code
+                        }
+                    }),
+            };
             targets.push(FetchTarget {
                 topic_index,
                 partition_index: requested.partition,

@@ -46,8 +46,8 @@ pub async fn find_coordinator(
     } else {
         vec![request.key]
     };
-    // Every group (and transaction) coordinator is this node; the offsets topic must exist
-    // before a group can be served.
+    // The internal topic must exist (created on first use, as Kafka does) before a key can
+    // have a coordinator.
     let ensured = if request.key_type == KEY_TYPE_TRANSACTION {
         state.ensure_transaction_topic().await
     } else {
@@ -61,33 +61,62 @@ pub async fn find_coordinator(
         )
     });
     let image = state.image();
-    let this_broker = image.broker(state.config.node_id);
-    let (host, port) = this_broker.map_or((String::new(), 0), |broker| {
-        (broker.host.clone(), i32::from(broker.port))
-    });
+    let transactional = request.key_type == KEY_TYPE_TRANSACTION;
+    let topic = if transactional {
+        quill_txn::TRANSACTION_STATE_TOPIC
+    } else {
+        crate::offsets_store::OFFSETS_TOPIC
+    };
+    let partition_for = |key: &str| {
+        if transactional {
+            state.txn.partition_for(key)
+        } else {
+            state.groups.partition_for(key)
+        }
+    };
+    // The coordinator of a key is the leader of its partition of the internal topic.
+    let coordinator_of = |key: &str| -> Result<(i32, String, i32), (i16, String)> {
+        outcome.clone()?;
+        let partition = partition_for(key);
+        image
+            .topic(topic)
+            .and_then(|info| info.partition(partition))
+            .and_then(|info| image.broker(info.leader))
+            .map(|broker| (broker.node_id, broker.host.clone(), i32::from(broker.port)))
+            .ok_or_else(|| {
+                (
+                    ResponseError::CoordinatorNotAvailable.code(),
+                    format!("{topic} partition {partition} has no live leader"),
+                )
+            })
+    };
     if api_version >= FIRST_VERSION_WITH_KEY_BATCHES {
         let coordinators = keys
             .into_iter()
             .map(|key| {
+                let found = coordinator_of(&key);
                 let coordinator = Coordinator::default().with_key(key);
-                match &outcome {
-                    Ok(()) => coordinator
-                        .with_node_id(BrokerId(state.config.node_id))
-                        .with_host(text(host.clone()))
+                match found {
+                    Ok((node_id, host, port)) => coordinator
+                        .with_node_id(BrokerId(node_id))
+                        .with_host(text(host))
                         .with_port(port),
                     Err((code, message)) => coordinator
                         .with_node_id(BrokerId(-1))
-                        .with_error_code(*code)
-                        .with_error_message(Some(text(message.clone()))),
+                        .with_error_code(code)
+                        .with_error_message(Some(text(message))),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    let outcome = keys
+        .first()
+        .map_or_else(|| coordinator_of(""), |key| coordinator_of(key));
     let response = FindCoordinatorResponse::default();
     match outcome {
-        Ok(()) => response
-            .with_node_id(BrokerId(state.config.node_id))
+        Ok((node_id, host, port)) => response
+            .with_node_id(BrokerId(node_id))
             .with_host(text(host))
             .with_port(port),
         Err((code, message)) => {

@@ -41,7 +41,10 @@ pub async fn handle(
         for requested in topic.partitions {
             let index = requested.partition_index;
             let response = match state.partitions.get(&name, index) {
-                None => error(index, ResponseError::UnknownTopicOrPartition.code()),
+                None => error(
+                    index,
+                    super::unhosted_partition_error(&image, state.config.node_id, &name, index),
+                ),
                 Some(partition) => lookup(&partition, requested.timestamp, read_committed)
                     .await
                     .with_leader_epoch(leader_epoch(index)),

@@ -76,7 +76,9 @@ pub async fn handle(
     let mut response = MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
-        .with_controller_id(BrokerId(state.config.node_id))
+        .with_controller_id(BrokerId(
+            state.metadata.leader().unwrap_or(state.config.node_id),
+        ))
         .with_topics(topics);
     if reports_operations
         && api_version <= LAST_VERSION_WITH_CLUSTER_OPERATIONS

@@ -201,11 +201,13 @@ async fn append_partition(
         ));
     }
     let Some(partition) = state.partitions.get(topic, data.index) else {
-        return Err(partition_error(
+        let code = super::unhosted_partition_error(
+            &state.image(),
+            state.config.node_id,
+            topic,
             data.index,
-            ResponseError::UnknownTopicOrPartition.code(),
-            None,
-        ));
+        );
+        return Err(partition_error(data.index, code, None));
     };
     let Some(records) = data.records else {
         return Err(partition_error(

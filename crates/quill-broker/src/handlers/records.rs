@@ -22,11 +22,13 @@ pub async fn delete_records(
             let index = requested.partition_index;
             let result = DeleteRecordsPartitionResult::default().with_partition_index(index);
             let Some(partition) = state.partitions.get(topic.name.0.as_str(), index) else {
-                partitions.push(
-                    result
-                        .with_low_watermark(-1)
-                        .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                let code = super::unhosted_partition_error(
+                    &state.image(),
+                    state.config.node_id,
+                    topic.name.0.as_str(),
+                    index,
                 );
+                partitions.push(result.with_low_watermark(-1).with_error_code(code));
                 continue;
             };
             let high_watermark = partition.offsets().high_watermark;

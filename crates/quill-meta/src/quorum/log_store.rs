@@ -9,11 +9,17 @@
 //! - `quorum.purged`: the last purged log id, replaced atomically before the log file is
 //!   rewritten without the purged prefix.
 //! - `quorum.committed`: a hint of the last committed log id, written without fsync (a stale
-//!   or unreadable hint only means more entries are re-applied from the leader).
+//!   or unreadable hint only means more entries are re-applied from the leader). A sole voter
+//!   needs no hint: every entry in its log is committed (there is no other log to overwrite
+//!   it, and its next term commits them all), so it reports its last entry as committed and a
+//!   restart applies the whole log before any election.
 //!
 //! Every change is durable (fsync) before openraft is told it is, so an acknowledged append
 //! survives power loss. A failed write returns a storage error, which stops the Raft node
-//! (openraft treats storage errors as fatal); reopening cuts the log back to whole frames.
+//! (openraft treats storage errors as fatal; `supervisor` starts a new one over the files).
+//! A failed append first cuts the file back to its durable length, so bytes whose fsync failed
+//! (their state in the page cache is unknown) are not read back as entries after a restart;
+//! reopening also cuts a torn tail back to whole frames.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -62,6 +68,8 @@ struct LogInner {
     last_purged: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,
     committed: Option<LogId<NodeId>>,
+    /// This member is the only voter: its whole log is committed (see the module doc).
+    sole_voter: bool,
     max_frame_bytes: usize,
 }
 
@@ -76,6 +84,7 @@ impl LogStore {
         fs: &Fs,
         dir: &Path,
         max_entry_bytes: usize,
+        sole_voter: bool,
     ) -> std::result::Result<Self, MetaError> {
         create_dir_durably(fs, dir)?;
         remove_temp_file(fs, dir, VOTE_FILE)?;
@@ -125,6 +134,7 @@ impl LogStore {
                 last_purged,
                 vote,
                 committed,
+                sole_voter,
                 max_frame_bytes,
             })),
         })
@@ -239,7 +249,17 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>> {
-        Ok(self.lock().committed)
+        let inner = self.lock();
+        if inner.sole_voter {
+            let last = inner
+                .entries
+                .values()
+                .next_back()
+                .map(|stored| stored.entry.log_id)
+                .or(inner.last_purged);
+            return Ok(last.max(inner.committed));
+        }
+        Ok(inner.committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<MetaRaftConfig>) -> Result<()>
@@ -275,6 +295,11 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
             .write_all(&bytes)
             .and_then(|()| inner.file.sync_data());
         if let Err(error) = written {
+            // Best effort: if even the cut fails, a restart may read back entries whose fsync
+            // failed; they were never acknowledged, so committing them then is still safe.
+            if let Err(cut_error) = inner.file.set_len(inner.file_len_bytes) {
+                tracing::warn!(%cut_error, "cannot cut the quorum log back after a failed append");
+            }
             let storage_error = StorageIOError::write_logs(AnyError::new(&error));
             callback.log_io_completed(Err(error));
             return Err(storage_error.into());

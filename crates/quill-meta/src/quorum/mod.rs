@@ -20,7 +20,9 @@ pub mod log_store;
 pub mod machine;
 pub mod mem_network;
 pub mod single;
+pub mod supervisor;
 pub mod tcp;
+pub mod voter;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -37,10 +39,7 @@ use tokio::sync::watch;
 
 use crate::{apply_entry, MetaError, MetadataImage, MetadataRecord};
 
-/// Kafka's NOT_CONTROLLER: the request reached a node that is not the active controller.
-pub const NOT_CONTROLLER: i16 = 41;
-/// Kafka's REQUEST_TIMED_OUT.
-pub const REQUEST_TIMED_OUT: i16 = 7;
+pub use crate::error_code::{NOT_CONTROLLER, REQUEST_TIMED_OUT};
 
 /// One metadata log entry's payload: records applied all-or-nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +107,26 @@ impl QuorumError {
             QuorumError::Unknown(_) => REQUEST_TIMED_OUT,
             QuorumError::Stopped(_) | QuorumError::Config(_) => {
                 crate::error_code::KAFKA_STORAGE_ERROR
+            }
+        }
+    }
+}
+
+impl From<QuorumError> for MetaError {
+    fn from(error: QuorumError) -> MetaError {
+        match error {
+            QuorumError::Invalid(error) => error,
+            QuorumError::Rejected {
+                error_code,
+                message,
+            } => MetaError::Rejected {
+                error_code,
+                message,
+            },
+            error @ QuorumError::NotLeader { .. } => MetaError::NotController(error.to_string()),
+            QuorumError::Unknown(message) => MetaError::OutcomeUnknown(message),
+            QuorumError::Stopped(message) | QuorumError::Config(message) => {
+                MetaError::Unavailable(message)
             }
         }
     }
@@ -344,7 +363,10 @@ impl RaftQuorum {
         N: RaftNetworkFactory<MetaRaftConfig>,
     {
         let raft_config = Arc::new(config.raft_config()?);
-        let log_store = log_store::LogStore::open(fs, dir, config.max_entry_bytes)?;
+        // A sole voter's log is all committed (no other log can overwrite it), which lets a
+        // restart on a full disk apply every entry before the election that cannot happen.
+        let sole_voter = config.voters.len() == 1;
+        let log_store = log_store::LogStore::open(fs, dir, config.max_entry_bytes, sole_voter)?;
         let machine = machine::StateMachine::open(fs, dir, &config.cluster_id)?;
         let images = machine.subscribe();
         let raft = Raft::new(
@@ -390,6 +412,85 @@ impl RaftQuorum {
 
     pub fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// True once openraft stopped this member for good (a storage error is fatal to it); its
+    /// files stay valid and a new member can be started over them.
+    pub fn is_stopped(&self) -> bool {
+        self.raft.metrics().borrow().running_state.is_err()
+    }
+
+    /// Waits until openraft stops this member (or it is shut down).
+    pub async fn wait_stopped(&self) {
+        let mut metrics = self.raft.metrics();
+        let _ = metrics
+            .wait_for(|metrics| metrics.running_state.is_err())
+            .await;
+    }
+
+    /// Waits (up to `timeout`) until a leader is known and, if this member leads, it has
+    /// applied its whole log; returns the leader, or `None` (no leader in time, or stopped).
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<i32> {
+        let mut metrics = self.raft.metrics();
+        let me = to_node_id(self.node_id);
+        let ready = tokio::time::timeout(
+            timeout,
+            metrics.wait_for(|metrics| {
+                metrics.running_state.is_err()
+                    || match metrics.current_leader {
+                        Some(leader) if leader == me => {
+                            metrics.state.is_leader()
+                                && metrics.last_applied.map(|id| id.index) >= metrics.last_log_index
+                        }
+                        Some(_) => true,
+                        None => false,
+                    }
+            }),
+        )
+        .await;
+        if !matches!(ready, Ok(Ok(_))) || self.is_stopped() {
+            return None;
+        }
+        self.leader()
+    }
+
+    /// The controller address recorded in the membership for voter `node_id`.
+    pub fn voter_address(&self, node_id: i32) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&to_node_id(node_id))
+            .map(|node| node.addr.clone())
+    }
+
+    /// Waits (up to `timeout`) until the known leader is someone other than `previous`; returns
+    /// the leader then known.
+    pub async fn wait_leader_change(
+        &self,
+        previous: Option<i32>,
+        timeout: Duration,
+    ) -> Option<i32> {
+        let mut metrics = self.raft.metrics();
+        let previous = previous.map(to_node_id);
+        let _ = tokio::time::timeout(
+            timeout,
+            metrics.wait_for(|metrics| {
+                metrics.running_state.is_err()
+                    || (metrics.current_leader.is_some() && metrics.current_leader != previous)
+            }),
+        )
+        .await;
+        self.leader()
+    }
+
+    /// Why openraft stopped this member, if it did.
+    pub fn stop_reason(&self) -> Option<String> {
+        match &self.raft.metrics().borrow().running_state {
+            Ok(()) => None,
+            Err(fatal) => Some(fatal.to_string()),
+        }
     }
 
     /// Stops Raft (tests kill a member with this; its files stay for a restart).

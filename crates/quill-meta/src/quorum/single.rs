@@ -87,6 +87,25 @@ impl RaftQuorum {
         node_id: i32,
         ready_timeout: Duration,
     ) -> Result<RaftQuorum, QuorumError> {
+        let quorum = RaftQuorum::start_single_voter(fs, dir, node_id).await?;
+        if !quorum.wait_leading(ready_timeout).await {
+            let _ = quorum.shutdown().await;
+            return Err(QuorumError::Stopped(format!(
+                "the one-voter metadata quorum did not elect node {node_id} within {ready_timeout:?}"
+            )));
+        }
+        Ok(quorum)
+    }
+
+    /// Opens `dir` as a one-voter quorum (migrating as [`Self::open_single_voter`] does) and
+    /// asks it to elect itself, without waiting for the election: on a full disk the vote
+    /// cannot be written and the member stops, while its image (every entry in the log: a sole
+    /// voter's log is all committed) stays readable.
+    pub async fn start_single_voter(
+        fs: &Fs,
+        dir: &Path,
+        node_id: i32,
+    ) -> Result<RaftQuorum, QuorumError> {
         // Creates meta.properties (the cluster id) on a fresh directory, repairs a torn tail of
         // an old log, and replays what the previous release wrote.
         let previous = MetadataStore::open_in(fs, dir, StoreOptions::default())?;
@@ -94,64 +113,59 @@ impl RaftQuorum {
         let previous_image = previous.image();
         drop(previous);
 
-        let mut config =
-            QuorumConfig::single_node(node_id, cluster_id, IN_PROCESS_ADDRESS.to_string());
+        let config = QuorumConfig::single_node(node_id, cluster_id, IN_PROCESS_ADDRESS.to_string());
         config.validate()?;
         if previous_image.offset > 0 && log_store::is_unused(fs, dir)? {
-            let voters =
-                BTreeMap::from([(to_node_id(node_id), BasicNode::new(IN_PROCESS_ADDRESS))]);
-            let log_id = LogId::new(
-                CommittedLeaderId::new(0, to_node_id(node_id)),
-                previous_image.offset,
-            );
-            let membership = Membership::new(
-                vec![voters.keys().copied().collect::<BTreeSet<_>>()],
-                voters,
-            );
-            let meta = SnapshotMeta {
-                last_log_id: Some(log_id),
-                last_membership: StoredMembership::new(Some(log_id), membership),
-                snapshot_id: format!("migrated-{}", previous_image.offset),
-            };
-            machine::write_snapshot(fs, dir, meta, &previous_image)?;
-            log_store::write_purged(fs, dir, &log_id)?;
-            tracing::info!(
-                dir = %dir.display(),
-                offset = previous_image.offset,
-                "metadata log migrated to a one-voter quorum"
-            );
+            migrate(fs, dir, node_id, &previous_image)?;
         }
-        // A one-voter quorum has no election to wait for.
-        config.election_timeout_ms = 1000;
         let quorum = RaftQuorum::start(config, fs, dir, NoPeers).await?;
+        // A one-voter quorum has no election to wait for: ask for it now.
         quorum
             .raft
             .trigger()
             .elect()
             .await
             .map_err(|fatal| QuorumError::Stopped(fatal.to_string()))?;
-        let mut metrics = quorum.raft.metrics();
-        let me = to_node_id(node_id);
-        let led = tokio::time::timeout(
-            ready_timeout,
-            // Leading, and everything in the log applied (the sole voter's log is all committed
-            // once it leads), so the image holds every change the directory holds.
-            metrics.wait_for(|metrics| {
-                metrics.state.is_leader()
-                    && metrics.current_leader == Some(me)
-                    && metrics.last_applied.map(|id| id.index) >= metrics.last_log_index
-            }),
-        )
-        .await;
-        if !matches!(led, Ok(Ok(_))) {
-            let _ = quorum.shutdown().await;
-            return Err(QuorumError::Stopped(format!(
-                "the one-voter metadata quorum did not elect node {node_id} within {ready_timeout:?}"
-            )));
-        }
         debug_assert!(quorum.image().offset >= previous_image.offset);
         Ok(quorum)
     }
+
+    /// Waits (up to `timeout`) until this member leads and has applied its whole log; false if
+    /// it did not (or stopped).
+    pub async fn wait_leading(&self, timeout: Duration) -> bool {
+        self.wait_for_leader(timeout).await == Some(self.node_id)
+    }
+}
+
+/// Makes the previous release's replayed image the quorum's first snapshot (see the module doc).
+fn migrate(
+    fs: &Fs,
+    dir: &Path,
+    node_id: i32,
+    previous_image: &crate::MetadataImage,
+) -> Result<(), QuorumError> {
+    let voters = BTreeMap::from([(to_node_id(node_id), BasicNode::new(IN_PROCESS_ADDRESS))]);
+    let log_id = LogId::new(
+        CommittedLeaderId::new(0, to_node_id(node_id)),
+        previous_image.offset,
+    );
+    let membership = Membership::new(
+        vec![voters.keys().copied().collect::<BTreeSet<_>>()],
+        voters,
+    );
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id),
+        last_membership: StoredMembership::new(Some(log_id), membership),
+        snapshot_id: format!("migrated-{}", previous_image.offset),
+    };
+    machine::write_snapshot(fs, dir, meta, previous_image)?;
+    log_store::write_purged(fs, dir, &log_id)?;
+    tracing::info!(
+        dir = %dir.display(),
+        offset = previous_image.offset,
+        "metadata log migrated to a one-voter quorum"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,7 @@
-//! Controller-to-controller Raft traffic over TCP (Vote, AppendEntries, InstallSnapshot).
+//! Controller-to-controller Raft traffic over TCP (Vote, AppendEntries, InstallSnapshot), and
+//! proposals forwarded to the active controller by members that do not lead (as Kafka brokers
+//! forward admin requests to the controller): the leader proposes them and answers with the
+//! committed index or the Kafka error.
 //!
 //! A dedicated listener (Kafka's CONTROLLER listener role), never the Kafka client listener.
 //! Wire: each message is a frame `[len u32 big-endian][JSON]`; a connection carries one request
@@ -30,7 +33,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use super::{MetaRaft, MetaRaftConfig, NodeId, RaftQuorum};
+use super::{MetaRaftConfig, MetadataQuorum, NodeId, QuorumError, RaftQuorum};
+use crate::MetadataRecord;
 
 /// Default bound on one frame, in both directions: above an 8 MiB entry JSON-encoded in a batch
 /// and a 1 MiB snapshot chunk (JSON writes bytes as numbers, up to 4 bytes each).
@@ -57,6 +61,52 @@ enum RequestBody {
     AppendEntries(AppendEntriesRequest<MetaRaftConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<MetaRaftConfig>),
+    /// A proposal forwarded to the member believed to lead.
+    Propose(Vec<MetadataRecord>),
+}
+
+/// Why a forwarded proposal failed, as it crosses the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardFailure {
+    /// The receiver does not lead (it names the leader it knows).
+    NotLeader { leader: Option<i32> },
+    /// Refused with a Kafka error (validation, or the state machine at apply time).
+    Refused { error_code: i16, message: String },
+    /// The outcome is unknown (leadership lost while the entry was in flight).
+    Unknown(String),
+    /// The leader's member stopped (a storage error).
+    Stopped(String),
+}
+
+impl From<QuorumError> for ForwardFailure {
+    fn from(error: QuorumError) -> ForwardFailure {
+        match error {
+            QuorumError::NotLeader { leader } => ForwardFailure::NotLeader { leader },
+            QuorumError::Unknown(message) => ForwardFailure::Unknown(message),
+            QuorumError::Stopped(message) => ForwardFailure::Stopped(message),
+            other => ForwardFailure::Refused {
+                error_code: other.kafka_error_code(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ForwardFailure> for QuorumError {
+    fn from(failure: ForwardFailure) -> QuorumError {
+        match failure {
+            ForwardFailure::NotLeader { leader } => QuorumError::NotLeader { leader },
+            ForwardFailure::Refused {
+                error_code,
+                message,
+            } => QuorumError::Rejected {
+                error_code,
+                message,
+            },
+            ForwardFailure::Unknown(message) => QuorumError::Unknown(message),
+            ForwardFailure::Stopped(message) => QuorumError::Stopped(message),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +117,8 @@ enum Reply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// The committed (and, on the leader, applied) index of a forwarded proposal.
+    Propose(Result<u64, ForwardFailure>),
     /// Addressed to another cluster or node; the connection is closed after this.
     Refused(String),
 }
@@ -138,6 +190,27 @@ async fn read_frame<T: DeserializeOwned>(
     .map_err(|_| WireError::TimedOut)?
 }
 
+/// The member a controller listener serves: replaced when the supervisor restarts it after a
+/// storage error, empty until the first member started.
+#[derive(Clone, Default)]
+pub struct ServedMember(Arc<std::sync::RwLock<Option<RaftQuorum>>>);
+
+impl ServedMember {
+    pub fn set(&self, member: &RaftQuorum) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(member.clone());
+    }
+
+    fn get(&self) -> Option<RaftQuorum> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// A running controller listener; stops when dropped or on `shutdown`.
 pub struct RaftServer {
     stop: watch::Sender<bool>,
@@ -152,11 +225,30 @@ impl RaftServer {
         cluster_id: &str,
         max_frame_bytes: usize,
     ) -> std::io::Result<RaftServer> {
+        let member = ServedMember::default();
+        member.set(quorum);
+        RaftServer::serve_member(
+            listener,
+            member,
+            quorum.node_id(),
+            cluster_id,
+            max_frame_bytes,
+        )
+    }
+
+    /// Serves Raft RPCs and forwarded proposals for whichever member `member` holds.
+    pub fn serve_member(
+        listener: TcpListener,
+        member: ServedMember,
+        node_id: i32,
+        cluster_id: &str,
+        max_frame_bytes: usize,
+    ) -> std::io::Result<RaftServer> {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let context = Arc::new(ServerContext {
-            raft: quorum.raft().clone(),
-            node_id: super::to_node_id(quorum.node_id()),
+            member,
+            node_id: super::to_node_id(node_id),
             cluster_id: cluster_id.to_string(),
             max_frame_bytes,
         });
@@ -180,7 +272,7 @@ impl Drop for RaftServer {
 }
 
 struct ServerContext {
-    raft: MetaRaft,
+    member: ServedMember,
     node_id: NodeId,
     cluster_id: String,
     max_frame_bytes: usize,
@@ -241,13 +333,20 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
             stream.write_all(&reply).await?;
             return Err(WireError::Refused(reason));
         }
+        let Some(member) = context.member.get() else {
+            return Err(WireError::Refused(
+                "no quorum member is running yet".to_string(),
+            ));
+        };
+        let raft = member.raft();
         let reply = match envelope.body {
-            RequestBody::AppendEntries(rpc) => {
-                Reply::AppendEntries(context.raft.append_entries(rpc).await)
-            }
-            RequestBody::Vote(rpc) => Reply::Vote(context.raft.vote(rpc).await),
+            RequestBody::AppendEntries(rpc) => Reply::AppendEntries(raft.append_entries(rpc).await),
+            RequestBody::Vote(rpc) => Reply::Vote(raft.vote(rpc).await),
             RequestBody::InstallSnapshot(rpc) => {
-                Reply::InstallSnapshot(context.raft.install_snapshot(rpc).await)
+                Reply::InstallSnapshot(raft.install_snapshot(rpc).await)
+            }
+            RequestBody::Propose(records) => {
+                Reply::Propose(member.propose(records).await.map_err(ForwardFailure::from))
             }
         };
         let reply = encode(&reply, context.max_frame_bytes)?;
@@ -283,9 +382,17 @@ impl RaftNetworkFactory<MetaRaftConfig> for TcpNetworkFactory {
             address: node.addr.clone(),
             max_frame_bytes: self.max_frame_bytes,
             stream: None,
+            unreachable_since: None,
+            unreachable_warned: None,
         }
     }
 }
+
+/// A peer that cannot be reached is reported once it stayed so this long (peers start at
+/// different times), then at most every `UNREACHABLE_WARNING_INTERVAL` (openraft retries every
+/// heartbeat; its own error log is silenced).
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
+const UNREACHABLE_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct TcpNetwork {
     cluster_id: String,
@@ -294,6 +401,9 @@ pub struct TcpNetwork {
     address: String,
     max_frame_bytes: usize,
     stream: Option<TcpStream>,
+    /// When the current spell of unreachability began, and when it was last reported.
+    unreachable_since: Option<std::time::Instant>,
+    unreachable_warned: Option<std::time::Instant>,
 }
 
 enum CallError {
@@ -324,7 +434,38 @@ impl TcpNetwork {
             // The stream may hold half a message; start clean next time.
             self.stream = None;
         }
+        self.report_reachability(&result);
         result
+    }
+
+    fn report_reachability(&mut self, result: &Result<Reply, CallError>) {
+        match (result, self.unreachable_warned) {
+            (Err(CallError::Connect(error)), warned) => {
+                let since = *self
+                    .unreachable_since
+                    .get_or_insert_with(std::time::Instant::now);
+                let due = match warned {
+                    None => since.elapsed() >= UNREACHABLE_GRACE,
+                    Some(at) => at.elapsed() >= UNREACHABLE_WARNING_INTERVAL,
+                };
+                if due {
+                    tracing::warn!(
+                        peer = self.target,
+                        address = %self.address,
+                        %error,
+                        "controller peer unreachable (retrying every heartbeat)"
+                    );
+                    self.unreachable_warned = Some(std::time::Instant::now());
+                }
+            }
+            (Ok(_), Some(_)) => {
+                tracing::warn!(peer = self.target, "controller peer reachable again");
+                self.unreachable_warned = None;
+                self.unreachable_since = None;
+            }
+            (Ok(_), None) => self.unreachable_since = None,
+            _ => {}
+        }
     }
 
     async fn exchange(&mut self, request: &[u8]) -> Result<Reply, CallError> {
@@ -370,6 +511,50 @@ impl TcpNetwork {
                 RPCError::Network(NetworkError::new(&AnyError::new(&error)))
             }
         }
+    }
+}
+
+/// Forwards `records` from member `source` to member `target` (believed to lead) at `address`
+/// and returns the committed index; `timeout` bounds the whole exchange.
+pub async fn forward_proposal(
+    cluster_id: &str,
+    source: i32,
+    target: i32,
+    address: &str,
+    records: Vec<MetadataRecord>,
+    max_frame_bytes: usize,
+    timeout: Duration,
+) -> Result<u64, QuorumError> {
+    let mut network = TcpNetwork {
+        cluster_id: cluster_id.to_string(),
+        source: super::to_node_id(source),
+        target: super::to_node_id(target),
+        address: address.to_string(),
+        max_frame_bytes,
+        stream: None,
+        // A one-shot connection (within the grace, never warns): its caller handles failures.
+        unreachable_since: Some(std::time::Instant::now()),
+        unreachable_warned: None,
+    };
+    match network.call(RequestBody::Propose(records), timeout).await {
+        Ok(Reply::Propose(result)) => result.map_err(QuorumError::from),
+        Ok(_) => Err(QuorumError::Unknown(format!(
+            "controller {target} answered a forwarded proposal with another reply"
+        ))),
+        Err(CallError::TooLarge(error)) => Err(QuorumError::Invalid(crate::MetaError::Io(
+            std::io::Error::other(error.to_string()),
+        ))),
+        // Never sent: the change did not happen; the caller looks for the leader again.
+        Err(CallError::Connect(error)) => {
+            tracing::debug!(%error, target, "cannot reach the controller to forward a proposal");
+            Err(QuorumError::NotLeader { leader: None })
+        }
+        Err(CallError::Wire(error)) => Err(QuorumError::Unknown(format!(
+            "forwarding to controller {target}: {error}"
+        ))),
+        Err(CallError::TimedOut) => Err(QuorumError::Unknown(format!(
+            "controller {target} did not answer a forwarded proposal within {timeout:?}"
+        ))),
     }
 }
 

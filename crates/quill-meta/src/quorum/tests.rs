@@ -484,7 +484,7 @@ impl
     > {
         let temp = tempfile::tempdir().unwrap();
         let fs = Fs::default();
-        let log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+        let log = log_store::LogStore::open(&fs, temp.path(), 1 << 20, false).unwrap();
         let machine = machine::StateMachine::open(&fs, temp.path(), CLUSTER_ID).unwrap();
         Ok((temp, log, machine))
     }
@@ -509,7 +509,7 @@ async fn log_store_reopens_with_purge_truncate_vote_and_a_cut_torn_tail() {
 
     let temp = tempfile::tempdir().unwrap();
     let fs = Fs::default();
-    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20, false).unwrap();
     log.blocking_append((1..=10).map(|index| blank(1, index)))
         .await
         .unwrap();
@@ -526,7 +526,7 @@ async fn log_store_reopens_with_purge_truncate_vote_and_a_cut_torn_tail() {
         .unwrap();
     std::io::Write::write_all(&mut file, &[9, 0, 0, 0, 1, 2]).unwrap();
 
-    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20, false).unwrap();
     let state = log.get_log_state().await.unwrap();
     assert_eq!(state.last_purged_log_id, Some(blank(1, 4).log_id));
     assert_eq!(state.last_log_id, Some(blank(2, 8).log_id));
@@ -542,7 +542,7 @@ async fn log_store_reopens_with_purge_truncate_vote_and_a_cut_torn_tail() {
     // Appending after the cut continues the same log.
     log.blocking_append([blank(2, 9)]).await.unwrap();
     drop(log);
-    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20).unwrap();
+    let mut log = log_store::LogStore::open(&fs, temp.path(), 1 << 20, false).unwrap();
     assert_eq!(
         log.get_log_state().await.unwrap().last_log_id,
         Some(blank(2, 9).log_id)
@@ -559,7 +559,7 @@ fn log_store_refuses_a_gap() {
     let mut bytes = frame(1);
     bytes.extend(frame(3));
     std::fs::write(temp.path().join(log_store::LOG_FILE), bytes).unwrap();
-    let opened = log_store::LogStore::open(&Fs::default(), temp.path(), 1 << 20);
+    let opened = log_store::LogStore::open(&Fs::default(), temp.path(), 1 << 20, false);
     assert!(matches!(opened, Err(MetaError::Corrupt(_))));
 }
 

@@ -17,6 +17,15 @@ pub enum ClusterCommand {
   quill cluster info
   quill cluster info -b broker1:9092 --output json")]
     Info(InfoArgs),
+    /// Print a new random cluster id for `cluster.id` (as `kafka-storage.sh random-uuid`).
+    #[command(
+        after_help = "Example (a three-node cluster; every node gets the same id):
+  ID=$(quill cluster new-id)
+  quill --node-id 1 --listen 127.0.0.1:9092 --data-dir d1 \\
+    --set controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097 \\
+    --set cluster.id=$ID"
+    )]
+    NewId,
 }
 
 #[derive(Args, Debug)]
@@ -28,7 +37,13 @@ pub struct InfoArgs {
 }
 
 pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
-    let ClusterCommand::Info(args) = command;
+    let args = match command {
+        ClusterCommand::Info(args) => args,
+        ClusterCommand::NewId => {
+            println!("{}", quill_broker::new_cluster_id());
+            return Ok(());
+        }
+    };
     let client = args.connection.connect().await?;
     let metadata = client.refresh_metadata(Some(&[]), false).await?;
     let cluster_id = metadata.cluster_id.clone().unwrap_or_default();
