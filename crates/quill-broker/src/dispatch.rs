@@ -14,8 +14,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeTopicPartitionsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -122,6 +122,16 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             respond(&request, peer, |body: DescribeClusterRequest| async move {
                 handlers::cluster::describe_cluster(state, body, version)
             })
+            .await
+        }
+        ApiKey::DescribeTopicPartitions => {
+            respond(
+                &request,
+                peer,
+                |body: DescribeTopicPartitionsRequest| async move {
+                    handlers::describe_topic_partitions::handle(state, body)
+                },
+            )
             .await
         }
         ApiKey::DescribeLogDirs => {

@@ -206,6 +206,19 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
             DescribeClusterRequest::default(),
             DescribeClusterRequest::default().with_include_cluster_authorized_operations(true)
         ),
+        ApiKey::DescribeTopicPartitions => both!(
+            DescribeTopicPartitionsRequest::default(),
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("t"))
+                ])
+                .with_cursor(Some(
+                    describe_topic_partitions_request::Cursor::default()
+                        .with_topic_name(topic("t"))
+                        .with_partition_index(3)
+                ))
+        ),
         ApiKey::FindCoordinator => both!(
             FindCoordinatorRequest::default(),
             if version >= 4 {
@@ -409,6 +422,7 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::CreatePartitions,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
+        ApiKey::DescribeTopicPartitions,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,
