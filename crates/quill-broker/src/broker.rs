@@ -116,6 +116,7 @@ impl Broker {
         ));
         producer_ids.attach(&state);
         register_this_broker(&state).await?;
+        crate::handlers::features::finalize_bootstrap_features(&state).await?;
         // After a restart the coordinators' partitions are marked loading *before* the broker
         // serves (so no request answers NOT_COORDINATOR) and load in the background, concurrently:
         // meanwhile their groups and transactional ids answer COORDINATOR_LOAD_IN_PROGRESS, which

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, DescribeTopicPartitionsRequest, FetchRequest,
     IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    UpdateFeaturesRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -50,7 +51,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
     match request.api_key {
         ApiKey::ApiVersions => {
             respond(&request, peer, |body: ApiVersionsRequest| async move {
-                handlers::api_versions::handle(&body, version)
+                handlers::api_versions::handle(state, &body, version)
             })
             .await
         }
@@ -121,6 +122,12 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         ApiKey::DescribeCluster => {
             respond(&request, peer, |body: DescribeClusterRequest| async move {
                 handlers::cluster::describe_cluster(state, body, version)
+            })
+            .await
+        }
+        ApiKey::UpdateFeatures => {
+            respond(&request, peer, |body: UpdateFeaturesRequest| {
+                handlers::features::update_features(state, body, version)
             })
             .await
         }

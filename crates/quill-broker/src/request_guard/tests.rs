@@ -219,6 +219,16 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
                         .with_partition_index(3)
                 ))
         ),
+        ApiKey::UpdateFeatures => both!(
+            UpdateFeaturesRequest::default(),
+            UpdateFeaturesRequest::default()
+                .with_feature_updates(vec![update_features_request::FeatureUpdateKey::default()
+                    .with_feature(name("metadata.version"))
+                    .with_max_version_level(25)
+                    .with_allow_downgrade(version == 0)
+                    .with_upgrade_type(if version >= 1 { 2 } else { 1 })])
+                .with_validate_only(version >= 1)
+        ),
         ApiKey::FindCoordinator => both!(
             FindCoordinatorRequest::default(),
             if version >= 4 {
@@ -423,6 +433,7 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
         ApiKey::DescribeTopicPartitions,
+        ApiKey::UpdateFeatures,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,
