@@ -5,6 +5,10 @@
 
 mod common;
 
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use common::{topic_name, BrokerProcess};
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
@@ -344,4 +348,66 @@ fn a_data_directory_written_before_features_existed_opens_and_gets_metadata_vers
     );
     let brokers: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
     assert_eq!(brokers, vec![1, 7]);
+}
+
+/// The bound on one client program's run.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn python() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("QUILL_COMPAT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/compat-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} missing: run ./scripts/install-test-deps.sh",
+        python.display()
+    );
+    python
+}
+
+/// Runs a Python program under tests/compat/features to completion (bounded); its stdout.
+fn run_python(script: &str, args: &[&str]) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = Command::new(python())
+        .arg(root.join("tests/compat/features").join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python");
+    let deadline = Instant::now() + PROGRAM_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(common::CONDITION_POLL_INTERVAL);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{script} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn kafka_python_decodes_the_feature_fields_of_api_versions() {
+    let (_dir, broker) = start_broker();
+    let mut client = broker.connect();
+    let epoch = features(&api_versions(&mut client, 3)).2;
+    let port = broker.address().rsplit_once(':').unwrap().1.to_string();
+    let output = run_python("api_versions_features.py", &["127.0.0.1", &port]);
+    let expected: Vec<String> = [3, 4]
+        .iter()
+        .map(|version| {
+            format!(
+                r#"{{"version": {version}, "error_code": 0, "tags": [0, 1, 2], "supported": [["metadata.version", 25, 25]], "epoch": {epoch}, "finalized": [["metadata.version", 25, 25]]}}"#
+            )
+        })
+        .collect();
+    assert_eq!(output.lines().collect::<Vec<_>>(), expected);
 }
