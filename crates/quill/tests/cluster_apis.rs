@@ -368,8 +368,28 @@ fn python() -> PathBuf {
 
 /// Runs a Python program under tests/compat/features to completion (bounded); its stdout.
 fn run_python(script: &str, args: &[&str]) -> String {
+    run_python_with_path(script, args, None)
+}
+
+/// kafka-python 3 (tests/compat/features/requirements.txt), installed apart from the compat
+/// suite's kafka-python 2.3 by scripts/install-test-deps.sh.
+fn kafka_python3_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/compat-kafka-python3");
+    assert!(
+        dir.join("kafka").exists(),
+        "{} missing: run ./scripts/install-test-deps.sh",
+        dir.display()
+    );
+    dir
+}
+
+fn run_python_with_path(script: &str, args: &[&str], python_path: Option<PathBuf>) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut child = Command::new(python())
+    let mut command = Command::new(python());
+    if let Some(path) = python_path {
+        command.env("PYTHONPATH", path);
+    }
+    let mut child = command
         .arg(root.join("tests/compat/features").join(script))
         .args(args)
         .stdout(Stdio::piped())
@@ -410,4 +430,15 @@ fn kafka_python_decodes_the_feature_fields_of_api_versions() {
         })
         .collect();
     assert_eq!(output.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn kafka_python3_admin_describes_and_updates_features_and_pages_topic_partitions() {
+    let (_dir, broker) = start_broker();
+    let output = run_python_with_path(
+        "kafka_python3_admin.py",
+        &[&broker.address(), "kp3"],
+        Some(kafka_python3_dir()),
+    );
+    assert!(output.ends_with("OK\n"), "{output}");
 }
