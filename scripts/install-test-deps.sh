@@ -3,6 +3,7 @@
 #  - kcat (Debian's, built on librdkafka 2.0.2: an old client whose parsing quirks we must meet)
 #  - a Python venv under target/compat-venv with confluent-kafka (recent librdkafka),
 #    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
+#  - kafka-python 3 into target/compat-kafka-python3 (tests/compat/features/requirements.txt)
 #  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
 #    exactly as pinned by tests/compat/node/package-lock.json
 # Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
@@ -28,6 +29,20 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
   rm -f "$venv"/.installed-*
   touch "$stamp"
+fi
+
+# kafka-python 3 (describe_features, update_features, describe_topic_partitions) for
+# crates/quill/tests/cluster_apis.rs, apart from the compat suite's kafka-python 2.3: pure
+# Python, installed without dependencies into its own directory and used through PYTHONPATH.
+kp3_dir=target/compat-kafka-python3
+kp3_requirements=tests/compat/features/requirements.txt
+kp3_stamp="$kp3_dir/.installed-$(sha256sum "$kp3_requirements" | cut -c1-16)"
+if [ ! -f "$kp3_stamp" ]; then
+  echo "installing kafka-python 3 into $kp3_dir"
+  rm -rf "$kp3_dir"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$kp3_dir" \
+    -r "$kp3_requirements"
+  touch "$kp3_stamp"
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -124,6 +124,7 @@ impl Broker {
             tokio::spawn(register_in_background(state.clone()));
         } else {
             register_this_broker(&state).await?;
+            crate::handlers::features::finalize_bootstrap_features(&state).await?;
         }
         tokio::spawn(follow_metadata(state.clone()));
         // After a restart the coordinators' partitions are marked loading *before* the broker
@@ -358,6 +359,9 @@ async fn register_in_background(state: Arc<BrokerState>) {
         controller = ?state.metadata.leader(),
         "registered with the metadata quorum"
     );
+    if let Err(error) = crate::handlers::features::finalize_bootstrap_features(&state).await {
+        tracing::warn!(%error, "could not finalize metadata.version");
+    }
     let partitions = state.partitions.clone();
     let image = state.image();
     let _ = tokio::task::spawn_blocking(move || partitions.remove_orphaned_dirs(&image)).await;

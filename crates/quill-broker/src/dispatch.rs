@@ -14,8 +14,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeTopicPartitionsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    UpdateFeaturesRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -50,7 +51,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
     match request.api_key {
         ApiKey::ApiVersions => {
             respond(&request, peer, |body: ApiVersionsRequest| async move {
-                handlers::api_versions::handle(&body, version)
+                handlers::api_versions::handle(state, &body, version)
             })
             .await
         }
@@ -122,6 +123,22 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             respond(&request, peer, |body: DescribeClusterRequest| async move {
                 handlers::cluster::describe_cluster(state, body, version)
             })
+            .await
+        }
+        ApiKey::UpdateFeatures => {
+            respond(&request, peer, |body: UpdateFeaturesRequest| {
+                handlers::features::update_features(state, body, version)
+            })
+            .await
+        }
+        ApiKey::DescribeTopicPartitions => {
+            respond(
+                &request,
+                peer,
+                |body: DescribeTopicPartitionsRequest| async move {
+                    handlers::describe_topic_partitions::handle(state, body)
+                },
+            )
             .await
         }
         ApiKey::DescribeLogDirs => {

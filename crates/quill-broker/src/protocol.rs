@@ -42,6 +42,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::DescribeTopicPartitions, 0, 0),
+    // Feature versions (KIP-584): UpdateFeatures changes the finalized levels ApiVersions v3+
+    // reports (crate::handlers::features).
+    api(ApiKey::UpdateFeatures, 0, 2),
     // Consumer groups. OffsetCommit/OffsetFetch stop at v8: v9+ belong to the KIP-848
     // consumer protocol; FindCoordinator v6 adds share groups.
     api(ApiKey::FindCoordinator, 0, 5),

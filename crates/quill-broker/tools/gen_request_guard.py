@@ -51,6 +51,8 @@ REQUESTS = [
     ("describe_transactions_request", "DescribeTransactionsRequest"),
     ("list_transactions_request", "ListTransactionsRequest"),
     ("describe_producers_request", "DescribeProducersRequest"),
+    ("update_features_request", "UpdateFeaturesRequest"),
+    ("describe_topic_partitions_request", "DescribeTopicPartitionsRequest"),
 ]
 
 FIXED = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Float64": 8, "Boolean": 1, "Uuid": 16}
@@ -101,6 +103,8 @@ def type_min_bytes(ty, struct, field, fields):
         return "1" if array.group(1) else "4"
     if ty == "types::Struct { version }":
         return f"min_bytes_{snake(fields[struct][field])}(version)"
+    if ty == "types::OptionStruct { version }":
+        return "1"  # the presence byte of a null struct
     name = ty.replace("types::", "")
     if name in FIXED:
         return str(FIXED[name])
@@ -119,6 +123,9 @@ def type_call(ty, struct, field, fields):
     if ty == "types::Struct { version }":
         element_type = fields[struct][field]
         return f"walk_{snake(element_type)}(walker, version)"
+    if ty == "types::OptionStruct { version }":
+        element_type = fields[struct][field]
+        return f"walker.option_struct(|walker| walk_{snake(element_type)}(walker, version))"
     name = ty.replace("types::", "")
     if name in FIXED:
         return f"walker.skip({FIXED[name]})"

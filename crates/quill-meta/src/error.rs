@@ -14,6 +14,7 @@ pub mod error_code {
     pub const NOT_CONTROLLER: i16 = 41;
     pub const INVALID_REQUEST: i16 = 42;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const INVALID_UPDATE_VERSION: i16 = 95;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
 }
 
@@ -43,6 +44,9 @@ pub enum MetaError {
     /// leader that is not in the ISR, or a stale leader epoch).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A feature update Kafka's rules refuse (UpdateFeatures).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
     #[error("metadata entry of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
     EntryTooLarge {
         size_bytes: usize,
@@ -88,6 +92,7 @@ impl MetaError {
             MetaError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
             MetaError::InvalidConfig { .. } => INVALID_CONFIG,
             MetaError::InvalidRequest(_) => INVALID_REQUEST,
+            MetaError::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
             MetaError::EntryTooLarge { .. } => MESSAGE_TOO_LARGE,
             MetaError::Corrupt(_)
             | MetaError::Poisoned
@@ -136,6 +141,7 @@ mod tests {
             (MetaError::InvalidReplicaAssignment("x".into()), 39),
             (MetaError::invalid_config("a", "b"), 40),
             (MetaError::InvalidRequest("x".into()), 42),
+            (MetaError::InvalidUpdateVersion("x".into()), 95),
             (MetaError::Corrupt("x".into()), 56),
             (MetaError::Poisoned, 56),
             (MetaError::Io(std::io::Error::other("x")), 56),

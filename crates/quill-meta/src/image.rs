@@ -67,6 +67,10 @@ pub struct MetadataImage {
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Producer ids below this are allocated; never decreases.
     pub next_producer_id: i64,
+    /// Finalized feature levels (KIP-584), never 0 (level 0 removes a feature), at most
+    /// `features::MAX_FINALIZED_FEATURES`. Empty only before the first start finalizes
+    /// metadata.version (data directories written before features existed included).
+    pub features: BTreeMap<String, i16>,
 }
 
 impl MetadataImage {
@@ -80,6 +84,7 @@ impl MetadataImage {
             broker_configs: BTreeMap::new(),
             group_configs: BTreeMap::new(),
             next_producer_id: 0,
+            features: BTreeMap::new(),
         }
     }
 
@@ -105,6 +110,11 @@ impl MetadataImage {
         self.broker_configs.get(&node_id)
     }
 
+    /// The finalized level of a feature; 0 when it is not finalized.
+    pub fn finalized_level(&self, name: &str) -> i16 {
+        self.features.get(name).copied().unwrap_or(0)
+    }
+
     /// Dynamic configs set for a group.
     pub fn group_configs(&self, group_id: &str) -> Option<&BTreeMap<String, String>> {
         self.group_configs.get(group_id)
@@ -117,6 +127,9 @@ impl MetadataImage {
                 "negative next_producer_id {}",
                 self.next_producer_id
             ));
+        }
+        if let Some((name, level)) = self.features.iter().find(|(_, level)| **level <= 0) {
+            return Err(format!("feature {name} finalized at level {level}"));
         }
         if self.topics.len() != self.topics_by_id.len() {
             return Err(format!(

@@ -9,6 +9,7 @@
 //! - [`state_machine`]: validation + application, pure and deterministic.
 //! - [`image`]: the read model.
 //! - [`topic_name`], [`topic_config`]: Kafka's naming and topic config rules.
+//! - [`features`]: feature versions (metadata.version) and Kafka's rules for changing them.
 //! - [`group_config`]: Kafka 4.0's dynamic group configs (resource type GROUP).
 //! - [`planner`]: turns admin requests into records (random topic ids, replica placement).
 //! - [`store`]: the durable single-node log ([`MetadataStore`]); [`storage`]: its file formats.
@@ -17,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
+pub mod features;
 pub mod group_config;
 pub mod image;
 pub mod planner;

@@ -67,6 +67,12 @@ pub enum MetadataRecord {
         node_id: i32,
         next_producer_id: i64,
     },
+    /// Kafka's FeatureLevelRecord: finalizes feature `name` at `level`; level 0 removes it
+    /// (never metadata.version). See [`crate::features`].
+    FeatureLevel {
+        name: String,
+        level: i16,
+    },
 }
 
 /// Leader id meaning "no leader" in Kafka's protocol.
@@ -92,6 +98,7 @@ impl MetadataRecord {
             MetadataRecord::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
             MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
+            MetadataRecord::FeatureLevel { .. } => "FeatureLevel",
         }
     }
 }
@@ -127,6 +134,18 @@ mod tests {
         let json = serde_json::to_string(&records).unwrap();
         let decoded: Vec<MetadataRecord> = serde_json::from_str(&json).unwrap();
         assert_eq!(decoded, records);
+    }
+
+    #[test]
+    fn feature_level_wire_shape() {
+        let record = MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 25,
+        };
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            r#"{"FeatureLevel":{"name":"metadata.version","level":25}}"#
+        );
     }
 
     #[test]

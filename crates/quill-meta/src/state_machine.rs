@@ -154,6 +154,14 @@ pub(crate) fn apply_in_place(
             check_producer_id_allocation(image, *node_id, *next_producer_id)?;
             image.next_producer_id = *next_producer_id;
         }
+        MetadataRecord::FeatureLevel { name, level } => {
+            crate::features::check_feature_level(image, name, *level)?;
+            if *level == 0 {
+                image.features.remove(name);
+            } else {
+                image.features.insert(name.clone(), *level);
+            }
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::protocol::SUPPORTED_APIS;
+use crate::state::BrokerState;
 
 /// The full list of APIs and version ranges we advertise.
 fn advertised_api_versions() -> Vec<ApiVersion> {
@@ -32,11 +33,27 @@ fn is_valid_client_software_field(value: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'-' || *byte == b'.')
 }
 
-pub fn handle(request: &ApiVersionsRequest, api_version: i16) -> ApiVersionsResponse {
-    // Tagged fields (supported/finalized features, zk_migration_ready) stay at their defaults,
-    // which the codec omits from the wire: librdkafka 2.0.2 mis-parses them otherwise.
+/// ApiVersions v3 added client software fields (validated) and the feature tags.
+const FIRST_FLEXIBLE_VERSION: i16 = 3;
+
+pub fn handle(
+    state: &BrokerState,
+    request: &ApiVersionsRequest,
+    api_version: i16,
+) -> ApiVersionsResponse {
+    let response = answer_without_features(request, api_version);
+    if api_version < FIRST_FLEXIBLE_VERSION || response.error_code != 0 {
+        return response;
+    }
+    // Supported and finalized features as a KRaft broker reports them. zk_migration_ready
+    // stays at its default (omitted): a KRaft-only cluster has no migration.
+    crate::handlers::features::with_features(response, &state.image(), api_version)
+}
+
+/// The API list, or INVALID_REQUEST for bad client software fields (v3+), without features.
+fn answer_without_features(request: &ApiVersionsRequest, api_version: i16) -> ApiVersionsResponse {
     let response = ApiVersionsResponse::default().with_api_keys(advertised_api_versions());
-    if api_version >= 3
+    if api_version >= FIRST_FLEXIBLE_VERSION
         && !(is_valid_client_software_field(request.client_software_name.as_str())
             && is_valid_client_software_field(request.client_software_version.as_str()))
     {
@@ -72,8 +89,8 @@ mod tests {
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     #[test]
-    fn v3_response_has_no_optional_tagged_fields() {
-        let response = handle(&ApiVersionsRequest::default(), 0);
+    fn v3_response_without_features_has_no_optional_tagged_fields() {
+        let response = answer_without_features(&ApiVersionsRequest::default(), 0);
         let mut buffer = BytesMut::new();
         response.encode(&mut buffer, 3).unwrap();
         // error(2) + compact array len(1) + entries(7 each: 3 int16 + empty tags) + throttle(4)
@@ -88,11 +105,11 @@ mod tests {
         let bad = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("-bad"))
             .with_client_software_version(StrBytes::from_static_str("1.0"));
-        assert_eq!(handle(&bad, 3).error_code, 35 + 7); // INVALID_REQUEST = 42
-        assert_eq!(handle(&bad, 2).error_code, 0);
+        assert_eq!(answer_without_features(&bad, 3).error_code, 35 + 7); // INVALID_REQUEST = 42
+        assert_eq!(answer_without_features(&bad, 2).error_code, 0);
         let good = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("kcat"))
             .with_client_software_version(StrBytes::from_static_str("2.0.2"));
-        assert_eq!(handle(&good, 3).error_code, 0);
+        assert_eq!(answer_without_features(&good, 3).error_code, 0);
     }
 }

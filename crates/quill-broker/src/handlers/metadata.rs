@@ -24,7 +24,7 @@ const FIRST_VERSION_WITH_AUTHORIZED_OPERATIONS: i16 = 8;
 const LAST_VERSION_WITH_CLUSTER_OPERATIONS: i16 = 10;
 
 /// Topics whose names start with `__` are Kafka-internal (offsets, transactions).
-fn is_internal(name: &str) -> bool {
+pub(crate) fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 

@@ -4,6 +4,8 @@
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
+pub mod describe_topic_partitions;
+pub mod features;
 pub mod fetch;
 pub mod groups;
 pub mod list_offsets;

@@ -169,6 +169,19 @@ impl<'a> Walker<'a> {
         self.elements(u64::from(count_plus_one - 1), min_element_bytes, element)
     }
 
+    /// A nullable struct: a presence byte (1 = a struct follows, as the decoder reads it),
+    /// then the struct.
+    pub fn option_struct(
+        &mut self,
+        element: impl FnOnce(&mut Walker<'a>) -> Result<(), GuardError>,
+    ) -> Result<(), GuardError> {
+        let [present] = self.take::<1>()?;
+        if present as i8 == 1 {
+            element(self)?;
+        }
+        Ok(())
+    }
+
     /// `known(walker, tag)` walks a tag the decoder understands and returns true; unknown tags
     /// are skipped by their size, as the decoder does.
     pub fn tagged_fields(

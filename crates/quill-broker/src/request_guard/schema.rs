@@ -3156,6 +3156,123 @@ pub mod describe_producers_request {
     }
 }
 
+pub mod update_features_request {
+    use super::{GuardError, Walker};
+    pub fn walk_feature_update_key(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.skip(2)?;
+        if version == 0 {
+            walker.skip(1)?;
+        }
+        if version >= 1 {
+            walker.skip(1)?;
+        }
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `FeatureUpdateKey` takes on the wire at `version`.
+    pub fn min_bytes_feature_update_key(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 2;
+        if version == 0 {
+            bytes += 1;
+        }
+        if version >= 1 {
+            bytes += 1;
+        }
+        bytes += 1;
+        bytes
+    }
+
+    pub fn walk_update_features_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        walker.compact_array(min_bytes_feature_update_key(version), |walker| {
+            walk_feature_update_key(walker, version)
+        })?;
+        if version >= 1 {
+            walker.skip(1)?;
+        }
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `UpdateFeaturesRequest` takes on the wire at `version`.
+    pub fn min_bytes_update_features_request(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 4;
+        bytes += 1;
+        if version >= 1 {
+            bytes += 1;
+        }
+        bytes += 1;
+        bytes
+    }
+}
+
+pub mod describe_topic_partitions_request {
+    use super::{GuardError, Walker};
+    pub fn walk_cursor(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.skip(4)?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `Cursor` takes on the wire at `version`.
+    pub fn min_bytes_cursor(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 4;
+        bytes += 1;
+        bytes
+    }
+
+    pub fn walk_describe_topic_partitions_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(min_bytes_topic_request(version), |walker| {
+            walk_topic_request(walker, version)
+        })?;
+        walker.skip(4)?;
+        walker.option_struct(|walker| walk_cursor(walker, version))?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `DescribeTopicPartitionsRequest` takes on the wire at `version`.
+    pub fn min_bytes_describe_topic_partitions_request(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 4;
+        bytes += 1;
+        bytes += 1;
+        bytes
+    }
+
+    pub fn walk_topic_request(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `TopicRequest` takes on the wire at `version`.
+    pub fn min_bytes_topic_request(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 1;
+        bytes
+    }
+}
+
 /// The walker for a request body, by API key.
 pub fn walker_for(
     api_key: kafka_protocol::messages::ApiKey,
@@ -3205,6 +3322,10 @@ pub fn walker_for(
         ApiKey::ListTransactions => Some(list_transactions_request::walk_list_transactions_request),
         ApiKey::DescribeProducers => {
             Some(describe_producers_request::walk_describe_producers_request)
+        }
+        ApiKey::UpdateFeatures => Some(update_features_request::walk_update_features_request),
+        ApiKey::DescribeTopicPartitions => {
+            Some(describe_topic_partitions_request::walk_describe_topic_partitions_request)
         }
         _ => None,
     }

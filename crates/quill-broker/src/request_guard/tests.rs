@@ -206,6 +206,29 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
             DescribeClusterRequest::default(),
             DescribeClusterRequest::default().with_include_cluster_authorized_operations(true)
         ),
+        ApiKey::DescribeTopicPartitions => both!(
+            DescribeTopicPartitionsRequest::default(),
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("t"))
+                ])
+                .with_cursor(Some(
+                    describe_topic_partitions_request::Cursor::default()
+                        .with_topic_name(topic("t"))
+                        .with_partition_index(3)
+                ))
+        ),
+        ApiKey::UpdateFeatures => both!(
+            UpdateFeaturesRequest::default(),
+            UpdateFeaturesRequest::default()
+                .with_feature_updates(vec![update_features_request::FeatureUpdateKey::default()
+                    .with_feature(name("metadata.version"))
+                    .with_max_version_level(25)
+                    .with_allow_downgrade(version == 0)
+                    .with_upgrade_type(if version >= 1 { 2 } else { 1 })])
+                .with_validate_only(version >= 1)
+        ),
         ApiKey::FindCoordinator => both!(
             FindCoordinatorRequest::default(),
             if version >= 4 {
@@ -409,6 +432,8 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::CreatePartitions,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
+        ApiKey::DescribeTopicPartitions,
+        ApiKey::UpdateFeatures,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,

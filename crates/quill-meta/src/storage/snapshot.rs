@@ -28,10 +28,16 @@ pub struct StoredSnapshot {
     pub records: Vec<MetadataRecord>,
 }
 
-/// Records that rebuild `image` from an empty image: brokers, broker configs, topics, then
-/// partition leadership that differs from the initial state.
+/// Records that rebuild `image` from an empty image: finalized features, brokers, broker configs, topics, then partition leadership that
+/// differs from the initial state.
 pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
+    for (name, level) in &image.features {
+        records.push(MetadataRecord::FeatureLevel {
+            name: name.clone(),
+            level: *level,
+        });
+    }
     for broker in image.brokers.values() {
         records.push(MetadataRecord::RegisterBroker {
             node_id: broker.node_id,

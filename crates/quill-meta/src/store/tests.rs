@@ -41,7 +41,14 @@ fn options(snapshot_interval_entries: u64) -> StoreOptions {
 /// A varied history: brokers, topics, configs, leadership, deletion.
 fn history() -> Vec<Vec<MetadataRecord>> {
     vec![
-        vec![register(1), register(2)],
+        vec![
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 25,
+            },
+            register(1),
+            register(2),
+        ],
         vec![create("orders", 1, 2)],
         vec![create("payments", 2, 1), create("audit.log", 3, 3)],
         vec![MetadataRecord::AlterBrokerConfigs {
@@ -571,6 +578,14 @@ fn arb_record() -> impl Strategy<Value = MetadataRecord> {
             }
         }),
         (
+            prop::sample::select(vec!["metadata.version", "group.version", ""]),
+            -1i16..3
+        )
+            .prop_map(|(name, level)| MetadataRecord::FeatureLevel {
+                name: name.to_string(),
+                level,
+            }),
+        (
             arb_topic_id(),
             prop::collection::vec(arb_config(), 0..3),
             any::<bool>()
@@ -811,7 +826,7 @@ fn random_histories_exercise_every_record_kind() {
             }
         }
     }
-    assert_eq!(accepted_kinds.len(), 9, "accepted only {accepted_kinds:?}");
+    assert_eq!(accepted_kinds.len(), 10, "accepted only {accepted_kinds:?}");
     assert!(rejected_entries > 0);
 }
 
