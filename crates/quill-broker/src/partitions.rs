@@ -177,16 +177,10 @@ impl Partition {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, PartitionError> {
-        // A compressed batch is decoded with up to a record and a zstd window of
-        // MAX_DECOMPRESSED_BATCH_BYTES each in memory: only a few such decodes run at once, so
-        // hostile batches cannot multiply that by the blocking pool's size.
-        let _decoding = if holds_compressed_batch(&batches) {
-            Some(
-                COMPRESSED_DECODES
-                    .acquire()
-                    .await
-                    .map_err(|_| PartitionError::Task("decode permits closed".to_string()))?,
-            )
+        // Decoding compressed batches is CPU-bound: only a few run at once, so hostile
+        // batches cannot occupy the blocking pool (their memory is reserved below).
+        let mut decoding = if holds_compressed_batch(&batches) {
+            Some(acquire_decode_permit().await?)
         } else {
             None
         };
@@ -199,8 +193,14 @@ impl Partition {
                 guard.as_ref().ok_or(PartitionError::Gone)?.config().clone()
             };
             let topic_partition = format!("{}-{}", partition.topic, partition.partition);
-            let validated =
-                quill_log::validate_append(&batches, &config, &topic_partition, now_ms)?;
+            // Held until the append is written: a re-encoded request's new bytes count too.
+            let (validated, _decode_memory) = validate_within_decode_budget(
+                &batches,
+                &config,
+                &topic_partition,
+                now_ms,
+                &mut decoding,
+            )?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
             let info = log.append_validated(
@@ -819,11 +819,83 @@ impl PartitionManager {
     }
 }
 
-/// How many appends may decode compressed batches at once (each may hold up to two buffers of
-/// `quill_log::MAX_DECOMPRESSED_BATCH_BYTES`; decoding is CPU-bound, so more would not help).
+/// How many appends may decode compressed (or re-encode) batches at once: decoding is
+/// CPU-bound, so more would not help. Their memory is reserved from the decode budget.
 const MAX_COMPRESSED_DECODES: usize = 4;
 static COMPRESSED_DECODES: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MAX_COMPRESSED_DECODES);
+
+type DecodePermit = tokio::sync::SemaphorePermit<'static>;
+
+async fn acquire_decode_permit() -> Result<DecodePermit, PartitionError> {
+    COMPRESSED_DECODES
+        .acquire()
+        .await
+        .map_err(|_| PartitionError::Task("decode permits closed".to_string()))
+}
+
+/// The decompressed-size limit of a request's first validation: most batches decompress to
+/// less than 16 times their size, so they are decoded once with a small reservation; a batch
+/// that decompresses to more is validated again with `MAX_DECOMPRESSED_BATCH_BYTES` reserved.
+fn first_decode_limit_bytes(request_bytes: usize) -> usize {
+    request_bytes
+        .saturating_mul(16)
+        .clamp(1024 * 1024, quill_log::MAX_DECOMPRESSED_BATCH_BYTES)
+}
+
+/// Blocking: validates `batches` with the memory its decoding may hold
+/// (`quill_log::decode_memory_bytes`) reserved from the broker's decode budget, and returns
+/// the reservation with the result. Takes a decode permit first if the request needs decoding
+/// and holds none (uncompressed batches that `compression.type` re-encodes).
+fn validate_within_decode_budget<'a>(
+    batches: &'a [u8],
+    config: &LogConfig,
+    topic_partition: &str,
+    now_ms: i64,
+    permit: &mut Option<DecodePermit>,
+) -> Result<
+    (
+        quill_log::ValidatedAppend<'a>,
+        Option<crate::budget::DecodeReservation>,
+    ),
+    PartitionError,
+> {
+    let mut limit_bytes = first_decode_limit_bytes(batches.len());
+    loop {
+        let charge_bytes = quill_log::decode_memory_bytes(batches, config, limit_bytes);
+        let reservation = if charge_bytes == 0 {
+            None
+        } else {
+            if permit.is_none() {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|error| PartitionError::Task(error.to_string()))?;
+                *permit = Some(runtime.block_on(acquire_decode_permit())?);
+            }
+            Some(
+                crate::budget::reserve_decode_memory_blocking(charge_bytes)
+                    .ok_or_else(|| PartitionError::Task("decode budget unavailable".to_string()))?,
+            )
+        };
+        match quill_log::validate_append_within(
+            batches,
+            config,
+            topic_partition,
+            now_ms,
+            limit_bytes,
+        ) {
+            Err(LogError::RecordTooLarge { setting, .. })
+                if setting == quill_log::DECOMPRESSED_LIMIT_SETTING
+                    && limit_bytes < quill_log::MAX_DECOMPRESSED_BATCH_BYTES =>
+            {
+                // Released before the larger reservation is waited for, so no append ever
+                // holds part of the pool while waiting for more.
+                drop(reservation);
+                limit_bytes = quill_log::MAX_DECOMPRESSED_BATCH_BYTES;
+            }
+            result => return Ok((result?, reservation)),
+        }
+    }
+}
 
 /// Whether any batch in a Produce partition's records is compressed (headers only; a malformed
 /// one is left to the validation, which refuses it).
