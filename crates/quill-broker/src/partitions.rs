@@ -427,28 +427,32 @@ impl Partition {
         self.read_log().as_ref().map_or(0, Log::segment_count)
     }
 
-    /// Blocking: retention, producer expiry and the recovery-point checkpoint.
+    /// Blocking: retention, producer expiry and the recovery-point checkpoint. The partition's
+    /// lock is held only to plan and to record the outcome: segment deletes and the checkpoint's
+    /// fsyncs run without it, so producers and fetchers never wait for them.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
-        let mut guard = self.write_log();
-        let Some(log) = guard.as_mut() else { return };
-        log.expire_producers(now_ms, producer_id_expiration_ms);
-        match log.apply_retention(now_ms) {
-            Ok(0) => {}
-            Ok(deleted) => {
+        // `checkpoint`: records how far the log is known to be on disk, so a restart after a
+        // crash validates only the tail written since (Kafka:
+        // log.flush.offset.checkpoint.interval.ms).
+        let outcome = quill_log::run_maintenance(
+            &self.log,
+            now_ms,
+            producer_id_expiration_ms,
+            checkpoint,
+            |log, work| {
+                if work.removes_segments() {
+                    self.publish_offsets(log);
+                }
+            },
+        );
+        match outcome {
+            None | Some(Ok(0)) => {}
+            Some(Ok(deleted)) => {
                 tracing::info!(topic = %self.topic, partition = self.partition, segments = deleted, "retention deleted segments");
-                self.publish_offsets(log);
             }
-            Err(error) => {
-                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention failed")
+            Some(Err(error)) => {
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention or recovery-point checkpoint failed")
             }
-        }
-        // Records how far the log is known to be on disk, so a restart after a crash validates
-        // only the tail written since (Kafka: log.flush.offset.checkpoint.interval.ms).
-        if !checkpoint {
-            return;
-        }
-        if let Err(error) = log.checkpoint_if_changed() {
-            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
         }
     }
 

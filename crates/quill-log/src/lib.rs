@@ -47,8 +47,8 @@ pub use config::{
 };
 pub use error::{LogError, RecordError};
 pub use log::{
-    AbortedTransaction, AppendContext, AppendInfo, Log, PlannedRead, ReadResult, TimestampOffset,
-    MAX_READ_BYTES,
+    run_maintenance, AbortedTransaction, AppendContext, AppendInfo, Log, Maintenance,
+    MaintenanceDone, PlannedRead, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
 /// The file-system seam every file of a log goes through (`quill_fs::sim` in tests).
