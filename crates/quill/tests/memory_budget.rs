@@ -332,3 +332,23 @@ fn compressed_batches_that_expand_to_tens_of_mib_stay_within_the_decode_budget()
         2 * CONNECTIONS as i64
     );
 }
+
+/// The default `max.connections.per.ip` (800) admits what a busy host opens: the old default
+/// (256) refused the 86th librdkafka transactional producer of one host (3 connections each).
+#[test]
+fn the_default_per_ip_limit_admits_a_busy_host() {
+    const CONNECTIONS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let metadata = kafka_protocol::messages::MetadataRequest::default().with_topics(None);
+    let mut clients: Vec<TestClient> = (0..CONNECTIONS).map(|_| broker.connect()).collect();
+    let pending: Vec<i32> = clients
+        .iter_mut()
+        .map(|client| client.send(&metadata, 9))
+        .collect();
+    for (client, correlation_id) in clients.iter_mut().zip(pending) {
+        let response =
+            client.receive::<kafka_protocol::messages::MetadataRequest>(9, correlation_id);
+        assert_eq!(response.brokers.len(), 1);
+    }
+}
