@@ -513,11 +513,8 @@ fn skim_record<R: BufRead>(reader: &mut R, length: usize) -> Result<RecordFields
         other => other,
     };
     if parsed.is_err() && left > 0 {
-        let drained =
-            io::copy(&mut reader.take(left as u64), &mut io::sink()).map_err(stream_error)?;
-        if drained != left as u64 {
-            return Err(premature_end());
-        }
+        let mut rest = StreamedBody { reader, left };
+        rest.skip(left)?;
     }
     parsed
 }
@@ -561,32 +558,40 @@ impl<R: BufRead> StreamedBody<'_, R> {
         if self.left == 0 {
             return Err(Cursor::truncated());
         }
-        let mut byte = [0u8; 1];
-        self.reader.read_exact(&mut byte).map_err(stream_error)?;
+        let byte = *self
+            .reader
+            .fill_buf()
+            .map_err(stream_error)?
+            .first()
+            .ok_or_else(premature_end)?;
+        self.reader.consume(1);
         self.left -= 1;
-        Ok(byte[0])
+        Ok(byte)
     }
 
-    /// The bytes of one varint (at most `max_bytes`, the last without the continuation bit),
-    /// as [`Cursor`] reads them from a slice: running out of the record makes it a bad one.
-    fn varint_bytes(&mut self, max_bytes: usize, what: &str) -> Result<Vec<u8>, LogError> {
-        let bad = || LogError::InvalidRecord(format!("Found invalid record structure: bad {what}"));
-        let mut bytes = Vec::with_capacity(max_bytes);
-        loop {
-            if self.left == 0 || bytes.len() == max_bytes {
-                return Err(bad());
+    /// The bytes of one varint (at most `N`, the last without the continuation bit), as
+    /// [`Cursor`] reads them from a slice: running out of the record makes it a bad one.
+    /// Returns the buffer and how many bytes it holds.
+    fn varint_bytes<const N: usize>(&mut self, what: &str) -> Result<([u8; N], usize), LogError> {
+        let mut bytes = [0u8; N];
+        for used in 0..N {
+            if self.left == 0 {
+                break;
             }
             let byte = self.byte()?;
-            bytes.push(byte);
+            bytes[used] = byte;
             if byte & 0x80 == 0 {
-                return Ok(bytes);
+                return Ok((bytes, used + 1));
             }
         }
+        Err(LogError::InvalidRecord(format!(
+            "Found invalid record structure: bad {what}"
+        )))
     }
 
     fn varint(&mut self) -> Result<i32, LogError> {
-        let bytes = self.varint_bytes(5, "varint")?;
-        batch::read_varint(&bytes)
+        let (bytes, used) = self.varint_bytes::<5>("varint")?;
+        batch::read_varint(&bytes[..used])
             .map(|(value, _)| value)
             .ok_or_else(|| {
                 LogError::InvalidRecord("Found invalid record structure: bad varint".to_string())
@@ -594,12 +599,29 @@ impl<R: BufRead> StreamedBody<'_, R> {
     }
 
     fn varlong(&mut self) -> Result<i64, LogError> {
-        let bytes = self.varint_bytes(10, "varlong")?;
-        batch::read_varlong(&bytes)
+        let (bytes, used) = self.varint_bytes::<10>("varlong")?;
+        batch::read_varlong(&bytes[..used])
             .map(|(value, _)| value)
             .ok_or_else(|| {
                 LogError::InvalidRecord("Found invalid record structure: bad varlong".to_string())
             })
+    }
+
+    /// Skips `length` bytes of the stream (the caller checked they lie within the record)
+    /// without copying them.
+    fn skip(&mut self, length: usize) -> Result<(), LogError> {
+        let mut remaining = length;
+        while remaining > 0 {
+            let available = self.reader.fill_buf().map_err(stream_error)?.len();
+            if available == 0 {
+                return Err(premature_end());
+            }
+            let skipped = available.min(remaining);
+            self.reader.consume(skipped);
+            remaining -= skipped;
+        }
+        self.left -= length;
+        Ok(())
     }
 
     /// A varint length (-1 = null) and that many bytes, skipped; whether it was non-null.
@@ -614,15 +636,7 @@ impl<R: BufRead> StreamedBody<'_, R> {
         if length > self.left {
             return Err(Cursor::truncated());
         }
-        let skipped = io::copy(
-            &mut (&mut *self.reader).take(length as u64),
-            &mut io::sink(),
-        )
-        .map_err(stream_error)?;
-        if skipped != length as u64 {
-            return Err(premature_end());
-        }
-        self.left -= length;
+        self.skip(length)?;
         Ok(true)
     }
 }
