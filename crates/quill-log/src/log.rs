@@ -116,6 +116,10 @@ pub struct Log {
     unflushed_messages: u64,
     last_checkpoint: Option<Checkpoint>,
     checkpoints: Arc<CheckpointWriter>,
+    /// Held by [`Maintenance::execute`] while it works on this log's files without the log's
+    /// lock, and by `close`/`delete`, which set it: a maintenance planned before them then
+    /// touches nothing (a topic deleted and created again reuses the directory's names).
+    file_work: Arc<std::sync::Mutex<Retired>>,
     pub(crate) producers: ProducerState,
     /// The cleaner's position and the mark below which segments may have offset gaps.
     pub(crate) cleaner_checkpoint: CleanerCheckpoint,
@@ -245,6 +249,7 @@ impl Log {
             unflushed_messages: 0,
             last_checkpoint: stored,
             checkpoints: Arc::new(CheckpointWriter::new(fs.clone(), dir)),
+            file_work: Arc::default(),
             producers: ProducerState::default(),
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
@@ -998,6 +1003,7 @@ impl Log {
             fs: self.fs.clone(),
             checkpoints: Arc::clone(&self.checkpoints),
             checkpoint,
+            file_work: Arc::clone(&self.file_work),
         }
     }
 
@@ -1069,6 +1075,9 @@ impl Log {
     /// almost nothing. A cleaner working on this log is stopped first (and waited for).
     pub fn close(mut self) -> Result<(), LogError> {
         self.cleaning.abort_and_wait();
+        let file_work = Arc::clone(&self.file_work);
+        let mut retired = lock_file_work(&file_work);
+        retired.0 = true;
         let active = self.active_mut();
         active.seal_time_index();
         active.persist_indexes(true)?;
@@ -1096,6 +1105,9 @@ impl Log {
     /// Removes the partition's directory and everything in it.
     pub fn delete(self) -> Result<(), LogError> {
         self.cleaning.abort_and_wait();
+        let file_work = Arc::clone(&self.file_work);
+        let mut retired = lock_file_work(&file_work);
+        retired.0 = true;
         let (fs, dir) = (self.fs.clone(), self.dir.clone());
         drop(self);
         fs.remove_dir_all(&dir)?;
@@ -1103,7 +1115,6 @@ impl Log {
     }
 }
 
-/// A fresh random number (std's per-instance random hasher keys; no extra dependency).
 /// Maintenance's file work, planned by [`Log::plan_maintenance`] under the log's lock and done
 /// by [`Maintenance::execute`] without it: deleting (or renaming `*.deleted`) the segments
 /// retention removed, deleting the due `*.deleted` files, and writing the checkpoint.
@@ -1116,6 +1127,17 @@ pub struct Maintenance {
     due_files: Vec<PathBuf>,
     checkpoints: Arc<CheckpointWriter>,
     checkpoint: Option<(u64, Checkpoint)>,
+    file_work: Arc<std::sync::Mutex<Retired>>,
+}
+
+/// Whether the log was closed or deleted (see `Log::file_work`).
+#[derive(Debug, Default)]
+struct Retired(bool);
+
+fn lock_file_work(file_work: &std::sync::Mutex<Retired>) -> std::sync::MutexGuard<'_, Retired> {
+    file_work
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What [`Maintenance::execute`] did, for [`Log::finish_maintenance`].
@@ -1142,6 +1164,12 @@ impl Maintenance {
             checkpoint_written: None,
             error: None,
         };
+        let file_work = Arc::clone(&self.file_work);
+        let retired = lock_file_work(&file_work);
+        if retired.0 {
+            // Closed (the next open deletes what lies below the log start) or deleted.
+            return done;
+        }
         for path in &self.due_files {
             if let Err(error) = self.fs.remove_file_if_exists(path) {
                 done.error.get_or_insert(error.into());
@@ -1205,6 +1233,7 @@ pub fn run_maintenance(
     }
 }
 
+/// A fresh random number (std's per-instance random hasher keys; no extra dependency).
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()

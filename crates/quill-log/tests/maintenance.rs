@@ -170,3 +170,38 @@ fn a_checkpoint_written_after_the_lock_is_released_never_replaces_a_newer_one() 
     log.finish_maintenance(done).unwrap();
     assert_eq!(recovery_point_on_disk(&disk), newer);
 }
+
+/// A maintenance planned before its log was deleted, and run after a new log took the same
+/// directory (a topic deleted and created again), must not touch the new log's files.
+#[test]
+fn maintenance_planned_before_a_delete_touches_nothing_of_the_next_log() {
+    let disk = SimDisk::new();
+    let config = LogConfig {
+        segment_bytes: 2048,
+        retention_ms: 10_000,
+        retention_bytes: -1,
+        file_delete_delay_ms: 0,
+        ..LogConfig::default()
+    };
+    let mut old = open_log(&disk, config.clone());
+    for _ in 0..8 {
+        append(&mut old, NOW_MS - 100_000);
+    }
+    append(&mut old, NOW_MS);
+    let planned = old.plan_maintenance(NOW_MS, true);
+    assert!(planned.removes_segments());
+    old.delete().unwrap();
+
+    let mut new = open_log(&disk, config);
+    for _ in 0..8 {
+        append(&mut new, NOW_MS);
+    }
+    let files_before = segment_files(&disk);
+    let checkpoint_before = recovery_point_on_disk(&disk);
+    let done = planned.execute();
+    assert_eq!(segment_files(&disk), files_before);
+    assert_eq!(recovery_point_on_disk(&disk), checkpoint_before);
+    // Recorded on the new log, the outcome of the old one's maintenance changes nothing.
+    assert_eq!(new.finish_maintenance(done).unwrap(), 0);
+    assert_eq!(new.log_start_offset(), 0);
+}
