@@ -84,6 +84,9 @@ pub struct Partition {
     high_watermark: Arc<watch::Sender<i64>>,
     /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
     min_insync_replicas: AtomicI32,
+    /// `compression.type` names a codec, so appends may re-encode (and need a decode permit
+    /// even for uncompressed batches); kept current by reconciliation, read without the lock.
+    reencodes: std::sync::atomic::AtomicBool,
 }
 
 impl Partition {
@@ -93,6 +96,7 @@ impl Partition {
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
+        let reencodes = std::sync::atomic::AtomicBool::new(log.config().compression_type.is_some());
         Partition {
             topic: topic.to_string(),
             topic_id,
@@ -103,6 +107,7 @@ impl Partition {
             first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
             min_insync_replicas: AtomicI32::new(1),
+            reencodes,
         }
     }
 
@@ -179,11 +184,12 @@ impl Partition {
     ) -> Result<AppendInfo, PartitionError> {
         // Decoding compressed batches is CPU-bound: only a few run at once, so hostile
         // batches cannot occupy the blocking pool (their memory is reserved below).
-        let mut decoding = if holds_compressed_batch(&batches) {
-            Some(acquire_decode_permit().await?)
-        } else {
-            None
-        };
+        let mut decoding =
+            if holds_compressed_batch(&batches) || self.reencodes.load(Ordering::Acquire) {
+                Some(acquire_decode_permit().await?)
+            } else {
+                None
+            };
         let partition = self.clone();
         run_blocking(move || {
             // Decoding every record (decompressing) is the expensive part: it runs here on the
@@ -579,6 +585,9 @@ impl PartitionManager {
                     partition
                         .min_insync_replicas
                         .store(min_insync_replicas, Ordering::Release);
+                    partition
+                        .reencodes
+                        .store(config.compression_type.is_some(), Ordering::Release);
                 }
                 match opened {
                     Ok(()) => self.forget_failed_open(&key),
@@ -850,7 +859,7 @@ fn first_decode_limit_bytes(request_bytes: usize) -> usize {
 /// Blocking: validates `batches` with the memory its decoding may hold
 /// (`quill_log::decode_memory_bytes`) reserved from the broker's decode budget, and returns
 /// the reservation with the result. Takes a decode permit first if the request needs decoding
-/// and holds none (uncompressed batches that `compression.type` re-encodes).
+/// and holds none (`compression.type` set since the append started: waits on this thread).
 fn validate_within_decode_budget<'a>(
     batches: &'a [u8],
     config: &LogConfig,
