@@ -237,13 +237,8 @@ fn connections_beyond_max_connections_per_ip_are_closed() {
     }
 }
 
-/// One batch holding one record of `value_bytes` zeros: a few KiB to a few tens of KiB on the
-/// wire, `value_bytes` once decompressed.
-fn expanding_batch(codec: Compression, value_bytes: usize) -> Bytes {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+/// The records section of one batch holding one record of `value_bytes` zeros.
+fn zeros_section(value_bytes: usize) -> Vec<u8> {
     let mut section = Vec::new();
     encode_record(
         &mut section,
@@ -253,15 +248,62 @@ fn expanding_batch(codec: Compression, value_bytes: usize) -> Bytes {
         Some(&vec![0u8; value_bytes]),
         &[],
     );
-    let fields = BatchFields::producer(now_ms, now_ms);
+    section
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// One batch holding one record of `value_bytes` zeros: a few KiB to a few tens of KiB on the
+/// wire, `value_bytes` once decompressed.
+fn expanding_batch(codec: Compression, value_bytes: usize) -> Bytes {
+    let fields = BatchFields::producer(now_ms(), now_ms());
+    let section = zeros_section(value_bytes);
     let batch = encode_batch(&fields, 1, &section, codec, CompressionLevels::default()).unwrap();
     assert!(batch.len() < 256 * 1024, "{codec:?}: {} bytes", batch.len());
     Bytes::from(batch)
 }
 
+/// A batch around an already compressed records section (codec bits and CRC set).
+fn batch_around(codec: Compression, compressed_section: &[u8]) -> Bytes {
+    let fields = BatchFields::producer(now_ms(), now_ms());
+    let mut batch = encode_batch(
+        &fields,
+        1,
+        compressed_section,
+        Compression::None,
+        CompressionLevels::default(),
+    )
+    .unwrap();
+    batch[22] |= codec.id() as u8; // low byte of the attributes
+    quill_log::testing::fix_crc(&mut batch);
+    Bytes::from(batch)
+}
+
+/// The costliest batches to decode: librdkafka's raw snappy (no streaming form: the whole
+/// section is held) and a zstd frame asking for a 64 MiB window without declaring its size.
+fn worst_case_batches(value_bytes: usize) -> [Bytes; 2] {
+    let section = zeros_section(value_bytes);
+    let snappy = snap::raw::Encoder::new().compress_vec(&section).unwrap();
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    encoder.window_log(26).unwrap();
+    encoder.include_contentsize(false).unwrap();
+    std::io::Write::write_all(&mut encoder, &section).unwrap();
+    let zstd = encoder.finish().unwrap();
+    [
+        batch_around(Compression::Snappy, &snappy),
+        batch_around(Compression::Zstd, &zstd),
+    ]
+}
+
 #[test]
 fn compressed_batches_that_expand_to_tens_of_mib_stay_within_the_decode_budget() {
-    // Small request and response budgets, so what decoding holds dominates the bound.
+    // Small request and response budgets, so what decoding holds dominates the bound; raw
+    // snappy of 60 MiB is ~3 MiB on the wire, past the default message.max.bytes.
     const SMALL_BUDGET_BYTES: u64 = 16 * MIB;
     let dir = tempfile::tempdir().unwrap();
     let small_budget = SMALL_BUDGET_BYTES.to_string();
@@ -272,21 +314,27 @@ fn compressed_batches_that_expand_to_tens_of_mib_stay_within_the_decode_budget()
             &format!("queued.max.request.bytes={small_budget}"),
             "--set",
             &format!("queued.max.response.bytes={small_budget}"),
+            "--set",
+            "message.max.bytes=8388608",
         ],
     );
     let mut client = broker.connect();
     client.create_topic("bombs", 1);
     const EXPANDED_BYTES: usize = 60 * 1024 * 1024;
+    let [raw_snappy, wide_zstd] = worst_case_batches(EXPANDED_BYTES);
     // (batch, the answer it must get): 60 MiB inside is accepted; 65 MiB is past
     // MAX_DECOMPRESSED_BATCH_BYTES (64 MiB), refused as Kafka's MESSAGE_TOO_LARGE (10).
     let requests: Vec<(ProduceRequest, i16)> = vec![
         (expanding_batch(Compression::Gzip, EXPANDED_BYTES), 0),
         (expanding_batch(Compression::Zstd, EXPANDED_BYTES), 0),
+        (raw_snappy, 0),
+        (wide_zstd, 0),
         (expanding_batch(Compression::Zstd, 65 * 1024 * 1024), 10),
     ]
     .into_iter()
     .map(|(batch, expected)| (produce_request("bombs", 0, batch, -1), expected))
     .collect();
+    let accepted_per_connection = requests.iter().filter(|(_, code)| *code == 0).count();
     let base = status_bytes(broker.pid(), "VmRSS");
 
     const CONNECTIONS: usize = 12;
@@ -323,13 +371,13 @@ fn compressed_batches_that_expand_to_tens_of_mib_stay_within_the_decode_budget()
         base,
         peak,
         2 * SMALL_BUDGET_BYTES + DECODE_BUDGET_BYTES + SLACK_BYTES,
-        "12 connections x 3 batches that decompress to 60-65 MiB",
+        "12 connections x 5 batches that decompress to 60-65 MiB",
     );
     let fetched = client.fetch("bombs", 0, 0);
     assert_eq!(fetched.responses[0].partitions[0].error_code, 0);
     assert_eq!(
         fetched.responses[0].partitions[0].high_watermark,
-        2 * CONNECTIONS as i64
+        (accepted_per_connection * CONNECTIONS) as i64
     );
 }
 
