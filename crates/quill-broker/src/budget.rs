@@ -8,10 +8,16 @@
 //! that stop reading hold at most the response budget, not `queued.max.requests` responses
 //! each. Requests and responses have separate pools: a handler waiting for response bytes
 //! never waits on bytes held by requests that are waiting for handlers (no cycle, no deadlock).
+//!
+//! Decoding produce batches has a third pool, [`DECODE_MEMORY_BYTES`]: decompressing (and
+//! re-encoding, under `compression.type`) holds memory beyond the request's bytes, up to what
+//! `quill_log::decode_memory_bytes` says, reserved here while the decode and its append run.
+//! It cannot share the request pool: a handler holding its request's bytes would wait there for
+//! bytes held by queued requests whose handlers wait in turn.
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// Bytes held from the budget; released when dropped.
 #[derive(Debug)]
@@ -76,6 +82,29 @@ impl Pool {
     fn available_bytes(&self) -> usize {
         self.semaphore.available_permits()
     }
+}
+
+/// The most memory decoding produce batches holds at once, broker-wide: room for one batch of
+/// `quill_log::MAX_DECOMPRESSED_BATCH_BYTES` being validated or one request of
+/// `quill_log::MAX_REENCODED_BATCH_BYTES` being re-encoded (73 MiB each), or several ordinary
+/// ones. Appends that would pass it wait (on their blocking thread).
+pub const DECODE_MEMORY_BYTES: usize = 96 * 1024 * 1024;
+static DECODE_MEMORY: Semaphore = Semaphore::const_new(DECODE_MEMORY_BYTES);
+
+/// Bytes held from the decode pool; released when dropped.
+#[derive(Debug)]
+pub struct DecodeReservation {
+    _permit: SemaphorePermit<'static>,
+}
+
+/// Blocking (call it on the blocking pool, never on a runtime worker): waits until `bytes`
+/// (capped at the pool) are free in the decode pool. `None` outside a tokio runtime.
+pub fn reserve_decode_memory_blocking(bytes: usize) -> Option<DecodeReservation> {
+    debug_assert!(bytes <= DECODE_MEMORY_BYTES, "a decode must fit the pool");
+    let wanted = u32::try_from(bytes.clamp(1, DECODE_MEMORY_BYTES)).unwrap_or(u32::MAX);
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let permit = runtime.block_on(DECODE_MEMORY.acquire_many(wanted)).ok()?;
+    Some(DecodeReservation { _permit: permit })
 }
 
 /// The broker's memory budget (shared by every connection).

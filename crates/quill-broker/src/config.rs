@@ -199,6 +199,14 @@ impl ClusterSettings {
     }
 }
 
+/// `max.connections.per.ip` by default (Kafka: unlimited). One address is often many clients:
+/// a busy application host, a Kubernetes node, every client behind a NAT gateway. A
+/// librdkafka transactional producer holds three connections to a one-broker cluster
+/// (bootstrap, broker, coordinator), a Java client one or two, so 800 admits about 260 such
+/// producers from one address, while keeping 200 of the default `max.connections` (1000) for
+/// every other address (admin tools, monitoring, other hosts) when one address misbehaves.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: i32 = 800;
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
@@ -226,7 +234,7 @@ impl Default for BrokerConfig {
             // Kafka defaults both to unlimited; a few file descriptors and a little memory per
             // connection make these the sane defaults of a single broker.
             max_connections: 1000,
-            max_connections_per_ip: 256,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             connections_max_idle_ms: 10 * 60 * 1000,
             // Kafka's default is unlimited; 100 MiB admits one request of the maximum size
             // (socket.request.max.bytes) and one response of fetch.max.bytes.
@@ -282,7 +290,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "background.threads", description: "threads running log maintenance (retention, producer expiry, checkpoints) in parallel; changeable at runtime (default 10)" },
     SettingDoc { name: "fetch.max.bytes", description: "largest Fetch response, whatever the client asks (default 57671680)" },
     SettingDoc { name: "max.connections", description: "open client connections allowed (default 1000; Kafka: unlimited)" },
-    SettingDoc { name: "max.connections.per.ip", description: "open connections from one client address (default 256; Kafka: unlimited)" },
+    SettingDoc { name: "max.connections.per.ip", description: "open connections from one client address (default 800, at most max.connections; Kafka: unlimited)" },
     SettingDoc { name: "queued.max.request.bytes", description: "request bytes read but not yet handled, broker-wide; sockets are not read while spent (default 104857600; Kafka: unlimited)" },
     SettingDoc { name: "queued.max.response.bytes", description: "response bytes waiting to be written, broker-wide; requests wait while spent (default 104857600; Quill's own)" },
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
@@ -977,6 +985,14 @@ mod tests {
         assert_eq!(config.metrics_listen.as_deref(), Some("127.0.0.1:9404"));
         assert!(config.set("metrics.listen", "http://0.0.0.0:9404").is_err());
         assert!(config.set("metrics.listen", "9404").is_err());
+    }
+
+    #[test]
+    fn one_address_gets_most_but_not_all_of_the_default_connections() {
+        let config = BrokerConfig::default();
+        // ~85 librdkafka transactional producers (3 connections each) hit the old 256.
+        assert!(config.max_connections_per_ip >= 3 * 250);
+        assert!(config.max_connections_per_ip < config.max_connections);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct Partition {
     high_watermark: Arc<watch::Sender<i64>>,
     /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
     min_insync_replicas: AtomicI32,
+    /// `compression.type` names a codec, so appends may re-encode (and need a decode permit
+    /// even for uncompressed batches); kept current by reconciliation, read without the lock.
+    reencodes: std::sync::atomic::AtomicBool,
 }
 
 impl Partition {
@@ -93,6 +96,7 @@ impl Partition {
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
+        let reencodes = std::sync::atomic::AtomicBool::new(log.config().compression_type.is_some());
         Partition {
             topic: topic.to_string(),
             topic_id,
@@ -103,6 +107,7 @@ impl Partition {
             first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
             min_insync_replicas: AtomicI32::new(1),
+            reencodes,
         }
     }
 
@@ -177,19 +182,14 @@ impl Partition {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, PartitionError> {
-        // A compressed batch is decoded with up to a record and a zstd window of
-        // MAX_DECOMPRESSED_BATCH_BYTES each in memory: only a few such decodes run at once, so
-        // hostile batches cannot multiply that by the blocking pool's size.
-        let _decoding = if holds_compressed_batch(&batches) {
-            Some(
-                COMPRESSED_DECODES
-                    .acquire()
-                    .await
-                    .map_err(|_| PartitionError::Task("decode permits closed".to_string()))?,
-            )
-        } else {
-            None
-        };
+        // Decoding compressed batches is CPU-bound: only a few run at once, so hostile
+        // batches cannot occupy the blocking pool (their memory is reserved below).
+        let mut decoding =
+            if holds_compressed_batch(&batches) || self.reencodes.load(Ordering::Acquire) {
+                Some(acquire_decode_permit().await?)
+            } else {
+                None
+            };
         let partition = self.clone();
         run_blocking(move || {
             // Decoding every record (decompressing) is the expensive part: it runs here on the
@@ -199,8 +199,14 @@ impl Partition {
                 guard.as_ref().ok_or(PartitionError::Gone)?.config().clone()
             };
             let topic_partition = format!("{}-{}", partition.topic, partition.partition);
-            let validated =
-                quill_log::validate_append(&batches, &config, &topic_partition, now_ms)?;
+            // Held until the append is written: a re-encoded request's new bytes count too.
+            let (validated, _decode_memory) = validate_within_decode_budget(
+                &batches,
+                &config,
+                &topic_partition,
+                now_ms,
+                &mut decoding,
+            )?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
             let info = log.append_validated(
@@ -427,28 +433,32 @@ impl Partition {
         self.read_log().as_ref().map_or(0, Log::segment_count)
     }
 
-    /// Blocking: retention, producer expiry and the recovery-point checkpoint.
+    /// Blocking: retention, producer expiry and the recovery-point checkpoint. The partition's
+    /// lock is held only to plan and to record the outcome: segment deletes and the checkpoint's
+    /// fsyncs run without it, so producers and fetchers never wait for them.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
-        let mut guard = self.write_log();
-        let Some(log) = guard.as_mut() else { return };
-        log.expire_producers(now_ms, producer_id_expiration_ms);
-        match log.apply_retention(now_ms) {
-            Ok(0) => {}
-            Ok(deleted) => {
+        // `checkpoint`: records how far the log is known to be on disk, so a restart after a
+        // crash validates only the tail written since (Kafka:
+        // log.flush.offset.checkpoint.interval.ms).
+        let outcome = quill_log::run_maintenance(
+            &self.log,
+            now_ms,
+            producer_id_expiration_ms,
+            checkpoint,
+            |log, work| {
+                if work.removes_segments() {
+                    self.publish_offsets(log);
+                }
+            },
+        );
+        match outcome {
+            None | Some(Ok(0)) => {}
+            Some(Ok(deleted)) => {
                 tracing::info!(topic = %self.topic, partition = self.partition, segments = deleted, "retention deleted segments");
-                self.publish_offsets(log);
             }
-            Err(error) => {
-                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention failed")
+            Some(Err(error)) => {
+                crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention or recovery-point checkpoint failed")
             }
-        }
-        // Records how far the log is known to be on disk, so a restart after a crash validates
-        // only the tail written since (Kafka: log.flush.offset.checkpoint.interval.ms).
-        if !checkpoint {
-            return;
-        }
-        if let Err(error) = log.checkpoint_if_changed() {
-            crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "recovery-point checkpoint failed");
         }
     }
 
@@ -575,6 +585,9 @@ impl PartitionManager {
                     partition
                         .min_insync_replicas
                         .store(min_insync_replicas, Ordering::Release);
+                    partition
+                        .reencodes
+                        .store(config.compression_type.is_some(), Ordering::Release);
                 }
                 match opened {
                     Ok(()) => self.forget_failed_open(&key),
@@ -819,11 +832,83 @@ impl PartitionManager {
     }
 }
 
-/// How many appends may decode compressed batches at once (each may hold up to two buffers of
-/// `quill_log::MAX_DECOMPRESSED_BATCH_BYTES`; decoding is CPU-bound, so more would not help).
+/// How many appends may decode compressed (or re-encode) batches at once: decoding is
+/// CPU-bound, so more would not help. Their memory is reserved from the decode budget.
 const MAX_COMPRESSED_DECODES: usize = 4;
 static COMPRESSED_DECODES: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MAX_COMPRESSED_DECODES);
+
+type DecodePermit = tokio::sync::SemaphorePermit<'static>;
+
+async fn acquire_decode_permit() -> Result<DecodePermit, PartitionError> {
+    COMPRESSED_DECODES
+        .acquire()
+        .await
+        .map_err(|_| PartitionError::Task("decode permits closed".to_string()))
+}
+
+/// The decompressed-size limit of a request's first validation: most batches decompress to
+/// less than 16 times their size, so they are decoded once with a small reservation; a batch
+/// that decompresses to more is validated again with `MAX_DECOMPRESSED_BATCH_BYTES` reserved.
+fn first_decode_limit_bytes(request_bytes: usize) -> usize {
+    request_bytes
+        .saturating_mul(16)
+        .clamp(1024 * 1024, quill_log::MAX_DECOMPRESSED_BATCH_BYTES)
+}
+
+/// Blocking: validates `batches` with the memory its decoding may hold
+/// (`quill_log::decode_memory_bytes`) reserved from the broker's decode budget, and returns
+/// the reservation with the result. Takes a decode permit first if the request needs decoding
+/// and holds none (`compression.type` set since the append started: waits on this thread).
+fn validate_within_decode_budget<'a>(
+    batches: &'a [u8],
+    config: &LogConfig,
+    topic_partition: &str,
+    now_ms: i64,
+    permit: &mut Option<DecodePermit>,
+) -> Result<
+    (
+        quill_log::ValidatedAppend<'a>,
+        Option<crate::budget::DecodeReservation>,
+    ),
+    PartitionError,
+> {
+    let mut limit_bytes = first_decode_limit_bytes(batches.len());
+    loop {
+        let charge_bytes = quill_log::decode_memory_bytes(batches, config, limit_bytes);
+        let reservation = if charge_bytes == 0 {
+            None
+        } else {
+            if permit.is_none() {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|error| PartitionError::Task(error.to_string()))?;
+                *permit = Some(runtime.block_on(acquire_decode_permit())?);
+            }
+            Some(
+                crate::budget::reserve_decode_memory_blocking(charge_bytes)
+                    .ok_or_else(|| PartitionError::Task("decode budget unavailable".to_string()))?,
+            )
+        };
+        match quill_log::validate_append_within(
+            batches,
+            config,
+            topic_partition,
+            now_ms,
+            limit_bytes,
+        ) {
+            Err(LogError::RecordTooLarge { setting, .. })
+                if setting == quill_log::DECOMPRESSED_LIMIT_SETTING
+                    && limit_bytes < quill_log::MAX_DECOMPRESSED_BATCH_BYTES =>
+            {
+                // Released before the larger reservation is waited for, so no append ever
+                // holds part of the pool while waiting for more.
+                drop(reservation);
+                limit_bytes = quill_log::MAX_DECOMPRESSED_BATCH_BYTES;
+            }
+            result => return Ok((result?, reservation)),
+        }
+    }
+}
 
 /// Whether any batch in a Produce partition's records is compressed (headers only; a malformed
 /// one is left to the validation, which refuses it).

@@ -102,8 +102,26 @@ struct Disk {
     crash_countdown: Option<(u64, Option<CrashMode>)>,
     mutating_calls: u64,
     bytes_read: u64,
-    /// While true every mutating call fails with "no space left on device" and does nothing.
+    /// While true every call that needs new space fails with ENOSPC (see `set_full`).
     full: bool,
+    hook: HookSlot,
+}
+
+/// Called at every mutating call, before it takes effect, with the disk locked: it must not use
+/// the disk. Tests use it to see what else holds (or does not hold) a lock during file work.
+pub type MutationHook = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct HookSlot(Option<MutationHook>);
+
+impl std::fmt::Debug for HookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl Default for Disk {
@@ -121,6 +139,7 @@ impl Default for Disk {
             mutating_calls: 0,
             bytes_read: 0,
             full: false,
+            hook: HookSlot::default(),
         }
     }
 }
@@ -206,6 +225,11 @@ impl SimDisk {
         self.lock().bytes_read
     }
 
+    /// Runs `hook` at every mutating call from now on (`None` removes it); see [`MutationHook`].
+    pub fn set_mutation_hook(&self, hook: Option<MutationHook>) {
+        self.lock().hook = HookSlot(hook);
+    }
+
     /// Mutating calls so far, to choose crash points.
     pub fn mutating_calls(&self) -> u64 {
         self.lock().mutating_calls
@@ -226,6 +250,9 @@ impl Disk {
     /// Counts a mutating call, and fails it if a scheduled power loss is due.
     fn mutate(&mut self) -> io::Result<()> {
         self.mutating_calls += 1;
+        if let Some(hook) = &self.hook.0 {
+            hook();
+        }
         if let Some((remaining, mode)) = self.crash_countdown.as_mut() {
             if *remaining == 0 {
                 match *mode {

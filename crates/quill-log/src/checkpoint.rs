@@ -41,6 +41,53 @@ pub fn write_checkpoint(fs: &Fs, dir: &Path, checkpoint: Checkpoint) -> io::Resu
     fs.write_atomically(dir, CHECKPOINT_FILE, &frame(CHECKPOINT_MAGIC, &body))
 }
 
+/// The one writer of a log's `quill-log.checkpoint`. Checkpoints are stamped in order under
+/// the log's lock but may be written after it is released (maintenance fsyncs without holding
+/// it), so a write never replaces a newer checkpoint with an older one: each carries its stamp,
+/// and one stamped before the last written is skipped (the newer one already says more).
+#[derive(Debug)]
+pub struct CheckpointWriter {
+    fs: Fs,
+    dir: std::path::PathBuf,
+    /// The last stamp handed out (taken under the log's lock, so stamps follow the log's state).
+    last_stamp: std::sync::atomic::AtomicU64,
+    /// The stamp of the checkpoint on disk; held while writing, so writes never interleave.
+    written_stamp: std::sync::Mutex<u64>,
+}
+
+impl CheckpointWriter {
+    pub fn new(fs: Fs, dir: &Path) -> CheckpointWriter {
+        CheckpointWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            last_stamp: std::sync::atomic::AtomicU64::new(0),
+            written_stamp: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// Orders a checkpoint taken now (under the log's lock) after every one taken before.
+    pub fn stamp(&self) -> u64 {
+        self.last_stamp
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            .saturating_add(1)
+    }
+
+    /// Writes `checkpoint` (temp file, fsync, rename, directory fsync) unless a checkpoint
+    /// stamped later is already written. Returns whether it wrote.
+    pub fn write(&self, stamp: u64, checkpoint: Checkpoint) -> io::Result<bool> {
+        let mut written = self
+            .written_stamp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *written > stamp {
+            return Ok(false);
+        }
+        write_checkpoint(&self.fs, &self.dir, checkpoint)?;
+        *written = stamp;
+        Ok(true)
+    }
+}
+
 pub fn read_checkpoint(fs: &Fs, dir: &Path) -> io::Result<Option<Checkpoint>> {
     let Some(body) = read_framed(fs, &dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, 16)? else {
         return Ok(None);

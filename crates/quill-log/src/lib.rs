@@ -47,18 +47,21 @@ pub use config::{
 };
 pub use error::{LogError, RecordError};
 pub use log::{
-    AbortedTransaction, AppendContext, AppendInfo, Log, PlannedRead, ReadResult, TimestampOffset,
-    MAX_READ_BYTES,
+    run_maintenance, AbortedTransaction, AppendContext, AppendInfo, Log, Maintenance,
+    MaintenanceDone, PlannedRead, ReadResult, TimestampOffset, MAX_READ_BYTES,
 };
 pub use producer::{ControlMarker, ProducerSnapshot};
 /// The file-system seam every file of a log goes through (`quill_fs::sim` in tests).
 pub use quill_fs::{self, Fs};
 pub use records::{
     BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
-    MAX_DECOMPRESSED_BATCH_BYTES,
+    DECOMPRESSED_LIMIT_SETTING, MAX_DECOMPRESSED_BATCH_BYTES,
 };
 pub use segment::MAX_BATCH_BYTES;
-pub use validate::{validate_append, ValidBatch, ValidatedAppend};
+pub use validate::{
+    decode_memory_bytes, validate_append, validate_append_within, ValidBatch, ValidatedAppend,
+    MAX_REENCODED_BATCH_BYTES,
+};
 
 /// Validates one v2 batch as the log validates producer input under default topic configs
 /// (for fuzzing and tests), except the timestamp bounds, which need a clock: any timestamp

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use quill_fs::{Fs, OpenOptions};
 
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
-use crate::checkpoint::{self, Checkpoint, CleanShutdown, CleanerCheckpoint};
+use crate::checkpoint::{self, Checkpoint, CheckpointWriter, CleanShutdown, CleanerCheckpoint};
 use crate::cleaner::{swap, CleaningLease};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
@@ -115,6 +115,11 @@ pub struct Log {
     /// Records appended since the last sync was asked for (`flush.messages`).
     unflushed_messages: u64,
     last_checkpoint: Option<Checkpoint>,
+    checkpoints: Arc<CheckpointWriter>,
+    /// Held by [`Maintenance::execute`] while it works on this log's files without the log's
+    /// lock, and by `close`/`delete`, which set it: a maintenance planned before them then
+    /// touches nothing (a topic deleted and created again reuses the directory's names).
+    file_work: Arc<std::sync::Mutex<Retired>>,
     pub(crate) producers: ProducerState,
     /// The cleaner's position and the mark below which segments may have offset gaps.
     pub(crate) cleaner_checkpoint: CleanerCheckpoint,
@@ -243,6 +248,8 @@ impl Log {
             last_flush_ms: 0,
             unflushed_messages: 0,
             last_checkpoint: stored,
+            checkpoints: Arc::new(CheckpointWriter::new(fs.clone(), dir)),
+            file_work: Arc::default(),
             producers: ProducerState::default(),
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
@@ -912,14 +919,19 @@ impl Log {
             .request(Arc::clone(&self.sync_target), end, Box::new(|_| {}));
     }
 
+    fn current_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.durable_end_offset(),
+        }
+    }
+
     /// Persists the log start offset and the recovery point (the durable end), so that a
     /// restart after a crash validates only what may not have reached the disk.
     pub fn write_checkpoint(&mut self) -> Result<(), LogError> {
-        let checkpoint = Checkpoint {
-            log_start_offset: self.log_start_offset,
-            recovery_point: self.durable_end_offset(),
-        };
-        checkpoint::write_checkpoint(&self.fs, &self.dir, checkpoint)?;
+        let checkpoint = self.current_checkpoint();
+        let stamp = self.checkpoints.stamp();
+        self.checkpoints.write(stamp, checkpoint)?;
         self.last_checkpoint = Some(checkpoint);
         Ok(())
     }
@@ -927,11 +939,7 @@ impl Log {
     /// Writes the checkpoint only if the recovery point or log start moved since the last one
     /// (for a periodic task: it costs two fsyncs when it writes).
     pub fn checkpoint_if_changed(&mut self) -> Result<(), LogError> {
-        let current = Checkpoint {
-            log_start_offset: self.log_start_offset,
-            recovery_point: self.durable_end_offset(),
-        };
-        if self.last_checkpoint == Some(current) {
+        if self.last_checkpoint == Some(self.current_checkpoint()) {
             return Ok(());
         }
         self.write_checkpoint()
@@ -939,10 +947,25 @@ impl Log {
 
     /// Deletes whole segments past `retention.ms` (by their max timestamp), while the log is
     /// over `retention.bytes` (both only when `cleanup.policy` includes `delete`), or entirely
-    /// below the log start offset. Never the active segment.
+    /// below the log start offset. Never the active segment. (Holding `&mut self` throughout;
+    /// [`run_maintenance`] does the file work without the caller's lock.)
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
-        self.delete_due_files(now_ms)?;
-        let mut deleted = 0;
+        let work = self.plan_maintenance(now_ms, false);
+        let done = work.execute();
+        self.finish_maintenance(done)
+    }
+
+    /// Retention's and the checkpoint's bookkeeping, under the caller's lock: takes the
+    /// segments retention removes (and the `*.deleted` files now due) out of the log, moves the
+    /// log start offset, and stamps the checkpoint to write. The file work is left to
+    /// [`Maintenance::execute`], which needs no lock; [`Log::finish_maintenance`] records what
+    /// it did.
+    pub fn plan_maintenance(&mut self, now_ms: i64, checkpoint: bool) -> Maintenance {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_deletes)
+            .into_iter()
+            .partition(|(due_ms, _)| *due_ms <= now_ms);
+        self.deferred_deletes = waiting;
+        let mut removed = Vec::new();
         let deletes = self.config.cleanup_policy.delete;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
@@ -961,17 +984,44 @@ impl Log {
             if !(expired || oversized || below_start) {
                 break;
             }
-            let removed = self.segments.remove(0);
-            self.delete_segment(removed, now_ms)?;
-            deleted += 1;
+            removed.push(self.segments.remove(0));
         }
-        if deleted > 0 {
+        if !removed.is_empty() {
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
             self.producers.log_start_advanced(self.log_start_offset);
-            self.write_checkpoint()?;
-            tracing::info!(dir = %self.dir.display(), deleted, log_start_offset = self.log_start_offset, "retention deleted segments");
         }
-        Ok(deleted)
+        let current = self.current_checkpoint();
+        // Retention moved the log start: the checkpoint must say so, periodic or not.
+        let checkpoint = (!removed.is_empty()
+            || (checkpoint && self.last_checkpoint != Some(current)))
+        .then(|| (self.checkpoints.stamp(), current));
+        Maintenance {
+            now_ms,
+            delete_delay_ms: self.config.file_delete_delay_ms,
+            removed,
+            due_files: due.into_iter().flat_map(|(_, paths)| paths).collect(),
+            fs: self.fs.clone(),
+            checkpoints: Arc::clone(&self.checkpoints),
+            checkpoint,
+            file_work: Arc::clone(&self.file_work),
+        }
+    }
+
+    /// Records what [`Maintenance::execute`] did; returns how many segments retention deleted,
+    /// or the first error (the segments stay out of the log either way, as a failed delete
+    /// always left them: their files are retried at the next open).
+    pub fn finish_maintenance(&mut self, done: MaintenanceDone) -> Result<u64, LogError> {
+        self.deferred_deletes.extend(done.deferred);
+        if let Some(checkpoint) = done.checkpoint_written {
+            self.last_checkpoint = Some(checkpoint);
+        }
+        if done.deleted_segments > 0 {
+            tracing::info!(dir = %self.dir.display(), deleted = done.deleted_segments, log_start_offset = self.log_start_offset, "retention deleted segments");
+        }
+        match done.error {
+            Some(error) => Err(error),
+            None => Ok(done.deleted_segments),
+        }
     }
 
     /// Advances the log start offset (DeleteRecords) and drops segments wholly below it.
@@ -1025,6 +1075,9 @@ impl Log {
     /// almost nothing. A cleaner working on this log is stopped first (and waited for).
     pub fn close(mut self) -> Result<(), LogError> {
         self.cleaning.abort_and_wait();
+        let file_work = Arc::clone(&self.file_work);
+        let mut retired = lock_file_work(&file_work);
+        retired.0 = true;
         let active = self.active_mut();
         active.seal_time_index();
         active.persist_indexes(true)?;
@@ -1052,10 +1105,131 @@ impl Log {
     /// Removes the partition's directory and everything in it.
     pub fn delete(self) -> Result<(), LogError> {
         self.cleaning.abort_and_wait();
+        let file_work = Arc::clone(&self.file_work);
+        let mut retired = lock_file_work(&file_work);
+        retired.0 = true;
         let (fs, dir) = (self.fs.clone(), self.dir.clone());
         drop(self);
         fs.remove_dir_all(&dir)?;
         Ok(())
+    }
+}
+
+/// Maintenance's file work, planned by [`Log::plan_maintenance`] under the log's lock and done
+/// by [`Maintenance::execute`] without it: deleting (or renaming `*.deleted`) the segments
+/// retention removed, deleting the due `*.deleted` files, and writing the checkpoint.
+#[derive(Debug)]
+pub struct Maintenance {
+    fs: Fs,
+    now_ms: i64,
+    delete_delay_ms: i64,
+    removed: Vec<Segment>,
+    due_files: Vec<PathBuf>,
+    checkpoints: Arc<CheckpointWriter>,
+    checkpoint: Option<(u64, Checkpoint)>,
+    file_work: Arc<std::sync::Mutex<Retired>>,
+}
+
+/// Whether the log was closed or deleted (see `Log::file_work`).
+#[derive(Debug, Default)]
+struct Retired(bool);
+
+fn lock_file_work(file_work: &std::sync::Mutex<Retired>) -> std::sync::MutexGuard<'_, Retired> {
+    file_work
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What [`Maintenance::execute`] did, for [`Log::finish_maintenance`].
+#[derive(Debug)]
+pub struct MaintenanceDone {
+    deferred: Vec<(i64, Vec<PathBuf>)>,
+    deleted_segments: u64,
+    checkpoint_written: Option<Checkpoint>,
+    error: Option<LogError>,
+}
+
+impl Maintenance {
+    /// Whether retention removed segments (the log start offset may have moved).
+    pub fn removes_segments(&self) -> bool {
+        !self.removed.is_empty()
+    }
+
+    /// Does the file work (blocking I/O, no lock needed). Segments are deleted before the
+    /// checkpoint that moves the log start is written, as when it all ran under the lock.
+    pub fn execute(self) -> MaintenanceDone {
+        let mut done = MaintenanceDone {
+            deferred: Vec::new(),
+            deleted_segments: 0,
+            checkpoint_written: None,
+            error: None,
+        };
+        let file_work = Arc::clone(&self.file_work);
+        let retired = lock_file_work(&file_work);
+        if retired.0 {
+            // Closed (the next open deletes what lies below the log start) or deleted.
+            return done;
+        }
+        for path in &self.due_files {
+            if let Err(error) = self.fs.remove_file_if_exists(path) {
+                done.error.get_or_insert(error.into());
+            }
+        }
+        for segment in self.removed {
+            let deleted = if self.delete_delay_ms <= 0 {
+                segment.delete_files()
+            } else {
+                segment.rename_for_deletion().map(|renamed| {
+                    let due_ms = self.now_ms.saturating_add(self.delete_delay_ms);
+                    done.deferred.push((due_ms, renamed));
+                })
+            };
+            match deleted {
+                Ok(()) => done.deleted_segments += 1,
+                Err(error) => {
+                    done.error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some((stamp, checkpoint)) = self.checkpoint {
+            match self.checkpoints.write(stamp, checkpoint) {
+                Ok(true) => done.checkpoint_written = Some(checkpoint),
+                Ok(false) => {}
+                Err(error) => {
+                    done.error.get_or_insert(error.into());
+                }
+            }
+        }
+        done
+    }
+}
+
+/// One maintenance pass over a log behind its owner's lock (the broker's partition lock):
+/// expires idle producers (`producer.id.expiration.ms`) and plans retention and the checkpoint
+/// under the write lock, calling `planned` there (to publish a moved log start), then deletes
+/// files and fsyncs the checkpoint with the lock released, so appends and reads never wait for
+/// that I/O, and takes the lock again only to record the outcome. `None` if the log is gone.
+pub fn run_maintenance(
+    lock: &std::sync::RwLock<Option<Log>>,
+    now_ms: i64,
+    producer_id_expiration_ms: i64,
+    checkpoint: bool,
+    planned: impl FnOnce(&Log, &Maintenance),
+) -> Option<Result<u64, LogError>> {
+    let work = {
+        let mut guard = lock.write().unwrap_or_else(|p| p.into_inner());
+        let log = guard.as_mut()?;
+        log.expire_producers(now_ms, producer_id_expiration_ms);
+        let work = log.plan_maintenance(now_ms, checkpoint);
+        planned(log, &work);
+        work
+    };
+    let done = work.execute();
+    let mut guard = lock.write().unwrap_or_else(|p| p.into_inner());
+    match guard.as_mut() {
+        Some(log) => Some(log.finish_maintenance(done)),
+        // Closed or deleted meanwhile: nothing to record.
+        None => Some(done.error.map_or(Ok(done.deleted_segments), Err)),
     }
 }
 

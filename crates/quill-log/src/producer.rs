@@ -301,9 +301,14 @@ impl ProducerState {
     }
 
     /// Forgets producers idle for longer than `expiration_ms` that have no open transaction.
+    /// Idle time is measured on the broker's clock: a producer's last timestamp comes from its
+    /// batches (the client's clock, as in Kafka), so one in the future is first brought back to
+    /// `now_ms`; otherwise a producer id chosen by a client with far-future timestamps would
+    /// never expire (a map keyed by client input must be bounded).
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
         self.producers.retain(|_, entry| {
+            entry.last_timestamp_ms = entry.last_timestamp_ms.min(now_ms);
             entry.transaction_first_offset.is_some()
                 || now_ms.saturating_sub(entry.last_timestamp_ms) <= expiration_ms
         });
@@ -451,5 +456,18 @@ mod tests {
         assert_eq!(state.expire(10_000, 5_000), 1);
         assert_eq!(state.snapshots().len(), 1);
         assert_eq!(state.snapshots()[0].current_transaction_start_offset, 1);
+    }
+
+    #[test]
+    fn a_producer_with_future_timestamps_expires_on_the_brokers_clock() {
+        const HOUR_MS: i64 = 3_600_000;
+        let mut state = ProducerState::default();
+        // A client-chosen producer id whose batch claims a timestamp far in the future.
+        state.apply_data_batch(&header(42, 0, 0, 1), 0, 0, i64::MAX / 2);
+        let now_ms = 1_000 * HOUR_MS;
+        assert_eq!(state.expire(now_ms, HOUR_MS), 0);
+        assert_eq!(state.expire(now_ms + HOUR_MS, HOUR_MS), 0);
+        assert_eq!(state.expire(now_ms + HOUR_MS + 1, HOUR_MS), 1);
+        assert!(state.producers.is_empty());
     }
 }

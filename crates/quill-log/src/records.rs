@@ -9,9 +9,13 @@
 //! Memory is bounded for hostile input: decompression is streamed and stops as soon as the
 //! records the header announced (plus one byte to detect trailing data) have been read, and the
 //! bytes read may never exceed the caller's `max_decompressed_bytes`
-//! ([`MAX_DECOMPRESSED_BATCH_BYTES`] on the append path). Only one record is held at a time
-//! (raw snappy, which has no streaming form, is the exception: its declared size is checked
-//! against the limit before anything is allocated).
+//! ([`MAX_DECOMPRESSED_BATCH_BYTES`] on the append path). [`for_each_record`] holds one record
+//! at a time; producer validation ([`validate_producer_records`]) holds none: it reads each
+//! record's fields from the stream and skips its key, value and headers. What a decode may hold
+//! besides that is the codec's window (zstd: at most the bytes decompressed; raw snappy, which
+//! has no streaming form, the whole section, its declared size checked against the limit before
+//! anything is allocated; an xerial snappy block) plus [`DECODER_STATE_BYTES`]:
+//! [`decode_memory_bytes`] states the bound callers budget for.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
@@ -35,6 +39,31 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 26;
 
 /// Read-ahead of the decompressed stream: the most decompressed bytes held besides one record.
 const STREAM_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What a decode holds whatever the decompressed size: an lz4 frame's two block buffers (4 MiB
+/// each at most), the read-ahead buffer, gzip's and zstd's state (a zstd window is counted in
+/// the decompressed bytes: it never holds more than was decompressed, plus one 128 KiB block).
+pub const DECODER_STATE_BYTES: usize = 9 * 1024 * 1024;
+
+/// The `setting` of the RECORD_TOO_LARGE error raised when a batch decompresses (or a
+/// re-encoded request grows) past the caller's limit, so a caller that chose a smaller limit
+/// than [`MAX_DECOMPRESSED_BATCH_BYTES`] can tell it apart and retry with a larger one.
+pub const DECOMPRESSED_LIMIT_SETTING: &str =
+    "decompressed batch size (MAX_DECOMPRESSED_BATCH_BYTES)";
+
+/// The most memory one decode of a batch holds (besides the batch itself) when it may
+/// decompress to at most `max_decompressed_bytes`: [`for_each_record`] holds one record (at
+/// most that) and the codec's window (at most that), producer validation only the window.
+pub fn decode_memory_bytes(max_decompressed_bytes: usize, holds_records: bool) -> usize {
+    let records = if holds_records {
+        max_decompressed_bytes
+    } else {
+        0
+    };
+    max_decompressed_bytes
+        .saturating_add(records)
+        .saturating_add(DECODER_STATE_BYTES)
+}
 
 /// xerial snappy-java's stream header ("\x82SNAPPY\0", version 1, compatible version 1), which
 /// Java producers write; librdkafka writes raw snappy. Kafka (snappy-java's `SnappyInputStream`)
@@ -288,11 +317,145 @@ pub fn for_each_record<F>(
     batch: &[u8],
     header: &BatchHeader,
     max_decompressed_bytes: usize,
-    mut visit: F,
+    visit: F,
 ) -> Result<RecordsSummary, LogError>
 where
     F: FnMut(usize, &RecordView<'_>) -> Result<(), LogError>,
 {
+    decode_records(
+        batch,
+        header,
+        max_decompressed_bytes,
+        &mut WholeRecords {
+            visit,
+            record: Vec::new(),
+        },
+    )
+}
+
+/// The fields of one record that producer validation needs: read from a decompressing stream
+/// without holding the key, value or headers (which may be many megabytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RecordFields {
+    offset_delta: i32,
+    timestamp_delta: i64,
+    has_key: bool,
+}
+
+impl RecordFields {
+    fn of(record: &RecordView<'_>) -> RecordFields {
+        RecordFields {
+            offset_delta: record.offset_delta,
+            timestamp_delta: record.timestamp_delta,
+            has_key: record.key.is_some(),
+        }
+    }
+
+    /// As [`RecordView::timestamp_ms`].
+    fn timestamp_ms(&self, header: &BatchHeader) -> i64 {
+        if header.is_log_append_time() {
+            header.max_timestamp_ms
+        } else {
+            header.base_timestamp_ms.wrapping_add(self.timestamp_delta)
+        }
+    }
+}
+
+/// As [`for_each_record`], with the same checks and errors, but reading only each record's
+/// [`RecordFields`] from compressed streams, so no record is ever held whole.
+fn for_each_record_fields<F>(
+    batch: &[u8],
+    header: &BatchHeader,
+    max_decompressed_bytes: usize,
+    visit: F,
+) -> Result<RecordsSummary, LogError>
+where
+    F: FnMut(usize, &RecordFields) -> Result<(), LogError>,
+{
+    decode_records(
+        batch,
+        header,
+        max_decompressed_bytes,
+        &mut FieldsOnly { visit },
+    )
+}
+
+/// How a walk hands records to its caller: from a slice (uncompressed, raw snappy) or from a
+/// decompressing stream, `length` bytes that the visitor must consume exactly.
+trait RecordVisitor {
+    fn visit_slice(&mut self, index: usize, body: &[u8]) -> Result<(), LogError>;
+    fn visit_stream<R: BufRead>(
+        &mut self,
+        index: usize,
+        reader: &mut R,
+        length: usize,
+    ) -> Result<(), LogError>;
+}
+
+/// Reads each streamed record whole into one reused buffer.
+struct WholeRecords<F> {
+    visit: F,
+    record: Vec<u8>,
+}
+
+impl<F> RecordVisitor for WholeRecords<F>
+where
+    F: FnMut(usize, &RecordView<'_>) -> Result<(), LogError>,
+{
+    fn visit_slice(&mut self, index: usize, body: &[u8]) -> Result<(), LogError> {
+        (self.visit)(index, &parse_record(body)?)
+    }
+
+    fn visit_stream<R: BufRead>(
+        &mut self,
+        index: usize,
+        reader: &mut R,
+        length: usize,
+    ) -> Result<(), LogError> {
+        self.record.clear();
+        // `take` + `read_to_end` grows the buffer with the data actually decompressed, so a
+        // record that claims more than the stream holds allocates only what exists.
+        let read = reader
+            .take(length as u64)
+            .read_to_end(&mut self.record)
+            .map_err(stream_error)?;
+        if read != length {
+            return Err(premature_end());
+        }
+        (self.visit)(index, &parse_record(&self.record)?)
+    }
+}
+
+/// Reads only each record's [`RecordFields`], skipping its payloads.
+struct FieldsOnly<F> {
+    visit: F,
+}
+
+impl<F> RecordVisitor for FieldsOnly<F>
+where
+    F: FnMut(usize, &RecordFields) -> Result<(), LogError>,
+{
+    fn visit_slice(&mut self, index: usize, body: &[u8]) -> Result<(), LogError> {
+        (self.visit)(index, &RecordFields::of(&parse_record(body)?))
+    }
+
+    fn visit_stream<R: BufRead>(
+        &mut self,
+        index: usize,
+        reader: &mut R,
+        length: usize,
+    ) -> Result<(), LogError> {
+        let fields = skim_record(reader, length)?;
+        (self.visit)(index, &fields)
+    }
+}
+
+fn decode_records<V: RecordVisitor>(
+    batch: &[u8],
+    header: &BatchHeader,
+    max_decompressed_bytes: usize,
+    visitor: &mut V,
+) -> Result<RecordsSummary, LogError> {
     let count = usize::try_from(header.records_count).map_err(|_| {
         LogError::InvalidRecord(format!(
             "Invalid reported count for record batch: {}",
@@ -305,38 +468,187 @@ where
             if section.len() > max_decompressed_bytes {
                 return Err(too_large(section.len(), max_decompressed_bytes));
             }
-            walk_slice(section, count, &mut visit)
+            walk_slice(section, count, visitor)
         }
         Compression::Gzip => {
             let decoder = flate2::bufread::MultiGzDecoder::new(section);
-            walk_stream(decoder, count, max_decompressed_bytes, &mut visit)
+            walk_stream(decoder, count, max_decompressed_bytes, visitor)
         }
         Compression::Snappy => {
             if is_xerial_snappy(section) {
                 let reader = XerialSnappyReader::new(section, max_decompressed_bytes);
-                walk_stream(reader, count, max_decompressed_bytes, &mut visit)
+                walk_stream(reader, count, max_decompressed_bytes, visitor)
             } else {
                 let raw = decompress_raw_snappy(section, max_decompressed_bytes)?;
-                walk_slice(&raw, count, &mut visit)
+                walk_slice(&raw, count, visitor)
             }
         }
         Compression::Lz4 => {
             let decoder = lz4::Decoder::new(section).map_err(decompression_failed)?;
-            walk_stream(decoder, count, max_decompressed_bytes, &mut visit)
+            walk_stream(decoder, count, max_decompressed_bytes, visitor)
         }
         Compression::Zstd => with_zstd_context(|context| {
             let decoder = zstd::stream::read::Decoder::with_context(section, context);
-            walk_stream(decoder, count, max_decompressed_bytes, &mut visit)
+            walk_stream(decoder, count, max_decompressed_bytes, visitor)
         }),
     }
 }
 
-thread_local! {
-    /// One zstd decompression context per thread, reused: creating one per batch (a few
-    /// hundred KiB of tables) cost more than decompressing a 16 KiB batch.
-    static ZSTD_CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
-        const { std::cell::RefCell::new(None) };
+/// Reads one record's fields from a stream positioned at its body (`length` bytes), skipping
+/// key, value and headers, with [`parse_record`]'s checks. As when a record is read whole
+/// first, a stream that ends before `length` bytes is a premature end, whatever else is wrong.
+fn skim_record<R: BufRead>(reader: &mut R, length: usize) -> Result<RecordFields, LogError> {
+    let mut body = StreamedBody {
+        reader: &mut *reader,
+        left: length,
+    };
+    let parsed = body.fields();
+    let left = body.left;
+    let parsed = match parsed {
+        Ok(_) if left > 0 => Err(LogError::InvalidRecord(format!(
+            "Invalid record size: expected to read {} bytes in record payload, but there are \
+             {left} bytes left",
+            length - left
+        ))),
+        other => other,
+    };
+    if parsed.is_err() && left > 0 {
+        let mut rest = StreamedBody { reader, left };
+        rest.skip(left)?;
+    }
+    parsed
 }
+
+/// One streamed record body: `left` bytes of it not read yet. Reading past them is Kafka's
+/// "record is truncated"; a stream that ends early is a premature end of the batch.
+struct StreamedBody<'r, R> {
+    reader: &'r mut R,
+    left: usize,
+}
+
+impl<R: BufRead> StreamedBody<'_, R> {
+    fn fields(&mut self) -> Result<RecordFields, LogError> {
+        let _attributes = self.byte()?;
+        let timestamp_delta = self.varlong()?;
+        let offset_delta = self.varint()?;
+        let has_key = self.skip_nullable("key")?;
+        self.skip_nullable("value")?;
+        let header_count = self.varint()?;
+        let header_count = usize::try_from(header_count).map_err(|_| {
+            LogError::InvalidRecord(format!(
+                "Found invalid number of record headers {header_count}"
+            ))
+        })?;
+        for _ in 0..header_count {
+            if !self.skip_nullable("header key")? {
+                return Err(LogError::InvalidRecord(
+                    "Invalid negative header key size".to_string(),
+                ));
+            }
+            self.skip_nullable("header value")?;
+        }
+        Ok(RecordFields {
+            offset_delta,
+            timestamp_delta,
+            has_key,
+        })
+    }
+
+    fn byte(&mut self) -> Result<u8, LogError> {
+        if self.left == 0 {
+            return Err(Cursor::truncated());
+        }
+        let byte = *self
+            .reader
+            .fill_buf()
+            .map_err(stream_error)?
+            .first()
+            .ok_or_else(premature_end)?;
+        self.reader.consume(1);
+        self.left -= 1;
+        Ok(byte)
+    }
+
+    /// The bytes of one varint (at most `N`, the last without the continuation bit), as
+    /// [`Cursor`] reads them from a slice: running out of the record makes it a bad one.
+    /// Returns the buffer and how many bytes it holds.
+    fn varint_bytes<const N: usize>(&mut self, what: &str) -> Result<([u8; N], usize), LogError> {
+        let mut bytes = [0u8; N];
+        for used in 0..N {
+            if self.left == 0 {
+                break;
+            }
+            let byte = self.byte()?;
+            bytes[used] = byte;
+            if byte & 0x80 == 0 {
+                return Ok((bytes, used + 1));
+            }
+        }
+        Err(LogError::InvalidRecord(format!(
+            "Found invalid record structure: bad {what}"
+        )))
+    }
+
+    fn varint(&mut self) -> Result<i32, LogError> {
+        let (bytes, used) = self.varint_bytes::<5>("varint")?;
+        batch::read_varint(&bytes[..used])
+            .map(|(value, _)| value)
+            .ok_or_else(|| {
+                LogError::InvalidRecord("Found invalid record structure: bad varint".to_string())
+            })
+    }
+
+    fn varlong(&mut self) -> Result<i64, LogError> {
+        let (bytes, used) = self.varint_bytes::<10>("varlong")?;
+        batch::read_varlong(&bytes[..used])
+            .map(|(value, _)| value)
+            .ok_or_else(|| {
+                LogError::InvalidRecord("Found invalid record structure: bad varlong".to_string())
+            })
+    }
+
+    /// Skips `length` bytes of the stream (the caller checked they lie within the record)
+    /// without copying them.
+    fn skip(&mut self, length: usize) -> Result<(), LogError> {
+        let mut remaining = length;
+        while remaining > 0 {
+            let available = self.reader.fill_buf().map_err(stream_error)?.len();
+            if available == 0 {
+                return Err(premature_end());
+            }
+            let skipped = available.min(remaining);
+            self.reader.consume(skipped);
+            remaining -= skipped;
+        }
+        self.left -= length;
+        Ok(())
+    }
+
+    /// A varint length (-1 = null) and that many bytes, skipped; whether it was non-null.
+    fn skip_nullable(&mut self, what: &str) -> Result<bool, LogError> {
+        let length = self.varint()?;
+        if length == -1 {
+            return Ok(false);
+        }
+        let length = usize::try_from(length).map_err(|_| {
+            LogError::InvalidRecord(format!("Invalid negative {what} size {length}"))
+        })?;
+        if length > self.left {
+            return Err(Cursor::truncated());
+        }
+        self.skip(length)?;
+        Ok(true)
+    }
+}
+
+/// Decompression contexts kept for reuse: creating one per batch (a few hundred KiB of tables)
+/// cost more than decompressing a 16 KiB batch. A context keeps the largest window it has used,
+/// so only small ones are kept, and only a few: what they hold stays bounded however many
+/// threads decode.
+static ZSTD_CONTEXTS: std::sync::Mutex<Vec<zstd::zstd_safe::DCtx<'static>>> =
+    std::sync::Mutex::new(Vec::new());
+const MAX_KEPT_ZSTD_CONTEXTS: usize = 4;
+const MAX_KEPT_ZSTD_CONTEXT_BYTES: usize = 4 * 1024 * 1024;
 
 fn new_zstd_context() -> Result<zstd::zstd_safe::DCtx<'static>, LogError> {
     let mut context = zstd::zstd_safe::DCtx::try_create().ok_or_else(|| {
@@ -354,30 +666,36 @@ fn new_zstd_context() -> Result<zstd::zstd_safe::DCtx<'static>, LogError> {
     Ok(context)
 }
 
-/// Runs `work` with this thread's zstd context (a fresh one if it is in use, e.g. re-entered
-/// from a visitor). `Decoder::with_context` resets the session, keeping the window limit.
+/// Runs `work` with a kept zstd context (or a new one), and keeps it afterwards if it is small.
+/// `Decoder::with_context` resets the session, keeping the window limit.
 fn with_zstd_context<T>(
     work: impl FnOnce(&mut zstd::zstd_safe::DCtx<'static>) -> Result<T, LogError>,
 ) -> Result<T, LogError> {
-    ZSTD_CONTEXT.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut slot) => {
-            if slot.is_none() {
-                *slot = Some(new_zstd_context()?);
-            }
-            match slot.as_mut() {
-                Some(context) => work(context),
-                None => work(&mut new_zstd_context()?),
-            }
+    let kept = ZSTD_CONTEXTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop();
+    let mut context = match kept {
+        Some(context) => context,
+        None => new_zstd_context()?,
+    };
+    let result = work(&mut context);
+    if context.sizeof() <= MAX_KEPT_ZSTD_CONTEXT_BYTES {
+        let mut kept = ZSTD_CONTEXTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() < MAX_KEPT_ZSTD_CONTEXTS {
+            kept.push(context);
         }
-        Err(_) => work(&mut new_zstd_context()?),
-    })
+    }
+    result
 }
 
 fn too_large(size_bytes: usize, limit_bytes: usize) -> LogError {
     LogError::RecordTooLarge {
         size_bytes: size_bytes as u64,
         limit_bytes: limit_bytes as u64,
-        setting: "decompressed batch size (MAX_DECOMPRESSED_BATCH_BYTES)",
+        setting: DECOMPRESSED_LIMIT_SETTING,
     }
 }
 
@@ -396,10 +714,11 @@ fn records_remaining() -> LogError {
 }
 
 /// Records framed in memory (uncompressed batches and raw snappy): nothing is copied.
-fn walk_slice<F>(section: &[u8], count: usize, visit: &mut F) -> Result<RecordsSummary, LogError>
-where
-    F: FnMut(usize, &RecordView<'_>) -> Result<(), LogError>,
-{
+fn walk_slice<V: RecordVisitor>(
+    section: &[u8],
+    count: usize,
+    visitor: &mut V,
+) -> Result<RecordsSummary, LogError> {
     let mut position = 0usize;
     for index in 0..count {
         let rest = &section[position..];
@@ -411,7 +730,7 @@ where
         let body = rest
             .get(used..used.saturating_add(length))
             .ok_or_else(premature_end)?;
-        visit(index, &parse_record(body)?)?;
+        visitor.visit_slice(index, body)?;
         position += used + length;
     }
     if position != section.len() {
@@ -428,19 +747,18 @@ fn record_length(length: i32) -> Result<usize, LogError> {
         .map_err(|_| LogError::InvalidRecord(format!("Invalid record size {length}")))
 }
 
-/// Records read from a decompressing stream, one at a time into a reused buffer.
-fn walk_stream<R, F>(
+/// Records read from a decompressing stream, one at a time, by the visitor.
+fn walk_stream<R, V>(
     decoder: R,
     count: usize,
     max_decompressed_bytes: usize,
-    visit: &mut F,
+    visitor: &mut V,
 ) -> Result<RecordsSummary, LogError>
 where
     R: Read,
-    F: FnMut(usize, &RecordView<'_>) -> Result<(), LogError>,
+    V: RecordVisitor,
 {
     let mut reader = BufReader::with_capacity(STREAM_BUFFER_BYTES, decoder);
-    let mut record = Vec::new();
     let mut consumed = 0usize;
     for index in 0..count {
         let (length, used) = read_stream_varint(&mut reader)?;
@@ -449,17 +767,7 @@ where
         if consumed > max_decompressed_bytes {
             return Err(too_large(consumed, max_decompressed_bytes));
         }
-        record.clear();
-        // `take` + `read_to_end` grows the buffer with the data actually decompressed, so a
-        // record that claims more than the stream holds allocates only what exists.
-        let read = (&mut reader)
-            .take(length as u64)
-            .read_to_end(&mut record)
-            .map_err(stream_error)?;
-        if read != length {
-            return Err(premature_end());
-        }
-        visit(index, &parse_record(&record)?)?;
+        visitor.visit_stream(index, &mut reader, length)?;
     }
     let mut probe = [0u8; 1];
     match reader.read(&mut probe) {
@@ -947,6 +1255,11 @@ fn compress_into(
         Compression::Zstd => {
             let mut encoder =
                 zstd::stream::write::Encoder::new(out, levels.zstd).map_err(compression_failed)?;
+            // With the size known, zstd sizes its window and tables to the input instead of
+            // the level's maximum (tens of MiB at high levels).
+            encoder
+                .set_pledged_src_size(Some(records.len() as u64))
+                .map_err(compression_failed)?;
             encoder.write_all(records).map_err(compression_failed)?;
             encoder.finish().map_err(compression_failed)?;
         }
@@ -1038,7 +1351,7 @@ pub fn validate_producer_records(
     let mut record_errors: Vec<RecordError> = Vec::new();
     let mut invalid_timestamp = false;
     let mut total_errors = 0usize;
-    let summary = for_each_record(
+    let summary = for_each_record_fields(
         batch,
         header,
         rules.max_decompressed_bytes,
@@ -1051,7 +1364,7 @@ pub fn validate_producer_records(
                 )));
             }
             let timestamp_ms = record.timestamp_ms(header);
-            let error = if rules.requires_keys && record.key.is_none() {
+            let error = if rules.requires_keys && !record.has_key {
                 Some(format!(
                     "Compacted topic cannot accept message without key in topic partition {}",
                     rules.topic_partition
@@ -1105,7 +1418,7 @@ const NO_TIMESTAMP: i64 = -1;
 fn timestamp_out_of_range(
     timestamp_ms: i64,
     header: &BatchHeader,
-    record: &RecordView<'_>,
+    record: &RecordFields,
     rules: &RecordRules<'_>,
 ) -> Option<String> {
     let behind_ms = i128::from(rules.now_ms) - i128::from(timestamp_ms);
@@ -1540,6 +1853,56 @@ mod tests {
                 mutated[at] ^= flip.1 | 1;
                 crate::testing::fix_crc(&mut mutated);
                 check_accepted_is_dense(&mutated);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Validation reads streamed records without holding them (`for_each_record_fields`);
+        /// it must accept and refuse exactly what reading each record whole does, with the
+        /// same error, whatever is wrong inside the (uncompressed) records section.
+        #[test]
+        fn reading_fields_only_agrees_with_reading_records_whole(
+            records in arbitrary_records(),
+            codec_index in 1usize..5,
+            flip in any::<(usize, u8)>(),
+            cut in any::<usize>(),
+            count_change in -1i32..2,
+        ) {
+            let codec = CODECS[codec_index];
+            let mut section = Vec::new();
+            for (delta, (key, value, ts)) in records.iter().enumerate() {
+                let headers = [RecordHeader { key: b"h", value: value.as_deref() }];
+                encode_record(&mut section, *ts, delta as i32, key.as_deref(), value.as_deref(), &headers);
+            }
+            let at = flip.0 % section.len();
+            section[at] ^= flip.1;
+            if cut % 4 == 0 {
+                section.truncate(cut % (section.len() + 1));
+            }
+            let count = records.len() as i32 + count_change;
+            let fields = BatchFields::producer(NOW_MS, NOW_MS);
+            let batch = encode_batch(&fields, count, &section, codec, CompressionLevels::default()).unwrap();
+            let header = BatchHeader::parse(&batch).unwrap();
+            let mut whole = Vec::new();
+            let whole_result = for_each_record(&batch, &header, 1 << 20, |_, record| {
+                whole.push(RecordFields::of(record));
+                Ok(())
+            });
+            let mut skimmed = Vec::new();
+            let skimmed_result = for_each_record_fields(&batch, &header, 1 << 20, |_, record| {
+                skimmed.push(*record);
+                Ok(())
+            });
+            match (whole_result, skimmed_result) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(whole, skimmed);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "{:?}: whole {:?}, fields only {:?}", codec, a, b),
             }
         }
     }

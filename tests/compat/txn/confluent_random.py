@@ -125,7 +125,7 @@ def transactional_worker(index, topic, end):
             # librdkafka sends no EndTxn on destroy, so the coordinator must abort it after
             # transaction.timeout.ms, as for a crashed producer. Abandoned instances kept alive
             # would hold three connections each (bootstrap, broker, coordinator), and a faster
-            # machine abandons more, until the broker's max.connections.per.ip (256) refuses
+            # machine abandons more, until the broker's max.connections.per.ip (800) refuses
             # the next producers. Continue under a new transactional id.
             producer = None
             generation += 1
