@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,8 @@ pub struct Partition {
     high_watermark: Arc<watch::Sender<i64>>,
     /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
     min_insync_replicas: AtomicI32,
+    /// The topic's `compression.type` is zstd: Fetch below v10 is refused (KIP-110).
+    compression_type_zstd: AtomicBool,
 }
 
 impl Partition {
@@ -93,6 +95,8 @@ impl Partition {
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
+        let compression_type_zstd =
+            AtomicBool::new(log.config().compression_type == Some(quill_log::Compression::Zstd));
         Partition {
             topic: topic.to_string(),
             topic_id,
@@ -103,12 +107,19 @@ impl Partition {
             first_unstable_offset,
             high_watermark: Arc::new(high_watermark),
             min_insync_replicas: AtomicI32::new(1),
+            compression_type_zstd,
         }
     }
 
     /// The topic's effective `min.insync.replicas` (what an acks=-1 produce needs in the ISR).
     pub fn min_insync_replicas(&self) -> i32 {
         self.min_insync_replicas.load(Ordering::Acquire)
+    }
+
+    /// Whether the topic's effective `compression.type` is zstd (then every batch is stored in
+    /// zstd, which a Fetch below v10 cannot promise to read: Kafka refuses it).
+    pub fn compression_type_is_zstd(&self) -> bool {
+        self.compression_type_zstd.load(Ordering::Acquire)
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
@@ -575,6 +586,10 @@ impl PartitionManager {
                     partition
                         .min_insync_replicas
                         .store(min_insync_replicas, Ordering::Release);
+                    partition.compression_type_zstd.store(
+                        config.compression_type == Some(quill_log::Compression::Zstd),
+                        Ordering::Release,
+                    );
                 }
                 match opened {
                     Ok(()) => self.forget_failed_open(&key),

@@ -16,7 +16,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use quill_log::{AppendInfo, BatchHeader, LogError};
+use quill_log::{AppendInfo, BatchHeader, Compression, LogError};
 use quill_txn::TxnError;
 
 use crate::clock;
@@ -48,7 +48,12 @@ struct AppendedTopic {
 }
 
 /// Phase 1, in the connection's request order: validates and appends every partition.
-pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedProduce {
+/// `api_version` is the request's: zstd batches need v7 (KIP-110).
+pub async fn append(
+    state: &BrokerState,
+    api_version: i16,
+    request: ProduceRequest,
+) -> AppendedProduce {
     let acks = request.acks;
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(request.topic_data.len());
@@ -61,6 +66,12 @@ pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedPro
                     partition_data.index,
                     ResponseError::InvalidRequiredAcks.code(),
                     None,
+                ))
+            } else if let Err(refused) = check_codec_allowed(api_version, &partition_data) {
+                Err(partition_error(
+                    partition_data.index,
+                    refused.0,
+                    Some(&refused.1),
                 ))
             } else if let Err(refused) = check_transaction(
                 state,
@@ -126,6 +137,35 @@ impl AppendedProduce {
         }
         ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
     }
+}
+
+/// The first Produce version that may carry zstd batches (KIP-110).
+const FIRST_ZSTD_PRODUCE_VERSION: i16 = 7;
+
+/// Kafka's `ProduceRequest.validateRecords`: a zstd batch in a Produce request older than v7
+/// is UNSUPPORTED_COMPRESSION_TYPE (the client negotiated a version that cannot promise it
+/// reads zstd back, e.g. sarama before 1.23 sends zstd in v3). Like Kafka, the partition's
+/// first batch decides.
+fn check_codec_allowed(api_version: i16, data: &PartitionProduceData) -> Result<(), (i16, String)> {
+    if api_version >= FIRST_ZSTD_PRODUCE_VERSION {
+        return Ok(());
+    }
+    let Some(header) = data
+        .records
+        .as_ref()
+        .and_then(|records| BatchHeader::parse(records).ok())
+    else {
+        return Ok(()); // the log's validation answers
+    };
+    if header.compression_codec() == Compression::Zstd.id() {
+        return Err((
+            ResponseError::UnsupportedCompressionType.code(),
+            format!(
+                "Produce requests with version {api_version} are not allowed to use ZStandard compression"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Kafka's rules for the transactional part of a Produce request: a request with a
