@@ -1,5 +1,6 @@
 //! The real-client compatibility suite: third-party Kafka clients (kafkajs, confluent-kafka
-//! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2) run the
+//! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2, Debian's Go
+//! sarama) run the
 //! scenario programs under `tests/compat/` against the real `quill` binary, one line per
 //! client × scenario, and regenerate `docs/compatibility.md`.
 //!
@@ -50,14 +51,16 @@ enum Client {
     ConfluentKafka,
     KafkaPython,
     Kcat,
+    Sarama,
     QuillCli,
 }
 
-const CLIENTS: [Client; 5] = [
+const CLIENTS: [Client; 6] = [
     Client::Kafkajs,
     Client::ConfluentKafka,
     Client::KafkaPython,
     Client::Kcat,
+    Client::Sarama,
     Client::QuillCli,
 ];
 
@@ -68,6 +71,7 @@ impl Client {
             Client::ConfluentKafka => "confluent-kafka",
             Client::KafkaPython => "kafka-python",
             Client::Kcat => "kcat",
+            Client::Sarama => "sarama",
             Client::QuillCli => "quill-cli",
         }
     }
@@ -90,11 +94,12 @@ const SCENARIOS: [(u8, &str, &str); 10] = [
 
 /// Scenario 10 runs after all the others and reads what each writer produced in scenario 4:
 /// (writer, values in its compression topic).
-const INTEROP_WRITERS: [(Client, usize); 5] = [
+const INTEROP_WRITERS: [(Client, usize); 6] = [
     (Client::Kafkajs, 100),
     (Client::ConfluentKafka, 125),
     (Client::KafkaPython, 125),
     (Client::Kcat, 125),
+    (Client::Sarama, 100),
     (Client::QuillCli, 125),
 ];
 const INTEROP_SCENARIO: u8 = 10;
@@ -116,6 +121,7 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
                        (`All broker connections are down: terminating`): it cannot ride a restart"),
     (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
     (Client::QuillCli, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::Sarama, 7, "eachBatch and pause/resume are kafkajs APIs"),
 ];
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
@@ -137,6 +143,21 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::QuillCli, 3, "no client timestamps (the CLI cannot set them); headers given as a \
                            --format json object are sent in key order"),
     (Client::QuillCli, 9, "idempotent producer and read_committed consumer; no transactions in the CLI"),
+    (Client::Sarama, 1, "ClusterAdmin.ListTopics and DescribeConfig send DescribeConfigs v0, which Kafka 4.0 \
+                         removed (KIP-896): checked refused (connection closed); topics listed from Metadata, \
+                         configs described with sarama's DescribeConfigsRequest v1; AlterConfigs (no \
+                         incremental API in sarama 1.22.1)"),
+    (Client::Sarama, 2, "default NewHashPartitioner: FNV-1a, not Java's murmur2 (5 of the 10 test keys \
+                         land elsewhere on 3 partitions); murmur2 = Java with NewCustomPartitioner(WithAbsFirst(), \
+                         WithCustomHashFunction(a murmur2 hash.Hash32)): sarama ships no murmur2; \
+                         NewReferenceHashPartitioner: FNV-1a with Java's sign rule"),
+    (Client::Sarama, 4, "no zstd: sarama 1.22.1 sends zstd batches in Produce v3, refused with \
+                         UNSUPPORTED_COMPRESSION_TYPE as by Kafka (checked), and its Fetch v4 of a \
+                         compression.type=zstd topic likewise"),
+    (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24); \
+                         Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
+                         OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
+    (Client::Sarama, 9, "idempotent producer and read_committed consumer; no transactions in sarama 1.22.1"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
@@ -165,6 +186,8 @@ const INSTALL_HINT: &str = "run ./scripts/install-test-deps.sh (./scripts/test.s
 struct Toolchain {
     root: PathBuf,
     python: PathBuf,
+    /// The sarama scenario programs, one binary (`tests/compat/go/sarama`).
+    sarama: PathBuf,
     versions: BTreeMap<Client, String>,
 }
 
@@ -235,6 +258,17 @@ fn toolchain() -> Toolchain {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or("?");
     versions.insert(Client::Kcat, format!("{version} (librdkafka {librdkafka})"));
+    let go = run_capture(Command::new("go").arg("version"))
+        .unwrap_or_else(|| panic!("go is not installed: {INSTALL_HINT}"));
+    let go = go.split_whitespace().nth(2).unwrap_or("?").to_string();
+    let sarama = build_go_scenarios(&root, "sarama");
+    versions.insert(
+        Client::Sarama,
+        format!(
+            "{} (Debian golang-github-shopify-sarama-dev, {go})",
+            debian_version("golang-github-shopify-sarama-dev")
+        ),
+    );
     let quill =
         run_capture(Command::new(env!("CARGO_BIN_EXE_quill")).arg("--version")).unwrap_or_default();
     versions.insert(
@@ -244,8 +278,57 @@ fn toolchain() -> Toolchain {
     Toolchain {
         root,
         python,
+        sarama,
         versions,
     }
+}
+
+/// The upstream part of an installed Debian package's version (`1.22.1` of `1.22.1-1`).
+fn debian_version(package: &str) -> String {
+    run_capture(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}"])
+            .arg(package),
+    )
+    .map(|version| {
+        let version = version.trim();
+        let upstream = version
+            .rsplit_once('-')
+            .map_or(version, |(upstream, _)| upstream);
+        upstream.to_string()
+    })
+    .unwrap_or_else(|| panic!("{package} is not installed: {INSTALL_HINT}"))
+}
+
+/// Builds the Go scenario programs of `tests/compat/go/<library>` into one binary, offline:
+/// GOPATH mode over Debian's packaged sources in /usr/share/gocode (no module download, no
+/// toolchain switch), with a build cache under target/ so that a rebuild of unchanged programs
+/// takes well under a second.
+fn build_go_scenarios(root: &Path, library: &str) -> PathBuf {
+    let out_dir = root.join("target/compat-go");
+    let binary = out_dir.join(format!("{library}-scenarios"));
+    let output = Command::new("go")
+        .current_dir(root)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(format!("./tests/compat/go/{library}"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", out_dir.join("cache"))
+        // Debian's DataDog/zstd calls a zstd function deprecated in the packaged libzstd.
+        .env("CGO_CFLAGS", "-O2 -g -Wno-deprecated-declarations")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("running go build: {error}: {INSTALL_HINT}"));
+    assert!(
+        output.status.success(),
+        "building the {library} scenario programs failed ({INSTALL_HINT}):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
 }
 
 /// The value of `"field": "value"` in a small JSON document (package.json).
@@ -301,6 +384,12 @@ impl Case {
                     .env("QUILL_BIN", env!("CARGO_BIN_EXE_quill"));
                 command
             }
+            Client::Sarama => {
+                // One binary holds every scenario: it runs the one named after the file.
+                let mut command = Command::new(&tools.sarama);
+                command.arg(self.program.file_stem().unwrap());
+                command
+            }
         };
         command
             .current_dir(self.program.parent().unwrap())
@@ -331,6 +420,7 @@ fn cases(tools: &Toolchain) -> Vec<Case> {
                 Client::KafkaPython => dir.join(format!("python/kafkapython_{number}_{stem}.py")),
                 Client::Kcat => dir.join(format!("kcat/{number}_{stem}.sh")),
                 Client::QuillCli => dir.join(format!("quill/{number}_{stem}.sh")),
+                Client::Sarama => dir.join(format!("go/sarama/{number}_{stem}.go")),
             };
             let applicable = not_applicable(client, number).is_none();
             assert_eq!(

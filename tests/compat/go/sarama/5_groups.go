@@ -1,0 +1,146 @@
+// Scenario 5 with sarama's ConsumerGroup, with each balance strategy sarama 1.22.1 has (range
+// and round-robin; BalanceStrategySticky came in sarama 1.24): two members of a group split the
+// partitions as the strategy says, a second group sees everything (fan-out), a leaving
+// member's partitions move to the other (rebalance), committed offsets survive the members
+// leaving, and broker restarts (SIGTERM, then SIGKILL).
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/Shopify/sarama"
+)
+
+func init() { register("5_groups", groupsScenario) }
+
+const groupPartitions = 4
+
+func produceValues(topic string, from, count int) []string {
+	producer := syncProducer(func(c *sarama.Config) { c.Producer.Partitioner = sarama.NewManualPartitioner })
+	defer producer.Close()
+	var messages []*sarama.ProducerMessage
+	var values []string
+	for i := from; i < from+count; i++ {
+		values = append(values, fmt.Sprint(i))
+		messages = append(messages, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % groupPartitions),
+			Value: sarama.StringEncoder(fmt.Sprint(i))})
+	}
+	send(producer, messages)
+	sort.Strings(values)
+	return values
+}
+
+// produced lists the values 0..count-1 as produceValues sorts them.
+func produced(count int) []string {
+	var values []string
+	for i := 0; i < count; i++ {
+		values = append(values, fmt.Sprint(i))
+	}
+	return sortedStrings(values)
+}
+
+func sortedStrings(values []string) []string {
+	sorted := append([]string(nil), values...)
+	sort.Strings(sorted)
+	return sorted
+}
+
+// splitsLike checks the two members' partitions are what `strategy` gives two members on one
+// topic of 4 partitions: range gives each a contiguous half, round-robin alternates.
+func splitsLike(strategy string, first, second []int32) bool {
+	if len(first) != 2 || len(second) != 2 {
+		return false
+	}
+	switch strategy {
+	case "range":
+		return first[1] == first[0]+1 && second[1] == second[0]+1
+	default:
+		return first[1] == first[0]+2 && second[1] == second[0]+2
+	}
+}
+
+func groupsScenario() {
+	topic := topicName("groups")
+	step("create")
+	createTopics(topicSpec{topic, groupPartitions, nil})
+	count := 0
+	var lastGroup string
+	for _, strategy := range []sarama.BalanceStrategy{sarama.BalanceStrategyRange, sarama.BalanceStrategyRoundRobin} {
+		name := strategy.Name()
+		step("same-group-splits-" + name)
+		group := fmt.Sprintf("%s-a-%s", topic, name)
+		a1 := startMember("a1", group, topic, strategy)
+		a2 := startMember("a2", group, topic, strategy)
+		// Produce once both members hold their share: every message is then seen exactly once.
+		waitUntil("two members sharing the partitions", 40, func() bool {
+			_, first := a1.snapshot()
+			_, second := a2.snapshot()
+			all := append(append([]int32(nil), first...), second...)
+			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+			return len(first) > 0 && len(second) > 0 && fmt.Sprint(all) == fmt.Sprint(partitionList(groupPartitions))
+		})
+		_, first := a1.snapshot()
+		_, second := a2.snapshot()
+		check(splitsLike(name, first, second), "%s split: %v and %v", name, first, second)
+		// A new group starts from the oldest offset: it sees what earlier groups saw too.
+		produceValues(topic, count, 40)
+		count += 40
+		expected := produced(count)
+		waitUntil("the group seeing every message", 40, func() bool {
+			seen1, _ := a1.snapshot()
+			seen2, _ := a2.snapshot()
+			return len(seen1)+len(seen2) >= count
+		})
+		seen1, _ := a1.snapshot()
+		seen2, _ := a2.snapshot()
+		checkEq(sortedStrings(append(seen1, seen2...)), expected, "each message once in the group ("+name+")")
+
+		step("rebalance-on-leave-" + name)
+		a2.close()
+		waitUntil("a1 taking over every partition", 40, func() bool {
+			_, assigned := a1.snapshot()
+			return fmt.Sprint(assigned) == fmt.Sprint(partitionList(groupPartitions))
+		})
+		a1.close()
+		lastGroup = group
+	}
+
+	step("fan-out")
+	b := startMember("b", topic+"-b", topic, sarama.BalanceStrategyRange)
+	waitUntil("group B seeing every message", 40, func() bool {
+		seen, _ := b.snapshot()
+		return len(seen) >= count
+	})
+	seen, _ := b.snapshot()
+	checkEq(len(seen), count, "messages group B saw")
+	b.close()
+
+	step("commits-survive")
+	expected := produceValues(topic, count, 8)
+	count += 8
+	a3 := startMember("a3", lastGroup, topic, sarama.BalanceStrategyRoundRobin)
+	waitUntil("the 8 messages produced after the group left", 40, func() bool {
+		seen, _ := a3.snapshot()
+		return len(seen) >= 8
+	})
+	seen, _ = a3.snapshot()
+	checkEq(sortedStrings(seen), expected, "resumed from the committed offsets")
+	a3.close()
+
+	for phase := int32(1); phase <= 2; phase++ {
+		step(fmt.Sprintf("commits-survive-restart-%d", phase))
+		requestRestart(phase)
+		waitUntil(fmt.Sprintf("the runner restarting the broker (%d)", phase), 60, func() bool { return restarted(phase) })
+		expected := produceValues(topic, count, 4)
+		count += 4
+		m := startMember(fmt.Sprintf("r%d", phase), lastGroup, topic, sarama.BalanceStrategyRoundRobin)
+		waitUntil(fmt.Sprintf("the 4 messages produced after restart %d", phase), 40, func() bool {
+			seen, _ := m.snapshot()
+			return len(seen) >= 4
+		})
+		seen, _ := m.snapshot()
+		checkEq(sortedStrings(seen), expected, fmt.Sprintf("resumed from the committed offsets after restart %d", phase))
+		m.close()
+	}
+}
