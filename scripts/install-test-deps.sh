@@ -5,7 +5,7 @@
 #    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
 #  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
 #    exactly as pinned by tests/compat/node/package-lock.json
-#  - Go and Debian's packaged Go Kafka library sources (sarama) under /usr/share/gocode: the
+#  - Go and Debian's packaged Go Kafka library sources (sarama, kafka-go) under /usr/share/gocode: the
 #    scenario programs of tests/compat/go are built from them offline by the test runner
 # Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
 set -euo pipefail
@@ -25,6 +25,7 @@ fi
 missing=()
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || missing+=(golang-github-shopify-sarama-dev)
+[ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ] || missing+=(golang-github-segmentio-kafka-go-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq

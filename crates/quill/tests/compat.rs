@@ -1,6 +1,6 @@
 //! The real-client compatibility suite: third-party Kafka clients (kafkajs, confluent-kafka
 //! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2, Debian's Go
-//! sarama) run the
+//! sarama and kafka-go) run the
 //! scenario programs under `tests/compat/` against the real `quill` binary, one line per
 //! client × scenario, and regenerate `docs/compatibility.md`.
 //!
@@ -52,15 +52,17 @@ enum Client {
     KafkaPython,
     Kcat,
     Sarama,
+    KafkaGo,
     QuillCli,
 }
 
-const CLIENTS: [Client; 6] = [
+const CLIENTS: [Client; 7] = [
     Client::Kafkajs,
     Client::ConfluentKafka,
     Client::KafkaPython,
     Client::Kcat,
     Client::Sarama,
+    Client::KafkaGo,
     Client::QuillCli,
 ];
 
@@ -72,6 +74,7 @@ impl Client {
             Client::KafkaPython => "kafka-python",
             Client::Kcat => "kcat",
             Client::Sarama => "sarama",
+            Client::KafkaGo => "kafka-go",
             Client::QuillCli => "quill-cli",
         }
     }
@@ -122,7 +125,21 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
     (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
     (Client::QuillCli, 7, "eachBatch and pause/resume are kafkajs APIs"),
     (Client::Sarama, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::KafkaGo, 2, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 3, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 4, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 5, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 6, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::KafkaGo, 8, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 9, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 10, KAFKA_GO_V1_FORMAT),
 ];
+
+/// Why kafka-go 0.2.1 (Debian bookworm's) has only scenario 1.
+const KAFKA_GO_V1_FORMAT: &str = "kafka-go 0.2.1 produces and fetches only with Produce v2 / \
+    Fetch v2 (message format v1), which Kafka 4.0 removed (KIP-896), as Quill does: checked \
+    refused in scenario 1";
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
 #[rustfmt::skip]
@@ -158,6 +175,10 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
                          Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
                          OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
     (Client::Sarama, 9, "idempotent producer and read_committed consumer; no transactions in sarama 1.22.1"),
+    (Client::KafkaGo, 1, "metadata (Metadata v1; ReadPartitions() without topics gets none, as from \
+                          Kafka), ListOffsets v1, DeleteTopics v1; CreateTopics v0, Produce v2 and \
+                          Fetch v2 checked refused (connection closed, nothing created or written) \
+                          as by Kafka 4.0 (KIP-896); topics created by the runner"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
@@ -188,6 +209,8 @@ struct Toolchain {
     python: PathBuf,
     /// The sarama scenario programs, one binary (`tests/compat/go/sarama`).
     sarama: PathBuf,
+    /// The kafka-go scenario programs, one binary (`tests/compat/go/kafkago`).
+    kafka_go: PathBuf,
     versions: BTreeMap<Client, String>,
 }
 
@@ -269,6 +292,14 @@ fn toolchain() -> Toolchain {
             debian_version("golang-github-shopify-sarama-dev")
         ),
     );
+    let kafka_go = build_go_scenarios(&root, "kafkago");
+    versions.insert(
+        Client::KafkaGo,
+        format!(
+            "{} (Debian golang-github-segmentio-kafka-go-dev, {go})",
+            debian_version("golang-github-segmentio-kafka-go-dev")
+        ),
+    );
     let quill =
         run_capture(Command::new(env!("CARGO_BIN_EXE_quill")).arg("--version")).unwrap_or_default();
     versions.insert(
@@ -279,6 +310,7 @@ fn toolchain() -> Toolchain {
         root,
         python,
         sarama,
+        kafka_go,
         versions,
     }
 }
@@ -384,9 +416,14 @@ impl Case {
                     .env("QUILL_BIN", env!("CARGO_BIN_EXE_quill"));
                 command
             }
-            Client::Sarama => {
+            Client::Sarama | Client::KafkaGo => {
                 // One binary holds every scenario: it runs the one named after the file.
-                let mut command = Command::new(&tools.sarama);
+                let binary = if self.client == Client::Sarama {
+                    &tools.sarama
+                } else {
+                    &tools.kafka_go
+                };
+                let mut command = Command::new(binary);
                 command.arg(self.program.file_stem().unwrap());
                 command
             }
@@ -421,6 +458,7 @@ fn cases(tools: &Toolchain) -> Vec<Case> {
                 Client::Kcat => dir.join(format!("kcat/{number}_{stem}.sh")),
                 Client::QuillCli => dir.join(format!("quill/{number}_{stem}.sh")),
                 Client::Sarama => dir.join(format!("go/sarama/{number}_{stem}.go")),
+                Client::KafkaGo => dir.join(format!("go/kafkago/{number}_{stem}.go")),
             };
             let applicable = not_applicable(client, number).is_none();
             assert_eq!(
@@ -538,14 +576,15 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// kcat has no admin API: creates the topics its script declares on its
-/// `# quill-compat-topics:` line (`suffix=partitions[:name=value,...]`).
+/// kcat has no admin API, and kafka-go 0.2.1 none Kafka 4.0 still speaks: creates the topics
+/// a program declares on its `# quill-compat-topics:` (or `// quill-compat-topics:`) line
+/// (`suffix=partitions[:name=value,...]`).
 fn precreate_topics(program: &Path, address: &str, prefix: &str) {
     let text = std::fs::read_to_string(program).unwrap();
-    let Some(line) = text
-        .lines()
-        .find_map(|line| line.strip_prefix("# quill-compat-topics:"))
-    else {
+    let Some(line) = text.lines().find_map(|line| {
+        line.strip_prefix("# quill-compat-topics:")
+            .or_else(|| line.strip_prefix("// quill-compat-topics:"))
+    }) else {
         return;
     };
     let mut client = TestClient::connect(address);
@@ -580,7 +619,7 @@ fn run_case(case: &Case, tools: &Toolchain, shared: &BrokerProcess) -> Outcome {
     if RESTART_SCENARIOS.contains(&case.scenario) {
         return run_restart_case(case, tools, &prefix, started);
     }
-    if case.client == Client::Kcat {
+    if matches!(case.client, Client::Kcat | Client::KafkaGo) {
         precreate_topics(&case.program, &shared.address(), &prefix);
     }
     let command = case.command(tools, &shared.address(), &prefix);
@@ -602,7 +641,7 @@ fn run_restart_case(case: &Case, tools: &Toolchain, prefix: &str, started: Insta
     let dir = tempfile::tempdir().unwrap();
     let broker = Arc::new(Mutex::new(BrokerProcess::start(dir.path(), &[])));
     let address = broker.lock().unwrap().address();
-    if case.client == Client::Kcat {
+    if matches!(case.client, Client::Kcat | Client::KafkaGo) {
         precreate_topics(&case.program, &address, prefix);
     }
     let command = case.command(tools, &address, prefix);
