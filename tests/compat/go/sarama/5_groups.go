@@ -60,6 +60,59 @@ func splitsLike(strategy string, first, second []int32) bool {
 	}
 }
 
+// checkGroupViews checks what sarama's ClusterAdmin shows of a stable two-member group
+// (ListGroups v0, DescribeGroups v0, OffsetFetch v1): its protocol, each member's subscription
+// and assignment as sarama decodes them (the leader's plan, relayed by the coordinator), and
+// the committed offsets once the members have committed what they saw.
+func checkGroupViews(group, strategy, topic string, claims map[string][]int32) {
+	admin := newAdmin()
+	defer admin.Close()
+	groups, err := admin.ListConsumerGroups()
+	must(err, "ListConsumerGroups")
+	checkEq(groups[group], "consumer", "protocol type of "+group+" in ListGroups")
+	described, err := admin.DescribeConsumerGroups([]string{group})
+	must(err, "DescribeConsumerGroups")
+	checkEq(len(described), 1, "groups described")
+	description := described[0]
+	checkEq([]interface{}{description.Err, description.State, description.ProtocolType, description.Protocol},
+		[]interface{}{sarama.ErrNoError, "Stable", "consumer", strategy}, "DescribeGroups of "+group)
+	checkEq(len(description.Members), 2, "members")
+	var assigned [][]int32
+	for memberID, member := range description.Members {
+		metadata, err := member.GetMemberMetadata()
+		must(err, "member metadata of "+memberID)
+		checkEq(metadata.Topics, []string{topic}, "subscription of "+memberID)
+		assignment, err := member.GetMemberAssignment()
+		must(err, "member assignment of "+memberID)
+		partitions := append([]int32(nil), assignment.Topics[topic]...)
+		sort.Slice(partitions, func(i, j int) bool { return partitions[i] < partitions[j] })
+		assigned = append(assigned, partitions)
+	}
+	sort.Slice(assigned, func(i, j int) bool { return assigned[i][0] < assigned[j][0] })
+	var wanted [][]int32
+	for _, partitions := range claims {
+		wanted = append(wanted, partitions)
+	}
+	sort.Slice(wanted, func(i, j int) bool { return wanted[i][0] < wanted[j][0] })
+	checkEq(assigned, wanted, "assignments DescribeGroups shows")
+	// Every message was marked; commits go out every 200 ms.
+	waitUntil("the group's commits of every partition's end", 20, func() bool {
+		offsets, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: partitionList(groupPartitions)})
+		must(err, "ListConsumerGroupOffsets")
+		client := newClient(config())
+		defer client.Close()
+		for partition := int32(0); partition < groupPartitions; partition++ {
+			block := offsets.GetBlock(topic, partition)
+			end, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
+			must(err, "GetOffset")
+			if block == nil || block.Err != sarama.ErrNoError || block.Offset != end {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func groupsScenario() {
 	topic := topicName("groups")
 	step("create")
@@ -95,6 +148,9 @@ func groupsScenario() {
 		seen1, _ := a1.snapshot()
 		seen2, _ := a2.snapshot()
 		checkEq(sortedStrings(append(seen1, seen2...)), expected, "each message once in the group ("+name+")")
+
+		step("admin-views-" + name)
+		checkGroupViews(group, name, topic, map[string][]int32{"a1": first, "a2": second})
 
 		step("rebalance-on-leave-" + name)
 		a2.close()
