@@ -653,3 +653,50 @@ fn zstd_needs_produce_v7_and_fetch_v10_as_in_kafka() {
     let values = decode_values(read.records.as_ref().unwrap());
     assert_eq!(values, vec![(0, "v-0".to_string()), (1, "v-1".to_string())]);
 }
+
+/// Kafka's other checks of a Produce records section: from v3 on exactly one batch per
+/// partition, and a client batch's base offset 0; both INVALID_RECORD, nothing written.
+#[test]
+fn a_produce_partition_carries_one_batch_at_base_offset_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    let create = create_topic_request("one-batch", 1, 1, &[]);
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+
+    let two = [
+        good_batch(Compression::None, 0, 2),
+        good_batch(Compression::None, 2, 2),
+    ]
+    .concat();
+    let refused = produce(&mut client, "one-batch", Bytes::from(two), 9);
+    assert_eq!(refused.error_code, INVALID_RECORD, "{refused:?}");
+    assert!(
+        refused
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("exactly one record batch")),
+        "{refused:?}"
+    );
+
+    let mut moved = good_batch(Compression::Gzip, 0, 2).to_vec();
+    moved[..8].copy_from_slice(&42i64.to_be_bytes()); // base offset: outside the CRC
+    let refused = produce(&mut client, "one-batch", Bytes::from(moved), 9);
+    assert_eq!(refused.error_code, INVALID_RECORD, "{refused:?}");
+    assert!(
+        refused
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("should be 0, but it is 42")),
+        "{refused:?}"
+    );
+    assert_eq!(high_watermark(&mut client, "one-batch"), 0);
+
+    let accepted = produce(
+        &mut client,
+        "one-batch",
+        good_batch(Compression::None, 0, 2),
+        9,
+    );
+    assert_eq!((accepted.error_code, accepted.base_offset), (0, 0));
+}
