@@ -1,6 +1,6 @@
 //! The real-client compatibility suite: third-party Kafka clients (kafkajs, confluent-kafka
 //! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2, Debian's Go
-//! sarama and kafka-go) run the
+//! sarama, kafka-go and confluent-kafka-go) run the
 //! scenario programs under `tests/compat/` against the real `quill` binary, one line per
 //! client × scenario, and regenerate `docs/compatibility.md`.
 //!
@@ -53,16 +53,18 @@ enum Client {
     Kcat,
     Sarama,
     KafkaGo,
+    ConfluentKafkaGo,
     QuillCli,
 }
 
-const CLIENTS: [Client; 7] = [
+const CLIENTS: [Client; 8] = [
     Client::Kafkajs,
     Client::ConfluentKafka,
     Client::KafkaPython,
     Client::Kcat,
     Client::Sarama,
     Client::KafkaGo,
+    Client::ConfluentKafkaGo,
     Client::QuillCli,
 ];
 
@@ -75,6 +77,7 @@ impl Client {
             Client::Kcat => "kcat",
             Client::Sarama => "sarama",
             Client::KafkaGo => "kafka-go",
+            Client::ConfluentKafkaGo => "confluent-kafka-go",
             Client::QuillCli => "quill-cli",
         }
     }
@@ -97,12 +100,13 @@ const SCENARIOS: [(u8, &str, &str); 10] = [
 
 /// Scenario 10 runs after all the others and reads what each writer produced in scenario 4:
 /// (writer, values in its compression topic).
-const INTEROP_WRITERS: [(Client, usize); 6] = [
+const INTEROP_WRITERS: [(Client, usize); 7] = [
     (Client::Kafkajs, 100),
     (Client::ConfluentKafka, 125),
     (Client::KafkaPython, 125),
     (Client::Kcat, 125),
     (Client::Sarama, 100),
+    (Client::ConfluentKafkaGo, 125),
     (Client::QuillCli, 125),
 ];
 const INTEROP_SCENARIO: u8 = 10;
@@ -131,6 +135,7 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
     (Client::KafkaGo, 5, KAFKA_GO_V1_FORMAT),
     (Client::KafkaGo, 6, KAFKA_GO_V1_FORMAT),
     (Client::KafkaGo, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::ConfluentKafkaGo, 7, "eachBatch and pause/resume are kafkajs APIs"),
     (Client::KafkaGo, 8, KAFKA_GO_V1_FORMAT),
     (Client::KafkaGo, 9, KAFKA_GO_V1_FORMAT),
     (Client::KafkaGo, 10, KAFKA_GO_V1_FORMAT),
@@ -179,6 +184,11 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
                           Kafka), ListOffsets v1, DeleteTopics v1; CreateTopics v0, Produce v2 and \
                           Fetch v2 checked refused (connection closed, nothing created or written) \
                           as by Kafka 4.0 (KIP-896); topics created by the runner"),
+    (Client::ConfluentKafkaGo, 1, "no delete-records step: confluent-kafka-go 0.11.6 has no DeleteRecords; \
+                                   AlterConfigs (no incremental API)"),
+    (Client::ConfluentKafkaGo, 2, "murmur2_random = Java; default consistent_random: key-stable"),
+    (Client::ConfluentKafkaGo, 9, "idempotent producer and read_committed consumer; no transactions in \
+                                   confluent-kafka-go 0.11.6 (they came in 1.4)"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
@@ -211,6 +221,8 @@ struct Toolchain {
     sarama: PathBuf,
     /// The kafka-go scenario programs, one binary (`tests/compat/go/kafkago`).
     kafka_go: PathBuf,
+    /// The confluent-kafka-go scenario programs, one binary (`tests/compat/go/confluentgo`).
+    confluent_kafka_go: PathBuf,
     versions: BTreeMap<Client, String>,
 }
 
@@ -300,6 +312,17 @@ fn toolchain() -> Toolchain {
             debian_version("golang-github-segmentio-kafka-go-dev")
         ),
     );
+    let confluent_kafka_go = build_go_scenarios(&root, "confluentgo");
+    let librdkafka = run_capture(Command::new("pkg-config").args(["--modversion", "rdkafka"]))
+        .unwrap_or_default();
+    versions.insert(
+        Client::ConfluentKafkaGo,
+        format!(
+            "{} (Debian golang-github-confluentinc-confluent-kafka-go-dev, librdkafka {}, {go})",
+            debian_version("golang-github-confluentinc-confluent-kafka-go-dev"),
+            librdkafka.trim()
+        ),
+    );
     let quill =
         run_capture(Command::new(env!("CARGO_BIN_EXE_quill")).arg("--version")).unwrap_or_default();
     versions.insert(
@@ -311,6 +334,7 @@ fn toolchain() -> Toolchain {
         python,
         sarama,
         kafka_go,
+        confluent_kafka_go,
         versions,
     }
 }
@@ -416,12 +440,12 @@ impl Case {
                     .env("QUILL_BIN", env!("CARGO_BIN_EXE_quill"));
                 command
             }
-            Client::Sarama | Client::KafkaGo => {
+            Client::Sarama | Client::KafkaGo | Client::ConfluentKafkaGo => {
                 // One binary holds every scenario: it runs the one named after the file.
-                let binary = if self.client == Client::Sarama {
-                    &tools.sarama
-                } else {
-                    &tools.kafka_go
+                let binary = match self.client {
+                    Client::Sarama => &tools.sarama,
+                    Client::KafkaGo => &tools.kafka_go,
+                    _ => &tools.confluent_kafka_go,
                 };
                 let mut command = Command::new(binary);
                 command.arg(self.program.file_stem().unwrap());
@@ -459,6 +483,7 @@ fn cases(tools: &Toolchain) -> Vec<Case> {
                 Client::QuillCli => dir.join(format!("quill/{number}_{stem}.sh")),
                 Client::Sarama => dir.join(format!("go/sarama/{number}_{stem}.go")),
                 Client::KafkaGo => dir.join(format!("go/kafkago/{number}_{stem}.go")),
+                Client::ConfluentKafkaGo => dir.join(format!("go/confluentgo/{number}_{stem}.go")),
             };
             let applicable = not_applicable(client, number).is_none();
             assert_eq!(
