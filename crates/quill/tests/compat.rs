@@ -179,6 +179,8 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24); \
                          Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
                          OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
+    (Client::Sarama, 8, "an idempotent producer (Idempotent, one request in flight): also no message \
+                         written twice"),
     (Client::Sarama, 9, "idempotent producer and read_committed consumer; no transactions in sarama 1.22.1"),
     (Client::KafkaGo, 1, "metadata (Metadata v1; ReadPartitions() without topics gets none, as from \
                           Kafka), ListOffsets v1, DeleteTopics v1; CreateTopics v0, Produce v2 and \
