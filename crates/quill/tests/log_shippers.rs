@@ -1,6 +1,6 @@
 //! Log shippers that produce to Kafka, as operators run them: rsyslog with omkafka (Debian's
 //! rsyslog-kafka, on librdkafka) receives lines on a local syslog socket and ships them to
-//! Quill; the quill CLI reads them back. `scripts/install-test-deps.sh` installs the shippers;
+//! Quill, also across a broker restart; the quill CLI reads them back. `scripts/install-test-deps.sh` installs the shippers;
 //! a missing one fails the test with that instruction.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -103,7 +103,7 @@ fn read_back(broker: &str, topic: &str, count: usize) -> Vec<(String, String, St
 #[test]
 fn rsyslog_omkafka_ships_log_lines_the_cli_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(&dir.path().join("data"), &[]);
+    let mut broker = BrokerProcess::start(&dir.path().join("data"), &[]);
     let address = broker.address();
     let topic = "syslog";
     quill(&address, &["topic", "create", topic, "-p", "3"], None).ok();
@@ -174,4 +174,25 @@ action(type="omkafka" broker=["{address}"] topic="{topic}" key="rsyslog-test" te
     let dense: Vec<String> = (0..lines.len()).map(|o| o.to_string()).collect();
     assert_eq!(offsets, dense);
     assert!(records.iter().all(|(_, _, key, _)| key == "rsyslog-test"));
+
+    // Lines logged while the broker is down wait in omkafka (librdkafka's queue) and arrive,
+    // in order, once it is back on the same port.
+    assert_eq!(broker.stop_with("TERM"), Some(0));
+    let later: Vec<String> = (20..30)
+        .map(|index| format!("line {index}: logged while the broker was down"))
+        .collect();
+    log_lines(&socket, "quill-app", &later);
+    broker.restart();
+    let records = read_back(&address, topic, lines.len() + later.len());
+    rsyslog.assert_running();
+    let values: Vec<&str> = records
+        .iter()
+        .map(|(_, _, _, value)| value.as_str())
+        .collect();
+    let expected: Vec<String> = lines
+        .iter()
+        .chain(&later)
+        .map(|line| format!("quill-app {line}"))
+        .collect();
+    assert_eq!(values, expected, "rsyslogd output:\n{}", rsyslog.output());
 }
