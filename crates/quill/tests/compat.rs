@@ -176,7 +176,8 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::Sarama, 4, "no zstd: sarama 1.22.1 sends zstd batches in Produce v3, refused with \
                          UNSUPPORTED_COMPRESSION_TYPE as by Kafka (checked), and its Fetch v4 of a \
                          compression.type=zstd topic likewise"),
-    (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24); \
+    (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24), and \
+                         ClusterAdmin's views of each group (ListGroups, DescribeGroups, OffsetFetch); \
                          Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
                          OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
     (Client::Sarama, 8, "an idempotent producer (Idempotent, one request in flight): also no message \
