@@ -152,6 +152,25 @@ func groupsScenario() {
 		step("admin-views-" + name)
 		checkGroupViews(group, name, topic, map[string][]int32{"a1": first, "a2": second})
 
+		step("inconsistent-protocol-" + name)
+		// A member offering only the other strategy is refused (INCONSISTENT_GROUP_PROTOCOL)
+		// and the group goes on as it was: no rebalance.
+		generation, _ := a1.state()
+		other := sarama.BalanceStrategyRoundRobin
+		if name != "range" {
+			other = sarama.BalanceStrategyRange
+		}
+		stranger := startMember("stranger", group, topic, other)
+		waitUntil("the stranger's JoinGroup refused", 20, func() bool {
+			_, failure := stranger.state()
+			return failure != nil
+		})
+		_, failure := stranger.state()
+		checkEq(failure, error(sarama.ErrInconsistentGroupProtocol), "JoinGroup with another protocol")
+		stranger.close()
+		now, _ := a1.state()
+		checkEq(now, generation, "a1's generation after the refused join")
+
 		step("rebalance-on-leave-" + name)
 		a2.close()
 		waitUntil("a1 taking over every partition", 40, func() bool {

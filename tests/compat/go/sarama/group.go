@@ -13,15 +13,16 @@ import (
 // member is one sarama ConsumerGroup member consuming one topic in a loop of sessions (each
 // rebalance ends a session; Consume is called again), marking every message it sees.
 type member struct {
-	name     string
-	group    sarama.ConsumerGroup
-	topic    string
-	cancel   context.CancelFunc
-	done     chan struct{}
-	mu       sync.Mutex
-	seen     []string
-	assigned []int32
-	failure  error
+	name       string
+	group      sarama.ConsumerGroup
+	topic      string
+	cancel     context.CancelFunc
+	done       chan struct{}
+	mu         sync.Mutex
+	seen       []string
+	assigned   []int32
+	generation int32
+	failure    error
 }
 
 func startMember(name, groupID, topic string, strategy sarama.BalanceStrategy) *member {
@@ -64,6 +65,7 @@ func (m *member) Setup(session sarama.ConsumerGroupSession) error {
 	sort.Slice(claimed, func(i, j int) bool { return claimed[i] < claimed[j] })
 	m.mu.Lock()
 	m.assigned = claimed
+	m.generation = session.GenerationID()
 	m.mu.Unlock()
 	fmt.Printf("%s: generation %d, assigned %v\n", m.name, session.GenerationID(), claimed)
 	return nil
@@ -84,6 +86,12 @@ func (m *member) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 		session.MarkMessage(message, "")
 	}
 	return nil
+}
+
+func (m *member) state() (generation int32, failure error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.generation, m.failure
 }
 
 func (m *member) snapshot() (seen []string, assigned []int32) {
