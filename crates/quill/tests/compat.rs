@@ -177,7 +177,8 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
                          UNSUPPORTED_COMPRESSION_TYPE as by Kafka (checked), and its Fetch v4 of a \
                          compression.type=zstd topic likewise"),
     (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24), and \
-                         ClusterAdmin's views of each group (ListGroups, DescribeGroups, OffsetFetch); \
+                         ClusterAdmin's views of each group (ListGroups, DescribeGroups, OffsetFetch); a \
+                         member offering only the other strategy refused (INCONSISTENT_GROUP_PROTOCOL); \
                          Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
                          OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
     (Client::Sarama, 8, "an idempotent producer (Idempotent, one request in flight): also no message \
