@@ -372,6 +372,8 @@ fn build_go_scenarios(root: &Path, library: &str) -> PathBuf {
         .args(["build", "-o"])
         .arg(&binary)
         .arg(format!("./tests/compat/go/{library}"))
+        // No user go.env file: only these settings apply.
+        .env("GOENV", "off")
         .env("GO111MODULE", "off")
         .env("GOPATH", "/usr/share/gocode")
         .env("GOFLAGS", "-mod=mod")
