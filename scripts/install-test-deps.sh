@@ -6,6 +6,10 @@
 #  - kafka-python 3 into target/compat-kafka-python3 (tests/compat/features/requirements.txt)
 #  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
 #    exactly as pinned by tests/compat/node/package-lock.json
+#  - Go and Debian's packaged Go Kafka library sources (sarama, kafka-go, confluent-kafka-go) under
+#    /usr/share/gocode: the test runner builds tests/compat/go from them, offline
+#  - rsyslog with omkafka (rsyslog-kafka), the log shipper of crates/quill/tests/log_shippers.rs
+#    (not syslog-ng-mod-rdkafka: Debian's syslog-ng-core conflicts with rsyslog)
 # Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +22,20 @@ if ! command -v kcat >/dev/null 2>&1; then
   echo "installing kcat (Debian package)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+fi
+
+# Debian packages, installed only when missing (one apt-get for all of them).
+missing=()
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/Shopify/sarama ] || missing+=(golang-github-shopify-sarama-dev)
+[ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ] || missing+=(golang-github-segmentio-kafka-go-dev)
+[ -d /usr/share/gocode/src/github.com/confluentinc/confluent-kafka-go ] ||
+  missing+=(golang-github-confluentinc-confluent-kafka-go-dev) # with librdkafka-dev (cgo)
+dpkg-query -W -f '${Status}' rsyslog-kafka 2>/dev/null | grep -q 'ok installed' || missing+=(rsyslog-kafka)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 venv=target/compat-venv

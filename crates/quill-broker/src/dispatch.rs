@@ -308,7 +308,7 @@ async fn produce(state: &BrokerState, peer: SocketAddr, request: RequestFrame) -
             return Handled::Ready(Reply::Close);
         }
     };
-    let appended = handlers::produce::append(state, body).await;
+    let appended = handlers::produce::append(state, request.api_version, body).await;
     let waiting = state.metrics.waiting(crate::metrics::Waiting::Produce);
     Handled::Pending(Box::pin(async move {
         let outcome = appended.finish().await;

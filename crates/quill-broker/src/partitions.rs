@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,8 @@ pub struct Partition {
     /// `compression.type` names a codec, so appends may re-encode (and need a decode permit
     /// even for uncompressed batches); kept current by reconciliation, read without the lock.
     reencodes: std::sync::atomic::AtomicBool,
+    /// The topic's `compression.type` is zstd: Fetch below v10 is refused (KIP-110).
+    compression_type_zstd: AtomicBool,
 }
 
 impl Partition {
@@ -97,6 +99,8 @@ impl Partition {
         // Whatever survived recovery on disk is the durable prefix.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         let reencodes = std::sync::atomic::AtomicBool::new(log.config().compression_type.is_some());
+        let compression_type_zstd =
+            AtomicBool::new(log.config().compression_type == Some(quill_log::Compression::Zstd));
         Partition {
             topic: topic.to_string(),
             topic_id,
@@ -108,12 +112,19 @@ impl Partition {
             high_watermark: Arc::new(high_watermark),
             min_insync_replicas: AtomicI32::new(1),
             reencodes,
+            compression_type_zstd,
         }
     }
 
     /// The topic's effective `min.insync.replicas` (what an acks=-1 produce needs in the ISR).
     pub fn min_insync_replicas(&self) -> i32 {
         self.min_insync_replicas.load(Ordering::Acquire)
+    }
+
+    /// Whether the topic's effective `compression.type` is zstd (then every batch is stored in
+    /// zstd, which a Fetch below v10 cannot promise to read: Kafka refuses it).
+    pub fn compression_type_is_zstd(&self) -> bool {
+        self.compression_type_zstd.load(Ordering::Acquire)
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
@@ -588,6 +599,10 @@ impl PartitionManager {
                     partition
                         .reencodes
                         .store(config.compression_type.is_some(), Ordering::Release);
+                    partition.compression_type_zstd.store(
+                        config.compression_type == Some(quill_log::Compression::Zstd),
+                        Ordering::Release,
+                    );
                 }
                 match opened {
                     Ok(()) => self.forget_failed_open(&key),

@@ -1,5 +1,6 @@
 //! The real-client compatibility suite: third-party Kafka clients (kafkajs, confluent-kafka
-//! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2) run the
+//! with a recent librdkafka, kafka-python, Debian's kcat with librdkafka 2.0.2, Debian's Go
+//! sarama, kafka-go and confluent-kafka-go) run the
 //! scenario programs under `tests/compat/` against the real `quill` binary, one line per
 //! client × scenario, and regenerate `docs/compatibility.md`.
 //!
@@ -50,14 +51,20 @@ enum Client {
     ConfluentKafka,
     KafkaPython,
     Kcat,
+    Sarama,
+    KafkaGo,
+    ConfluentKafkaGo,
     QuillCli,
 }
 
-const CLIENTS: [Client; 5] = [
+const CLIENTS: [Client; 8] = [
     Client::Kafkajs,
     Client::ConfluentKafka,
     Client::KafkaPython,
     Client::Kcat,
+    Client::Sarama,
+    Client::KafkaGo,
+    Client::ConfluentKafkaGo,
     Client::QuillCli,
 ];
 
@@ -68,6 +75,9 @@ impl Client {
             Client::ConfluentKafka => "confluent-kafka",
             Client::KafkaPython => "kafka-python",
             Client::Kcat => "kcat",
+            Client::Sarama => "sarama",
+            Client::KafkaGo => "kafka-go",
+            Client::ConfluentKafkaGo => "confluent-kafka-go",
             Client::QuillCli => "quill-cli",
         }
     }
@@ -90,11 +100,13 @@ const SCENARIOS: [(u8, &str, &str); 10] = [
 
 /// Scenario 10 runs after all the others and reads what each writer produced in scenario 4:
 /// (writer, values in its compression topic).
-const INTEROP_WRITERS: [(Client, usize); 5] = [
+const INTEROP_WRITERS: [(Client, usize); 7] = [
     (Client::Kafkajs, 100),
     (Client::ConfluentKafka, 125),
     (Client::KafkaPython, 125),
     (Client::Kcat, 125),
+    (Client::Sarama, 100),
+    (Client::ConfluentKafkaGo, 125),
     (Client::QuillCli, 125),
 ];
 const INTEROP_SCENARIO: u8 = 10;
@@ -116,7 +128,23 @@ const NOT_APPLICABLE: &[(Client, u8, &str)] = &[
                        (`All broker connections are down: terminating`): it cannot ride a restart"),
     (Client::Kafkajs, 10, "kafkajs cannot decode the zstd batches the other clients write"),
     (Client::QuillCli, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::Sarama, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::KafkaGo, 2, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 3, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 4, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 5, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 6, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::ConfluentKafkaGo, 7, "eachBatch and pause/resume are kafkajs APIs"),
+    (Client::KafkaGo, 8, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 9, KAFKA_GO_V1_FORMAT),
+    (Client::KafkaGo, 10, KAFKA_GO_V1_FORMAT),
 ];
+
+/// Why kafka-go 0.2.1 (Debian bookworm's) has only scenario 1.
+const KAFKA_GO_V1_FORMAT: &str = "kafka-go 0.2.1 produces and fetches only with Produce v2 / \
+    Fetch v2 (message format v1), which Kafka 4.0 removed (KIP-896), as Quill does: checked \
+    refused in scenario 1";
 
 /// What a client covers in a scenario, when it is less (or more) than the title says.
 #[rustfmt::skip]
@@ -137,6 +165,34 @@ const COVERAGE_NOTES: &[(Client, u8, &str)] = &[
     (Client::QuillCli, 3, "no client timestamps (the CLI cannot set them); headers given as a \
                            --format json object are sent in key order"),
     (Client::QuillCli, 9, "idempotent producer and read_committed consumer; no transactions in the CLI"),
+    (Client::Sarama, 1, "ClusterAdmin.ListTopics and DescribeConfig send DescribeConfigs v0, which Kafka 4.0 \
+                         removed (KIP-896): checked refused (connection closed); topics listed from Metadata, \
+                         configs described with sarama's DescribeConfigsRequest v1; AlterConfigs (no \
+                         incremental API in sarama 1.22.1)"),
+    (Client::Sarama, 2, "default NewHashPartitioner: FNV-1a, not Java's murmur2 (5 of the 10 test keys \
+                         land elsewhere on 3 partitions); murmur2 = Java with NewCustomPartitioner(WithAbsFirst(), \
+                         WithCustomHashFunction(a murmur2 hash.Hash32)): sarama ships no murmur2; \
+                         NewReferenceHashPartitioner: FNV-1a with Java's sign rule"),
+    (Client::Sarama, 4, "no zstd: sarama 1.22.1 sends zstd batches in Produce v3, refused with \
+                         UNSUPPORTED_COMPRESSION_TYPE as by Kafka (checked), and its Fetch v4 of a \
+                         compression.type=zstd topic likewise"),
+    (Client::Sarama, 5, "ConsumerGroup with range and round-robin (sticky came in sarama 1.24), and \
+                         ClusterAdmin's views of each group (ListGroups, DescribeGroups, OffsetFetch); a \
+                         member offering only the other strategy refused (INCONSISTENT_GROUP_PROTOCOL); \
+                         Consumer.Offsets.Retention set: with the default sarama 1.22.1 commits with \
+                         OffsetCommit v1, which Kafka 4.0 removed (the broker closes the connection)"),
+    (Client::Sarama, 8, "an idempotent producer (Idempotent, one request in flight): also no message \
+                         written twice"),
+    (Client::Sarama, 9, "idempotent producer and read_committed consumer; no transactions in sarama 1.22.1"),
+    (Client::KafkaGo, 1, "metadata (Metadata v1; ReadPartitions() without topics gets none, as from \
+                          Kafka), ListOffsets v1, DeleteTopics v1; CreateTopics v0, Produce v2 and \
+                          Fetch v2 checked refused (connection closed, nothing created or written) \
+                          as by Kafka 4.0 (KIP-896); topics created by the runner"),
+    (Client::ConfluentKafkaGo, 1, "no delete-records step: confluent-kafka-go 0.11.6 has no DeleteRecords; \
+                                   AlterConfigs (no incremental API)"),
+    (Client::ConfluentKafkaGo, 2, "murmur2_random = Java; default consistent_random: key-stable"),
+    (Client::ConfluentKafkaGo, 9, "idempotent producer and read_committed consumer; no transactions in \
+                                   confluent-kafka-go 0.11.6 (they came in 1.4)"),
 ];
 
 fn not_yet(client: Client, scenario: u8) -> Option<(&'static str, &'static str)> {
@@ -165,6 +221,12 @@ const INSTALL_HINT: &str = "run ./scripts/install-test-deps.sh (./scripts/test.s
 struct Toolchain {
     root: PathBuf,
     python: PathBuf,
+    /// The sarama scenario programs, one binary (`tests/compat/go/sarama`).
+    sarama: PathBuf,
+    /// The kafka-go scenario programs, one binary (`tests/compat/go/kafkago`).
+    kafka_go: PathBuf,
+    /// The confluent-kafka-go scenario programs, one binary (`tests/compat/go/confluentgo`).
+    confluent_kafka_go: PathBuf,
     versions: BTreeMap<Client, String>,
 }
 
@@ -235,6 +297,36 @@ fn toolchain() -> Toolchain {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or("?");
     versions.insert(Client::Kcat, format!("{version} (librdkafka {librdkafka})"));
+    let go = run_capture(Command::new("go").arg("version"))
+        .unwrap_or_else(|| panic!("go is not installed: {INSTALL_HINT}"));
+    let go = go.split_whitespace().nth(2).unwrap_or("?").to_string();
+    let sarama = build_go_scenarios(&root, "sarama");
+    versions.insert(
+        Client::Sarama,
+        format!(
+            "{} (Debian golang-github-shopify-sarama-dev, {go})",
+            debian_version("golang-github-shopify-sarama-dev")
+        ),
+    );
+    let kafka_go = build_go_scenarios(&root, "kafkago");
+    versions.insert(
+        Client::KafkaGo,
+        format!(
+            "{} (Debian golang-github-segmentio-kafka-go-dev, {go})",
+            debian_version("golang-github-segmentio-kafka-go-dev")
+        ),
+    );
+    let confluent_kafka_go = build_go_scenarios(&root, "confluentgo");
+    let librdkafka = run_capture(Command::new("pkg-config").args(["--modversion", "rdkafka"]))
+        .unwrap_or_default();
+    versions.insert(
+        Client::ConfluentKafkaGo,
+        format!(
+            "{} (Debian golang-github-confluentinc-confluent-kafka-go-dev, librdkafka {}, {go})",
+            debian_version("golang-github-confluentinc-confluent-kafka-go-dev"),
+            librdkafka.trim()
+        ),
+    );
     let quill =
         run_capture(Command::new(env!("CARGO_BIN_EXE_quill")).arg("--version")).unwrap_or_default();
     versions.insert(
@@ -244,8 +336,61 @@ fn toolchain() -> Toolchain {
     Toolchain {
         root,
         python,
+        sarama,
+        kafka_go,
+        confluent_kafka_go,
         versions,
     }
+}
+
+/// The upstream part of an installed Debian package's version (`1.22.1` of `1.22.1-1`).
+fn debian_version(package: &str) -> String {
+    run_capture(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}"])
+            .arg(package),
+    )
+    .map(|version| {
+        let version = version.trim();
+        let upstream = version
+            .rsplit_once('-')
+            .map_or(version, |(upstream, _)| upstream);
+        upstream.to_string()
+    })
+    .unwrap_or_else(|| panic!("{package} is not installed: {INSTALL_HINT}"))
+}
+
+/// Builds the Go scenario programs of `tests/compat/go/<library>` into one binary, offline:
+/// GOPATH mode over Debian's packaged sources in /usr/share/gocode (no module download, no
+/// toolchain switch), with a build cache under target/ so that a rebuild of unchanged programs
+/// takes well under a second.
+fn build_go_scenarios(root: &Path, library: &str) -> PathBuf {
+    let out_dir = root.join("target/compat-go");
+    let binary = out_dir.join(format!("{library}-scenarios"));
+    let output = Command::new("go")
+        .current_dir(root)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(format!("./tests/compat/go/{library}"))
+        // No user go.env file: only these settings apply.
+        .env("GOENV", "off")
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", out_dir.join("cache"))
+        // Debian's DataDog/zstd calls a zstd function deprecated in the packaged libzstd.
+        .env("CGO_CFLAGS", "-O2 -g -Wno-deprecated-declarations")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("running go build: {error}: {INSTALL_HINT}"));
+    assert!(
+        output.status.success(),
+        "building the {library} scenario programs failed ({INSTALL_HINT}):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
 }
 
 /// The value of `"field": "value"` in a small JSON document (package.json).
@@ -301,6 +446,17 @@ impl Case {
                     .env("QUILL_BIN", env!("CARGO_BIN_EXE_quill"));
                 command
             }
+            Client::Sarama | Client::KafkaGo | Client::ConfluentKafkaGo => {
+                // One binary holds every scenario: it runs the one named after the file.
+                let binary = match self.client {
+                    Client::Sarama => &tools.sarama,
+                    Client::KafkaGo => &tools.kafka_go,
+                    _ => &tools.confluent_kafka_go,
+                };
+                let mut command = Command::new(binary);
+                command.arg(self.program.file_stem().unwrap());
+                command
+            }
         };
         command
             .current_dir(self.program.parent().unwrap())
@@ -331,6 +487,9 @@ fn cases(tools: &Toolchain) -> Vec<Case> {
                 Client::KafkaPython => dir.join(format!("python/kafkapython_{number}_{stem}.py")),
                 Client::Kcat => dir.join(format!("kcat/{number}_{stem}.sh")),
                 Client::QuillCli => dir.join(format!("quill/{number}_{stem}.sh")),
+                Client::Sarama => dir.join(format!("go/sarama/{number}_{stem}.go")),
+                Client::KafkaGo => dir.join(format!("go/kafkago/{number}_{stem}.go")),
+                Client::ConfluentKafkaGo => dir.join(format!("go/confluentgo/{number}_{stem}.go")),
             };
             let applicable = not_applicable(client, number).is_none();
             assert_eq!(
@@ -448,14 +607,15 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// kcat has no admin API: creates the topics its script declares on its
-/// `# quill-compat-topics:` line (`suffix=partitions[:name=value,...]`).
+/// kcat has no admin API, and kafka-go 0.2.1 none Kafka 4.0 still speaks: creates the topics
+/// a program declares on its `# quill-compat-topics:` (or `// quill-compat-topics:`) line
+/// (`suffix=partitions[:name=value,...]`).
 fn precreate_topics(program: &Path, address: &str, prefix: &str) {
     let text = std::fs::read_to_string(program).unwrap();
-    let Some(line) = text
-        .lines()
-        .find_map(|line| line.strip_prefix("# quill-compat-topics:"))
-    else {
+    let Some(line) = text.lines().find_map(|line| {
+        line.strip_prefix("# quill-compat-topics:")
+            .or_else(|| line.strip_prefix("// quill-compat-topics:"))
+    }) else {
         return;
     };
     let mut client = TestClient::connect(address);
@@ -490,7 +650,7 @@ fn run_case(case: &Case, tools: &Toolchain, shared: &BrokerProcess) -> Outcome {
     if RESTART_SCENARIOS.contains(&case.scenario) {
         return run_restart_case(case, tools, &prefix, started);
     }
-    if case.client == Client::Kcat {
+    if matches!(case.client, Client::Kcat | Client::KafkaGo) {
         precreate_topics(&case.program, &shared.address(), &prefix);
     }
     let command = case.command(tools, &shared.address(), &prefix);
@@ -512,7 +672,7 @@ fn run_restart_case(case: &Case, tools: &Toolchain, prefix: &str, started: Insta
     let dir = tempfile::tempdir().unwrap();
     let broker = Arc::new(Mutex::new(BrokerProcess::start(dir.path(), &[])));
     let address = broker.lock().unwrap().address();
-    if case.client == Client::Kcat {
+    if matches!(case.client, Client::Kcat | Client::KafkaGo) {
         precreate_topics(&case.program, &address, prefix);
     }
     let command = case.command(tools, &address, prefix);

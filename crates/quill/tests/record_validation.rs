@@ -573,3 +573,130 @@ fn compression_type_re_encodes_batches_and_real_consumers_read_them() {
             .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
     );
 }
+
+/// KIP-110, as Kafka enforces it: a zstd batch needs Produce v7 (older versions get
+/// UNSUPPORTED_COMPRESSION_TYPE and nothing is written; sarama before 1.23 sends zstd in v3),
+/// and a topic whose `compression.type` is zstd cannot be read with Fetch below v10. Under
+/// `compression.type=producer` zstd batches are returned to any Fetch version, as written.
+#[test]
+fn zstd_needs_produce_v7_and_fetch_v10_as_in_kafka() {
+    const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    for (topic, configs) in [
+        ("zstd-producer", &[][..]),
+        ("zstd-config", &[("compression.type", "zstd")][..]),
+    ] {
+        let create = create_topic_request(topic, 1, 1, configs);
+        assert_eq!(client.call(&create, 5).topics[0].error_code, 0, "{topic}");
+    }
+
+    for version in [3, 6] {
+        let refused = produce(
+            &mut client,
+            "zstd-producer",
+            good_batch(Compression::Zstd, 0, 2),
+            version,
+        );
+        // (error_message exists only from Produce v8 on.)
+        assert_eq!(
+            refused.error_code, UNSUPPORTED_COMPRESSION_TYPE,
+            "v{version}"
+        );
+    }
+    assert_eq!(high_watermark(&mut client, "zstd-producer"), 0);
+    let gzip_in_v3 = produce(
+        &mut client,
+        "zstd-producer",
+        good_batch(Compression::Gzip, 0, 2),
+        3,
+    );
+    assert_eq!((gzip_in_v3.error_code, gzip_in_v3.base_offset), (0, 0));
+    let zstd_in_v7 = produce(
+        &mut client,
+        "zstd-producer",
+        good_batch(Compression::Zstd, 2, 2),
+        7,
+    );
+    assert_eq!((zstd_in_v7.error_code, zstd_in_v7.base_offset), (0, 2));
+    // gzip re-encoded in zstd by the topic's compression.type: any Produce version may send it.
+    let into_zstd_topic = produce(
+        &mut client,
+        "zstd-config",
+        good_batch(Compression::Gzip, 0, 2),
+        3,
+    );
+    assert_eq!(into_zstd_topic.error_code, 0);
+
+    let fetch = |client: &mut TestClient, topic: &str, version: i16| {
+        let response = client.call(&fetch_request(topic, 0, 0, 0), version);
+        response.responses[0].partitions[0].clone()
+    };
+    for version in [4, 9] {
+        let refused = fetch(&mut client, "zstd-config", version);
+        assert_eq!(
+            refused.error_code, UNSUPPORTED_COMPRESSION_TYPE,
+            "v{version}"
+        );
+        assert!(refused
+            .records
+            .as_ref()
+            .is_none_or(|records| records.is_empty()));
+        let as_written = fetch(&mut client, "zstd-producer", version);
+        assert_eq!(as_written.error_code, 0, "v{version}");
+        let values = decode_values(as_written.records.as_ref().unwrap());
+        assert_eq!(values.len(), 4, "v{version}: {values:?}");
+    }
+    let read = fetch(&mut client, "zstd-config", 10);
+    assert_eq!(read.error_code, 0);
+    let values = decode_values(read.records.as_ref().unwrap());
+    assert_eq!(values, vec![(0, "v-0".to_string()), (1, "v-1".to_string())]);
+}
+
+/// Kafka's other checks of a Produce records section: from v3 on exactly one batch per
+/// partition, and a client batch's base offset 0; both INVALID_RECORD, nothing written.
+#[test]
+fn a_produce_partition_carries_one_batch_at_base_offset_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut client = broker.connect();
+    let create = create_topic_request("one-batch", 1, 1, &[]);
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+
+    let two = [
+        good_batch(Compression::None, 0, 2),
+        good_batch(Compression::None, 2, 2),
+    ]
+    .concat();
+    let refused = produce(&mut client, "one-batch", Bytes::from(two), 9);
+    assert_eq!(refused.error_code, INVALID_RECORD, "{refused:?}");
+    assert!(
+        refused
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("exactly one record batch")),
+        "{refused:?}"
+    );
+
+    let mut moved = good_batch(Compression::Gzip, 0, 2).to_vec();
+    moved[..8].copy_from_slice(&42i64.to_be_bytes()); // base offset: outside the CRC
+    let refused = produce(&mut client, "one-batch", Bytes::from(moved), 9);
+    assert_eq!(refused.error_code, INVALID_RECORD, "{refused:?}");
+    assert!(
+        refused
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("should be 0, but it is 42")),
+        "{refused:?}"
+    );
+    assert_eq!(high_watermark(&mut client, "one-batch"), 0);
+
+    let accepted = produce(
+        &mut client,
+        "one-batch",
+        good_batch(Compression::None, 0, 2),
+        9,
+    );
+    assert_eq!((accepted.error_code, accepted.base_offset), (0, 0));
+}

@@ -21,6 +21,8 @@ use crate::state::BrokerState;
 
 /// Fetch v13 is the first version addressing topics by id.
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
+/// Fetch v10 is the first version that may return zstd batches (KIP-110).
+const FIRST_ZSTD_FETCH_VERSION: i16 = 10;
 /// `isolation_level` of read_committed consumers.
 const READ_COMMITTED: i8 = 1;
 
@@ -83,7 +85,8 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                             unknown_code
                         }
                     }),
-            };
+            }
+            .and_then(|partition| refuse_zstd_below_v10(partition, api_version));
             targets.push(FetchTarget {
                 topic_index,
                 partition_index: requested.partition,
@@ -131,6 +134,19 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Kafka's rule (KIP-110): a topic whose `compression.type` is zstd holds only zstd batches,
+/// which a Fetch below v10 cannot promise to decode: UNSUPPORTED_COMPRESSION_TYPE. Under
+/// `compression.type=producer` zstd batches are returned to any version, as in Kafka.
+fn refuse_zstd_below_v10(
+    partition: Arc<Partition>,
+    api_version: i16,
+) -> Result<Arc<Partition>, i16> {
+    if api_version < FIRST_ZSTD_FETCH_VERSION && partition.compression_type_is_zstd() {
+        return Err(ResponseError::UnsupportedCompressionType.code());
+    }
+    Ok(partition)
 }
 
 /// Kafka's BytesOutPerSec: the record bytes of the response, per topic.

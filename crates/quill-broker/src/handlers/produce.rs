@@ -16,7 +16,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use quill_log::{AppendInfo, BatchHeader, LogError};
+use quill_log::{AppendInfo, BatchHeader, Compression, LogError};
 use quill_txn::TxnError;
 
 use crate::clock;
@@ -48,7 +48,12 @@ struct AppendedTopic {
 }
 
 /// Phase 1, in the connection's request order: validates and appends every partition.
-pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedProduce {
+/// `api_version` is the request's (see [`check_records_section`]).
+pub async fn append(
+    state: &BrokerState,
+    api_version: i16,
+    request: ProduceRequest,
+) -> AppendedProduce {
     let acks = request.acks;
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(request.topic_data.len());
@@ -61,6 +66,13 @@ pub async fn append(state: &BrokerState, request: ProduceRequest) -> AppendedPro
                     partition_data.index,
                     ResponseError::InvalidRequiredAcks.code(),
                     None,
+                ))
+            } else if let Err(refused) = check_records_section(api_version, &topic, &partition_data)
+            {
+                Err(partition_error(
+                    partition_data.index,
+                    refused.0,
+                    Some(&refused.1),
                 ))
             } else if let Err(refused) = check_transaction(
                 state,
@@ -126,6 +138,58 @@ impl AppendedProduce {
         }
         ProduceOutcome::Respond(ProduceResponse::default().with_responses(topic_responses))
     }
+}
+
+/// The first Produce version that may carry zstd batches (KIP-110).
+const FIRST_ZSTD_PRODUCE_VERSION: i16 = 7;
+
+/// Kafka's checks of a partition's records section before any log work
+/// (`ProduceRequest.validateRecords`, and the base-offset rule of the log's analysis of client
+/// appends): from Produce v3 on a partition carries exactly one batch; a zstd batch needs v7
+/// (KIP-110: an older version cannot promise the client reads zstd back; sarama before 1.23
+/// sends zstd in v3): UNSUPPORTED_COMPRESSION_TYPE; a client batch's base offset is 0.
+/// Sections whose first batch cannot be parsed are left to the log's validation.
+fn check_records_section(
+    api_version: i16,
+    topic: &str,
+    data: &PartitionProduceData,
+) -> Result<(), (i16, String)> {
+    let Some(records) = data.records.as_ref() else {
+        return Ok(()); // answered by append_partition
+    };
+    let Ok(header) = BatchHeader::parse(records) else {
+        return Ok(());
+    };
+    if api_version < FIRST_ZSTD_PRODUCE_VERSION
+        && header.compression_codec() == Compression::Zstd.id()
+    {
+        return Err((
+            ResponseError::UnsupportedCompressionType.code(),
+            format!(
+                "Produce requests with version {api_version} are not allowed to use ZStandard compression"
+            ),
+        ));
+    }
+    // A second batch counts once it is whole (Kafka's batch iterator stops at a partial one).
+    let rest = records.get(header.size_bytes..).unwrap_or_default();
+    if BatchHeader::parse(rest).is_ok_and(|second| second.size_bytes <= rest.len()) {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            format!(
+                "Produce requests with version {api_version} are only allowed to contain exactly one record batch per partition"
+            ),
+        ));
+    }
+    if header.base_offset != 0 {
+        return Err((
+            ResponseError::InvalidRecord.code(),
+            format!(
+                "The baseOffset of the record batch in the append to {topic}-{} should be 0, but it is {}",
+                data.index, header.base_offset
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Kafka's rules for the transactional part of a Produce request: a request with a

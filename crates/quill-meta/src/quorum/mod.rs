@@ -433,22 +433,29 @@ impl RaftQuorum {
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<i32> {
         let mut metrics = self.raft.metrics();
         let me = to_node_id(self.node_id);
-        let ready = tokio::time::timeout(
-            timeout,
-            metrics.wait_for(|metrics| {
-                metrics.running_state.is_err()
-                    || match metrics.current_leader {
-                        Some(leader) if leader == me => {
-                            metrics.state.is_leader()
-                                && metrics.last_applied.map(|id| id.index) >= metrics.last_log_index
+        // `wait_for` returns a read guard of the metrics channel, dropped at the end of this
+        // statement: reading the channel again while holding it waits behind any pending
+        // write, which waits for the guard (a deadlock seen at start-up).
+        let reached = matches!(
+            tokio::time::timeout(
+                timeout,
+                metrics.wait_for(|metrics| {
+                    metrics.running_state.is_err()
+                        || match metrics.current_leader {
+                            Some(leader) if leader == me => {
+                                metrics.state.is_leader()
+                                    && metrics.last_applied.map(|id| id.index)
+                                        >= metrics.last_log_index
+                            }
+                            Some(_) => true,
+                            None => false,
                         }
-                        Some(_) => true,
-                        None => false,
-                    }
-            }),
-        )
-        .await;
-        if !matches!(ready, Ok(Ok(_))) || self.is_stopped() {
+                }),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !reached || self.is_stopped() {
             return None;
         }
         self.leader()

@@ -290,7 +290,10 @@ pub fn record_batch(values: &[&str], timestamp_ms: i64) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: index as i64,
-            sequence: -1,
+            // kafka-protocol's encoder starts a new batch whenever offset − sequence changes:
+            // kept constant, the records form one batch, whose base sequence stays −1 (the
+            // first record's). One batch per partition is all Kafka accepts from Produce v3 on.
+            sequence: index as i32 - 1,
             timestamp: timestamp_ms + index as i64,
             key: Some(Bytes::from(format!("k{index}"))),
             value: Some(Bytes::from(value.to_string())),
