@@ -122,6 +122,7 @@ impl Broker {
         producer_ids.attach(&state);
         if state.metadata.is_clustered() {
             tokio::spawn(register_in_background(state.clone()));
+            tokio::spawn(crate::liveness::run(state.clone()));
         } else {
             register_this_broker(&state).await?;
             crate::handlers::features::finalize_bootstrap_features(&state).await?;
@@ -192,6 +193,9 @@ impl Broker {
         let flusher = tokio::spawn(run_flusher(self.state.clone()));
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        if self.state.metadata.is_clustered() {
+            crate::liveness::controlled_shutdown(&self.state).await;
+        }
         let _ = self.shutdown.send(true);
         // Parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR now, so their connections
         // can drain instead of holding shutdown for a rebalance timeout.

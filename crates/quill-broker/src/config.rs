@@ -149,6 +149,10 @@ pub struct ClusterSettings {
     pub cluster_id: Option<String>,
     /// `controller.quorum.election.timeout.ms` (1000).
     pub election_timeout_ms: u64,
+    /// `broker.session.timeout.ms` (9000): a broker not heard from this long is fenced.
+    pub session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (2000): how often a broker heartbeats to the controller.
+    pub heartbeat_interval_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -160,6 +164,8 @@ impl Default for ClusterSettings {
             rack: None,
             cluster_id: None,
             election_timeout_ms: 1000,
+            session_timeout_ms: 9000,
+            heartbeat_interval_ms: 2000,
         }
     }
 }
@@ -169,6 +175,12 @@ impl ClusterSettings {
     /// `controller.listener.names`, else this node's `controller.quorum.voters` entry.
     /// `None` for a one-voter quorum in process.
     pub fn controller_listen(&self, node_id: i32) -> Result<Option<String>, String> {
+        if self.heartbeat_interval_ms >= self.session_timeout_ms {
+            return Err(format!(
+                "broker.heartbeat.interval.ms ({}) must be below broker.session.timeout.ms ({})",
+                self.heartbeat_interval_ms, self.session_timeout_ms
+            ));
+        }
         if let Some(unknown) = self
             .named_listeners
             .keys()
@@ -270,6 +282,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "controller.quorum.voters", description: "id@host:port,... of the metadata quorum's voters (default: unset, a one-voter quorum in this process)" },
     SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
     SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
+    SettingDoc { name: "broker.session.timeout.ms", description: "the active controller fences a broker it has not heard from for this long: it leaves Metadata and its partitions lose their leader until it heartbeats again (default 9000)" },
+    SettingDoc { name: "broker.heartbeat.interval.ms", description: "how often each broker heartbeats to the active controller; below broker.session.timeout.ms (default 2000)" },
     SettingDoc { name: "cluster.id", description: "cluster id a fresh metadata directory is formatted with, the same on every voter (default: random, as kafka-storage.sh format); an existing directory must match" },
     SettingDoc { name: "broker.rack", description: "rack of this broker, shown in Metadata and DescribeCluster (default: none)" },
     SettingDoc { name: "num.partitions", description: "partitions of auto-created topics and CreateTopics with -1 (default 1)" },
@@ -387,6 +401,16 @@ impl BrokerConfig {
                     ));
                 }
                 self.cluster.cluster_id = Some(value.to_string());
+            }
+            "broker.session.timeout.ms" => {
+                let timeout_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
+                self.cluster.session_timeout_ms =
+                    u64::try_from(timeout_ms).map_err(|_| invalid("out of range"))?;
+            }
+            "broker.heartbeat.interval.ms" => {
+                let interval_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
+                self.cluster.heartbeat_interval_ms =
+                    u64::try_from(interval_ms).map_err(|_| invalid("out of range"))?;
             }
             "controller.quorum.election.timeout.ms" => {
                 let timeout_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
@@ -657,6 +681,14 @@ impl BrokerConfig {
                 Some(self.cluster.election_timeout_ms.to_string()),
             ),
             ("cluster.id", self.cluster.cluster_id.clone()),
+            (
+                "broker.session.timeout.ms",
+                Some(self.cluster.session_timeout_ms.to_string()),
+            ),
+            (
+                "broker.heartbeat.interval.ms",
+                Some(self.cluster.heartbeat_interval_ms.to_string()),
+            ),
             ("broker.rack", self.cluster.rack.clone()),
             (
                 "advertised.listeners",

@@ -12,6 +12,7 @@ pub mod config;
 mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;
+mod liveness;
 mod metadata;
 pub mod metrics;
 pub mod net;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use quill_meta::quorum::supervisor::{Forwarding, StartMember, SupervisedQuorum};
 use quill_meta::quorum::tcp::{
-    RaftServer, ServedMember, TcpNetworkFactory, DEFAULT_MAX_FRAME_BYTES,
+    Heartbeats, RaftServer, ServedMember, TcpNetworkFactory, DEFAULT_MAX_FRAME_BYTES,
 };
 use quill_meta::quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumStatus, RaftQuorum};
 use quill_meta::{MetaError, MetadataImage, MetadataRecord};
@@ -59,6 +59,10 @@ pub struct MetadataService {
     quorum: SupervisedQuorum,
     /// The controller listener of a multi-voter quorum.
     server: Option<RaftServer>,
+    node_id: i32,
+    cluster_id: String,
+    /// Brokers' heartbeats, recorded while this node is the active controller.
+    heartbeats: Heartbeats,
 }
 
 impl MetadataService {
@@ -123,6 +127,7 @@ impl MetadataService {
                 })
             })
         };
+        let heartbeats = Heartbeats::default();
         let forwarding = Forwarding {
             cluster_id: cluster_id.clone(),
             node_id,
@@ -134,6 +139,7 @@ impl MetadataService {
         let server = RaftServer::serve_member(
             listener,
             served,
+            heartbeats.clone(),
             node_id,
             &cluster_id,
             DEFAULT_MAX_FRAME_BYTES,
@@ -150,6 +156,9 @@ impl MetadataService {
         Ok(MetadataService {
             quorum,
             server: Some(server),
+            node_id,
+            cluster_id,
+            heartbeats,
         })
     }
 
@@ -166,6 +175,41 @@ impl MetadataService {
     /// The active controller as this node knows it.
     pub fn leader(&self) -> Option<i32> {
         self.quorum.leader()
+    }
+
+    /// True while this node is the active controller.
+    pub fn is_active_controller(&self) -> bool {
+        self.quorum.leader() == Some(self.node_id)
+    }
+
+    /// Heartbeats recorded while this node is the active controller.
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
+    }
+
+    /// Sends this broker's heartbeat to the active controller (recorded directly when that is
+    /// this node); true if the controller recorded it.
+    pub async fn send_heartbeat(&self, timeout: Duration) -> bool {
+        match self.quorum.leader() {
+            Some(leader) if leader == self.node_id => {
+                self.heartbeats.record(self.node_id);
+                true
+            }
+            Some(leader) => match self.quorum.voter_address(leader) {
+                Some(address) => {
+                    quill_meta::quorum::tcp::send_heartbeat(
+                        &self.cluster_id,
+                        self.node_id,
+                        leader,
+                        &address,
+                        timeout,
+                    )
+                    .await
+                }
+                None => false,
+            },
+            None => false,
+        }
     }
 
     /// Waits (bounded) until a leader is known; false if none in time.
@@ -190,9 +234,13 @@ impl MetadataService {
                 "the metadata log cannot take changes yet (retrying in the background); serving the last applied metadata"
             );
         }
+        let cluster_id = quorum.image().cluster_id.clone();
         Ok(MetadataService {
             quorum,
             server: None,
+            node_id,
+            cluster_id,
+            heartbeats: Heartbeats::default(),
         })
     }
 

@@ -9,6 +9,8 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Fenced by the active controller: not offered to clients, leads nothing.
+    pub fenced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,10 +34,10 @@ pub use error::{error_code, MetaError};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
 pub use planner::{
     assign_replicas, new_topic_id, plan_allocate_producer_ids, plan_create_partitions,
-    plan_create_topic, plan_incremental_alter_broker_configs,
+    plan_create_topic, plan_fence_broker, plan_incremental_alter_broker_configs,
     plan_incremental_alter_broker_configs_with, plan_incremental_alter_group_configs,
     plan_incremental_alter_topic_configs, plan_replace_group_configs, plan_replace_topic_configs,
-    AlterConfigOp, Placement,
+    plan_unfence_broker, AlterConfigOp, Placement,
 };
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum};
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};

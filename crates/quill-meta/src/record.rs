@@ -67,6 +67,15 @@ pub enum MetadataRecord {
         node_id: i32,
         next_producer_id: i64,
     },
+    /// The active controller stopped hearing from the broker (`broker.session.timeout.ms`), or
+    /// the broker is shutting down: it leaves the brokers clients are told about.
+    FenceBroker {
+        node_id: i32,
+    },
+    /// A fenced broker heartbeats again: it is offered to clients again.
+    UnfenceBroker {
+        node_id: i32,
+    },
     /// Kafka's FeatureLevelRecord: finalizes feature `name` at `level`; level 0 removes it
     /// (never metadata.version). See [`crate::features`].
     FeatureLevel {
@@ -98,6 +107,8 @@ impl MetadataRecord {
             MetadataRecord::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
             MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
+            MetadataRecord::FenceBroker { .. } => "FenceBroker",
+            MetadataRecord::UnfenceBroker { .. } => "UnfenceBroker",
             MetadataRecord::FeatureLevel { .. } => "FeatureLevel",
         }
     }

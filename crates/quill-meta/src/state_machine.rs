@@ -64,6 +64,12 @@ pub(crate) fn apply_in_place(
             rack,
         } => {
             check_broker_registration(*node_id, host, *port, rack.as_deref())?;
+            // A re-registration (new address or rack) keeps the fencing state: only the
+            // controller's heartbeat tracking fences and unfences.
+            let fenced = image
+                .brokers
+                .get(node_id)
+                .is_some_and(|broker| broker.fenced);
             image.brokers.insert(
                 *node_id,
                 BrokerInfo {
@@ -71,6 +77,7 @@ pub(crate) fn apply_in_place(
                     host: host.clone(),
                     port: *port,
                     rack: rack.clone(),
+                    fenced,
                 },
             );
         }
@@ -154,6 +161,8 @@ pub(crate) fn apply_in_place(
             check_producer_id_allocation(image, *node_id, *next_producer_id)?;
             image.next_producer_id = *next_producer_id;
         }
+        MetadataRecord::FenceBroker { node_id } => set_fenced(image, *node_id, true)?,
+        MetadataRecord::UnfenceBroker { node_id } => set_fenced(image, *node_id, false)?,
         MetadataRecord::FeatureLevel { name, level } => {
             crate::features::check_feature_level(image, name, *level)?;
             if *level == 0 {
@@ -163,6 +172,21 @@ pub(crate) fn apply_in_place(
             }
         }
     }
+    Ok(())
+}
+
+fn set_fenced(image: &mut MetadataImage, node_id: i32, fenced: bool) -> Result<(), MetaError> {
+    let broker = image
+        .brokers
+        .get_mut(&node_id)
+        .ok_or_else(|| MetaError::InvalidRequest(format!("broker {node_id} is not registered")))?;
+    if broker.fenced == fenced {
+        return Err(MetaError::InvalidRequest(format!(
+            "broker {node_id} is already {}",
+            if fenced { "fenced" } else { "unfenced" }
+        )));
+    }
+    broker.fenced = fenced;
     Ok(())
 }
 

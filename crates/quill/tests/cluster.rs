@@ -278,8 +278,13 @@ fn killing_the_active_controller_elects_another_and_changes_continue() {
         let response = metadata(&cluster.bootstrap(controller), &["after"]);
         response.topics[0].error_code == 0 && response.brokers.len() == 3
     });
+    // (If its session expired meanwhile, it was fenced and leads again once unfenced.)
+    wait_until(
+        "the restarted node to lead its partition",
+        CLUSTER_TIMEOUT,
+        || leaders(&cluster.bootstrap(controller), "before") == vec![1, 2, 3],
+    );
     let leaders = leaders(&cluster.bootstrap(controller), "before");
-    assert_eq!(leaders, vec![1, 2, 3]);
     // Its partitions of the earlier topic are served again (their logs survived the kill).
     let partition = leaders
         .iter()
@@ -371,5 +376,107 @@ fn misconfigured_nodes_refuse_to_start_with_one_clear_sentence() {
     assert!(
         stderr.contains("changing the voter set is not supported yet"),
         "{stderr}"
+    );
+}
+
+fn partition_state(address: &str, topic: &str, partition: usize) -> (i16, i32, i32) {
+    let response = metadata(address, &[topic]);
+    let mut partitions = response.topics[0].partitions.clone();
+    partitions.sort_by_key(|p| p.partition_index);
+    let state = &partitions[partition];
+    (state.error_code, state.leader_id.0, state.leader_epoch)
+}
+
+fn listed_brokers(address: &str) -> Vec<i32> {
+    let mut brokers: Vec<i32> = metadata(address, &[])
+        .brokers
+        .iter()
+        .map(|broker| broker.node_id.0)
+        .collect();
+    brokers.sort();
+    brokers
+}
+
+#[test]
+fn a_broker_that_stops_is_fenced_and_leads_again_when_it_returns() {
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "--set",
+            "broker.session.timeout.ms=1500",
+            "--set",
+            "broker.heartbeat.interval.ms=200",
+        ],
+    );
+    let created = create_topic(&cluster.bootstrap(1), "fenced", 3);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let controller = cluster.controller(1);
+    wait_until("the controller to serve the topic", CLUSTER_TIMEOUT, || {
+        metadata(&cluster.bootstrap(controller), &["fenced"]).topics[0]
+            .partitions
+            .len()
+            == 3
+    });
+    let mut others = (1..=3).filter(|id| *id != controller);
+    let (victim, graceful) = (others.next().unwrap(), others.next().unwrap());
+    let victim_partition = usize::try_from(victim - 1).unwrap();
+    let (_, leader, epoch_before) =
+        partition_state(&cluster.bootstrap(controller), "fenced", victim_partition);
+    assert_eq!(leader, victim);
+
+    // kill -9: its session expires, it leaves Metadata and its partition has no leader.
+    cluster.node_mut(victim).stop_with("KILL");
+    let asked = cluster.bootstrap(controller);
+    wait_until("the killed broker to be fenced", CLUSTER_TIMEOUT, || {
+        !listed_brokers(&asked).contains(&victim)
+            && partition_state(&asked, "fenced", victim_partition).1 == -1
+    });
+    let (code, _, _) = partition_state(&asked, "fenced", victim_partition);
+    assert_eq!(code, 5, "LEADER_NOT_AVAILABLE");
+
+    // It returns: heartbeats unfence it and it leads its partition again, at a newer epoch.
+    cluster.node_mut(victim).restart();
+    wait_until(
+        "the restarted broker to lead again",
+        CLUSTER_TIMEOUT,
+        || {
+            listed_brokers(&asked).contains(&victim)
+                && partition_state(&asked, "fenced", victim_partition).1 == victim
+        },
+    );
+    let (_, _, epoch_after) = partition_state(&asked, "fenced", victim_partition);
+    assert_eq!(epoch_after, epoch_before + 2, "fenced, then led again");
+    let mut client = cluster.node(victim).connect();
+    wait_until(
+        "the returned broker to serve its partition",
+        CLUSTER_TIMEOUT,
+        || {
+            client
+                .produce(
+                    "fenced",
+                    i32::try_from(victim_partition).unwrap(),
+                    &["back"],
+                )
+                .responses[0]
+                .partition_responses[0]
+                .error_code
+                == 0
+        },
+    );
+
+    // SIGTERM: a controlled shutdown fences the broker before it exits.
+    assert_eq!(cluster.node_mut(graceful).stop_with("TERM"), Some(0));
+    assert!(
+        cluster
+            .node(graceful)
+            .log_text()
+            .contains("controlled shutdown: this broker is fenced"),
+        "{}",
+        cluster.node(graceful).log_text()
+    );
+    wait_until(
+        "the stopped broker to leave Metadata",
+        CLUSTER_TIMEOUT,
+        || !listed_brokers(&asked).contains(&graceful),
     );
 }

@@ -50,6 +50,8 @@ pub fn describe_cluster(
     let brokers = image
         .brokers
         .values()
+        // Fenced brokers (session expired, or shut down) are not offered to clients.
+        .filter(|broker| !broker.fenced)
         .map(|broker| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(broker.node_id))

@@ -165,7 +165,8 @@ fn offline_replicas(image: &MetadataImage, partition: &PartitionInfo) -> Vec<i32
         .replicas
         .iter()
         .copied()
-        .filter(|replica| image.broker(*replica).is_none())
+        // Kafka counts a fenced broker's replicas as offline.
+        .filter(|replica| image.broker(*replica).is_none_or(|broker| broker.fenced))
         .collect()
 }
 

@@ -69,16 +69,8 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
         for requested in &topic.partitions {
             let partition = match resolved_name.as_deref() {
                 None => Err(unknown_code),
-                Some(name) => state
-                    .partitions
-                    .get(name, requested.partition)
-                    .ok_or_else(|| {
-                        let code = super::unhosted_partition_error(
-                            &image,
-                            state.config.node_id,
-                            name,
-                            requested.partition,
-                        );
+                Some(name) => super::led_partition(state, &image, name, requested.partition)
+                    .map_err(|code| {
                         if code == ResponseError::NotLeaderOrFollower.code() {
                             code
                         } else {

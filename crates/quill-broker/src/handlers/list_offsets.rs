@@ -40,12 +40,9 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for requested in topic.partitions {
             let index = requested.partition_index;
-            let response = match state.partitions.get(&name, index) {
-                None => error(
-                    index,
-                    super::unhosted_partition_error(&image, state.config.node_id, &name, index),
-                ),
-                Some(partition) => lookup(&partition, requested.timestamp, read_committed)
+            let response = match super::led_partition(state, &image, &name, index) {
+                Err(code) => error(index, code),
+                Ok(partition) => lookup(&partition, requested.timestamp, read_committed)
                     .await
                     .with_leader_epoch(leader_epoch(index)),
             };

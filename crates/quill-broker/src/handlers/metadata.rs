@@ -159,6 +159,8 @@ fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
+        // Fenced brokers (session expired, or shut down) are not offered to clients.
+        .filter(|broker| !broker.fenced)
         .map(|broker| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(broker.node_id))

@@ -37,3 +37,28 @@ pub fn unhosted_partition_error(
         ResponseError::UnknownTopicOrPartition.code()
     }
 }
+
+/// The local log of a partition this broker leads by `image`; otherwise the error to answer:
+/// NOT_LEADER_OR_FOLLOWER when another broker leads it or it has no leader now (its broker
+/// is fenced), UNKNOWN_TOPIC_OR_PARTITION when it does not exist (or its log is not open here).
+pub fn led_partition(
+    state: &crate::state::BrokerState,
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Result<std::sync::Arc<crate::partitions::Partition>, i16> {
+    let leader = image
+        .topic(topic)
+        .and_then(|info| info.partition(partition))
+        .map(|info| info.leader);
+    match leader {
+        Some(leader) if leader != state.config.node_id => {
+            Err(ResponseError::NotLeaderOrFollower.code())
+        }
+        Some(_) => state
+            .partitions
+            .get(topic, partition)
+            .ok_or(ResponseError::UnknownTopicOrPartition.code()),
+        None => Err(ResponseError::UnknownTopicOrPartition.code()),
+    }
+}

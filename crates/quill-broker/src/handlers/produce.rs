@@ -264,14 +264,9 @@ async fn append_partition(
             Some(&format!("cannot produce to the internal topic {topic}")),
         ));
     }
-    let Some(partition) = state.partitions.get(topic, data.index) else {
-        let code = super::unhosted_partition_error(
-            &state.image(),
-            state.config.node_id,
-            topic,
-            data.index,
-        );
-        return Err(partition_error(data.index, code, None));
+    let partition = match super::led_partition(state, &state.image(), topic, data.index) {
+        Ok(partition) => partition,
+        Err(code) => return Err(partition_error(data.index, code, None)),
     };
     let Some(records) = data.records else {
         return Err(partition_error(

@@ -107,6 +107,11 @@ impl SupervisedQuorum {
         }
     }
 
+    /// The controller address of voter `node_id` in the current membership.
+    pub fn voter_address(&self, node_id: i32) -> Option<String> {
+        self.inner.current().voter_address(node_id)
+    }
+
     /// Why the member last stopped or failed to start, if it is not running now.
     pub fn unavailable_reason(&self) -> Option<String> {
         let member = self.inner.current();

@@ -63,6 +63,8 @@ enum RequestBody {
     InstallSnapshot(InstallSnapshotRequest<MetaRaftConfig>),
     /// A proposal forwarded to the member believed to lead.
     Propose(Vec<MetadataRecord>),
+    /// A broker's heartbeat to the active controller (the envelope's `from` is the broker).
+    Heartbeat,
 }
 
 /// Why a forwarded proposal failed, as it crosses the wire.
@@ -119,6 +121,10 @@ enum Reply {
     ),
     /// The committed (and, on the leader, applied) index of a forwarded proposal.
     Propose(Result<u64, ForwardFailure>),
+    /// Whether the receiver leads (and so recorded the heartbeat).
+    Heartbeat {
+        recorded: bool,
+    },
     /// Addressed to another cluster or node; the connection is closed after this.
     Refused(String),
 }
@@ -230,6 +236,7 @@ impl RaftServer {
         RaftServer::serve_member(
             listener,
             member,
+            Heartbeats::default(),
             quorum.node_id(),
             cluster_id,
             max_frame_bytes,
@@ -240,6 +247,7 @@ impl RaftServer {
     pub fn serve_member(
         listener: TcpListener,
         member: ServedMember,
+        heartbeats: Heartbeats,
         node_id: i32,
         cluster_id: &str,
         max_frame_bytes: usize,
@@ -248,6 +256,7 @@ impl RaftServer {
         let (stop, stopped) = watch::channel(false);
         let context = Arc::new(ServerContext {
             member,
+            heartbeats,
             node_id: super::to_node_id(node_id),
             cluster_id: cluster_id.to_string(),
             max_frame_bytes,
@@ -271,8 +280,41 @@ impl Drop for RaftServer {
     }
 }
 
+/// When the active controller last heard from each voter's broker (heartbeats arrive only on
+/// the leader; only ids of the current membership are kept, so the map is bounded by it).
+#[derive(Clone, Default)]
+pub struct Heartbeats(Arc<std::sync::Mutex<std::collections::HashMap<i32, std::time::Instant>>>);
+
+impl Heartbeats {
+    pub fn record(&self, node_id: i32) {
+        self.lock().insert(node_id, std::time::Instant::now());
+    }
+
+    /// When `node_id` was last heard from, if ever since `forget_all`.
+    pub fn last(&self, node_id: i32) -> Option<std::time::Instant> {
+        self.lock().get(&node_id).copied()
+    }
+
+    /// Starts every broker's clock afresh (a new controller gives everyone a full session).
+    pub fn reset(&self, node_ids: impl IntoIterator<Item = i32>) {
+        let now = std::time::Instant::now();
+        let mut heard = self.lock();
+        heard.clear();
+        heard.extend(node_ids.into_iter().map(|id| (id, now)));
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, std::time::Instant>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 struct ServerContext {
     member: ServedMember,
+    heartbeats: Heartbeats,
     node_id: NodeId,
     cluster_id: String,
     max_frame_bytes: usize,
@@ -347,6 +389,15 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
             }
             RequestBody::Propose(records) => {
                 Reply::Propose(member.propose(records).await.map_err(ForwardFailure::from))
+            }
+            RequestBody::Heartbeat => {
+                let from = super::from_node_id(envelope.from);
+                let recorded =
+                    member.leader() == Some(member.node_id()) && member.voters().contains(&from);
+                if recorded {
+                    context.heartbeats.record(from);
+                }
+                Reply::Heartbeat { recorded }
             }
         };
         let reply = encode(&reply, context.max_frame_bytes)?;
@@ -556,6 +607,31 @@ pub async fn forward_proposal(
             "controller {target} did not answer a forwarded proposal within {timeout:?}"
         ))),
     }
+}
+
+/// Sends one heartbeat of broker `source` to the member `target` believed to lead; true if it
+/// leads and recorded it.
+pub async fn send_heartbeat(
+    cluster_id: &str,
+    source: i32,
+    target: i32,
+    address: &str,
+    timeout: Duration,
+) -> bool {
+    let mut network = TcpNetwork {
+        cluster_id: cluster_id.to_string(),
+        source: super::to_node_id(source),
+        target: super::to_node_id(target),
+        address: address.to_string(),
+        max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        stream: None,
+        unreachable_since: Some(std::time::Instant::now()),
+        unreachable_warned: None,
+    };
+    matches!(
+        network.call(RequestBody::Heartbeat, timeout).await,
+        Ok(Reply::Heartbeat { recorded: true })
+    )
 }
 
 fn remote<E: std::error::Error>(target: NodeId, error: E) -> RPCError<NodeId, BasicNode, E> {

@@ -45,6 +45,11 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
             port: broker.port,
             rack: broker.rack.clone(),
         });
+        if broker.fenced {
+            records.push(MetadataRecord::FenceBroker {
+                node_id: broker.node_id,
+            });
+        }
     }
     for (node_id, configs) in &image.broker_configs {
         records.push(MetadataRecord::AlterBrokerConfigs {
