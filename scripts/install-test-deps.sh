@@ -5,6 +5,9 @@
 #    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
 #  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
 #    exactly as pinned by tests/compat/node/package-lock.json
+#  - librdkafka's own test runner with its 0077_compaction test, built from Debian's source
+#    package of the installed librdkafka1 into target/librdkafka-tests
+#    (tests/compat/librdkafka/build-test-runner.sh)
 # Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,4 +50,15 @@ if [ ! -f "$node_stamp" ]; then
   if [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$node_stamp"
+fi
+
+rdkafka_tests=target/librdkafka-tests
+rdkafka_build=tests/compat/librdkafka/build-test-runner.sh
+rdkafka_version=$(dpkg-query -W -f='${Version}' librdkafka1)
+rdkafka_stamp="$rdkafka_tests/.installed-$(printf '%s' "$rdkafka_version" | cat - "$rdkafka_build" | sha256sum | cut -c1-16)"
+if [ ! -f "$rdkafka_stamp" ] || [ ! -x "$rdkafka_tests/test-runner" ]; then
+  echo "building librdkafka's 0077_compaction test runner into $rdkafka_tests"
+  rm -rf "$rdkafka_tests"
+  as_root "$rdkafka_build" "$rdkafka_tests"
+  touch "$rdkafka_stamp"
 fi
