@@ -3,8 +3,10 @@
 #  - kcat (Debian's, built on librdkafka 2.0.2: an old client whose parsing quirks we must meet)
 #  - a Python venv under target/compat-venv with confluent-kafka (recent librdkafka),
 #    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
-#  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
-#    exactly as pinned by tests/compat/node/package-lock.json
+#  - kafkajs 2.2.x and its snappy/lz4 plugin codecs, and playwright-core (which drives the
+#    browser of the web console's tests), into tests/compat/node/node_modules, exactly as
+#    pinned by tests/compat/node/package-lock.json
+#  - Debian's chromium (the browser of the web console's tests; playwright-core downloads none)
 #  - librdkafka's own test runner with its 0077_compaction test, built from Debian's source
 #    package of the installed librdkafka1 into target/librdkafka-tests
 #    (tests/compat/librdkafka/build-test-runner.sh)
@@ -37,6 +39,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "installing Node.js and npm (Debian packages)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 node_dir=tests/compat/node

@@ -33,11 +33,19 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 
 static METRICS_ACCEPT_WARNINGS: WarnLimiter = WarnLimiter::new(WARNING_INTERVAL);
 
-/// Serves until `shutdown` flips to true.
+/// Whether the web console is served on the metrics endpoint bound to `address`: as
+/// `console.enabled` says, or when unset only on a loopback address (the console shows topic
+/// names, offsets and group ids to whoever can connect).
+pub fn console_enabled(setting: Option<bool>, address: std::net::SocketAddr) -> bool {
+    setting.unwrap_or_else(|| address.ip().is_loopback())
+}
+
+/// Serves until `shutdown` flips to true; the web console too when `console` is set.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<BrokerState>,
     mut shutdown: watch::Receiver<bool>,
+    console: bool,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -65,7 +73,7 @@ pub async fn serve(
                 connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(route(state, request).await) }
+                        async move { Ok::<_, Infallible>(route(state, request, console).await) }
                     });
                     let connection = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -83,13 +91,24 @@ pub async fn serve(
     connections.abort_all();
 }
 
-async fn route(state: Arc<BrokerState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(
+    state: Arc<BrokerState>,
+    request: Request<Incoming>,
+    console: bool,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path();
-    let known = matches!(path, "/metrics" | "/healthz");
+    let page = console
+        .then(|| super::console::Page::from_path(path))
+        .flatten();
+    let known = matches!(path, "/metrics" | "/healthz") || page.is_some();
     if !known {
         return plain(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics or /healthz\n",
+            if console {
+                "not found: try /console, /metrics or /healthz\n"
+            } else {
+                "not found: try /metrics or /healthz\n"
+            },
         );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -106,12 +125,41 @@ async fn route(state: Arc<BrokerState>, request: Request<Incoming>) -> Response<
             plain(StatusCode::OK, "ok\n")
         };
     }
+    if let Some(page) = page {
+        return html(super::console::render(state, page).await);
+    }
     let body = super::collect::render(state).await;
     let mut response = Response::new(Full::new(Bytes::from(body)));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(super::text::CONTENT_TYPE),
     );
+    response
+}
+
+/// A console page: no script may run on it whatever it shows (Content-Security-Policy), and
+/// browsers must not guess another content type.
+fn html(page: super::console::Rendered) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(page.html)));
+    if !page.found {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
     response
 }
 
@@ -123,4 +171,23 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_is_on_for_loopback_unless_set() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:9404".parse().unwrap();
+        let loopback6: std::net::SocketAddr = "[::1]:9404".parse().unwrap();
+        let any: std::net::SocketAddr = "0.0.0.0:9404".parse().unwrap();
+        let public: std::net::SocketAddr = "192.0.2.7:9404".parse().unwrap();
+        assert!(console_enabled(None, loopback));
+        assert!(console_enabled(None, loopback6));
+        assert!(!console_enabled(None, any));
+        assert!(!console_enabled(None, public));
+        assert!(console_enabled(Some(true), public));
+        assert!(!console_enabled(Some(false), loopback));
+    }
 }

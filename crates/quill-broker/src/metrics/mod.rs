@@ -10,6 +10,7 @@
 //! limit; what exceeds it is dropped and counted (`quill_metrics_series_dropped_total`).
 
 pub mod collect;
+pub mod console;
 pub mod http;
 mod process;
 pub mod text;

@@ -1,0 +1,336 @@
+//! The broker's web console (issue 17) in a real browser: Debian's chromium, headless, driven
+//! by playwright-core (`tests/compat/node/console.js`, installed by
+//! scripts/install-test-deps.sh), against the real broker binary. The browser opens the
+//! overview, follows a topic link and the "Consumer groups" link; what it read must be the
+//! broker's state (partitions, offsets, sizes, committed offsets and lag), a group id made of
+//! markup must show as text (no dialog, no image, no script error), and every page carries a
+//! script-forbidding Content-Security-Policy. Screenshots of each page are kept under
+//! `target/console-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{GroupId, OffsetCommitRequest};
+use kafka_protocol::protocol::StrBytes;
+use serde_json::Value;
+
+/// A group id that is markup: rendered as text, it must never run or load anything.
+const HOSTILE_GROUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The address a broker started with `metrics.listen=127.0.0.1:0` reports for its endpoint.
+fn metrics_address(broker: &BrokerProcess) -> String {
+    let mut address = None;
+    wait_until(
+        "the broker to report its metrics address",
+        Duration::from_secs(20),
+        || {
+            address = broker
+                .log_text()
+                .split("metrics on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_string);
+            address.is_some()
+        },
+    );
+    address.unwrap()
+}
+
+/// `GET path` over HTTP/1.1: (status, body).
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// OffsetCommit of a group without members; retried (bounded) while `__consumer_offsets`
+/// is created and loaded by the first group request.
+fn commit_offset(client: &mut TestClient, group: &str, topic: &str, partition: i32, offset: i64) {
+    // As a client does: FindCoordinator first, which creates `__consumer_offsets`.
+    let find = kafka_protocol::messages::FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_string()));
+    client.call(&find, 1);
+    let mut code = -1;
+    wait_until(
+        "the group coordinator to accept a commit",
+        Duration::from_secs(30),
+        || {
+            code = try_commit_offset(client, group, topic, partition, offset);
+            code == 0
+        },
+    );
+}
+
+fn try_commit_offset(
+    client: &mut TestClient,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> i16 {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)])]);
+    let code = client.call(&request, 2).topics[0].partitions[0].error_code;
+    // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: not yet.
+    assert!(
+        matches!(code, 0 | 14 | 15 | 16),
+        "OffsetCommit error {code}"
+    );
+    code
+}
+
+/// Runs the browser program; returns what it read.
+fn browse(base: &str, topic: &str, screenshots: &Path) -> Value {
+    let node_dir = workspace_root().join("tests/compat/node");
+    assert!(
+        node_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/install-test-deps.sh"
+    );
+    let mut child = Command::new("node")
+        .current_dir(&node_dir)
+        .arg("console.js")
+        .arg(base)
+        .arg(topic)
+        .arg(screenshots)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node");
+    let mut status = None;
+    wait_until("the browser program to finish", BROWSER_DEADLINE, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        status.unwrap().success(),
+        "console.js failed:\n{stdout}\n{stderr}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("{error}: {stdout}"))
+}
+
+/// The rows of table `id` on a page the browser read, as text cells.
+fn rows(page: &Value, id: &str) -> Vec<Vec<String>> {
+    page["tables"][id]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no table {id} in {page}"))
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|cell| cell.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn headers(page: &Value, id: &str) -> Vec<String> {
+    page["tables"][id]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| cell.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "metrics.listen=127.0.0.1:0"]);
+    let metrics = metrics_address(&broker);
+    let mut client = broker.connect();
+    client.create_topic("orders", 3);
+    // Records per partition: 5, 2, 0.
+    for (partition, count) in [(0, 5), (1, 2)] {
+        for round in 0..count {
+            let value = format!("order-{partition}-{round}");
+            let response = client.produce("orders", partition, &[&value]);
+            assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    let create = create_topic_request("users", 1, 1, &[("cleanup.policy", "compact")]);
+    assert_eq!(client.call(&create, 5).topics[0].error_code, 0);
+    // The group consumed 2 of partition 0 (lag 3) and all of partition 1 (lag 0).
+    commit_offset(&mut client, HOSTILE_GROUP, "orders", 0, 2);
+    commit_offset(&mut client, HOSTILE_GROUP, "orders", 1, 2);
+
+    let screenshots = workspace_root().join("target/console-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let seen = browse(&format!("http://{metrics}"), "orders", &screenshots);
+
+    assert_eq!(seen["dialogs"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["overviewStatus"], 200);
+    let csp = seen["csp"].as_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+
+    let overview = &seen["overview"];
+    assert_eq!(overview["heading"], "Overview");
+    assert_eq!(
+        rows(overview, "brokers"),
+        vec![vec!["1".to_string(), broker.address(), String::new()]]
+    );
+    let topics = rows(overview, "topics");
+    let orders = topics.iter().find(|row| row[0] == "orders").unwrap();
+    assert_eq!(
+        orders[1..3],
+        ["3".to_string(), "7".to_string()],
+        "{topics:?}"
+    );
+    assert!(
+        orders[3].ends_with(" B") || orders[3].ends_with("KiB"),
+        "{orders:?}"
+    );
+    let users = topics.iter().find(|row| row[0] == "users").unwrap();
+    assert_eq!(users[4], "compacted");
+
+    // The topic page, reached by clicking its link.
+    let topic = &seen["topic"];
+    assert_eq!(topic["heading"], "Topic orders");
+    assert!(topic["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/console/topics/orders"));
+    assert_eq!(
+        headers(topic, "partitions")[..8],
+        [
+            "Partition",
+            "Leader",
+            "Replicas",
+            "ISR",
+            "Log start",
+            "High watermark",
+            "Log end",
+            "Offsets"
+        ]
+    );
+    let partitions = rows(topic, "partitions");
+    let offsets: Vec<(&str, &str, &str)> = partitions
+        .iter()
+        .map(|row| (row[0].as_str(), row[5].as_str(), row[7].as_str()))
+        .collect();
+    assert_eq!(offsets, [("0", "5", "5"), ("1", "2", "2"), ("2", "0", "0")]);
+    for row in &partitions {
+        assert_eq!(row[1..4], ["1", "1", "1"], "{row:?}");
+        assert_eq!(row[9], "1", "one segment: {row:?}");
+    }
+
+    // The groups page, reached from the navigation: the hostile id is text, lag is the
+    // broker's (high watermark - committed).
+    let groups = &seen["groups"];
+    assert_eq!(groups["heading"], "Consumer groups");
+    assert_eq!(
+        groups["images"], 0,
+        "markup in a group id became an element"
+    );
+    assert_eq!(
+        rows(groups, "groups"),
+        vec![vec![HOSTILE_GROUP.to_string(), "Empty".to_string()]]
+    );
+    let lag: Vec<Vec<String>> = rows(groups, "lag");
+    let expected: Vec<Vec<String>> = [("0", "2", "5", "3"), ("1", "2", "2", "0")]
+        .iter()
+        .map(|(partition, committed, end, lag)| {
+            [HOSTILE_GROUP, "orders", partition, committed, end, lag]
+                .iter()
+                .map(|cell| cell.to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(lag, expected);
+
+    assert_eq!(seen["missingStatus"], 404);
+    assert_eq!(seen["missing"]["heading"], "No topic no-such-topic");
+
+    // The same numbers as the Prometheus scrape (one source of truth).
+    let (status, scrape) = http_get(&metrics, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        scrape
+            .lines()
+            .any(|line| line.starts_with("kafka_consumergroup_lag{")
+                && line.contains("partition=\"0\"")
+                && line.ends_with(" 3")),
+        "{scrape}"
+    );
+    for name in ["overview", "topic", "groups", "missing-topic"] {
+        assert!(screenshots.join(format!("{name}.png")).exists());
+    }
+}
+
+#[test]
+fn the_console_is_off_when_disabled_and_the_metrics_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "--set",
+            "metrics.listen=127.0.0.1:0",
+            "--set",
+            "console.enabled=false",
+        ],
+    );
+    let metrics = metrics_address(&broker);
+    assert!(!broker.log_text().contains("console on http://"));
+    for path in ["/console", "/console/groups", "/console/topics/x"] {
+        assert_eq!(http_get(&metrics, path).0, 404, "{path}");
+    }
+    assert_eq!(http_get(&metrics, "/metrics").0, 200);
+    assert_eq!(http_get(&metrics, "/healthz").0, 200);
+}

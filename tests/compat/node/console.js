@@ -1,0 +1,85 @@
+// The broker's web console in a real browser (Debian's chromium, headless, driven by
+// playwright-core), driven by crates/quill/tests/console.rs.
+// usage: node console.js <console-base-url> <topic> <screenshot-dir>
+// Opens the overview, clicks <topic>'s link, then the "Consumer groups" link, reads every table
+// as text and saves a screenshot of each page. Prints one JSON document of what it read (the
+// Rust test checks it against the broker's state), including any dialog a page opened, any
+// script error and the <img> elements inside the pages' main content (an XSS check: the test's
+// group id is markup). Exits 1 with the error on any failure; every wait is bounded.
+'use strict'
+
+const path = require('path')
+const { chromium } = require('playwright-core')
+
+const [base, topic, screenshots] = process.argv.slice(2)
+const TIMEOUT_MS = 20000
+
+// As this machine's browser probe starts it: no sandbox (root), and no background networking
+// (there is no network but loopback).
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'
+]
+
+async function tables (page) {
+  return page.$$eval('table', (elements) => Object.fromEntries(elements.map((table) => [
+    table.id,
+    {
+      headers: [...table.querySelectorAll('thead th')].map((th) => th.textContent),
+      rows: [...table.querySelectorAll('tbody tr')].map((tr) =>
+        [...tr.querySelectorAll('td')].map((td) => td.textContent))
+    }
+  ])))
+}
+
+async function read (page, name) {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true })
+  return {
+    url: page.url(),
+    title: await page.title(),
+    heading: await page.textContent('h1'),
+    tables: await tables(page),
+    images: await page.$$eval('main img', (images) => images.length)
+  }
+}
+
+async function run () {
+  const browser = await chromium.launch({
+    executablePath: process.env.QUILL_CHROMIUM || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    timeout: TIMEOUT_MS
+  })
+  const seen = { dialogs: [], errors: [] }
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } })
+    page.setDefaultTimeout(TIMEOUT_MS)
+    page.on('dialog', async (dialog) => {
+      seen.dialogs.push(dialog.message())
+      await dialog.dismiss()
+    })
+    page.on('pageerror', (error) => seen.errors.push(String(error)))
+
+    const overviewResponse = await page.goto(`${base}/console`)
+    seen.overviewStatus = overviewResponse.status()
+    seen.csp = overviewResponse.headers()['content-security-policy'] || null
+    seen.overview = await read(page, 'overview')
+
+    await Promise.all([page.waitForURL(`**/console/topics/${topic}`), page.click(`#topics a:text-is("${topic}")`)])
+    seen.topic = await read(page, 'topic')
+
+    await Promise.all([page.waitForURL('**/console/groups'), page.click('nav a:text-is("Consumer groups")')])
+    seen.groups = await read(page, 'groups')
+
+    const missing = await page.goto(`${base}/console/topics/no-such-topic`)
+    seen.missingStatus = missing.status()
+    seen.missing = await read(page, 'missing-topic')
+  } finally {
+    await browser.close()
+  }
+  process.stdout.write(JSON.stringify(seen) + '\n')
+}
+
+run().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
