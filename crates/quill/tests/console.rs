@@ -121,7 +121,7 @@ fn try_commit_offset(
 }
 
 /// Runs the browser program; returns what it read.
-fn browse(base: &str, topic: &str, screenshots: &Path) -> Value {
+fn browse(base: &str, topic: &str, screenshots: &Path, messages_topic: &str) -> Value {
     let node_dir = workspace_root().join("tests/compat/node");
     assert!(
         node_dir.join("node_modules/playwright-core").exists(),
@@ -133,6 +133,7 @@ fn browse(base: &str, topic: &str, screenshots: &Path) -> Value {
         .arg(base)
         .arg(topic)
         .arg(screenshots)
+        .arg(messages_topic)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -189,6 +190,66 @@ fn headers(page: &Value, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// One batch of six records: markup in key, value and header; JSON; binary; three plain ones.
+fn events_batch() -> bytes::Bytes {
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let record = |offset: i64, key: Option<&[u8]>, value: &[u8], header: Option<(&str, &str)>| {
+        let mut headers = IndexMap::new();
+        if let Some((name, value)) = header {
+            headers.insert(
+                StrBytes::from_string(name.to_string()),
+                Some(bytes::Bytes::from(value.to_string())),
+            );
+        }
+        Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: now,
+            key: key.map(bytes::Bytes::copy_from_slice),
+            value: Some(bytes::Bytes::copy_from_slice(value)),
+            headers,
+        }
+    };
+    let records = vec![
+        record(
+            0,
+            Some(b"<b>key</b>"),
+            b"<script>alert(3)</script>",
+            Some(("trace", "<img src=x onerror=alert(4)>")),
+        ),
+        record(1, None, br#"{"user":"ada","n":1}"#, None),
+        record(2, Some(b"bin"), &[0xff, 0x00, 0x41], None),
+        record(3, None, b"plain-3", None),
+        record(4, None, b"plain-4", None),
+        record(5, None, b"plain-5", None),
+    ];
+    let mut buffer = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buffer,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Gzip,
+        },
+    )
+    .unwrap();
+    buffer.freeze()
+}
+
 #[test]
 fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,7 +273,17 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
 
     let screenshots = workspace_root().join("target/console-screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
-    let seen = browse(&format!("http://{metrics}"), "orders", &screenshots);
+    // The message browser's topic: markup, JSON, binary and header values, then plain ones.
+    client.create_topic("events", 1);
+    let produced = client.call(&produce_request("events", 0, events_batch(), -1), 7);
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+
+    let seen = browse(
+        &format!("http://{metrics}"),
+        "orders",
+        &screenshots,
+        "events",
+    );
 
     assert_eq!(seen["dialogs"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
@@ -295,6 +366,55 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         .collect();
     assert_eq!(lag, expected);
 
+    // The message browser: the latest records (all 6), as text, pretty JSON and hex.
+    let latest = &seen["latest"];
+    assert_eq!(latest["heading"], "Messages of events");
+    assert_eq!(latest["images"], 0);
+    assert_eq!(latest["scripts"], 0);
+    let messages = rows(latest, "messages");
+    let offsets: Vec<&str> = messages.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(offsets, ["0", "1", "2", "3", "4", "5"]);
+    assert_eq!(messages[0][2], "<b>key</b>");
+    assert_eq!(messages[0][3], "<script>alert(3)</script>");
+    assert_eq!(messages[0][4], "trace<img src=x onerror=alert(4)>");
+    assert!(messages[0][1].ends_with(" UTC"), "{:?}", messages[0]);
+    assert_eq!(messages[1][2], "null");
+    assert_eq!(messages[1][3], "{\n  \"user\": \"ada\",\n  \"n\": 1\n}");
+    assert_eq!(messages[2][3], "ff 00 41");
+    assert_eq!(messages[5][3], "plain-5");
+    // The form: from offset 1, at most 2; then "Next records".
+    let from_offset = rows(&seen["fromOffset"], "messages");
+    let offsets: Vec<&str> = from_offset.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(offsets, ["1", "2"]);
+    let next = rows(&seen["next"], "messages");
+    let offsets: Vec<&str> = next.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(offsets, ["3", "4"]);
+
+    // From a timestamp (the first record at or after it), and refused queries.
+    let page = |query: &str| {
+        http_get(
+            &metrics,
+            &format!("/console/topics/events/messages?{query}"),
+        )
+    };
+    let (status, body) = page("timestamp=0");
+    assert_eq!(status, 200);
+    assert!(body.contains("Showing 6 records from offset 0."), "{body}");
+    let (_, body) = page("timestamp=99999999999999&limit=3");
+    assert!(body.contains("Showing 0 records from offset 6."), "{body}");
+    let (_, body) = page("offset=1&timestamp=2");
+    assert!(
+        body.contains("give an offset or a timestamp, not both"),
+        "{body}"
+    );
+    let (_, body) = page("limit=1000");
+    assert!(body.contains("limit must be between 1 and 100"), "{body}");
+    let (_, body) = page("partition=7");
+    assert!(
+        body.contains("Partition 7 is not hosted by this broker."),
+        "{body}"
+    );
+
     assert_eq!(seen["missingStatus"], 404);
     assert_eq!(seen["missing"]["heading"], "No topic no-such-topic");
 
@@ -309,7 +429,15 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
                 && line.ends_with(" 3")),
         "{scrape}"
     );
-    for name in ["overview", "topic", "groups", "missing-topic"] {
+    for name in [
+        "overview",
+        "topic",
+        "groups",
+        "messages-latest",
+        "messages-from-offset",
+        "messages-next",
+        "missing-topic",
+    ] {
         assert!(screenshots.join(format!("{name}.png")).exists());
     }
 }

@@ -1,8 +1,10 @@
 // The broker's web console in a real browser (Debian's chromium, headless, driven by
 // playwright-core), driven by crates/quill/tests/console.rs.
-// usage: node console.js <console-base-url> <topic> <screenshot-dir>
-// Opens the overview, clicks <topic>'s link, then the "Consumer groups" link, reads every table
-// as text and saves a screenshot of each page. Prints one JSON document of what it read (the
+// usage: node console.js <console-base-url> <topic> <screenshot-dir> <messages-topic>
+// Opens the overview, clicks <topic>'s link, then the "Consumer groups" link; then opens
+// <messages-topic>'s page, clicks its partition 0 "Browse" link (the latest records), submits
+// the browser's form for offset 1, at most 2 records, and follows its "Next records" link.
+// Reads every table as text and saves a screenshot of each page. Prints one JSON document of what it read (the
 // Rust test checks it against the broker's state), including any dialog a page opened, any
 // script error and the <img> elements inside the pages' main content (an XSS check: the test's
 // group id is markup). Exits 1 with the error on any failure; every wait is bounded.
@@ -11,7 +13,7 @@
 const path = require('path')
 const { chromium } = require('playwright-core')
 
-const [base, topic, screenshots] = process.argv.slice(2)
+const [base, topic, screenshots, messagesTopic] = process.argv.slice(2)
 const TIMEOUT_MS = 20000
 
 // As this machine's browser probe starts it: no sandbox (root), and no background networking
@@ -39,7 +41,8 @@ async function read (page, name) {
     title: await page.title(),
     heading: await page.textContent('h1'),
     tables: await tables(page),
-    images: await page.$$eval('main img', (images) => images.length)
+    images: await page.$$eval('main img', (images) => images.length),
+    scripts: await page.$$eval('script', (scripts) => scripts.length)
   }
 }
 
@@ -69,6 +72,21 @@ async function run () {
 
     await Promise.all([page.waitForURL('**/console/groups'), page.click('nav a:text-is("Consumer groups")')])
     seen.groups = await read(page, 'groups')
+
+    await page.goto(`${base}/console/topics/${messagesTopic}`)
+    await Promise.all([
+      page.waitForURL(`**/console/topics/${messagesTopic}/messages?partition=0`),
+      page.click('#partitions tbody tr:first-child a:text-is("Browse")')
+    ])
+    seen.latest = await read(page, 'messages-latest')
+
+    await page.fill('#offset', '1')
+    await page.fill('#limit', '2')
+    await Promise.all([page.waitForURL(/offset=1&/), page.click('#show')])
+    seen.fromOffset = await read(page, 'messages-from-offset')
+
+    await Promise.all([page.waitForURL(/offset=3&/), page.click('#next')])
+    seen.next = await read(page, 'messages-next')
 
     const missing = await page.goto(`${base}/console/topics/no-such-topic`)
     seen.missingStatus = missing.status()

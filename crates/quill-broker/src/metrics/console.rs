@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use quill_meta::MetadataImage;
 
+use super::browse::{self, Shown};
 use super::collect::{self, Gathered, PartitionRow};
 use crate::state::BrokerState;
 
@@ -25,19 +26,29 @@ use crate::state::BrokerState;
 pub enum Page<'a> {
     Overview,
     Topic(&'a str),
+    /// A topic's message browser, with the request's query string.
+    Messages(&'a str, Option<&'a str>),
     Groups,
 }
 
 impl<'a> Page<'a> {
-    /// The page of a request path, if it is a console path.
-    pub fn from_path(path: &'a str) -> Option<Page<'a>> {
+    /// The page of a request path (and query), if it is a console path.
+    pub fn from_path(path: &'a str, query: Option<&'a str>) -> Option<Page<'a>> {
         match path {
             "/console" | "/console/" => Some(Page::Overview),
             "/console/groups" => Some(Page::Groups),
-            _ => path
-                .strip_prefix("/console/topics/")
-                .filter(|name| !name.is_empty())
-                .map(Page::Topic),
+            _ => {
+                let rest = path
+                    .strip_prefix("/console/topics/")
+                    .filter(|rest| !rest.is_empty())?;
+                match rest.split_once('/') {
+                    None => Some(Page::Topic(rest)),
+                    Some((name, "messages")) if !name.is_empty() => {
+                        Some(Page::Messages(name, query))
+                    }
+                    Some(_) => None,
+                }
+            }
         }
     }
 }
@@ -69,6 +80,7 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>) -> Rendered {
             html: overview(&image, node_id, &gathered),
         },
         Page::Topic(name) => topic(&image, name, &gathered),
+        Page::Messages(name, query) => messages(&state, &image, name, query).await,
         Page::Groups => Rendered {
             found: true,
             html: groups(&gathered),
@@ -128,7 +140,9 @@ nav b{color:#9cc4ff;margin-right:28px}main{padding:8px 20px 24px}\
 table{border-collapse:collapse;margin:8px 0 20px}\
 th,td{border-bottom:1px solid #dde;padding:4px 12px;text-align:left}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-th{background:#f2f4f8}.muted{color:#667}code{background:#f2f4f8;padding:1px 4px}";
+th{background:#f2f4f8}.muted{color:#667}code{background:#f2f4f8;padding:1px 4px}\
+td{vertical-align:top}pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}\
+.header{display:flex;gap:8px}.header pre:first-child{font-weight:600}form{margin:12px 0}";
 
 /// The page frame; `title` and `body` must already be escaped where they hold client text.
 fn layout(title: &str, body: &str) -> String {
@@ -314,6 +328,8 @@ fn topic(image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
         headers.extend(["Cleaned to", "Dirty ratio"]);
         numeric.extend([true, true]);
     }
+    headers.push("");
+    numeric.push(false);
     let table_rows: Vec<Vec<String>> = topic
         .partitions
         .iter()
@@ -347,8 +363,13 @@ fn topic(image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
                     }
                 }
                 // Not hosted here (another broker leads it, or it is left out).
-                None => row.extend(std::iter::repeat_n("".to_string(), headers.len() - 4)),
+                None => row.extend(std::iter::repeat_n("".to_string(), headers.len() - 5)),
             }
+            row.push(format!(
+                "<a href=\"/console/topics/{}/messages?partition={}\">Browse</a>",
+                path_segment(&topic.name),
+                partition.partition
+            ));
             row
         })
         .collect();
@@ -366,6 +387,251 @@ fn topic(image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
         found: true,
         html: layout(&escape(&topic.name), &body),
     }
+}
+
+/// A key, value or header value: text when it is UTF-8 (JSON pretty-printed), else hex; always
+/// escaped, and marked when only its first bytes are kept.
+fn show(field: Option<&Shown>) -> String {
+    let Some(field) = field else {
+        return "<span class=\"muted\">null</span>".to_string();
+    };
+    let complete = field.bytes.len() == field.full_len;
+    let mut html = match std::str::from_utf8(&field.bytes) {
+        Ok(text) => {
+            let is_json_document = complete
+                && serde_json::from_str::<serde_json::Value>(text)
+                    .is_ok_and(|value| value.is_object() || value.is_array());
+            let pretty = is_json_document.then(|| indent_json(text));
+            match pretty {
+                Some(json) => format!("<pre class=\"json\">{}</pre>", escape(&json)),
+                None => format!("<pre>{}</pre>", escape(text)),
+            }
+        }
+        Err(_) => {
+            let hex: Vec<String> = field
+                .bytes
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            format!("<pre class=\"hex\">{}</pre>", hex.join(" "))
+        }
+    };
+    if !complete {
+        let _ = write!(
+            html,
+            "<span class=\"muted\">first {} of {} bytes</span>",
+            field.bytes.len(),
+            field.full_len
+        );
+    }
+    html
+}
+
+/// Re-indents a valid JSON document (two spaces), keeping its keys' order and every token as
+/// written (a parse-and-print would sort keys and rewrite numbers).
+fn indent_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on one line.
+                while chars.peek().is_some_and(|next| next.is_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    continue;
+                }
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                if !matches!(out.chars().last(), Some('{' | '[')) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+async fn messages(
+    state: &BrokerState,
+    image: &MetadataImage,
+    name: &str,
+    query: Option<&str>,
+) -> Rendered {
+    let Some(topic) = image.topics.get(name) else {
+        return Rendered {
+            found: false,
+            html: layout(
+                "Unknown topic",
+                &format!("<h1>No topic {}</h1>", escape(name)),
+            ),
+        };
+    };
+    let title = format!("Messages of {}", escape(&topic.name));
+    let topic_link = format!(
+        "<p><a href=\"/console/topics/{}\">Topic {}</a></p>",
+        path_segment(&topic.name),
+        escape(&topic.name)
+    );
+    let query = match browse::parse_query(query) {
+        Ok(query) => query,
+        Err(reason) => {
+            return Rendered {
+                found: true,
+                html: layout(
+                    &title,
+                    &format!(
+                        "<h1>{title}</h1>{topic_link}<p id=\"error\">{}</p>",
+                        escape(&reason)
+                    ),
+                ),
+            }
+        }
+    };
+    let mut body = format!("<h1>{title}</h1>{topic_link}");
+    body.push_str(&browse_form(topic, &query));
+    let Some(partition) = state.partitions.get(&topic.name, query.partition) else {
+        let _ = write!(
+            body,
+            "<p id=\"error\">Partition {} is not hosted by this broker.</p>",
+            query.partition
+        );
+        return Rendered {
+            found: true,
+            html: layout(&title, &body),
+        };
+    };
+    let browsed = match browse::browse(&partition, &query).await {
+        Ok(browsed) => browsed,
+        Err(reason) => {
+            let _ = write!(body, "<p id=\"error\">{}</p>", escape(&reason));
+            return Rendered {
+                found: true,
+                html: layout(&title, &body),
+            };
+        }
+    };
+    let _ = write!(
+        body,
+        "<p>Partition {}: offsets {} (log start) to {} (high watermark). Showing {} record{} from offset {}.</p>",
+        query.partition,
+        browsed.log_start_offset,
+        browsed.high_watermark,
+        browsed.messages.len(),
+        if browsed.messages.len() == 1 { "" } else { "s" },
+        browsed.start_offset
+    );
+    let rows: Vec<Vec<String>> = browsed
+        .messages
+        .iter()
+        .map(|message| {
+            let headers: Vec<String> = message
+                .headers
+                .iter()
+                .map(|(key, value)| {
+                    format!(
+                        "<div class=\"header\">{}{}</div>",
+                        show(Some(key)),
+                        show(value.as_ref())
+                    )
+                })
+                .collect();
+            vec![
+                message.offset.to_string(),
+                browse::utc_timestamp(message.timestamp_ms),
+                show(message.key.as_ref()),
+                show(message.value.as_ref()),
+                headers.join(""),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["Offset", "Timestamp", "Key", "Value", "Headers"],
+        &[true],
+        &rows,
+        "messages",
+    ));
+    if browsed.next_offset < browsed.high_watermark {
+        let _ = write!(
+            body,
+            "<p><a id=\"next\" href=\"/console/topics/{}/messages?partition={}&amp;offset={}&amp;limit={}\">Next records</a></p>",
+            path_segment(&topic.name),
+            query.partition,
+            browsed.next_offset,
+            query.limit
+        );
+    }
+    Rendered {
+        found: true,
+        html: layout(&title, &body),
+    }
+}
+
+/// The browser's form: a plain GET form (no script), prefilled with the current query.
+fn browse_form(topic: &quill_meta::TopicInfo, query: &browse::BrowseQuery) -> String {
+    let mut options = String::new();
+    for partition in &topic.partitions {
+        let selected = if partition.partition == query.partition {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            options,
+            "<option value=\"{0}\"{selected}>{0}</option>",
+            partition.partition
+        );
+    }
+    let (offset, timestamp) = match query.start {
+        browse::Start::Offset(offset) => (offset.to_string(), String::new()),
+        browse::Start::Timestamp(timestamp) => (String::new(), timestamp.to_string()),
+        browse::Start::Latest => (String::new(), String::new()),
+    };
+    format!(
+        "<form id=\"browse\" method=\"get\" action=\"/console/topics/{}/messages\">\
+<label>Partition <select id=\"partition\" name=\"partition\">{options}</select></label> \
+<label>From offset <input id=\"offset\" name=\"offset\" size=\"10\" value=\"{offset}\"></label> \
+<label>or timestamp (ms) <input id=\"timestamp\" name=\"timestamp\" size=\"14\" value=\"{timestamp}\"></label> \
+<label>at most <input id=\"limit\" name=\"limit\" size=\"4\" value=\"{}\"></label> records \
+<button id=\"show\" type=\"submit\">Show</button> \
+<span class=\"muted\">(no offset or timestamp: the latest)</span></form>",
+        path_segment(&topic.name),
+        query.limit
+    )
 }
 
 fn groups(gathered: &Gathered) -> String {
@@ -432,15 +698,52 @@ mod tests {
 
     #[test]
     fn console_paths() {
-        assert_eq!(Page::from_path("/console"), Some(Page::Overview));
-        assert_eq!(Page::from_path("/console/"), Some(Page::Overview));
-        assert_eq!(Page::from_path("/console/groups"), Some(Page::Groups));
+        assert_eq!(Page::from_path("/console", None), Some(Page::Overview));
+        assert_eq!(Page::from_path("/console/", None), Some(Page::Overview));
+        assert_eq!(Page::from_path("/console/groups", None), Some(Page::Groups));
         assert_eq!(
-            Page::from_path("/console/topics/orders"),
+            Page::from_path("/console/topics/orders", None),
             Some(Page::Topic("orders"))
         );
-        assert_eq!(Page::from_path("/console/topics/"), None);
-        assert_eq!(Page::from_path("/consoles"), None);
+        assert_eq!(
+            Page::from_path("/console/topics/orders/messages", Some("offset=3")),
+            Some(Page::Messages("orders", Some("offset=3")))
+        );
+        assert_eq!(Page::from_path("/console/topics/orders/other", None), None);
+        assert_eq!(Page::from_path("/console/topics//messages", None), None);
+        assert_eq!(Page::from_path("/console/topics/", None), None);
+        assert_eq!(Page::from_path("/consoles", None), None);
+    }
+
+    #[test]
+    fn fields_show_as_escaped_text_pretty_json_or_hex() {
+        let shown = |bytes: &[u8]| Shown {
+            bytes: bytes.to_vec(),
+            full_len: bytes.len(),
+        };
+        assert_eq!(
+            show(Some(&shown(b"<script>alert(1)</script>"))),
+            "<pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre>"
+        );
+        assert_eq!(
+            show(Some(&shown(br#"{"a":"<b>"}"#))),
+            "<pre class=\"json\">{\n  &quot;a&quot;: &quot;&lt;b&gt;&quot;\n}</pre>"
+        );
+        assert_eq!(show(Some(&shown(b"42"))), "<pre>42</pre>");
+        assert_eq!(
+            indent_json(r#"{"z":1.50,"a":[],"b":{"c":[1, "x\\\",]"]},"d":{}}"#),
+            "{\n  \"z\": 1.50,\n  \"a\": [],\n  \"b\": {\n    \"c\": [\n      1,\n      \"x\\\\\\\",]\"\n    ]\n  },\n  \"d\": {}\n}"
+        );
+        assert_eq!(
+            show(Some(&shown(&[0xff, 0x00, 0x41]))),
+            "<pre class=\"hex\">ff 00 41</pre>"
+        );
+        assert_eq!(show(None), "<span class=\"muted\">null</span>");
+        let cut = Shown {
+            bytes: b"{\"a\":".to_vec(),
+            full_len: 9000,
+        };
+        assert!(show(Some(&cut)).ends_with("first 5 of 9000 bytes</span>"));
     }
 
     #[test]

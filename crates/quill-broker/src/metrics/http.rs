@@ -97,8 +97,9 @@ async fn route(
     console: bool,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    let query = request.uri().query();
     let page = console
-        .then(|| super::console::Page::from_path(path))
+        .then(|| super::console::Page::from_path(path, query))
         .flatten();
     let known = matches!(path, "/metrics" | "/healthz") || page.is_some();
     if !known {
@@ -152,7 +153,7 @@ fn html(page: super::console::Rendered) -> Response<Full<Bytes>> {
     headers.insert(
         "content-security-policy",
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
     headers.insert(

@@ -9,6 +9,7 @@
 //! Every family labelled by something a client chooses (topics, groups) is bounded by a named
 //! limit; what exceeds it is dropped and counted (`quill_metrics_series_dropped_total`).
 
+pub mod browse;
 pub mod collect;
 pub mod console;
 pub mod http;
