@@ -120,6 +120,22 @@ fn try_commit_offset(
     code
 }
 
+/// A group member process, killed when dropped.
+struct MemberProcess(std::process::Child);
+
+impl MemberProcess {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for MemberProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Runs the browser program; returns what it read.
 fn browse(base: &str, topic: &str, screenshots: &Path, messages_topic: &str) -> Value {
     let node_dir = workspace_root().join("tests/compat/node");
@@ -278,12 +294,34 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let produced = client.call(&produce_request("events", 0, events_batch(), -1), 7);
     assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
 
+    // A live member (our CLI's consumer) in group "live": the groups page lists it with its
+    // assignment once it is Stable.
+    let mut member = MemberProcess(
+        Command::new(env!("CARGO_BIN_EXE_quill"))
+            .args(["consume", "orders", "--group", "live", "-b"])
+            .arg(broker.address())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        "the live member to be Stable",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = http_get(&metrics, "/console/groups");
+            body.contains("<td>live</td><td>Stable</td>")
+        },
+    );
+
     let seen = browse(
         &format!("http://{metrics}"),
         "orders",
         &screenshots,
         "events",
     );
+    member.stop();
 
     assert_eq!(seen["dialogs"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
@@ -310,6 +348,18 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     );
     let users = topics.iter().find(|row| row[0] == "users").unwrap();
     assert_eq!(users[4], "compacted");
+    let partition_count: usize = topics
+        .iter()
+        .map(|row| row[1].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        rows(overview, "partition-health"),
+        vec![vec![
+            partition_count.to_string(),
+            "0".to_string(),
+            "0".to_string()
+        ]]
+    );
 
     // The topic page, reached by clicking its link.
     let topic = &seen["topic"];
@@ -340,7 +390,26 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     for row in &partitions {
         assert_eq!(row[1..4], ["1", "1", "1"], "{row:?}");
         assert_eq!(row[9], "1", "one segment: {row:?}");
+        assert_eq!(row[10], "Browse", "{row:?}");
     }
+    // Configs as DescribeConfigs answers them, with their sources.
+    let configs = rows(topic, "configs");
+    assert!(
+        configs.contains(&vec![
+            "cleanup.policy".to_string(),
+            "delete".to_string(),
+            "DEFAULT_CONFIG".to_string()
+        ]),
+        "{configs:?}"
+    );
+    assert!(
+        configs.contains(&vec![
+            "max.message.bytes".to_string(),
+            "1048588".to_string(),
+            "DEFAULT_CONFIG".to_string()
+        ]),
+        "{configs:?}"
+    );
 
     // The groups page, reached from the navigation: the hostile id is text, lag is the
     // broker's (high watermark - committed).
@@ -352,9 +421,20 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     );
     assert_eq!(
         rows(groups, "groups"),
-        vec![vec![HOSTILE_GROUP.to_string(), "Empty".to_string()]]
+        vec![
+            vec![HOSTILE_GROUP.to_string(), "Empty".to_string()],
+            vec!["live".to_string(), "Stable".to_string()]
+        ]
     );
-    let lag: Vec<Vec<String>> = rows(groups, "lag");
+    let members = rows(groups, "members");
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[0][0], "live");
+    assert_eq!(members[0][3], "quill-cli");
+    assert_eq!(members[0][5], "orders-0, orders-1, orders-2");
+    let lag: Vec<Vec<String>> = rows(groups, "lag")
+        .into_iter()
+        .filter(|row| row[0] == HOSTILE_GROUP)
+        .collect();
     let expected: Vec<Vec<String>> = [("0", "2", "5", "3"), ("1", "2", "2", "0")]
         .iter()
         .map(|(partition, committed, end, lag)| {

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use quill_group::api::DescribedGroup;
+use quill_meta::topic_config::{self, BrokerConfigLayers, ConfigSource};
 use quill_meta::MetadataImage;
 
 use super::browse::{self, Shown};
@@ -59,12 +61,34 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Groups whose members the groups page describes (each takes the group's lock briefly).
+pub const MAX_DESCRIBED_GROUPS: usize = 1000;
+
 /// Renders `page`; the logs and the group coordinator are read on the blocking pool.
 pub async fn render(state: Arc<BrokerState>, page: Page<'_>) -> Rendered {
     let image = state.image();
     let node_id = state.config.node_id;
+    if let Page::Messages(name, query) = page {
+        return messages(&state, &image, name, query).await;
+    }
+    let describe_groups = page == Page::Groups;
     let gathering = state.clone();
-    let gathered = match tokio::task::spawn_blocking(move || collect::gather(&gathering)).await {
+    let gathered = tokio::task::spawn_blocking(move || {
+        let gathered = collect::gather(&gathering);
+        let described: Vec<DescribedGroup> = if describe_groups {
+            gathered
+                .groups
+                .iter()
+                .take(MAX_DESCRIBED_GROUPS)
+                .map(|group| gathering.groups.describe_group(&group.group))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (gathered, described)
+    })
+    .await;
+    let (gathered, described) = match gathered {
         Ok(gathered) => gathered,
         Err(error) => {
             tracing::warn!(%error, "console could not read the logs");
@@ -79,12 +103,20 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>) -> Rendered {
             found: true,
             html: overview(&image, node_id, &gathered),
         },
-        Page::Topic(name) => topic(&image, name, &gathered),
-        Page::Messages(name, query) => messages(&state, &image, name, query).await,
+        Page::Topic(name) => topic(&state, &image, name, &gathered),
         Page::Groups => Rendered {
             found: true,
-            html: groups(&gathered),
+            html: groups(&gathered, &described),
         },
+        Page::Messages(..) => unreachable_page(),
+    }
+}
+
+/// Messages pages return before the logs are gathered; kept total rather than panicking.
+fn unreachable_page() -> Rendered {
+    Rendered {
+        found: false,
+        html: layout("Not found", "<p>No such page.</p>"),
     }
 }
 
@@ -227,6 +259,28 @@ fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered) -> String 
         "brokers",
     ));
 
+    let partitions: Vec<&quill_meta::PartitionInfo> = image
+        .topics
+        .values()
+        .flat_map(|topic| topic.partitions.iter())
+        .collect();
+    let offline = partitions.iter().filter(|p| p.leader < 0).count();
+    let under_replicated = partitions
+        .iter()
+        .filter(|p| p.isr.len() < p.replicas.len())
+        .count();
+    body.push_str("<h2>Partitions</h2>");
+    body.push_str(&table(
+        &["Partitions", "Offline", "Under-replicated"],
+        &[true, true, true],
+        &[vec![
+            partitions.len().to_string(),
+            offline.to_string(),
+            under_replicated.to_string(),
+        ]],
+        "partition-health",
+    ));
+
     body.push_str("<h2>Topics</h2>");
     // Size, records and whether the cleaner tracks it (compacted), per hosted topic.
     let mut totals: BTreeMap<&str, (u64, i64, bool)> = BTreeMap::new();
@@ -285,7 +339,19 @@ fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered) -> String 
     layout("Overview", &body)
 }
 
-fn topic(image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
+/// Kafka's names of config sources (DescribeConfigs' `ConfigSource` enum).
+fn source_name(source: ConfigSource) -> &'static str {
+    match source {
+        ConfigSource::TopicConfig => "DYNAMIC_TOPIC_CONFIG",
+        ConfigSource::DynamicBrokerConfig => "DYNAMIC_BROKER_CONFIG",
+        ConfigSource::DynamicDefaultBrokerConfig => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        ConfigSource::StaticBrokerConfig => "STATIC_BROKER_CONFIG",
+        ConfigSource::DefaultConfig => "DEFAULT_CONFIG",
+        ConfigSource::GroupConfig => "GROUP_CONFIG",
+    }
+}
+
+fn topic(state: &BrokerState, image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
     let Some(topic) = image.topics.get(name) else {
         return Rendered {
             found: false,
@@ -374,15 +440,26 @@ fn topic(image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
         })
         .collect();
     body.push_str(&table(&headers, &numeric, &table_rows, "partitions"));
-    if !topic.configs.is_empty() {
-        body.push_str("<h2>Configs set on the topic</h2>");
-        let configs: Vec<Vec<String>> = topic
-            .configs
-            .iter()
-            .map(|(name, value)| vec![escape(name), escape(value)])
-            .collect();
-        body.push_str(&table(&["Config", "Value"], &[], &configs, "configs"));
-    }
+    // What DescribeConfigs answers: every config in force and where its value comes from.
+    let static_settings = state.config.static_settings();
+    let layers = BrokerConfigLayers::from_image(image, state.config.node_id, &static_settings);
+    body.push_str("<h2>Configs</h2>");
+    let configs: Vec<Vec<String>> = topic_config::describe_topic_configs(&topic.configs, &layers)
+        .iter()
+        .map(|config| {
+            vec![
+                escape(config.name),
+                escape(&config.value),
+                source_name(config.source).to_string(),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["Config", "Value", "Source"],
+        &[],
+        &configs,
+        "configs",
+    ));
     Rendered {
         found: true,
         html: layout(&escape(&topic.name), &body),
@@ -634,7 +711,37 @@ fn browse_form(topic: &quill_meta::TopicInfo, query: &browse::BrowseQuery) -> St
     )
 }
 
-fn groups(gathered: &Gathered) -> String {
+/// The partitions of a consumer-protocol assignment (`ConsumerProtocolAssignment`: int16
+/// version, then topics as (string, int32 array); every version starts so), as `topic-p`
+/// strings; `None` when the bytes do not follow the schema. Counts are bounded by the bytes.
+pub fn assigned_partitions(assignment: &[u8]) -> Option<Vec<String>> {
+    let read_i16 = |bytes: &[u8], at: usize| -> Option<i16> {
+        Some(i16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    };
+    let read_i32 = |bytes: &[u8], at: usize| -> Option<i32> {
+        Some(i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    if read_i16(assignment, 0)? < 0 {
+        return None;
+    }
+    let topics = usize::try_from(read_i32(assignment, 2)?).ok()?;
+    let mut at = 6;
+    let mut out = Vec::new();
+    for _ in 0..topics {
+        let length = usize::try_from(read_i16(assignment, at)?).ok()?;
+        let name = std::str::from_utf8(assignment.get(at + 2..at + 2 + length)?).ok()?;
+        at += 2 + length;
+        let count = usize::try_from(read_i32(assignment, at)?).ok()?;
+        at += 4;
+        for _ in 0..count {
+            out.push(format!("{name}-{}", read_i32(assignment, at)?));
+            at += 4;
+        }
+    }
+    Some(out)
+}
+
+fn groups(gathered: &Gathered, described: &[DescribedGroup]) -> String {
     let mut body = String::from("<h1>Consumer groups</h1>");
     let groups: Vec<Vec<String>> = gathered
         .groups
@@ -642,6 +749,42 @@ fn groups(gathered: &Gathered) -> String {
         .map(|group| vec![escape(&group.group), escape(group.state)])
         .collect();
     body.push_str(&table(&["Group", "State"], &[], &groups, "groups"));
+    body.push_str("<h2>Members</h2>");
+    let members: Vec<Vec<String>> = described
+        .iter()
+        .flat_map(|group| {
+            group.members.iter().map(move |member| {
+                let assigned = if member.assignment.is_empty() {
+                    String::new()
+                } else if group.protocol_type
+                    == quill_group::consumer_protocol::CONSUMER_PROTOCOL_TYPE
+                {
+                    assigned_partitions(&member.assignment)
+                        .map_or_else(|| "(unreadable)".to_string(), |parts| parts.join(", "))
+                } else {
+                    format!("({} bytes)", member.assignment.len())
+                };
+                vec![
+                    escape(&group.group_id),
+                    escape(&member.member_id),
+                    escape(member.group_instance_id.as_deref().unwrap_or("")),
+                    escape(&member.client_id),
+                    escape(&member.client_host),
+                    escape(&assigned),
+                ]
+            })
+        })
+        .collect();
+    body.push_str(&table(
+        &["Group", "Member", "Instance", "Client", "Host", "Assigned"],
+        &[],
+        &members,
+        "members",
+    ));
+    body.push_str(&omitted_note(
+        gathered.groups.len().saturating_sub(MAX_DESCRIBED_GROUPS),
+        "groups' members",
+    ));
     body.push_str("<h2>Lag per partition</h2>");
     let lags: Vec<Vec<String>> = gathered
         .lags
@@ -747,6 +890,28 @@ mod tests {
     }
 
     #[test]
+    fn assignments_decode_or_are_refused() {
+        let mut assignment = Vec::new();
+        assignment.extend_from_slice(&1i16.to_be_bytes());
+        assignment.extend_from_slice(&1i32.to_be_bytes());
+        assignment.extend_from_slice(&6i16.to_be_bytes());
+        assignment.extend_from_slice(b"orders");
+        assignment.extend_from_slice(&2i32.to_be_bytes());
+        assignment.extend_from_slice(&0i32.to_be_bytes());
+        assignment.extend_from_slice(&2i32.to_be_bytes());
+        assignment.extend_from_slice(&(-1i32).to_be_bytes()); // null user data
+        assert_eq!(
+            assigned_partitions(&assignment),
+            Some(vec!["orders-0".to_string(), "orders-2".to_string()])
+        );
+        assert_eq!(assigned_partitions(&assignment[..20]), None);
+        let mut huge = assignment.clone();
+        huge[2..6].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(assigned_partitions(&huge), None);
+        assert_eq!(assigned_partitions(&[0xff, 0xff]), None);
+    }
+
+    #[test]
     fn sizes_in_binary_units() {
         assert_eq!(human_bytes(0), "0 B");
         assert_eq!(human_bytes(1023), "1023 B");
@@ -774,7 +939,7 @@ mod tests {
             lags_omitted: 2,
             process: Default::default(),
         };
-        let html = groups(&gathered);
+        let html = groups(&gathered, &[]);
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("<td class=\"n\">7</td><td class=\"n\">4</td>"));
