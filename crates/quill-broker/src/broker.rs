@@ -170,6 +170,10 @@ impl Broker {
             let console = crate::metrics::http::console_enabled(console_setting, address);
             if console {
                 tracing::info!("console on http://{address}/console");
+                tokio::spawn(crate::metrics::history::run_sampler(
+                    self.state.metrics.clone(),
+                    self.shutdown.subscribe(),
+                ));
             }
             tokio::spawn(crate::metrics::http::serve(
                 listener,

@@ -315,6 +315,19 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         },
     );
 
+    // The throughput sparklines need two samples (every 5 s) around the records produced.
+    wait_until(
+        "the overview to show a records-in rate",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = http_get(&metrics, "/console");
+            body.split("<td>Records in</td>")
+                .nth(1)
+                .and_then(|rest| rest.split("</td>").nth(1))
+                .is_some_and(|highest| !highest.ends_with(">0.0/s"))
+        },
+    );
+
     let seen = browse(
         &format!("http://{metrics}"),
         "orders",
@@ -348,6 +361,16 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     );
     let users = topics.iter().find(|row| row[0] == "users").unwrap();
     assert_eq!(users[4], "compacted");
+    let throughput = rows(overview, "throughput");
+    let names: Vec<&str> = throughput.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(names, ["Bytes in", "Bytes out", "Records in"]);
+    let highest_records: f64 = throughput[2][2].trim_end_matches("/s").parse().unwrap();
+    assert!(highest_records > 0.0, "{throughput:?}");
+    let sparklines = overview["sparklines"].as_array().unwrap();
+    assert_eq!(sparklines.len(), 3);
+    assert!(sparklines
+        .iter()
+        .all(|points| points.as_u64().unwrap() >= 2));
     let partition_count: usize = topics
         .iter()
         .map(|row| row[1].parse::<usize>().unwrap())

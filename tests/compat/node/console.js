@@ -42,7 +42,9 @@ async function read (page, name) {
     heading: await page.textContent('h1'),
     tables: await tables(page),
     images: await page.$$eval('main img', (images) => images.length),
-    scripts: await page.$$eval('script', (scripts) => scripts.length)
+    scripts: await page.$$eval('script', (scripts) => scripts.length),
+    sparklines: await page.$$eval('svg.spark polyline', (lines) =>
+      lines.map((line) => line.getAttribute('points').split(' ').length))
   }
 }
 

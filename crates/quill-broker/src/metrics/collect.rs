@@ -61,6 +61,8 @@ pub(super) struct Gathered {
     pub(super) lags: Vec<LagRow>,
     pub(super) lags_omitted: usize,
     pub(super) process: process::ProcessStats,
+    /// Recent broker-wide rates (the console's sparklines), oldest first.
+    pub(super) throughput: Vec<super::history::Rates>,
 }
 
 /// Renders the whole exposition. Log sizes, offsets and /proc are read on the blocking pool
@@ -156,6 +158,7 @@ pub(super) fn gather(state: &BrokerState) -> Gathered {
         lags,
         lags_omitted: snapshot.omitted_offsets,
         process: process::read(),
+        throughput: state.metrics.history.rates(),
     }
 }
 

@@ -174,7 +174,7 @@ th,td{border-bottom:1px solid #dde;padding:4px 12px;text-align:left}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 th{background:#f2f4f8}.muted{color:#667}code{background:#f2f4f8;padding:1px 4px}\
 td{vertical-align:top}pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}\
-.header{display:flex;gap:8px}.header pre:first-child{font-weight:600}form{margin:12px 0}";
+.header{display:flex;gap:8px}svg.spark{background:#f7f9fc}.header pre:first-child{font-weight:600}form{margin:12px 0}";
 
 /// The page frame; `title` and `body` must already be escaped where they hold client text.
 fn layout(title: &str, body: &str) -> String {
@@ -269,6 +269,7 @@ fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered) -> String 
         .iter()
         .filter(|p| p.isr.len() < p.replicas.len())
         .count();
+    body.push_str(&throughput(&gathered.throughput));
     body.push_str("<h2>Partitions</h2>");
     body.push_str(&table(
         &["Partitions", "Offline", "Under-replicated"],
@@ -349,6 +350,53 @@ fn source_name(source: ConfigSource) -> &'static str {
         ConfigSource::DefaultConfig => "DEFAULT_CONFIG",
         ConfigSource::GroupConfig => "GROUP_CONFIG",
     }
+}
+
+/// The throughput table: latest and highest rate of the last five minutes, and a sparkline.
+fn throughput(rates: &[super::history::Rates]) -> String {
+    let mut body = String::from("<h2>Throughput</h2>");
+    if rates.is_empty() {
+        let _ = write!(
+            body,
+            "<p id=\"throughput-pending\" class=\"muted\">Collecting: a sample every {} s.</p>",
+            super::history::SAMPLE_INTERVAL.as_secs()
+        );
+        return body;
+    }
+    type Read = fn(&super::history::Rates) -> f64;
+    let series: [(&str, Read, bool); 3] = [
+        ("Bytes in", |r| r.bytes_in, true),
+        ("Bytes out", |r| r.bytes_out, true),
+        ("Records in", |r| r.messages_in, false),
+    ];
+    let rows: Vec<Vec<String>> = series
+        .iter()
+        .map(|(name, read, bytes)| {
+            let values: Vec<f64> = rates.iter().map(read).collect();
+            let latest = values.last().copied().unwrap_or(0.0);
+            let max = values.iter().copied().fold(0.0, f64::max);
+            let format = |value: f64| {
+                if *bytes {
+                    format!("{}/s", human_bytes(value.round() as u64))
+                } else {
+                    format!("{value:.1}/s")
+                }
+            };
+            vec![
+                name.to_string(),
+                format(latest),
+                format(max),
+                super::history::sparkline(&values, name),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["", "Now", "Highest", "Last 5 minutes"],
+        &[false, true, true, false],
+        &rows,
+        "throughput",
+    ));
+    body
 }
 
 fn topic(state: &BrokerState, image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
@@ -938,6 +986,7 @@ mod tests {
             }],
             lags_omitted: 2,
             process: Default::default(),
+            throughput: Vec::new(),
         };
         let html = groups(&gathered, &[]);
         assert!(!html.contains("<img"), "{html}");

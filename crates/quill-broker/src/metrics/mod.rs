@@ -12,6 +12,7 @@
 pub mod browse;
 pub mod collect;
 pub mod console;
+pub mod history;
 pub mod http;
 mod process;
 pub mod text;
@@ -130,6 +131,8 @@ pub struct BrokerMetrics {
     /// Fetch requests long-polling for data.
     pub fetch_waiting: AtomicI64,
     pub started: std::time::SystemTime,
+    /// Recent broker-wide throughput, sampled while the web console is served.
+    pub history: history::ThroughputHistory,
 }
 
 impl Default for BrokerMetrics {
@@ -147,6 +150,7 @@ impl Default for BrokerMetrics {
             produce_waiting: AtomicI64::new(0),
             fetch_waiting: AtomicI64::new(0),
             started: std::time::SystemTime::now(),
+            history: history::ThroughputHistory::default(),
         }
     }
 }
