@@ -114,7 +114,7 @@ pub struct BrokerConfig {
     pub shutdown_timeout_ms: i64,
     /// `metrics.listen` (Quill's): `host:port` of the Prometheus endpoint; `None` = off.
     pub metrics_listen: Option<String>,
-    /// `console.enabled` (Quill's): the read-only web console on the metrics endpoint. `None`
+    /// `console.enabled` (Quill's): the web console on the metrics endpoint. `None`
     /// (unset): on when `metrics.listen` binds a loopback address, off otherwise.
     pub console_enabled: Option<bool>,
     /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.*`).
@@ -235,7 +235,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.cleaner.backoff.ms", description: "cleaner sleep when no log is dirty enough (default 15000)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
     SettingDoc { name: "metrics.listen", description: "host:port for Prometheus metrics (GET /metrics, /healthz); unset (default): off. Binds exactly this address, so loopback unless you name another" },
-    SettingDoc { name: "console.enabled", description: "read-only web console at /console on metrics.listen; unset (default): on when metrics.listen is a loopback address, off otherwise" },
+    SettingDoc { name: "console.enabled", description: "web console at /console on metrics.listen; unset (default): on when metrics.listen is a loopback address, off otherwise" },
 ];
 
 /// Broker-level names of topic config defaults that are accepted besides [`SETTINGS`]

@@ -56,13 +56,17 @@ fn metrics_address(broker: &BrokerProcess) -> String {
 
 /// `GET path` over HTTP/1.1: (status, body).
 fn http_get(address: &str, path: &str) -> (u16, String) {
+    http_request(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) and reads the answer: (status, body).
+fn http_request(address: &str, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response
@@ -493,6 +497,69 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let offsets: Vec<&str> = next.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(offsets, ["3", "4"]);
 
+    // A topic created with the overview's form (through the CreateTopics path), and a refusal
+    // with Kafka's message.
+    let created = &seen["created"];
+    assert_eq!(created["heading"], "Topic made-in-browser");
+    assert_eq!(rows(created, "partitions").len(), 2);
+    let configs = rows(created, "configs");
+    for (name, value) in [("retention.ms", "60000"), ("cleanup.policy", "compact")] {
+        assert!(
+            configs.contains(&vec![
+                name.to_string(),
+                value.to_string(),
+                "DYNAMIC_TOPIC_CONFIG".to_string()
+            ]),
+            "{configs:?}"
+        );
+    }
+    assert_eq!(seen["refusedStatus"], 400);
+    let refusal = seen["refused"]["error"].as_str().unwrap();
+    assert!(refusal.contains("bad name!"), "{refusal}");
+    assert!(refusal.contains("illegal"), "{refusal}");
+    let mut admin = broker.connect();
+    let metadata = admin.call(
+        &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+        9,
+    );
+    assert!(metadata.topics.iter().any(|topic| topic
+        .name
+        .as_ref()
+        .is_some_and(|name| name.0.as_str() == "made-in-browser")));
+
+    // Forms are refused unless they come from the console's own page (its token, same origin).
+    let (_, overview_html) = http_get(&metrics, "/console");
+    let token = overview_html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let forged = |extra_headers: &str, token: &str| {
+        let body = format!("token={token}&name=forged&partitions=1");
+        http_request(
+            &metrics,
+            &format!(
+                "POST /console/topics HTTP/1.1\r\nHost: {metrics}\r\nConnection: close\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n{extra_headers}\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .0
+    };
+    assert_eq!(forged("", "wrong"), 403);
+    assert_eq!(forged("Origin: http://evil.example\r\n", &token), 403);
+    assert_eq!(forged("Sec-Fetch-Site: cross-site\r\n", &token), 403);
+    let metadata = admin.call(
+        &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+        9,
+    );
+    assert!(!metadata.topics.iter().any(|topic| topic
+        .name
+        .as_ref()
+        .is_some_and(|name| name.0.as_str() == "forged")));
+
     // From a timestamp (the first record at or after it), and refused queries.
     let page = |query: &str| {
         http_get(
@@ -533,6 +600,8 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         "{scrape}"
     );
     for name in [
+        "created-topic",
+        "refused-topic",
         "overview",
         "topic",
         "groups",

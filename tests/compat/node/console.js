@@ -3,7 +3,8 @@
 // usage: node console.js <console-base-url> <topic> <screenshot-dir> <messages-topic>
 // Opens the overview, clicks <topic>'s link, then the "Consumer groups" link; then opens
 // <messages-topic>'s page, clicks its partition 0 "Browse" link (the latest records), submits
-// the browser's form for offset 1, at most 2 records, and follows its "Next records" link.
+// the browser's form for offset 1, at most 2 records, and follows its "Next records" link;
+// then creates a topic with the overview's form, and submits a name Kafka refuses.
 // Reads every table as text and saves a screenshot of each page. Prints one JSON document of what it read (the
 // Rust test checks it against the broker's state), including any dialog a page opened, any
 // script error and the <img> elements inside the pages' main content (an XSS check: the test's
@@ -89,6 +90,24 @@ async function run () {
 
     await Promise.all([page.waitForURL(/offset=3&/), page.click('#next')])
     seen.next = await read(page, 'messages-next')
+
+    // Create a topic with the overview's form, then try a name Kafka refuses.
+    await page.goto(`${base}/console`)
+    await page.fill('#new-name', 'made-in-browser')
+    await page.fill('#new-partitions', '2')
+    await page.fill('#new-configs', 'retention.ms=60000\ncleanup.policy=compact')
+    await Promise.all([page.waitForURL('**/console/topics/made-in-browser'), page.click('#create')])
+    seen.created = await read(page, 'created-topic')
+
+    await page.goto(`${base}/console`)
+    await page.fill('#new-name', 'bad name!')
+    const [refusal] = await Promise.all([
+      page.waitForResponse((response) => response.url().endsWith('/console/topics')),
+      page.click('#create')
+    ])
+    seen.refusedStatus = refusal.status()
+    await page.waitForSelector('#error')
+    seen.refused = { error: await page.textContent('#error'), ...(await read(page, 'refused-topic')) }
 
     const missing = await page.goto(`${base}/console/topics/no-such-topic`)
     seen.missingStatus = missing.status()

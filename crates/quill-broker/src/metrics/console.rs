@@ -1,4 +1,4 @@
-//! The read-only web console (`console.enabled`), served with the metrics on `metrics.listen`:
+//! The web console (`console.enabled`), served with the metrics on `metrics.listen`:
 //! plain server-rendered HTML, no script, no external resource, everything in the binary.
 //!
 //! Pages: `/console` (cluster, brokers, topics with partitions, records and sizes),
@@ -65,7 +65,7 @@ pub struct Rendered {
 pub const MAX_DESCRIBED_GROUPS: usize = 1000;
 
 /// Renders `page`; the logs and the group coordinator are read on the blocking pool.
-pub async fn render(state: Arc<BrokerState>, page: Page<'_>) -> Rendered {
+pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Rendered {
     let image = state.image();
     let node_id = state.config.node_id;
     if let Page::Messages(name, query) = page {
@@ -101,7 +101,7 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>) -> Rendered {
     match page {
         Page::Overview => Rendered {
             found: true,
-            html: overview(&image, node_id, &gathered),
+            html: overview(&image, node_id, &gathered, token),
         },
         Page::Topic(name) => topic(&state, &image, name, &gathered),
         Page::Groups => Rendered {
@@ -138,7 +138,7 @@ pub fn escape(text: &str) -> String {
 
 /// A path segment for a topic link: topic names are `[A-Za-z0-9._-]`, anything else (an
 /// older Quill, a bug) is percent-encoded rather than trusted.
-fn path_segment(text: &str) -> String {
+pub fn path_segment(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
@@ -148,6 +148,37 @@ fn path_segment(text: &str) -> String {
         }
     }
     encoded
+}
+
+/// Parses an `application/x-www-form-urlencoded` body (`+` is a space, `%XX` a byte; values
+/// must be UTF-8). `None` when malformed.
+pub fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let decode = |text: &[u8]| -> Option<String> {
+        let mut bytes = Vec::with_capacity(text.len());
+        let mut index = 0;
+        while let Some(&byte) = text.get(index) {
+            match byte {
+                b'+' => bytes.push(b' '),
+                b'%' => {
+                    let hex = std::str::from_utf8(text.get(index + 1..index + 3)?).ok()?;
+                    bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                    index += 2;
+                }
+                other => bytes.push(other),
+            }
+            index += 1;
+        }
+        String::from_utf8(bytes).ok()
+    };
+    body.split(|&byte| byte == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |&byte| byte == b'=');
+            let name = decode(parts.next().unwrap_or_default())?;
+            let value = decode(parts.next().unwrap_or_default())?;
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// Bytes in binary units, one decimal (`1.5 MiB`).
@@ -174,7 +205,7 @@ th,td{border-bottom:1px solid #dde;padding:4px 12px;text-align:left}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 th{background:#f2f4f8}.muted{color:#667}code{background:#f2f4f8;padding:1px 4px}\
 td{vertical-align:top}pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:60em}\
-.header{display:flex;gap:8px}svg.spark{background:#f7f9fc}.header pre:first-child{font-weight:600}form{margin:12px 0}";
+.header{display:flex;gap:8px}svg.spark{background:#f7f9fc}.header pre:first-child{font-weight:600}form{margin:12px 0}#error{color:#b00020}";
 
 /// The page frame; `title` and `body` must already be escaped where they hold client text.
 fn layout(title: &str, body: &str) -> String {
@@ -233,7 +264,7 @@ fn omitted_note(count: usize, what: &str) -> String {
     }
 }
 
-fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered) -> String {
+fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered, token: &str) -> String {
     let mut body = String::from("<h1>Overview</h1>");
     let _ = write!(
         body,
@@ -337,7 +368,102 @@ fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered) -> String 
         &states,
         "group-states",
     ));
+    body.push_str(&create_topic_form(token, "", "", ""));
     layout("Overview", &body)
+}
+
+/// The create-topic form: a POST carrying the console's anti-forgery token.
+fn create_topic_form(token: &str, name: &str, partitions: &str, configs: &str) -> String {
+    format!(
+        "<h2>Create a topic</h2><form id=\"create-topic\" method=\"post\" action=\"/console/topics\">\
+<input type=\"hidden\" name=\"token\" value=\"{}\">\
+<label>Name <input id=\"new-name\" name=\"name\" size=\"30\" value=\"{}\"></label> \
+<label>Partitions <input id=\"new-partitions\" name=\"partitions\" size=\"4\" value=\"{}\"></label> \
+<span class=\"muted\">(empty: the broker's num.partitions)</span><br>\
+<label>Configs, one <code>name=value</code> a line<br>\
+<textarea id=\"new-configs\" name=\"configs\" rows=\"3\" cols=\"50\">{}</textarea></label><br>\
+<button id=\"create\" type=\"submit\">Create topic</button></form>",
+        escape(token),
+        escape(name),
+        escape(partitions),
+        escape(configs)
+    )
+}
+
+/// What a create-topic form submission did.
+pub enum Created {
+    /// The topic exists now: its name, for the redirect to its page.
+    Topic(String),
+    /// Refused (by the form's own checks or by the CreateTopics path): the page to show.
+    Refused(String),
+}
+
+/// Creates a topic from the form's fields through the broker's CreateTopics handler (the same
+/// validation, planning and answer as a Kafka client gets).
+pub async fn create_topic(state: &BrokerState, form: &[(String, String)], token: &str) -> Created {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let name = field("name").trim().to_string();
+    let partitions_text = field("partitions").trim().to_string();
+    let configs_text = field("configs").to_string();
+    let refuse = |reason: String| {
+        let body = format!(
+            "<h1>Topic not created</h1><p id=\"error\">{}</p>{}",
+            escape(&reason),
+            create_topic_form(token, &name, &partitions_text, &configs_text)
+        );
+        Created::Refused(layout("Topic not created", &body))
+    };
+    let partitions = if partitions_text.is_empty() {
+        -1
+    } else {
+        match partitions_text.parse::<i32>() {
+            Ok(partitions) => partitions,
+            Err(_) => return refuse("Partitions must be a whole number.".to_string()),
+        }
+    };
+    let mut configs = Vec::new();
+    for line in configs_text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+    {
+        let Some((key, value)) = line.split_once('=') else {
+            return refuse(format!("Config line `{line}` is not name=value."));
+        };
+        configs.push(
+            kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                .with_name(kafka_protocol::protocol::StrBytes::from_string(
+                    key.trim().to_string(),
+                ))
+                .with_value(Some(kafka_protocol::protocol::StrBytes::from_string(
+                    value.trim().to_string(),
+                ))),
+        );
+    }
+    let request = kafka_protocol::messages::CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_string(name.clone()),
+                ))
+                .with_num_partitions(partitions)
+                .with_replication_factor(-1)
+                .with_configs(configs),
+        ]);
+    let response = crate::handlers::topics::create_topics(state, request).await;
+    match response.topics.first() {
+        Some(result) if result.error_code == 0 => Created::Topic(name),
+        Some(result) => refuse(result.error_message.as_ref().map_or_else(
+            || format!("error code {}", result.error_code),
+            ToString::to_string,
+        )),
+        None => refuse("The broker gave no answer.".to_string()),
+    }
 }
 
 /// Kafka's names of config sources (DescribeConfigs' `ConfigSource` enum).
@@ -957,6 +1083,22 @@ mod tests {
         huge[2..6].copy_from_slice(&i32::MAX.to_be_bytes());
         assert_eq!(assigned_partitions(&huge), None);
         assert_eq!(assigned_partitions(&[0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn forms_decode_or_are_refused() {
+        assert_eq!(
+            parse_form(b"name=a+b%2Fc&configs=retention.ms%3D5%0D%0Ax%3Dy&empty="),
+            Some(vec![
+                ("name".to_string(), "a b/c".to_string()),
+                ("configs".to_string(), "retention.ms=5\r\nx=y".to_string()),
+                ("empty".to_string(), String::new()),
+            ])
+        );
+        assert_eq!(parse_form(b""), Some(vec![]));
+        assert_eq!(parse_form(b"a=%zz"), None);
+        assert_eq!(parse_form(b"a=%4"), None);
+        assert_eq!(parse_form(b"a=%ff"), None, "not UTF-8");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub async fn serve(
     console: bool,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
+    // The console's anti-forgery token: random per broker process, only ever written into its
+    // own pages, so another site's page cannot submit the console's forms.
+    let token: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -70,10 +73,12 @@ pub async fn serve(
                     continue;
                 };
                 let state = state.clone();
+                let token = token.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(route(state, request, console).await) }
+                        let token = token.clone();
+                        async move { Ok::<_, Infallible>(route(state, request, console, &token).await) }
                     });
                     let connection = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -91,11 +96,18 @@ pub async fn serve(
     connections.abort_all();
 }
 
+/// The largest console form accepted (a topic's configs fit many times over).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
 async fn route(
     state: Arc<BrokerState>,
     request: Request<Incoming>,
     console: bool,
+    token: &str,
 ) -> Response<Full<Bytes>> {
+    if console && request.uri().path() == "/console/topics" && request.method() == Method::POST {
+        return create_topic(state, request, token).await;
+    }
     let path = request.uri().path();
     let query = request.uri().query();
     let page = console
@@ -113,7 +125,10 @@ async fn route(
         );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET (and the console's forms)\n",
+        );
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -127,7 +142,7 @@ async fn route(
         };
     }
     if let Some(page) = page {
-        return html(super::console::render(state, page).await);
+        return html(super::console::render(state, page, token).await);
     }
     let body = super::collect::render(state).await;
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -136,6 +151,72 @@ async fn route(
         HeaderValue::from_static(super::text::CONTENT_TYPE),
     );
     response
+}
+
+/// Whether a form submission comes from the console's own pages: browsers send
+/// `Sec-Fetch-Site` and `Origin` with cross-site POSTs, and only the console's pages hold the
+/// token.
+fn from_console(headers: &hyper::HeaderMap, form_token: &str, token: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let site_ok =
+        header("sec-fetch-site").is_none_or(|site| matches!(site, "same-origin" | "none"));
+    let origin_ok = match (header("origin"), header("host")) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin == format!("http://{host}"),
+        (Some(_), None) => false,
+    };
+    site_ok && origin_ok && !token.is_empty() && form_token == token
+}
+
+/// `POST /console/topics`: the create-topic form. Success redirects (303) to the topic's page.
+async fn create_topic(
+    state: Arc<BrokerState>,
+    request: Request<Incoming>,
+    token: &str,
+) -> Response<Full<Bytes>> {
+    use http_body_util::{BodyExt, Limited};
+    let headers = request.headers().clone();
+    let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "form too large\n"),
+    };
+    let Some(form) = super::console::parse_form(&body) else {
+        return plain(StatusCode::BAD_REQUEST, "malformed form\n");
+    };
+    let form_token = form
+        .iter()
+        .find(|(name, _)| name == "token")
+        .map_or("", |(_, value)| value.as_str());
+    if !from_console(&headers, form_token, token) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "refused: not submitted from this console's own page\n",
+        );
+    }
+    match super::console::create_topic(&state, &form, token).await {
+        super::console::Created::Topic(name) => {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::SEE_OTHER;
+            let location = format!("/console/topics/{}", super::console::path_segment(&name));
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, location);
+            }
+            response
+        }
+        super::console::Created::Refused(page) => {
+            let mut response = html(super::console::Rendered {
+                found: true,
+                html: page,
+            });
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
 }
 
 /// A console page: no script may run on it whatever it shows (Content-Security-Policy), and
@@ -177,6 +258,36 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_are_accepted_only_from_the_console_itself() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = hyper::HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let same = headers(&[
+            ("host", "127.0.0.1:9404"),
+            ("origin", "http://127.0.0.1:9404"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert!(from_console(&same, "t0k", "t0k"));
+        assert!(!from_console(&same, "other", "t0k"));
+        assert!(!from_console(&same, "", ""));
+        assert!(
+            from_console(&headers(&[]), "t0k", "t0k"),
+            "a tool without browser headers"
+        );
+        let cross = headers(&[
+            ("host", "127.0.0.1:9404"),
+            ("origin", "http://evil.example"),
+        ]);
+        assert!(!from_console(&cross, "t0k", "t0k"));
+        let cross_site = headers(&[("sec-fetch-site", "cross-site")]);
+        assert!(!from_console(&cross_site, "t0k", "t0k"));
+    }
 
     #[test]
     fn console_is_on_for_loopback_unless_set() {
