@@ -497,6 +497,24 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let offsets: Vec<&str> = next.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(offsets, ["3", "4"]);
 
+    // A message produced with the browser's form, through the Produce path (acks=all): the
+    // browser lands on it; a keyless record to a compacted topic is refused with Kafka's error.
+    let produced = rows(&seen["produced"], "messages");
+    assert_eq!(produced.len(), 1, "{produced:?}");
+    assert_eq!(produced[0][0], "6");
+    assert_eq!(produced[0][2], "from-browser");
+    assert_eq!(produced[0][3], "{\n  \"hello\": \"world\"\n}");
+    assert_eq!(produced[0][4], "sourceconsole");
+    let fetched = client.fetch("events", 0, 6);
+    let values = decode_values(fetched.responses[0].partitions[0].records.as_ref().unwrap());
+    assert_eq!(values, vec![(6, "{\"hello\":\"world\"}".to_string())]);
+    assert_eq!(seen["produceRefusedStatus"], 400);
+    let refusal = seen["produceRefused"].as_str().unwrap();
+    assert!(
+        refusal.contains("Compacted topic cannot accept message without key"),
+        "{refusal}"
+    );
+
     // A topic created with the overview's form (through the CreateTopics path), and a refusal
     // with Kafka's message.
     let created = &seen["created"];
@@ -569,9 +587,9 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     };
     let (status, body) = page("timestamp=0");
     assert_eq!(status, 200);
-    assert!(body.contains("Showing 6 records from offset 0."), "{body}");
+    assert!(body.contains("Showing 7 records from offset 0."), "{body}");
     let (_, body) = page("timestamp=99999999999999&limit=3");
-    assert!(body.contains("Showing 0 records from offset 6."), "{body}");
+    assert!(body.contains("Showing 0 records from offset 7."), "{body}");
     let (_, body) = page("offset=1&timestamp=2");
     assert!(
         body.contains("give an offset or a timestamp, not both"),
@@ -600,6 +618,7 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         "{scrape}"
     );
     for name in [
+        "produced",
         "created-topic",
         "refused-topic",
         "overview",

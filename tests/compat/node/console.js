@@ -4,7 +4,8 @@
 // Opens the overview, clicks <topic>'s link, then the "Consumer groups" link; then opens
 // <messages-topic>'s page, clicks its partition 0 "Browse" link (the latest records), submits
 // the browser's form for offset 1, at most 2 records, and follows its "Next records" link;
-// then creates a topic with the overview's form, and submits a name Kafka refuses.
+// produces a message with its form (and a keyless one to a compacted topic, refused); then
+// creates a topic with the overview's form, and submits a name Kafka refuses.
 // Reads every table as text and saves a screenshot of each page. Prints one JSON document of what it read (the
 // Rust test checks it against the broker's state), including any dialog a page opened, any
 // script error and the <img> elements inside the pages' main content (an XSS check: the test's
@@ -90,6 +91,23 @@ async function run () {
 
     await Promise.all([page.waitForURL(/offset=3&/), page.click('#next')])
     seen.next = await read(page, 'messages-next')
+
+    // Produce a message with the browser's form; then a keyless one to the compacted "users".
+    await page.fill('#produce-key', 'from-browser')
+    await page.fill('#produce-value', '{"hello":"world"}')
+    await page.fill('#produce-headers', 'source=console')
+    await Promise.all([page.waitForURL(/messages\?partition=0&offset=6$/), page.click('#produce-send')])
+    seen.produced = await read(page, 'produced')
+
+    await page.goto(`${base}/console/topics/users/messages`)
+    await page.fill('#produce-value', 'no key')
+    const [produceRefusal] = await Promise.all([
+      page.waitForResponse((response) => response.request().method() === 'POST'),
+      page.click('#produce-send')
+    ])
+    seen.produceRefusedStatus = produceRefusal.status()
+    await page.waitForSelector('#error')
+    seen.produceRefused = await page.textContent('#error')
 
     // Create a topic with the overview's form, then try a name Kafka refuses.
     await page.goto(`${base}/console`)

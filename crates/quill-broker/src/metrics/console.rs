@@ -69,7 +69,7 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Ren
     let image = state.image();
     let node_id = state.config.node_id;
     if let Page::Messages(name, query) = page {
-        return messages(&state, &image, name, query).await;
+        return messages(&state, &image, name, query, token).await;
     }
     let describe_groups = page == Page::Groups;
     let gathering = state.clone();
@@ -742,6 +742,7 @@ async fn messages(
     image: &MetadataImage,
     name: &str,
     query: Option<&str>,
+    token: &str,
 ) -> Rendered {
     let Some(topic) = image.topics.get(name) else {
         return Rendered {
@@ -836,6 +837,7 @@ async fn messages(
         &rows,
         "messages",
     ));
+    let produce_form = produce_form(topic, token, query.partition, &ProduceFields::default());
     if browsed.next_offset < browsed.high_watermark {
         let _ = write!(
             body,
@@ -846,10 +848,183 @@ async fn messages(
             query.limit
         );
     }
+    body.push_str(&produce_form);
     Rendered {
         found: true,
         html: layout(&title, &body),
     }
+}
+
+/// What the produce form holds (kept to re-show it after a refusal).
+#[derive(Default)]
+struct ProduceFields {
+    key: String,
+    value: String,
+    null_value: bool,
+    headers: String,
+}
+
+/// The produce-a-test-message form of a topic's message browser.
+fn produce_form(
+    topic: &quill_meta::TopicInfo,
+    token: &str,
+    partition: i32,
+    fields: &ProduceFields,
+) -> String {
+    let mut options = String::new();
+    for candidate in &topic.partitions {
+        let selected = if candidate.partition == partition {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            options,
+            "<option value=\"{0}\"{selected}>{0}</option>",
+            candidate.partition
+        );
+    }
+    format!(
+        "<h2>Produce a message</h2><form id=\"produce\" method=\"post\" action=\"/console/topics/{}/messages\">\
+<input type=\"hidden\" name=\"token\" value=\"{}\">\
+<label>Partition <select id=\"produce-partition\" name=\"partition\">{options}</select></label> \
+<label>Key <input id=\"produce-key\" name=\"key\" size=\"30\" value=\"{}\"></label> \
+<span class=\"muted\">(empty: no key)</span><br>\
+<label>Value<br><textarea id=\"produce-value\" name=\"value\" rows=\"4\" cols=\"60\">{}</textarea></label><br>\
+<label><input id=\"produce-null\" type=\"checkbox\" name=\"null_value\" value=\"1\"{}> null value (a tombstone)</label><br>\
+<label>Headers, one <code>name=value</code> a line<br>\
+<textarea id=\"produce-headers\" name=\"headers\" rows=\"2\" cols=\"60\">{}</textarea></label><br>\
+<button id=\"produce-send\" type=\"submit\">Produce</button></form>",
+        path_segment(&topic.name),
+        escape(token),
+        escape(&fields.key),
+        escape(&fields.value),
+        if fields.null_value { " checked" } else { "" },
+        escape(&fields.headers)
+    )
+}
+
+/// What a produce form submission did.
+pub enum Produced {
+    /// Appended and durable (acks=all): the partition and the record's offset.
+    At(i32, i64),
+    /// Refused (by the form's checks or by the Produce path): the page to show.
+    Refused(String),
+}
+
+/// Produces one record from the form through the broker's Produce handler (acks=all), so the
+/// record is validated and appended exactly as a client's would be.
+pub async fn produce_message(
+    state: &BrokerState,
+    topic_name: &str,
+    form: &[(String, String)],
+    token: &str,
+) -> Produced {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    // Browsers send textarea line breaks as CRLF.
+    let fields = ProduceFields {
+        key: field("key").to_string(),
+        value: field("value").replace("\r\n", "\n"),
+        null_value: !field("null_value").is_empty(),
+        headers: field("headers").to_string(),
+    };
+    let image = state.image();
+    let Some(topic) = image.topics.get(topic_name) else {
+        return Produced::Refused(layout(
+            "Unknown topic",
+            &format!("<h1>No topic {}</h1>", escape(topic_name)),
+        ));
+    };
+    let partition = field("partition").trim().parse::<i32>().unwrap_or(0);
+    let refuse = |reason: String| {
+        let body = format!(
+            "<h1>Message not produced</h1><p id=\"error\">{}</p>{}",
+            escape(&reason),
+            produce_form(topic, token, partition, &fields)
+        );
+        Produced::Refused(layout("Message not produced", &body))
+    };
+    let mut headers = Vec::new();
+    for line in fields
+        .headers
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        let Some((name, value)) = line.split_once('=') else {
+            return refuse(format!("Header line `{line}` is not name=value."));
+        };
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let now = crate::clock::now_ms();
+    let header_views: Vec<quill_log::RecordHeader<'_>> = headers
+        .iter()
+        .map(|(name, value)| quill_log::RecordHeader {
+            key: name.as_bytes(),
+            value: Some(value.as_bytes()),
+        })
+        .collect();
+    let mut section = Vec::new();
+    quill_log::records::encode_record(
+        &mut section,
+        0,
+        0,
+        (!fields.key.is_empty()).then_some(fields.key.as_bytes()),
+        (!fields.null_value).then_some(fields.value.as_bytes()),
+        &header_views,
+    );
+    let batch = match quill_log::records::encode_batch(
+        &quill_log::BatchFields::producer(now, now),
+        1,
+        &section,
+        quill_log::Compression::None,
+        quill_log::CompressionLevels::default(),
+    ) {
+        Ok(batch) => batch,
+        Err(error) => return refuse(error.to_string()),
+    };
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let request = kafka_protocol::messages::ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(kafka_protocol::messages::TopicName(
+                kafka_protocol::protocol::StrBytes::from_string(topic.name.clone()),
+            ))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(bytes::Bytes::from(batch)))])]);
+    let outcome = crate::handlers::produce::append(state, request)
+        .await
+        .finish()
+        .await;
+    let crate::handlers::produce::ProduceOutcome::Respond(response) = outcome else {
+        return refuse("The broker gave no answer.".to_string());
+    };
+    let Some(answer) = response
+        .responses
+        .first()
+        .and_then(|topic| topic.partition_responses.first())
+    else {
+        return refuse("The broker gave no answer.".to_string());
+    };
+    if answer.error_code == 0 {
+        return Produced::At(partition, answer.base_offset);
+    }
+    let mut reason = answer.error_message.as_ref().map_or_else(
+        || format!("error code {}", answer.error_code),
+        ToString::to_string,
+    );
+    for record_error in &answer.record_errors {
+        if let Some(message) = &record_error.batch_index_error_message {
+            let _ = write!(reason, " {message}");
+        }
+    }
+    refuse(reason)
 }
 
 /// The browser's form: a plain GET form (no script), prefilled with the current query.

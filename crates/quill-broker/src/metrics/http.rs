@@ -105,8 +105,17 @@ async fn route(
     console: bool,
     token: &str,
 ) -> Response<Full<Bytes>> {
-    if console && request.uri().path() == "/console/topics" && request.method() == Method::POST {
-        return create_topic(state, request, token).await;
+    if console && request.method() == Method::POST {
+        let path = request.uri().path().to_string();
+        if path == "/console/topics" {
+            return create_topic(state, request, token).await;
+        }
+        if let Some(super::console::Page::Messages(topic, _)) =
+            super::console::Page::from_path(&path, None)
+        {
+            let topic = topic.to_string();
+            return produce_message(state, request, token, &topic).await;
+        }
     }
     let path = request.uri().path();
     let query = request.uri().query();
@@ -168,12 +177,11 @@ fn from_console(headers: &hyper::HeaderMap, form_token: &str, token: &str) -> bo
     site_ok && origin_ok && !token.is_empty() && form_token == token
 }
 
-/// `POST /console/topics`: the create-topic form. Success redirects (303) to the topic's page.
-async fn create_topic(
-    state: Arc<BrokerState>,
+/// Reads a console form (bounded) and checks it comes from the console's own page.
+async fn read_form(
     request: Request<Incoming>,
     token: &str,
-) -> Response<Full<Bytes>> {
+) -> Result<Vec<(String, String)>, Response<Full<Bytes>>> {
     use http_body_util::{BodyExt, Limited};
     let headers = request.headers().clone();
     let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
@@ -181,41 +189,81 @@ async fn create_topic(
         .await
     {
         Ok(body) => body.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "form too large\n"),
+        Err(_) => return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "form too large\n")),
     };
     let Some(form) = super::console::parse_form(&body) else {
-        return plain(StatusCode::BAD_REQUEST, "malformed form\n");
+        return Err(plain(StatusCode::BAD_REQUEST, "malformed form\n"));
     };
     let form_token = form
         .iter()
         .find(|(name, _)| name == "token")
         .map_or("", |(_, value)| value.as_str());
     if !from_console(&headers, form_token, token) {
-        return plain(
+        return Err(plain(
             StatusCode::FORBIDDEN,
             "refused: not submitted from this console's own page\n",
-        );
+        ));
     }
+    Ok(form)
+}
+
+fn see_other(location: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(hyper::header::LOCATION, location);
+    }
+    response
+}
+
+fn refused(page: String) -> Response<Full<Bytes>> {
+    let mut response = html(super::console::Rendered {
+        found: true,
+        html: page,
+    });
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
+
+/// `POST /console/topics`: the create-topic form. Success redirects (303) to the topic's page.
+async fn create_topic(
+    state: Arc<BrokerState>,
+    request: Request<Incoming>,
+    token: &str,
+) -> Response<Full<Bytes>> {
+    let form = match read_form(request, token).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
     match super::console::create_topic(&state, &form, token).await {
-        super::console::Created::Topic(name) => {
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            let location = format!("/console/topics/{}", super::console::path_segment(&name));
-            if let Ok(location) = HeaderValue::from_str(&location) {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::LOCATION, location);
-            }
-            response
-        }
-        super::console::Created::Refused(page) => {
-            let mut response = html(super::console::Rendered {
-                found: true,
-                html: page,
-            });
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
-        }
+        super::console::Created::Topic(name) => see_other(&format!(
+            "/console/topics/{}",
+            super::console::path_segment(&name)
+        )),
+        super::console::Created::Refused(page) => refused(page),
+    }
+}
+
+/// `POST /console/topics/NAME/messages`: the produce form. Success redirects (303) to the
+/// message browser at the new record.
+async fn produce_message(
+    state: Arc<BrokerState>,
+    request: Request<Incoming>,
+    token: &str,
+    topic: &str,
+) -> Response<Full<Bytes>> {
+    let form = match read_form(request, token).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    match super::console::produce_message(&state, topic, &form, token).await {
+        super::console::Produced::At(partition, offset) => see_other(&format!(
+            "/console/topics/{}/messages?partition={partition}&offset={offset}",
+            super::console::path_segment(topic)
+        )),
+        super::console::Produced::Refused(page) => refused(page),
     }
 }
 
