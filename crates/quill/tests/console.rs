@@ -473,6 +473,33 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         .collect();
     assert_eq!(lag, expected);
 
+    // Offsets reset from the groups page: the dry run shows committed and new offsets, applying
+    // commits them (lag is back to everything); a group with a member is refused.
+    let plan = &seen["resetPlan"];
+    assert_eq!(plan["group"], HOSTILE_GROUP);
+    assert_eq!(
+        rows(plan, "reset-plan"),
+        [["0", "2", "0"], ["1", "2", "0"], ["2", "none", "0"]]
+            .iter()
+            .map(|row| row.iter().map(|cell| cell.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    let after: Vec<Vec<String>> = rows(&seen["afterReset"], "lag")
+        .into_iter()
+        .filter(|row| row[0] == HOSTILE_GROUP)
+        .collect();
+    let after: Vec<(&str, &str, &str)> = after
+        .iter()
+        .map(|row| (row[2].as_str(), row[3].as_str(), row[5].as_str()))
+        .collect();
+    assert_eq!(after, [("0", "0", "5"), ("1", "0", "2"), ("2", "0", "0")]);
+    let live = &seen["resetLive"];
+    assert_eq!(
+        live["error"],
+        "Assignments can only be reset if the group 'live' is inactive, but the current state is Stable."
+    );
+    assert_eq!(live["applyButtons"], 0);
+
     // The message browser: the latest records (all 6), as text, pretty JSON and hex.
     let latest = &seen["latest"];
     assert_eq!(latest["heading"], "Messages of events");
@@ -606,18 +633,22 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     assert_eq!(seen["missingStatus"], 404);
     assert_eq!(seen["missing"]["heading"], "No topic no-such-topic");
 
-    // The same numbers as the Prometheus scrape (one source of truth).
+    // The same numbers as the Prometheus scrape (one source of truth): after the reset the
+    // group's lag on partition 0 is all 5 records.
     let (status, scrape) = http_get(&metrics, "/metrics");
     assert_eq!(status, 200);
     assert!(
         scrape
             .lines()
             .any(|line| line.starts_with("kafka_consumergroup_lag{")
-                && line.contains("partition=\"0\"")
-                && line.ends_with(" 3")),
+                && line.contains(&format!("consumergroup=\"{HOSTILE_GROUP}\""))
+                && line.contains("topic=\"orders\",partition=\"0\"")
+                && line.ends_with(" 5")),
         "{scrape}"
     );
     for name in [
+        "reset-dry-run",
+        "after-reset",
         "produced",
         "created-topic",
         "refused-topic",

@@ -77,6 +77,26 @@ async function run () {
     await Promise.all([page.waitForURL('**/console/groups'), page.click('nav a:text-is("Consumer groups")')])
     seen.groups = await read(page, 'groups')
 
+    // Reset a group's offsets: dry run, then apply; a group with members is refused.
+    const hostileGroup = seen.groups.tables.groups.rows[0][0]
+    await page.selectOption('#reset-group', hostileGroup)
+    await page.selectOption('#reset-topic', topic)
+    await page.selectOption('#reset-to', 'earliest')
+    await Promise.all([page.waitForURL('**/console/groups/reset?**'), page.click('#reset-preview')])
+    seen.resetPlan = await read(page, 'reset-dry-run')
+    seen.resetPlan.group = await page.textContent('#reset-group-name')
+    await Promise.all([page.waitForURL('**/console/groups'), page.click('#reset-apply-button')])
+    seen.afterReset = await read(page, 'after-reset')
+
+    await page.selectOption('#reset-group', 'live')
+    await page.selectOption('#reset-topic', topic)
+    await page.selectOption('#reset-to', 'latest')
+    await Promise.all([page.waitForURL('**/console/groups/reset?**'), page.click('#reset-preview')])
+    seen.resetLive = {
+      error: await page.textContent('#error'),
+      applyButtons: await page.$$eval('#reset-apply-button', (buttons) => buttons.length)
+    }
+
     await page.goto(`${base}/console/topics/${messagesTopic}`)
     await Promise.all([
       page.waitForURL(`**/console/topics/${messagesTopic}/messages?partition=0`),

@@ -31,6 +31,8 @@ pub enum Page<'a> {
     /// A topic's message browser, with the request's query string.
     Messages(&'a str, Option<&'a str>),
     Groups,
+    /// The dry run of a consumer-group offset reset, with the request's query string.
+    ResetDryRun(Option<&'a str>),
 }
 
 impl<'a> Page<'a> {
@@ -39,6 +41,7 @@ impl<'a> Page<'a> {
         match path {
             "/console" | "/console/" => Some(Page::Overview),
             "/console/groups" => Some(Page::Groups),
+            "/console/groups/reset" => Some(Page::ResetDryRun(query)),
             _ => {
                 let rest = path
                     .strip_prefix("/console/topics/")
@@ -70,6 +73,12 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Ren
     let node_id = state.config.node_id;
     if let Page::Messages(name, query) = page {
         return messages(&state, &image, name, query, token).await;
+    }
+    if let Page::ResetDryRun(query) = page {
+        return Rendered {
+            found: true,
+            html: super::reset::dry_run(&state, query, token).await,
+        };
     }
     let describe_groups = page == Page::Groups;
     let gathering = state.clone();
@@ -106,9 +115,9 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Ren
         Page::Topic(name) => topic(&state, &image, name, &gathered),
         Page::Groups => Rendered {
             found: true,
-            html: groups(&gathered, &described),
+            html: groups(&image, &gathered, &described),
         },
-        Page::Messages(..) => unreachable_page(),
+        Page::Messages(..) | Page::ResetDryRun(_) => unreachable_page(),
     }
 }
 
@@ -208,7 +217,7 @@ td{vertical-align:top}pre{margin:0;white-space:pre-wrap;word-break:break-all;max
 .header{display:flex;gap:8px}svg.spark{background:#f7f9fc}.header pre:first-child{font-weight:600}form{margin:12px 0}#error{color:#b00020}";
 
 /// The page frame; `title` and `body` must already be escaped where they hold client text.
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -220,7 +229,7 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 /// A table; cells are already-escaped HTML, `numeric[i]` right-aligns column i.
-fn table(headers: &[&str], numeric: &[bool], rows: &[Vec<String>], id: &str) -> String {
+pub(super) fn table(headers: &[&str], numeric: &[bool], rows: &[Vec<String>], id: &str) -> String {
     let mut html = format!("<table id=\"{id}\"><thead><tr>");
     for (index, header) in headers.iter().enumerate() {
         let class = if numeric.get(index) == Some(&true) {
@@ -1060,6 +1069,33 @@ fn browse_form(topic: &quill_meta::TopicInfo, query: &browse::BrowseQuery) -> St
     )
 }
 
+/// The reset form: a GET to the dry run (nothing changes until its page's "Apply").
+fn reset_form(image: &MetadataImage, gathered: &Gathered) -> String {
+    let mut groups = String::new();
+    for group in &gathered.groups {
+        let _ = write!(
+            groups,
+            "<option value=\"{0}\">{0}</option>",
+            escape(&group.group)
+        );
+    }
+    let mut topics = String::new();
+    for name in image.topics.keys() {
+        let _ = write!(topics, "<option value=\"{0}\">{0}</option>", escape(name));
+    }
+    format!(
+        "<h2>Reset offsets</h2><form id=\"reset\" method=\"get\" action=\"/console/groups/reset\">\
+<label>Group <select id=\"reset-group\" name=\"group\">{groups}</select></label> \
+<label>Topic <select id=\"reset-topic\" name=\"topic\">{topics}</select></label> \
+<label>To <select id=\"reset-to\" name=\"to\"><option value=\"earliest\">earliest</option>\
+<option value=\"latest\">latest</option><option value=\"offset\">offset</option>\
+<option value=\"timestamp\">timestamp (ms)</option></select></label> \
+<input id=\"reset-value\" name=\"value\" size=\"14\"> \
+<button id=\"reset-preview\" type=\"submit\">Dry run</button> \
+<span class=\"muted\">(only groups without members can be reset, as with kafka-consumer-groups)</span></form>"
+    )
+}
+
 /// The partitions of a consumer-protocol assignment (`ConsumerProtocolAssignment`: int16
 /// version, then topics as (string, int32 array); every version starts so), as `topic-p`
 /// strings; `None` when the bytes do not follow the schema. Counts are bounded by the bytes.
@@ -1090,7 +1126,7 @@ pub fn assigned_partitions(assignment: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn groups(gathered: &Gathered, described: &[DescribedGroup]) -> String {
+fn groups(image: &MetadataImage, gathered: &Gathered, described: &[DescribedGroup]) -> String {
     let mut body = String::from("<h1>Consumer groups</h1>");
     let groups: Vec<Vec<String>> = gathered
         .groups
@@ -1171,6 +1207,7 @@ fn groups(gathered: &Gathered, described: &[DescribedGroup]) -> String {
         "lag",
     ));
     body.push_str(&omitted_note(gathered.lags_omitted, "committed offsets"));
+    body.push_str(&reset_form(image, gathered));
     layout("Consumer groups", &body)
 }
 
@@ -1205,6 +1242,10 @@ mod tests {
         assert_eq!(Page::from_path("/console/topics//messages", None), None);
         assert_eq!(Page::from_path("/console/topics/", None), None);
         assert_eq!(Page::from_path("/consoles", None), None);
+        assert_eq!(
+            Page::from_path("/console/groups/reset", Some("group=g")),
+            Some(Page::ResetDryRun(Some("group=g")))
+        );
     }
 
     #[test]
@@ -1305,7 +1346,7 @@ mod tests {
             process: Default::default(),
             throughput: Vec::new(),
         };
-        let html = groups(&gathered, &[]);
+        let html = groups(&MetadataImage::empty("c"), &gathered, &[]);
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("<td class=\"n\">7</td><td class=\"n\">4</td>"));

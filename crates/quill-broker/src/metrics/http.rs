@@ -110,6 +110,16 @@ async fn route(
         if path == "/console/topics" {
             return create_topic(state, request, token).await;
         }
+        if path == "/console/groups/reset" {
+            let form = match read_form(request, token).await {
+                Ok(form) => form,
+                Err(response) => return response,
+            };
+            return match super::reset::apply(&state, &form).await {
+                Ok(()) => see_other("/console/groups"),
+                Err(page) => refused(page),
+            };
+        }
         if let Some(super::console::Page::Messages(topic, _)) =
             super::console::Page::from_path(&path, None)
         {

@@ -15,6 +15,7 @@ pub mod console;
 pub mod history;
 pub mod http;
 mod process;
+pub mod reset;
 pub mod text;
 
 use std::collections::HashMap;
