@@ -558,16 +558,27 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
             "{configs:?}"
         );
     }
+    // Deleted from its page (DeleteTopics path) once the confirmation matches.
+    assert_eq!(seen["deleteRefusedStatus"], 400);
+    assert_eq!(
+        seen["deleteRefused"],
+        "The confirmation does not match the topic's name."
+    );
+    assert_eq!(seen["afterDelete"]["heading"], "Overview");
+    assert!(!rows(&seen["afterDelete"], "topics")
+        .iter()
+        .any(|row| row[0] == "made-in-browser"));
     assert_eq!(seen["refusedStatus"], 400);
     let refusal = seen["refused"]["error"].as_str().unwrap();
     assert!(refusal.contains("bad name!"), "{refusal}");
     assert!(refusal.contains("illegal"), "{refusal}");
+    // Deleted for real: Metadata no longer lists it.
     let mut admin = broker.connect();
     let metadata = admin.call(
         &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
         9,
     );
-    assert!(metadata.topics.iter().any(|topic| topic
+    assert!(!metadata.topics.iter().any(|topic| topic
         .name
         .as_ref()
         .is_some_and(|name| name.0.as_str() == "made-in-browser")));
@@ -647,6 +658,7 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         "{scrape}"
     );
     for name in [
+        "after-delete",
         "reset-dry-run",
         "after-reset",
         "produced",

@@ -137,6 +137,19 @@ async function run () {
     await Promise.all([page.waitForURL('**/console/topics/made-in-browser'), page.click('#create')])
     seen.created = await read(page, 'created-topic')
 
+    // Delete it from its page: a wrong confirmation is refused, the right one deletes.
+    await page.fill('#delete-confirm', 'made-in-browse')
+    const [deleteRefusal] = await Promise.all([
+      page.waitForResponse((response) => response.request().method() === 'POST'),
+      page.click('#delete-button')
+    ])
+    seen.deleteRefusedStatus = deleteRefusal.status()
+    seen.deleteRefused = await page.textContent('#error')
+    await page.goto(`${base}/console/topics/made-in-browser`)
+    await page.fill('#delete-confirm', 'made-in-browser')
+    await Promise.all([page.waitForURL(`${base}/console`), page.click('#delete-button')])
+    seen.afterDelete = await read(page, 'after-delete')
+
     await page.goto(`${base}/console`)
     await page.fill('#new-name', 'bad name!')
     const [refusal] = await Promise.all([

@@ -112,7 +112,7 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Ren
             found: true,
             html: overview(&image, node_id, &gathered, token),
         },
-        Page::Topic(name) => topic(&state, &image, name, &gathered),
+        Page::Topic(name) => topic(&state, &image, name, &gathered, token),
         Page::Groups => Rendered {
             found: true,
             html: groups(&image, &gathered, &described),
@@ -534,7 +534,13 @@ fn throughput(rates: &[super::history::Rates]) -> String {
     body
 }
 
-fn topic(state: &BrokerState, image: &MetadataImage, name: &str, gathered: &Gathered) -> Rendered {
+fn topic(
+    state: &BrokerState,
+    image: &MetadataImage,
+    name: &str,
+    gathered: &Gathered,
+    token: &str,
+) -> Rendered {
     let Some(topic) = image.topics.get(name) else {
         return Rendered {
             found: false,
@@ -643,6 +649,17 @@ fn topic(state: &BrokerState, image: &MetadataImage, name: &str, gathered: &Gath
         &configs,
         "configs",
     ));
+    if !topic.name.starts_with("__") {
+        let _ = write!(
+            body,
+            "<h2>Delete this topic</h2><form id=\"delete\" method=\"post\" action=\"/console/topics/{}/delete\">\
+<input type=\"hidden\" name=\"token\" value=\"{}\">\
+<label>Type the topic's name to confirm <input id=\"delete-confirm\" name=\"confirm\" size=\"30\"></label> \
+<button id=\"delete-button\" type=\"submit\">Delete topic and all its records</button></form>",
+            path_segment(&topic.name),
+            escape(token)
+        );
+    }
     Rendered {
         found: true,
         html: layout(&escape(&topic.name), &body),
@@ -911,6 +928,50 @@ fn produce_form(
         if fields.null_value { " checked" } else { "" },
         escape(&fields.headers)
     )
+}
+
+/// Deletes a topic through the broker's DeleteTopics handler once the form's confirmation
+/// repeats its name. `Ok(())` when deleted, else the page saying why not.
+pub async fn delete_topic(
+    state: &BrokerState,
+    name: &str,
+    form: &[(String, String)],
+) -> Result<(), String> {
+    let page = |reason: &str| {
+        layout(
+            "Topic not deleted",
+            &format!(
+                "<h1>Topic not deleted</h1><p id=\"error\">{}</p><p><a href=\"/console/topics/{}\">Back to the topic</a></p>",
+                escape(reason),
+                path_segment(name)
+            ),
+        )
+    };
+    let confirm = form
+        .iter()
+        .find(|(key, _)| key == "confirm")
+        .map_or("", |(_, value)| value.as_str());
+    if confirm != name {
+        return Err(page("The confirmation does not match the topic's name."));
+    }
+    if name.starts_with("__") {
+        return Err(page("Internal topics are not deleted from the console."));
+    }
+    let request = kafka_protocol::messages::DeleteTopicsRequest::default()
+        .with_topic_names(vec![kafka_protocol::messages::TopicName(
+            kafka_protocol::protocol::StrBytes::from_string(name.to_string()),
+        )])
+        .with_timeout_ms(30_000);
+    // Version 5: topics named in `topic_names`.
+    let response = crate::handlers::topics::delete_topics(state, request, 5).await;
+    match response.responses.first() {
+        Some(result) if result.error_code == 0 => Ok(()),
+        Some(result) => Err(page(&result.error_message.as_ref().map_or_else(
+            || format!("error code {}", result.error_code),
+            ToString::to_string,
+        ))),
+        None => Err(page("The broker gave no answer.")),
+    }
 }
 
 /// What a produce form submission did.

@@ -110,6 +110,21 @@ async fn route(
         if path == "/console/topics" {
             return create_topic(state, request, token).await;
         }
+        if let Some(name) = path
+            .strip_prefix("/console/topics/")
+            .and_then(|rest| rest.strip_suffix("/delete"))
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+        {
+            let name = name.to_string();
+            let form = match read_form(request, token).await {
+                Ok(form) => form,
+                Err(response) => return response,
+            };
+            return match super::console::delete_topic(&state, &name, &form).await {
+                Ok(()) => see_other("/console"),
+                Err(page) => refused(page),
+            };
+        }
         if path == "/console/groups/reset" {
             let form = match read_form(request, token).await {
                 Ok(form) => form,
