@@ -171,7 +171,7 @@ impl Broker {
             if console {
                 tracing::info!("console on http://{address}/console");
                 tokio::spawn(crate::metrics::history::run_sampler(
-                    self.state.metrics.clone(),
+                    self.state.clone(),
                     self.shutdown.subscribe(),
                 ));
             }

@@ -332,6 +332,16 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         },
     );
 
+    // And a lag sample taken after the commits (the "Lag over time" row of the group).
+    let escaped_group = HOSTILE_GROUP.replace('<', "&lt;").replace('>', "&gt;");
+    wait_until("a lag sample of the group", Duration::from_secs(30), || {
+        let (_, body) = http_get(&metrics, "/console/groups");
+        body.split("id=\"lag-history\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</table>").next())
+            .is_some_and(|table| table.contains(&format!("<td>{escaped_group}</td>")))
+    });
+
     let seen = browse(
         &format!("http://{metrics}"),
         "orders",
@@ -453,6 +463,14 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
             vec!["live".to_string(), "Stable".to_string()]
         ]
     );
+    // Lag over time: sampled every 5 s (waited for above), the group's total is 3.
+    let history = rows(groups, "lag-history");
+    let hostile = history
+        .iter()
+        .find(|row| row[0] == HOSTILE_GROUP)
+        .unwrap_or_else(|| panic!("{history:?}"));
+    assert_eq!(hostile[1], "3", "{history:?}");
+    assert_eq!(hostile[2], "3", "{history:?}");
     let members = rows(groups, "members");
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(members[0][0], "live");

@@ -113,10 +113,22 @@ pub async fn render(state: Arc<BrokerState>, page: Page<'_>, token: &str) -> Ren
             html: overview(&image, node_id, &gathered, token),
         },
         Page::Topic(name) => topic(&state, &image, name, &gathered, token),
-        Page::Groups => Rendered {
-            found: true,
-            html: groups(&image, &gathered, &described),
-        },
+        Page::Groups => {
+            let lag_series: Vec<(String, Vec<i64>)> = gathered
+                .groups
+                .iter()
+                .map(|group| {
+                    (
+                        group.group.clone(),
+                        state.metrics.lag_history.series(&group.group),
+                    )
+                })
+                .collect();
+            Rendered {
+                found: true,
+                html: groups(&image, &gathered, &described, &lag_series),
+            }
+        }
         Page::Messages(..) | Page::ResetDryRun(_) => unreachable_page(),
     }
 }
@@ -1187,7 +1199,12 @@ pub fn assigned_partitions(assignment: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn groups(image: &MetadataImage, gathered: &Gathered, described: &[DescribedGroup]) -> String {
+fn groups(
+    image: &MetadataImage,
+    gathered: &Gathered,
+    described: &[DescribedGroup],
+    lag_series: &[(String, Vec<i64>)],
+) -> String {
     let mut body = String::from("<h1>Consumer groups</h1>");
     let groups: Vec<Vec<String>> = gathered
         .groups
@@ -1230,6 +1247,31 @@ fn groups(image: &MetadataImage, gathered: &Gathered, described: &[DescribedGrou
     body.push_str(&omitted_note(
         gathered.groups.len().saturating_sub(MAX_DESCRIBED_GROUPS),
         "groups' members",
+    ));
+    body.push_str("<h2>Lag over time</h2>");
+    let history_rows: Vec<Vec<String>> = lag_series
+        .iter()
+        .filter(|(_, series)| !series.is_empty())
+        .map(|(group, series)| {
+            let values: Vec<f64> = series.iter().map(|lag| *lag as f64).collect();
+            vec![
+                escape(group),
+                series.last().copied().unwrap_or(0).to_string(),
+                series.iter().copied().max().unwrap_or(0).to_string(),
+                super::history::sparkline(&values, "total lag"),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "Group",
+            "Total lag (last sample)",
+            "Highest",
+            "Last 5 minutes",
+        ],
+        &[false, true, true, false],
+        &history_rows,
+        "lag-history",
     ));
     body.push_str("<h2>Lag per partition</h2>");
     let lags: Vec<Vec<String>> = gathered
@@ -1407,7 +1449,7 @@ mod tests {
             process: Default::default(),
             throughput: Vec::new(),
         };
-        let html = groups(&MetadataImage::empty("c"), &gathered, &[]);
+        let html = groups(&MetadataImage::empty("c"), &gathered, &[], &[]);
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("<td class=\"n\">7</td><td class=\"n\">4</td>"));

@@ -1,8 +1,9 @@
-//! Recent broker-wide throughput for the console's sparklines: the `all_topics` counters
-//! (bytes in, bytes out, records in) sampled every [`SAMPLE_INTERVAL`] into a ring of
-//! [`MAX_SAMPLES`] samples (five minutes), so memory is fixed whatever the traffic.
+//! Recent history for the console's sparklines, sampled every [`SAMPLE_INTERVAL`] into rings of
+//! [`MAX_SAMPLES`] samples (five minutes): the broker-wide `all_topics` counters (bytes in,
+//! bytes out, records in), and each consumer group's total lag (at most
+//! [`MAX_LAG_HISTORY_GROUPS`] groups a sample), so memory is fixed whatever the traffic.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{BrokerMetrics, TopicStats};
+use super::TopicStats;
 
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 pub const MAX_SAMPLES: usize = 61;
@@ -80,10 +81,66 @@ impl ThroughputHistory {
     }
 }
 
-/// Samples `metrics.all_topics` into `metrics.history` every [`SAMPLE_INTERVAL`] until
+/// Groups whose total lag one sample keeps (the first by group id).
+pub const MAX_LAG_HISTORY_GROUPS: usize = 200;
+
+/// Each group's total lag (high watermark − committed, summed over its committed partitions)
+/// over the last samples.
+#[derive(Debug, Default)]
+pub struct LagHistory {
+    samples: Mutex<VecDeque<BTreeMap<String, i64>>>,
+}
+
+impl LagHistory {
+    pub fn record(&self, mut totals: BTreeMap<String, i64>) {
+        while totals.len() > MAX_LAG_HISTORY_GROUPS {
+            totals.pop_last();
+        }
+        let mut samples = match self.samples.lock() {
+            Ok(samples) => samples,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if samples.len() == MAX_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(totals);
+    }
+
+    /// A group's total lag in each sample that has it, oldest first.
+    pub fn series(&self, group: &str) -> Vec<i64> {
+        let samples = match self.samples.lock() {
+            Ok(samples) => samples,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        samples
+            .iter()
+            .filter_map(|sample| sample.get(group).copied())
+            .collect()
+    }
+}
+
+/// Each loaded group's total lag now, from the coordinator's committed offsets and the hosted
+/// partitions' high watermarks (bounded by `MAX_LAG_SERIES` offsets, like a scrape).
+fn group_lags(state: &crate::state::BrokerState) -> BTreeMap<String, i64> {
+    let mut totals = BTreeMap::new();
+    for group in state.groups.snapshot_groups(super::MAX_LAG_SERIES).groups {
+        let total = group
+            .offsets
+            .iter()
+            .filter_map(|(tp, committed)| {
+                let partition = state.partitions.get(&tp.topic, tp.partition)?;
+                Some((partition.offsets().high_watermark - committed).max(0))
+            })
+            .sum();
+        totals.insert(group.group_id, total);
+    }
+    totals
+}
+
+/// Samples the throughput counters and the groups' lag every [`SAMPLE_INTERVAL`] until
 /// `shutdown` flips to true (run while the console is served).
 pub async fn run_sampler(
-    metrics: std::sync::Arc<BrokerMetrics>,
+    state: std::sync::Arc<crate::state::BrokerState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
@@ -96,7 +153,13 @@ pub async fn run_sampler(
                 }
             }
             _ = ticks.tick() => {
+                let metrics = &state.metrics;
                 metrics.history.record(crate::clock::now_ms(), &metrics.all_topics);
+                // Group locks are taken briefly; kept off the async workers all the same.
+                let sampling = state.clone();
+                if let Ok(lags) = tokio::task::spawn_blocking(move || group_lags(&sampling)).await {
+                    state.metrics.lag_history.record(lags);
+                }
             }
         }
     }
@@ -169,6 +232,27 @@ mod tests {
             history.record(20_000 + second * 5_000, &totals);
         }
         assert_eq!(history.rates().len(), MAX_SAMPLES - 1);
+    }
+
+    #[test]
+    fn lag_history_keeps_each_groups_series_bounded() {
+        let history = LagHistory::default();
+        history.record(BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 1)]));
+        history.record(BTreeMap::from([("a".to_string(), 5)]));
+        assert_eq!(history.series("a"), vec![3, 5]);
+        assert_eq!(history.series("b"), vec![1]);
+        assert!(history.series("c").is_empty());
+        let many: BTreeMap<String, i64> = (0..MAX_LAG_HISTORY_GROUPS + 5)
+            .map(|index| (format!("g{index:04}"), 1))
+            .collect();
+        for _ in 0..MAX_SAMPLES + 3 {
+            history.record(many.clone());
+        }
+        assert_eq!(history.series("g0000").len(), MAX_SAMPLES);
+        assert!(history
+            .series(&format!("g{:04}", MAX_LAG_HISTORY_GROUPS))
+            .is_empty());
+        assert!(history.series("a").is_empty(), "old samples dropped");
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct BrokerMetrics {
     pub started: std::time::SystemTime,
     /// Recent broker-wide throughput, sampled while the web console is served.
     pub history: history::ThroughputHistory,
+    /// Recent total lag per consumer group, sampled while the web console is served.
+    pub lag_history: history::LagHistory,
 }
 
 impl Default for BrokerMetrics {
@@ -152,6 +154,7 @@ impl Default for BrokerMetrics {
             fetch_waiting: AtomicI64::new(0),
             started: std::time::SystemTime::now(),
             history: history::ThroughputHistory::default(),
+            lag_history: history::LagHistory::default(),
         }
     }
 }
