@@ -448,6 +448,29 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         "{configs:?}"
     );
 
+    // A config changed from the topic page (IncrementalAlterConfigs path), a refused one with
+    // Quill's message, and the removal back to the default.
+    let config_row = |page: &Value, name: &str| -> Vec<String> {
+        rows(page, "configs")
+            .into_iter()
+            .find(|row| row[0] == name)
+            .unwrap_or_else(|| panic!("no {name} in {page}"))
+    };
+    assert_eq!(
+        config_row(&seen["altered"], "retention.ms"),
+        ["retention.ms", "123456", "DYNAMIC_TOPIC_CONFIG"]
+    );
+    assert_eq!(seen["alterRefusedStatus"], 400);
+    let refusal = seen["alterRefused"].as_str().unwrap();
+    assert!(
+        refusal.contains("Quill does not support preallocate"),
+        "{refusal}"
+    );
+    assert_eq!(
+        config_row(&seen["restored"], "retention.ms"),
+        ["retention.ms", "604800000", "DEFAULT_CONFIG"]
+    );
+
     // The groups page, reached from the navigation: the hostile id is text, lag is the
     // broker's (high watermark - committed).
     let groups = &seen["groups"];
@@ -676,6 +699,8 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         "{scrape}"
     );
     for name in [
+        "altered-config",
+        "restored-config",
         "after-delete",
         "reset-dry-run",
         "after-reset",

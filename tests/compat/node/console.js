@@ -74,6 +74,24 @@ async function run () {
     await Promise.all([page.waitForURL(`**/console/topics/${topic}`), page.click(`#topics a:text-is("${topic}")`)])
     seen.topic = await read(page, 'topic')
 
+    // Change a config of the topic, try one Quill refuses, then remove it again.
+    await page.fill('#alter-name', 'retention.ms')
+    await page.fill('#alter-value', '123456')
+    await Promise.all([page.waitForURL(`**/console/topics/${topic}`), page.click('#alter-set')])
+    seen.altered = await read(page, 'altered-config')
+    await page.fill('#alter-name', 'preallocate')
+    await page.fill('#alter-value', 'true')
+    const [alterRefusal] = await Promise.all([
+      page.waitForResponse((response) => response.request().method() === 'POST'),
+      page.click('#alter-set')
+    ])
+    seen.alterRefusedStatus = alterRefusal.status()
+    seen.alterRefused = await page.textContent('#error')
+    await page.goto(`${base}/console/topics/${topic}`)
+    await page.fill('#alter-name', 'retention.ms')
+    await Promise.all([page.waitForURL(`**/console/topics/${topic}`), page.click('#alter-delete')])
+    seen.restored = await read(page, 'restored-config')
+
     await Promise.all([page.waitForURL('**/console/groups'), page.click('nav a:text-is("Consumer groups")')])
     seen.groups = await read(page, 'groups')
 

@@ -661,6 +661,17 @@ fn topic(
         &configs,
         "configs",
     ));
+    let _ = write!(
+        body,
+        "<h2>Change a config</h2><form id=\"alter\" method=\"post\" action=\"/console/topics/{}/configs\">\
+<input type=\"hidden\" name=\"token\" value=\"{}\">\
+<label>Config <input id=\"alter-name\" name=\"name\" size=\"30\"></label> \
+<label>Value <input id=\"alter-value\" name=\"value\" size=\"20\"></label> \
+<button id=\"alter-set\" type=\"submit\" name=\"operation\" value=\"set\">Set</button> \
+<button id=\"alter-delete\" type=\"submit\" name=\"operation\" value=\"delete\">Remove (back to the default)</button></form>",
+        path_segment(&topic.name),
+        escape(token)
+    );
     if !topic.name.starts_with("__") {
         let _ = write!(
             body,
@@ -940,6 +951,67 @@ fn produce_form(
         if fields.null_value { " checked" } else { "" },
         escape(&fields.headers)
     )
+}
+
+/// Sets or removes one topic config through the broker's IncrementalAlterConfigs handler (the
+/// same checks and messages as `kafka-configs.sh --alter`). `Ok(())` when done, else the page
+/// saying why not.
+pub async fn alter_topic_config(
+    state: &BrokerState,
+    topic: &str,
+    form: &[(String, String)],
+) -> Result<(), String> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let page = |reason: &str| {
+        layout(
+            "Config not changed",
+            &format!(
+                "<h1>Config not changed</h1><p id=\"error\">{}</p><p><a href=\"/console/topics/{}\">Back to the topic</a></p>",
+                escape(reason),
+                path_segment(topic)
+            ),
+        )
+    };
+    let name = field("name").trim();
+    if name.is_empty() {
+        return Err(page("Name the config to change."));
+    }
+    // Kafka's AlterConfigOp: 0 SET, 1 DELETE.
+    let (operation, value) = match field("operation") {
+        "set" => (0i8, Some(field("value").trim().to_string())),
+        "delete" => (1i8, None),
+        _ => return Err(page("Choose Set or Remove.")),
+    };
+    let request = kafka_protocol::messages::IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(2) // TOPIC
+            .with_resource_name(kafka_protocol::protocol::StrBytes::from_string(
+                topic.to_string(),
+            ))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(kafka_protocol::protocol::StrBytes::from_string(
+                    name.to_string(),
+                ))
+                .with_config_operation(operation)
+                .with_value(
+                    value.map(kafka_protocol::protocol::StrBytes::from_string),
+                )])]);
+    let response = crate::handlers::configs::incremental_alter_configs(state, request).await;
+    match response.responses.first() {
+        Some(result) if result.error_code == 0 => Ok(()),
+        Some(result) => Err(page(&result.error_message.as_ref().map_or_else(
+            || format!("error code {}", result.error_code),
+            ToString::to_string,
+        ))),
+        None => Err(page("The broker gave no answer.")),
+    }
 }
 
 /// Deletes a topic through the broker's DeleteTopics handler once the form's confirmation

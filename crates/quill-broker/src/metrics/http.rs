@@ -125,6 +125,24 @@ async fn route(
                 Err(page) => refused(page),
             };
         }
+        if let Some(name) = path
+            .strip_prefix("/console/topics/")
+            .and_then(|rest| rest.strip_suffix("/configs"))
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+        {
+            let name = name.to_string();
+            let form = match read_form(request, token).await {
+                Ok(form) => form,
+                Err(response) => return response,
+            };
+            return match super::console::alter_topic_config(&state, &name, &form).await {
+                Ok(()) => see_other(&format!(
+                    "/console/topics/{}",
+                    super::console::path_segment(&name)
+                )),
+                Err(page) => refused(page),
+            };
+        }
         if path == "/console/groups/reset" {
             let form = match read_form(request, token).await {
                 Ok(form) => form,
