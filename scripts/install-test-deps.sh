@@ -4,12 +4,17 @@
 #  - a Python venv under target/compat-venv with confluent-kafka (recent librdkafka),
 #    kafka-python and kafka-python's optional compression codecs (tests/compat/requirements.txt)
 #  - kafka-python 3 into target/compat-kafka-python3 (tests/compat/features/requirements.txt)
-#  - kafkajs 2.2.x and its snappy/lz4 plugin codecs into tests/compat/node/node_modules,
-#    exactly as pinned by tests/compat/node/package-lock.json
 #  - Go and Debian's packaged Go Kafka library sources (sarama, kafka-go, confluent-kafka-go) under
 #    /usr/share/gocode: the test runner builds tests/compat/go from them, offline
 #  - rsyslog with omkafka (rsyslog-kafka), the log shipper of crates/quill/tests/log_shippers.rs
 #    (not syslog-ng-mod-rdkafka: Debian's syslog-ng-core conflicts with rsyslog)
+#  - kafkajs 2.2.x and its snappy/lz4 plugin codecs, and playwright-core (which drives the
+#    browser of the web console's tests), into tests/compat/node/node_modules, exactly as
+#    pinned by tests/compat/node/package-lock.json
+#  - Debian's chromium (the browser of the web console's tests; playwright-core downloads none)
+#  - librdkafka's own test runner with its 0077_compaction test, built from Debian's source
+#    package of the installed librdkafka1 into target/librdkafka-tests
+#    (tests/compat/librdkafka/build-test-runner.sh)
 # Each install is stamped with a hash of its pin file, so re-runs cost a few file checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +74,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 node_dir=tests/compat/node
 node_stamp="$node_dir/node_modules/.installed-$(sha256sum "$node_dir/package-lock.json" | cut -c1-16)"
 if [ ! -f "$node_stamp" ]; then
@@ -80,4 +91,15 @@ if [ ! -f "$node_stamp" ]; then
   if [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$node_stamp"
+fi
+
+rdkafka_tests=target/librdkafka-tests
+rdkafka_build=tests/compat/librdkafka/build-test-runner.sh
+rdkafka_version=$(dpkg-query -W -f='${Version}' librdkafka1)
+rdkafka_stamp="$rdkafka_tests/.installed-$(printf '%s' "$rdkafka_version" | cat - "$rdkafka_build" | sha256sum | cut -c1-16)"
+if [ ! -f "$rdkafka_stamp" ] || [ ! -x "$rdkafka_tests/test-runner" ]; then
+  echo "building librdkafka's 0077_compaction test runner into $rdkafka_tests"
+  rm -rf "$rdkafka_tests"
+  as_root "$rdkafka_build" "$rdkafka_tests"
+  touch "$rdkafka_stamp"
 fi

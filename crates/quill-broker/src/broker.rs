@@ -176,12 +176,22 @@ impl Broker {
             config.advertised_address(),
             config.data_dir.display()
         );
+        let console_setting = self.state.config.console_enabled;
         let metrics_server = self.metrics_listener.map(|(listener, address)| {
             tracing::info!("metrics on http://{address}/metrics");
+            let console = crate::metrics::http::console_enabled(console_setting, address);
+            if console {
+                tracing::info!("console on http://{address}/console");
+                tokio::spawn(crate::metrics::history::run_sampler(
+                    self.state.clone(),
+                    self.shutdown.subscribe(),
+                ));
+            }
             tokio::spawn(crate::metrics::http::serve(
                 listener,
                 self.state.clone(),
                 self.shutdown.subscribe(),
+                console,
             ))
         });
         let server = tokio::spawn(net::serve(

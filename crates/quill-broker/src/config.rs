@@ -114,6 +114,9 @@ pub struct BrokerConfig {
     pub shutdown_timeout_ms: i64,
     /// `metrics.listen` (Quill's): `host:port` of the Prometheus endpoint; `None` = off.
     pub metrics_listen: Option<String>,
+    /// `console.enabled` (Quill's): the web console on the metrics endpoint. `None`
+    /// (unset): on when `metrics.listen` binds a loopback address, off otherwise.
+    pub console_enabled: Option<bool>,
     /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.*`).
     pub group: quill_group::GroupConfig,
     /// Transaction coordinator settings (`transaction.*`, `transactional.id.*`).
@@ -255,6 +258,7 @@ impl Default for BrokerConfig {
             queued_max_requests: 500,
             shutdown_timeout_ms: 10_000,
             metrics_listen: None,
+            console_enabled: None,
             group: quill_group::GroupConfig::default(),
             txn: quill_txn::TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
@@ -329,6 +333,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.cleaner.backoff.ms", description: "cleaner sleep when no log is dirty enough (default 15000)" },
     SettingDoc { name: "shutdown.timeout.ms", description: "how long SIGTERM waits for in-flight requests (default 10000)" },
     SettingDoc { name: "metrics.listen", description: "host:port for Prometheus metrics (GET /metrics, /healthz); unset (default): off. Binds exactly this address, so loopback unless you name another" },
+    SettingDoc { name: "console.enabled", description: "web console at /console on metrics.listen; unset (default): on when metrics.listen is a loopback address, off otherwise" },
 ];
 
 /// Broker-level names of topic config defaults that are accepted besides [`SETTINGS`]
@@ -509,6 +514,9 @@ impl BrokerConfig {
             }
             "metrics.listen" => {
                 self.metrics_listen = Some(parse_http_listener(value).map_err(|r| invalid(&r))?)
+            }
+            "console.enabled" => {
+                self.console_enabled = Some(parse_bool(value).map_err(|r| invalid(&r))?)
             }
             "offsets.topic.num.partitions" => {
                 self.group.offsets_topic_partitions =
@@ -777,6 +785,10 @@ impl BrokerConfig {
             ),
             ("metrics.listen", self.metrics_listen.clone()),
             (
+                "console.enabled",
+                self.console_enabled.map(|enabled| enabled.to_string()),
+            ),
+            (
                 "offsets.topic.num.partitions",
                 Some(self.group.offsets_topic_partitions.to_string()),
             ),
@@ -1025,6 +1037,15 @@ mod tests {
         // ~85 librdkafka transactional producers (3 connections each) hit the old 256.
         assert!(config.max_connections_per_ip >= 3 * 250);
         assert!(config.max_connections_per_ip < config.max_connections);
+    }
+
+    #[test]
+    fn console_follows_the_metrics_address_unless_set() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.console_enabled, None);
+        config.set("console.enabled", "false").unwrap();
+        assert_eq!(config.console_enabled, Some(false));
+        assert!(config.set("console.enabled", "sometimes").is_err());
     }
 
     #[test]

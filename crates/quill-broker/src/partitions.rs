@@ -1002,9 +1002,14 @@ pub fn log_config_for(topic: &TopicInfo, layers: &BrokerConfigLayers<'_>) -> Log
         _ => TimestampType::CreateTime,
     };
     LogConfig {
-        segment_bytes: number("segment.bytes")
-            .and_then(|value| u64::try_from(value).ok())
-            .unwrap_or(defaults.segment_bytes),
+        // Kafka's internal.segment.bytes, when a topic sets it, replaces segment.bytes (a
+        // negative value acts as 0, as in Kafka: every batch is then too large).
+        segment_bytes: match number(topic_config::INTERNAL_SEGMENT_BYTES) {
+            Some(internal) => u64::try_from(internal).unwrap_or(0),
+            None => number("segment.bytes")
+                .and_then(|value| u64::try_from(value).ok())
+                .unwrap_or(defaults.segment_bytes),
+        },
         segment_ms: number("segment.ms").unwrap_or(defaults.segment_ms),
         index_interval_bytes: number("index.interval.bytes")
             .and_then(|value| u32::try_from(value).ok())
@@ -1184,6 +1189,26 @@ mod tests {
         let config = log_config_for(&defaults, &layers);
         assert_eq!(config.segment_jitter_ms, 0);
         assert_eq!(config.file_delete_delay_ms, 60_000);
+
+        // Kafka's internal.segment.bytes replaces segment.bytes, below its 1 MiB minimum too.
+        let with_internal = |value: &str| TopicInfo {
+            configs: [
+                ("segment.bytes", "2097152"),
+                ("internal.segment.bytes", value),
+            ]
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+            ..defaults.clone()
+        };
+        assert_eq!(
+            log_config_for(&with_internal("10000"), &layers).segment_bytes,
+            10_000
+        );
+        assert_eq!(
+            log_config_for(&with_internal("-5"), &layers).segment_bytes,
+            0
+        );
     }
 
     fn flush_policy(

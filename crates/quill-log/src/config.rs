@@ -184,6 +184,20 @@ pub struct LogConfig {
     pub compaction: CompactionConfig,
 }
 
+impl LogConfig {
+    /// How old the active segment may grow before the next append rolls it: `segment.ms`, or
+    /// on a compacted log `max.compaction.lag.ms` when smaller, so records can be cleaned within
+    /// that lag although the active segment never is (Kafka's `LogConfig.maxSegmentMs`).
+    pub fn max_segment_ms(&self) -> i64 {
+        let max_lag_ms = self.compaction.max_compaction_lag_ms;
+        if self.cleanup_policy.compact && max_lag_ms > 0 {
+            self.segment_ms.min(max_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -229,5 +243,32 @@ mod tests {
         );
         assert_eq!(CleanupPolicy::parse("compact,remove"), None);
         assert_eq!(LogConfig::default().cleanup_policy, CleanupPolicy::DELETE);
+    }
+
+    #[test]
+    fn max_compaction_lag_bounds_the_active_segment_of_compacted_logs_only() {
+        let lagged = |cleanup_policy, max_compaction_lag_ms| LogConfig {
+            segment_ms: 10_000,
+            cleanup_policy,
+            compaction: CompactionConfig {
+                max_compaction_lag_ms,
+                ..CompactionConfig::default()
+            },
+            ..LogConfig::default()
+        };
+        assert_eq!(lagged(CleanupPolicy::COMPACT, 100).max_segment_ms(), 100);
+        assert_eq!(
+            lagged(CleanupPolicy::COMPACT_DELETE, 100).max_segment_ms(),
+            100
+        );
+        assert_eq!(
+            lagged(CleanupPolicy::COMPACT, 60_000).max_segment_ms(),
+            10_000
+        );
+        assert_eq!(
+            lagged(CleanupPolicy::COMPACT, i64::MAX).max_segment_ms(),
+            10_000
+        );
+        assert_eq!(lagged(CleanupPolicy::DELETE, 100).max_segment_ms(), 10_000);
     }
 }

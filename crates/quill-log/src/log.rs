@@ -639,7 +639,9 @@ impl Log {
             return Ok(());
         }
         let too_big = active.size_bytes + incoming_bytes > self.config.segment_bytes;
-        let roll_after_ms = self.config.segment_ms - self.roll_jitter_ms();
+        // The jitter is drawn below `segment.ms` (as Kafka's `randomSegmentJitter`) and taken
+        // off whichever bound applies.
+        let roll_after_ms = self.config.max_segment_ms() - self.roll_jitter_ms();
         let too_old = active
             .first_append_ms
             .is_some_and(|first| now_ms.saturating_sub(first) >= roll_after_ms);

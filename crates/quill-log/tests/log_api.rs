@@ -6,8 +6,8 @@ use std::path::Path;
 
 use quill_log::testing::{build_batch, build_simple_batch, fix_crc, TestRecord};
 use quill_log::{
-    AppendContext, BatchHeader, FlushPolicy, GroupCommitter, Log, LogConfig, LogError,
-    TimestampType,
+    AppendContext, BatchHeader, CleanupPolicy, CompactionConfig, FlushPolicy, GroupCommitter, Log,
+    LogConfig, LogError, TimestampType,
 };
 
 fn context(now_ms: i64) -> AppendContext {
@@ -246,6 +246,32 @@ fn segments_roll_by_size_time_and_index_space() {
     assert_eq!(log.segment_count(), 1);
     log.append(&build_simple_batch(0, 1, 10), context(11_000))
         .unwrap();
+    assert_eq!(log.segment_count(), 2);
+
+    // A compacted log rolls by max.compaction.lag.ms when it is below segment.ms, so its
+    // records become cleanable within that lag (Kafka's maxSegmentMs).
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::COMPACT,
+        compaction: CompactionConfig {
+            max_compaction_lag_ms: 100,
+            ..CompactionConfig::default()
+        },
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    let keyed = build_batch(
+        0,
+        &[TestRecord {
+            timestamp_delta: 0,
+            key: Some(b"k"),
+            value: Some(b"v"),
+        }],
+    );
+    log.append(&keyed, context(10_000)).unwrap();
+    log.append(&keyed, context(10_050)).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(&keyed, context(10_100)).unwrap();
     assert_eq!(log.segment_count(), 2);
 
     let dir = tempfile::tempdir().unwrap();

@@ -96,6 +96,17 @@ const MS_PER_HOUR: i64 = 3_600_000;
 const LONG_MAX: &str = "9223372036854775807";
 const MIB: i64 = 1024 * 1024;
 
+/// Kafka 4.0's internal topic config (`LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG`): when set it
+/// replaces `segment.bytes` and is exempt from its 1 MiB minimum (KIP-1030), for tests that
+/// need small segments (e.g. librdkafka's compaction test). Like every internal config it is
+/// accepted by name and described only when the topic sets it.
+pub const INTERNAL_SEGMENT_BYTES: &str = "internal.segment.bytes";
+
+/// Topic configs Kafka defines with `defineInternal`: settable, described only when set.
+pub fn is_internal(name: &str) -> bool {
+    name == INTERNAL_SEGMENT_BYTES
+}
+
 pub const CLEANUP_POLICY_COMPACT: &str = "compact";
 pub const CLEANUP_POLICY_DELETE: &str = "delete";
 const CLEANUP_POLICIES: &[&str] = &[CLEANUP_POLICY_COMPACT, CLEANUP_POLICY_DELETE];
@@ -200,6 +211,17 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         validator: Validator::AtLeast(0),
         broker_synonyms: &[same_unit("log.index.interval.bytes", Some("4096"))],
         documentation: "Bytes of log between offset index entries.",
+    },
+    TopicConfigDef {
+        name: INTERNAL_SEGMENT_BYTES,
+        config_type: ConfigType::Int,
+        // Kafka's default is null (unset: segment.bytes applies); an internal config is
+        // described only when a topic sets it, so this is never reported.
+        default: "",
+        // Kafka has no validator; a negative value acts as 0 (every batch is too large).
+        validator: Validator::None,
+        broker_synonyms: &[],
+        documentation: "The maximum size of a single log file, overriding segment.bytes without its 1 MiB minimum. This should be used for testing only.",
     },
     TopicConfigDef {
         name: "leader.replication.throttled.replicas",
@@ -445,6 +467,7 @@ pub fn support(name: &str) -> Option<Support> {
         | "flush.messages"
         | "flush.ms"
         | "index.interval.bytes"
+        | INTERNAL_SEGMENT_BYTES
         | "max.compaction.lag.ms"
         | "max.message.bytes"
         | "message.timestamp.after.max.ms"
@@ -976,13 +999,15 @@ fn to_topic_value(def: &TopicConfigDef, synonym: &ConfigSynonym) -> Option<Strin
     Some(converted.to_string())
 }
 
-/// Describes every supported topic config, sorted by name.
+/// Describes every supported topic config, sorted by name; internal ones only when the topic
+/// sets them (as Kafka's `resolveEffectiveTopicConfigs`).
 pub fn describe_topic_configs(
     topic_configs: &BTreeMap<String, String>,
     layers: &BrokerConfigLayers<'_>,
 ) -> Vec<DescribedConfig> {
     TOPIC_CONFIGS
         .iter()
+        .filter(|def| !is_internal(def.name) || topic_configs.contains_key(def.name))
         .map(|def| describe_topic_config(def, topic_configs, layers))
         .collect()
 }
@@ -1029,7 +1054,7 @@ mod tests {
                 pair[1].name
             );
         }
-        for def in TOPIC_CONFIGS {
+        for def in TOPIC_CONFIGS.iter().filter(|def| !is_internal(def.name)) {
             validate_topic_config(def.name, def.default)
                 .unwrap_or_else(|error| panic!("default of {}: {error}", def.name));
             for synonym in def.broker_synonyms {
@@ -1384,11 +1409,41 @@ mod tests {
         let static_broker = BTreeMap::new();
         let layers = BrokerConfigLayers::from_image(&image, 1, &static_broker);
         let all = describe_topic_configs(&BTreeMap::new(), &layers);
-        assert_eq!(all.len(), TOPIC_CONFIGS.len());
+        let internal = TOPIC_CONFIGS.iter().filter(|def| is_internal(def.name));
+        assert_eq!(all.len(), TOPIC_CONFIGS.len() - internal.count());
         let effective = effective_topic_configs(&map(&[("segment.ms", "5")]), &layers);
         assert_eq!(effective["segment.ms"], "5");
         assert_eq!(effective["max.message.bytes"], "1048588");
         assert_eq!(ConfigSource::StaticBrokerConfig.id(), 4);
+    }
+
+    #[test]
+    fn internal_segment_bytes_is_described_only_when_set_and_has_no_minimum() {
+        let image = MetadataImage::empty("c");
+        let static_broker = BTreeMap::new();
+        let layers = BrokerConfigLayers::from_image(&image, 1, &static_broker);
+        let unset = describe_topic_configs(&BTreeMap::new(), &layers);
+        assert!(unset
+            .iter()
+            .all(|config| config.name != INTERNAL_SEGMENT_BYTES));
+        assert!(!effective_topic_configs(&BTreeMap::new(), &layers)
+            .contains_key(INTERNAL_SEGMENT_BYTES));
+
+        let topic = map(&[(INTERNAL_SEGMENT_BYTES, "10000")]);
+        validate_topic_configs(&topic).unwrap();
+        check_supported_topic_configs(&topic).unwrap();
+        let described = describe(INTERNAL_SEGMENT_BYTES, &topic, &layers);
+        assert_eq!(
+            (described.value.as_str(), described.source),
+            ("10000", ConfigSource::TopicConfig)
+        );
+        let effective = effective_topic_configs(&topic, &layers);
+        assert_eq!(effective[INTERNAL_SEGMENT_BYTES], "10000");
+        assert_eq!(effective["segment.bytes"], "1073741824");
+        assert_eq!(
+            config_message(validate_topic_config(INTERNAL_SEGMENT_BYTES, "big")),
+            "Invalid value big for configuration internal.segment.bytes: Not a number of type INT"
+        );
     }
 
     #[test]

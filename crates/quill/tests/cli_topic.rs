@@ -386,3 +386,291 @@ fn every_command_has_help_with_examples() {
         assert!(run.stdout.contains("--brokers"), "{args:?}");
     }
 }
+
+/// The address a broker started with `metrics.listen=127.0.0.1:0` reports for its endpoint.
+fn metrics_address(broker: &BrokerProcess) -> String {
+    let mut address = None;
+    common::wait_until(
+        "the broker to report its metrics address",
+        Duration::from_secs(20),
+        || {
+            address = broker
+                .log_text()
+                .split("metrics on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_string);
+            address.is_some()
+        },
+    );
+    address.unwrap()
+}
+
+/// The cleaner's position recorded in a partition directory's `cleaner.checkpoint` (what the
+/// broker's cleaner wrote, read independently of the metrics endpoint).
+fn checkpointed_position(partition_dir: &std::path::Path) -> Option<i64> {
+    let bytes = std::fs::read(partition_dir.join("cleaner.checkpoint")).ok()?;
+    let position: [u8; 8] = bytes.get(6..14)?.try_into().ok()?;
+    Some(i64::from_be_bytes(position))
+}
+
+/// `(FIRST-DIRTY, DIRTY-RATIO)` of partition 0 in `quill topic describe`'s table.
+fn cleaner_columns(stdout: &str) -> (String, String) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines
+        .iter()
+        .position(|line| line.starts_with("PARTITION"))
+        .unwrap();
+    let titles: Vec<&str> = lines[header].split_whitespace().collect();
+    assert_eq!(
+        titles[titles.len() - 2..],
+        ["FIRST-DIRTY", "DIRTY-RATIO"],
+        "{stdout}"
+    );
+    let cells: Vec<&str> = lines[header + 1].split_whitespace().collect();
+    assert_eq!(cells.len(), titles.len(), "{stdout}");
+    (
+        cells[cells.len() - 2].to_string(),
+        cells[cells.len() - 1].to_string(),
+    )
+}
+
+/// Issue 12: `quill topic describe --metrics` shows the log cleaner's position and dirty ratio
+/// of a compacted topic's partitions, read from the broker's metrics endpoint (no Kafka
+/// response carries them); a delete-policy topic shows none; without the endpoint, or when it
+/// cannot be read, the columns say `-` and one stderr line says why.
+#[test]
+fn describe_shows_the_cleaner_position_and_dirty_ratio_of_compacted_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "--set",
+            "metrics.listen=127.0.0.1:0",
+            "--set",
+            "log.cleaner.backoff.ms=50",
+        ],
+    );
+    let address = broker.address();
+    let address = address.as_str();
+    let metrics = metrics_address(&broker);
+    let segment_rolls = ["-c", "segment.ms=100"];
+    for (topic, configs) in [
+        // Cleaned as soon as a segment rolls.
+        (
+            "users",
+            ["cleanup.policy=compact", "min.cleanable.dirty.ratio=0.01"],
+        ),
+        // Never dirty enough to clean (the ratio must exceed 1): its ratio stays 1.
+        (
+            "pending",
+            ["cleanup.policy=compact", "min.cleanable.dirty.ratio=1"],
+        ),
+        ("events", ["cleanup.policy=delete", "retention.ms=3600000"]),
+    ] {
+        let mut args = vec!["topic", "create", topic, "-p", "1"];
+        for config in configs {
+            args.extend(["-c", config]);
+        }
+        args.extend(segment_rolls);
+        quill(address, &args, None).ok();
+    }
+    let mut client = broker.connect();
+    for topic in ["users", "pending"] {
+        for round in 0..4 {
+            let value = format!("v{round}");
+            let response = client.produce(topic, 0, &[&value, &value, &value]);
+            assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+
+    // The cleaner compacts `users` once its first segment rolls (each check appends a record,
+    // which rolls the active segment once segment.ms has passed); the position shown is the
+    // one the cleaner checkpointed, and nothing is left dirty.
+    let users_dir = dir.path().join("users-0");
+    let mut document = serde_json::Value::Null;
+    common::wait_until(
+        "describe to show the cleaner's checkpointed position of users",
+        Duration::from_secs(60),
+        || {
+            client.produce("users", 0, &["filler"]);
+            document = describe_json_with_metrics(address, "users", &metrics);
+            let shown = document["partitions"][0]["cleaner"]["first_dirty_offset"].as_i64();
+            shown.is_some_and(|position| position > 0) && shown == checkpointed_position(&users_dir)
+        },
+    );
+    assert_eq!(document["compacted"], true);
+    assert_eq!(document["cleaner_note"], serde_json::Value::Null);
+    assert_eq!(
+        document["cleaner_source"],
+        format!("http://{metrics}/metrics")
+    );
+    let partition = &document["partitions"][0];
+    let position = partition["cleaner"]["first_dirty_offset"].as_i64().unwrap();
+    assert!(position <= partition["end_offset"].as_i64().unwrap());
+    let ratio = partition["cleaner"]["dirty_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ratio), "{partition}");
+
+    // The table shows the same position (it can only move forward between the two reads).
+    let run = quill(
+        address,
+        &["topic", "describe", "users", "--metrics", &metrics],
+        None,
+    )
+    .ok();
+    let (first_dirty, dirty_ratio) = cleaner_columns(&run.stdout);
+    assert!(
+        first_dirty.parse::<i64>().unwrap() >= position,
+        "{}",
+        run.stdout
+    );
+    let shown_ratio: f64 = dirty_ratio.parse().unwrap();
+    assert!((0.0..=1.0).contains(&shown_ratio), "{}", run.stdout);
+    assert_eq!(run.stderr, "", "nothing to explain");
+
+    // `pending` is never cleaned: position 0, and once its first segment rolled every byte of
+    // the cleanable range is dirty (ratio 1). QUILL_METRICS works as the flag does.
+    common::wait_until(
+        "pending's first segment to roll",
+        Duration::from_secs(60),
+        || {
+            client.produce("pending", 0, &["filler"]);
+            let run = cli_support::run_with_timeout(
+                env!("CARGO_BIN_EXE_quill"),
+                &["topic", "describe", "pending", "-b", address],
+                &[("QUILL_METRICS", &format!("http://{metrics}"))],
+                None,
+                cli_support::COMMAND_TIMEOUT,
+            )
+            .ok();
+            cleaner_columns(&run.stdout) == ("0".to_string(), "1.00".to_string())
+        },
+    );
+
+    // A delete-policy topic has no cleaner columns and nothing to explain.
+    let run = quill(
+        address,
+        &["topic", "describe", "events", "--metrics", &metrics],
+        None,
+    )
+    .ok();
+    assert!(!run.stdout.contains("FIRST-DIRTY"), "{}", run.stdout);
+    assert_eq!(run.stderr, "");
+    let document = describe_json_with_metrics(address, "events", &metrics);
+    assert_eq!(document["compacted"], false);
+    assert_eq!(
+        document["partitions"][0]["cleaner"],
+        serde_json::Value::Null
+    );
+
+    // Without the endpoint the columns say `-` and stderr says where the values come from.
+    let run = quill(address, &["topic", "describe", "users"], None).ok();
+    assert_eq!(
+        cleaner_columns(&run.stdout),
+        ("-".to_string(), "-".to_string())
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--metrics HOST:PORT"), "{}", run.stderr);
+
+    // An endpoint that does not answer: the Kafka part is still shown, and stderr says why
+    // the cleaner part is not.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("127.0.0.1:{closed_port}");
+    let run = quill(
+        address,
+        &[
+            "topic",
+            "describe",
+            "users",
+            "--output",
+            "json",
+            "--metrics",
+            &closed,
+        ],
+        None,
+    )
+    .ok();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        document["partitions"][0]["cleaner"],
+        serde_json::Value::Null
+    );
+    let note = document["cleaner_note"].as_str().unwrap();
+    assert!(
+        note.contains("cannot read the cleaner state from"),
+        "{note}"
+    );
+    assert!(run.stderr.contains(&closed), "{}", run.stderr);
+
+    // An address that is not an HTTP endpoint (here the Kafka listener) fails the same way,
+    // bounded.
+    let run = quill(
+        address,
+        &["topic", "describe", "users", "--metrics", address],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        cleaner_columns(&run.stdout),
+        ("-".to_string(), "-".to_string())
+    );
+    assert!(
+        run.stderr.contains("cannot read the cleaner state"),
+        "{}",
+        run.stderr
+    );
+
+    // The metrics endpoint of a broker that does not host the partitions: it is read, and
+    // stderr names the partitions it has no state for.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = BrokerProcess::start(other_dir.path(), &["--set", "metrics.listen=127.0.0.1:0"]);
+    let other_metrics = metrics_address(&other);
+    let run = quill(
+        address,
+        &["topic", "describe", "users", "--metrics", &other_metrics],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        cleaner_columns(&run.stdout),
+        ("-".to_string(), "-".to_string())
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("reports no cleaner state for partition(s) 0 of users"),
+        "{}",
+        run.stderr
+    );
+
+    // A malformed address is a usage problem of the cleaner part only.
+    let run = quill(
+        address,
+        &["topic", "describe", "users", "--metrics", "https://x:1"],
+        None,
+    )
+    .ok();
+    assert!(run.stderr.contains("only http://"), "{}", run.stderr);
+}
+
+fn describe_json_with_metrics(broker: &str, topic: &str, metrics: &str) -> serde_json::Value {
+    let run = quill(
+        broker,
+        &[
+            "topic",
+            "describe",
+            topic,
+            "--output",
+            "json",
+            "--metrics",
+            metrics,
+        ],
+        None,
+    )
+    .ok();
+    serde_json::from_str(&run.stdout).unwrap()
+}

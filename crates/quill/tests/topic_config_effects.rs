@@ -311,6 +311,54 @@ fn segment_rolling_configs_take_effect() {
     assert!(files_of(dir.path(), "by-size", ".log").len() >= 2);
     assert_eq!(files_of(dir.path(), "by-default", ".log").len(), 1);
 
+    // Kafka 4's internal.segment.bytes (for tests) replaces segment.bytes without its 1 MiB
+    // minimum, and is described only on the topic that sets it.
+    assert_eq!(
+        create(
+            &mut client,
+            "by-internal-size",
+            &[("segment.bytes", "10000")]
+        )
+        .0,
+        INVALID_CONFIG
+    );
+    assert_eq!(
+        create(
+            &mut client,
+            "by-internal-size",
+            &[("internal.segment.bytes", "10000")]
+        )
+        .0,
+        0
+    );
+    let small = "s".repeat(4000);
+    for _ in 0..6 {
+        let response = client.produce("by-internal-size", 0, &[small.as_str()]);
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+    assert!(files_of(dir.path(), "by-internal-size", ".log").len() >= 3);
+    let described = |client: &mut TestClient, topic: &str| -> Vec<(String, String)> {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(text(topic))
+                .with_configuration_keys(None),
+        ]);
+        client.call(&request, 4).results[0]
+            .configs
+            .iter()
+            .map(|entry| {
+                let value = entry.value.as_ref().map(|v| v.to_string());
+                (entry.name.to_string(), value.unwrap_or_default())
+            })
+            .collect()
+    };
+    assert!(described(&mut client, "by-internal-size")
+        .contains(&("internal.segment.bytes".to_string(), "10000".to_string())));
+    assert!(!described(&mut client, "by-size")
+        .iter()
+        .any(|(name, _)| name == "internal.segment.bytes"));
+
     // segment.ms: appends 1 ms apart roll a new segment.
     assert_eq!(create(&mut client, "by-age", &[("segment.ms", "1")]).0, 0);
     wait_until("a time-based roll", || {

@@ -18,41 +18,51 @@ const MICROS: f64 = 1e6;
 type GaugeFamily<Row, Value> = (&'static str, &'static str, fn(&Row) -> Value);
 
 /// One hosted partition's log, read on the blocking pool.
-struct PartitionRow {
-    topic: String,
-    partition: i32,
-    size_bytes: u64,
-    segments: usize,
-    log_start_offset: i64,
-    log_end_offset: i64,
-    high_watermark: i64,
+pub(super) struct PartitionRow {
+    pub(super) topic: String,
+    pub(super) partition: i32,
+    pub(super) size_bytes: u64,
+    pub(super) segments: usize,
+    pub(super) log_start_offset: i64,
+    pub(super) log_end_offset: i64,
+    pub(super) high_watermark: i64,
     /// For a compacted log: the cleaner's position and the dirty ratio it compares with
     /// `min.cleanable.dirty.ratio`.
-    cleaner: Option<CleanerRow>,
+    pub(super) cleaner: Option<CleanerRow>,
 }
 
-struct CleanerRow {
-    first_dirty_offset: i64,
-    dirty_ratio: f64,
+pub(super) struct CleanerRow {
+    pub(super) first_dirty_offset: i64,
+    pub(super) dirty_ratio: f64,
 }
 
 /// One committed offset with the lag the broker computes for it.
-struct LagRow {
-    group: String,
-    topic: String,
-    partition: i32,
-    committed: i64,
+pub(super) struct LagRow {
+    pub(super) group: String,
+    pub(super) topic: String,
+    pub(super) partition: i32,
+    pub(super) committed: i64,
     /// `None` when the partition is not hosted here (deleted topic).
-    lag: Option<i64>,
+    pub(super) lag: Option<i64>,
 }
 
-struct Gathered {
-    partitions: Vec<PartitionRow>,
-    partitions_omitted: usize,
-    groups_by_state: BTreeMap<&'static str, u64>,
-    lags: Vec<LagRow>,
-    lags_omitted: usize,
-    process: process::ProcessStats,
+/// One loaded consumer group.
+pub(super) struct GroupRow {
+    pub(super) group: String,
+    pub(super) state: &'static str,
+}
+
+pub(super) struct Gathered {
+    pub(super) partitions: Vec<PartitionRow>,
+    pub(super) partitions_omitted: usize,
+    pub(super) groups_by_state: BTreeMap<&'static str, u64>,
+    /// Sorted by group id.
+    pub(super) groups: Vec<GroupRow>,
+    pub(super) lags: Vec<LagRow>,
+    pub(super) lags_omitted: usize,
+    pub(super) process: process::ProcessStats,
+    /// Recent broker-wide rates (the console's sparklines), oldest first.
+    pub(super) throughput: Vec<super::history::Rates>,
 }
 
 /// Renders the whole exposition. Log sizes, offsets and /proc are read on the blocking pool
@@ -75,7 +85,8 @@ pub async fn render(state: Arc<BrokerState>) -> String {
     encoder.finish()
 }
 
-fn gather(state: &BrokerState) -> Gathered {
+/// Reads every hosted log and the group coordinator (blocking: takes logs' read locks).
+pub(super) fn gather(state: &BrokerState) -> Gathered {
     let now_ms = crate::clock::now_ms();
     let mut hosted = state.partitions.all();
     hosted.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -114,8 +125,13 @@ fn gather(state: &BrokerState) -> Gathered {
     .map(|group_state| (group_state.as_str(), 0))
     .collect();
     let mut lags = Vec::new();
+    let mut groups = Vec::with_capacity(snapshot.groups.len());
     for group in snapshot.groups {
         *groups_by_state.entry(group.state.as_str()).or_insert(0) += 1;
+        groups.push(GroupRow {
+            group: group.group_id.clone(),
+            state: group.state.as_str(),
+        });
         for (tp, committed) in group.offsets {
             // Lag as Kafka's tools compute it: the high watermark (what a consumer can read)
             // minus the committed offset (the next record the group will consume).
@@ -133,13 +149,16 @@ fn gather(state: &BrokerState) -> Gathered {
         }
     }
     lags.sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
+    groups.sort_by(|a, b| a.group.cmp(&b.group));
     Gathered {
         partitions,
         partitions_omitted,
         groups_by_state,
+        groups,
         lags,
         lags_omitted: snapshot.omitted_offsets,
         process: process::read(),
+        throughput: state.metrics.history.rates(),
     }
 }
 

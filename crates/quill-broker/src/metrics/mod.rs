@@ -9,9 +9,13 @@
 //! Every family labelled by something a client chooses (topics, groups) is bounded by a named
 //! limit; what exceeds it is dropped and counted (`quill_metrics_series_dropped_total`).
 
+pub mod browse;
 pub mod collect;
+pub mod console;
+pub mod history;
 pub mod http;
 mod process;
+pub mod reset;
 pub mod text;
 
 use std::collections::HashMap;
@@ -128,6 +132,10 @@ pub struct BrokerMetrics {
     /// Fetch requests long-polling for data.
     pub fetch_waiting: AtomicI64,
     pub started: std::time::SystemTime,
+    /// Recent broker-wide throughput, sampled while the web console is served.
+    pub history: history::ThroughputHistory,
+    /// Recent total lag per consumer group, sampled while the web console is served.
+    pub lag_history: history::LagHistory,
 }
 
 impl Default for BrokerMetrics {
@@ -145,6 +153,8 @@ impl Default for BrokerMetrics {
             produce_waiting: AtomicI64::new(0),
             fetch_waiting: AtomicI64::new(0),
             started: std::time::SystemTime::now(),
+            history: history::ThroughputHistory::default(),
+            lag_history: history::LagHistory::default(),
         }
     }
 }

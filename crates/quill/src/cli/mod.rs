@@ -7,6 +7,7 @@
 //! 2 invalid arguments (clap's usage error).
 
 mod bench;
+mod broker_metrics;
 mod cluster;
 mod consume;
 mod group;

@@ -6,6 +6,7 @@ use quill_client::client::TopicMetadata;
 use quill_client::{Admin, TopicPartition};
 use serde_json::json;
 
+use super::broker_metrics::{self, CleanerState, MetricsArgs, MetricsUrl};
 use super::output::{join_ids, render_table, OutputFormat};
 use super::{parse_key_value, ConnectionArgs};
 
@@ -22,10 +23,20 @@ pub enum TopicCommand {
   quill topic list
   quill topic list --output json | jq -r '.[].name'")]
     List(ListArgs),
-    /// Show partitions (leader, replicas, ISR, offsets) and configs with their sources.
+    /// Show partitions (leader, replicas, ISR, offsets) and configs with their sources; for a
+    /// compacted topic also the log cleaner's position and dirty ratio (from the broker's
+    /// metrics endpoint, given with --metrics).
     #[command(after_help = "Examples:
   quill topic describe orders
-  quill topic describe orders --output json")]
+  quill topic describe orders --output json
+  quill topic describe users --metrics 127.0.0.1:9404   # the broker's metrics.listen
+
+For a compacted topic (cleanup.policy includes compact) the table adds FIRST-DIRTY (the
+cleaner's position: records below it are cleaned) and DIRTY-RATIO (dirty bytes over the
+cleanable range, compared with min.cleanable.dirty.ratio). No Kafka response carries them, so
+they are read from the metrics endpoint of the broker that hosts the partitions (--metrics or
+QUILL_METRICS); without it, or when it cannot be read, they show `-` and one line on stderr
+says why.")]
     Describe(DescribeArgs),
     /// Delete one or more topics.
     #[command(after_help = "Examples:
@@ -84,6 +95,8 @@ pub struct DescribeArgs {
     output: OutputFormat,
     #[command(flatten)]
     connection: ConnectionArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -232,6 +245,14 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     let starts = admin.list_offsets(&partitions, EARLIEST_TIMESTAMP).await?;
     let ends = admin.list_offsets(&partitions, LATEST_TIMESTAMP).await?;
     let configs = admin.describe_topic_configs(&args.name).await?;
+    let cleaner = if is_compacted(&configs) {
+        Some(CleanerView::read(&args.metrics, &topic).await)
+    } else {
+        None
+    };
+    if let Some(note) = cleaner.as_ref().and_then(|view| view.note.as_ref()) {
+        eprintln!("quill: {note}");
+    }
     let offset_of = |offsets: &std::collections::BTreeMap<
         TopicPartition,
         quill_client::admin::OffsetAndTimestamp,
@@ -241,11 +262,19 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             .get(&TopicPartition::new(&topic.name, partition))
             .map_or(-1, |answer| answer.offset)
     };
+    let cleaner_state = |partition: i32| {
+        cleaner
+            .as_ref()
+            .and_then(|view| view.states.get(&partition).copied())
+    };
     if args.output == OutputFormat::Json {
         let document = json!({
             "name": topic.name,
             "topic_id": topic.topic_id,
             "internal": topic.is_internal,
+            "compacted": cleaner.is_some(),
+            "cleaner_source": cleaner.as_ref().and_then(|view| view.source.as_ref().map(ToString::to_string)),
+            "cleaner_note": cleaner.as_ref().and_then(|view| view.note.clone()),
             "partitions": topic.partitions.iter().map(|partition| json!({
                 "partition": partition.partition,
                 "leader": partition.leader,
@@ -255,6 +284,10 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
                 "offline_replicas": partition.offline_replicas,
                 "start_offset": offset_of(&starts, partition.partition),
                 "end_offset": offset_of(&ends, partition.partition),
+                "cleaner": cleaner_state(partition.partition).map(|state| json!({
+                    "first_dirty_offset": state.first_dirty_offset,
+                    "dirty_ratio": state.dirty_ratio,
+                })),
             })).collect::<Vec<_>>(),
             "configs": configs.iter().map(|config| json!({
                 "name": config.name,
@@ -281,7 +314,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         .map(|partition| {
             let start = offset_of(&starts, partition.partition);
             let end = offset_of(&ends, partition.partition);
-            vec![
+            let mut row = vec![
                 partition.partition.to_string(),
                 partition.leader.to_string(),
                 partition.leader_epoch.to_string(),
@@ -290,25 +323,29 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
                 start.to_string(),
                 end.to_string(),
                 (end - start).max(0).to_string(),
-            ]
+            ];
+            if cleaner.is_some() {
+                let state = cleaner_state(partition.partition);
+                row.push(state.map_or("-".into(), |s| s.first_dirty_offset.to_string()));
+                row.push(state.map_or("-".into(), |s| format!("{:.2}", s.dirty_ratio)));
+            }
+            row
         })
         .collect();
-    print!(
-        "{}",
-        render_table(
-            &[
-                "PARTITION",
-                "LEADER",
-                "EPOCH",
-                "REPLICAS",
-                "ISR",
-                "START",
-                "END",
-                "RECORDS"
-            ],
-            &rows
-        )
-    );
+    let mut header = vec![
+        "PARTITION",
+        "LEADER",
+        "EPOCH",
+        "REPLICAS",
+        "ISR",
+        "START",
+        "END",
+        "RECORDS",
+    ];
+    if cleaner.is_some() {
+        header.extend(["FIRST-DIRTY", "DIRTY-RATIO"]);
+    }
+    print!("{}", render_table(&header, &rows));
     println!();
     let rows: Vec<Vec<String>> = configs
         .iter()
@@ -327,6 +364,75 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         .collect();
     print!("{}", render_table(&["CONFIG", "VALUE", "SOURCE"], &rows));
     Ok(())
+}
+
+/// Whether the topic's `cleanup.policy` (as described, whatever its source) includes `compact`.
+fn is_compacted(configs: &[quill_client::admin::ConfigEntry]) -> bool {
+    configs
+        .iter()
+        .find(|config| config.name == "cleanup.policy")
+        .and_then(|config| config.value.as_deref())
+        .is_some_and(|policy| policy.split(',').any(|part| part.trim() == "compact"))
+}
+
+/// The log cleaner's view of a compacted topic's partitions, from a broker's metrics endpoint.
+struct CleanerView {
+    /// The endpoint read, when one was given and is well formed.
+    source: Option<MetricsUrl>,
+    states: std::collections::BTreeMap<i32, CleanerState>,
+    /// Why some or all partitions have no state; `None` when every partition has one.
+    note: Option<String>,
+}
+
+impl CleanerView {
+    async fn read(metrics: &MetricsArgs, topic: &TopicMetadata) -> CleanerView {
+        let mut view = CleanerView {
+            source: None,
+            states: Default::default(),
+            note: None,
+        };
+        let Some(address) = metrics.metrics.as_deref() else {
+            view.note = Some(
+                "the cleaner's position and dirty ratio are on the broker's metrics endpoint: \
+                 pass --metrics HOST:PORT (its metrics.listen) or set QUILL_METRICS to show them"
+                    .into(),
+            );
+            return view;
+        };
+        let url = match MetricsUrl::parse(address) {
+            Ok(url) => url,
+            Err(error) => {
+                view.note = Some(format!("{error:#}"));
+                return view;
+            }
+        };
+        match broker_metrics::scrape(&url).await {
+            Ok(text) => view.states = broker_metrics::cleaner_states(&text, &topic.name),
+            Err(error) => {
+                view.note = Some(format!(
+                    "cannot read the cleaner state from {url}: {error:#}"
+                ));
+                view.source = Some(url);
+                return view;
+            }
+        }
+        let missing: Vec<i32> = topic
+            .partitions
+            .iter()
+            .map(|partition| partition.partition)
+            .filter(|partition| !view.states.contains_key(partition))
+            .collect();
+        if !missing.is_empty() {
+            view.note = Some(format!(
+                "{url} reports no cleaner state for partition(s) {} of {} \
+                 (that broker does not host them, or it is not a Quill broker)",
+                join_ids(&missing),
+                topic.name
+            ));
+        }
+        view.source = Some(url);
+        view
+    }
 }
 
 async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
