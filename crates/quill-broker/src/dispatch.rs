@@ -310,11 +310,13 @@ async fn produce(state: &BrokerState, peer: SocketAddr, request: RequestFrame) -
     };
     let appended = handlers::produce::append(state, request.api_version, body).await;
     let waiting = state.metrics.waiting(crate::metrics::Waiting::Produce);
+    let hints = handlers::LeaderHints::new(state.image());
     Handled::Pending(Box::pin(async move {
         let outcome = appended.finish().await;
         drop(waiting);
         match outcome {
-            handlers::produce::ProduceOutcome::Respond(response) => {
+            handlers::produce::ProduceOutcome::Respond(mut response) => {
+                handlers::produce::add_leader_hints(&hints, request.api_version, &mut response);
                 encode(&request, peer, &response)
             }
             handlers::produce::ProduceOutcome::NoResponse { any_error: false } => Reply::Nothing,

@@ -184,6 +184,33 @@ fn three_brokers_share_partitions_and_clients_use_them_from_one_address() {
         client.produce("spread", 1, &["led here"]).responses[0].partition_responses[0].error_code,
         0
     );
+    // KIP-951: Produce v10+ names the current leader and carries its endpoint.
+    let misdirected = common::produce_request("spread", 0, common::record_batch(&["x"], 0), -1);
+    let answered = client.call(&misdirected, 10);
+    let partition = &answered.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 6);
+    assert_eq!(partition.current_leader.leader_id.0, 1, "{answered:?}");
+    assert_eq!(answered.node_endpoints.len(), 1, "{answered:?}");
+    assert_eq!(
+        answered.node_endpoints[0].port,
+        i32::from(cluster.node(1).port)
+    );
+    // A Fetch with a stale or a future leader epoch is refused as Kafka does.
+    let epoch = metadata(&cluster.bootstrap(2), &["spread"]).topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == 1)
+        .unwrap()
+        .leader_epoch;
+    for (requested, expected) in [(epoch + 1, 75), (epoch, 0)] {
+        let mut fetch = common::fetch_request("spread", 1, 0, 0);
+        fetch.topics[0].partitions[0].current_leader_epoch = requested;
+        let fetched = client.call(&fetch, 12);
+        assert_eq!(
+            fetched.responses[0].partitions[0].error_code, expected,
+            "epoch {requested} against {epoch}"
+        );
+    }
     // Replication needs the replication issue: more than one replica is refused, clearly.
     let refused = {
         let mut client = cluster.node(1).connect();
@@ -462,6 +489,15 @@ fn a_broker_that_stops_is_fenced_and_leads_again_when_it_returns() {
                 .error_code
                 == 0
         },
+    );
+
+    // A client still holding the epoch from before the fencing is told its metadata is stale.
+    let mut stale = common::fetch_request("fenced", i32::try_from(victim_partition).unwrap(), 0, 0);
+    stale.topics[0].partitions[0].current_leader_epoch = epoch_before;
+    let fetched = client.call(&stale, 12);
+    assert_eq!(
+        fetched.responses[0].partitions[0].error_code, 74,
+        "FENCED_LEADER_EPOCH"
     );
 
     // SIGTERM: a controlled shutdown fences the broker before it exits.

@@ -50,6 +50,8 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     let uses_topic_ids = api_version >= FIRST_VERSION_WITH_TOPIC_IDS;
     let image = state.image();
     let mut topic_keys: Vec<(TopicName, Uuid)> = Vec::with_capacity(request.topics.len());
+    // Each requested topic's name once resolved (for the leader hints of the response).
+    let mut topic_names: Vec<Option<String>> = Vec::with_capacity(request.topics.len());
     let mut targets = Vec::new();
     let read_committed = request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -66,6 +68,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
             ResponseError::UnknownTopicOrPartition.code()
         };
         topic_keys.push((topic.topic.clone(), topic.topic_id));
+        topic_names.push(resolved_name.clone());
         for requested in &topic.partitions {
             let partition = match resolved_name.as_deref() {
                 None => Err(unknown_code),
@@ -78,6 +81,16 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                         }
                     }),
             }
+            .and_then(|partition| {
+                let name = resolved_name.as_deref().unwrap_or_default();
+                super::check_leader_epoch(
+                    &image,
+                    name,
+                    requested.partition,
+                    requested.current_leader_epoch,
+                )
+                .map(|()| partition)
+            })
             .and_then(|partition| refuse_zstd_below_v10(partition, api_version));
             targets.push(FetchTarget {
                 topic_index,
@@ -117,7 +130,14 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
             || receivers.is_empty();
         if done {
             record_bytes_out(state, &targets, &partition_data);
-            return build_response(topic_keys, &targets, partition_data, uses_topic_ids);
+            let mut response = build_response(topic_keys, &targets, partition_data, uses_topic_ids);
+            add_leader_hints(
+                &super::LeaderHints::new(image),
+                api_version,
+                &topic_names,
+                &mut response,
+            );
+            return response;
         }
         waiting.get_or_insert_with(|| state.metrics.waiting(crate::metrics::Waiting::Fetch));
         tokio::select! {
@@ -289,6 +309,49 @@ fn build_response(
     FetchResponse::default()
         .with_session_id(0)
         .with_responses(topics)
+}
+
+/// Fetch v16+ (KIP-951): partitions answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
+/// name their current leader and epoch; the response carries those leaders' endpoints.
+fn add_leader_hints(
+    hints: &super::LeaderHints,
+    api_version: i16,
+    topic_names: &[Option<String>],
+    response: &mut FetchResponse,
+) {
+    const FIRST_VERSION_WITH_LEADER_HINTS: i16 = 16;
+    if api_version < FIRST_VERSION_WITH_LEADER_HINTS {
+        return;
+    }
+    let mut leaders = std::collections::BTreeSet::new();
+    for (topic, name) in response.responses.iter_mut().zip(topic_names) {
+        let Some(name) = name else { continue };
+        for partition in &mut topic.partitions {
+            if !super::wants_leader_hint(partition.error_code) {
+                continue;
+            }
+            if let Some((leader, epoch)) = hints.leader(name, partition.partition_index) {
+                partition.current_leader =
+                    kafka_protocol::messages::fetch_response::LeaderIdAndEpoch::default()
+                        .with_leader_id(kafka_protocol::messages::BrokerId(leader))
+                        .with_leader_epoch(epoch);
+                leaders.insert(leader);
+            }
+        }
+    }
+    response.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|node_id| {
+            let (host, port, rack) = hints.endpoint(node_id)?;
+            Some(
+                kafka_protocol::messages::fetch_response::NodeEndpoint::default()
+                    .with_node_id(kafka_protocol::messages::BrokerId(node_id))
+                    .with_host(kafka_protocol::protocol::StrBytes::from_string(host))
+                    .with_port(port)
+                    .with_rack(rack.map(kafka_protocol::protocol::StrBytes::from_string)),
+            )
+        })
+        .collect();
 }
 
 /// Completes when any receiver sees a new value (or its sender is gone).

@@ -40,7 +40,11 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for requested in topic.partitions {
             let index = requested.partition_index;
-            let response = match super::led_partition(state, &image, &name, index) {
+            let led = super::led_partition(state, &image, &name, index).and_then(|partition| {
+                super::check_leader_epoch(&image, &name, index, requested.current_leader_epoch)
+                    .map(|()| partition)
+            });
+            let response = match led {
                 Err(code) => error(index, code),
                 Ok(partition) => lookup(&partition, requested.timestamp, read_committed)
                     .await

@@ -62,3 +62,70 @@ pub fn led_partition(
         None => Err(ResponseError::UnknownTopicOrPartition.code()),
     }
 }
+
+/// Kafka's check of a request's `current_leader_epoch` against the partition's: -1 skips it;
+/// older is FENCED_LEADER_EPOCH (the client's metadata is stale), newer is
+/// UNKNOWN_LEADER_EPOCH (this broker has not caught up with the change yet).
+pub fn check_leader_epoch(
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    requested_epoch: i32,
+) -> Result<(), i16> {
+    if requested_epoch < 0 {
+        return Ok(());
+    }
+    let Some(current) = image
+        .topic(topic)
+        .and_then(|info| info.partition(partition))
+        .map(|info| info.leader_epoch)
+    else {
+        return Ok(());
+    };
+    match requested_epoch.cmp(&current) {
+        std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch.code()),
+        std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch.code()),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
+/// KIP-951: with NOT_LEADER_OR_FOLLOWER (or FENCED_LEADER_EPOCH) Produce v10+ and Fetch v16+
+/// name the partition's current leader and epoch, and the response carries that leader's
+/// endpoint, so a client moves without a Metadata round trip. Owned, so it can travel into a
+/// produce response finished later.
+pub struct LeaderHints {
+    image: std::sync::Arc<MetadataImage>,
+}
+
+impl LeaderHints {
+    pub fn new(image: std::sync::Arc<MetadataImage>) -> LeaderHints {
+        LeaderHints { image }
+    }
+
+    /// The current leader and epoch of a partition, when it has a live leader.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
+        let info = self.image.topic(topic)?.partition(partition)?;
+        let live = self
+            .image
+            .broker(info.leader)
+            .is_some_and(|broker| !broker.fenced);
+        live.then_some((info.leader, info.leader_epoch))
+    }
+
+    /// The endpoint of broker `node_id`: (host, port, rack).
+    pub fn endpoint(&self, node_id: i32) -> Option<(String, i32, Option<String>)> {
+        self.image.broker(node_id).map(|broker| {
+            (
+                broker.host.clone(),
+                i32::from(broker.port),
+                broker.rack.clone(),
+            )
+        })
+    }
+}
+
+/// Error codes after which a response names the partition's current leader (KIP-951).
+pub fn wants_leader_hint(error_code: i16) -> bool {
+    error_code == ResponseError::NotLeaderOrFollower.code()
+        || error_code == ResponseError::FencedLeaderEpoch.code()
+}

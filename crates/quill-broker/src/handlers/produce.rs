@@ -373,3 +373,44 @@ fn partition_error(
         .with_log_start_offset(-1)
         .with_error_message(message.map(|text| StrBytes::from_string(text.to_string())))
 }
+
+/// Produce v10+ (KIP-951): partitions answered NOT_LEADER_OR_FOLLOWER name their current
+/// leader and epoch, and the response carries those leaders' endpoints.
+pub fn add_leader_hints(
+    hints: &super::LeaderHints,
+    api_version: i16,
+    response: &mut ProduceResponse,
+) {
+    const FIRST_VERSION_WITH_LEADER_HINTS: i16 = 10;
+    if api_version < FIRST_VERSION_WITH_LEADER_HINTS {
+        return;
+    }
+    let mut leaders = std::collections::BTreeSet::new();
+    for topic in &mut response.responses {
+        for partition in &mut topic.partition_responses {
+            if !super::wants_leader_hint(partition.error_code) {
+                continue;
+            }
+            if let Some((leader, epoch)) = hints.leader(topic.name.0.as_str(), partition.index) {
+                partition.current_leader =
+                    kafka_protocol::messages::produce_response::LeaderIdAndEpoch::default()
+                        .with_leader_id(kafka_protocol::messages::BrokerId(leader))
+                        .with_leader_epoch(epoch);
+                leaders.insert(leader);
+            }
+        }
+    }
+    response.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|node_id| {
+            let (host, port, rack) = hints.endpoint(node_id)?;
+            Some(
+                kafka_protocol::messages::produce_response::NodeEndpoint::default()
+                    .with_node_id(kafka_protocol::messages::BrokerId(node_id))
+                    .with_host(kafka_protocol::protocol::StrBytes::from_string(host))
+                    .with_port(port)
+                    .with_rack(rack.map(kafka_protocol::protocol::StrBytes::from_string)),
+            )
+        })
+        .collect();
+}
