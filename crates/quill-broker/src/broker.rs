@@ -376,6 +376,10 @@ async fn register_in_background(state: Arc<BrokerState>) {
     if let Err(error) = crate::handlers::features::finalize_bootstrap_features(&state).await {
         tracing::warn!(%error, "could not finalize metadata.version");
     }
+    // The registration is applied here, so the image covers everything committed before it;
+    // serve it before leading anything.
+    state.follow_image(state.metadata.image()).await;
+    state.mark_caught_up();
     let partitions = state.partitions.clone();
     let image = state.image();
     let _ = tokio::task::spawn_blocking(move || partitions.remove_orphaned_dirs(&image)).await;

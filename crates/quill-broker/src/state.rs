@@ -52,6 +52,11 @@ pub struct BrokerState {
     txn_loaded: Arc<watch::Sender<bool>>,
     /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
     pub shutdown: watch::Receiver<bool>,
+    /// False until this broker's image has caught up with the metadata quorum (a broker of a
+    /// cluster: once its registration is applied here; a single node: from the start). Until
+    /// then it leads nothing: its image may still name it leader of partitions that moved or
+    /// lost their leader while it was away.
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl BrokerState {
@@ -64,6 +69,7 @@ impl BrokerState {
         shutdown: watch::Receiver<bool>,
         reconciled_image: Arc<MetadataImage>,
     ) -> BrokerState {
+        let single_node = !metadata.is_clustered();
         BrokerState {
             config,
             metadata,
@@ -73,6 +79,7 @@ impl BrokerState {
             metrics: Arc::default(),
             change_lock: Mutex::new(()),
             served_image: watch::channel(reconciled_image).0,
+            caught_up: std::sync::atomic::AtomicBool::new(single_node),
             offsets_topic: OnceCell::new(),
             groups_loaded: Arc::new(watch::channel(false).0),
             transaction_topic: OnceCell::new(),
@@ -290,6 +297,16 @@ impl BrokerState {
             quill_meta::plan_allocate_producer_ids(&self.image(), self.config.node_id)?;
         self.change_metadata(vec![record]).await?;
         Ok(block)
+    }
+
+    /// Whether this broker may act as leader yet (see `caught_up`).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Called once the broker's registration is applied here.
+    pub fn mark_caught_up(&self) {
+        self.caught_up.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The image requests are answered from (see `served_image`).

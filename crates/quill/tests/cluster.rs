@@ -491,7 +491,13 @@ fn a_broker_that_stops_is_fenced_and_leads_again_when_it_returns() {
         },
     );
 
-    // A client still holding the epoch from before the fencing is told its metadata is stale.
+    // A client still holding the epoch from before the fencing is told its metadata is stale
+    // (once the returned broker itself has applied the new epoch).
+    wait_until(
+        "the returned broker to apply its new epoch",
+        CLUSTER_TIMEOUT,
+        || partition_state(&cluster.bootstrap(victim), "fenced", victim_partition).2 == epoch_after,
+    );
     let mut stale = common::fetch_request("fenced", i32::try_from(victim_partition).unwrap(), 0, 0);
     stale.topics[0].partitions[0].current_leader_epoch = epoch_before;
     let fetched = client.call(&stale, 12);
@@ -515,4 +521,84 @@ fn a_broker_that_stops_is_fenced_and_leads_again_when_it_returns() {
         CLUSTER_TIMEOUT,
         || !listed_brokers(&asked).contains(&graceful),
     );
+}
+
+fn signal(node: &BrokerProcess, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(node.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Every node's view of the topics and their leaders, as Metadata reports it.
+fn topic_view(address: &str) -> Vec<(String, Vec<i32>)> {
+    let mut topics: Vec<(String, Vec<i32>)> = metadata(address, &[])
+        .topics
+        .iter()
+        .map(|topic| {
+            let mut leaders: Vec<(i32, i32)> = topic
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.leader_id.0))
+                .collect();
+            leaders.sort();
+            (
+                topic
+                    .name
+                    .as_ref()
+                    .map(|name| name.0.to_string())
+                    .unwrap_or_default(),
+                leaders.into_iter().map(|(_, leader)| leader).collect(),
+            )
+        })
+        .collect();
+    topics.sort();
+    topics
+}
+
+#[test]
+fn a_paused_controller_is_replaced_and_rejoins_without_diverging() {
+    let cluster = Cluster::start(3, &[]);
+    let created = create_topic(&cluster.bootstrap(1), "before-pause", 3);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let paused = cluster.controller(1);
+    let survivor = (1..=3).find(|id| *id != paused).unwrap();
+
+    // SIGSTOP: the controller neither answers nor knows it stopped leading.
+    signal(cluster.node(paused), "STOP");
+    let created = create_topic(&cluster.bootstrap(survivor), "during-pause", 3);
+    signal(cluster.node(paused), "CONT");
+    assert_eq!(
+        created.topics[0].error_code,
+        0,
+        "{created:?}\n{}",
+        cluster.logs()
+    );
+    assert_ne!(cluster.controller(survivor), paused);
+
+    // Resumed, the old controller learns of the new term, follows, and every node converges
+    // on the same topics and leaders; a change made through it commits once.
+    let created = create_topic(&cluster.bootstrap(paused), "after-pause", 3);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let expected = topic_view(&cluster.bootstrap(survivor));
+    for node_id in 1..=3 {
+        wait_until(
+            &format!("node {node_id} to converge"),
+            CLUSTER_TIMEOUT,
+            || {
+                let view = topic_view(&cluster.bootstrap(node_id));
+                view.iter().any(|(name, _)| name == "after-pause")
+                    && view
+                        .iter()
+                        .filter(|(name, _)| name != "after-pause")
+                        .eq(expected.iter().filter(|(name, _)| name != "after-pause"))
+            },
+        );
+    }
+    let views: Vec<_> = (1..=3)
+        .map(|id| topic_view(&cluster.bootstrap(id)))
+        .collect();
+    assert!(views.windows(2).all(|pair| pair[0] == pair[1]), "{views:?}");
 }

@@ -38,7 +38,8 @@ pub fn unhosted_partition_error(
     }
 }
 
-/// The local log of a partition this broker leads by `image`; otherwise the error to answer:
+/// The local log of a partition this broker leads by `image` (and may lead: a broker of a
+/// cluster leads nothing until its image caught up with the quorum); otherwise the error:
 /// NOT_LEADER_OR_FOLLOWER when another broker leads it or it has no leader now (its broker
 /// is fenced), UNKNOWN_TOPIC_OR_PARTITION when it does not exist (or its log is not open here).
 pub fn led_partition(
@@ -52,7 +53,7 @@ pub fn led_partition(
         .and_then(|info| info.partition(partition))
         .map(|info| info.leader);
     match leader {
-        Some(leader) if leader != state.config.node_id => {
+        Some(leader) if leader != state.config.node_id || !state.is_caught_up() => {
             Err(ResponseError::NotLeaderOrFollower.code())
         }
         Some(_) => state

@@ -267,7 +267,7 @@ impl SupervisedQuorum {
                 "the leader {leader} has no address in the membership"
             ))
         })?;
-        let index = super::tcp::forward_proposal(
+        let forwarded = super::tcp::forward_proposal(
             &forwarding.cluster_id,
             forwarding.node_id,
             leader,
@@ -275,8 +275,17 @@ impl SupervisedQuorum {
             records,
             forwarding.max_frame_bytes,
             forwarding.timeout,
-        )
-        .await?;
+        );
+        // A leader that stops answering (paused, partitioned away) is replaced by an election:
+        // then the proposal goes to the new leader instead of waiting out the timeout. Should
+        // the old leader have appended it after all, the copy that commits second is refused by
+        // the state machine (every record is checked against the image it follows).
+        let index = tokio::select! {
+            forwarded = forwarded => forwarded?,
+            now_leading = member.wait_leader_change(Some(leader), forwarding.timeout) => {
+                return Err(QuorumError::NotLeader { leader: now_leading });
+            }
+        };
         member.wait_applied(index, forwarding.timeout).await?;
         self.inner.publish(member.image());
         Ok(index)
