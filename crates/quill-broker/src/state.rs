@@ -306,7 +306,8 @@ impl BrokerState {
 
     /// Called once the broker's registration is applied here.
     pub fn mark_caught_up(&self) {
-        self.caught_up.store(true, std::sync::atomic::Ordering::Release);
+        self.caught_up
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The image requests are answered from (see `served_image`).

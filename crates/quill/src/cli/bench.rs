@@ -149,6 +149,7 @@ struct Progress {
 }
 
 async fn bench_produce(args: ProduceBenchArgs) -> anyhow::Result<()> {
+    let mut interrupt = super::interrupt::Interrupt::listen()?;
     if args.producers == 0 || args.record_size == 0 {
         anyhow::bail!("--producers and --record-size must be positive");
     }
@@ -174,12 +175,9 @@ async fn bench_produce(args: ProduceBenchArgs) -> anyhow::Result<()> {
         ));
     }
     let reporter = tokio::spawn(report_progress(progress.clone(), args.record_size));
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            // Polled once only: a finished `ctrl_c` future must not be polled again.
-            _ = &mut interrupted, if !progress.stop.load(Ordering::Acquire) => {
+            () = interrupt.received(), if !progress.stop.load(Ordering::Acquire) => {
                 progress.stop.store(true, Ordering::Release);
             }
             joined = producers.join_next() => match joined {
@@ -420,6 +418,7 @@ fn print_produce_summary(summary: &ProduceSummary, json: bool) {
 }
 
 async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
+    let mut interrupt = super::interrupt::Interrupt::listen()?;
     if args.consumers == 0 {
         anyhow::bail!("--consumers must be positive");
     }
@@ -461,11 +460,9 @@ async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
         ));
     }
     let reporter = tokio::spawn(report_consumed(progress.clone()));
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            _ = &mut interrupted, if !progress.stop.load(Ordering::Acquire) => {
+            () = interrupt.received(), if !progress.stop.load(Ordering::Acquire) => {
                 progress.stop.store(true, Ordering::Release);
             }
             joined = consumers.join_next() => match joined {

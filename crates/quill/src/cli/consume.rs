@@ -504,11 +504,10 @@ async fn consume_loop(
     let limit = args.max_records.unwrap_or(u64::MAX);
     let mut consumed = 0u64;
     let stdout = std::io::stdout();
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let mut interrupt = super::interrupt::Interrupt::listen()?;
     while consumed < limit && !(args.until_end && source.reached_end().await?) {
         let records = tokio::select! {
-            _ = &mut interrupted => break,
+            () = interrupt.received() => break,
             polled = source.poll(Duration::from_secs(1)) => polled?,
         };
         let mut unprinted: BTreeMap<TopicPartition, i64> = BTreeMap::new();

@@ -11,6 +11,7 @@ mod broker_metrics;
 mod cluster;
 mod consume;
 mod group;
+mod interrupt;
 mod output;
 mod produce;
 mod topic;
