@@ -63,6 +63,8 @@ pub struct MetadataService {
     cluster_id: String,
     /// Brokers' heartbeats, recorded while this node is the active controller.
     heartbeats: Heartbeats,
+    /// This broker's heartbeats to the active controller.
+    heartbeat_sender: tokio::sync::Mutex<quill_meta::quorum::tcp::HeartbeatSender>,
 }
 
 impl MetadataService {
@@ -159,6 +161,7 @@ impl MetadataService {
             node_id,
             cluster_id,
             heartbeats,
+            heartbeat_sender: tokio::sync::Mutex::default(),
         })
     }
 
@@ -197,14 +200,11 @@ impl MetadataService {
             }
             Some(leader) => match self.quorum.voter_address(leader) {
                 Some(address) => {
-                    quill_meta::quorum::tcp::send_heartbeat(
-                        &self.cluster_id,
-                        self.node_id,
-                        leader,
-                        &address,
-                        timeout,
-                    )
-                    .await
+                    self.heartbeat_sender
+                        .lock()
+                        .await
+                        .send(&self.cluster_id, self.node_id, leader, &address, timeout)
+                        .await
                 }
                 None => false,
             },
@@ -241,6 +241,7 @@ impl MetadataService {
             node_id,
             cluster_id,
             heartbeats: Heartbeats::default(),
+            heartbeat_sender: tokio::sync::Mutex::default(),
         })
     }
 

@@ -41,6 +41,8 @@ use crate::MetadataRecord;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 /// Concurrent inbound connections; each voter keeps one per peer, so this is generous.
 pub const MAX_INBOUND_CONNECTIONS: usize = 64;
+/// Connections refused in a row for lack of slots (the warning is logged once per run).
+static REFUSED_CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// An inbound connection with no request for this long is closed (heartbeats keep live ones).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Once a frame has started, its remaining bytes must arrive within this.
@@ -339,9 +341,14 @@ async fn accept_loop(
             }
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many controller connections; closing the new one");
+            // Expected in bursts when a paused node resumes and accepts the connections its
+            // peers gave up on meanwhile: one warning per burst, not one per connection.
+            if REFUSED_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                tracing::warn!(%peer, limit = MAX_INBOUND_CONNECTIONS, "too many controller connections; closing new ones until some end");
+            }
             continue;
         };
+        REFUSED_CONNECTIONS.store(0, std::sync::atomic::Ordering::Relaxed);
         let context = Arc::clone(&context);
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
@@ -609,29 +616,50 @@ pub async fn forward_proposal(
     }
 }
 
-/// Sends one heartbeat of broker `source` to the member `target` believed to lead; true if it
-/// leads and recorded it.
-pub async fn send_heartbeat(
-    cluster_id: &str,
-    source: i32,
-    target: i32,
-    address: &str,
-    timeout: Duration,
-) -> bool {
-    let mut network = TcpNetwork {
-        cluster_id: cluster_id.to_string(),
-        source: super::to_node_id(source),
-        target: super::to_node_id(target),
-        address: address.to_string(),
-        max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-        stream: None,
-        unreachable_since: Some(std::time::Instant::now()),
-        unreachable_warned: None,
-    };
-    matches!(
-        network.call(RequestBody::Heartbeat, timeout).await,
-        Ok(Reply::Heartbeat { recorded: true })
-    )
+/// A broker's heartbeats to the active controller, over one connection kept while the
+/// controller stays the same (a new connection per beat would churn the controller's
+/// connection slots).
+#[derive(Default)]
+pub struct HeartbeatSender {
+    network: Option<TcpNetwork>,
+}
+
+impl HeartbeatSender {
+    /// Sends one heartbeat of broker `source` to member `target` (believed to lead) at
+    /// `address`; true if it leads and recorded it.
+    pub async fn send(
+        &mut self,
+        cluster_id: &str,
+        source: i32,
+        target: i32,
+        address: &str,
+        timeout: Duration,
+    ) -> bool {
+        let target_id = super::to_node_id(target);
+        let reusable = self
+            .network
+            .as_ref()
+            .is_some_and(|network| network.target == target_id && network.address == address);
+        if !reusable {
+            self.network = Some(TcpNetwork {
+                cluster_id: cluster_id.to_string(),
+                source: super::to_node_id(source),
+                target: target_id,
+                address: address.to_string(),
+                max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+                stream: None,
+                unreachable_since: None,
+                unreachable_warned: None,
+            });
+        }
+        let Some(network) = self.network.as_mut() else {
+            return false;
+        };
+        matches!(
+            network.call(RequestBody::Heartbeat, timeout).await,
+            Ok(Reply::Heartbeat { recorded: true })
+        )
+    }
 }
 
 fn remote<E: std::error::Error>(target: NodeId, error: E) -> RPCError<NodeId, BasicNode, E> {
