@@ -152,6 +152,8 @@ pub struct ClusterSettings {
     pub cluster_id: Option<String>,
     /// `controller.quorum.election.timeout.ms` (1000).
     pub election_timeout_ms: u64,
+    /// `process.roles=broker`: a broker that is not a voter (an observer of the metadata log).
+    pub broker_only: bool,
     /// `broker.session.timeout.ms` (9000): a broker not heard from this long is fenced.
     pub session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (2000): how often a broker heartbeats to the controller.
@@ -167,6 +169,7 @@ impl Default for ClusterSettings {
             rack: None,
             cluster_id: None,
             election_timeout_ms: 1000,
+            broker_only: false,
             session_timeout_ms: 9000,
             heartbeat_interval_ms: 2000,
         }
@@ -195,6 +198,12 @@ impl ClusterSettings {
             ));
         }
         let Some(voters) = &self.voters else {
+            if self.broker_only {
+                return Err(
+                    "process.roles=broker needs controller.quorum.voters (the quorum it observes)"
+                        .to_string(),
+                );
+            }
             if self.named_listeners.is_empty() {
                 return Ok(None);
             }
@@ -204,6 +213,20 @@ impl ClusterSettings {
             ));
         };
         let named = self.named_listeners.get(&self.controller_listener_name);
+        if self.broker_only {
+            if voters.contains_key(&node_id) {
+                return Err(format!(
+                    "node.id {node_id} is a voter in controller.quorum.voters, so process.roles must include controller"
+                ));
+            }
+            // openraft pushes the metadata log to observers: a broker-only node listens for it.
+            return named.cloned().map(Some).ok_or_else(|| {
+                format!(
+                    "a broker-only node needs a {}://host:port entry in listeners: the active controller sends it the metadata log there",
+                    self.controller_listener_name
+                )
+            });
+        }
         match (named, voters.get(&node_id)) {
             (_, None) => Err(format!(
                 "node.id {node_id} is not in controller.quorum.voters (every Quill node is a controller)"
@@ -282,7 +305,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.dirs", description: "data directory (default ./quill-data); `log.dir` is accepted too" },
     SettingDoc { name: "listeners", description: "host:port to listen on, optionally PLAINTEXT://host:port, plus CONTROLLER://host:port for the quorum (default localhost:9092)" },
     SettingDoc { name: "advertised.listeners", description: "host:port clients connect to (default: the listen address)" },
-    SettingDoc { name: "process.roles", description: "broker,controller (the only mode: every node is both)" },
+    SettingDoc { name: "process.roles", description: "broker,controller (default: a voter of the metadata quorum) or broker (an observer: needs controller.quorum.voters without it and a CONTROLLER listener)" },
     SettingDoc { name: "controller.quorum.voters", description: "id@host:port,... of the metadata quorum's voters (default: unset, a one-voter quorum in this process)" },
     SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
     SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
@@ -350,6 +373,17 @@ pub fn topic_default_setting_names() -> Vec<&'static str> {
 }
 
 impl BrokerConfig {
+    /// `--listen`: replaces the client (PLAINTEXT) listener only, keeping a CONTROLLER listener
+    /// that `listeners` may also name.
+    pub fn set_client_listener(&mut self, value: &str) -> Result<(), ConfigError> {
+        let named = std::mem::take(&mut self.cluster.named_listeners);
+        let set = self.set("listeners", value);
+        if self.cluster.named_listeners.is_empty() {
+            self.cluster.named_listeners = named;
+        }
+        set
+    }
+
     /// Applies one `name = value` setting, validating it. Records the name as explicitly set.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let value = value.trim();
@@ -385,9 +419,13 @@ impl BrokerConfig {
             }
             "process.roles" => {
                 let roles: BTreeSet<&str> = value.split(',').map(str::trim).collect();
-                if roles != BTreeSet::from(["broker", "controller"]) {
+                if roles == BTreeSet::from(["broker", "controller"]) {
+                    self.cluster.broker_only = false;
+                } else if roles == BTreeSet::from(["broker"]) {
+                    self.cluster.broker_only = true;
+                } else {
                     return Err(invalid(
-                        "Quill nodes run combined: process.roles must be broker,controller",
+                        "process.roles must be broker,controller or broker (controller-only nodes are not supported yet)",
                     ));
                 }
             }
@@ -669,7 +707,17 @@ impl BrokerConfig {
             ("node.id", Some(self.node_id.to_string())),
             ("log.dirs", Some(self.data_dir.display().to_string())),
             ("listeners", Some(self.describe_listeners())),
-            ("process.roles", Some("broker,controller".to_string())),
+            (
+                "process.roles",
+                Some(
+                    if self.cluster.broker_only {
+                        "broker"
+                    } else {
+                        "broker,controller"
+                    }
+                    .to_string(),
+                ),
+            ),
             (
                 "controller.quorum.voters",
                 self.cluster.voters.as_ref().map(|voters| {

@@ -80,18 +80,21 @@ impl MetadataService {
             .map_err(MetadataOpenError::Settings)?;
         match (&config.cluster.voters, controller_listen) {
             (Some(voters), Some(listen)) => {
-                MetadataService::open_voter(config, &dir, voters.clone(), &listen).await
+                MetadataService::open_member(config, &dir, voters.clone(), &listen).await
             }
             _ => Ok(MetadataService::open(&dir, config.node_id).await?),
         }
     }
 
-    async fn open_voter(
+    /// A voter (`process.roles=broker,controller`) or an observer (`process.roles=broker`) of a
+    /// multi-node quorum, serving its controller listener.
+    async fn open_member(
         config: &BrokerConfig,
         dir: &Path,
         voters: std::collections::BTreeMap<i32, String>,
         listen: &str,
     ) -> Result<MetadataService, MetadataOpenError> {
+        let observer = config.cluster.broker_only;
         let fs = quill_log::Fs::default();
         let cluster_id = cluster_id_for(&fs, dir, config.cluster.cluster_id.as_deref())?;
         let listener =
@@ -103,7 +106,7 @@ impl MetadataService {
                 })?;
         let node_id = config.node_id;
         let quorum_config = QuorumConfig {
-            voters,
+            voters: voters.clone(),
             election_timeout_ms: config.cluster.election_timeout_ms,
             ..QuorumConfig::single_node(node_id, cluster_id.clone(), String::new())
         };
@@ -122,8 +125,11 @@ impl MetadataService {
                         config.node_id,
                         DEFAULT_MAX_FRAME_BYTES,
                     );
-                    let member =
-                        RaftQuorum::start_cluster_voter(&fs, &dir, config, network).await?;
+                    let member = if observer {
+                        RaftQuorum::start_cluster_observer(&fs, &dir, config, network).await?
+                    } else {
+                        RaftQuorum::start_cluster_voter(&fs, &dir, config, network).await?
+                    };
                     served.set(&member);
                     Ok(member)
                 })
@@ -153,8 +159,18 @@ impl MetadataService {
         tracing::info!(
             controller_listener = %server.local_addr(),
             cluster_id,
-            "metadata quorum voter started"
+            role = if observer { "observer" } else { "voter" },
+            "metadata quorum member started"
         );
+        if observer {
+            tokio::spawn(join_as_observer(
+                cluster_id.clone(),
+                node_id,
+                voters,
+                listen.to_string(),
+                quorum.clone(),
+            ));
+        }
         Ok(MetadataService {
             quorum,
             server: Some(server),
@@ -278,6 +294,69 @@ impl MetadataService {
             server.shutdown();
         }
         self.quorum.shutdown().await;
+    }
+}
+
+/// Backoff between attempts of a broker-only node to join the quorum as an observer.
+const JOIN_RETRY_FIRST: Duration = Duration::from_millis(100);
+const JOIN_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// A broker-only node asks the voters, until the leader agrees, to make it an observer (the
+/// leader then replicates the metadata log to `own_address`). Already an observer (after a
+/// restart): the first answer says so. Ends once joined.
+async fn join_as_observer(
+    cluster_id: String,
+    node_id: i32,
+    voters: std::collections::BTreeMap<i32, String>,
+    own_address: String,
+    quorum: SupervisedQuorum,
+) {
+    let mut backoff = JOIN_RETRY_FIRST;
+    let mut next: Option<i32> = None;
+    loop {
+        let candidates: Vec<(i32, String)> = match next
+            .take()
+            .and_then(|id| voters.get(&id).map(|a| (id, a.clone())))
+        {
+            Some(leader) => vec![leader],
+            None => voters
+                .iter()
+                .map(|(id, address)| (*id, address.clone()))
+                .collect(),
+        };
+        for (voter, address) in candidates {
+            let asked = quill_meta::quorum::tcp::request_join(
+                &cluster_id,
+                node_id,
+                voter,
+                &address,
+                &own_address,
+                FORWARD_TIMEOUT,
+            )
+            .await;
+            match asked {
+                Ok(()) => {
+                    tracing::info!(node_id, "joined the metadata quorum as an observer");
+                    return;
+                }
+                Err(QuorumError::NotLeader {
+                    leader: Some(leader),
+                }) => {
+                    next = Some(leader);
+                    break;
+                }
+                Err(QuorumError::Config(message)) => {
+                    tracing::error!(%message, "cannot join the metadata quorum as an observer");
+                    return;
+                }
+                Err(error) => tracing::debug!(%error, voter, "join not accepted yet"),
+            }
+        }
+        if quorum.leader().is_some() && quorum.voter_address(node_id).is_some() {
+            return; // replicated to already (joined before a restart)
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(JOIN_RETRY_MAX);
     }
 }
 

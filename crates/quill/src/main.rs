@@ -164,7 +164,7 @@ fn resolve_config(args: &BrokerArgs) -> anyhow::Result<BrokerConfig> {
     }
     if let Some(listen) = &args.listen {
         config
-            .set("listeners", listen)
+            .set_client_listener(listen)
             .context("--listen / QUILL_LISTEN")?;
     }
     if let Some(advertise) = &args.advertise {

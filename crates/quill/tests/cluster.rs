@@ -25,6 +25,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 /// A cluster of `quill` processes on loopback; every process is killed on drop.
 struct Cluster {
     nodes: BTreeMap<i32, BrokerProcess>,
+    /// `controller.quorum.voters` of the cluster.
+    voters: String,
     _root: tempfile::TempDir,
 }
 
@@ -68,7 +70,11 @@ impl Cluster {
             let data_dir = root.path().join(format!("node-{node_id}"));
             nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
         }
-        let cluster = Cluster { nodes, _root: root };
+        let cluster = Cluster {
+            nodes,
+            voters,
+            _root: root,
+        };
         cluster.wait_for_brokers(size as usize);
         cluster
     }
@@ -377,8 +383,25 @@ fn misconfigured_nodes_refuse_to_start_with_one_clear_sentence() {
     );
     refuse(&["--node-id", "1", "--set", &voters], "needs cluster.id");
     refuse(
+        &["--set", "process.roles=controller"],
+        "controller-only nodes are not supported yet",
+    );
+    refuse(
         &["--set", "process.roles=broker"],
-        "process.roles must be broker,controller",
+        "process.roles=broker needs controller.quorum.voters",
+    );
+    refuse(
+        &[
+            "--node-id",
+            "3",
+            "--set",
+            "process.roles=broker",
+            "--set",
+            &voters,
+            "--set",
+            "cluster.id=c",
+        ],
+        "needs a CONTROLLER://host:port entry in listeners",
     );
     refuse(
         &["--set", "controller.quorum.voters=1@0.0.0.0:9093"],
@@ -601,4 +624,52 @@ fn a_paused_controller_is_replaced_and_rejoins_without_diverging() {
         .map(|id| topic_view(&cluster.bootstrap(id)))
         .collect();
     assert!(views.windows(2).all(|pair| pair[0] == pair[1]), "{views:?}");
+}
+
+#[test]
+fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
+    let cluster = Cluster::start(3, &[]);
+    // Node 4 is no voter: it joins as an observer through its CONTROLLER listener.
+    let voters = cluster.voters.clone();
+    let observer_port = free_ports(1)[0];
+    let listeners =
+        format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{observer_port}");
+    let observer_dir = cluster._root.path().join("node-4");
+    let voters_setting = format!("controller.quorum.voters={voters}");
+    let cluster_setting = format!("cluster.id={CLUSTER_ID}");
+    let observer = BrokerProcess::start(
+        &observer_dir,
+        &[
+            "--node-id",
+            "4",
+            "--set",
+            "process.roles=broker",
+            "--set",
+            &listeners,
+            "--set",
+            &voters_setting,
+            "--set",
+            &cluster_setting,
+        ],
+    );
+    for address in [cluster.bootstrap(1), observer.address()] {
+        wait_until("four brokers", CLUSTER_TIMEOUT, || {
+            listed_brokers(&address) == vec![1, 2, 3, 4]
+        });
+    }
+    // Forwarded from the observer; placement includes it; it serves its partition.
+    let created = create_topic(&observer.address(), "with-observer", 4);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    assert_eq!(
+        leaders(&observer.address(), "with-observer"),
+        vec![1, 2, 3, 4]
+    );
+    let mut client = observer.connect();
+    let produced = client.produce("with-observer", 3, &["on the observer"]);
+    assert_eq!(
+        produced.responses[0].partition_responses[0].error_code, 0,
+        "{produced:?}"
+    );
+    // It does not vote: the voters still elect among themselves.
+    assert!((1..=3).contains(&cluster.controller(1)));
 }

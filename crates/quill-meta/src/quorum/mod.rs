@@ -211,15 +211,21 @@ impl QuorumConfig {
     }
 
     fn validate(&self) -> Result<(), QuorumError> {
-        if self.node_id < 0 {
-            return Err(QuorumError::Config(format!(
-                "node.id must be non-negative, got {}",
-                self.node_id
-            )));
-        }
+        self.validate_settings()?;
         if !self.voters.contains_key(&self.node_id) {
             return Err(QuorumError::Config(format!(
                 "node.id {} is not in controller.quorum.voters",
+                self.node_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that hold for voters and observers alike.
+    fn validate_settings(&self) -> Result<(), QuorumError> {
+        if self.node_id < 0 {
+            return Err(QuorumError::Config(format!(
+                "node.id must be non-negative, got {}",
                 self.node_id
             )));
         }
@@ -365,7 +371,7 @@ impl RaftQuorum {
         let raft_config = Arc::new(config.raft_config()?);
         // A sole voter's log is all committed (no other log can overwrite it), which lets a
         // restart on a full disk apply every entry before the election that cannot happen.
-        let sole_voter = config.voters.len() == 1;
+        let sole_voter = config.voters.len() == 1 && config.voters.contains_key(&config.node_id);
         let log_store = log_store::LogStore::open(fs, dir, config.max_entry_bytes, sole_voter)?;
         let machine = machine::StateMachine::open(fs, dir, &config.cluster_id)?;
         let images = machine.subscribe();
@@ -459,6 +465,11 @@ impl RaftQuorum {
             return None;
         }
         self.leader()
+    }
+
+    /// True if `node_id` is a voter or an observer of the current membership.
+    pub fn is_member(&self, node_id: i32) -> bool {
+        self.voter_address(node_id).is_some()
     }
 
     /// The controller address recorded in the membership for voter `node_id`.

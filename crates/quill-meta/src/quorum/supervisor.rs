@@ -427,7 +427,6 @@ mod tests {
             assert_eq!(refused.kafka_error_code(), 56, "{refused}");
         }
         assert_eq!(brokers(&quorum), vec![1]);
-        assert!(quorum.unavailable_reason().is_some());
 
         disk.set_full(false);
         let index = quorum.propose(vec![register(3)]).await.unwrap();

@@ -67,6 +67,10 @@ enum RequestBody {
     Propose(Vec<MetadataRecord>),
     /// A broker's heartbeat to the active controller (the envelope's `from` is the broker).
     Heartbeat,
+    /// A broker-only node asks the leader to make it an observer, reachable at `address`.
+    Join {
+        address: String,
+    },
 }
 
 /// Why a forwarded proposal failed, as it crosses the wire.
@@ -127,6 +131,8 @@ enum Reply {
     Heartbeat {
         recorded: bool,
     },
+    /// Whether the leader made the sender an observer.
+    Join(Result<(), ForwardFailure>),
     /// Addressed to another cluster or node; the connection is closed after this.
     Refused(String),
 }
@@ -406,6 +412,15 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
                 }
                 Reply::Heartbeat { recorded }
             }
+            RequestBody::Join { address } => {
+                let from = super::from_node_id(envelope.from);
+                Reply::Join(
+                    member
+                        .add_observer(from, &address)
+                        .await
+                        .map_err(ForwardFailure::from),
+                )
+            }
         };
         let reply = encode(&reply, context.max_frame_bytes)?;
         stream.write_all(&reply).await?;
@@ -613,6 +628,38 @@ pub async fn forward_proposal(
         Err(CallError::TimedOut) => Err(QuorumError::Unknown(format!(
             "controller {target} did not answer a forwarded proposal within {timeout:?}"
         ))),
+    }
+}
+
+/// Asks member `target` (at `target_address`) to add broker-only node `source` as an observer
+/// reachable at `own_address`; a non-leader answers `NotLeader` with the leader it knows.
+pub async fn request_join(
+    cluster_id: &str,
+    source: i32,
+    target: i32,
+    target_address: &str,
+    own_address: &str,
+    timeout: Duration,
+) -> Result<(), QuorumError> {
+    let mut network = TcpNetwork {
+        cluster_id: cluster_id.to_string(),
+        source: super::to_node_id(source),
+        target: super::to_node_id(target),
+        address: target_address.to_string(),
+        max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        stream: None,
+        unreachable_since: Some(std::time::Instant::now()),
+        unreachable_warned: None,
+    };
+    let body = RequestBody::Join {
+        address: own_address.to_string(),
+    };
+    match network.call(body, timeout).await {
+        Ok(Reply::Join(result)) => result.map_err(QuorumError::from),
+        Ok(_) => Err(QuorumError::Unknown(
+            "unexpected reply to a join".to_string(),
+        )),
+        Err(_) => Err(QuorumError::NotLeader { leader: None }),
     }
 }
 

@@ -26,34 +26,13 @@ impl RaftQuorum {
     pub async fn start_cluster_voter<N>(
         fs: &Fs,
         dir: &Path,
-        mut config: QuorumConfig,
+        config: QuorumConfig,
         network: N,
     ) -> Result<RaftQuorum, QuorumError>
     where
         N: RaftNetworkFactory<MetaRaftConfig>,
     {
-        let options = StoreOptions {
-            cluster_id: Some(config.cluster_id.clone()),
-            ..StoreOptions::default()
-        };
-        let previous = MetadataStore::open_in(fs, dir, options)?;
-        let stored_cluster_id = previous.cluster_id().to_string();
-        let previous_offset = previous.image().offset;
-        drop(previous);
-        if stored_cluster_id != config.cluster_id {
-            return Err(QuorumError::Config(format!(
-                "{} belongs to cluster {stored_cluster_id}, but cluster.id is {}",
-                dir.display(),
-                config.cluster_id
-            )));
-        }
-        if previous_offset > 0 && log_store::is_unused(fs, dir)? {
-            return Err(QuorumError::Config(format!(
-                "{} holds the metadata of a single-node broker; it cannot join a multi-voter quorum (start it without controller.quorum.voters)",
-                dir.display()
-            )));
-        }
-        config.cluster_id = stored_cluster_id;
+        check_cluster_dir(fs, dir, &config.cluster_id)?;
         let expected: BTreeSet<i32> = config.voters.keys().copied().collect();
         let quorum = RaftQuorum::start(config, fs, dir, network).await?;
         let mut metrics = quorum.raft().metrics();
@@ -72,4 +51,84 @@ impl RaftQuorum {
         }
         Ok(quorum)
     }
+
+    /// Starts this node as an observer (Raft learner) of the quorum `config.voters`, which it
+    /// is not part of: a broker-only node (`process.roles=broker`). It applies the metadata log
+    /// the leader replicates to it once it has joined ([`RaftQuorum::add_observer`] on the
+    /// leader, asked by the caller); it never votes or initializes a membership.
+    pub async fn start_cluster_observer<N>(
+        fs: &Fs,
+        dir: &Path,
+        config: QuorumConfig,
+        network: N,
+    ) -> Result<RaftQuorum, QuorumError>
+    where
+        N: RaftNetworkFactory<MetaRaftConfig>,
+    {
+        if config.voters.contains_key(&config.node_id) {
+            return Err(QuorumError::Config(format!(
+                "node.id {} is a voter in controller.quorum.voters: its process.roles must include controller",
+                config.node_id
+            )));
+        }
+        config.validate_settings()?;
+        check_cluster_dir(fs, dir, &config.cluster_id)?;
+        RaftQuorum::start_member(&config, fs, dir, network).await
+    }
+
+    /// On the leader: makes `node_id` (at controller address `address`) an observer of the
+    /// metadata log. Already a member: nothing to do; a voter id: refused.
+    pub async fn add_observer(&self, node_id: i32, address: &str) -> Result<(), QuorumError> {
+        if self.voters().contains(&node_id) {
+            return Err(QuorumError::Config(format!(
+                "node {node_id} is a voter; it cannot join as an observer"
+            )));
+        }
+        if self.voter_address(node_id).as_deref() == Some(address) {
+            return Ok(());
+        }
+        let added = self
+            .raft()
+            .add_learner(
+                super::to_node_id(node_id),
+                openraft::BasicNode::new(address),
+                false,
+            )
+            .await;
+        match added {
+            Ok(_) => Ok(()),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(forward),
+            )) => Err(QuorumError::NotLeader {
+                leader: forward.leader_id.map(super::from_node_id),
+            }),
+            Err(error) => Err(QuorumError::Unknown(error.to_string())),
+        }
+    }
+}
+
+/// Formats a fresh metadata directory with `cluster_id`, or checks that an existing one belongs
+/// to it and was not written as a single node (that log cannot join a quorum).
+fn check_cluster_dir(fs: &Fs, dir: &Path, cluster_id: &str) -> Result<(), QuorumError> {
+    let options = StoreOptions {
+        cluster_id: Some(cluster_id.to_string()),
+        ..StoreOptions::default()
+    };
+    let previous = MetadataStore::open_in(fs, dir, options)?;
+    let stored_cluster_id = previous.cluster_id().to_string();
+    let previous_offset = previous.image().offset;
+    drop(previous);
+    if stored_cluster_id != cluster_id {
+        return Err(QuorumError::Config(format!(
+            "{} belongs to cluster {stored_cluster_id}, but cluster.id is {cluster_id}",
+            dir.display()
+        )));
+    }
+    if previous_offset > 0 && log_store::is_unused(fs, dir)? {
+        return Err(QuorumError::Config(format!(
+            "{} holds the metadata of a single-node broker; it cannot join a multi-voter quorum (start it without controller.quorum.voters)",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
