@@ -327,10 +327,14 @@ async fn register_this_broker(state: &BrokerState) -> Result<(), BrokerError> {
     })?;
     let image = state.image();
     let rack = config.cluster.rack.clone();
+    let incarnation_id = state.metadata.incarnation_id();
     let registered = image.broker(config.node_id);
-    if registered
-        .is_some_and(|broker| broker.host == host && broker.port == port && broker.rack == rack)
-    {
+    if registered.is_some_and(|broker| {
+        broker.host == host
+            && broker.port == port
+            && broker.rack == rack
+            && broker.incarnation_id == incarnation_id
+    }) {
         return Ok(());
     }
     state
@@ -339,6 +343,7 @@ async fn register_this_broker(state: &BrokerState) -> Result<(), BrokerError> {
             host,
             port,
             rack,
+            incarnation_id,
         }])
         .await?;
     Ok(())

@@ -65,6 +65,8 @@ pub struct MetadataService {
     heartbeats: Heartbeats,
     /// This broker's heartbeats to the active controller.
     heartbeat_sender: tokio::sync::Mutex<quill_meta::quorum::tcp::HeartbeatSender>,
+    /// This process's incarnation id (a cluster's broker; `None` for a single node).
+    incarnation_id: Option<uuid::Uuid>,
 }
 
 impl MetadataService {
@@ -178,6 +180,7 @@ impl MetadataService {
             cluster_id,
             heartbeats,
             heartbeat_sender: tokio::sync::Mutex::default(),
+            incarnation_id: Some(uuid::Uuid::new_v4()),
         })
     }
 
@@ -196,6 +199,11 @@ impl MetadataService {
         self.quorum.leader()
     }
 
+    /// This process's incarnation id, registered with the broker (cluster only).
+    pub fn incarnation_id(&self) -> Option<uuid::Uuid> {
+        self.incarnation_id
+    }
+
     /// True while this node is the active controller.
     pub fn is_active_controller(&self) -> bool {
         self.quorum.leader() == Some(self.node_id)
@@ -211,15 +219,28 @@ impl MetadataService {
     pub async fn send_heartbeat(&self, timeout: Duration) -> bool {
         match self.quorum.leader() {
             Some(leader) if leader == self.node_id => {
-                self.heartbeats.record(self.node_id);
-                true
+                let registered = self
+                    .image()
+                    .broker(self.node_id)
+                    .is_some_and(|broker| broker.incarnation_id == self.incarnation_id);
+                if registered {
+                    self.heartbeats.record(self.node_id);
+                }
+                registered
             }
             Some(leader) => match self.quorum.voter_address(leader) {
                 Some(address) => {
                     self.heartbeat_sender
                         .lock()
                         .await
-                        .send(&self.cluster_id, self.node_id, leader, &address, timeout)
+                        .send(
+                            &self.cluster_id,
+                            self.node_id,
+                            self.incarnation_id,
+                            leader,
+                            &address,
+                            timeout,
+                        )
                         .await
                 }
                 None => false,
@@ -258,6 +279,7 @@ impl MetadataService {
             cluster_id,
             heartbeats: Heartbeats::default(),
             heartbeat_sender: tokio::sync::Mutex::default(),
+            incarnation_id: None,
         })
     }
 

@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         host: "localhost".into(),
         port: 9092,
         rack: None,
+        incarnation_id: None,
     }])?;
 
     let start = Instant::now();

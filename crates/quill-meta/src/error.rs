@@ -12,6 +12,7 @@ pub mod error_code {
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub const INVALID_CONFIG: i16 = 40;
     pub const NOT_CONTROLLER: i16 = 41;
+    pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
     pub const INVALID_REQUEST: i16 = 42;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const INVALID_UPDATE_VERSION: i16 = 95;
@@ -47,6 +48,10 @@ pub enum MetaError {
     /// A feature update Kafka's rules refuse (UpdateFeatures).
     #[error("{0}")]
     InvalidUpdateVersion(String),
+    /// Kafka's DUPLICATE_BROKER_REGISTRATION: another process holds this node id's live
+    /// registration.
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
     #[error("metadata entry of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
     EntryTooLarge {
         size_bytes: usize,
@@ -93,6 +98,7 @@ impl MetaError {
             MetaError::InvalidConfig { .. } => INVALID_CONFIG,
             MetaError::InvalidRequest(_) => INVALID_REQUEST,
             MetaError::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
+            MetaError::DuplicateBrokerRegistration(_) => DUPLICATE_BROKER_REGISTRATION,
             MetaError::EntryTooLarge { .. } => MESSAGE_TOO_LARGE,
             MetaError::Corrupt(_)
             | MetaError::Poisoned
@@ -142,6 +148,7 @@ mod tests {
             (MetaError::invalid_config("a", "b"), 40),
             (MetaError::InvalidRequest("x".into()), 42),
             (MetaError::InvalidUpdateVersion("x".into()), 95),
+            (MetaError::DuplicateBrokerRegistration("x".into()), 101),
             (MetaError::Corrupt("x".into()), 56),
             (MetaError::Poisoned, 56),
             (MetaError::Io(std::io::Error::other("x")), 56),

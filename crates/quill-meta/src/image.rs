@@ -11,6 +11,8 @@ pub struct BrokerInfo {
     pub rack: Option<String>,
     /// Fenced by the active controller: not offered to clients, leads nothing.
     pub fenced: bool,
+    /// The registered process (see `MetadataRecord::RegisterBroker`).
+    pub incarnation_id: Option<uuid::Uuid>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

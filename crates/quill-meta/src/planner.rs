@@ -549,6 +549,7 @@ mod tests {
                     host: "h".into(),
                     port: 9092,
                     rack: None,
+                    incarnation_id: None,
                 },
             )
             .unwrap();

@@ -18,6 +18,12 @@ pub enum MetadataRecord {
         host: String,
         port: u16,
         rack: Option<String>,
+        /// The registering process's random id (KRaft's incarnation id): while a broker is
+        /// registered and not fenced, a registration with another incarnation is refused
+        /// (DUPLICATE_BROKER_REGISTRATION), so two processes cannot share a node.id. `None`
+        /// for a single node (and entries written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incarnation_id: Option<Uuid>,
     },
     CreateTopic {
         name: String,
@@ -126,6 +132,7 @@ mod tests {
                 host: "localhost".into(),
                 port: 9092,
                 rack: Some("r1".into()),
+                incarnation_id: None,
             },
             MetadataRecord::CreateTopic {
                 name: "orders".into(),

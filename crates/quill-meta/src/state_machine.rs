@@ -62,14 +62,16 @@ pub(crate) fn apply_in_place(
             host,
             port,
             rack,
+            incarnation_id,
         } => {
             check_broker_registration(*node_id, host, *port, rack.as_deref())?;
-            // A re-registration (new address or rack) keeps the fencing state: only the
-            // controller's heartbeat tracking fences and unfences.
-            let fenced = image
-                .brokers
-                .get(node_id)
-                .is_some_and(|broker| broker.fenced);
+            let previous = image.brokers.get(node_id);
+            if let Some(previous) = previous {
+                check_incarnation(previous, *incarnation_id)?;
+            }
+            // A re-registration (new address, rack or incarnation) keeps the fencing state:
+            // only the controller's heartbeat tracking fences and unfences.
+            let fenced = previous.is_some_and(|broker| broker.fenced);
             image.brokers.insert(
                 *node_id,
                 BrokerInfo {
@@ -78,6 +80,7 @@ pub(crate) fn apply_in_place(
                     port: *port,
                     rack: rack.clone(),
                     fenced,
+                    incarnation_id: *incarnation_id,
                 },
             );
         }
@@ -221,6 +224,20 @@ pub(crate) fn initial_partition_state(assignment: &PartitionAssignment) -> Parti
         leader_epoch: 0,
         replicas: assignment.replicas.clone(),
         isr: assignment.replicas.clone(),
+    }
+}
+
+/// KRaft's rule: a live (unfenced) registration belongs to one process; another process with
+/// the same node.id is refused until the first one's session expires and it is fenced.
+fn check_incarnation(previous: &BrokerInfo, incarnation_id: Option<Uuid>) -> Result<(), MetaError> {
+    match (previous.incarnation_id, incarnation_id) {
+        (Some(live), Some(new)) if live != new && !previous.fenced => {
+            Err(MetaError::DuplicateBrokerRegistration(format!(
+                "Another broker is registered with that broker id ({}) and has not been fenced",
+                previous.node_id
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -558,6 +575,7 @@ mod tests {
             host: format!("host-{node_id}"),
             port: 9092,
             rack: None,
+            incarnation_id: None,
         }
     }
 
@@ -600,6 +618,33 @@ mod tests {
     }
 
     /// Applies `record` expecting an error; checks the image is unchanged and returns the code.
+    #[test]
+    fn a_live_registration_belongs_to_one_process() {
+        let register = |incarnation: Option<u128>| MetadataRecord::RegisterBroker {
+            node_id: 4,
+            host: "h".into(),
+            port: 9092,
+            rack: None,
+            incarnation_id: incarnation.map(Uuid::from_u128),
+        };
+        let image = apply(&MetadataImage::empty("c"), &register(Some(1))).unwrap();
+        // The same process re-registers freely (a new address, say).
+        apply(&image, &register(Some(1))).unwrap();
+        // Another process with the same node id: refused while the first is unfenced.
+        let (code, message) = rejected(&image, register(Some(2)));
+        assert_eq!(code, 101, "{message}");
+        let fenced = apply(&image, &MetadataRecord::FenceBroker { node_id: 4 }).unwrap();
+        let taken_over = apply(&fenced, &register(Some(2))).unwrap();
+        let broker = taken_over.broker(4).unwrap();
+        assert_eq!(broker.incarnation_id, Some(Uuid::from_u128(2)));
+        assert!(
+            broker.fenced,
+            "it is unfenced by its own heartbeats, not by registering"
+        );
+        // Registrations without an incarnation (a single node, older entries) are not checked.
+        apply(&image, &register(None)).unwrap();
+    }
+
     fn rejected(image: &MetadataImage, record: MetadataRecord) -> (i16, String) {
         let before = image.clone();
         let error = apply(image, &record).unwrap_err();
@@ -637,6 +682,7 @@ mod tests {
                 host: "new-host".into(),
                 port: 19092,
                 rack: Some("r".into()),
+                incarnation_id: None,
             },
         )
         .unwrap();
@@ -651,6 +697,7 @@ mod tests {
                     host: host.into(),
                     port,
                     rack,
+                    incarnation_id: None,
                 },
             )
             .0

@@ -99,6 +99,7 @@ impl Harness {
                             host: "localhost".to_string(),
                             port: self.next_port,
                             rack: None,
+                            incarnation_id: None,
                         }
                     })
                     .collect();

@@ -282,7 +282,15 @@ fn three_brokers_share_partitions_and_clients_use_them_from_one_address() {
 
 #[test]
 fn killing_the_active_controller_elects_another_and_changes_continue() {
-    let mut cluster = Cluster::start(3, &[]);
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "--set",
+            "broker.session.timeout.ms=1500",
+            "--set",
+            "broker.heartbeat.interval.ms=200",
+        ],
+    );
     let created = create_topic(&cluster.bootstrap(1), "before", 3);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
     let controller = cluster.controller(1);
@@ -323,11 +331,16 @@ fn killing_the_active_controller_elects_another_and_changes_continue() {
         .iter()
         .position(|leader| *leader == controller)
         .unwrap();
+    // Restarted as a new process (a new incarnation), it serves once its registration is
+    // accepted: after its previous incarnation's session expired and it was fenced.
     let mut client = cluster.node(controller).connect();
-    let produced = client.produce("before", i32::try_from(partition).unwrap(), &["again"]);
-    assert_eq!(
-        produced.responses[0].partition_responses[0].error_code, 0,
-        "{produced:?}"
+    wait_until(
+        "the restarted node to serve its partition",
+        CLUSTER_TIMEOUT,
+        || {
+            let produced = client.produce("before", i32::try_from(partition).unwrap(), &["again"]);
+            produced.responses[0].partition_responses[0].error_code == 0
+        },
     );
 }
 
@@ -628,7 +641,9 @@ fn a_paused_controller_is_replaced_and_rejoins_without_diverging() {
 
 #[test]
 fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
-    let cluster = Cluster::start(3, &[]);
+    const SESSION: &str = "broker.session.timeout.ms=1500";
+    const HEARTBEAT: &str = "broker.heartbeat.interval.ms=200";
+    let cluster = Cluster::start(3, &["--set", SESSION, "--set", HEARTBEAT]);
     // Node 4 is no voter: it joins as an observer through its CONTROLLER listener.
     let voters = cluster.voters.clone();
     let observer_port = free_ports(1)[0];
@@ -650,6 +665,10 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
             &voters_setting,
             "--set",
             &cluster_setting,
+            "--set",
+            SESSION,
+            "--set",
+            HEARTBEAT,
         ],
     );
     for address in [cluster.bootstrap(1), observer.address()] {
@@ -669,6 +688,14 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
     assert_eq!(
         produced.responses[0].partition_responses[0].error_code, 0,
         "{produced:?}"
+    );
+    // Its heartbeats count like a voter's: after more than a session it is still unfenced.
+    // (A fixed wait on purpose: what is tested is that nothing happens while time passes.)
+    std::thread::sleep(Duration::from_millis(3 * 1500));
+    assert!(listed_brokers(&cluster.bootstrap(1)).contains(&4));
+    assert_eq!(
+        leaders(&cluster.bootstrap(1), "with-observer"),
+        vec![1, 2, 3, 4]
     );
     // It does not vote: the voters still elect among themselves.
     assert!((1..=3).contains(&cluster.controller(1)));

@@ -328,6 +328,7 @@ fn a_data_directory_written_before_features_existed_opens_and_gets_metadata_vers
                 host: "old-host".into(),
                 port: 9092,
                 rack: None,
+                incarnation_id: None,
             }])
             .unwrap();
         assert!(image.features.is_empty());

@@ -230,6 +230,7 @@ mod tests {
             host: "localhost".into(),
             port: 9092,
             rack: None,
+            incarnation_id: None,
         }];
         for (index, (name, partitions)) in topics.iter().enumerate() {
             records.push(MetadataRecord::CreateTopic {

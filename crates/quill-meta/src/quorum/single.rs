@@ -181,6 +181,7 @@ mod tests {
             host: format!("h{node_id}"),
             port: 9092,
             rack: None,
+            incarnation_id: None,
         }
     }
 

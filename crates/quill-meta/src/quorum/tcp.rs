@@ -65,8 +65,11 @@ enum RequestBody {
     InstallSnapshot(InstallSnapshotRequest<MetaRaftConfig>),
     /// A proposal forwarded to the member believed to lead.
     Propose(Vec<MetadataRecord>),
-    /// A broker's heartbeat to the active controller (the envelope's `from` is the broker).
-    Heartbeat,
+    /// A broker's heartbeat to the active controller (the envelope's `from` is the broker),
+    /// from the process registered with `incarnation_id`.
+    Heartbeat {
+        incarnation_id: Option<uuid::Uuid>,
+    },
     /// A broker-only node asks the leader to make it an observer, reachable at `address`.
     Join {
         address: String,
@@ -403,10 +406,17 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
             RequestBody::Propose(records) => {
                 Reply::Propose(member.propose(records).await.map_err(ForwardFailure::from))
             }
-            RequestBody::Heartbeat => {
+            RequestBody::Heartbeat { incarnation_id } => {
                 let from = super::from_node_id(envelope.from);
-                let recorded =
-                    member.leader() == Some(member.node_id()) && member.voters().contains(&from);
+                // Only the registered process keeps a registration alive: a second process
+                // with the same node.id must not. Observers heartbeat like voters.
+                let registered = member
+                    .image()
+                    .broker(from)
+                    .is_some_and(|broker| broker.incarnation_id == incarnation_id);
+                let recorded = member.leader() == Some(member.node_id())
+                    && member.is_member(from)
+                    && registered;
                 if recorded {
                     context.heartbeats.record(from);
                 }
@@ -678,6 +688,7 @@ impl HeartbeatSender {
         &mut self,
         cluster_id: &str,
         source: i32,
+        incarnation_id: Option<uuid::Uuid>,
         target: i32,
         address: &str,
         timeout: Duration,
@@ -703,7 +714,9 @@ impl HeartbeatSender {
             return false;
         };
         matches!(
-            network.call(RequestBody::Heartbeat, timeout).await,
+            network
+                .call(RequestBody::Heartbeat { incarnation_id }, timeout)
+                .await,
             Ok(Reply::Heartbeat { recorded: true })
         )
     }
@@ -859,6 +872,7 @@ mod tests {
             host: "h".to_string(),
             port: 1,
             rack: None,
+            incarnation_id: None,
         }
     }
 

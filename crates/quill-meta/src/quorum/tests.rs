@@ -24,6 +24,7 @@ fn register(node_id: i32) -> MetadataRecord {
         host: format!("broker-{node_id}"),
         port: 9092,
         rack: None,
+        incarnation_id: None,
     }
 }
 

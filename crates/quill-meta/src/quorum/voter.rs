@@ -84,8 +84,16 @@ impl RaftQuorum {
                 "node {node_id} is a voter; it cannot join as an observer"
             )));
         }
-        if self.voter_address(node_id).as_deref() == Some(address) {
-            return Ok(());
+        match self.voter_address(node_id) {
+            Some(existing) if existing == address => return Ok(()),
+            // Another process claiming this id (or a moved observer): the log keeps going to
+            // the address the observer joined with.
+            Some(existing) => {
+                return Err(QuorumError::Config(format!(
+                    "node {node_id} is already an observer at {existing}; an observer's controller address cannot change yet"
+                )))
+            }
+            None => {}
         }
         let added = self
             .raft()

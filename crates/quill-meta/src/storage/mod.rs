@@ -85,6 +85,7 @@ mod tests {
             host: "h".into(),
             port: 1,
             rack: None,
+            incarnation_id: None,
         };
         store.append(vec![register(1)]).unwrap();
         store.snapshot().unwrap();

@@ -44,6 +44,7 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
             host: broker.host.clone(),
             port: broker.port,
             rack: broker.rack.clone(),
+            incarnation_id: broker.incarnation_id,
         });
         if broker.fenced {
             records.push(MetadataRecord::FenceBroker {

@@ -14,6 +14,7 @@ fn register(node_id: i32) -> MetadataRecord {
         host: "localhost".into(),
         port: 9092,
         rack: None,
+        incarnation_id: None,
     }
 }
 
@@ -539,6 +540,7 @@ fn arb_record() -> impl Strategy<Value = MetadataRecord> {
             host: format!("h{node_id}"),
             port,
             rack: None,
+            incarnation_id: None,
         }),
         (
             name,
@@ -922,6 +924,7 @@ fn child_entry(index: u64) -> Vec<MetadataRecord> {
         host: format!("host-{index}"),
         port: 9092,
         rack: None,
+        incarnation_id: None,
     }]
 }
 
