@@ -16,7 +16,10 @@ use common::{
     compat_python, create_topic_request, run_bounded, wait_until, workspace_root, BrokerProcess,
     TestClient,
 };
-use kafka_protocol::messages::{CreateTopicsResponse, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{
+    describe_quorum_request, CreateTopicsResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+    MetadataRequest, MetadataResponse,
+};
 
 const CLUSTER_ID: &str = "quill-cluster-test";
 /// Elections, registrations and forwarded changes on a loaded 2-core machine.
@@ -25,6 +28,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 /// A cluster of `quill` processes on loopback; every process is killed on drop.
 struct Cluster {
     nodes: BTreeMap<i32, BrokerProcess>,
+    /// Each node's controller listener port (its `controller.quorum.voters` entry).
+    controller_ports: BTreeMap<i32, u16>,
     _root: tempfile::TempDir,
 }
 
@@ -68,7 +73,12 @@ impl Cluster {
             let data_dir = root.path().join(format!("node-{node_id}"));
             nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
         }
-        let cluster = Cluster { nodes, _root: root };
+        let controller_ports = (1..=size).zip(ports).collect();
+        let cluster = Cluster {
+            nodes,
+            controller_ports,
+            _root: root,
+        };
         cluster.wait_for_brokers(size as usize);
         cluster
     }
@@ -372,4 +382,150 @@ fn misconfigured_nodes_refuse_to_start_with_one_clear_sentence() {
         stderr.contains("changing the voter set is not supported yet"),
         "{stderr}"
     );
+}
+
+fn describe_quorum(address: &str, version: i16) -> DescribeQuorumResponse {
+    let request = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(common::topic_name("__cluster_metadata"))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    TestClient::connect(address).call(&request, version)
+}
+
+/// (leader id, leader epoch) as `address` answers DescribeQuorum, if it leads.
+fn quorum_leader(address: &str) -> Option<(i32, i32)> {
+    let response = describe_quorum(address, 2);
+    let partition = &response.topics[0].partitions[0];
+    (partition.error_code == 0).then_some((partition.leader_id.0, partition.leader_epoch))
+}
+
+fn cluster_info(bootstrap: &str) -> String {
+    let output = run_bounded(
+        "quill cluster info",
+        Command::new(env!("CARGO_BIN_EXE_quill")).args(["cluster", "info", "-b", bootstrap]),
+        None,
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill() {
+    let mut cluster = Cluster::start(3, &[]);
+    let controller = cluster.controller(1);
+    let created = create_topic(&cluster.bootstrap(1), "quorum-before", 1);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+
+    // The leader describes the quorum: itself, its term, every voter with its log end offset
+    // and (v2) its controller endpoint.
+    let response = describe_quorum(&cluster.bootstrap(controller), 2);
+    assert_eq!(response.error_code, 0);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0, "{response:?}");
+    assert_eq!(partition.leader_id.0, controller);
+    assert!(partition.leader_epoch >= 1);
+    assert!(partition.high_watermark > 0);
+    let voters: Vec<i32> = partition
+        .current_voters
+        .iter()
+        .map(|voter| voter.replica_id.0)
+        .collect();
+    assert_eq!(voters, vec![1, 2, 3]);
+    let leader_state = partition
+        .current_voters
+        .iter()
+        .find(|voter| voter.replica_id.0 == controller)
+        .unwrap();
+    assert_eq!(leader_state.log_end_offset, partition.high_watermark);
+    assert!(leader_state.last_fetch_timestamp > 0);
+    assert!(partition.observers.is_empty());
+    let endpoints: Vec<(i32, u16)> = response
+        .nodes
+        .iter()
+        .map(|node| (node.node_id.0, node.listeners[0].port))
+        .collect();
+    let expected: Vec<(i32, u16)> = cluster
+        .controller_ports
+        .iter()
+        .map(|(id, port)| (*id, *port))
+        .collect();
+    assert_eq!(endpoints, expected);
+    assert_eq!(response.nodes[0].listeners[0].name.as_str(), "CONTROLLER");
+    // Every follower's log reaches the leader's once the change above is replicated.
+    wait_until("the followers to catch up", CLUSTER_TIMEOUT, || {
+        let response = describe_quorum(&cluster.bootstrap(controller), 0);
+        let partition = &response.topics[0].partitions[0];
+        partition
+            .current_voters
+            .iter()
+            .all(|voter| voter.log_end_offset == partition.high_watermark)
+    });
+    // A voter that does not lead says so, as a Kafka voter does.
+    let follower = (1..=3).find(|id| *id != controller).unwrap();
+    let refused = describe_quorum(&cluster.bootstrap(follower), 1);
+    assert_eq!(refused.topics[0].partitions[0].error_code, 6, "{refused:?}");
+    // Anything but __cluster_metadata-0 is unknown.
+    let unknown = {
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(common::topic_name("quorum-before"))
+                .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+        ]);
+        TestClient::connect(&cluster.bootstrap(controller)).call(&request, 2)
+    };
+    assert_eq!(unknown.topics[0].partitions[0].error_code, 3, "{unknown:?}");
+
+    // The controllers are described on a controller listener only (KIP-919); a broker
+    // listener, even a combined node's, refuses as Kafka's does.
+    let controllers = TestClient::connect(&cluster.bootstrap(controller)).call(
+        &kafka_protocol::messages::DescribeClusterRequest::default().with_endpoint_type(2),
+        1,
+    );
+    assert_eq!(controllers.error_code, 114, "{controllers:?}");
+    assert!(controllers.brokers.is_empty());
+
+    // `quill cluster info`, bootstrapped from a follower, finds the leader.
+    let info = cluster_info(&cluster.bootstrap(follower));
+    let epoch = partition.leader_epoch;
+    assert!(
+        info.contains(&format!("Quorum:     leader {controller}, epoch {epoch}")),
+        "{info}"
+    );
+    for node_id in 1..=3 {
+        let port = cluster.controller_ports[&node_id];
+        assert!(
+            info.contains(&format!("CONTROLLER://127.0.0.1:{port}")),
+            "{info}"
+        );
+    }
+    assert!(info.contains("leader"), "{info}");
+
+    // Kill -9 the leader: a survivor takes over with a higher epoch, and says so.
+    cluster.node_mut(controller).stop_with("KILL");
+    let survivors: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let mut new_leader = None;
+    wait_until("a survivor to lead the quorum", CLUSTER_TIMEOUT, || {
+        new_leader = survivors
+            .iter()
+            .find_map(|id| quorum_leader(&cluster.bootstrap(*id)));
+        new_leader.is_some_and(|(leader, _)| leader != controller)
+    });
+    let (new_leader, new_epoch) = new_leader.unwrap();
+    assert!(survivors.contains(&new_leader));
+    assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
+    let other = survivors.iter().find(|id| **id != new_leader).unwrap();
+    // The other survivor answers NOT_LEADER_OR_FOLLOWER; cluster info, asked of it, finds
+    // the new leader (Metadata's controller may lag a moment behind the election).
+    wait_until(
+        "cluster info to name the new leader",
+        CLUSTER_TIMEOUT,
+        || {
+            cluster_info(&cluster.bootstrap(*other)).contains(&format!(
+                "Quorum:     leader {new_leader}, epoch {new_epoch}"
+            ))
+        },
+    );
+    let info = cluster_info(&cluster.bootstrap(*other));
+    // The killed voter's log end offset is as the new leader last learned it (or unknown).
+    assert!(info.contains(&controller.to_string()), "{info}");
 }
