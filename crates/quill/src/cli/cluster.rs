@@ -28,6 +28,12 @@ pub enum ClusterCommand {
     --set cluster.id=$ID"
     )]
     NewId,
+    /// Run a cluster of N nodes (each a broker and a controller) on this machine, in the
+    /// foreground, until Ctrl-C; the next run with the same --data-dir restarts it.
+    #[command(after_help = "Examples:
+  quill cluster local
+  quill cluster local --nodes 5 --base-port 19092 --data-dir /tmp/quill-cluster")]
+    Local(super::local::LocalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +51,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             println!("{}", quill_broker::new_cluster_id());
             return Ok(());
         }
+        ClusterCommand::Local(args) => return super::local::run(args).await,
     };
     let client = args.connection.connect().await?;
     let metadata = client.refresh_metadata(Some(&[]), false).await?;
@@ -75,11 +82,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     println!("Cluster id: {cluster_id}");
     println!("Controller: {}", metadata.controller_id);
     println!("Version:    not reported ({VERSION_NOTE})");
-    println!(
-        "APIs:       {} (from {})",
-        versions.headline(),
-        versions.address
-    );
+    println!("APIs:       {}", versions.headline());
     println!("Features:   {}", versions.features_line());
     let rows: Vec<Vec<String>> = metadata
         .brokers

@@ -10,6 +10,7 @@ mod bench;
 mod cluster;
 mod consume;
 mod group;
+mod local;
 mod output;
 mod produce;
 mod topic;
