@@ -142,7 +142,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
             .await
         }
         ApiKey::DescribeQuorum => {
-            respond(&request, peer, |body: DescribeQuorumRequest| async move {
+            respond(&request, peer, |body: DescribeQuorumRequest| {
                 handlers::quorum::describe_quorum(state, body, version)
             })
             .await

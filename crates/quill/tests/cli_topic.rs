@@ -318,7 +318,11 @@ fn brokers_come_from_the_environment_too() {
     assert_eq!(quorum["leader_id"], 1, "{quorum}");
     assert_eq!(quorum["voters"][0]["node_id"], 1, "{quorum}");
     assert_eq!(quorum["voters"][0]["lag"], 0, "{quorum}");
-    assert_eq!(quorum["voters"][0]["endpoints"], serde_json::json!([]), "{quorum}");
+    assert_eq!(
+        quorum["voters"][0]["endpoints"],
+        serde_json::json!([]),
+        "{quorum}"
+    );
     // No product version on the wire: the API ranges and what they imply, nothing invented.
     let versions = &document["broker_versions"];
     assert!(versions["software"].is_null());

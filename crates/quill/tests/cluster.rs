@@ -393,7 +393,7 @@ fn describe_quorum(address: &str, version: i16) -> DescribeQuorumResponse {
     TestClient::connect(address).call(&request, version)
 }
 
-/// (leader id, leader epoch) as `address` answers DescribeQuorum, if it leads.
+/// (leader id, leader epoch) as `address` answers DescribeQuorum (the leader's view, from any node), if a leader is known and reachable.
 fn quorum_leader(address: &str) -> Option<(i32, i32)> {
     let response = describe_quorum(address, 2);
     let partition = &response.topics[0].partitions[0];
@@ -460,10 +460,14 @@ fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill(
             .iter()
             .all(|voter| voter.log_end_offset == partition.high_watermark)
     });
-    // A voter that does not lead says so, as a Kafka voter does.
+    // A node that does not lead answers with the leader's view, as a Kafka broker forwards
+    // DescribeQuorum to the active controller.
     let follower = (1..=3).find(|id| *id != controller).unwrap();
-    let refused = describe_quorum(&cluster.bootstrap(follower), 1);
-    assert_eq!(refused.topics[0].partitions[0].error_code, 6, "{refused:?}");
+    let forwarded = describe_quorum(&cluster.bootstrap(follower), 1);
+    let forwarded = &forwarded.topics[0].partitions[0];
+    assert_eq!(forwarded.error_code, 0, "{forwarded:?}");
+    assert_eq!(forwarded.leader_id.0, controller);
+    assert_eq!(forwarded.current_voters.len(), 3);
     // Anything but __cluster_metadata-0 is unknown.
     let unknown = {
         let request = DescribeQuorumRequest::default().with_topics(vec![
@@ -514,8 +518,8 @@ fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill(
     assert!(survivors.contains(&new_leader));
     assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
     let other = survivors.iter().find(|id| **id != new_leader).unwrap();
-    // The other survivor answers NOT_LEADER_OR_FOLLOWER; cluster info, asked of it, finds
-    // the new leader (Metadata's controller may lag a moment behind the election).
+    // The other survivor answers with the new leader's view once it knows the new leader;
+    // cluster info, asked of it, shows it.
     wait_until(
         "cluster info to name the new leader",
         CLUSTER_TIMEOUT,
@@ -528,4 +532,95 @@ fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill(
     let info = cluster_info(&cluster.bootstrap(*other));
     // The killed voter's log end offset is as the new leader last learned it (or unknown).
     assert!(info.contains(&controller.to_string()), "{info}");
+}
+
+/// Sorted samples' median and maximum, in milliseconds with a tenth.
+fn median_and_max(mut samples_ms: Vec<f64>) -> (f64, f64) {
+    samples_ms.sort_by(f64::total_cmp);
+    let median = samples_ms[samples_ms.len() / 2];
+    (median, *samples_ms.last().unwrap())
+}
+
+/// Creates `name` through `address`, retrying while the quorum has no leader; returns once a
+/// CreateTopics response says it was created.
+fn create_until_committed(address: &str, name: &str, deadline: Instant) {
+    loop {
+        let created = std::panic::catch_unwind(|| create_topic(address, name, 1));
+        match created {
+            Ok(response) if response.topics[0].error_code == 0 => return,
+            // Created by an earlier attempt whose answer was lost to the election.
+            Ok(response) if response.topics[0].error_code == 36 => return,
+            _ => assert!(Instant::now() < deadline, "{name} never committed"),
+        }
+    }
+}
+
+/// BENCHMARKS.md "Metadata quorum": CreateTopics round trips and controller failover on a
+/// 3-node loopback cluster (separate processes, default election timeout). Run with
+/// `cargo test --release -p quill --test cluster -- --ignored --nocapture measure_`.
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn measure_metadata_change_latency_and_controller_failover() {
+    const CHANGES: usize = 100;
+    const FAILOVERS: usize = 7;
+    let mut cluster = Cluster::start(3, &["--set", "controller.quorum.election.timeout.ms=1000"]);
+    let controller = cluster.controller(1);
+    let follower = (1..=3).find(|id| *id != controller).unwrap();
+    for (label, node) in [
+        ("on the controller", controller),
+        ("forwarded by a follower", follower),
+    ] {
+        let mut samples_ms = Vec::new();
+        let mut client = TestClient::connect(&cluster.bootstrap(node));
+        for n in 0..CHANGES {
+            let started = Instant::now();
+            let created: CreateTopicsResponse = client.call(
+                &create_topic_request(&format!("lat-{node}-{n}"), 1, 1, &[]),
+                5,
+            );
+            samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+        }
+        let (median, max) = median_and_max(samples_ms);
+        println!(
+            "CreateTopics (1 partition) {label}, {CHANGES} sequential: median {median:.1} ms, max {max:.1} ms"
+        );
+    }
+
+    let mut failovers_ms = Vec::new();
+    for run in 0..FAILOVERS {
+        let (leader, _) = (1..=3)
+            .find_map(|id| quorum_leader(&cluster.bootstrap(id)))
+            .unwrap();
+        let survivor = (1..=3).find(|id| *id != leader).unwrap();
+        let started = Instant::now();
+        cluster.node_mut(leader).stop_with("KILL");
+        create_until_committed(
+            &cluster.bootstrap(survivor),
+            &format!("failover-{run}"),
+            started + CLUSTER_TIMEOUT,
+        );
+        failovers_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        // The killed node returns and catches up before the next run.
+        cluster.node_mut(leader).restart();
+        wait_until("the restarted node to catch up", CLUSTER_TIMEOUT, || {
+            let Some(new_leader) =
+                (1..=3).find(|id| quorum_leader(&cluster.bootstrap(*id)).is_some())
+            else {
+                return false;
+            };
+            let response = describe_quorum(&cluster.bootstrap(new_leader), 2);
+            let partition = &response.topics[0].partitions[0];
+            partition
+                .current_voters
+                .iter()
+                .all(|voter| voter.log_end_offset == partition.high_watermark)
+                && metadata(&cluster.bootstrap(leader), &[]).brokers.len() == 3
+        });
+    }
+    let (median, max) = median_and_max(failovers_ms.clone());
+    println!(
+        "controller failover (kill -9 the leader -> CreateTopics committed via a survivor), {FAILOVERS} runs: median {median:.0} ms, max {max:.0} ms; all: {:?}",
+        failovers_ms.iter().map(|ms| ms.round() as u64).collect::<Vec<_>>()
+    );
 }

@@ -4,15 +4,17 @@
 //! Kafka answers it in the Raft client (`KafkaRaftClient.handleDescribeQuorumRequest`): a request
 //! that is not exactly `__cluster_metadata` partition 0 gets UNKNOWN_TOPIC_OR_PARTITION for each
 //! partition it named; a voter that does not lead answers NOT_LEADER_OR_FOLLOWER on partition 0
-//! (a retriable error: the admin client asks again, elsewhere); the leader answers its view.
-//! Kafka's brokers forward the request to the active controller; a Quill node is broker and
-//! controller at once and answers from its own quorum member, so clients get the leader's view
-//! from the leader and NOT_LEADER_OR_FOLLOWER from the others.
+//! (retriable: the admin client asks again); the leader answers its view. Kafka's brokers
+//! forward the request to the active controller (`KafkaApis`: `forwardToController`), so any
+//! broker gives the leader's view. A Quill node is both: its Kafka listener is the broker's, so
+//! a node that does not lead asks the leader for its view over the controller listener
+//! (`MetadataService::describe_at_leader`) and answers with it; NOT_LEADER_OR_FOLLOWER only
+//! when no leader is known or reachable (an election is running).
 //!
 //! What openraft lets Quill know, and what it reports instead (ARCHITECTURE.md): a voter's log
 //! end offset is the index the leader knows it holds, plus one (-1 before its first
 //! acknowledgement); the high watermark is the leader's applied index plus one; the leader's own
-//! fetch and caught-up timestamps are "now" as in Kafka; a follower's are -1 (unknown), because
+//! fetch and caught-up timestamps are "now" (the answering node's clock) as in Kafka; a follower's are -1 (unknown), because
 //! openraft 0.9 does not expose when each follower last acknowledged; directory ids are Kafka's
 //! "no directory id" (Quill voters have none).
 
@@ -45,18 +47,26 @@ pub struct VoterEndpoint {
     pub port: u16,
 }
 
-pub fn describe_quorum(
+pub async fn describe_quorum(
     state: &BrokerState,
     request: DescribeQuorumRequest,
     api_version: i16,
 ) -> DescribeQuorumResponse {
-    let endpoints = voter_endpoints(state);
+    if !names_only_the_metadata_partition(&request) {
+        return unknown_partitions(&request);
+    }
+    let leader_view = match state.metadata.describe_at_leader().await {
+        Ok(status) => Some(status),
+        Err(error) => {
+            tracing::debug!(%error, "DescribeQuorum: no view of the quorum's leader");
+            None
+        }
+    };
     answer(
         &request,
         api_version,
-        state.config.node_id,
-        &state.metadata.describe(),
-        &endpoints,
+        leader_view.as_ref(),
+        &voter_endpoints(state),
         crate::clock::now_ms(),
     )
 }
@@ -85,25 +95,27 @@ fn voter_endpoints(state: &BrokerState) -> Vec<VoterEndpoint> {
         .collect()
 }
 
-/// The answer of node `node_id` whose quorum member sees `status`, at `now_ms`.
+/// The answer given `leader_view`, the quorum as its leader sees it (`None`: no leader known or
+/// reachable), at `now_ms`.
 pub fn answer(
     request: &DescribeQuorumRequest,
     api_version: i16,
-    node_id: i32,
-    status: &QuorumStatus,
+    leader_view: Option<&QuorumStatus>,
     endpoints: &[VoterEndpoint],
     now_ms: i64,
 ) -> DescribeQuorumResponse {
     if !names_only_the_metadata_partition(request) {
         return unknown_partitions(request);
     }
-    if status.leader_id != Some(node_id) {
+    let Some((status, node_id)) =
+        leader_view.and_then(|status| status.leader_id.map(|leader| (status, leader)))
+    else {
         return singleton(
             PartitionData::default()
                 .with_partition_index(METADATA_PARTITION)
                 .with_error_code(ResponseError::NotLeaderOrFollower.code()),
         );
-    }
+    };
     let replica = |replica: &ReplicaStatus| {
         let (fetched_ms, caught_up_ms) = if replica.replica_id == node_id {
             (now_ms, now_ms)
@@ -260,8 +272,7 @@ mod tests {
         let response = answer(
             &request(METADATA_TOPIC, &[0]),
             2,
-            1,
-            &status(Some(1)),
+            Some(&status(Some(1))),
             &endpoints(),
             5_000,
         );
@@ -293,8 +304,7 @@ mod tests {
         let v1 = answer(
             &request(METADATA_TOPIC, &[0]),
             1,
-            1,
-            &status(Some(1)),
+            Some(&status(Some(1))),
             &endpoints(),
             0,
         );
@@ -302,13 +312,12 @@ mod tests {
     }
 
     #[test]
-    fn a_voter_that_does_not_lead_answers_not_leader_or_follower() {
-        for leader in [Some(2), None] {
+    fn without_a_reachable_leader_the_answer_is_not_leader_or_follower() {
+        for view in [None, Some(status(None))] {
             let response = answer(
                 &request(METADATA_TOPIC, &[0]),
                 2,
-                1,
-                &status(leader),
+                view.as_ref(),
                 &endpoints(),
                 0,
             );
@@ -329,8 +338,7 @@ mod tests {
             let response = answer(
                 &request(topic, &partitions),
                 2,
-                1,
-                &status(Some(1)),
+                Some(&status(Some(1))),
                 &endpoints(),
                 0,
             );
@@ -346,8 +354,7 @@ mod tests {
         let empty = answer(
             &DescribeQuorumRequest::default(),
             0,
-            1,
-            &status(Some(1)),
+            Some(&status(Some(1))),
             &endpoints(),
             0,
         );
