@@ -468,6 +468,34 @@ fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill(
     assert_eq!(forwarded.error_code, 0, "{forwarded:?}");
     assert_eq!(forwarded.leader_id.0, controller);
     assert_eq!(forwarded.current_voters.len(), 3);
+    // kafka-python 3's describe_metadata_quorum, from every node's address, sees the same.
+    let voters_arg = "1,2,3";
+    let ports_arg = cluster
+        .controller_ports
+        .values()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    for node_id in 1..=3 {
+        let output = run_bounded(
+            "kafka-python 3 describe_metadata_quorum",
+            Command::new(compat_python())
+                .env(
+                    "PYTHONPATH",
+                    workspace_root().join("target/compat-kafka-python3"),
+                )
+                .arg(workspace_root().join("tests/compat/cluster/kafka_python3_quorum.py"))
+                .args([
+                    &cluster.bootstrap(node_id),
+                    &controller.to_string(),
+                    &partition.leader_epoch.to_string(),
+                    voters_arg,
+                    &ports_arg,
+                ]),
+            None,
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "OK\n");
+    }
     // Anything but __cluster_metadata-0 is unknown.
     let unknown = {
         let request = DescribeQuorumRequest::default().with_topics(vec![
