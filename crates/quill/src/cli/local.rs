@@ -127,6 +127,11 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(",");
     let mut shutdown = shutdown_signal()?;
+    println!(
+        "Starting {} nodes (logs: {}/node-<i>.log)…",
+        layouts.len(),
+        args.data_dir.display()
+    );
     let mut nodes = Vec::new();
     for layout in layouts {
         match spawn_node(&layout, &voters, &cluster_id, &args.settings) {
@@ -159,9 +164,12 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
     print_nodes(&nodes, &cluster_id, &args.data_dir);
     tokio::select! {
         () = &mut shutdown => {}
-        () = report_exits(&mut nodes) => {}
+        () = report_exits(&mut nodes) => {
+            bail!("every node has exited (their logs say why)");
+        }
     }
-    println!("Stopping {} nodes…", nodes.len());
+    let running = nodes.iter().filter(|node| !node.exited).count();
+    println!("Stopping {running} nodes…");
     stop_all(&mut nodes).await;
     println!(
         "All nodes stopped; the next run with --data-dir {} restarts this cluster.",
