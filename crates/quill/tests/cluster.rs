@@ -585,13 +585,20 @@ fn create_until_committed(address: &str, name: &str, deadline: Instant) {
 
 /// BENCHMARKS.md "Metadata quorum": CreateTopics round trips and controller failover on a
 /// 3-node loopback cluster (separate processes, default election timeout). Run with
-/// `cargo test --release -p quill --test cluster -- --ignored --nocapture measure_`.
+/// `cargo test --release -p quill --test cluster -- --ignored --nocapture measure_`
+/// (`QUILL_BENCH_ELECTION_TIMEOUT_MS=500` for another `controller.quorum.election.timeout.ms`).
 #[test]
 #[ignore = "measurement; run with --ignored --nocapture"]
 fn measure_metadata_change_latency_and_controller_failover() {
     const CHANGES: usize = 100;
     const FAILOVERS: usize = 7;
-    let mut cluster = Cluster::start(3, &["--set", "controller.quorum.election.timeout.ms=1000"]);
+    // The default election timeout unless QUILL_BENCH_ELECTION_TIMEOUT_MS says otherwise.
+    let election_timeout_ms: u64 = std::env::var("QUILL_BENCH_ELECTION_TIMEOUT_MS")
+        .ok()
+        .map_or(1000, |value| value.parse().unwrap());
+    let election_setting = format!("controller.quorum.election.timeout.ms={election_timeout_ms}");
+    println!("3 nodes on loopback, {election_setting}");
+    let mut cluster = Cluster::start(3, &["--set", &election_setting]);
     let controller = cluster.controller(1);
     let follower = (1..=3).find(|id| *id != controller).unwrap();
     for (label, node) in [
@@ -616,19 +623,39 @@ fn measure_metadata_change_latency_and_controller_failover() {
     }
 
     let mut failovers_ms = Vec::new();
+    let mut elections_ms = Vec::new();
     for run in 0..FAILOVERS {
         let (leader, _) = (1..=3)
             .find_map(|id| quorum_leader(&cluster.bootstrap(id)))
             .unwrap();
         let survivor = (1..=3).find(|id| *id != leader).unwrap();
+        let survivor_addresses: Vec<String> = (1..=3)
+            .filter(|id| *id != leader)
+            .map(|id| cluster.bootstrap(id))
+            .collect();
         let started = Instant::now();
         cluster.node_mut(leader).stop_with("KILL");
-        create_until_committed(
-            &cluster.bootstrap(survivor),
-            &format!("failover-{run}"),
-            started + CLUSTER_TIMEOUT,
-        );
-        failovers_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        // Meanwhile, when does a survivor first name a new leader (DescribeQuorum)?
+        let elected_ms = std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| loop {
+                let elected = survivor_addresses
+                    .iter()
+                    .any(|address| quorum_leader(address).is_some_and(|(new, _)| new != leader));
+                if elected {
+                    return started.elapsed().as_secs_f64() * 1000.0;
+                }
+                assert!(started.elapsed() < CLUSTER_TIMEOUT, "no new leader");
+                std::thread::sleep(common::CONDITION_POLL_INTERVAL);
+            });
+            create_until_committed(
+                &cluster.bootstrap(survivor),
+                &format!("failover-{run}"),
+                started + CLUSTER_TIMEOUT,
+            );
+            failovers_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            watcher.join().unwrap()
+        });
+        elections_ms.push(elected_ms);
         // The killed node returns and catches up before the next run.
         cluster.node_mut(leader).restart();
         wait_until("the restarted node to catch up", CLUSTER_TIMEOUT, || {
@@ -646,6 +673,10 @@ fn measure_metadata_change_latency_and_controller_failover() {
                 && metadata(&cluster.bootstrap(leader), &[]).brokers.len() == 3
         });
     }
+    let (median, max) = median_and_max(elections_ms.clone());
+    println!(
+        "kill -9 the leader -> a survivor names a new leader (DescribeQuorum, 20 ms polls), {FAILOVERS} runs: median {median:.0} ms, max {max:.0} ms"
+    );
     let (median, max) = median_and_max(failovers_ms.clone());
     println!(
         "controller failover (kill -9 the leader -> CreateTopics committed via a survivor), {FAILOVERS} runs: median {median:.0} ms, max {max:.0} ms; all: {:?}",
