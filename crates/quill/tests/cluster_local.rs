@@ -310,4 +310,25 @@ fn cluster_local_serves_real_clients_stops_on_sigterm_and_restarts_the_same_clus
         count_values(&again.bootstrap()) == 30
     });
     assert_eq!(again.terminate(), Some(0), "{}", again.text());
+
+    // Other ports would leave the nodes registered, and looking for each other, at the old
+    // ones: a rerun with another layout is refused before any node starts.
+    let refused = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args([
+            "cluster",
+            "local",
+            "--base-port",
+            &(base_port + 100).to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!("formed with nodes=3, base.port={base_port}")),
+        "{stderr}"
+    );
 }

@@ -9,7 +9,8 @@
 //! Node `i` (1-based) listens for clients on `base_port + 2(i-1)` and for the quorum on the port
 //! after it; its data lives in `<data-dir>/node-<i>` and its log in `<data-dir>/node-<i>.log`.
 //! The cluster id is kept in `<data-dir>/cluster.id`, so the next run with the same data
-//! directory restarts the same cluster.
+//! directory restarts the same cluster; `<data-dir>/cluster.layout` keeps the node count and
+//! base port, which a rerun must repeat (the voter set is fixed at formation).
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ const READY_POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// A node's controlled shutdown after SIGTERM; past it the node is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const CLUSTER_ID_FILE: &str = "cluster.id";
+/// The `--nodes` and `--base-port` the cluster was formed with: its voter set.
+const LAYOUT_FILE: &str = "cluster.layout";
 const LOOPBACK: &str = "127.0.0.1";
 /// More voters than this only slow the quorum down; Kafka recommends 3 or 5.
 const MAX_NODES: u16 = 9;
@@ -109,6 +112,27 @@ fn cluster_id(data_dir: &Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// Refuses a rerun with another node count or base port than the cluster was formed with: the
+/// voter set (ids and controller addresses) is fixed at formation, and nodes started on other
+/// ports would register and look for each other at the old ones.
+fn check_layout(data_dir: &Path, nodes: u16, base_port: u16) -> anyhow::Result<()> {
+    let path = data_dir.join(LAYOUT_FILE);
+    let layout = format!("nodes={nodes}\nbase.port={base_port}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(stored) if stored == layout => Ok(()),
+        Ok(stored) => {
+            let formed = stored.lines().collect::<Vec<_>>().join(", ");
+            bail!(
+                "{} holds a cluster formed with {formed}; its voter set is fixed, so run with those (or another --data-dir)",
+                data_dir.display()
+            )
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => std::fs::write(&path, layout)
+            .with_context(|| format!("cannot write {}", path.display())),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 struct RunningNode {
     layout: NodeLayout,
     child: Child,
@@ -120,6 +144,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let layouts = layout(args.nodes, args.base_port, &args.data_dir)?;
+    check_layout(&args.data_dir, args.nodes, args.base_port)?;
     let cluster_id = cluster_id(&args.data_dir)?;
     let voters = layouts
         .iter()
@@ -417,6 +442,16 @@ mod tests {
         assert_eq!(nodes[2].data_dir, Path::new("d/node-3"));
         assert_eq!(nodes[2].log_file, Path::new("d/node-3.log"));
         assert!(layout(3, 65_532, Path::new("d")).is_err());
+    }
+
+    #[test]
+    fn a_rerun_must_keep_the_node_count_and_base_port() {
+        let dir = tempfile::tempdir().unwrap();
+        check_layout(dir.path(), 3, 9092).unwrap();
+        check_layout(dir.path(), 3, 9092).unwrap();
+        let error = check_layout(dir.path(), 3, 19092).unwrap_err().to_string();
+        assert!(error.contains("nodes=3, base.port=9092"), "{error}");
+        assert!(check_layout(dir.path(), 5, 9092).is_err());
     }
 
     #[test]
