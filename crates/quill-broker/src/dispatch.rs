@@ -14,9 +14,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeTopicPartitionsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    UpdateFeaturesRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeQuorumRequest,
+    DescribeTopicPartitionsRequest, FetchRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, UpdateFeaturesRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -139,6 +139,12 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
                     handlers::describe_topic_partitions::handle(state, body)
                 },
             )
+            .await
+        }
+        ApiKey::DescribeQuorum => {
+            respond(&request, peer, |body: DescribeQuorumRequest| {
+                handlers::quorum::describe_quorum(state, body, version)
+            })
             .await
         }
         ApiKey::DescribeLogDirs => {

@@ -28,6 +28,9 @@ const STARTUP_READY_WAIT: Duration = Duration::from_secs(10);
 /// How long a proposal waits for a leader after its member restarted.
 const PROPOSAL_LEADER_WAIT: Duration = Duration::from_secs(5);
 
+/// How long asking the active controller for its view of the quorum may take.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a proposal forwarded to the active controller may take (commit + apply here).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -305,9 +308,16 @@ impl MetadataService {
         Ok(image)
     }
 
-    /// The quorum as this node sees it (DescribeQuorum).
+    /// The quorum as this node sees it.
     pub fn describe(&self) -> QuorumStatus {
         self.quorum.describe()
+    }
+
+    /// The quorum as its leader sees it (DescribeQuorum): this node's view if it leads, else
+    /// the leader's, asked over the controller listener as a Kafka broker forwards
+    /// DescribeQuorum to the active controller.
+    pub async fn describe_at_leader(&self) -> Result<QuorumStatus, QuorumError> {
+        self.quorum.describe_at_leader(DESCRIBE_TIMEOUT).await
     }
 
     /// Stops the quorum member and the controller listener (at shutdown, after the last change).

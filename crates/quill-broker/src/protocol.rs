@@ -43,6 +43,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
+    // KRaft's DescribeQuorum (`kafka-metadata-quorum.sh describe`), answered from this
+    // node's view of the metadata quorum (crate::handlers::quorum).
+    api(ApiKey::DescribeQuorum, 0, 2),
     // Feature versions (KIP-584): UpdateFeatures changes the finalized levels ApiVersions v3+
     // reports (crate::handlers::features).
     api(ApiKey::UpdateFeatures, 0, 2),

@@ -53,6 +53,7 @@ REQUESTS = [
     ("describe_producers_request", "DescribeProducersRequest"),
     ("update_features_request", "UpdateFeaturesRequest"),
     ("describe_topic_partitions_request", "DescribeTopicPartitionsRequest"),
+    ("describe_quorum_request", "DescribeQuorumRequest"),
 ]
 
 FIXED = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Float64": 8, "Boolean": 1, "Uuid": 16}

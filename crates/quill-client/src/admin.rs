@@ -15,7 +15,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
+    DescribeConfigsRequest, DescribeQuorumRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -100,6 +101,39 @@ pub struct OffsetAndTimestamp {
     /// -1 when no record has a timestamp at or after the requested one.
     pub offset: i64,
     pub timestamp_ms: i64,
+}
+
+/// KRaft's metadata log, the one partition DescribeQuorum describes.
+const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// The metadata quorum as its leader describes it (DescribeQuorum, what
+/// `kafka-metadata-quorum.sh describe` prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<QuorumReplica>,
+    pub observers: Vec<QuorumReplica>,
+    /// Each voter's controller listeners (`name://host:port`), DescribeQuorum v2+.
+    pub voter_endpoints: BTreeMap<i32, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReplica {
+    pub replica_id: i32,
+    /// -1 when the leader does not know it.
+    pub log_end_offset: i64,
+    /// -1 when unknown (or before DescribeQuorum v1).
+    pub last_fetch_timestamp_ms: i64,
+    pub last_caught_up_timestamp_ms: i64,
+}
+
+impl QuorumReplica {
+    /// How far this replica's log trails the leader's high watermark; `None` when unknown.
+    pub fn lag(&self, high_watermark: i64) -> Option<i64> {
+        (self.log_end_offset >= 0).then(|| (high_watermark - self.log_end_offset).max(0))
+    }
 }
 
 /// Admin operations over a [`Client`].
@@ -277,6 +311,51 @@ impl Admin {
 
     /// Metadata (controller-first) calls go to the controller when it is known and reachable,
     /// as Kafka's AdminClient does; any broker forwards otherwise.
+    /// DescribeQuorum, asked first of the broker Metadata names as controller, then of the
+    /// others: only the quorum's leader answers (the others say NOT_LEADER_OR_FOLLOWER, as a
+    /// Kafka voter that does not lead does).
+    pub async fn describe_quorum(&self) -> Result<QuorumDescription> {
+        let metadata = self.client.refresh_metadata(Some(&[]), false).await?;
+        let mut candidates: Vec<i32> = vec![metadata.controller_id];
+        candidates.extend(
+            metadata
+                .brokers
+                .keys()
+                .filter(|id| **id != metadata.controller_id),
+        );
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            kafka_protocol::messages::describe_quorum_request::TopicData::default()
+                .with_topic_name(topic_name(METADATA_TOPIC))
+                .with_partitions(vec![
+                    kafka_protocol::messages::describe_quorum_request::PartitionData::default(),
+                ]),
+        ]);
+        let mut last_error = None;
+        for node_id in candidates.into_iter().filter(|id| *id >= 0) {
+            let connection = match self.client.connection_to_broker(node_id).await {
+                Ok(connection) => connection,
+                Err(error) => {
+                    last_error = Some(error);
+                    continue;
+                }
+            };
+            let (_, response) = connection.call(&request, 2, Duration::ZERO).await?;
+            match quorum_description(&response) {
+                Err(error) if error.kafka_error() == Some(ResponseError::NotLeaderOrFollower) => {
+                    last_error = Some(error);
+                }
+                other => return other,
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            ClientError::broker(
+                "describe the metadata quorum",
+                ResponseError::NotLeaderOrFollower,
+                Some("no broker leads the metadata quorum".to_string()),
+            )
+        }))
+    }
+
     async fn controller_connection(&self) -> Result<std::sync::Arc<crate::Connection>> {
         let controller = self.client.metadata().controller_id;
         if controller >= 0 {
@@ -286,6 +365,59 @@ impl Admin {
         }
         self.client.any_connection().await
     }
+}
+
+fn quorum_description(
+    response: &kafka_protocol::messages::DescribeQuorumResponse,
+) -> Result<QuorumDescription> {
+    let context = || "describe the metadata quorum".to_string();
+    check_code(
+        response.error_code,
+        context,
+        response.error_message.as_deref(),
+    )?;
+    let partition = response
+        .topics
+        .iter()
+        .filter(|topic| topic.topic_name.0.as_str() == METADATA_TOPIC)
+        .flat_map(|topic| topic.partitions.iter())
+        .find(|partition| partition.partition_index == 0)
+        .ok_or_else(|| ClientError::UnknownPartition {
+            topic: METADATA_TOPIC.to_string(),
+            partition: 0,
+        })?;
+    check_code(
+        partition.error_code,
+        context,
+        partition.error_message.as_deref(),
+    )?;
+    let replica =
+        |state: &kafka_protocol::messages::describe_quorum_response::ReplicaState| QuorumReplica {
+            replica_id: state.replica_id.0,
+            log_end_offset: state.log_end_offset,
+            last_fetch_timestamp_ms: state.last_fetch_timestamp,
+            last_caught_up_timestamp_ms: state.last_caught_up_timestamp,
+        };
+    let voter_endpoints = response
+        .nodes
+        .iter()
+        .map(|node| {
+            let listeners = node
+                .listeners
+                .iter()
+                .map(|listener| format!("{}://{}:{}", listener.name, listener.host, listener.port))
+                .collect();
+            (node.node_id.0, listeners)
+        })
+        .collect();
+    Ok(QuorumDescription {
+        leader_id: partition.leader_id.0,
+        leader_epoch: partition.leader_epoch,
+        high_watermark: partition.high_watermark,
+        voters: partition.current_voters.iter().map(replica).collect(),
+        observers: partition.observers.iter().map(replica).collect(),
+        voter_endpoints,
+    })
 }
 
 /// ListOffsets isolation levels: the latest offset is the high watermark under

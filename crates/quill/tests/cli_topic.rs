@@ -313,6 +313,16 @@ fn brokers_come_from_the_environment_too() {
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(document["brokers"][0]["port"], broker.port);
     assert_eq!(document["controller_id"], 1);
+    // A single node is a one-voter quorum that it leads, with no controller listener.
+    let quorum = &document["quorum"];
+    assert_eq!(quorum["leader_id"], 1, "{quorum}");
+    assert_eq!(quorum["voters"][0]["node_id"], 1, "{quorum}");
+    assert_eq!(quorum["voters"][0]["lag"], 0, "{quorum}");
+    assert_eq!(
+        quorum["voters"][0]["endpoints"],
+        serde_json::json!([]),
+        "{quorum}"
+    );
     // No product version on the wire: the API ranges and what they imply, nothing invented.
     let versions = &document["broker_versions"];
     assert!(versions["software"].is_null());

@@ -16,7 +16,10 @@ use common::{
     compat_python, create_topic_request, run_bounded, wait_until, workspace_root, BrokerProcess,
     TestClient,
 };
-use kafka_protocol::messages::{CreateTopicsResponse, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{
+    describe_quorum_request, CreateTopicsResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+    MetadataRequest, MetadataResponse,
+};
 
 const CLUSTER_ID: &str = "quill-cluster-test";
 /// Elections, registrations and forwarded changes on a loaded 2-core machine.
@@ -27,6 +30,8 @@ struct Cluster {
     nodes: BTreeMap<i32, BrokerProcess>,
     /// `controller.quorum.voters` of the cluster.
     voters: String,
+    /// Each node's controller listener port (its `controller.quorum.voters` entry).
+    controller_ports: BTreeMap<i32, u16>,
     _root: tempfile::TempDir,
 }
 
@@ -70,9 +75,11 @@ impl Cluster {
             let data_dir = root.path().join(format!("node-{node_id}"));
             nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
         }
+        let controller_ports = (1..=size).zip(ports).collect();
         let cluster = Cluster {
             nodes,
             voters,
+            controller_ports,
             _root: root,
         };
         cluster.wait_for_brokers(size as usize);
@@ -699,4 +706,304 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
     );
     // It does not vote: the voters still elect among themselves.
     assert!((1..=3).contains(&cluster.controller(1)));
+}
+
+fn describe_quorum(address: &str, version: i16) -> DescribeQuorumResponse {
+    let request = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(common::topic_name("__cluster_metadata"))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    TestClient::connect(address).call(&request, version)
+}
+
+/// (leader id, leader epoch) as `address` answers DescribeQuorum (the leader's view, from any node), if a leader is known and reachable.
+fn quorum_leader(address: &str) -> Option<(i32, i32)> {
+    let response = describe_quorum(address, 2);
+    let partition = &response.topics[0].partitions[0];
+    (partition.error_code == 0).then_some((partition.leader_id.0, partition.leader_epoch))
+}
+
+fn cluster_info(bootstrap: &str) -> String {
+    let output = run_bounded(
+        "quill cluster info",
+        Command::new(env!("CARGO_BIN_EXE_quill")).args(["cluster", "info", "-b", bootstrap]),
+        None,
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn describe_quorum_and_cluster_info_follow_the_leader_through_a_controller_kill() {
+    let mut cluster = Cluster::start(3, &[]);
+    let controller = cluster.controller(1);
+    let created = create_topic(&cluster.bootstrap(1), "quorum-before", 1);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+
+    // The leader describes the quorum: itself, its term, every voter with its log end offset
+    // and (v2) its controller endpoint.
+    let response = describe_quorum(&cluster.bootstrap(controller), 2);
+    assert_eq!(response.error_code, 0);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0, "{response:?}");
+    assert_eq!(partition.leader_id.0, controller);
+    assert!(partition.leader_epoch >= 1);
+    assert!(partition.high_watermark > 0);
+    let voters: Vec<i32> = partition
+        .current_voters
+        .iter()
+        .map(|voter| voter.replica_id.0)
+        .collect();
+    assert_eq!(voters, vec![1, 2, 3]);
+    let leader_state = partition
+        .current_voters
+        .iter()
+        .find(|voter| voter.replica_id.0 == controller)
+        .unwrap();
+    assert_eq!(leader_state.log_end_offset, partition.high_watermark);
+    assert!(leader_state.last_fetch_timestamp > 0);
+    assert!(partition.observers.is_empty());
+    let endpoints: Vec<(i32, u16)> = response
+        .nodes
+        .iter()
+        .map(|node| (node.node_id.0, node.listeners[0].port))
+        .collect();
+    let expected: Vec<(i32, u16)> = cluster
+        .controller_ports
+        .iter()
+        .map(|(id, port)| (*id, *port))
+        .collect();
+    assert_eq!(endpoints, expected);
+    assert_eq!(response.nodes[0].listeners[0].name.as_str(), "CONTROLLER");
+    // Every follower's log reaches the leader's once the change above is replicated.
+    wait_until("the followers to catch up", CLUSTER_TIMEOUT, || {
+        let response = describe_quorum(&cluster.bootstrap(controller), 0);
+        let partition = &response.topics[0].partitions[0];
+        partition
+            .current_voters
+            .iter()
+            .all(|voter| voter.log_end_offset == partition.high_watermark)
+    });
+    // A node that does not lead answers with the leader's view, as a Kafka broker forwards
+    // DescribeQuorum to the active controller.
+    let follower = (1..=3).find(|id| *id != controller).unwrap();
+    let forwarded = describe_quorum(&cluster.bootstrap(follower), 1);
+    let forwarded = &forwarded.topics[0].partitions[0];
+    assert_eq!(forwarded.error_code, 0, "{forwarded:?}");
+    assert_eq!(forwarded.leader_id.0, controller);
+    assert_eq!(forwarded.current_voters.len(), 3);
+    // kafka-python 3's describe_metadata_quorum, from every node's address, sees the same.
+    let voters_arg = "1,2,3";
+    let ports_arg = cluster
+        .controller_ports
+        .values()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    for node_id in 1..=3 {
+        let output = run_bounded(
+            "kafka-python 3 describe_metadata_quorum",
+            Command::new(compat_python())
+                .env(
+                    "PYTHONPATH",
+                    workspace_root().join("target/compat-kafka-python3"),
+                )
+                .arg(workspace_root().join("tests/compat/cluster/kafka_python3_quorum.py"))
+                .args([
+                    &cluster.bootstrap(node_id),
+                    &controller.to_string(),
+                    &partition.leader_epoch.to_string(),
+                    voters_arg,
+                    &ports_arg,
+                ]),
+            None,
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "OK\n");
+    }
+    // Anything but __cluster_metadata-0 is unknown.
+    let unknown = {
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(common::topic_name("quorum-before"))
+                .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+        ]);
+        TestClient::connect(&cluster.bootstrap(controller)).call(&request, 2)
+    };
+    assert_eq!(unknown.topics[0].partitions[0].error_code, 3, "{unknown:?}");
+
+    // The controllers are described on a controller listener only (KIP-919); a broker
+    // listener, even a combined node's, refuses as Kafka's does.
+    let controllers = TestClient::connect(&cluster.bootstrap(controller)).call(
+        &kafka_protocol::messages::DescribeClusterRequest::default().with_endpoint_type(2),
+        1,
+    );
+    assert_eq!(controllers.error_code, 114, "{controllers:?}");
+    assert!(controllers.brokers.is_empty());
+
+    // `quill cluster info`, bootstrapped from a follower, finds the leader.
+    let info = cluster_info(&cluster.bootstrap(follower));
+    let epoch = partition.leader_epoch;
+    assert!(
+        info.contains(&format!("Quorum:     leader {controller}, epoch {epoch}")),
+        "{info}"
+    );
+    for node_id in 1..=3 {
+        let port = cluster.controller_ports[&node_id];
+        assert!(
+            info.contains(&format!("CONTROLLER://127.0.0.1:{port}")),
+            "{info}"
+        );
+    }
+    assert!(info.contains("leader"), "{info}");
+
+    // Kill -9 the leader: a survivor takes over with a higher epoch, and says so.
+    cluster.node_mut(controller).stop_with("KILL");
+    let survivors: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let mut new_leader = None;
+    wait_until("a survivor to lead the quorum", CLUSTER_TIMEOUT, || {
+        new_leader = survivors
+            .iter()
+            .find_map(|id| quorum_leader(&cluster.bootstrap(*id)));
+        new_leader.is_some_and(|(leader, _)| leader != controller)
+    });
+    let (new_leader, new_epoch) = new_leader.unwrap();
+    assert!(survivors.contains(&new_leader));
+    assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
+    let other = survivors.iter().find(|id| **id != new_leader).unwrap();
+    // The other survivor answers with the new leader's view once it knows the new leader;
+    // cluster info, asked of it, shows it.
+    wait_until(
+        "cluster info to name the new leader",
+        CLUSTER_TIMEOUT,
+        || {
+            cluster_info(&cluster.bootstrap(*other)).contains(&format!(
+                "Quorum:     leader {new_leader}, epoch {new_epoch}"
+            ))
+        },
+    );
+    let info = cluster_info(&cluster.bootstrap(*other));
+    // The killed voter's log end offset is as the new leader last learned it (or unknown).
+    assert!(info.contains(&controller.to_string()), "{info}");
+}
+
+/// Sorted samples' median and maximum, in milliseconds with a tenth.
+fn median_and_max(mut samples_ms: Vec<f64>) -> (f64, f64) {
+    samples_ms.sort_by(f64::total_cmp);
+    let median = samples_ms[samples_ms.len() / 2];
+    (median, *samples_ms.last().unwrap())
+}
+
+/// Creates `name` through `address`, retrying while the quorum has no leader; returns once a
+/// CreateTopics response says it was created.
+fn create_until_committed(address: &str, name: &str, deadline: Instant) {
+    loop {
+        let created = std::panic::catch_unwind(|| create_topic(address, name, 1));
+        match created {
+            Ok(response) if response.topics[0].error_code == 0 => return,
+            // Created by an earlier attempt whose answer was lost to the election.
+            Ok(response) if response.topics[0].error_code == 36 => return,
+            _ => assert!(Instant::now() < deadline, "{name} never committed"),
+        }
+    }
+}
+
+/// BENCHMARKS.md "Metadata quorum": CreateTopics round trips and controller failover on a
+/// 3-node loopback cluster (separate processes, default election timeout). Run with
+/// `cargo test --release -p quill --test cluster -- --ignored --nocapture measure_`
+/// (`QUILL_BENCH_ELECTION_TIMEOUT_MS=500` for another `controller.quorum.election.timeout.ms`).
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn measure_metadata_change_latency_and_controller_failover() {
+    const CHANGES: usize = 100;
+    const FAILOVERS: usize = 7;
+    // The default election timeout unless QUILL_BENCH_ELECTION_TIMEOUT_MS says otherwise.
+    let election_timeout_ms: u64 = std::env::var("QUILL_BENCH_ELECTION_TIMEOUT_MS")
+        .ok()
+        .map_or(1000, |value| value.parse().unwrap());
+    let election_setting = format!("controller.quorum.election.timeout.ms={election_timeout_ms}");
+    println!("3 nodes on loopback, {election_setting}");
+    let mut cluster = Cluster::start(3, &["--set", &election_setting]);
+    let controller = cluster.controller(1);
+    let follower = (1..=3).find(|id| *id != controller).unwrap();
+    for (label, node) in [
+        ("on the controller", controller),
+        ("forwarded by a follower", follower),
+    ] {
+        let mut samples_ms = Vec::new();
+        let mut client = TestClient::connect(&cluster.bootstrap(node));
+        for n in 0..CHANGES {
+            let started = Instant::now();
+            let created: CreateTopicsResponse = client.call(
+                &create_topic_request(&format!("lat-{node}-{n}"), 1, 1, &[]),
+                5,
+            );
+            samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+        }
+        let (median, max) = median_and_max(samples_ms);
+        println!(
+            "CreateTopics (1 partition) {label}, {CHANGES} sequential: median {median:.1} ms, max {max:.1} ms"
+        );
+    }
+
+    let mut failovers_ms = Vec::new();
+    let mut elections_ms = Vec::new();
+    for run in 0..FAILOVERS {
+        let (leader, _) = (1..=3)
+            .find_map(|id| quorum_leader(&cluster.bootstrap(id)))
+            .unwrap();
+        let survivor = (1..=3).find(|id| *id != leader).unwrap();
+        let survivor_addresses: Vec<String> = (1..=3)
+            .filter(|id| *id != leader)
+            .map(|id| cluster.bootstrap(id))
+            .collect();
+        let started = Instant::now();
+        cluster.node_mut(leader).stop_with("KILL");
+        // Meanwhile, when does a survivor first name a new leader (DescribeQuorum)?
+        let elected_ms = std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| loop {
+                let elected = survivor_addresses
+                    .iter()
+                    .any(|address| quorum_leader(address).is_some_and(|(new, _)| new != leader));
+                if elected {
+                    return started.elapsed().as_secs_f64() * 1000.0;
+                }
+                assert!(started.elapsed() < CLUSTER_TIMEOUT, "no new leader");
+                std::thread::sleep(common::CONDITION_POLL_INTERVAL);
+            });
+            create_until_committed(
+                &cluster.bootstrap(survivor),
+                &format!("failover-{run}"),
+                started + CLUSTER_TIMEOUT,
+            );
+            failovers_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            watcher.join().unwrap()
+        });
+        elections_ms.push(elected_ms);
+        // The killed node returns and catches up before the next run.
+        cluster.node_mut(leader).restart();
+        wait_until("the restarted node to catch up", CLUSTER_TIMEOUT, || {
+            let Some(new_leader) =
+                (1..=3).find(|id| quorum_leader(&cluster.bootstrap(*id)).is_some())
+            else {
+                return false;
+            };
+            let response = describe_quorum(&cluster.bootstrap(new_leader), 2);
+            let partition = &response.topics[0].partitions[0];
+            partition
+                .current_voters
+                .iter()
+                .all(|voter| voter.log_end_offset == partition.high_watermark)
+                && metadata(&cluster.bootstrap(leader), &[]).brokers.len() == 3
+        });
+    }
+    let (median, max) = median_and_max(elections_ms.clone());
+    println!(
+        "kill -9 the leader -> a survivor names a new leader (DescribeQuorum, 20 ms polls), {FAILOVERS} runs: median {median:.0} ms, max {max:.0} ms"
+    );
+    let (median, max) = median_and_max(failovers_ms.clone());
+    println!(
+        "controller failover (kill -9 the leader -> CreateTopics committed via a survivor), {FAILOVERS} runs: median {median:.0} ms, max {max:.0} ms; all: {:?}",
+        failovers_ms.iter().map(|ms| ms.round() as u64).collect::<Vec<_>>()
+    );
 }

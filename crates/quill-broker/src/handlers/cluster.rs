@@ -16,8 +16,9 @@ use kafka_protocol::protocol::StrBytes;
 use crate::partitions::Partition;
 use crate::state::BrokerState;
 
-/// DescribeCluster `endpoint_type`: 1 = brokers, 2 = controllers.
+/// DescribeCluster `endpoint_type` (KIP-919): 1 = brokers, 2 = controllers.
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
+const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
 /// DescribeCluster v1 is the first version carrying `endpoint_type`.
 const FIRST_VERSION_WITH_ENDPOINT_TYPE: i16 = 1;
 /// Kafka reports unknown volume sizes as -1.
@@ -32,6 +33,11 @@ pub fn describe_cluster(
     request: DescribeClusterRequest,
     api_version: i16,
 ) -> DescribeClusterResponse {
+    if api_version >= FIRST_VERSION_WITH_ENDPOINT_TYPE {
+        if let Some(refusal) = refuse_endpoint_type(request.endpoint_type) {
+            return refusal;
+        }
+    }
     let image = state.image();
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(text(image.cluster_id.clone()))
@@ -40,12 +46,6 @@ pub fn describe_cluster(
         ));
     if api_version >= FIRST_VERSION_WITH_ENDPOINT_TYPE {
         response = response.with_endpoint_type(request.endpoint_type);
-        if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
-            // This node is broker and controller at once; only the broker endpoint exists.
-            return response
-                .with_error_code(ResponseError::UnsupportedEndpointType.code())
-                .with_error_message(Some(text("only the broker endpoint type is supported")));
-        }
     }
     let brokers = image
         .brokers
@@ -65,6 +65,30 @@ pub fn describe_cluster(
             crate::handlers::metadata::CLUSTER_AUTHORIZED_OPERATIONS;
     }
     response.with_brokers(brokers)
+}
+
+/// Kafka's `AuthHelper.computeDescribeClusterResponse` on a broker listener: the controllers
+/// are described only on a controller listener (`--bootstrap-controller`), which for Quill
+/// speaks the quorum's own protocol, not Kafka's; so, as on a Kafka combined node's broker
+/// listener, type 2 is MISMATCHED_ENDPOINT_TYPE and any other type UNSUPPORTED_ENDPOINT_TYPE,
+/// each with Kafka's message, an empty cluster id and no brokers. (v0 carries no type.)
+fn refuse_endpoint_type(endpoint_type: i8) -> Option<DescribeClusterResponse> {
+    let (error, message) = match endpoint_type {
+        ENDPOINT_TYPE_BROKERS => return None,
+        ENDPOINT_TYPE_CONTROLLERS => (
+            ResponseError::MismatchedEndpointType,
+            "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER".to_string(),
+        ),
+        other => (
+            ResponseError::UnsupportedEndpointType,
+            format!("Unsupported endpoint type {other}"),
+        ),
+    };
+    Some(
+        DescribeClusterResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(text(message))),
+    )
 }
 
 /// DescribeLogDirs. The hosted partitions are picked on the worker (in memory); their sizes

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod quorum;
 pub mod records;
 pub mod topics;
 pub mod txn;

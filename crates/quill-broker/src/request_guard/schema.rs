@@ -3273,6 +3273,60 @@ pub mod describe_topic_partitions_request {
     }
 }
 
+pub mod describe_quorum_request {
+    use super::{GuardError, Walker};
+    pub fn walk_describe_quorum_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.compact_array(min_bytes_topic_data(version), |walker| {
+            walk_topic_data(walker, version)
+        })?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `DescribeQuorumRequest` takes on the wire at `version`.
+    pub fn min_bytes_describe_quorum_request(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 1;
+        bytes
+    }
+
+    pub fn walk_partition_data(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `PartitionData` takes on the wire at `version`.
+    pub fn min_bytes_partition_data(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 4;
+        bytes += 1;
+        bytes
+    }
+
+    pub fn walk_topic_data(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
+        walker.compact_string()?;
+        walker.compact_array(min_bytes_partition_data(version), |walker| {
+            walk_partition_data(walker, version)
+        })?;
+        walker.tagged_fields(|_, _| Ok(false))?;
+        Ok(())
+    }
+
+    /// The fewest bytes one `TopicData` takes on the wire at `version`.
+    pub fn min_bytes_topic_data(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 1;
+        bytes += 1;
+        bytes += 1;
+        bytes
+    }
+}
+
 /// The walker for a request body, by API key.
 pub fn walker_for(
     api_key: kafka_protocol::messages::ApiKey,
@@ -3327,6 +3381,7 @@ pub fn walker_for(
         ApiKey::DescribeTopicPartitions => {
             Some(describe_topic_partitions_request::walk_describe_topic_partitions_request)
         }
+        ApiKey::DescribeQuorum => Some(describe_quorum_request::walk_describe_quorum_request),
         _ => None,
     }
 }

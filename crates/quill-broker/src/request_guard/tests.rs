@@ -202,6 +202,16 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
                     ])
             ])
         ),
+        ApiKey::DescribeQuorum => both!(
+            DescribeQuorumRequest::default(),
+            DescribeQuorumRequest::default().with_topics(vec![
+                describe_quorum_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![
+                        describe_quorum_request::PartitionData::default().with_partition_index(0)
+                    ])
+            ])
+        ),
         ApiKey::DescribeCluster => both!(
             DescribeClusterRequest::default(),
             DescribeClusterRequest::default().with_include_cluster_authorized_operations(true)
@@ -433,6 +443,7 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
         ApiKey::DescribeTopicPartitions,
+        ApiKey::DescribeQuorum,
         ApiKey::UpdateFeatures,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,

@@ -153,8 +153,9 @@ pub trait MetadataQuorum: Send + Sync {
     fn describe(&self) -> QuorumStatus;
 }
 
-/// The quorum as one member sees it (the input of a future DescribeQuorum handler).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The quorum as one member sees it (DescribeQuorum; it crosses the controller listener when
+/// a member that does not lead asks the leader for its view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuorumStatus {
     pub leader_id: Option<i32>,
     /// The Raft term: KRaft's leader epoch.
@@ -167,7 +168,7 @@ pub struct QuorumStatus {
     pub observers: Vec<ReplicaStatus>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {
     pub replica_id: i32,
     /// The last index the leader knows this replica holds; `None` unless this node leads (or

@@ -292,6 +292,47 @@ impl SupervisedQuorum {
     }
 }
 
+impl SupervisedQuorum {
+    /// The quorum as its leader sees it: this member's view when it leads, else the view the
+    /// leader sends back (over the controller listener), bounded by `timeout`. NotLeader when
+    /// no leader is known or it cannot be reached, or when the asked member no longer leads.
+    pub async fn describe_at_leader(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<QuorumStatus, QuorumError> {
+        let member = self.inner.current();
+        let local = member.describe();
+        let leader = match local.leader_id {
+            Some(leader) if leader == member.node_id() => return Ok(local),
+            Some(leader) => leader,
+            None => return Err(QuorumError::NotLeader { leader: None }),
+        };
+        let (Some(forwarding), Some(address)) =
+            (&self.inner.forwarding, member.voter_address(leader))
+        else {
+            return Err(QuorumError::NotLeader {
+                leader: Some(leader),
+            });
+        };
+        let remote = super::tcp::describe_remote(
+            &forwarding.cluster_id,
+            forwarding.node_id,
+            leader,
+            &address,
+            forwarding.max_frame_bytes,
+            timeout,
+        )
+        .await?;
+        if remote.leader_id == Some(leader) {
+            Ok(remote)
+        } else {
+            Err(QuorumError::NotLeader {
+                leader: remote.leader_id,
+            })
+        }
+    }
+}
+
 impl MetadataQuorum for SupervisedQuorum {
     async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
         let Some(forwarding) = &self.inner.forwarding else {

@@ -74,6 +74,9 @@ enum RequestBody {
     Join {
         address: String,
     },
+    /// The quorum as the receiver sees it (DescribeQuorum asked of a member that does not
+    /// lead, as a Kafka broker forwards it to the active controller).
+    Describe,
 }
 
 /// Why a forwarded proposal failed, as it crosses the wire.
@@ -136,6 +139,7 @@ enum Reply {
     },
     /// Whether the leader made the sender an observer.
     Join(Result<(), ForwardFailure>),
+    Describe(super::QuorumStatus),
     /// Addressed to another cluster or node; the connection is closed after this.
     Refused(String),
 }
@@ -431,6 +435,7 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
                         .map_err(ForwardFailure::from),
                 )
             }
+            RequestBody::Describe => Reply::Describe(member.describe()),
         };
         let reply = encode(&reply, context.max_frame_bytes)?;
         stream.write_all(&reply).await?;
@@ -722,6 +727,41 @@ impl HeartbeatSender {
     }
 }
 
+/// Asks member `target` at `address` how it sees the quorum; `timeout` bounds the exchange.
+pub async fn describe_remote(
+    cluster_id: &str,
+    source: i32,
+    target: i32,
+    address: &str,
+    max_frame_bytes: usize,
+    timeout: Duration,
+) -> Result<super::QuorumStatus, QuorumError> {
+    let mut network = TcpNetwork {
+        cluster_id: cluster_id.to_string(),
+        source: super::to_node_id(source),
+        target: super::to_node_id(target),
+        address: address.to_string(),
+        max_frame_bytes,
+        stream: None,
+        // A one-shot connection (within the grace, never warns): its caller handles failures.
+        unreachable_since: Some(std::time::Instant::now()),
+        unreachable_warned: None,
+    };
+    match network.call(RequestBody::Describe, timeout).await {
+        Ok(Reply::Describe(status)) => Ok(status),
+        Ok(_) => Err(QuorumError::Unknown(format!(
+            "controller {target} answered a describe with another reply"
+        ))),
+        Err(CallError::Connect(_)) => Err(QuorumError::NotLeader { leader: None }),
+        Err(CallError::TooLarge(error) | CallError::Wire(error)) => Err(QuorumError::Unknown(
+            format!("asking controller {target} for its view: {error}"),
+        )),
+        Err(CallError::TimedOut) => Err(QuorumError::Unknown(format!(
+            "controller {target} did not describe the quorum within {timeout:?}"
+        ))),
+    }
+}
+
 fn remote<E: std::error::Error>(target: NodeId, error: E) -> RPCError<NodeId, BasicNode, E> {
     RPCError::RemoteError(openraft::error::RemoteError::new(target, error))
 }
@@ -899,6 +939,63 @@ mod tests {
             assert_eq!(brokers, vec![10, 11]);
             assert_ne!(member.quorum.leader(), Some(leader));
         }
+        for member in members.values() {
+            member.quorum.shutdown().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_gets_the_leaders_view_of_the_quorum() {
+        let temp = tempfile::tempdir().unwrap();
+        let members = start_cluster(3, temp.path()).await;
+        let index = propose_anywhere(&members, register(10)).await;
+        let leader = members
+            .values()
+            .find_map(|member| member.quorum.leader())
+            .unwrap();
+        let follower = (1..=3).find(|id| *id != leader).unwrap();
+        let address = members[&leader].server.local_addr().to_string();
+        let started = Instant::now();
+        // The leader learns each follower's matched index as it acknowledges.
+        let status = loop {
+            let status = describe_remote(
+                CLUSTER_ID,
+                follower,
+                leader,
+                &address,
+                DEFAULT_MAX_FRAME_BYTES,
+                DEADLINE,
+            )
+            .await
+            .unwrap();
+            if status
+                .voters
+                .iter()
+                .all(|voter| voter.matched_index >= Some(index))
+            {
+                break status;
+            }
+            assert!(started.elapsed() < DEADLINE, "{status:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.leader_id, Some(leader));
+        assert!(status.applied_index >= index);
+        let voters: Vec<i32> = status.voters.iter().map(|voter| voter.replica_id).collect();
+        assert_eq!(voters, vec![1, 2, 3]);
+        // A member that cannot be reached is reported as no leader, so the caller says so.
+        let unreachable = describe_remote(
+            CLUSTER_ID,
+            follower,
+            leader,
+            "127.0.0.1:1",
+            DEFAULT_MAX_FRAME_BYTES,
+            DEADLINE,
+        )
+        .await;
+        assert!(matches!(
+            unreachable,
+            Err(QuorumError::NotLeader { leader: None })
+        ));
         for member in members.values() {
             member.quorum.shutdown().await.unwrap();
         }

@@ -1,9 +1,11 @@
-//! `quill cluster info`: cluster id, controller and brokers, from Metadata; the API versions
-//! the broker speaks, from ApiVersions.
+//! `quill cluster info`: cluster id, controller and brokers, from Metadata; the metadata quorum
+//! (leader, epoch, voters and their lag), from DescribeQuorum; the API versions the broker
+//! speaks, from ApiVersions. `quill cluster local` (local.rs) runs a cluster on loopback.
 
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
+use quill_client::admin::{QuorumDescription, QuorumReplica};
 use quill_client::ApiKey;
 use serde_json::json;
 
@@ -26,6 +28,12 @@ pub enum ClusterCommand {
     --set cluster.id=$ID"
     )]
     NewId,
+    /// Run a cluster of N nodes (each a broker and a controller) on this machine, in the
+    /// foreground, until Ctrl-C; the next run with the same --data-dir restarts it.
+    #[command(after_help = "Examples:
+  quill cluster local
+  quill cluster local --nodes 5 --base-port 19092 --data-dir /tmp/quill-cluster")]
+    Local(super::local::LocalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -43,10 +51,15 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             println!("{}", quill_broker::new_cluster_id());
             return Ok(());
         }
+        ClusterCommand::Local(args) => return super::local::run(args).await,
     };
     let client = args.connection.connect().await?;
     let metadata = client.refresh_metadata(Some(&[]), false).await?;
     let cluster_id = metadata.cluster_id.clone().unwrap_or_default();
+    let quorum = quill_client::Admin::new(client.clone())
+        .describe_quorum()
+        .await
+        .map_err(|error| error.to_string());
     let connection = client.any_connection().await?;
     let versions = broker_versions(connection.address(), &connection.api_versions());
     if args.output == OutputFormat::Json {
@@ -59,6 +72,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
                 "port": broker.port,
                 "rack": broker.rack,
             })).collect::<Vec<_>>(),
+            "quorum": quorum_json(&quorum),
             "client_version": env!("CARGO_PKG_VERSION"),
             "broker_versions": versions.json(),
         });
@@ -68,11 +82,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     println!("Cluster id: {cluster_id}");
     println!("Controller: {}", metadata.controller_id);
     println!("Version:    not reported ({VERSION_NOTE})");
-    println!(
-        "APIs:       {} (from {})",
-        versions.headline(),
-        versions.address
-    );
+    println!("APIs:       {}", versions.headline());
     println!("Features:   {}", versions.features_line());
     let rows: Vec<Vec<String>> = metadata
         .brokers
@@ -86,7 +96,99 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         })
         .collect();
     print!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
+    print_quorum(&quorum);
     Ok(())
+}
+
+fn quorum_json(quorum: &Result<QuorumDescription, String>) -> serde_json::Value {
+    let quorum = match quorum {
+        Ok(quorum) => quorum,
+        Err(error) => return json!({ "error": error }),
+    };
+    let replica = |replica: &QuorumReplica| {
+        json!({
+            "node_id": replica.replica_id,
+            "log_end_offset": replica.log_end_offset,
+            "lag": replica.lag(quorum.high_watermark),
+            "last_fetch_timestamp_ms": replica.last_fetch_timestamp_ms,
+            "last_caught_up_timestamp_ms": replica.last_caught_up_timestamp_ms,
+            "endpoints": quorum.voter_endpoints.get(&replica.replica_id),
+        })
+    };
+    json!({
+        "leader_id": quorum.leader_id,
+        "leader_epoch": quorum.leader_epoch,
+        "high_watermark": quorum.high_watermark,
+        "voters": quorum.voters.iter().map(replica).collect::<Vec<_>>(),
+        "observers": quorum.observers.iter().map(replica).collect::<Vec<_>>(),
+    })
+}
+
+fn print_quorum(quorum: &Result<QuorumDescription, String>) {
+    let quorum = match quorum {
+        Ok(quorum) => quorum,
+        Err(error) => {
+            println!("Quorum:     unknown ({error})");
+            return;
+        }
+    };
+    println!(
+        "Quorum:     leader {}, epoch {}, high watermark {}",
+        quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
+    );
+    let rows: Vec<Vec<String>> = quorum
+        .voters
+        .iter()
+        .map(|voter| ("voter", voter))
+        .chain(
+            quorum
+                .observers
+                .iter()
+                .map(|observer| ("observer", observer)),
+        )
+        .map(|(role, replica)| {
+            let role = if replica.replica_id == quorum.leader_id {
+                "leader"
+            } else {
+                role
+            };
+            vec![
+                replica.replica_id.to_string(),
+                role.to_string(),
+                known(replica.log_end_offset),
+                replica
+                    .lag(quorum.high_watermark)
+                    .map_or_else(|| "unknown".to_string(), |lag| lag.to_string()),
+                quorum
+                    .voter_endpoints
+                    .get(&replica.replica_id)
+                    .map(|endpoints| endpoints.join(","))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        render_table(
+            &[
+                "NODE",
+                "QUORUM ROLE",
+                "LOG END OFFSET",
+                "LAG",
+                "CONTROLLER ENDPOINT"
+            ],
+            &rows
+        )
+    );
+}
+
+/// A value Kafka reports as -1 when unknown.
+fn known(value: i64) -> String {
+    if value < 0 {
+        "unknown".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 /// What ApiVersions can honestly tell about a broker. The Kafka protocol carries the client's

@@ -12,6 +12,7 @@ mod cluster;
 mod consume;
 mod group;
 mod interrupt;
+mod local;
 mod output;
 mod produce;
 mod topic;
