@@ -12,6 +12,8 @@ pub mod config;
 mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;
+mod inter_broker;
+mod marker_channel;
 mod metadata;
 pub mod metrics;
 pub mod net;

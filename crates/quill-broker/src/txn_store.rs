@@ -2,6 +2,7 @@
 //! same ordered, group-committed writer as `__consumer_offsets`), transaction markers written
 //! straight into the partition logs, and producer id blocks reserved through quill-meta.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -13,6 +14,7 @@ use quill_txn::{
 };
 
 use crate::clock;
+use crate::marker_channel::MarkerChannels;
 use crate::offsets_store::{LogOffsetsStore, OFFSETS_TOPIC};
 use crate::partitions::{PartitionError, PartitionManager};
 use crate::state::BrokerState;
@@ -70,16 +72,56 @@ impl TxnStore for LogTxnStore {
     }
 }
 
-/// Writes COMMIT/ABORT markers into partition logs. For a `__consumer_offsets` partition the
-/// group coordinator first publishes (commit) or drops (abort) the producer's pending offsets.
+/// Writes COMMIT/ABORT markers. A partition this broker leads gets its marker straight in its
+/// log (for a `__consumer_offsets` partition the group coordinator first publishes or drops the
+/// producer's pending offsets); a partition another broker leads gets it through WriteTxnMarkers
+/// to that leader ([`MarkerChannels`], batched per broker). Leaders are resolved from the served
+/// image on every call, so the coordinator's retry of a failed partition follows a new leader.
 pub struct LogTxnMarkers {
     partitions: Arc<PartitionManager>,
     groups: GroupCoordinator,
+    channels: Arc<MarkerChannels>,
+    state: OnceLock<Weak<BrokerState>>,
 }
 
 impl LogTxnMarkers {
     pub fn new(partitions: Arc<PartitionManager>, groups: GroupCoordinator) -> LogTxnMarkers {
-        LogTxnMarkers { partitions, groups }
+        LogTxnMarkers {
+            partitions,
+            groups,
+            channels: Arc::new(MarkerChannels::default()),
+            state: OnceLock::new(),
+        }
+    }
+
+    /// Holds the broker state weakly (it owns the coordinator that owns this), set once it
+    /// exists; until then markers for other brokers' partitions are retried.
+    pub fn attach(&self, state: &Arc<BrokerState>) {
+        let _ = self.state.set(Arc::downgrade(state));
+        self.channels.attach(state);
+    }
+}
+
+/// Where one partition's marker goes.
+enum MarkerRoute {
+    Local,
+    Remote(i32),
+    Unavailable(String),
+}
+
+fn route_marker(state: Option<&Arc<BrokerState>>, topic: &str, index: i32) -> MarkerRoute {
+    let Some(state) = state else {
+        return MarkerRoute::Unavailable("broker starting".into());
+    };
+    let image = state.image();
+    match image.topic(topic).and_then(|info| info.partition(index)) {
+        // Not in the image: deleted (the local path finds no log and drops the marker).
+        None => MarkerRoute::Local,
+        Some(info) if info.leader == state.config.node_id => MarkerRoute::Local,
+        Some(info) if info.leader == quill_meta::NO_LEADER => {
+            MarkerRoute::Unavailable(format!("{topic}-{index} has no leader"))
+        }
+        Some(info) => MarkerRoute::Remote(info.leader),
     }
 }
 
@@ -87,11 +129,42 @@ impl TxnMarkers for LogTxnMarkers {
     fn write_markers(&self, request: MarkerRequest) -> BoxFuture<'static, MarkerResults> {
         let partitions = self.partitions.clone();
         let groups = self.groups.clone();
+        let state = self.state.get().and_then(Weak::upgrade);
+        let channels = self.channels.clone();
         Box::pin(async move {
             let mut results = Vec::with_capacity(request.partitions.len());
+            let mut local = Vec::new();
+            let mut remote: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
             for (topic, index) in &request.partitions {
-                let result = write_marker(&partitions, &groups, &request, topic, *index).await;
-                results.push(((topic.clone(), *index), result));
+                match route_marker(state.as_ref(), topic, *index) {
+                    MarkerRoute::Local => local.push((topic.clone(), *index)),
+                    MarkerRoute::Remote(leader) => remote
+                        .entry(leader)
+                        .or_default()
+                        .push((topic.clone(), *index)),
+                    MarkerRoute::Unavailable(reason) => {
+                        results.push(((topic.clone(), *index), Err(MarkerError::Retriable(reason))))
+                    }
+                }
+            }
+            drop(state);
+            // Queued first, so the other brokers write while the local markers are written.
+            let queued: Vec<_> = remote
+                .into_iter()
+                .map(|(leader, leader_partitions)| {
+                    let for_leader = MarkerRequest {
+                        partitions: leader_partitions,
+                        ..request.clone()
+                    };
+                    channels.send(leader, for_leader)
+                })
+                .collect();
+            for (topic, index) in local {
+                let result = write_marker(&partitions, &groups, &request, &topic, index).await;
+                results.push(((topic, index), result));
+            }
+            for reply in queued {
+                results.extend(reply.await);
             }
             results
         })
@@ -146,10 +219,19 @@ fn marker_error(error: PartitionError) -> MarkerError {
         PartitionError::Gone => MarkerError::UnknownPartition,
         // A marker older than the partition's producer or coordinator epoch: a newer one
         // already ended that transaction here, retrying cannot succeed.
-        PartitionError::Log(LogError::InvalidProducerEpoch(reason))
-        | PartitionError::Log(LogError::CoordinatorFenced(reason)) => {
+        PartitionError::Log(LogError::InvalidProducerEpoch(reason)) => {
             tracing::warn!(%reason, "transaction marker refused as stale");
-            MarkerError::UnknownPartition
+            MarkerError::Stale {
+                coordinator_fenced: false,
+                reason,
+            }
+        }
+        PartitionError::Log(LogError::CoordinatorFenced(reason)) => {
+            tracing::warn!(%reason, "transaction marker refused as stale");
+            MarkerError::Stale {
+                coordinator_fenced: true,
+                reason,
+            }
         }
         other => MarkerError::Retriable(other.to_string()),
     }

@@ -423,9 +423,20 @@ pub async fn write_txn_markers(
                         .await;
                 let code = match result {
                     Ok(()) => 0,
-                    Err(MarkerError::UnknownPartition) => {
-                        ResponseError::UnknownTopicOrPartition.code()
-                    }
+                    Err(MarkerError::UnknownPartition) => super::unhosted_partition_error(
+                        &state.image(),
+                        state.config.node_id,
+                        &name,
+                        *index,
+                    ),
+                    Err(MarkerError::Stale {
+                        coordinator_fenced: false,
+                        ..
+                    }) => ResponseError::InvalidProducerEpoch.code(),
+                    Err(MarkerError::Stale {
+                        coordinator_fenced: true,
+                        ..
+                    }) => ResponseError::TransactionCoordinatorFenced.code(),
                     Err(MarkerError::Retriable(_)) => ResponseError::KafkaStorageError.code(),
                 };
                 partitions.push(
