@@ -6,6 +6,7 @@
 //! clients rely on for per-partition order) while the durability waits of pipelined requests
 //! overlap and share group-committed fsyncs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use quill_log::{AppendInfo, BatchHeader, Compression, LogError};
 use quill_txn::TxnError;
 
+use super::txn::VerifyFailure;
 use crate::clock;
 use crate::partitions::{Partition, PartitionError};
 use crate::state::BrokerState;
@@ -57,6 +59,11 @@ pub async fn append(
     let acks = request.acks;
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(request.topic_data.len());
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.to_string());
+    let verified = match &transactional_id {
+        Some(id) => verify_transactional_batches(state, id, &request).await,
+        None => HashMap::new(),
+    };
     for topic_data in request.topic_data {
         let topic = topic_data.name.0.to_string();
         let mut results = Vec::with_capacity(topic_data.partition_data.len());
@@ -75,8 +82,8 @@ pub async fn append(
                     Some(&refused.1),
                 ))
             } else if let Err(refused) = check_transaction(
-                state,
-                request.transactional_id.as_ref().map(|id| id.0.as_str()),
+                transactional_id.as_deref(),
+                &verified,
                 &topic,
                 &partition_data,
             ) {
@@ -192,14 +199,59 @@ fn check_records_section(
     Ok(())
 }
 
+/// What verification said about each transactional batch's partition, keyed by partition.
+type Verified = HashMap<(String, i32), Result<(), VerifyFailure>>;
+
+/// KIP-890 part 1: asks the transaction coordinator (here or on another broker) whether each
+/// partition with a transactional batch is in its producer's ongoing transaction — one question
+/// per producer id and epoch in the request (a well-behaved producer sends one).
+async fn verify_transactional_batches(
+    state: &BrokerState,
+    transactional_id: &str,
+    request: &ProduceRequest,
+) -> Verified {
+    let mut by_producer: HashMap<(i64, i16), Vec<(String, i32)>> = HashMap::new();
+    for topic_data in &request.topic_data {
+        for data in &topic_data.partition_data {
+            let Some(header) = data
+                .records
+                .as_ref()
+                .and_then(|records| BatchHeader::parse(records).ok())
+            else {
+                continue;
+            };
+            if header.is_transactional() {
+                by_producer
+                    .entry((header.producer_id, header.producer_epoch))
+                    .or_default()
+                    .push((topic_data.name.0.to_string(), data.index));
+            }
+        }
+    }
+    let mut verified = HashMap::new();
+    for ((producer_id, producer_epoch), partitions) in by_producer {
+        verified.extend(
+            super::txn::verify_transaction(
+                state,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                &partitions,
+            )
+            .await,
+        );
+    }
+    verified
+}
+
 /// Kafka's rules for the transactional part of a Produce request: a request with a
 /// transactional id carries only transactional batches and vice versa, and (KIP-890 part 1) a
 /// transactional batch goes only to a partition already added to the producer's ongoing
 /// transaction, with the current epoch — so a late or zombie write cannot slip into a later
 /// transaction. Idempotence checks (sequence, epoch vs. the partition) stay with the log.
 fn check_transaction(
-    state: &BrokerState,
     transactional_id: Option<&str>,
+    verified: &Verified,
     topic: &str,
     data: &PartitionProduceData,
 ) -> Result<(), (i16, String)> {
@@ -220,27 +272,55 @@ fn check_transaction(
             ResponseError::InvalidRecord.code(),
             "a request with a transactional id must carry only transactional records",
         ),
-        (Some(id), true) => {
-            let partitions = [(topic.to_string(), data.index)];
-            match state.txn.verify_partitions(
-                id,
-                header.producer_id,
-                header.producer_epoch,
-                &partitions,
-            ) {
-                Ok(()) => Ok(()),
-                Err(error) => {
-                    let code = match error {
-                        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
-                        TxnError::InvalidTxnState(_) | TxnError::InvalidProducerIdMapping => {
-                            error.kafka_error_code()
-                        }
-                        // The coordinator is loading or busy: retriable for every client.
-                        _ => ResponseError::NotEnoughReplicas.code(),
-                    };
-                    refuse(code, &error.to_string())
-                }
+        (Some(_), true) => match verified.get(&(topic.to_string(), data.index)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(failure)) => {
+                let (code, message) = produce_verification_error(failure);
+                refuse(code, &message)
             }
+            // Every transactional batch was verified above; should one have been missed it is
+            // refused (retriable), never let through unverified.
+            None => refuse(
+                ResponseError::NotEnoughReplicas.code(),
+                "the partition's transaction could not be verified",
+            ),
+        },
+    }
+}
+
+/// How a Produce answers a failed verification (Kafka's `AddPartitionsToTxnManager` mapping):
+/// a fenced producer INVALID_PRODUCER_EPOCH, a partition not in the transaction or an unknown
+/// producer as such, a coordinator that cannot answer now NOT_ENOUGH_REPLICAS (retriable for
+/// every client).
+fn produce_verification_error(failure: &VerifyFailure) -> (i16, String) {
+    match failure {
+        VerifyFailure::Local(error) => {
+            let code = match error {
+                TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
+                TxnError::InvalidTxnState(_) | TxnError::InvalidProducerIdMapping => {
+                    error.kafka_error_code()
+                }
+                _ => ResponseError::NotEnoughReplicas.code(),
+            };
+            (code, error.to_string())
+        }
+        VerifyFailure::Remote(code) => {
+            let passed_on = [
+                ResponseError::InvalidTxnState.code(),
+                ResponseError::InvalidProducerIdMapping.code(),
+                ResponseError::InvalidProducerEpoch.code(),
+            ];
+            let code = if *code == ResponseError::ProducerFenced.code() {
+                ResponseError::InvalidProducerEpoch.code()
+            } else if passed_on.contains(code) {
+                *code
+            } else {
+                ResponseError::NotEnoughReplicas.code()
+            };
+            (
+                code,
+                format!("the transaction coordinator answered error code {code}"),
+            )
         }
     }
 }

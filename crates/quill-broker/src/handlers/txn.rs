@@ -5,7 +5,9 @@
 //! here.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
@@ -60,6 +62,150 @@ async fn ready(state: &BrokerState) -> Result<(), TxnError> {
         TxnError::CoordinatorNotAvailable
     })
 }
+
+/// Why verification (KIP-890 part 1) refused a transactional write: the local coordinator's
+/// error, or the error code the coordinator on another broker answered.
+#[derive(Debug, Clone)]
+pub enum VerifyFailure {
+    Local(TxnError),
+    Remote(i16),
+}
+
+/// The broker coordinating `transactional_id`: the leader of its `__transaction_state`
+/// partition (`None` while that topic does not exist yet: the local coordinator answers).
+fn transaction_coordinator_node(state: &BrokerState, transactional_id: &str) -> Option<i32> {
+    let image = state.image();
+    let partition = state.txn.partition_for(transactional_id);
+    image
+        .topic(quill_txn::TRANSACTION_STATE_TOPIC)
+        .and_then(|topic| topic.partition(partition))
+        .map(|info| info.leader)
+}
+
+/// Checks that each partition is in the producer's ongoing transaction, with its current epoch
+/// (before a transactional Produce or TxnOffsetCommit). Asked of the local coordinator, or, when
+/// another broker coordinates the id, of that broker with one AddPartitionsToTxn `verify_only`
+/// request (as Kafka's `AddPartitionsToTxnManager`).
+pub async fn verify_transaction(
+    state: &BrokerState,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(String, i32)],
+) -> Vec<((String, i32), Result<(), VerifyFailure>)> {
+    let coordinator = transaction_coordinator_node(state, transactional_id);
+    let local = coordinator.is_none_or(|node| node == state.config.node_id);
+    if local {
+        return partitions
+            .iter()
+            .map(|tp| {
+                let verified = state
+                    .txn
+                    .verify_partitions(
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        std::slice::from_ref(tp),
+                    )
+                    .map_err(VerifyFailure::Local);
+                (tp.clone(), verified)
+            })
+            .collect();
+    }
+    let node = coordinator.unwrap_or(quill_meta::NO_LEADER);
+    let codes = if node == quill_meta::NO_LEADER {
+        Err(ResponseError::CoordinatorNotAvailable.code())
+    } else {
+        remote_verification(
+            state,
+            node,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        )
+        .await
+    };
+    partitions
+        .iter()
+        .map(|tp| {
+            let code = match &codes {
+                Err(code) => *code,
+                Ok(codes) => codes
+                    .get(tp)
+                    .copied()
+                    .unwrap_or(ResponseError::CoordinatorNotAvailable.code()),
+            };
+            let verified = if code == 0 {
+                Ok(())
+            } else {
+                Err(VerifyFailure::Remote(code))
+            };
+            (tp.clone(), verified)
+        })
+        .collect()
+}
+
+/// Each partition's error code from the coordinator on `node`, or one code for all of them when
+/// the request failed as a whole (unreachable: COORDINATOR_NOT_AVAILABLE, retriable).
+async fn remote_verification(
+    state: &BrokerState,
+    node: i32,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(String, i32)],
+) -> Result<std::collections::HashMap<(String, i32), i16>, i16> {
+    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+    for (topic, index) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(existing) => existing.partitions.push(*index),
+            None => topics.push(
+                AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(text(topic.clone())))
+                    .with_partitions(vec![*index]),
+            ),
+        }
+    }
+    let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(text(transactional_id)))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch)
+            .with_verify_only(true)
+            .with_topics(topics),
+    ]);
+    let image = state.image();
+    let response = state
+        .inter_broker
+        .call(&image, node, &request, VERIFY_VERSION)
+        .await
+        .map_err(|error| {
+            tracing::debug!(%error, node, "transaction verification failed");
+            ResponseError::CoordinatorNotAvailable.code()
+        })?;
+    if response.error_code != 0 {
+        return Err(response.error_code);
+    }
+    let mut codes = std::collections::HashMap::new();
+    for transaction in &response.results_by_transaction {
+        if transaction.transactional_id.0.as_str() != transactional_id {
+            continue;
+        }
+        for topic in &transaction.topic_results {
+            for partition in &topic.results_by_partition {
+                codes.insert(
+                    (topic.name.0.to_string(), partition.partition_index),
+                    partition.partition_error_code,
+                );
+            }
+        }
+    }
+    Ok(codes)
+}
+
+/// AddPartitionsToTxn v4 is the first with `verify_only` (the broker-to-broker form).
+const VERIFY_VERSION: i16 = 4;
 
 pub async fn init_producer_id(
     state: &BrokerState,
@@ -308,21 +454,38 @@ pub async fn txn_offset_commit(
     // KIP-890: the group's __consumer_offsets partition must be in the producer's transaction
     // (AddOffsetsToTxn came first), with the current epoch.
     let offsets_partition = state.groups.partition_for(&group_id);
-    let verified = match ready(state).await {
-        Err(error) => Err(error),
-        Ok(()) => state.txn.verify_partitions(
-            request.transactional_id.0.as_str(),
+    // The transaction coordinator may be another broker than this group coordinator.
+    let transactional_id = request.transactional_id.0.as_str();
+    let verified = if transaction_coordinator_node(state, transactional_id)
+        .is_none_or(|node| node == state.config.node_id)
+    {
+        ready(state).await.map_err(VerifyFailure::Local)
+    } else {
+        Ok(())
+    };
+    let verified = match verified {
+        Err(failure) => Err(failure),
+        Ok(()) => verify_transaction(
+            state,
+            transactional_id,
             request.producer_id.0,
             request.producer_epoch,
             &[(
                 quill_txn::CONSUMER_OFFSETS_TOPIC.to_string(),
                 offsets_partition,
             )],
-        ),
+        )
+        .await
+        .into_iter()
+        .map(|(_, verified)| verified)
+        .find(Result::is_err)
+        .unwrap_or(Ok(())),
     };
-    let txn_error_code = verified
-        .err()
-        .map(|error| error.kafka_error_code_for(api_version >= 3));
+    let fenced_known = api_version >= 3;
+    let txn_error_code = verified.err().map(|failure| match failure {
+        VerifyFailure::Local(error) => error.kafka_error_code_for(fenced_known),
+        VerifyFailure::Remote(code) => txn_offset_commit_code(code, fenced_known),
+    });
     let mut commits = Vec::new();
     let mut unknown = Vec::new();
     for topic in &request.topics {
@@ -394,8 +557,31 @@ pub async fn txn_offset_commit(
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
-/// WriteTxnMarkers (coordinator → partition leader). Quill's coordinator writes markers
-/// directly, so this serves tools and completeness; it also completes transactional offsets.
+/// A remote coordinator's verification error as TxnOffsetCommit answers it: PRODUCER_FENCED
+/// only for clients that know it (KIP-588), and a coordinator that cannot answer (moved,
+/// loading, unreachable) as COORDINATOR_NOT_AVAILABLE, which every client retries (Kafka's
+/// group coordinator maps its append failures the same way).
+fn txn_offset_commit_code(code: i16, fenced_known: bool) -> i16 {
+    let unavailable = [
+        ResponseError::NotCoordinator.code(),
+        ResponseError::CoordinatorLoadInProgress.code(),
+        ResponseError::NotEnoughReplicas.code(),
+        ResponseError::RequestTimedOut.code(),
+    ];
+    if code == ResponseError::ProducerFenced.code() && !fenced_known {
+        ResponseError::InvalidProducerEpoch.code()
+    } else if unavailable.contains(&code) {
+        ResponseError::CoordinatorNotAvailable.code()
+    } else {
+        code
+    }
+}
+
+/// WriteTxnMarkers (coordinator → partition leader): how a transaction coordinator on another
+/// broker ends the transaction in the partitions this broker leads. Each marker is durable
+/// before it is acknowledged; for a `__consumer_offsets` partition the group coordinator then
+/// publishes (commit) or drops (abort) the producer's pending offsets. A partition this broker
+/// does not lead answers NOT_LEADER_OR_FOLLOWER (the coordinator re-resolves and retries).
 pub async fn write_txn_markers(
     state: &BrokerState,
     request: WriteTxnMarkersRequest,

@@ -1,0 +1,325 @@
+//! Issue 13: transactions across the brokers of a cluster. A transaction's partitions, and its
+//! group's `__consumer_offsets` partition, are led by other brokers than its coordinator: the
+//! coordinator sends them their markers with WriteTxnMarkers (retried until acknowledged), and
+//! their leaders verify transactional writes with the coordinator (AddPartitionsToTxn
+//! `verify_only`). Driven by confluent-kafka (tests/compat/cluster/transactions.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/cluster.rs"]
+mod cluster;
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cluster::{create_topic, leaders, Cluster, CLUSTER_TIMEOUT};
+use common::{compat_python, run_bounded, wait_until, workspace_root, TestClient};
+use kafka_protocol::messages::{
+    DescribeTransactionsRequest, DescribeTransactionsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const TOPIC: &str = "txn-spread";
+/// Kafka's defaults, which the broker uses too.
+const TRANSACTION_STATE_PARTITIONS: i32 = 50;
+const OFFSETS_PARTITIONS: i32 = 50;
+
+/// Java's `String.hashCode` (UTF-16 code units), as Kafka hashes transactional ids and groups.
+fn java_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The `__transaction_state` partition of a transactional id: `abs(hashCode) % n`.
+fn transaction_partition(transactional_id: &str) -> usize {
+    let hash = java_hash(transactional_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    usize::try_from(positive % TRANSACTION_STATE_PARTITIONS).unwrap()
+}
+
+/// The `__consumer_offsets` partition of a group: `(hashCode & 0x7fffffff) % n`.
+fn offsets_partition(group: &str) -> usize {
+    usize::try_from((java_hash(group) & 0x7fff_ffff) % OFFSETS_PARTITIONS).unwrap()
+}
+
+/// Makes the broker create both coordinator topics (as a client's first FindCoordinator does)
+/// and waits until each answers for a key.
+fn create_coordinator_topics(cluster: &Cluster) {
+    for key_type in [0i8, 1] {
+        wait_until("a coordinator to be found", CLUSTER_TIMEOUT, || {
+            let mut client = TestClient::connect(&cluster.bootstrap(1));
+            let request = FindCoordinatorRequest::default()
+                .with_key_type(key_type)
+                .with_coordinator_keys(vec![StrBytes::from_static_str("probe")]);
+            let response: FindCoordinatorResponse = client.call(&request, 4);
+            response.coordinators[0].error_code == 0
+        });
+    }
+}
+
+/// A transactional id coordinated by `node` and a group coordinated by `group_node`.
+fn ids_coordinated_by(cluster: &Cluster, node: i32, group_node: i32) -> (String, String) {
+    let txn_leaders = leaders(&cluster.bootstrap(1), "__transaction_state");
+    let group_leaders = leaders(&cluster.bootstrap(1), "__consumer_offsets");
+    let transactional_id = (0..)
+        .map(|n| format!("txn-{n}"))
+        .find(|id| txn_leaders[transaction_partition(id)] == node)
+        .unwrap();
+    let group = (0..)
+        .map(|n| format!("group-{n}"))
+        .find(|group| group_leaders[offsets_partition(group)] == group_node)
+        .unwrap();
+    (transactional_id, group)
+}
+
+fn transaction_state(cluster: &Cluster, coordinator: i32, transactional_id: &str) -> String {
+    let mut client = TestClient::connect(&cluster.bootstrap(coordinator));
+    let request =
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+            StrBytes::from_string(transactional_id.to_string()),
+        )]);
+    let response: DescribeTransactionsResponse = client.call(&request, 0);
+    let state = &response.transaction_states[0];
+    assert_eq!(state.error_code, 0, "{response:?}");
+    state.transaction_state.to_string()
+}
+
+fn script(args: &[&str]) -> Command {
+    let mut command = Command::new(compat_python());
+    command
+        .arg(workspace_root().join("tests/compat/cluster/transactions.py"))
+        .args(args);
+    command
+}
+
+/// A 3-node cluster with a 6-partition topic led by every broker, and the coordinator topics.
+fn cluster_with_topic() -> Cluster {
+    let cluster = Cluster::start(3, &[]);
+    let created = create_topic(&cluster.bootstrap(1), TOPIC, 6);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    for node_id in 1..=3 {
+        wait_until("every broker to see the topic", CLUSTER_TIMEOUT, || {
+            leaders(&cluster.bootstrap(node_id), TOPIC) == vec![1, 2, 3, 1, 2, 3]
+        });
+    }
+    create_coordinator_topics(&cluster);
+    cluster
+}
+
+#[test]
+fn transactions_spanning_three_brokers_commit_and_abort_exactly() {
+    let cluster = cluster_with_topic();
+    // Coordinator on 1, group offsets on 2, partitions on 1, 2 and 3.
+    let (transactional_id, group) = ids_coordinated_by(&cluster, 1, 2);
+    run_bounded(
+        "transactional rounds",
+        &mut script(&[
+            "run",
+            &cluster.bootstrap(3),
+            &transactional_id,
+            TOPIC,
+            &group,
+            "0",
+            "6",
+        ]),
+        None,
+    );
+    // Round 5 committed last; its markers (on all three brokers) complete the transaction.
+    wait_until("the last commit to complete", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster, 1, &transactional_id) == "CompleteCommit"
+    });
+    run_bounded(
+        "read_committed check",
+        &mut script(&[
+            "verify",
+            &cluster.bootstrap(2),
+            TOPIC,
+            &group,
+            "0,2,3,5",
+            "6",
+        ]),
+        None,
+    );
+}
+
+#[test]
+fn markers_for_a_killed_broker_are_retried_until_it_returns() {
+    let mut cluster = cluster_with_topic();
+    // Coordinator on 1, group offsets on 2; broker 3 coordinates nothing of this transaction
+    // but leads two of its partitions.
+    let (transactional_id, group) = ids_coordinated_by(&cluster, 1, 2);
+    let bootstrap = cluster.bootstrap(1);
+    run_bounded(
+        "transactional rounds before the kill",
+        &mut script(&[
+            "run",
+            &bootstrap,
+            &transactional_id,
+            TOPIC,
+            &group,
+            "0",
+            "3",
+        ]),
+        None,
+    );
+
+    let mut holder = script(&["hold", &bootstrap, &transactional_id, TOPIC, &group, "3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = holder.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |what: &str| {
+        lines
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("the transactional producer never said {what}"))
+    };
+    assert_eq!(next_line("ready"), "ready");
+    // The transaction is open on all three brokers: kill -9 the one that coordinates nothing.
+    cluster.node_mut(3).stop_with("KILL");
+    writeln!(holder.stdin.take().unwrap(), "commit").unwrap();
+    assert_eq!(next_line("committed"), "committed");
+    assert!(holder.wait().unwrap().success());
+    // The decision is final, but broker 3 cannot acknowledge its markers while it is down.
+    assert_eq!(
+        transaction_state(&cluster, 1, &transactional_id),
+        "PrepareCommit"
+    );
+
+    cluster.node_mut(3).restart();
+    wait_until(
+        "the retried markers to complete the commit",
+        CLUSTER_TIMEOUT,
+        || transaction_state(&cluster, 1, &transactional_id) == "CompleteCommit",
+    );
+    run_bounded(
+        "read_committed check after the restart",
+        &mut script(&["verify", &cluster.bootstrap(3), TOPIC, &group, "0,2,3", "4"]),
+        None,
+    );
+    // Transactions go on as before (round 4 aborts, round 5 commits).
+    run_bounded(
+        "transactional rounds after the restart",
+        &mut script(&[
+            "run",
+            &bootstrap,
+            &transactional_id,
+            TOPIC,
+            &group,
+            "4",
+            "2",
+        ]),
+        None,
+    );
+    wait_until("the last commit to complete", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster, 1, &transactional_id) == "CompleteCommit"
+    });
+    run_bounded(
+        "read_committed check at the end",
+        &mut script(&["verify", &bootstrap, TOPIC, &group, "0,2,3,5", "6"]),
+        None,
+    );
+}
+
+#[test]
+fn the_coordinator_checks_partitions_against_the_cluster_and_leaders_mark_only_their_own() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
+        InitProducerIdRequest, InitProducerIdResponse, ProducerId, WriteTxnMarkersRequest,
+        WriteTxnMarkersResponse,
+    };
+
+    let cluster = cluster_with_topic();
+    let (transactional_id, _) = ids_coordinated_by(&cluster, 1, 2);
+    let id = TransactionalId(StrBytes::from_string(transactional_id.clone()));
+    let mut coordinator = cluster.node(1).connect();
+    let init: InitProducerIdResponse = coordinator.call(
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(id.clone()))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        3,
+    );
+    assert_eq!(init.error_code, 0, "{init:?}");
+    let add = |coordinator: &mut TestClient, partitions: Vec<i32>| {
+        let response: AddPartitionsToTxnResponse = coordinator.call(
+            &AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(id.clone())
+                .with_v3_and_below_producer_id(init.producer_id)
+                .with_v3_and_below_producer_epoch(init.producer_epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(common::topic_name(TOPIC))
+                    .with_partitions(partitions)]),
+            3,
+        );
+        response.results_by_topic_v3_and_below[0]
+            .results_by_partition
+            .iter()
+            .map(|result| (result.partition_index, result.partition_error_code))
+            .collect::<Vec<_>>()
+    };
+    // Partitions 1 and 2 are led by brokers 2 and 3 (no log here): known to the cluster. 7 does
+    // not exist anywhere: UNKNOWN_TOPIC_OR_PARTITION, the others OPERATION_NOT_ATTEMPTED.
+    assert_eq!(
+        add(&mut coordinator, vec![1, 2, 7]),
+        vec![(1, 55), (2, 55), (7, 3)]
+    );
+    assert_eq!(add(&mut coordinator, vec![1, 2]), vec![(1, 0), (2, 0)]);
+
+    // A leader writes markers only for the partitions it leads.
+    let mut broker_2 = cluster.node(2).connect();
+    let marked: WriteTxnMarkersResponse = broker_2.call(
+        &WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(init.producer_id.0 + 1000))
+            .with_producer_epoch(0)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(common::topic_name(TOPIC))
+                .with_partition_indexes(vec![0, 1])])]),
+        1,
+    );
+    let codes: Vec<(i32, i16)> = marked.markers[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(0, 6), (1, 0)],
+        "NOT_LEADER_OR_FOLLOWER, then written"
+    );
+
+    // Aborting sends markers to brokers 2 and 3 and completes.
+    let ended: EndTxnResponse = coordinator.call(
+        &EndTxnRequest::default()
+            .with_transactional_id(id.clone())
+            .with_producer_id(init.producer_id)
+            .with_producer_epoch(init.producer_epoch)
+            .with_committed(false),
+        3,
+    );
+    assert_eq!(ended.error_code, 0, "{ended:?}");
+    wait_until("the abort to complete", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster, 1, &transactional_id) == "CompleteAbort"
+    });
+}
