@@ -15,9 +15,11 @@ use kafka_protocol::messages::{
     ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use quill_meta::MetadataImage;
 use quill_txn::{MarkerError, MarkerRequest, MarkerResults, TxnResult};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::inter_broker::InterBrokerClient;
 use crate::state::BrokerState;
 
 /// At most this many transactions' markers in one WriteTxnMarkers request; more wait for the
@@ -35,10 +37,15 @@ struct QueuedMarker {
 /// completion task waits for the reply before asking again), so its length is bounded by the
 /// transactions this coordinator has in PrepareCommit/PrepareAbort; it is keyed by the image's
 /// node ids only.
+///
+/// The channels have connections of their own (as Kafka's marker channel has its own network
+/// client): the receiving broker handles one request per connection at a time, so a
+/// transactional Produce's verification must not queue behind a marker write's fsync.
 #[derive(Default)]
 pub struct MarkerChannels {
     state: OnceLock<Weak<BrokerState>>,
     queues: Mutex<HashMap<i32, mpsc::UnboundedSender<QueuedMarker>>>,
+    connections: Arc<InterBrokerClient>,
 }
 
 impl MarkerChannels {
@@ -61,7 +68,8 @@ impl MarkerChannels {
             let sender = queues.entry(leader).or_insert_with(|| {
                 let (sender, receiver) = mpsc::unbounded_channel();
                 let state = self.state.get().cloned().unwrap_or_default();
-                tokio::spawn(run_channel(state, leader, receiver));
+                let connections = self.connections.clone();
+                tokio::spawn(run_channel(state, connections, leader, receiver));
                 sender
             });
             sender.send(queued).is_err()
@@ -80,6 +88,7 @@ impl MarkerChannels {
 
 async fn run_channel(
     state: Weak<BrokerState>,
+    connections: Arc<InterBrokerClient>,
     leader: i32,
     mut receiver: mpsc::UnboundedReceiver<QueuedMarker>,
 ) {
@@ -98,21 +107,26 @@ async fn run_channel(
             }
             return;
         };
-        send_batch(&state, leader, batch).await;
+        let image = state.image();
+        drop(state);
+        send_batch(&connections, &image, leader, batch).await;
     }
 }
 
-async fn send_batch(state: &BrokerState, leader: i32, batch: Vec<QueuedMarker>) {
+async fn send_batch(
+    connections: &InterBrokerClient,
+    image: &MetadataImage,
+    leader: i32,
+    batch: Vec<QueuedMarker>,
+) {
     let request = WriteTxnMarkersRequest::default().with_markers(
         batch
             .iter()
             .map(|queued| writable_marker(&queued.request))
             .collect(),
     );
-    let image = state.image();
-    let response = state
-        .inter_broker
-        .call(&image, leader, &request, WRITE_TXN_MARKERS_VERSION)
+    let response = connections
+        .call(image, leader, &request, WRITE_TXN_MARKERS_VERSION)
         .await;
     for (position, queued) in batch.into_iter().enumerate() {
         let results = match &response {

@@ -37,7 +37,7 @@ pub struct BrokerState {
     pub txn: TransactionCoordinator,
     /// Hot-path counters read by the metrics endpoint.
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
-    /// Connections to the other brokers (transaction markers and verification).
+    /// Connections to the other brokers for transaction verification (markers have their own).
     pub inter_broker: crate::inter_broker::InterBrokerClient,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
