@@ -148,9 +148,22 @@ fn transactions_spanning_three_brokers_commit_and_abort_exactly() {
 
 #[test]
 fn markers_for_a_killed_broker_are_retried_until_it_returns() {
+    // Broker 3 coordinates nothing of this transaction but leads two of its partitions.
+    commit_while_a_broker_is_down(3);
+}
+
+#[test]
+fn a_killed_group_coordinator_publishes_the_offsets_once_it_returns() {
+    // Broker 2 leads the group's __consumer_offsets partition (the transaction's offsets are
+    // pending there, restored from its log on restart) and two of the data partitions.
+    commit_while_a_broker_is_down(2);
+}
+
+/// Transaction coordinator on broker 1, the group's offsets on broker 2; `victim` (2 or 3) is
+/// killed with the transaction open on all three brokers, the transaction committed, and the
+/// victim restarted.
+fn commit_while_a_broker_is_down(victim: i32) {
     let mut cluster = cluster_with_topic();
-    // Coordinator on 1, group offsets on 2; broker 3 coordinates nothing of this transaction
-    // but leads two of its partitions.
     let (transactional_id, group) = ids_coordinated_by(&cluster, 1, 2);
     let bootstrap = cluster.bootstrap(1);
     run_bounded(
@@ -189,18 +202,18 @@ fn markers_for_a_killed_broker_are_retried_until_it_returns() {
             .unwrap_or_else(|_| panic!("the transactional producer never said {what}"))
     };
     assert_eq!(next_line("ready"), "ready");
-    // The transaction is open on all three brokers: kill -9 the one that coordinates nothing.
-    cluster.node_mut(3).stop_with("KILL");
+    // The transaction is open on all three brokers.
+    cluster.node_mut(victim).stop_with("KILL");
     writeln!(holder.stdin.take().unwrap(), "commit").unwrap();
     assert_eq!(next_line("committed"), "committed");
     assert!(holder.wait().unwrap().success());
-    // The decision is final, but broker 3 cannot acknowledge its markers while it is down.
+    // The decision is final, but the victim cannot acknowledge its markers while it is down.
     assert_eq!(
         transaction_state(&cluster, 1, &transactional_id),
         "PrepareCommit"
     );
 
-    cluster.node_mut(3).restart();
+    cluster.node_mut(victim).restart();
     wait_until(
         "the retried markers to complete the commit",
         CLUSTER_TIMEOUT,
@@ -208,7 +221,14 @@ fn markers_for_a_killed_broker_are_retried_until_it_returns() {
     );
     run_bounded(
         "read_committed check after the restart",
-        &mut script(&["verify", &cluster.bootstrap(3), TOPIC, &group, "0,2,3", "4"]),
+        &mut script(&[
+            "verify",
+            &cluster.bootstrap(victim),
+            TOPIC,
+            &group,
+            "0,2,3",
+            "4",
+        ]),
         None,
     );
     // Transactions go on as before (round 4 aborts, round 5 commits).
