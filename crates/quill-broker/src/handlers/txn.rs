@@ -586,9 +586,10 @@ pub async fn write_txn_markers(
     state: &BrokerState,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
-    let mut markers = Vec::with_capacity(request.markers.len());
-    for marker in request.markers {
-        let call = MarkerRequest {
+    let calls: Vec<MarkerRequest> = request
+        .markers
+        .iter()
+        .map(|marker| MarkerRequest {
             producer_id: marker.producer_id.0,
             producer_epoch: marker.producer_epoch,
             coordinator_epoch: marker.coordinator_epoch,
@@ -598,23 +599,41 @@ pub async fn write_txn_markers(
                 TxnResult::Abort
             },
             partitions: Vec::new(),
-        };
+        })
+        .collect();
+    let writes = request
+        .markers
+        .iter()
+        .zip(&calls)
+        .flat_map(|(marker, call)| {
+            marker.topics.iter().flat_map(move |topic| {
+                topic
+                    .partition_indexes
+                    .iter()
+                    .map(move |index| (call, (topic.name.0.to_string(), *index)))
+            })
+        })
+        .collect();
+    // Same order as the request: the i-th result is the i-th (marker, topic, partition).
+    let mut results = txn_store::write_markers_locally(&state.partitions, &state.groups, writes)
+        .await
+        .into_iter();
+    let image = state.image();
+    let mut markers = Vec::with_capacity(request.markers.len());
+    for marker in request.markers {
         let mut topics = Vec::with_capacity(marker.topics.len());
-        for topic in &marker.topics {
+        for topic in marker.topics {
             let name = topic.name.0.to_string();
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
-            for index in &topic.partition_indexes {
-                let result =
-                    txn_store::write_marker(&state.partitions, &state.groups, &call, &name, *index)
-                        .await;
+            for index in topic.partition_indexes {
+                let result = results
+                    .next()
+                    .map_or(Err(MarkerError::Retriable("no result".into())), |(_, r)| r);
                 let code = match result {
                     Ok(()) => 0,
-                    Err(MarkerError::UnknownPartition) => super::unhosted_partition_error(
-                        &state.image(),
-                        state.config.node_id,
-                        &name,
-                        *index,
-                    ),
+                    Err(MarkerError::UnknownPartition) => {
+                        super::unhosted_partition_error(&image, state.config.node_id, &name, index)
+                    }
                     Err(MarkerError::Stale {
                         coordinator_fenced: false,
                         ..
@@ -627,13 +646,13 @@ pub async fn write_txn_markers(
                 };
                 partitions.push(
                     WritableTxnMarkerPartitionResult::default()
-                        .with_partition_index(*index)
+                        .with_partition_index(index)
                         .with_error_code(code),
                 );
             }
             topics.push(
                 WritableTxnMarkerTopicResult::default()
-                    .with_name(topic.name.clone())
+                    .with_name(topic.name)
                     .with_partitions(partitions),
             );
         }
