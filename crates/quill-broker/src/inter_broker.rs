@@ -4,6 +4,7 @@
 //! protocol, nothing of this broker's internals).
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,12 @@ pub enum InterBrokerError {
     UnknownBroker(i32),
     #[error("request to broker {node_id} failed: {source}")]
     Request { node_id: i32, source: ClientError },
+    #[error("broker {node_id} speaks API {api_key} only up to version {version}, too old")]
+    Unsupported {
+        node_id: i32,
+        api_key: i16,
+        version: i16,
+    },
 }
 
 /// One connection per destination broker, opened on first use and replaced when it closes or
@@ -34,18 +41,30 @@ pub struct InterBrokerClient {
 }
 
 impl InterBrokerClient {
-    /// Sends `request` to broker `node_id` at the highest version both sides speak (at most
-    /// `max_version`) and waits for the response.
+    /// Sends `request` to broker `node_id` at the highest version both sides speak within
+    /// `versions` and waits for the response. A broker whose versions end below the range is
+    /// an error, never asked at a version with other semantics (AddPartitionsToTxn below v4
+    /// would add partitions instead of verifying them).
     pub async fn call<R: Request>(
         &self,
         image: &MetadataImage,
         node_id: i32,
         request: &R,
-        max_version: i16,
+        versions: RangeInclusive<i16>,
     ) -> Result<R::Response, InterBrokerError> {
         let connection = self.connection(image, node_id).await?;
-        match connection.call(request, max_version, Duration::ZERO).await {
-            Ok((_, response)) => Ok(response),
+        let version = connection
+            .version_for::<R>(*versions.end())
+            .map_err(|source| InterBrokerError::Request { node_id, source })?;
+        if version < *versions.start() {
+            return Err(InterBrokerError::Unsupported {
+                node_id,
+                api_key: R::KEY,
+                version,
+            });
+        }
+        match connection.call_at(request, version, Duration::ZERO).await {
+            Ok(response) => Ok(response),
             Err(source) => {
                 // A timed-out or broken connection is not reused: the next call reconnects.
                 self.forget(node_id, &connection);

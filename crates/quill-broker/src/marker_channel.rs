@@ -25,8 +25,8 @@ use crate::state::BrokerState;
 /// At most this many transactions' markers in one WriteTxnMarkers request; more wait for the
 /// next one.
 const MAX_MARKERS_PER_REQUEST: usize = 1000;
-/// WriteTxnMarkers v1 (flexible) is the only version Quill serves, and Kafka's current one.
-const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+/// WriteTxnMarkers v0 and v1 (flexible) mean the same; Quill serves v1, Kafka both.
+const WRITE_TXN_MARKERS_VERSIONS: std::ops::RangeInclusive<i16> = 0..=1;
 
 struct QueuedMarker {
     request: MarkerRequest,
@@ -126,7 +126,7 @@ async fn send_batch(
             .collect(),
     );
     let response = connections
-        .call(image, leader, &request, WRITE_TXN_MARKERS_VERSION)
+        .call(image, leader, &request, WRITE_TXN_MARKERS_VERSIONS)
         .await;
     for (position, queued) in batch.into_iter().enumerate() {
         let results = match &response {

@@ -178,7 +178,7 @@ async fn remote_verification(
     let image = state.image();
     let response = state
         .inter_broker
-        .call(&image, node, &request, VERIFY_VERSION)
+        .call(&image, node, &request, VERIFY_VERSIONS)
         .await
         .map_err(|error| {
             tracing::debug!(%error, node, "transaction verification failed");
@@ -204,8 +204,9 @@ async fn remote_verification(
     Ok(codes)
 }
 
-/// AddPartitionsToTxn v4 is the first with `verify_only` (the broker-to-broker form).
-const VERIFY_VERSION: i16 = 4;
+/// AddPartitionsToTxn v4 is the first with `verify_only` (the broker-to-broker form); v5 is the
+/// same request.
+const VERIFY_VERSIONS: std::ops::RangeInclusive<i16> = 4..=5;
 
 pub async fn init_producer_id(
     state: &BrokerState,
