@@ -343,3 +343,46 @@ fn the_coordinator_checks_partitions_against_the_cluster_and_leaders_mark_only_t
         transaction_state(&cluster, 1, &transactional_id) == "CompleteAbort"
     });
 }
+
+/// The single-broker transaction scenarios (tests/compat/txn, run by transactions.rs) pass
+/// unchanged against a cluster, where their topics, coordinators and groups spread over three
+/// brokers: confluent-kafka's consume-transform-produce loop with a fenced zombie, and
+/// kafkajs's sendOffsets / consume-transform-produce.
+#[test]
+fn the_single_broker_transaction_scenarios_pass_on_a_cluster() {
+    let cluster = Cluster::start(
+        3,
+        &[
+            "--set",
+            "group.initial.rebalance.delay.ms=0",
+            "--set",
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
+        ],
+    );
+    let scenarios: [(&str, &str); 3] = [
+        ("python", "confluent_txn.py"),
+        ("node", "kafkajs_eos.js"),
+        ("node", "kafkajs_consume_transform_produce.js"),
+    ];
+    for (index, (runtime, name)) in scenarios.into_iter().enumerate() {
+        let mut command = if runtime == "python" {
+            Command::new(compat_python())
+        } else {
+            let mut node = Command::new("node");
+            node.env("KAFKAJS_NO_PARTITIONER_WARNING", "1");
+            node
+        };
+        let bootstrap = cluster.bootstrap(i32::try_from(index % 3).unwrap() + 1);
+        command
+            .arg(workspace_root().join("tests/compat/txn").join(name))
+            .arg(&bootstrap)
+            .arg(format!("cluster-{index}"))
+            .env("QUILL_SCENARIO_TIMEOUT_MS", "200000");
+        let output = run_bounded(name, &mut command, None);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.lines().any(|line| line.trim() == "OK"),
+            "{name}: {stdout}"
+        );
+    }
+}
