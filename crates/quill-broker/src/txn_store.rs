@@ -117,6 +117,14 @@ fn route_marker(state: Option<&Arc<BrokerState>>, topic: &str, index: i32) -> Ma
     match image.topic(topic).and_then(|info| info.partition(index)) {
         // Not in the image: deleted (the local path finds no log and drops the marker).
         None => MarkerRoute::Local,
+        // Led here but its log is not open (yet, or a failed open being retried): wait for
+        // it rather than drop the marker, which would leave the transaction open there.
+        Some(info)
+            if info.leader == state.config.node_id
+                && state.partitions.get(topic, index).is_none() =>
+        {
+            MarkerRoute::Unavailable(format!("{topic}-{index} is not open here yet"))
+        }
         Some(info) if info.leader == state.config.node_id => MarkerRoute::Local,
         Some(info) if info.leader == quill_meta::NO_LEADER => {
             MarkerRoute::Unavailable(format!("{topic}-{index} has no leader"))

@@ -59,6 +59,21 @@ fn create_coordinator_topics(cluster: &Cluster) {
             response.coordinators[0].error_code == 0
         });
     }
+    for node_id in 1..=3 {
+        wait_until(
+            "every broker to see the coordinator topics",
+            CLUSTER_TIMEOUT,
+            || {
+                cluster::metadata(
+                    &cluster.bootstrap(node_id),
+                    &["__transaction_state", "__consumer_offsets"],
+                )
+                .topics
+                .iter()
+                .all(|topic| topic.error_code == 0)
+            },
+        );
+    }
 }
 
 /// A transactional id coordinated by `node` and a group coordinated by `group_node`.
@@ -255,6 +270,76 @@ fn commit_while_a_broker_is_down(victim: i32) {
     );
 }
 
+/// A transactional v2 batch of one record from `producer_id`/`epoch` at `sequence`.
+fn transactional_batch(producer_id: i64, epoch: i16, sequence: i32, value: &str) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: true,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch: epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(bytes::Bytes::from(value.to_string())),
+        headers: Default::default(),
+    };
+    let mut buffer = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buffer,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buffer.freeze()
+}
+
+/// A transactional Produce of one batch per `(partition, batch)` to `TOPIC`; each partition's
+/// error code, by partition.
+fn produce_transactional(
+    client: &mut TestClient,
+    transactional_id: &str,
+    batches: Vec<(i32, bytes::Bytes)>,
+) -> Vec<(i32, i16)> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ProduceRequest;
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
+            transactional_id.to_string(),
+        ))))
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(common::topic_name(TOPIC))
+            .with_partition_data(
+                batches
+                    .into_iter()
+                    .map(|(index, batch)| {
+                        PartitionProduceData::default()
+                            .with_index(index)
+                            .with_records(Some(batch))
+                    })
+                    .collect(),
+            )]);
+    let response = client.call(&request, 9);
+    let mut codes: Vec<(i32, i16)> = response.responses[0]
+        .partition_responses
+        .iter()
+        .map(|p| (p.index, p.error_code))
+        .collect();
+    codes.sort();
+    codes
+}
+
 #[test]
 fn the_coordinator_checks_partitions_against_the_cluster_and_leaders_mark_only_their_own() {
     use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -305,8 +390,60 @@ fn the_coordinator_checks_partitions_against_the_cluster_and_leaders_mark_only_t
     );
     assert_eq!(add(&mut coordinator, vec![1, 2]), vec![(1, 0), (2, 0)]);
 
-    // A leader writes markers only for the partitions it leads.
+    // Transactional writes on brokers 2 and 3 are verified with the coordinator on broker 1.
+    let (producer_id, epoch) = (init.producer_id.0, init.producer_epoch);
     let mut broker_2 = cluster.node(2).connect();
+    let mut broker_3 = cluster.node(3).connect();
+    assert_eq!(
+        produce_transactional(
+            &mut broker_2,
+            &transactional_id,
+            vec![
+                (1, transactional_batch(producer_id, epoch, 0, "in")),
+                // Led by broker 1: answered by the append, without spoiling partition 1.
+                (0, transactional_batch(producer_id, epoch, 0, "misdirected")),
+            ]
+        ),
+        vec![(0, 6), (1, 0)]
+    );
+    assert_eq!(
+        produce_transactional(
+            &mut broker_3,
+            &transactional_id,
+            vec![(5, transactional_batch(producer_id, epoch, 0, "not added"))]
+        ),
+        vec![(5, 48)],
+        "INVALID_TXN_STATE: partition 5 is not in the transaction"
+    );
+    assert_eq!(
+        produce_transactional(
+            &mut broker_3,
+            &transactional_id,
+            vec![(
+                2,
+                transactional_batch(producer_id, epoch + 1, 0, "future epoch")
+            )]
+        ),
+        vec![(2, 47)],
+        "INVALID_PRODUCER_EPOCH (the coordinator's PRODUCER_FENCED)"
+    );
+    assert_eq!(
+        produce_transactional(
+            &mut broker_3,
+            &transactional_id,
+            vec![
+                (
+                    2,
+                    transactional_batch(producer_id, epoch, 0, "one producer")
+                ),
+                (5, transactional_batch(producer_id + 1, epoch, 0, "another")),
+            ]
+        ),
+        vec![(2, 49), (5, 49)],
+        "INVALID_PRODUCER_ID_MAPPING: one request, two producers"
+    );
+
+    // A leader writes markers only for the partitions it leads.
     let marked: WriteTxnMarkersResponse = broker_2.call(
         &WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
             .with_producer_id(ProducerId(init.producer_id.0 + 1000))

@@ -202,17 +202,26 @@ fn check_records_section(
 /// What verification said about each transactional batch's partition, keyed by partition.
 type Verified = HashMap<(String, i32), Result<(), VerifyFailure>>;
 
-/// KIP-890 part 1: asks the transaction coordinator (here or on another broker) whether each
-/// partition with a transactional batch is in its producer's ongoing transaction — one question
-/// per producer id and epoch in the request (a well-behaved producer sends one).
+/// KIP-890 part 1: asks the transaction coordinator (here or on another broker), once per
+/// request, whether each hosted partition with a transactional batch is in its producer's
+/// ongoing transaction. Batches of more than one producer id/epoch: INVALID_PRODUCER_ID_MAPPING.
 async fn verify_transactional_batches(
     state: &BrokerState,
     transactional_id: &str,
     request: &ProduceRequest,
 ) -> Verified {
     let mut by_producer: HashMap<(i64, i16), Vec<(String, i32)>> = HashMap::new();
+    let mut verified = HashMap::new();
     for topic_data in &request.topic_data {
         for data in &topic_data.partition_data {
+            let name = topic_data.name.0.to_string();
+            if state.partitions.get(&name, data.index).is_none() {
+                // Not hosted here: the append answers NOT_LEADER_OR_FOLLOWER or
+                // UNKNOWN_TOPIC_OR_PARTITION; asking the coordinator about it would only spoil
+                // the answer for the request's other partitions.
+                verified.insert((name, data.index), Ok(()));
+                continue;
+            }
             let Some(header) = data
                 .records
                 .as_ref()
@@ -224,11 +233,19 @@ async fn verify_transactional_batches(
                 by_producer
                     .entry((header.producer_id, header.producer_epoch))
                     .or_default()
-                    .push((topic_data.name.0.to_string(), data.index));
+                    .push((name, data.index));
             }
         }
     }
-    let mut verified = HashMap::new();
+    if by_producer.len() > 1 {
+        // Kafka's ReplicaManager refuses such a request outright (one producer per
+        // transactional id), so a request asks the coordinator at most once.
+        let refusal = VerifyFailure::Local(TxnError::InvalidProducerIdMapping);
+        for partition in by_producer.into_values().flatten() {
+            verified.insert(partition, Err(refusal.clone()));
+        }
+        return verified;
+    }
     for ((producer_id, producer_epoch), partitions) in by_producer {
         verified.extend(
             super::txn::verify_transaction(
