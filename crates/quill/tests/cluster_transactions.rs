@@ -479,6 +479,40 @@ fn the_coordinator_checks_partitions_against_the_cluster_and_leaders_mark_only_t
     wait_until("the abort to complete", CLUSTER_TIMEOUT, || {
         transaction_state(&cluster, 1, &transactional_id) == "CompleteAbort"
     });
+
+    // A leader verifies only a transaction's first write to a partition: later batches that
+    // continue the producer's open transaction there need no coordinator (Kafka's leader skips
+    // verification the same way). Shown by stopping the coordinator mid-transaction.
+    assert_eq!(add(&mut coordinator, vec![1, 4]), vec![(1, 0), (4, 0)]);
+    assert_eq!(
+        produce_transactional(
+            &mut broker_2,
+            &transactional_id,
+            vec![(1, transactional_batch(producer_id, epoch, 1, "first"))]
+        ),
+        vec![(1, 0)]
+    );
+    drop(coordinator);
+    let mut cluster = cluster;
+    cluster.node_mut(1).stop_with("KILL");
+    assert_eq!(
+        produce_transactional(
+            &mut broker_2,
+            &transactional_id,
+            vec![(1, transactional_batch(producer_id, epoch, 2, "continued"))]
+        ),
+        vec![(1, 0)],
+        "continues the open transaction without asking the coordinator"
+    );
+    assert_eq!(
+        produce_transactional(
+            &mut broker_2,
+            &transactional_id,
+            vec![(4, transactional_batch(producer_id, epoch, 0, "first here"))]
+        ),
+        vec![(4, 19)],
+        "a first write needs the (stopped) coordinator: NOT_ENOUGH_REPLICAS, retriable"
+    );
 }
 
 /// The single-broker transaction scenarios (tests/compat/txn, run by transactions.rs) pass

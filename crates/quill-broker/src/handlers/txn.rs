@@ -82,6 +82,12 @@ fn transaction_coordinator_node(state: &BrokerState, transactional_id: &str) -> 
         .map(|info| info.leader)
 }
 
+/// Whether another broker coordinates `transactional_id` (as far as this broker's image says).
+pub fn coordinated_elsewhere(state: &BrokerState, transactional_id: &str) -> bool {
+    transaction_coordinator_node(state, transactional_id)
+        .is_some_and(|node| node != state.config.node_id)
+}
+
 /// Checks that each partition is in the producer's ongoing transaction, with its current epoch
 /// (before a transactional Produce or TxnOffsetCommit). Asked of the local coordinator, or, when
 /// another broker coordinates the id, of that broker with one AddPartitionsToTxn `verify_only`
