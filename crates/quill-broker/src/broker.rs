@@ -103,12 +103,14 @@ impl Broker {
                 })??;
         let groups = start_group_coordinator(&config, &metadata, &partitions);
         let producer_ids = Arc::new(MetaProducerIds::default());
+        let markers = Arc::new(LogTxnMarkers::new(partitions.clone(), groups.clone()));
         let txn = start_transaction_coordinator(
             &config,
             &metadata,
             &partitions,
             &groups,
             producer_ids.clone(),
+            markers.clone(),
         );
         let state = Arc::new(BrokerState::new(
             config,
@@ -120,6 +122,7 @@ impl Broker {
             reconciled_image,
         ));
         producer_ids.attach(&state);
+        markers.attach(&state);
         if state.metadata.is_clustered() {
             tokio::spawn(register_in_background(state.clone()));
             tokio::spawn(crate::liveness::run(state.clone()));
@@ -300,6 +303,7 @@ fn start_transaction_coordinator(
     partitions: &Arc<PartitionManager>,
     groups: &GroupCoordinator,
     producer_ids: Arc<MetaProducerIds>,
+    markers: Arc<LogTxnMarkers>,
 ) -> TransactionCoordinator {
     let mut txn_config = config.txn.clone();
     let image = metadata.image();
@@ -311,7 +315,7 @@ fn start_transaction_coordinator(
     let coordinator = TransactionCoordinator::new(
         txn_config,
         Arc::new(LogTxnStore::new(partitions.clone())),
-        Arc::new(LogTxnMarkers::new(partitions.clone(), groups.clone())),
+        markers,
         producer_ids,
     );
     coordinator.spawn_timers();

@@ -48,7 +48,9 @@ pub async fn run(state: Arc<BrokerState>) {
             state.metadata.heartbeats().reset([]);
             Instant::now()
         });
-        state.metadata.heartbeats().record(state.config.node_id);
+        // This node's own heartbeat was recorded by `send_heartbeat` above, and only if the
+        // registration is this process's: restarted as the controller, its previous
+        // incarnation's registration must still expire before this one can register.
         check_sessions(&state, since, session, &mut fenced_seen).await;
     }
 }

@@ -193,6 +193,19 @@ impl Partition {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, PartitionError> {
+        self.append_as(batches, now_ms, leader_epoch, false).await
+    }
+
+    /// [`Partition::append`]; with `continuing_transaction_only` a transactional batch is
+    /// written only if it continues its producer's open transaction here
+    /// (`Log::append_validated_continuing_transaction`), else `LogError::TransactionNotOpen`.
+    pub async fn append_as(
+        self: &Arc<Self>,
+        batches: Bytes,
+        now_ms: i64,
+        leader_epoch: i32,
+        continuing_transaction_only: bool,
+    ) -> Result<AppendInfo, PartitionError> {
         // Decoding compressed batches is CPU-bound: only a few run at once, so hostile
         // batches cannot occupy the blocking pool (their memory is reserved below).
         let mut decoding =
@@ -220,13 +233,15 @@ impl Partition {
             )?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
-            let info = log.append_validated(
-                &validated,
-                AppendContext {
-                    now_ms,
-                    leader_epoch,
-                },
-            )?;
+            let context = AppendContext {
+                now_ms,
+                leader_epoch,
+            };
+            let info = if continuing_transaction_only {
+                log.append_validated_continuing_transaction(&validated, context)?
+            } else {
+                log.append_validated(&validated, context)?
+            };
             partition.publish_offsets(log);
             partition.advance_high_watermark_when_durable(log);
             Ok(info)

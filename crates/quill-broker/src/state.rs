@@ -37,6 +37,8 @@ pub struct BrokerState {
     pub txn: TransactionCoordinator,
     /// Hot-path counters read by the metrics endpoint.
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
+    /// Connections to the other brokers for transaction verification (markers have their own).
+    pub inter_broker: crate::inter_broker::InterBrokerClient,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
     /// The image handlers serve: the latest one the partition logs were reconciled with, so
@@ -77,6 +79,7 @@ impl BrokerState {
             groups,
             txn,
             metrics: Arc::default(),
+            inter_broker: crate::inter_broker::InterBrokerClient::default(),
             change_lock: Mutex::new(()),
             served_image: watch::channel(reconciled_image).0,
             caught_up: std::sync::atomic::AtomicBool::new(single_node),

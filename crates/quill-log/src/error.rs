@@ -42,6 +42,15 @@ pub enum LogError {
     InvalidProducerEpoch(String),
     #[error("invalid transaction state: {0}")]
     InvalidTxnState(String),
+    /// An append asked to only continue its producer's open transaction found none open here
+    /// (at the batch's epoch): the caller verifies with the coordinator and appends again.
+    #[error(
+        "no open transaction of producer {producer_id} (epoch {producer_epoch}) on this partition"
+    )]
+    TransactionNotOpen {
+        producer_id: i64,
+        producer_epoch: i16,
+    },
     /// A transaction marker from a coordinator older than one already seen.
     #[error("transaction coordinator fenced: {0}")]
     CoordinatorFenced(String),
@@ -83,7 +92,7 @@ impl LogError {
             LogError::InvalidRecord(_) => 87,
             LogError::OutOfOrderSequence(_) => 45,
             LogError::InvalidProducerEpoch(_) => 47,
-            LogError::InvalidTxnState(_) => 48,
+            LogError::InvalidTxnState(_) | LogError::TransactionNotOpen { .. } => 48,
             LogError::CoordinatorFenced(_) => 52,
         }
     }
@@ -121,6 +130,13 @@ mod tests {
             (LogError::OutOfOrderSequence(String::new()), 45),
             (LogError::InvalidProducerEpoch(String::new()), 47),
             (LogError::InvalidTxnState(String::new()), 48),
+            (
+                LogError::TransactionNotOpen {
+                    producer_id: 1,
+                    producer_epoch: 0,
+                },
+                48,
+            ),
             (LogError::CoordinatorFenced(String::new()), 52),
         ];
         for (error, code) in cases {

@@ -327,6 +327,34 @@ impl Log {
             .unwrap_or_default()
     }
 
+    /// [`Self::append_validated`] for a transactional batch whose producer was not verified
+    /// with its transaction coordinator: written only if it continues its producer's open
+    /// transaction here at the same epoch (checked under the same `&mut self` as the append, so
+    /// no marker can end the transaction in between), else `TransactionNotOpen` and nothing is
+    /// written. This is the guard that lets a leader skip KIP-890 verification, as Kafka's does.
+    pub fn append_validated_continuing_transaction(
+        &mut self,
+        validated: &ValidatedAppend<'_>,
+        context: AppendContext,
+    ) -> Result<AppendInfo, LogError> {
+        let [ValidBatch { header, .. }] = validated.batches() else {
+            return Err(LogError::InvalidRecord(
+                "a transactional append must carry exactly one batch".to_string(),
+            ));
+        };
+        if !header.is_transactional()
+            || !self
+                .producers
+                .continues_open_transaction(header.producer_id, header.producer_epoch)
+        {
+            return Err(LogError::TransactionNotOpen {
+                producer_id: header.producer_id,
+                producer_epoch: header.producer_epoch,
+            });
+        }
+        self.append_validated(validated, context)
+    }
+
     /// Appends batches that [`validate_append`] accepted, assigning offsets. On any error
     /// nothing was written.
     pub fn append_validated(

@@ -110,6 +110,14 @@ fn last_sequence_of(header: &BatchHeader) -> i32 {
 }
 
 impl ProducerState {
+    /// Whether `producer_id` has a transaction open on this partition at exactly
+    /// `producer_epoch` (a marker with a bumped epoch, or any marker, ends it).
+    pub fn continues_open_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.producers.get(&producer_id).is_some_and(|entry| {
+            entry.epoch == producer_epoch && entry.transaction_first_offset.is_some()
+        })
+    }
+
     /// Kafka's checks for a producer batch (`ProducerStateManager` / `ProducerAppendInfo`):
     /// fencing by epoch, duplicate detection, sequence continuity, transactional consistency.
     pub fn check_batch(&self, header: &BatchHeader) -> Result<BatchCheck, LogError> {

@@ -220,3 +220,41 @@ fn producer_state_is_rebuilt_without_snapshots_and_after_truncation() {
         "the transaction is open again"
     );
 }
+
+#[test]
+fn an_unverified_append_only_continues_an_open_transaction_of_the_same_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let continuing = |log: &mut Log, bytes: &[u8]| {
+        let validated = quill_log::validate_append(bytes, &config(), "t-0", 1_000).unwrap();
+        log.append_validated_continuing_transaction(&validated, context())
+    };
+    // No transaction open yet: refused, nothing written.
+    let refused = continuing(&mut log, &transactional(7, 0, 0, 1)).unwrap_err();
+    assert!(
+        matches!(refused, LogError::TransactionNotOpen { .. }),
+        "{refused}"
+    );
+    assert_eq!(log.log_end_offset(), 0);
+    // Once a (verified) batch opened it, later batches continue it.
+    log.append(&transactional(7, 0, 0, 1), context()).unwrap();
+    assert_eq!(
+        continuing(&mut log, &transactional(7, 0, 1, 1))
+            .unwrap()
+            .base_offset,
+        1
+    );
+    // Another epoch does not continue it (a bumped epoch goes through verification).
+    assert!(matches!(
+        continuing(&mut log, &transactional(7, 1, 0, 1)).unwrap_err(),
+        LogError::TransactionNotOpen { .. }
+    ));
+    // A marker ends it: the next transaction's first batch needs verification again.
+    log.append_control(7, 0, ControlMarker::Commit, 0, 2_000)
+        .unwrap();
+    assert!(matches!(
+        continuing(&mut log, &transactional(7, 0, 2, 1)).unwrap_err(),
+        LogError::TransactionNotOpen { .. }
+    ));
+    assert_eq!(log.log_end_offset(), 3);
+}

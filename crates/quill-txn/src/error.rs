@@ -93,7 +93,15 @@ pub enum MarkerError {
     /// The partition no longer exists: nothing to mark (Kafka drops such markers).
     #[error("partition no longer exists")]
     UnknownPartition,
-    /// Worth retrying (log busy, not durable yet, transient I/O).
+    /// Worth retrying (log busy, not durable yet, transient I/O, the leader unreachable).
     #[error("marker write failed: {0}")]
     Retriable(String),
+    /// The partition refused the marker as older than its producer epoch (INVALID_PRODUCER_EPOCH)
+    /// or coordinator epoch (TRANSACTION_COORDINATOR_FENCED): a newer marker already ended that
+    /// transaction there, so retrying cannot succeed and the partition needs no more.
+    #[error("marker refused as stale: {reason}")]
+    Stale {
+        coordinator_fenced: bool,
+        reason: String,
+    },
 }

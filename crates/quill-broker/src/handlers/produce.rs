@@ -6,6 +6,7 @@
 //! clients rely on for per-partition order) while the durability waits of pipelined requests
 //! overlap and share group-committed fsyncs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use quill_log::{AppendInfo, BatchHeader, Compression, LogError};
 use quill_txn::TxnError;
 
+use super::txn::VerifyFailure;
 use crate::clock;
 use crate::partitions::{Partition, PartitionError};
 use crate::state::BrokerState;
@@ -57,6 +59,13 @@ pub async fn append(
     let acks = request.acks;
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(request.topic_data.len());
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.to_string());
+    let verified = match &transactional_id {
+        Some(id) => verify_transactional_batches(state, id, &request).await,
+        None => HashMap::new(),
+    };
+    // Guarded appends that found no open transaction: verified together after the loop.
+    let mut unverified: Vec<Unverified> = Vec::new();
     for topic_data in request.topic_data {
         let topic = topic_data.name.0.to_string();
         let mut results = Vec::with_capacity(topic_data.partition_data.len());
@@ -74,19 +83,44 @@ pub async fn append(
                     refused.0,
                     Some(&refused.1),
                 ))
-            } else if let Err(refused) = check_transaction(
-                state,
-                request.transactional_id.as_ref().map(|id| id.0.as_str()),
-                &topic,
-                &partition_data,
-            ) {
-                Err(partition_error(
-                    partition_data.index,
-                    refused.0,
-                    Some(&refused.1),
-                ))
             } else {
-                append_partition(state, &topic, partition_data, acks).await
+                match check_transaction(
+                    transactional_id.as_deref(),
+                    &verified,
+                    &topic,
+                    &partition_data,
+                ) {
+                    Err(refused) => Err(partition_error(
+                        partition_data.index,
+                        refused.0,
+                        Some(&refused.1),
+                    )),
+                    Ok(TxnWrite::Verified) => {
+                        append_partition(state, &topic, partition_data, acks, false)
+                            .await
+                            .map_err(Refused::into_response)
+                    }
+                    Ok(TxnWrite::Guarded) => {
+                        let retry = partition_data.clone();
+                        match append_partition(state, &topic, partition_data, acks, true).await {
+                            Err(Refused::TransactionNotOpen) => {
+                                unverified.push(Unverified {
+                                    topic_position: topics.len(),
+                                    result_position: results.len(),
+                                    topic: topic.clone(),
+                                    data: retry,
+                                });
+                                // Replaced once verified (below).
+                                Err(partition_error(
+                                    index_of(&unverified),
+                                    ResponseError::NotEnoughReplicas.code(),
+                                    None,
+                                ))
+                            }
+                            other => other.map_err(Refused::into_response),
+                        }
+                    }
+                }
             };
             results.push(result);
         }
@@ -96,6 +130,9 @@ pub async fn append(
             topic,
             results,
         });
+    }
+    if let Some(id) = &transactional_id {
+        append_after_verification(state, id, acks, unverified, &mut topics).await;
     }
     AppendedProduce {
         acks,
@@ -192,26 +229,178 @@ fn check_records_section(
     Ok(())
 }
 
+/// What verification said about each transactional batch's partition, keyed by partition.
+type Verified = HashMap<(String, i32), Result<TxnWrite, VerifyFailure>>;
+
+/// How a partition's batch may be appended as far as its transaction is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnWrite {
+    /// Verified (or not transactional): append as usual.
+    Verified,
+    /// The coordinator is another broker: append only if the batch continues its producer's
+    /// open transaction here (the log checks under its lock); otherwise verify, then append.
+    /// Kafka's leader skips verification the same way, sparing a round trip per Produce.
+    Guarded,
+}
+
+/// A guarded append that found no open transaction, waiting for verification.
+struct Unverified {
+    topic_position: usize,
+    result_position: usize,
+    topic: String,
+    data: PartitionProduceData,
+}
+
+fn index_of(unverified: &[Unverified]) -> i32 {
+    unverified.last().map_or(0, |pending| pending.data.index)
+}
+
+/// Verifies the guarded appends that found no open transaction (one AddPartitionsToTxn
+/// `verify_only` for all of them: one producer per request) and appends those in the
+/// transaction, replacing their placeholder results.
+async fn append_after_verification(
+    state: &BrokerState,
+    transactional_id: &str,
+    acks: i16,
+    unverified: Vec<Unverified>,
+    topics: &mut [AppendedTopic],
+) {
+    let Some(header) = unverified.first().and_then(|pending| {
+        pending
+            .data
+            .records
+            .as_ref()
+            .and_then(|records| BatchHeader::parse(records).ok())
+    }) else {
+        return;
+    };
+    let partitions: Vec<(String, i32)> = unverified
+        .iter()
+        .map(|pending| (pending.topic.clone(), pending.data.index))
+        .collect();
+    let verified: HashMap<(String, i32), Result<(), VerifyFailure>> =
+        super::txn::verify_transaction(
+            state,
+            transactional_id,
+            header.producer_id,
+            header.producer_epoch,
+            &partitions,
+        )
+        .await
+        .into_iter()
+        .collect();
+    for pending in unverified {
+        let index = pending.data.index;
+        let result = match verified.get(&(pending.topic.clone(), index)) {
+            Some(Ok(())) => append_partition(state, &pending.topic, pending.data, acks, false)
+                .await
+                .map_err(Refused::into_response),
+            Some(Err(failure)) => {
+                let (code, message) = produce_verification_error(failure);
+                Err(partition_error(index, code, Some(&message)))
+            }
+            None => Err(partition_error(
+                index,
+                ResponseError::NotEnoughReplicas.code(),
+                Some("the partition's transaction could not be verified"),
+            )),
+        };
+        if let Some(slot) = topics
+            .get_mut(pending.topic_position)
+            .and_then(|topic| topic.results.get_mut(pending.result_position))
+        {
+            *slot = result;
+        }
+    }
+}
+
+/// KIP-890 part 1: asks the transaction coordinator (here or on another broker), once per
+/// request, whether each hosted partition with a transactional batch is in its producer's
+/// ongoing transaction. Batches of more than one producer id/epoch: INVALID_PRODUCER_ID_MAPPING.
+async fn verify_transactional_batches(
+    state: &BrokerState,
+    transactional_id: &str,
+    request: &ProduceRequest,
+) -> Verified {
+    let mut by_producer: HashMap<(i64, i16), Vec<(String, i32)>> = HashMap::new();
+    let mut verified = HashMap::new();
+    for topic_data in &request.topic_data {
+        for data in &topic_data.partition_data {
+            let name = topic_data.name.0.to_string();
+            if state.partitions.get(&name, data.index).is_none() {
+                // Not hosted here: the append answers NOT_LEADER_OR_FOLLOWER or
+                // UNKNOWN_TOPIC_OR_PARTITION; asking the coordinator about it would only spoil
+                // the answer for the request's other partitions.
+                verified.insert((name, data.index), Ok(TxnWrite::Verified));
+                continue;
+            }
+            let Some(header) = data
+                .records
+                .as_ref()
+                .and_then(|records| BatchHeader::parse(records).ok())
+            else {
+                continue;
+            };
+            if header.is_transactional() {
+                by_producer
+                    .entry((header.producer_id, header.producer_epoch))
+                    .or_default()
+                    .push((name, data.index));
+            }
+        }
+    }
+    if by_producer.len() > 1 {
+        // Kafka's ReplicaManager refuses such a request outright (one producer per
+        // transactional id), so a request asks the coordinator at most once.
+        let refusal = VerifyFailure::Local(TxnError::InvalidProducerIdMapping);
+        for partition in by_producer.into_values().flatten() {
+            verified.insert(partition, Err(refusal.clone()));
+        }
+        return verified;
+    }
+    if super::txn::coordinated_elsewhere(state, transactional_id) {
+        for partition in by_producer.into_values().flatten() {
+            verified.insert(partition, Ok(TxnWrite::Guarded));
+        }
+        return verified;
+    }
+    for ((producer_id, producer_epoch), partitions) in by_producer {
+        verified.extend(
+            super::txn::verify_transaction(
+                state,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                &partitions,
+            )
+            .await
+            .into_iter()
+            .map(|(partition, result)| (partition, result.map(|()| TxnWrite::Verified))),
+        );
+    }
+    verified
+}
+
 /// Kafka's rules for the transactional part of a Produce request: a request with a
 /// transactional id carries only transactional batches and vice versa, and (KIP-890 part 1) a
 /// transactional batch goes only to a partition already added to the producer's ongoing
 /// transaction, with the current epoch — so a late or zombie write cannot slip into a later
 /// transaction. Idempotence checks (sequence, epoch vs. the partition) stay with the log.
 fn check_transaction(
-    state: &BrokerState,
     transactional_id: Option<&str>,
+    verified: &Verified,
     topic: &str,
     data: &PartitionProduceData,
-) -> Result<(), (i16, String)> {
+) -> Result<TxnWrite, (i16, String)> {
     let Some(records) = data.records.as_ref() else {
-        return Ok(()); // answered by append_partition
+        return Ok(TxnWrite::Verified); // answered by append_partition
     };
     let Ok(header) = BatchHeader::parse(records) else {
-        return Ok(()); // the log's validation answers CORRUPT_MESSAGE
+        return Ok(TxnWrite::Verified); // the log's validation answers CORRUPT_MESSAGE
     };
     let refuse = |code: i16, message: &str| Err((code, message.to_string()));
     match (transactional_id, header.is_transactional()) {
-        (None, false) => Ok(()),
+        (None, false) => Ok(TxnWrite::Verified),
         (None, true) => refuse(
             ResponseError::InvalidRecord.code(),
             "transactional records need the request's transactional id",
@@ -220,27 +409,55 @@ fn check_transaction(
             ResponseError::InvalidRecord.code(),
             "a request with a transactional id must carry only transactional records",
         ),
-        (Some(id), true) => {
-            let partitions = [(topic.to_string(), data.index)];
-            match state.txn.verify_partitions(
-                id,
-                header.producer_id,
-                header.producer_epoch,
-                &partitions,
-            ) {
-                Ok(()) => Ok(()),
-                Err(error) => {
-                    let code = match error {
-                        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
-                        TxnError::InvalidTxnState(_) | TxnError::InvalidProducerIdMapping => {
-                            error.kafka_error_code()
-                        }
-                        // The coordinator is loading or busy: retriable for every client.
-                        _ => ResponseError::NotEnoughReplicas.code(),
-                    };
-                    refuse(code, &error.to_string())
-                }
+        (Some(_), true) => match verified.get(&(topic.to_string(), data.index)) {
+            Some(Ok(write)) => Ok(*write),
+            Some(Err(failure)) => {
+                let (code, message) = produce_verification_error(failure);
+                refuse(code, &message)
             }
+            // Every transactional batch was verified above; should one have been missed it is
+            // refused (retriable), never let through unverified.
+            None => refuse(
+                ResponseError::NotEnoughReplicas.code(),
+                "the partition's transaction could not be verified",
+            ),
+        },
+    }
+}
+
+/// How a Produce answers a failed verification (Kafka's `AddPartitionsToTxnManager` mapping):
+/// a fenced producer INVALID_PRODUCER_EPOCH, a partition not in the transaction or an unknown
+/// producer as such, a coordinator that cannot answer now NOT_ENOUGH_REPLICAS (retriable for
+/// every client).
+fn produce_verification_error(failure: &VerifyFailure) -> (i16, String) {
+    match failure {
+        VerifyFailure::Local(error) => {
+            let code = match error {
+                TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch.code(),
+                TxnError::InvalidTxnState(_) | TxnError::InvalidProducerIdMapping => {
+                    error.kafka_error_code()
+                }
+                _ => ResponseError::NotEnoughReplicas.code(),
+            };
+            (code, error.to_string())
+        }
+        VerifyFailure::Remote(code) => {
+            let passed_on = [
+                ResponseError::InvalidTxnState.code(),
+                ResponseError::InvalidProducerIdMapping.code(),
+                ResponseError::InvalidProducerEpoch.code(),
+            ];
+            let code = if *code == ResponseError::ProducerFenced.code() {
+                ResponseError::InvalidProducerEpoch.code()
+            } else if passed_on.contains(code) {
+                *code
+            } else {
+                ResponseError::NotEnoughReplicas.code()
+            };
+            (
+                code,
+                format!("the transaction coordinator answered error code {code}"),
+            )
         }
     }
 }
@@ -250,30 +467,60 @@ struct Appended {
     info: AppendInfo,
 }
 
+/// Why [`append_partition`] wrote nothing.
+enum Refused {
+    Response(PartitionProduceResponse),
+    /// A guarded append found no open transaction of its producer: verify, then append.
+    TransactionNotOpen,
+}
+
+impl Refused {
+    fn into_response(self) -> PartitionProduceResponse {
+        match self {
+            Refused::Response(response) => response,
+            // Only guarded appends get this, and they are verified instead of answered.
+            Refused::TransactionNotOpen => partition_error(
+                -1,
+                ResponseError::NotEnoughReplicas.code(),
+                Some("the partition's transaction could not be verified"),
+            ),
+        }
+    }
+}
+
+impl From<PartitionProduceResponse> for Refused {
+    fn from(response: PartitionProduceResponse) -> Refused {
+        Refused::Response(response)
+    }
+}
+
 async fn append_partition(
     state: &BrokerState,
     topic: &str,
     data: PartitionProduceData,
     acks: i16,
-) -> Result<Appended, PartitionProduceResponse> {
+    continuing_transaction_only: bool,
+) -> Result<Appended, Refused> {
     if topic == crate::offsets_store::OFFSETS_TOPIC || topic == quill_txn::TRANSACTION_STATE_TOPIC {
         // Only the coordinators write there (Kafka refuses clients the same way).
         return Err(partition_error(
             data.index,
             ResponseError::InvalidTopicException.code(),
             Some(&format!("cannot produce to the internal topic {topic}")),
-        ));
+        )
+        .into());
     }
     let partition = match super::led_partition(state, &state.image(), topic, data.index) {
         Ok(partition) => partition,
-        Err(code) => return Err(partition_error(data.index, code, None)),
+        Err(code) => return Err(partition_error(data.index, code, None).into()),
     };
     let Some(records) = data.records else {
         return Err(partition_error(
             data.index,
             ResponseError::InvalidRecord.code(),
             Some("no records"),
-        ));
+        )
+        .into());
     };
     let image = state.image();
     let info = image
@@ -291,10 +538,15 @@ async fn append_partition(
                 "The size of the current ISR {isr_size} is insufficient to satisfy the min.isr requirement of {min_insync_replicas} for partition {topic}-{}",
                 data.index
             )),
-        ));
+        ).into());
     }
     match partition
-        .append(records, clock::now_ms(), leader_epoch)
+        .append_as(
+            records,
+            clock::now_ms(),
+            leader_epoch,
+            continuing_transaction_only,
+        )
         .await
     {
         Ok(info) => {
@@ -305,7 +557,10 @@ async fn append_partition(
             }
             Ok(Appended { partition, info })
         }
-        Err(error) => Err(append_failed(topic, data.index, &error)),
+        Err(PartitionError::Log(LogError::TransactionNotOpen { .. })) => {
+            Err(Refused::TransactionNotOpen)
+        }
+        Err(error) => Err(append_failed(topic, data.index, &error).into()),
     }
 }
 

@@ -5,7 +5,9 @@
 //! here.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
@@ -60,6 +62,157 @@ async fn ready(state: &BrokerState) -> Result<(), TxnError> {
         TxnError::CoordinatorNotAvailable
     })
 }
+
+/// Why verification (KIP-890 part 1) refused a transactional write: the local coordinator's
+/// error, or the error code the coordinator on another broker answered.
+#[derive(Debug, Clone)]
+pub enum VerifyFailure {
+    Local(TxnError),
+    Remote(i16),
+}
+
+/// The broker coordinating `transactional_id`: the leader of its `__transaction_state`
+/// partition (`None` while that topic does not exist yet: the local coordinator answers).
+fn transaction_coordinator_node(state: &BrokerState, transactional_id: &str) -> Option<i32> {
+    let image = state.image();
+    let partition = state.txn.partition_for(transactional_id);
+    image
+        .topic(quill_txn::TRANSACTION_STATE_TOPIC)
+        .and_then(|topic| topic.partition(partition))
+        .map(|info| info.leader)
+}
+
+/// Whether another broker coordinates `transactional_id` (as far as this broker's image says).
+pub fn coordinated_elsewhere(state: &BrokerState, transactional_id: &str) -> bool {
+    transaction_coordinator_node(state, transactional_id)
+        .is_some_and(|node| node != state.config.node_id)
+}
+
+/// Checks that each partition is in the producer's ongoing transaction, with its current epoch
+/// (before a transactional Produce or TxnOffsetCommit). Asked of the local coordinator, or, when
+/// another broker coordinates the id, of that broker with one AddPartitionsToTxn `verify_only`
+/// request (as Kafka's `AddPartitionsToTxnManager`).
+pub async fn verify_transaction(
+    state: &BrokerState,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(String, i32)],
+) -> Vec<((String, i32), Result<(), VerifyFailure>)> {
+    let coordinator = transaction_coordinator_node(state, transactional_id);
+    let local = coordinator.is_none_or(|node| node == state.config.node_id);
+    if local {
+        return partitions
+            .iter()
+            .map(|tp| {
+                let verified = state
+                    .txn
+                    .verify_partitions(
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        std::slice::from_ref(tp),
+                    )
+                    .map_err(VerifyFailure::Local);
+                (tp.clone(), verified)
+            })
+            .collect();
+    }
+    let node = coordinator.unwrap_or(quill_meta::NO_LEADER);
+    let codes = if node == quill_meta::NO_LEADER {
+        Err(ResponseError::CoordinatorNotAvailable.code())
+    } else {
+        remote_verification(
+            state,
+            node,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        )
+        .await
+    };
+    partitions
+        .iter()
+        .map(|tp| {
+            let code = match &codes {
+                Err(code) => *code,
+                Ok(codes) => codes
+                    .get(tp)
+                    .copied()
+                    .unwrap_or(ResponseError::CoordinatorNotAvailable.code()),
+            };
+            let verified = if code == 0 {
+                Ok(())
+            } else {
+                Err(VerifyFailure::Remote(code))
+            };
+            (tp.clone(), verified)
+        })
+        .collect()
+}
+
+/// Each partition's error code from the coordinator on `node`, or one code for all of them when
+/// the request failed as a whole (unreachable: COORDINATOR_NOT_AVAILABLE, retriable).
+async fn remote_verification(
+    state: &BrokerState,
+    node: i32,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(String, i32)],
+) -> Result<std::collections::HashMap<(String, i32), i16>, i16> {
+    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+    for (topic, index) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(existing) => existing.partitions.push(*index),
+            None => topics.push(
+                AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(text(topic.clone())))
+                    .with_partitions(vec![*index]),
+            ),
+        }
+    }
+    let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(text(transactional_id)))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch)
+            .with_verify_only(true)
+            .with_topics(topics),
+    ]);
+    let image = state.image();
+    let response = state
+        .inter_broker
+        .call(&image, node, &request, VERIFY_VERSIONS)
+        .await
+        .map_err(|error| {
+            tracing::debug!(%error, node, "transaction verification failed");
+            ResponseError::CoordinatorNotAvailable.code()
+        })?;
+    if response.error_code != 0 {
+        return Err(response.error_code);
+    }
+    let mut codes = std::collections::HashMap::new();
+    for transaction in &response.results_by_transaction {
+        if transaction.transactional_id.0.as_str() != transactional_id {
+            continue;
+        }
+        for topic in &transaction.topic_results {
+            for partition in &topic.results_by_partition {
+                codes.insert(
+                    (topic.name.0.to_string(), partition.partition_index),
+                    partition.partition_error_code,
+                );
+            }
+        }
+    }
+    Ok(codes)
+}
+
+/// AddPartitionsToTxn v4 is the first with `verify_only` (the broker-to-broker form); v5 is the
+/// same request.
+const VERIFY_VERSIONS: std::ops::RangeInclusive<i16> = 4..=5;
 
 pub async fn init_producer_id(
     state: &BrokerState,
@@ -308,21 +461,38 @@ pub async fn txn_offset_commit(
     // KIP-890: the group's __consumer_offsets partition must be in the producer's transaction
     // (AddOffsetsToTxn came first), with the current epoch.
     let offsets_partition = state.groups.partition_for(&group_id);
-    let verified = match ready(state).await {
-        Err(error) => Err(error),
-        Ok(()) => state.txn.verify_partitions(
-            request.transactional_id.0.as_str(),
+    // The transaction coordinator may be another broker than this group coordinator.
+    let transactional_id = request.transactional_id.0.as_str();
+    let verified = if transaction_coordinator_node(state, transactional_id)
+        .is_none_or(|node| node == state.config.node_id)
+    {
+        ready(state).await.map_err(VerifyFailure::Local)
+    } else {
+        Ok(())
+    };
+    let verified = match verified {
+        Err(failure) => Err(failure),
+        Ok(()) => verify_transaction(
+            state,
+            transactional_id,
             request.producer_id.0,
             request.producer_epoch,
             &[(
                 quill_txn::CONSUMER_OFFSETS_TOPIC.to_string(),
                 offsets_partition,
             )],
-        ),
+        )
+        .await
+        .into_iter()
+        .map(|(_, verified)| verified)
+        .find(Result::is_err)
+        .unwrap_or(Ok(())),
     };
-    let txn_error_code = verified
-        .err()
-        .map(|error| error.kafka_error_code_for(api_version >= 3));
+    let fenced_known = api_version >= 3;
+    let txn_error_code = verified.err().map(|failure| match failure {
+        VerifyFailure::Local(error) => error.kafka_error_code_for(fenced_known),
+        VerifyFailure::Remote(code) => txn_offset_commit_code(code, fenced_known),
+    });
     let mut commits = Vec::new();
     let mut unknown = Vec::new();
     for topic in &request.topics {
@@ -394,15 +564,39 @@ pub async fn txn_offset_commit(
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
-/// WriteTxnMarkers (coordinator → partition leader). Quill's coordinator writes markers
-/// directly, so this serves tools and completeness; it also completes transactional offsets.
+/// A remote coordinator's verification error as TxnOffsetCommit answers it: PRODUCER_FENCED
+/// only for clients that know it (KIP-588), and a coordinator that cannot answer (moved,
+/// loading, unreachable) as COORDINATOR_NOT_AVAILABLE, which every client retries (Kafka's
+/// group coordinator maps its append failures the same way).
+fn txn_offset_commit_code(code: i16, fenced_known: bool) -> i16 {
+    let unavailable = [
+        ResponseError::NotCoordinator.code(),
+        ResponseError::CoordinatorLoadInProgress.code(),
+        ResponseError::NotEnoughReplicas.code(),
+        ResponseError::RequestTimedOut.code(),
+    ];
+    if code == ResponseError::ProducerFenced.code() && !fenced_known {
+        ResponseError::InvalidProducerEpoch.code()
+    } else if unavailable.contains(&code) {
+        ResponseError::CoordinatorNotAvailable.code()
+    } else {
+        code
+    }
+}
+
+/// WriteTxnMarkers (coordinator → partition leader): how a transaction coordinator on another
+/// broker ends the transaction in the partitions this broker leads. Each marker is durable
+/// before it is acknowledged; for a `__consumer_offsets` partition the group coordinator then
+/// publishes (commit) or drops (abort) the producer's pending offsets. A partition this broker
+/// does not lead answers NOT_LEADER_OR_FOLLOWER (the coordinator re-resolves and retries).
 pub async fn write_txn_markers(
     state: &BrokerState,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
-    let mut markers = Vec::with_capacity(request.markers.len());
-    for marker in request.markers {
-        let call = MarkerRequest {
+    let calls: Vec<MarkerRequest> = request
+        .markers
+        .iter()
+        .map(|marker| MarkerRequest {
             producer_id: marker.producer_id.0,
             producer_epoch: marker.producer_epoch,
             coordinator_epoch: marker.coordinator_epoch,
@@ -412,31 +606,60 @@ pub async fn write_txn_markers(
                 TxnResult::Abort
             },
             partitions: Vec::new(),
-        };
+        })
+        .collect();
+    let writes = request
+        .markers
+        .iter()
+        .zip(&calls)
+        .flat_map(|(marker, call)| {
+            marker.topics.iter().flat_map(move |topic| {
+                topic
+                    .partition_indexes
+                    .iter()
+                    .map(move |index| (call, (topic.name.0.to_string(), *index)))
+            })
+        })
+        .collect();
+    // Same order as the request: the i-th result is the i-th (marker, topic, partition).
+    let mut results = txn_store::write_markers_locally(&state.partitions, &state.groups, writes)
+        .await
+        .into_iter();
+    let image = state.image();
+    let mut markers = Vec::with_capacity(request.markers.len());
+    for marker in request.markers {
         let mut topics = Vec::with_capacity(marker.topics.len());
-        for topic in &marker.topics {
+        for topic in marker.topics {
             let name = topic.name.0.to_string();
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
-            for index in &topic.partition_indexes {
-                let result =
-                    txn_store::write_marker(&state.partitions, &state.groups, &call, &name, *index)
-                        .await;
+            for index in topic.partition_indexes {
+                let result = results
+                    .next()
+                    .map_or(Err(MarkerError::Retriable("no result".into())), |(_, r)| r);
                 let code = match result {
                     Ok(()) => 0,
                     Err(MarkerError::UnknownPartition) => {
-                        ResponseError::UnknownTopicOrPartition.code()
+                        super::unhosted_partition_error(&image, state.config.node_id, &name, index)
                     }
+                    Err(MarkerError::Stale {
+                        coordinator_fenced: false,
+                        ..
+                    }) => ResponseError::InvalidProducerEpoch.code(),
+                    Err(MarkerError::Stale {
+                        coordinator_fenced: true,
+                        ..
+                    }) => ResponseError::TransactionCoordinatorFenced.code(),
                     Err(MarkerError::Retriable(_)) => ResponseError::KafkaStorageError.code(),
                 };
                 partitions.push(
                     WritableTxnMarkerPartitionResult::default()
-                        .with_partition_index(*index)
+                        .with_partition_index(index)
                         .with_error_code(code),
                 );
             }
             topics.push(
                 WritableTxnMarkerTopicResult::default()
-                    .with_name(topic.name.clone())
+                    .with_name(topic.name)
                     .with_partitions(partitions),
             );
         }

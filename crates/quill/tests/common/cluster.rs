@@ -1,0 +1,141 @@
+//! A cluster of `quill` processes on loopback (every node broker + controller), for tests that
+//! need several brokers. Include with `#[path = "common/cluster.rs"] mod cluster;` next to
+//! `mod common;`. Every process is killed on drop.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{CreateTopicsResponse, MetadataRequest, MetadataResponse};
+
+use crate::common::{self, create_topic_request, BrokerProcess, TestClient};
+
+pub const CLUSTER_ID: &str = "quill-cluster-test";
+/// Elections, registrations and forwarded changes on a loaded 2-core machine.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Cluster {
+    pub nodes: BTreeMap<i32, BrokerProcess>,
+    _root: tempfile::TempDir,
+}
+
+/// Free loopback ports for the controller listeners (they must be known before any node starts,
+/// because every node's `controller.quorum.voters` lists them all).
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Cluster {
+    pub fn start(size: i32, extra_args: &[&str]) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let ports = free_ports(usize::try_from(size).unwrap());
+        let voters = (1..=size)
+            .zip(&ports)
+            .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = BTreeMap::new();
+        for node_id in 1..=size {
+            let node_id_text = node_id.to_string();
+            let voters_setting = format!("controller.quorum.voters={voters}");
+            let cluster_setting = format!("cluster.id={CLUSTER_ID}");
+            let mut args = vec![
+                "--node-id",
+                &node_id_text,
+                "--set",
+                &voters_setting,
+                "--set",
+                &cluster_setting,
+                "--set",
+                "controller.quorum.election.timeout.ms=500",
+            ];
+            args.extend_from_slice(extra_args);
+            let data_dir = root.path().join(format!("node-{node_id}"));
+            nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
+        }
+        let cluster = Cluster { nodes, _root: root };
+        cluster.wait_for_brokers(usize::try_from(size).unwrap());
+        cluster
+    }
+
+    pub fn node(&self, node_id: i32) -> &BrokerProcess {
+        &self.nodes[&node_id]
+    }
+
+    pub fn node_mut(&mut self, node_id: i32) -> &mut BrokerProcess {
+        self.nodes.get_mut(&node_id).unwrap()
+    }
+
+    pub fn bootstrap(&self, node_id: i32) -> String {
+        self.node(node_id).address()
+    }
+
+    /// Every running node lists `count` registered brokers.
+    pub fn wait_for_brokers(&self, count: usize) {
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        for (node_id, node) in &self.nodes {
+            while metadata(&node.address(), &[]).brokers.len() != count {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {node_id} never listed {count} brokers:\n{}",
+                    self.logs()
+                );
+                std::thread::sleep(common::CONDITION_POLL_INTERVAL);
+            }
+        }
+    }
+
+    pub fn controller(&self, asked: i32) -> i32 {
+        metadata(&self.bootstrap(asked), &[]).controller_id.0
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|(id, node)| format!("--- node {id} ---\n{}", node.log_text()))
+            .collect()
+    }
+}
+
+pub fn metadata(address: &str, topics: &[&str]) -> MetadataResponse {
+    let mut client = TestClient::connect(address);
+    let request = if topics.is_empty() {
+        MetadataRequest::default().with_topics(None)
+    } else {
+        MetadataRequest::default().with_topics(Some(
+            topics
+                .iter()
+                .map(|name| {
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(common::topic_name(name)))
+                })
+                .collect(),
+        ))
+    }
+    .with_allow_auto_topic_creation(false);
+    client.call(&request, 9)
+}
+
+pub fn create_topic(address: &str, name: &str, partitions: i32) -> CreateTopicsResponse {
+    let mut client = TestClient::connect(address);
+    client.call(&create_topic_request(name, partitions, 1, &[]), 5)
+}
+
+/// Each partition's leader, by partition index.
+pub fn leaders(address: &str, topic: &str) -> Vec<i32> {
+    let response = metadata(address, &[topic]);
+    let mut partitions: Vec<(i32, i32)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|partition| (partition.partition_index, partition.leader_id.0))
+        .collect();
+    partitions.sort();
+    partitions.into_iter().map(|(_, leader)| leader).collect()
+}
