@@ -5,160 +5,21 @@
 //! killing the active controller elects another while changes continue.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
-use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster::{create_topic, free_ports, leaders, metadata, Cluster, CLUSTER_ID, CLUSTER_TIMEOUT};
 use common::{
     compat_python, create_topic_request, run_bounded, wait_until, workspace_root, BrokerProcess,
     TestClient,
 };
 use kafka_protocol::messages::{
     describe_quorum_request, CreateTopicsResponse, DescribeQuorumRequest, DescribeQuorumResponse,
-    MetadataRequest, MetadataResponse,
 };
-
-const CLUSTER_ID: &str = "quill-cluster-test";
-/// Elections, registrations and forwarded changes on a loaded 2-core machine.
-const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A cluster of `quill` processes on loopback; every process is killed on drop.
-struct Cluster {
-    nodes: BTreeMap<i32, BrokerProcess>,
-    /// `controller.quorum.voters` of the cluster.
-    voters: String,
-    /// Each node's controller listener port (its `controller.quorum.voters` entry).
-    controller_ports: BTreeMap<i32, u16>,
-    _root: tempfile::TempDir,
-}
-
-/// Free loopback ports for the controller listeners (they must be known before any node starts,
-/// because every node's `controller.quorum.voters` lists them all).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().unwrap().port())
-        .collect()
-}
-
-impl Cluster {
-    fn start(size: i32, extra_args: &[&str]) -> Cluster {
-        let root = tempfile::tempdir().unwrap();
-        let ports = free_ports(usize::try_from(size).unwrap());
-        let voters = (1..=size)
-            .zip(&ports)
-            .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut nodes = BTreeMap::new();
-        for node_id in 1..=size {
-            let node_id_text = node_id.to_string();
-            let voters_setting = format!("controller.quorum.voters={voters}");
-            let cluster_setting = format!("cluster.id={CLUSTER_ID}");
-            let mut args = vec![
-                "--node-id",
-                &node_id_text,
-                "--set",
-                &voters_setting,
-                "--set",
-                &cluster_setting,
-                "--set",
-                "controller.quorum.election.timeout.ms=500",
-            ];
-            args.extend_from_slice(extra_args);
-            let data_dir = root.path().join(format!("node-{node_id}"));
-            nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
-        }
-        let controller_ports = (1..=size).zip(ports).collect();
-        let cluster = Cluster {
-            nodes,
-            voters,
-            controller_ports,
-            _root: root,
-        };
-        cluster.wait_for_brokers(size as usize);
-        cluster
-    }
-
-    fn node(&self, node_id: i32) -> &BrokerProcess {
-        &self.nodes[&node_id]
-    }
-
-    fn node_mut(&mut self, node_id: i32) -> &mut BrokerProcess {
-        self.nodes.get_mut(&node_id).unwrap()
-    }
-
-    fn bootstrap(&self, node_id: i32) -> String {
-        self.node(node_id).address()
-    }
-
-    /// Every node lists `count` registered brokers.
-    fn wait_for_brokers(&self, count: usize) {
-        let deadline = Instant::now() + CLUSTER_TIMEOUT;
-        for (node_id, node) in &self.nodes {
-            while metadata(&node.address(), &[]).brokers.len() != count {
-                assert!(
-                    Instant::now() < deadline,
-                    "node {node_id} never listed {count} brokers:\n{}",
-                    self.logs()
-                );
-                std::thread::sleep(common::CONDITION_POLL_INTERVAL);
-            }
-        }
-    }
-
-    fn controller(&self, asked: i32) -> i32 {
-        metadata(&self.bootstrap(asked), &[]).controller_id.0
-    }
-
-    fn logs(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|(id, node)| format!("--- node {id} ---\n{}", node.log_text()))
-            .collect()
-    }
-}
-
-fn metadata(address: &str, topics: &[&str]) -> MetadataResponse {
-    let mut client = TestClient::connect(address);
-    let request = if topics.is_empty() {
-        MetadataRequest::default().with_topics(None)
-    } else {
-        MetadataRequest::default().with_topics(Some(
-            topics
-                .iter()
-                .map(|name| {
-                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                        .with_name(Some(common::topic_name(name)))
-                })
-                .collect(),
-        ))
-    }
-    .with_allow_auto_topic_creation(false);
-    client.call(&request, 9)
-}
-
-fn create_topic(address: &str, name: &str, partitions: i32) -> CreateTopicsResponse {
-    let mut client = TestClient::connect(address);
-    client.call(&create_topic_request(name, partitions, 1, &[]), 5)
-}
-
-fn leaders(address: &str, topic: &str) -> Vec<i32> {
-    let response = metadata(address, &[topic]);
-    let mut partitions: Vec<(i32, i32)> = response.topics[0]
-        .partitions
-        .iter()
-        .map(|partition| (partition.partition_index, partition.leader_id.0))
-        .collect();
-    partitions.sort();
-    partitions.into_iter().map(|(_, leader)| leader).collect()
-}
 
 fn cluster_client(args: &[&str]) -> Command {
     let mut command = Command::new(compat_python());
@@ -656,7 +517,7 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
     let observer_port = free_ports(1)[0];
     let listeners =
         format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{observer_port}");
-    let observer_dir = cluster._root.path().join("node-4");
+    let observer_dir = cluster.root.path().join("node-4");
     let voters_setting = format!("controller.quorum.voters={voters}");
     let cluster_setting = format!("cluster.id={CLUSTER_ID}");
     let observer = BrokerProcess::start(

@@ -17,6 +17,8 @@ pub mod topics;
 pub mod txn;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::protocol::StrBytes;
 use quill_meta::MetadataImage;
 
 /// The error for a partition this broker has no open log of: NOT_LEADER_OR_FOLLOWER when the
@@ -114,15 +116,25 @@ impl LeaderHints {
         live.then_some((info.leader, info.leader_epoch))
     }
 
-    /// The endpoint of broker `node_id`: (host, port, rack).
-    pub fn endpoint(&self, node_id: i32) -> Option<(String, i32, Option<String>)> {
-        self.image.broker(node_id).map(|broker| {
-            (
-                broker.host.clone(),
-                i32::from(broker.port),
-                broker.rack.clone(),
-            )
-        })
+    /// The endpoints of `leaders` as `make(node id, host, port, rack)` builds them (Produce and
+    /// Fetch responses have each their own endpoint type).
+    pub fn endpoints<T>(
+        &self,
+        leaders: std::collections::BTreeSet<i32>,
+        make: impl Fn(BrokerId, StrBytes, i32, Option<StrBytes>) -> T,
+    ) -> Vec<T> {
+        leaders
+            .into_iter()
+            .filter_map(|node_id| self.image.broker(node_id))
+            .map(|broker| {
+                make(
+                    BrokerId(broker.node_id),
+                    StrBytes::from_string(broker.host.clone()),
+                    i32::from(broker.port),
+                    broker.rack.clone().map(StrBytes::from_string),
+                )
+            })
+            .collect()
     }
 }
 

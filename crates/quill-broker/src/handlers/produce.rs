@@ -655,17 +655,11 @@ pub fn add_leader_hints(
             }
         }
     }
-    response.node_endpoints = leaders
-        .into_iter()
-        .filter_map(|node_id| {
-            let (host, port, rack) = hints.endpoint(node_id)?;
-            Some(
-                kafka_protocol::messages::produce_response::NodeEndpoint::default()
-                    .with_node_id(kafka_protocol::messages::BrokerId(node_id))
-                    .with_host(kafka_protocol::protocol::StrBytes::from_string(host))
-                    .with_port(port)
-                    .with_rack(rack.map(kafka_protocol::protocol::StrBytes::from_string)),
-            )
-        })
-        .collect();
+    response.node_endpoints = hints.endpoints(leaders, |node_id, host, port, rack| {
+        kafka_protocol::messages::produce_response::NodeEndpoint::default()
+            .with_node_id(node_id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
 }

@@ -1,6 +1,6 @@
-//! A cluster of `quill` processes on loopback (every node broker + controller), for tests that
-//! need several brokers. Include with `#[path = "common/cluster.rs"] mod cluster;` next to
-//! `mod common;`. Every process is killed on drop.
+//! A cluster of `quill` processes on loopback for the cluster tests (`cluster.rs`,
+//! `cluster_transactions.rs`): each node a voter of one metadata quorum, on free ports, with
+//! its own data directory; every process is killed on drop.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -15,9 +15,14 @@ pub const CLUSTER_ID: &str = "quill-cluster-test";
 /// Elections, registrations and forwarded changes on a loaded 2-core machine.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A cluster of `quill` processes on loopback; every process is killed on drop.
 pub struct Cluster {
     pub nodes: BTreeMap<i32, BrokerProcess>,
-    _root: tempfile::TempDir,
+    /// `controller.quorum.voters` of the cluster.
+    pub voters: String,
+    /// Each node's controller listener port (its `controller.quorum.voters` entry).
+    pub controller_ports: BTreeMap<i32, u16>,
+    pub root: tempfile::TempDir,
 }
 
 /// Free loopback ports for the controller listeners (they must be known before any node starts,
@@ -60,8 +65,14 @@ impl Cluster {
             let data_dir = root.path().join(format!("node-{node_id}"));
             nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
         }
-        let cluster = Cluster { nodes, _root: root };
-        cluster.wait_for_brokers(usize::try_from(size).unwrap());
+        let controller_ports = (1..=size).zip(ports).collect();
+        let cluster = Cluster {
+            nodes,
+            voters,
+            controller_ports,
+            root,
+        };
+        cluster.wait_for_brokers(size as usize);
         cluster
     }
 
@@ -77,7 +88,7 @@ impl Cluster {
         self.node(node_id).address()
     }
 
-    /// Every running node lists `count` registered brokers.
+    /// Every node lists `count` registered brokers.
     pub fn wait_for_brokers(&self, count: usize) {
         let deadline = Instant::now() + CLUSTER_TIMEOUT;
         for (node_id, node) in &self.nodes {
@@ -128,7 +139,6 @@ pub fn create_topic(address: &str, name: &str, partitions: i32) -> CreateTopicsR
     client.call(&create_topic_request(name, partitions, 1, &[]), 5)
 }
 
-/// Each partition's leader, by partition index.
 pub fn leaders(address: &str, topic: &str) -> Vec<i32> {
     let response = metadata(address, &[topic]);
     let mut partitions: Vec<(i32, i32)> = response.topics[0]
