@@ -684,3 +684,34 @@ fn describe_json_with_metrics(broker: &str, topic: &str, metrics: &str) -> serde
     .ok();
     serde_json::from_str(&run.stdout).unwrap()
 }
+
+/// `quill … | head -1`: once the reader has gone, the command stops quietly with status 0 (as
+/// `cat` does) instead of panicking on the broken pipe.
+#[test]
+fn output_to_a_reader_that_goes_away_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let (_dir, broker) = start_broker();
+    let address = broker.address();
+    cli_support::quill(&address, &["topic", "create", "piped"], None).ok();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
+        .args(["topic", "describe", "piped", "-b", &address])
+        .env_remove("QUILL_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is written (the command must first ask the broker),
+    // so every line of the description meets a closed pipe.
+    drop(child.stdout.take());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(cli_support::COMMAND_TIMEOUT)
+        .expect("the command ends")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -400,10 +400,10 @@ fn print_produce_summary(summary: &ProduceSummary, json: bool) {
                 "p99": latency.p99, "p999": latency.p999, "max": latency.max,
             },
         });
-        println!("{document}");
+        out!("{document}");
         return;
     }
-    println!(
+    out!(
         "{} records sent in {:.2} s: {:.1} records/s ({:.2} MB/s), {} errors",
         summary.records,
         summary.elapsed.as_secs_f64(),
@@ -411,9 +411,14 @@ fn print_produce_summary(summary: &ProduceSummary, json: bool) {
         summary.mb_per_s,
         summary.errors
     );
-    println!(
+    out!(
         "latency ms: avg {:.2}, p50 {:.2}, p95 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
-        latency.avg, latency.p50, latency.p95, latency.p99, latency.p999, latency.max
+        latency.avg,
+        latency.p50,
+        latency.p95,
+        latency.p99,
+        latency.p999,
+        latency.max
     );
 }
 
@@ -483,9 +488,9 @@ async fn bench_consume(args: ConsumeBenchArgs) -> anyhow::Result<()> {
             "records": records, "bytes": bytes, "elapsed_s": seconds,
             "records_per_s": records_per_s, "mb_per_s": mb_per_s, "consumers": args.consumers,
         });
-        println!("{document}");
+        out!("{document}");
     } else {
-        println!(
+        out!(
             "{records} records ({:.1} MB) consumed in {seconds:.2} s: {records_per_s:.1} records/s ({mb_per_s:.2} MB/s)",
             bytes as f64 / BYTES_PER_MB
         );
@@ -631,13 +636,13 @@ async fn bench_end_to_end(args: EndToEndBenchArgs) -> anyhow::Result<()> {
                 "p99": latency.p99, "p999": latency.p999, "max": latency.max,
             },
         });
-        println!("{document}");
+        out!("{document}");
     } else {
-        println!(
+        out!(
             "{received} of {} records received in {seconds:.2} s",
             args.records
         );
-        println!(
+        out!(
             "end-to-end latency ms: avg {:.2}, p50 {:.2}, p95 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
             latency.avg, latency.p50, latency.p95, latency.p99, latency.p999, latency.max
         );

@@ -48,7 +48,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     let args = match command {
         ClusterCommand::Info(args) => args,
         ClusterCommand::NewId => {
-            println!("{}", quill_broker::new_cluster_id());
+            out!("{}", quill_broker::new_cluster_id());
             return Ok(());
         }
         ClusterCommand::Local(args) => return super::local::run(args).await,
@@ -76,14 +76,14 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             "client_version": env!("CARGO_PKG_VERSION"),
             "broker_versions": versions.json(),
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        out!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
     }
-    println!("Cluster id: {cluster_id}");
-    println!("Controller: {}", metadata.controller_id);
-    println!("Version:    not reported ({VERSION_NOTE})");
-    println!("APIs:       {}", versions.headline());
-    println!("Features:   {}", versions.features_line());
+    out!("Cluster id: {cluster_id}");
+    out!("Controller: {}", metadata.controller_id);
+    out!("Version:    not reported ({VERSION_NOTE})");
+    out!("APIs:       {}", versions.headline());
+    out!("Features:   {}", versions.features_line());
     let rows: Vec<Vec<String>> = metadata
         .brokers
         .values()
@@ -95,7 +95,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
+    out_raw!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
     print_quorum(&quorum);
     Ok(())
 }
@@ -128,13 +128,15 @@ fn print_quorum(quorum: &Result<QuorumDescription, String>) {
     let quorum = match quorum {
         Ok(quorum) => quorum,
         Err(error) => {
-            println!("Quorum:     unknown ({error})");
+            out!("Quorum:     unknown ({error})");
             return;
         }
     };
-    println!(
+    out!(
         "Quorum:     leader {}, epoch {}, high watermark {}",
-        quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
+        quorum.leader_id,
+        quorum.leader_epoch,
+        quorum.high_watermark
     );
     let rows: Vec<Vec<String>> = quorum
         .voters
@@ -167,7 +169,7 @@ fn print_quorum(quorum: &Result<QuorumDescription, String>) {
             ]
         })
         .collect();
-    print!(
+    out_raw!(
         "{}",
         render_table(
             &[

@@ -117,14 +117,14 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             .iter()
             .map(|g| json!({"group": g.group_id, "protocol_type": g.protocol_type, "state": g.state}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&documents)?);
+        out!("{}", serde_json::to_string_pretty(&documents)?);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| vec![g.group_id.clone(), g.protocol_type.clone(), g.state.clone()])
         .collect();
-    print!("{}", render_table(&["GROUP", "TYPE", "STATE"], &rows));
+    out_raw!("{}", render_table(&["GROUP", "TYPE", "STATE"], &rows));
     Ok(())
 }
 
@@ -148,7 +148,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         print_describe_json(&description, &rows)?;
         return Ok(());
     }
-    println!(
+    out!(
         "Group: {}  State: {}  Assignor: {}  Members: {}  Coordinator: {}",
         description.group_id,
         description.state,
@@ -160,7 +160,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         description.members.len(),
         description.coordinator
     );
-    println!();
+    out!();
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -183,7 +183,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!(
+    out_raw!(
         "{}",
         render_table(
             &[
@@ -274,7 +274,7 @@ fn print_describe_json(
             "member_id": row.owner.as_ref().map(|owner| owner.0.clone()),
         })).collect::<Vec<_>>(),
     });
-    println!("{}", serde_json::to_string_pretty(&document)?);
+    out!("{}", serde_json::to_string_pretty(&document)?);
     Ok(())
 }
 
@@ -282,7 +282,7 @@ async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
     let client = args.connection.connect().await?;
     for group_id in &args.groups {
         group::delete_groups(&client, std::slice::from_ref(group_id)).await?;
-        println!("Deleted group {group_id}.");
+        out!("Deleted group {group_id}.");
     }
     Ok(())
 }
@@ -353,7 +353,7 @@ async fn reset_offsets(args: ResetArgs) -> anyhow::Result<()> {
     let connection = client.coordinator_connection(coordinator).await?;
     group::commit_offsets(&connection, &args.group, -1, "", &new_offsets).await?;
     if args.output == OutputFormat::Table {
-        println!(
+        out!(
             "Committed {} offsets for group {}.",
             new_offsets.len(),
             args.group
@@ -393,7 +393,7 @@ fn print_reset(
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             json!({"group": args.group, "dry_run": args.dry_run, "offsets": rows})
         );
@@ -412,7 +412,7 @@ fn print_reset(
             ]
         })
         .collect();
-    print!(
+    out_raw!(
         "{}",
         render_table(
             &["TOPIC", "PARTITION", "PREVIOUS-OFFSET", "NEW-OFFSET"],

@@ -152,7 +152,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(",");
     let mut shutdown = shutdown_signal()?;
-    println!(
+    out!(
         "Starting {} nodes (logs: {}/node-<i>.log)…",
         layouts.len(),
         args.data_dir.display()
@@ -194,9 +194,9 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
         }
     }
     let running = nodes.iter().filter(|node| !node.exited).count();
-    println!("Stopping {running} nodes…");
+    out!("Stopping {running} nodes…");
     stop_all(&mut nodes).await;
-    println!(
+    out!(
         "All nodes stopped; the next run with --data-dir {} restarts this cluster.",
         args.data_dir.display()
     );
@@ -307,7 +307,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 fn print_nodes(nodes: &[RunningNode], cluster_id: &str, data_dir: &Path) {
-    println!(
+    out!(
         "Quill local cluster {cluster_id}: {} nodes, each a broker and a controller (data in {})",
         nodes.len(),
         data_dir.display()
@@ -327,7 +327,7 @@ fn print_nodes(nodes: &[RunningNode], cluster_id: &str, data_dir: &Path) {
             ]
         })
         .collect();
-    print!(
+    out_raw!(
         "{}",
         render_table(&["NODE", "PID", "CLIENT", "CONTROLLER", "LOG"], &rows)
     );
@@ -335,9 +335,9 @@ fn print_nodes(nodes: &[RunningNode], cluster_id: &str, data_dir: &Path) {
         .iter()
         .map(|node| node.layout.client_address())
         .collect();
-    println!("Bootstrap: {}", bootstrap.join(","));
-    println!("Try: quill cluster info -b {}", bootstrap.join(","));
-    println!("Ctrl-C stops every node.");
+    out!("Bootstrap: {}", bootstrap.join(","));
+    out!("Try: quill cluster info -b {}", bootstrap.join(","));
+    out!("Ctrl-C stops every node.");
 }
 
 /// Reports each node that exits (e.g. killed to try failover); returns once every node has.
@@ -346,7 +346,7 @@ async fn report_exits(nodes: &mut [RunningNode]) {
         for node in nodes.iter_mut().filter(|node| !node.exited) {
             if let Ok(Some(status)) = node.child.try_wait() {
                 node.exited = true;
-                println!(
+                out!(
                     "Node {} exited ({status}); the others go on. Its log: {}",
                     node.layout.node_id,
                     node.layout.log_file.display()

@@ -6,6 +6,24 @@
 //! Exit codes: 0 success; 1 the operation failed (one line on stderr says what and where);
 //! 2 invalid arguments (clap's usage error).
 
+/// `println!` for command output: when the reader has gone (`quill … | head`), stop quietly
+/// with status 0, as `cat` does, instead of panicking on the broken pipe.
+macro_rules! out {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` (no newline added) with `out!`'s handling of a closed reader.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod broker_metrics;
 mod cluster;
@@ -17,6 +35,7 @@ mod output;
 mod produce;
 mod topic;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -129,6 +148,20 @@ pub fn parse_compression(text: &str) -> Result<quill_client::Compression, String
 pub fn parse_acks(text: &str) -> Result<quill_client::Acks, String> {
     quill_client::Acks::parse(text)
         .ok_or_else(|| format!("acks must be 0, 1, -1 or all, got `{text}`"))
+}
+
+/// Writes command output (see `out!`).
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(text).and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            eprintln!("quill: cannot write the output: {error}");
+            std::process::exit(1);
+        }
+    }
 }
 
 #[cfg(test)]

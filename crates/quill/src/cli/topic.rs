@@ -176,9 +176,9 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         Err(error) => return Err(error.into()),
     };
     match (args.output, created) {
-        (OutputFormat::Json, _) => println!("{}", json!({"topic": args.name, "created": created})),
-        (OutputFormat::Table, true) => println!("Created topic {}.", args.name),
-        (OutputFormat::Table, false) => println!("Topic {} already exists.", args.name),
+        (OutputFormat::Json, _) => out!("{}", json!({"topic": args.name, "created": created})),
+        (OutputFormat::Table, true) => out!("Created topic {}.", args.name),
+        (OutputFormat::Table, false) => out!("Topic {} already exists.", args.name),
     }
     Ok(())
 }
@@ -205,7 +205,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&documents)?);
+            out!("{}", serde_json::to_string_pretty(&documents)?);
         }
         OutputFormat::Table => {
             let rows: Vec<Vec<String>> = topics
@@ -218,7 +218,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
+            out_raw!(
                 "{}",
                 render_table(&["TOPIC", "PARTITIONS", "REPLICAS"], &rows)
             );
@@ -297,17 +297,17 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
                 "sensitive": config.sensitive,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        out!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
     }
-    println!(
+    out!(
         "Topic: {}  Id: {}  Partitions: {}  Replication factor: {}",
         topic.name,
         topic.topic_id,
         topic.partitions.len(),
         replication_factor(&topic)
     );
-    println!();
+    out!();
     let rows: Vec<Vec<String>> = topic
         .partitions
         .iter()
@@ -345,8 +345,8 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     if cleaner.is_some() {
         header.extend(["FIRST-DIRTY", "DIRTY-RATIO"]);
     }
-    print!("{}", render_table(&header, &rows));
-    println!();
+    out_raw!("{}", render_table(&header, &rows));
+    out!();
     let rows: Vec<Vec<String>> = configs
         .iter()
         .map(|config| {
@@ -362,7 +362,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!("{}", render_table(&["CONFIG", "VALUE", "SOURCE"], &rows));
+    out_raw!("{}", render_table(&["CONFIG", "VALUE", "SOURCE"], &rows));
     Ok(())
 }
 
@@ -446,12 +446,12 @@ async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
         };
         match (args.output, deleted) {
             (OutputFormat::Json, _) => results.push(json!({"topic": name, "deleted": deleted})),
-            (OutputFormat::Table, true) => println!("Deleted topic {name}."),
-            (OutputFormat::Table, false) => println!("Topic {name} does not exist."),
+            (OutputFormat::Table, true) => out!("Deleted topic {name}."),
+            (OutputFormat::Table, false) => out!("Topic {name} does not exist."),
         }
     }
     if args.output == OutputFormat::Json {
-        println!("{}", serde_json::Value::Array(results));
+        out!("{}", serde_json::Value::Array(results));
     }
     Ok(())
 }
@@ -471,12 +471,12 @@ async fn alter_config(args: AlterConfigArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone().into()))
                 .collect();
-            println!(
+            out!(
                 "{}",
                 json!({"topic": args.name, "set": set, "deleted": args.delete})
             );
         }
-        OutputFormat::Table => println!("Updated configs of topic {}.", args.name),
+        OutputFormat::Table => out!("Updated configs of topic {}.", args.name),
     }
     Ok(())
 }
@@ -485,8 +485,8 @@ async fn add_partitions(args: AddPartitionsArgs) -> anyhow::Result<()> {
     let admin = admin(&args.connection).await?;
     admin.create_partitions(&args.name, args.total).await?;
     match args.output {
-        OutputFormat::Json => println!("{}", json!({"topic": args.name, "partitions": args.total})),
-        OutputFormat::Table => println!("Topic {} now has {} partitions.", args.name, args.total),
+        OutputFormat::Json => out!("{}", json!({"topic": args.name, "partitions": args.total})),
+        OutputFormat::Table => out!("Topic {} now has {} partitions.", args.name, args.total),
     }
     Ok(())
 }
