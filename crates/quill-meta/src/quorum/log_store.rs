@@ -140,6 +140,21 @@ impl LogStore {
         })
     }
 
+    /// Runs `work` with the log locked on the blocking pool: every method that writes or
+    /// fsyncs goes through here, so no async runtime worker waits for the disk.
+    async fn with_disk<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut LogInner) -> T + Send + 'static,
+    ) -> std::result::Result<T, StorageError<NodeId>> {
+        let shared = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut inner = lock_inner(&shared);
+            work(&mut inner)
+        })
+        .await
+        .map_err(|error| StorageIOError::write_logs(AnyError::error(error.to_string())).into())
+    }
+
     fn lock(&self) -> MutexGuard<'_, LogInner> {
         // Every mutation below leaves the maps consistent before any fallible step that could
         // panic, so a poisoned lock still guards whole data.
@@ -225,11 +240,14 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<()> {
-        let mut inner = self.lock();
-        write_small_json(&inner.fs, &inner.dir, VOTE_FILE, vote)
-            .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)))?;
-        inner.vote = Some(*vote);
-        Ok(())
+        let vote = *vote;
+        self.with_disk(move |inner| {
+            write_small_json(&inner.fs, &inner.dir, VOTE_FILE, &vote)?;
+            inner.vote = Some(vote);
+            Ok::<(), MetaError>(())
+        })
+        .await?
+        .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>> {
@@ -237,15 +255,16 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
-        let mut inner = self.lock();
-        if let Some(committed) = committed {
-            // Not fsynced on purpose (see the module doc); a failure is only logged.
-            if let Err(error) = write_hint(&inner.fs, &inner.dir, &committed) {
-                tracing::debug!(%error, "quorum committed hint not written");
+        self.with_disk(move |inner| {
+            if let Some(committed) = committed {
+                // Not fsynced on purpose (see the module doc); a failure is only logged.
+                if let Err(error) = write_hint(&inner.fs, &inner.dir, &committed) {
+                    tracing::debug!(%error, "quorum committed hint not written");
+                }
             }
-        }
-        inner.committed = committed;
-        Ok(())
+            inner.committed = committed;
+        })
+        .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>> {
@@ -267,86 +286,127 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
         I: IntoIterator<Item = MetaEntry> + Send,
         I::IntoIter: Send,
     {
-        let mut inner = self.lock();
-        let mut bytes = Vec::new();
-        let mut staged = Vec::new();
-        let mut position = inner.file_len_bytes;
-        for entry in entries {
-            let payload = serde_json::to_vec(&entry).map_err(|error| {
-                StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error))
-            })?;
-            if payload.len() > inner.max_frame_bytes {
-                let error = MetaError::EntryTooLarge {
-                    size_bytes: payload.len(),
-                    limit_bytes: inner.max_frame_bytes,
-                };
-                return Err(
-                    StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error)).into(),
-                );
+        let entries: Vec<MetaEntry> = entries.into_iter().collect();
+        match self
+            .with_disk(move |inner| append_now(inner, entries))
+            .await?
+        {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
             }
-            let framed = frame::encode_frame(&payload).map_err(|error| {
-                StorageIOError::write_log_entry(entry.log_id, AnyError::new(&error))
-            })?;
-            staged.push(StoredEntry { entry, position });
-            position += framed.len() as u64;
-            bytes.extend_from_slice(&framed);
-        }
-        let written = (&inner.file)
-            .write_all(&bytes)
-            .and_then(|()| inner.file.sync_data());
-        if let Err(error) = written {
-            // Best effort: if even the cut fails, a restart may read back entries whose fsync
-            // failed; they were never acknowledged, so committing them then is still safe.
-            if let Err(cut_error) = inner.file.set_len(inner.file_len_bytes) {
-                tracing::warn!(%cut_error, "cannot cut the quorum log back after a failed append");
+            Err(AppendFailure::Encode { log_id, reason }) => {
+                Err(StorageIOError::write_log_entry(log_id, AnyError::error(reason)).into())
             }
-            let storage_error = StorageIOError::write_logs(AnyError::new(&error));
-            callback.log_io_completed(Err(error));
-            return Err(storage_error.into());
+            Err(AppendFailure::Write(error)) => {
+                let storage_error = StorageIOError::write_logs(AnyError::new(&error));
+                callback.log_io_completed(Err(error));
+                Err(storage_error.into())
+            }
         }
-        inner.file_len_bytes = position;
-        for stored in staged {
-            debug_assert!(inner
-                .entries
-                .keys()
-                .next_back()
-                .is_none_or(|last| *last + 1 == stored.entry.log_id.index));
-            inner.entries.insert(stored.entry.log_id.index, stored);
-        }
-        callback.log_io_completed(Ok(()));
-        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<()> {
-        let mut inner = self.lock();
-        let Some(cut_at) = inner
-            .entries
-            .get(&log_id.index)
-            .map(|stored| stored.position)
-        else {
-            return Ok(());
-        };
-        let cut = inner
-            .file
-            .set_len(cut_at)
-            .and_then(|()| inner.file.sync_all());
-        cut.map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
-        inner.file_len_bytes = cut_at;
-        inner.entries.split_off(&log_id.index);
-        Ok(())
+        self.with_disk(move |inner| {
+            let Some(cut_at) = inner
+                .entries
+                .get(&log_id.index)
+                .map(|stored| stored.position)
+            else {
+                return Ok(());
+            };
+            inner
+                .file
+                .set_len(cut_at)
+                .and_then(|()| inner.file.sync_all())?;
+            inner.file_len_bytes = cut_at;
+            inner.entries.split_off(&log_id.index);
+            Ok::<(), std::io::Error>(())
+        })
+        .await?
+        .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
-        let mut inner = self.lock();
-        write_small_json(&inner.fs, &inner.dir, PURGED_FILE, &log_id)
-            .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
-        inner.last_purged = Some(log_id);
-        let kept = inner.entries.split_off(&(log_id.index + 1));
-        inner.entries = kept;
-        rewrite_log(&mut inner)
-            .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?;
-        Ok(())
+        self.with_disk(move |inner| {
+            write_small_json(&inner.fs, &inner.dir, PURGED_FILE, &log_id)?;
+            inner.last_purged = Some(log_id);
+            let kept = inner.entries.split_off(&(log_id.index + 1));
+            inner.entries = kept;
+            rewrite_log(inner)
+        })
+        .await?
+        .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
     }
+}
+
+fn lock_inner(shared: &Mutex<LogInner>) -> MutexGuard<'_, LogInner> {
+    // Every mutation leaves the maps consistent before any fallible step that could panic,
+    // so a poisoned lock still guards whole data.
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why an append failed: before anything was written (an entry cannot be encoded), or in the
+/// write or its fsync (openraft is told through the flush callback too).
+enum AppendFailure {
+    Encode {
+        log_id: LogId<NodeId>,
+        reason: String,
+    },
+    Write(std::io::Error),
+}
+
+/// Encodes `entries`, writes them and fsyncs; blocking (see `LogStore::with_disk`).
+fn append_now(
+    inner: &mut LogInner,
+    entries: Vec<MetaEntry>,
+) -> std::result::Result<(), AppendFailure> {
+    let encode_error = |log_id, error: &dyn std::error::Error| AppendFailure::Encode {
+        log_id,
+        reason: error.to_string(),
+    };
+    let mut bytes = Vec::new();
+    let mut staged = Vec::new();
+    let mut position = inner.file_len_bytes;
+    for entry in entries {
+        let payload =
+            serde_json::to_vec(&entry).map_err(|error| encode_error(entry.log_id, &error))?;
+        if payload.len() > inner.max_frame_bytes {
+            let error = MetaError::EntryTooLarge {
+                size_bytes: payload.len(),
+                limit_bytes: inner.max_frame_bytes,
+            };
+            return Err(encode_error(entry.log_id, &error));
+        }
+        let framed =
+            frame::encode_frame(&payload).map_err(|error| encode_error(entry.log_id, &error))?;
+        staged.push(StoredEntry { entry, position });
+        position += framed.len() as u64;
+        bytes.extend_from_slice(&framed);
+    }
+    let written = (&inner.file)
+        .write_all(&bytes)
+        .and_then(|()| inner.file.sync_data());
+    if let Err(error) = written {
+        // Best effort: if even the cut fails, a restart may read back entries whose fsync
+        // failed; they were never acknowledged, so committing them then is still safe.
+        if let Err(cut_error) = inner.file.set_len(inner.file_len_bytes) {
+            tracing::warn!(%cut_error, "cannot cut the quorum log back after a failed append");
+        }
+        return Err(AppendFailure::Write(error));
+    }
+    inner.file_len_bytes = position;
+    for stored in staged {
+        debug_assert!(inner
+            .entries
+            .keys()
+            .next_back()
+            .is_none_or(|last| *last + 1 == stored.entry.log_id.index));
+        inner.entries.insert(stored.entry.log_id.index, stored);
+    }
+    Ok(())
 }
 
 /// Rewrites the log file with only the retained entries (atomically: temp file, fsync, rename,
