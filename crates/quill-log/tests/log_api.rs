@@ -607,6 +607,8 @@ fn wait_until_durable(log: &Log, offset: i64) {
             std::time::Instant::now() < deadline,
             "offset {offset} never became durable"
         );
+        // The Periodic policy's background sync notifies no one the test can wait on: poll,
+        // bounded by the deadline above.
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

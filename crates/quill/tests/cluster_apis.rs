@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{topic_name, BrokerProcess};
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
@@ -397,14 +397,7 @@ fn run_python_with_path(script: &str, args: &[&str], python_path: Option<PathBuf
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn python");
-    let deadline = Instant::now() + PROGRAM_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(common::CONDITION_POLL_INTERVAL);
-    }
+    common::wait_for_exit(&mut child, PROGRAM_TIMEOUT);
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(

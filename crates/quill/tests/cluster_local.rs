@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{compat_python, run_bounded, wait_until, workspace_root};
 
@@ -81,15 +81,11 @@ impl LocalCluster {
             child: Some(child),
             output,
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !cluster.text().contains("Ctrl-C stops every node.") {
-            assert!(
-                Instant::now() < deadline,
-                "cluster local not ready:\n{}",
-                cluster.text()
-            );
-            std::thread::sleep(common::CONDITION_POLL_INTERVAL);
-        }
+        common::wait_until_explained(
+            START_TIMEOUT,
+            || cluster.text().contains("Ctrl-C stops every node."),
+            || format!("cluster local not ready:\n{}", cluster.text()),
+        );
         cluster
     }
 
@@ -129,17 +125,9 @@ impl LocalCluster {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cluster local did not stop:\n{}",
-                self.text()
-            );
-            std::thread::sleep(common::CONDITION_POLL_INTERVAL);
+        match common::wait_for_exit(&mut child, STOP_TIMEOUT) {
+            Some(status) => status.code(),
+            None => panic!("cluster local did not stop:\n{}", self.text()),
         }
     }
 }

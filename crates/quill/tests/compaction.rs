@@ -138,6 +138,8 @@ fn wait_until_compacted(client: &mut TestClient, topic: &str) {
             Instant::now() < deadline,
             "{topic} was not compacted in time: {counts:?}"
         );
+        // Paces the writes of this bounded loop: a segment rolls (becomes cleanable) only once
+        // log.roll.ms has passed, so time passing between rounds is part of what is driven.
         std::thread::sleep(POLL_INTERVAL);
     }
 }
@@ -296,6 +298,8 @@ fn committed_offsets_survive_cleaning_of_consumer_offsets_and_a_restart() {
             Instant::now() < deadline,
             "__consumer_offsets-{partition} was never cleaned"
         );
+        // Paces the writes of this bounded loop: a segment rolls (becomes cleanable) only once
+        // log.roll.ms has passed, so time passing between rounds is part of what is driven.
         std::thread::sleep(POLL_INTERVAL);
     }
     let records = keys_in(&mut client, "__consumer_offsets", partition);
@@ -370,6 +374,8 @@ fn transactions_still_load_after_cleaning_of_transaction_state_and_a_restart() {
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
             panic!("__transaction_state-{partition} was never cleaned: {listing:#?}\n{tail:#?}");
         }
+        // Paces the writes of this bounded loop: a segment rolls (becomes cleanable) only once
+        // log.roll.ms has passed, so time passing between rounds is part of what is driven.
         std::thread::sleep(POLL_INTERVAL);
     }
     assert_eq!(broker.stop_with("TERM"), Some(0));

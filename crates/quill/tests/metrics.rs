@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{record_batch, BrokerProcess};
 
@@ -64,18 +64,7 @@ fn run_python(script: &str, args: &[&str], stdin: &str) -> String {
         let _ = stderr_pipe.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + PROGRAM_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_for_exit(&mut child, PROGRAM_TIMEOUT);
     writer.join().unwrap();
     let stdout = stdout_reader.join().unwrap();
     let stderr = stderr_reader.join().unwrap();

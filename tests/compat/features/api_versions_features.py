@@ -50,6 +50,7 @@ def features(version):
         conn.connect()
         if time.time() > deadline:
             raise AssertionError("could not connect")
+        # Polls the non-blocking connect (kafka-python offers no wait), bounded above.
         time.sleep(0.01)
     future = conn.send(ApiVersionsRequest[version](
         client_software_name="kafka-python", client_software_version="2.3.3", _tagged_fields={}))

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::messages::{CreateTopicsResponse, MetadataRequest, MetadataResponse};
 
@@ -90,16 +90,17 @@ impl Cluster {
 
     /// Every node lists `count` registered brokers.
     pub fn wait_for_brokers(&self, count: usize) {
-        let deadline = Instant::now() + CLUSTER_TIMEOUT;
         for (node_id, node) in &self.nodes {
-            while metadata(&node.address(), &[]).brokers.len() != count {
-                assert!(
-                    Instant::now() < deadline,
-                    "node {node_id} never listed {count} brokers:\n{}",
-                    self.logs()
-                );
-                std::thread::sleep(common::CONDITION_POLL_INTERVAL);
-            }
+            common::wait_until_explained(
+                CLUSTER_TIMEOUT,
+                || metadata(&node.address(), &[]).brokers.len() == count,
+                || {
+                    format!(
+                        "node {node_id} never listed {count} brokers:\n{}",
+                        self.logs()
+                    )
+                },
+            );
         }
     }
 

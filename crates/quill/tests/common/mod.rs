@@ -71,17 +71,9 @@ impl BrokerProcess {
             .status()
             .expect("run kill");
         assert!(status.success());
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for broker") {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("broker did not exit after SIG{signal}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match wait_for_exit(&mut child, STARTUP_TIMEOUT) {
+            Some(status) => status.code(),
+            None => panic!("broker did not exit after SIG{signal}"),
         }
     }
 
@@ -402,12 +394,45 @@ pub const CONDITION_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Waits until `condition` holds, re-checking every [`CONDITION_POLL_INTERVAL`]; fails the
 /// test naming `what` if it does not hold within `timeout`.
 #[allow(dead_code)] // not every test binary that includes `common` waits for something
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: Duration, condition: impl FnMut() -> bool) {
+    wait_until_explained(timeout, condition, || {
+        format!("timed out waiting for {what}")
+    });
+}
+
+/// [`wait_until`] whose failure message is built when the time is up (logs, last state).
+#[allow(dead_code)]
+pub fn wait_until_explained(
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!("{}", explain());
+        }
         std::thread::sleep(CONDITION_POLL_INTERVAL);
     }
+}
+
+/// Waits (bounded) for `child` to exit: `None` if it did not within `timeout`, after killing
+/// it. A child process notifies nobody in-process of its exit, so this polls too.
+#[allow(dead_code)]
+pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    let exited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("a child process to exit", timeout, || {
+            status = child.try_wait().expect("wait for a child process");
+            status.is_some()
+        })
+    }));
+    if exited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    status
 }
 
 /// How long a third-party client program may run in a test.
@@ -449,19 +474,13 @@ pub fn run_bounded(label: &str, command: &mut Command, stdin: Option<&str>) -> O
             .write_all(input.as_bytes())
             .unwrap();
     }
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "{label} timed out:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(CONDITION_POLL_INTERVAL);
-    }
+    let exited = wait_for_exit(&mut child, CLIENT_TIMEOUT).is_some();
     let output = child.wait_with_output().unwrap();
+    assert!(
+        exited,
+        "{label} timed out:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         output.status.success(),
         "{label} failed:\n{}\n{}",
