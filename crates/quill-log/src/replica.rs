@@ -359,8 +359,19 @@ impl Log {
             }
         };
         for segment in &self.segments {
-            if segment.next_offset > self.log_start_offset && segment.size_bytes > 0 {
-                segment.for_each_header(self.log_start_offset, &mut visit)?;
+            if segment.next_offset <= self.log_start_offset || segment.size_bytes == 0 {
+                continue;
+            }
+            // Epochs never decrease along a log: a segment that starts and ends in the same
+            // epoch holds only that one, and its first batch says all there is to say (so a
+            // rebuild reads a few headers per segment, not the whole log).
+            match segment.first_and_last_headers()? {
+                Some((first, last))
+                    if first.partition_leader_epoch == last.partition_leader_epoch =>
+                {
+                    visit(&first);
+                }
+                _ => segment.for_each_header(self.log_start_offset, &mut visit)?,
             }
         }
         cache.truncate_from_start(self.log_start_offset);
