@@ -1084,7 +1084,12 @@ impl Log {
                 && self.config.retention_bytes >= 0
                 && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
             let below_start = self.segments[1].base_offset <= self.log_start_offset;
-            if !(expired || oversized || below_start) {
+            // Time and size retention delete only what lies below a recorded high watermark
+            // (Kafka's deletableSegments): data not yet replicated stays.
+            let replicated = self
+                .recorded_high_watermark()
+                .is_none_or(|hw| self.segments[1].base_offset <= hw);
+            if !(below_start || ((expired || oversized) && replicated)) {
                 break;
             }
             removed.push(self.segments.remove(0));

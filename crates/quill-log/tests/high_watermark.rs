@@ -118,3 +118,30 @@ fn without_a_recorded_high_watermark_the_recovery_point_is_used() {
     assert_eq!(log.recorded_high_watermark(), None);
     assert_eq!(log.checkpointed_high_watermark(), 6);
 }
+
+#[test]
+fn retention_and_the_cleaner_stay_below_a_recorded_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for _ in 0..40 {
+        append(&mut log, 4);
+    }
+    log.roll().unwrap();
+    assert!(log.segment_count() > 4);
+    let end = log.log_end_offset();
+    log.record_high_watermark(end / 2);
+    let mut config = log.config().clone();
+    config.retention_ms = 0;
+    config.cleanup_policy = quill_log::CleanupPolicy::COMPACT_DELETE;
+    log.set_config(config);
+    // The cleaner's range ends at the high watermark, not at the (durable) log end.
+    let stats = log.cleanable_stats(1_000).unwrap();
+    assert!(stats.first_uncleanable_offset <= end / 2, "{stats:?}");
+    // Every segment is past retention.ms, but only those below the high watermark go.
+    log.apply_retention(1_000).unwrap();
+    let start = log.log_start_offset();
+    assert!(start > 0 && start <= end / 2, "log start {start}");
+    log.record_high_watermark(end);
+    log.apply_retention(1_000).unwrap();
+    assert_eq!(log.log_start_offset(), end);
+}
