@@ -312,10 +312,18 @@ impl Log {
 
     /// This replica became the leader at `epoch`: the epoch starts at the log end offset (so
     /// OffsetsForLeaderEpoch answers for it before anything is appended, as Kafka's
-    /// `makeLeader` assigns it) and transaction markers are stamped with it.
+    /// `makeLeader` assigns it) and transaction markers are stamped with it. The same epoch
+    /// again changes nothing; an older one than the log holds is refused
+    /// ([`LogError::FencedLeaderEpoch`]: assigning it would erase the newer epochs' history).
     pub fn start_leader_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
         if let Some(failure) = self.sync_target.failure() {
             return Err(LogError::Offline(failure));
+        }
+        if let Some(latest_epoch) = self.epochs.latest_epoch().filter(|latest| epoch < *latest) {
+            return Err(LogError::FencedLeaderEpoch {
+                epoch,
+                latest_epoch,
+            });
         }
         self.assign_epochs(&[(epoch, self.log_end_offset())])?;
         self.leader_epoch = epoch;
