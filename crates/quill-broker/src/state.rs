@@ -333,6 +333,46 @@ impl BrokerState {
         Ok(block)
     }
 
+    /// Kafka's AlterPartition, for the leader of a partition: replaces its ISR with `new_isr`
+    /// if this broker still leads it at `leader_epoch` and it is still at `partition_epoch`
+    /// (both as read from the image). Proposed to the metadata quorum from any node (forwarded
+    /// to the active controller), validated where it commits by the state machine, and
+    /// answered once applied here: `Ok` is the partition's state then (its new partition
+    /// epoch included; later changes may show too). Errors, with Kafka's codes:
+    /// FENCED_LEADER_EPOCH (no longer the leader's epoch), INVALID_UPDATE_VERSION (the
+    /// partition changed meanwhile: re-read and retry), NOT_LEADER_OR_FOLLOWER (this broker
+    /// does not lead it), INELIGIBLE_REPLICA (a new ISR member is fenced, shutting down or
+    /// unregistered), UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (the
+    /// ISR lacks the leader or is not a subset of the replicas), and `Retriable` (no quorum,
+    /// a controller behind the caller, outcome unknown).
+    pub async fn alter_partition(
+        &self,
+        topic_id: quill_meta::Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    ) -> Result<quill_meta::PartitionInfo, quill_meta::AlterPartitionError> {
+        let record = quill_meta::plan_alter_partition(
+            &self.metadata.image(),
+            self.config.node_id,
+            topic_id,
+            partition,
+            (leader_epoch, partition_epoch),
+            new_isr,
+        )?;
+        let image = self.change_metadata(vec![record]).await?;
+        image
+            .topic_by_id(&topic_id)
+            .and_then(|topic| topic.partition(partition))
+            .cloned()
+            .ok_or_else(|| {
+                quill_meta::AlterPartitionError::UnknownTopicId(format!(
+                    "topic {topic_id} was deleted after its ISR changed"
+                ))
+            })
+    }
+
     /// Whether this broker may act as leader yet (see `caught_up`).
     pub fn is_caught_up(&self) -> bool {
         self.caught_up.load(std::sync::atomic::Ordering::Acquire)
