@@ -86,7 +86,9 @@ async fn check_sessions(
             continue;
         }
         let fencing = !broker.fenced;
-        match state.change_metadata(records).await {
+        // Committed only while this node still leads: a controller cut off from the others
+        // sees every session expire, and its decision must not survive its term.
+        match state.change_metadata_as_controller(records).await {
             Ok(_) if fencing => tracing::warn!(
                 node_id = broker.node_id,
                 session_timeout_ms = session.as_millis(),
