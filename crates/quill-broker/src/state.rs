@@ -408,6 +408,24 @@ impl BrokerState {
         &self,
         records: Vec<MetadataRecord>,
     ) -> Result<Arc<MetadataImage>, MetaError> {
+        self.change_metadata_by(records, Proposer::AnyNode).await
+    }
+
+    /// `change_metadata` for a decision of the active controller (liveness fencing): it
+    /// commits only while this node leads the quorum, never forwarded to a successor.
+    pub async fn change_metadata_as_controller(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        self.change_metadata_by(records, Proposer::ActiveController)
+            .await
+    }
+
+    async fn change_metadata_by(
+        &self,
+        records: Vec<MetadataRecord>,
+        proposer: Proposer,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
         let _serialized = self.change_lock.lock().await;
         // New partitions' logs are created before the change is proposed: if they cannot be
         // (full disk, no file descriptors) the change is refused and nothing exists.
@@ -425,7 +443,11 @@ impl BrokerState {
                 })
         })
         .await??;
-        let image = match self.metadata.propose(records).await {
+        let proposed = match proposer {
+            Proposer::AnyNode => self.metadata.propose(records).await,
+            Proposer::ActiveController => self.metadata.propose_as_controller(records).await,
+        };
+        let image = match proposed {
             Ok(image) => image,
             Err(error) => {
                 let partitions = self.partitions.clone();
@@ -532,4 +554,14 @@ async fn load_with_retry<F, Fut, E>(
         }
         backoff = (backoff * 2).min(LOAD_RETRY_MAX);
     }
+}
+
+/// Who may commit a metadata change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proposer {
+    /// Any node: one that does not lead forwards the change to the active controller, and a
+    /// change in flight when the leader changes goes to the next one (client requests).
+    AnyNode,
+    /// Only this node while it is the active controller (its own decisions).
+    ActiveController,
 }
