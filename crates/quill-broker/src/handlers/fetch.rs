@@ -37,6 +37,46 @@ struct FetchTarget {
     read_committed: bool,
     /// `Err(error code)` when the topic/partition is unknown.
     partition: Result<Arc<Partition>, i16>,
+    /// A follower's fetch: reads up to the log end, not the high watermark.
+    from_replica: bool,
+}
+
+/// Fetch v15 moved the follower's id into `replica_state` (KIP-903).
+const FIRST_VERSION_WITH_REPLICA_STATE: i16 = 15;
+
+/// The broker id of a follower's Fetch, or `None` for a consumer (negative ids: -1 consumers,
+/// -2 Kafka's debugging consumer, which Quill serves as a consumer).
+fn fetching_replica(request: &FetchRequest, api_version: i16) -> Option<i32> {
+    let replica_id = if api_version >= FIRST_VERSION_WITH_REPLICA_STATE {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    (replica_id >= 0).then_some(replica_id)
+}
+
+/// Kafka's checks of a follower's Fetch on the leader (`Partition.fetchRecords` for a
+/// follower): the fetching broker must be a replica of the partition (else
+/// NOT_LEADER_OR_FOLLOWER), and its fetch offset within the log. The fetch offset is recorded
+/// as durable on that follower (Quill's rule: a follower fetches on only once what it appended
+/// is durable), which may move the high watermark.
+fn record_replica_fetch(
+    partition: Arc<Partition>,
+    replica_id: i32,
+    fetch_offset: i64,
+) -> Result<Arc<Partition>, i16> {
+    if partition.replica_state().follower(replica_id).is_none() {
+        return Err(ResponseError::NotLeaderOrFollower.code());
+    }
+    let offsets = partition.offsets();
+    if fetch_offset < offsets.log_start_offset || fetch_offset > offsets.log_end_offset {
+        // Answered OFFSET_OUT_OF_RANGE by the read; proves nothing about the follower.
+        return Ok(partition);
+    }
+    if !partition.record_follower_fetch(replica_id, fetch_offset, crate::clock::monotonic_ms()) {
+        return Err(ResponseError::NotLeaderOrFollower.code());
+    }
+    Ok(partition)
 }
 
 pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16) -> FetchResponse {
@@ -53,7 +93,9 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     // Each requested topic's name once resolved (for the leader hints of the response).
     let mut topic_names: Vec<Option<String>> = Vec::with_capacity(request.topics.len());
     let mut targets = Vec::new();
-    let read_committed = request.isolation_level == READ_COMMITTED;
+    let replica = fetching_replica(&request, api_version);
+    // Followers replicate everything; isolation is a consumer's concern.
+    let read_committed = replica.is_none() && request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if uses_topic_ids {
             image
@@ -91,7 +133,13 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                 )
                 .map(|()| partition)
             })
-            .and_then(|partition| refuse_zstd_below_v10(partition, api_version));
+            .and_then(|partition| refuse_zstd_below_v10(partition, api_version))
+            .and_then(|partition| match replica {
+                Some(replica_id) => {
+                    record_replica_fetch(partition, replica_id, requested.fetch_offset)
+                }
+                None => Ok(partition),
+            });
             targets.push(FetchTarget {
                 topic_index,
                 partition_index: requested.partition,
@@ -100,6 +148,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                     .unwrap_or(0),
                 read_committed,
                 partition,
+                from_replica: replica.is_some(),
             });
         }
     }
@@ -110,9 +159,17 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     let min_bytes = usize::try_from(request.min_bytes.max(0)).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
+    // Consumers wait for the high watermark to move, followers for the log end.
     let mut receivers: Vec<watch::Receiver<i64>> = targets
         .iter()
-        .filter_map(|target| target.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|target| {
+            let partition = target.partition.as_ref().ok()?;
+            Some(if target.from_replica {
+                partition.subscribe_log_end()
+            } else {
+                partition.subscribe()
+            })
+        })
         .collect();
     let mut shutdown = state.shutdown.clone();
     // Counts this request in the Fetch purgatory once it starts to wait.
@@ -223,7 +280,9 @@ async fn read_partition(
     // partition is held to both limits strictly and gets nothing when its first batch does
     // not fit.
     let budget = target.partition_max_bytes.min(remaining_bytes);
-    let visible_end = if target.read_committed {
+    let visible_end = if target.from_replica {
+        offsets.log_end_offset
+    } else if target.read_committed {
         offsets.last_stable_offset
     } else {
         offsets.high_watermark
@@ -246,6 +305,11 @@ async fn read_partition(
                     .collect();
                 (read, Some(aborted))
             })
+    } else if target.from_replica {
+        partition
+            .read_to_log_end(target.fetch_offset, budget, is_first_with_data)
+            .await
+            .map(|read| (read, None))
     } else {
         partition
             .read(target.fetch_offset, budget, is_first_with_data)
