@@ -29,6 +29,7 @@ mod log;
 mod producer;
 mod producer_snapshot;
 pub mod records;
+mod replica;
 mod segment;
 pub mod stats;
 mod validate;
@@ -57,6 +58,7 @@ pub use records::{
     BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
     DECOMPRESSED_LIMIT_SETTING, MAX_DECOMPRESSED_BATCH_BYTES,
 };
+pub use replica::FollowerAppendInfo;
 pub use segment::MAX_BATCH_BYTES;
 pub use validate::{
     decode_memory_bytes, validate_append, validate_append_within, ValidBatch, ValidatedAppend,

@@ -126,7 +126,7 @@ pub struct Log {
     /// Lets `close`/`delete` stop a cleaner working on this log and wait for it.
     pub(crate) cleaning: Arc<CleaningLease>,
     /// The leader epoch of the last append, stamped on transaction markers too.
-    leader_epoch: i32,
+    pub(crate) leader_epoch: i32,
     /// Random draw of the active segment, fixing its share of `segment.jitter.ms`.
     roll_jitter_seed: u64,
     /// Files renamed `*.deleted`, with the time (ms) they are due for deletion.
@@ -260,12 +260,12 @@ impl Log {
         })
     }
 
-    fn active(&self) -> &Segment {
+    pub(crate) fn active(&self) -> &Segment {
         // `segments` is never empty (see `assemble` and `apply_retention`).
         &self.segments[self.segments.len() - 1]
     }
 
-    fn active_mut(&mut self) -> &mut Segment {
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
         let last = self.segments.len() - 1;
         &mut self.segments[last]
     }
@@ -597,25 +597,7 @@ impl Log {
         self.producers = state;
         let producers = &mut self.producers;
         let mut visit = |header: &BatchHeader, control: Option<(i16, i32)>| {
-            let first_offset = header.base_offset;
-            match control.map(|(kind, epoch)| (ControlMarker::from_type_id(kind), epoch)) {
-                Some((Some(marker), coordinator_epoch)) => producers.apply_marker(
-                    header.producer_id,
-                    header.producer_epoch,
-                    marker,
-                    coordinator_epoch,
-                    first_offset,
-                    header.max_timestamp_ms,
-                ),
-                Some((None, _)) => {}
-                None if header.is_control() => {}
-                None => producers.apply_data_batch(
-                    header,
-                    first_offset,
-                    header.last_offset(),
-                    header.max_timestamp_ms,
-                ),
-            }
+            producers.apply_logged_batch(header, control);
         };
         for segment in &self.segments {
             if segment.next_offset > from_offset {
@@ -656,7 +638,7 @@ impl Log {
         }))
     }
 
-    fn maybe_roll(
+    pub(crate) fn maybe_roll(
         &mut self,
         incoming_bytes: u64,
         record_count: i64,
@@ -924,7 +906,7 @@ impl Log {
     }
 
     /// `flush.messages`: counts appended records and asks for a sync once there are enough.
-    fn count_unflushed(&mut self, records: u64) {
+    pub(crate) fn count_unflushed(&mut self, records: u64) {
         let FlushPolicy::Periodic {
             messages: Some(messages),
             ..

@@ -604,6 +604,12 @@ impl Segment {
         self.gaps_allowed
     }
 
+    /// From now on batches may skip offsets here (a follower appended the leader's cleaned
+    /// batches; the cleaner checkpoint's mark was raised past this segment first).
+    pub fn allow_gaps(&mut self) {
+        self.gaps_allowed = true;
+    }
+
     /// Sets the file's modification time (a cleaned segment keeps its originals' time, which
     /// time retention falls back on when a segment holds no timestamp).
     pub fn set_modified_ms(&self, modified_ms: i64) -> Result<(), LogError> {

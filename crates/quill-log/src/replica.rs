@@ -1,0 +1,217 @@
+//! A follower's side of replication: appending the leader's batches as they are (Kafka's
+//! `UnifiedLog.appendAsFollower`). The leader assigned offsets, partition leader epochs and
+//! timestamps, and validated every record; the follower checks what it needs to stay a valid
+//! log (headers, CRCs, offsets that continue the log and increase), never re-encodes, and
+//! updates producer state as replay does, so that it can become the leader at any batch.
+
+use std::io::IoSlice;
+
+use crate::batch::{self, BatchHeader};
+use crate::checkpoint::{self, CleanerCheckpoint};
+use crate::error::LogError;
+use crate::log::Log;
+use crate::segment::{PlacedBatch, MAX_BATCH_BYTES};
+
+/// What [`Log::append_as_follower`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerAppendInfo {
+    /// The first batch's base offset (the log end offset when nothing was given).
+    pub first_offset: i64,
+    /// The last batch's last offset (`first_offset - 1` when nothing was given).
+    pub last_offset: i64,
+    pub batch_count: u32,
+    pub bytes: u64,
+    /// The largest batch max timestamp, or -1.
+    pub max_timestamp_ms: i64,
+    /// The last batch's partition leader epoch, or -1 when nothing was given.
+    pub last_leader_epoch: i32,
+    /// The log end offset after the append.
+    pub log_end_offset: i64,
+}
+
+/// One checked batch of a follower append.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplicatedBatch {
+    pub header: BatchHeader,
+    /// (marker type, coordinator epoch) of a control batch with a readable marker record.
+    pub control: Option<(i16, i32)>,
+}
+
+/// Splits `bytes` into whole v2 batches and checks each as Kafka's follower append does
+/// (`analyzeAndValidateRecords` for the REPLICATION origin, `ignoreRecordSize`): header, magic,
+/// CRC, offsets increasing from `log_end_offset` on. Batches may leave gaps between them (the
+/// leader's cleaner removed records); none may start below where the log (or the batch
+/// before) ends. Control batches are allowed: the leader wrote them.
+pub(crate) fn check_replicated_batches(
+    bytes: &[u8],
+    log_end_offset: i64,
+) -> Result<Vec<ReplicatedBatch>, LogError> {
+    let mut batches = Vec::new();
+    let mut position = 0;
+    let mut expected_offset = log_end_offset;
+    while position < bytes.len() {
+        let rest = &bytes[position..];
+        let header = BatchHeader::parse(rest)?;
+        if header.size_bytes > MAX_BATCH_BYTES as usize {
+            return Err(LogError::CorruptRecord(format!(
+                "replicated batch of {} bytes exceeds the {MAX_BATCH_BYTES}-byte limit",
+                header.size_bytes
+            )));
+        }
+        let Some(whole) = rest.get(..header.size_bytes) else {
+            return Err(LogError::CorruptRecord(format!(
+                "replicated batch length {} runs past the end of the {} bytes given",
+                header.size_bytes,
+                rest.len()
+            )));
+        };
+        batch::validate_batch(whole, &header, false)?;
+        check_replicated_header(&header)?;
+        if header.base_offset < expected_offset {
+            return Err(LogError::OffsetOutOfOrder {
+                offset: header.base_offset,
+                expected_offset,
+            });
+        }
+        let control = if header.is_control() {
+            batch::parse_control_record(whole)
+        } else {
+            None
+        };
+        batches.push(ReplicatedBatch { header, control });
+        expected_offset = header.next_offset();
+        position += header.size_bytes;
+    }
+    Ok(batches)
+}
+
+/// The header rules every batch in a log meets (what reads, recovery and the cleaner rely on),
+/// beyond the CRC: a non-negative offset range holding at most one record per offset, and a
+/// known codec.
+fn check_replicated_header(header: &BatchHeader) -> Result<(), LogError> {
+    if header.base_offset < 0 || header.last_offset_delta < 0 {
+        return Err(LogError::CorruptRecord(format!(
+            "replicated batch has base offset {} and lastOffsetDelta {}",
+            header.base_offset, header.last_offset_delta
+        )));
+    }
+    if header.records_count < 0
+        || i64::from(header.records_count) > i64::from(header.last_offset_delta) + 1
+    {
+        return Err(LogError::CorruptRecord(format!(
+            "replicated batch holds {} records for lastOffsetDelta {}",
+            header.records_count, header.last_offset_delta
+        )));
+    }
+    if header.compression_codec() > 4 {
+        return Err(LogError::CorruptRecord(format!(
+            "replicated batch uses unknown compression codec id {}",
+            header.compression_codec()
+        )));
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Appends batches fetched from the leader, keeping the leader's offsets, partition leader
+    /// epochs, timestamps and producer fields byte for byte (no offset assignment, no
+    /// re-encoding). The first batch must start at or after the log end offset (after it only
+    /// when the leader's cleaner removed the records in between) and offsets must increase,
+    /// else [`LogError::OffsetOutOfOrder`]; headers and CRCs are checked; control batches
+    /// (transaction markers) are accepted. Producer state (sequences, epochs, open and aborted
+    /// transactions) is updated as replay updates it, without the leader's checks (Kafka skips
+    /// them for replication too). All or nothing: on any error nothing was written. Durability
+    /// through [`Log::on_durable`], rolling as for leader appends. `now_ms` is the broker's
+    /// clock (`segment.ms`). An empty `batches` appends nothing.
+    pub fn append_as_follower(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<FollowerAppendInfo, LogError> {
+        if let Some(failure) = self.sync_target.failure() {
+            return Err(LogError::Offline(failure));
+        }
+        if batches.len() as u64 > self.config.segment_bytes {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: batches.len() as u64,
+                limit_bytes: self.config.segment_bytes,
+                setting: "segment.bytes",
+            });
+        }
+        let log_end_offset = self.log_end_offset();
+        let checked = check_replicated_batches(batches, log_end_offset)?;
+        let (Some(first), Some(last)) = (checked.first(), checked.last()) else {
+            return Ok(FollowerAppendInfo {
+                first_offset: log_end_offset,
+                last_offset: log_end_offset - 1,
+                batch_count: 0,
+                bytes: 0,
+                max_timestamp_ms: -1,
+                last_leader_epoch: -1,
+                log_end_offset,
+            });
+        };
+        let (first_offset, new_end) = (first.header.base_offset, last.header.next_offset());
+        self.maybe_roll(batches.len() as u64, new_end - log_end_offset, now_ms)?;
+        let has_gaps = checked
+            .windows(2)
+            .any(|pair| pair[0].header.next_offset() != pair[1].header.base_offset)
+            || first_offset != log_end_offset;
+        if has_gaps {
+            self.allow_gaps_in_active_segment(new_end)?;
+        }
+        let placed: Vec<PlacedBatch> = checked
+            .iter()
+            .map(|batch| PlacedBatch {
+                base_offset: batch.header.base_offset,
+                last_offset: batch.header.last_offset(),
+                max_timestamp_ms: batch.header.max_timestamp_ms,
+                size_bytes: batch.header.size_bytes as u64,
+            })
+            .collect();
+        let mut slices = [IoSlice::new(batches)];
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&mut slices, &placed, interval, now_ms)?;
+        self.sync_target.written(new_end);
+        let record_count: u64 = checked
+            .iter()
+            .map(|batch| u64::try_from(batch.header.records_count).unwrap_or(0))
+            .sum();
+        self.count_unflushed(record_count);
+        for batch in &checked {
+            self.producers
+                .apply_logged_batch(&batch.header, batch.control);
+        }
+        self.leader_epoch = last.header.partition_leader_epoch;
+        Ok(FollowerAppendInfo {
+            first_offset,
+            last_offset: new_end - 1,
+            batch_count: u32::try_from(checked.len()).unwrap_or(u32::MAX),
+            bytes: batches.len() as u64,
+            max_timestamp_ms: placed
+                .iter()
+                .map(|p| p.max_timestamp_ms)
+                .max()
+                .unwrap_or(-1),
+            last_leader_epoch: last.header.partition_leader_epoch,
+            log_end_offset: new_end,
+        })
+    }
+
+    /// Before batches that skip offsets are written to the active segment: recovery must know
+    /// that this segment may hold gaps, so the cleaner checkpoint's `cleaned_below` mark (the
+    /// segments below it may skip offsets) is raised past it durably first.
+    fn allow_gaps_in_active_segment(&mut self, new_end: i64) -> Result<(), LogError> {
+        if self.cleaner_checkpoint.cleaned_below < new_end {
+            let raised = CleanerCheckpoint {
+                cleaned_below: new_end,
+                ..self.cleaner_checkpoint
+            };
+            checkpoint::write_cleaner_checkpoint(&self.fs, &self.dir, raised)?;
+            self.cleaner_checkpoint = raised;
+        }
+        self.active_mut().allow_gaps();
+        Ok(())
+    }
+}
