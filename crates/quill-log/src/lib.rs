@@ -25,6 +25,7 @@ mod commit;
 mod config;
 mod error;
 mod index;
+mod leader_epoch;
 mod log;
 mod producer;
 mod producer_snapshot;
@@ -47,6 +48,7 @@ pub use config::{
     DEFAULT_TIMESTAMP_AFTER_MAX_MS, DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
 };
 pub use error::{LogError, RecordError};
+pub use leader_epoch::{EpochEntry, LEADER_EPOCH_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use log::{
     run_maintenance, AbortedTransaction, AppendContext, AppendInfo, Log, Maintenance,
     MaintenanceDone, PlannedRead, ReadResult, TimestampOffset, MAX_READ_BYTES,

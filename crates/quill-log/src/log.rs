@@ -13,6 +13,7 @@ use crate::cleaner::{swap, CleaningLease};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
+use crate::leader_epoch::LeaderEpochCache;
 use crate::producer::{BatchCheck, ControlMarker, ProducerSnapshot, ProducerState};
 use crate::producer_snapshot;
 use crate::segment::{PlacedBatch, Segment};
@@ -127,6 +128,12 @@ pub struct Log {
     pub(crate) cleaning: Arc<CleaningLease>,
     /// The leader epoch of the last append, stamped on transaction markers too.
     pub(crate) leader_epoch: i32,
+    /// Where each partition leader epoch in the log starts (`leader-epoch-checkpoint`).
+    pub(crate) epochs: LeaderEpochCache,
+    /// `epochs` changed in ways not yet written (log start moves, truncations): harmless if
+    /// lost, as open truncates the loaded cache to the log's range again. Additions are
+    /// written before their batches, so the file never misses an epoch the log holds.
+    pub(crate) epochs_dirty: bool,
     /// Random draw of the active segment, fixing its share of `segment.jitter.ms`.
     roll_jitter_seed: u64,
     /// Files renamed `*.deleted`, with the time (ms) they are due for deletion.
@@ -182,6 +189,7 @@ impl Log {
         let mut log = Log::assemble(fs, dir, config, committer, segments, stored, lock)?;
         log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
+        log.load_leader_epochs()?;
         if !was_clean {
             log.make_recovered_data_durable(stored)?;
         }
@@ -254,6 +262,8 @@ impl Log {
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
             leader_epoch: -1,
+            epochs: LeaderEpochCache::default(),
+            epochs_dirty: false,
             roll_jitter_seed: random_seed(),
             deferred_deletes: Vec::new(),
             _lock: lock,
@@ -422,9 +432,15 @@ impl Log {
                 &batches[batch.position + HEADER_BYTES..batch.position + batch.header.size_bytes],
             ));
         }
+        let previous_epochs = self.assign_epochs(&[(context.leader_epoch, base_offset)])?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut()
-            .append(&mut slices, &placed, interval, context.now_ms)?;
+        if let Err(error) = self
+            .active_mut()
+            .append(&mut slices, &placed, interval, context.now_ms)
+        {
+            self.restore_epochs(previous_epochs);
+            return Err(error);
+        }
         self.sync_target.written(next_offset);
         self.count_unflushed(record_count.unsigned_abs());
         self.leader_epoch = context.leader_epoch;
@@ -528,9 +544,15 @@ impl Log {
             size_bytes: batch.len() as u64,
         }];
         let mut slices = [IoSlice::new(&header), IoSlice::new(&batch[HEADER_BYTES..])];
+        let previous_epochs = self.assign_epochs(&[(self.leader_epoch, offset)])?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut()
-            .append(&mut slices, &placed, interval, now_ms)?;
+        if let Err(error) = self
+            .active_mut()
+            .append(&mut slices, &placed, interval, now_ms)
+        {
+            self.restore_epochs(previous_epochs);
+            return Err(error);
+        }
         self.sync_target.written(offset + 1);
         self.count_unflushed(1);
         self.producers.apply_marker(
@@ -941,6 +963,7 @@ impl Log {
     /// Persists the log start offset and the recovery point (the durable end), so that a
     /// restart after a crash validates only what may not have reached the disk.
     pub fn write_checkpoint(&mut self) -> Result<(), LogError> {
+        self.write_epochs_if_dirty()?;
         let checkpoint = self.current_checkpoint();
         let stamp = self.checkpoints.stamp();
         self.checkpoints.write(stamp, checkpoint)?;
@@ -951,7 +974,7 @@ impl Log {
     /// Writes the checkpoint only if the recovery point or log start moved since the last one
     /// (for a periodic task: it costs two fsyncs when it writes).
     pub fn checkpoint_if_changed(&mut self) -> Result<(), LogError> {
-        if self.last_checkpoint == Some(self.current_checkpoint()) {
+        if self.last_checkpoint == Some(self.current_checkpoint()) && !self.epochs_dirty {
             return Ok(());
         }
         self.write_checkpoint()
@@ -1001,6 +1024,9 @@ impl Log {
         if !removed.is_empty() {
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
             self.producers.log_start_advanced(self.log_start_offset);
+            // Written with the next checkpoint taken under the lock (roll, close...): a stale
+            // first entry is harmless, open truncates the cache to the log start again.
+            self.epochs_dirty |= self.epochs.truncate_from_start(self.log_start_offset);
         }
         let current = self.current_checkpoint();
         // Retention moved the log start: the checkpoint must say so, periodic or not.
@@ -1051,6 +1077,7 @@ impl Log {
         }
         self.log_start_offset = offset;
         self.producers.log_start_advanced(offset);
+        self.epochs_dirty |= self.epochs.truncate_from_start(offset);
         self.write_checkpoint()?;
         while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
             let removed = self.segments.remove(0);
@@ -1077,6 +1104,7 @@ impl Log {
         self.sync_target.truncated(self.log_end_offset());
         // Cutting the batch that holds the log start leaves nothing readable: start at the end.
         self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
+        self.epochs_dirty |= self.epochs.truncate_from_end(self.log_end_offset());
         self.recover_producer_state()?;
         // The recovery point must not vouch for offsets that will be written again: a restart
         // after a crash validates (and an unclean open syncs) from the new end on.

@@ -9,6 +9,7 @@ use std::io::IoSlice;
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{self, CleanerCheckpoint};
 use crate::error::LogError;
+use crate::leader_epoch::{self, EpochEntry, LeaderEpochCache};
 use crate::log::Log;
 use crate::segment::{PlacedBatch, MAX_BATCH_BYTES};
 
@@ -169,10 +170,25 @@ impl Log {
                 size_bytes: batch.header.size_bytes as u64,
             })
             .collect();
+        let assignments: Vec<(i32, i64)> = checked
+            .iter()
+            .map(|batch| {
+                (
+                    batch.header.partition_leader_epoch,
+                    batch.header.base_offset,
+                )
+            })
+            .collect();
+        let previous_epochs = self.assign_epochs(&assignments)?;
         let mut slices = [IoSlice::new(batches)];
         let interval = self.config.index_interval_bytes;
-        self.active_mut()
-            .append(&mut slices, &placed, interval, now_ms)?;
+        if let Err(error) = self
+            .active_mut()
+            .append(&mut slices, &placed, interval, now_ms)
+        {
+            self.restore_epochs(previous_epochs);
+            return Err(error);
+        }
         self.sync_target.written(new_end);
         let record_count: u64 = checked
             .iter()
@@ -213,5 +229,141 @@ impl Log {
         }
         self.active_mut().allow_gaps();
         Ok(())
+    }
+}
+
+/// Leader epochs (KIP-101/KIP-279): see `leader_epoch.rs` for the rules.
+impl Log {
+    /// The latest partition leader epoch in the cache (the log's batches, or one started by
+    /// [`Log::start_leader_epoch`]).
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// OffsetsForLeaderEpoch for this log, exactly Kafka's `LeaderEpochFileCache.endOffsetFor`:
+    /// `(epoch, end offset)` where `epoch` is the largest known epoch at or below the requested
+    /// one and its end is the start of the next higher epoch, or the log end offset for the
+    /// latest; for a requested epoch below the first known one, (requested, first start
+    /// offset). `None` stands for (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET): the requested epoch
+    /// is -1 or above the latest, or the cache is empty.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        let answer = self.epochs.end_offset_for(epoch, self.log_end_offset());
+        (answer
+            != (
+                leader_epoch::UNDEFINED_EPOCH,
+                leader_epoch::UNDEFINED_EPOCH_OFFSET,
+            ))
+            .then_some(answer)
+    }
+
+    /// The cache's entries, oldest first (tests, metrics).
+    pub fn epoch_entries(&self) -> Vec<EpochEntry> {
+        self.epochs.entries().to_vec()
+    }
+
+    /// This replica became the leader at `epoch`: the epoch starts at the log end offset (so
+    /// OffsetsForLeaderEpoch answers for it before anything is appended, as Kafka's
+    /// `makeLeader` assigns it) and transaction markers are stamped with it.
+    pub fn start_leader_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
+        if let Some(failure) = self.sync_target.failure() {
+            return Err(LogError::Offline(failure));
+        }
+        self.assign_epochs(&[(epoch, self.log_end_offset())])?;
+        self.leader_epoch = epoch;
+        Ok(())
+    }
+
+    /// Assigns each (epoch, start offset) in turn and, if the cache changed, writes the file
+    /// before the batches are written (so it never misses an epoch the log holds). Returns the
+    /// cache as it was, for [`Log::restore_epochs`] if the write of the batches fails.
+    pub(crate) fn assign_epochs(
+        &mut self,
+        assignments: &[(i32, i64)],
+    ) -> Result<Option<LeaderEpochCache>, LogError> {
+        let mut updated: Option<LeaderEpochCache> = None;
+        for &(epoch, start_offset) in assignments {
+            match updated.as_mut() {
+                Some(cache) => {
+                    cache.assign(epoch, start_offset);
+                }
+                // The common case (the same epoch again) copies nothing.
+                None if self.epochs.needs_update(epoch, start_offset) => {
+                    let mut cache = self.epochs.clone();
+                    cache.assign(epoch, start_offset);
+                    updated = Some(cache);
+                }
+                None => {}
+            }
+        }
+        let Some(updated) = updated else {
+            return Ok(None);
+        };
+        leader_epoch::write(&self.fs, &self.dir, &updated)?;
+        self.epochs_dirty = false;
+        Ok(Some(std::mem::replace(&mut self.epochs, updated)))
+    }
+
+    /// Undoes [`Log::assign_epochs`] after the batches could not be written. The file may list
+    /// the undone epochs until the next write; open truncates them away (they start at or
+    /// after the log end).
+    pub(crate) fn restore_epochs(&mut self, previous: Option<LeaderEpochCache>) {
+        if let Some(previous) = previous {
+            self.epochs = previous;
+            self.epochs_dirty = true;
+        }
+    }
+
+    pub(crate) fn write_epochs_if_dirty(&mut self) -> Result<(), LogError> {
+        if self.epochs_dirty {
+            leader_epoch::write(&self.fs, &self.dir, &self.epochs)?;
+            self.epochs_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// On open: the cache from `leader-epoch-checkpoint`, truncated to the log's range; rebuilt
+    /// from the batch headers when the file is missing or unreadable (Kafka assigns the epochs
+    /// of recovered batches the same way: only increasing ones).
+    pub(crate) fn load_leader_epochs(&mut self) -> Result<(), LogError> {
+        match leader_epoch::read(&self.fs, &self.dir)? {
+            Some(cache) => {
+                self.epochs = cache;
+                // Kafka's order (LogLoader): the end first, then the start, so an entry moved
+                // up to a log start equal to the log end stays.
+                let end = self.epochs.truncate_from_end(self.log_end_offset());
+                let start = self.epochs.truncate_from_start(self.log_start_offset);
+                self.epochs_dirty = start || end;
+            }
+            None => {
+                self.epochs = self.rebuild_leader_epochs()?;
+                self.epochs_dirty = true;
+            }
+        }
+        if let Err(error) = self.write_epochs_if_dirty() {
+            // A full disk must not keep the log from opening: the cache is right in memory and
+            // is written with the next checkpoint.
+            tracing::warn!(dir = %self.dir.display(), %error, "could not write the leader-epoch checkpoint");
+        }
+        if let Some(latest) = self.epochs.latest_epoch() {
+            self.leader_epoch = latest;
+        }
+        Ok(())
+    }
+
+    fn rebuild_leader_epochs(&self) -> Result<LeaderEpochCache, LogError> {
+        let mut cache = LeaderEpochCache::default();
+        let mut visit = |header: &BatchHeader| {
+            let epoch = header.partition_leader_epoch;
+            if cache.latest_epoch().is_none_or(|latest| epoch > latest) {
+                cache.assign(epoch, header.base_offset);
+            }
+        };
+        for segment in &self.segments {
+            if segment.next_offset > self.log_start_offset && segment.size_bytes > 0 {
+                segment.for_each_header(self.log_start_offset, &mut visit)?;
+            }
+        }
+        cache.truncate_from_start(self.log_start_offset);
+        Ok(cache)
     }
 }

@@ -540,6 +540,27 @@ impl Segment {
         Ok(())
     }
 
+    /// Calls `visit` with the header of every batch from the one holding `from_offset` on
+    /// (headers only: one chunked pass over the file).
+    pub fn for_each_header(
+        &self,
+        from_offset: i64,
+        visit: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(), LogError> {
+        let Some((mut position, _)) = self.find_position(from_offset)? else {
+            return Ok(());
+        };
+        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                break;
+            };
+            visit(&header);
+            position += header.size_bytes as u64;
+        }
+        Ok(())
+    }
+
     /// Cuts the segment just before the batch containing `offset`.
     pub fn truncate_to(&mut self, offset: i64, index_interval_bytes: u32) -> Result<(), LogError> {
         if offset >= self.next_offset {
