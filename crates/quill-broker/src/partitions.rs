@@ -234,6 +234,9 @@ impl Partition {
     pub fn apply_assignment(&self, assignment: &Assignment, now_ms: i64) -> bool {
         let mut state = self.replicated.lock();
         let changed = state.apply_assignment(assignment, now_ms);
+        if changed && state.is_leader() {
+            state.leader_epoch_start_offset = self.log_end_offset.load(Ordering::Acquire);
+        }
         self.replicated.publish_high_watermark(&state);
         let leadership = (state.role, state.leader_epoch);
         drop(state);
@@ -243,6 +246,20 @@ impl Partition {
             moved
         });
         changed
+    }
+
+    /// Blocking, brief: a new leader's epoch starts at its log end (Kafka's `makeLeader`), so
+    /// OffsetForLeaderEpoch answers for it before anything is appended and followers of an
+    /// older epoch find where they diverge.
+    fn start_leader_epoch_if_leading(&self, assignment: &Assignment) {
+        if !self.replicated.lock().is_leader() {
+            return;
+        }
+        if let Some(log) = self.write_log().as_mut() {
+            if let Err(error) = log.start_leader_epoch(assignment.leader_epoch) {
+                tracing::warn!(topic = %self.topic, partition = self.partition, %error, "cannot record the new leader epoch");
+            }
+        }
     }
 
     /// The leader's record of a replica Fetch (`fetch_offset` is durable on `replica`, by
@@ -515,6 +532,80 @@ impl Partition {
                 log.aborted_transactions(from_offset, read.next_offset)
             };
             Ok((read, aborted))
+        })
+        .await
+    }
+
+    /// A follower's append of the leader's batches as they are (offsets, epochs, producer
+    /// fields; `Log::append_as_follower`, blocking pool). Durable later, as a leader append:
+    /// see [`Partition::wait_durable`].
+    pub async fn append_as_follower(
+        self: &Arc<Self>,
+        batches: Bytes,
+    ) -> Result<(), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            log.append_as_follower(&batches, crate::clock::now_ms())?;
+            partition.publish_offsets(log);
+            partition.advance_high_watermark_when_durable(log);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Cuts the log back to `offset` (a follower's truncation to the divergence point; nothing
+    /// at or above `offset` survives). The durable end and the high watermark follow it down:
+    /// a follower's high watermark only mirrors the leader's, and no consumer reads here.
+    pub async fn truncate_to(self: &Arc<Self>, offset: i64) -> Result<(), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            if offset < log.log_end_offset() {
+                log.truncate_to(offset)?;
+            }
+            partition.publish_offsets(log);
+            let end = log.log_end_offset();
+            let mut state = partition.replicated.lock();
+            state.local_durable_end_offset = state.local_durable_end_offset.min(end);
+            partition
+                .replicated
+                .high_watermark
+                .send_if_modified(|current| {
+                    let moved = *current > end;
+                    *current = (*current).min(end);
+                    moved
+                });
+            Ok(())
+        })
+        .await
+    }
+
+    /// The latest leader epoch in the log (`None` before any batch with an epoch).
+    pub async fn latest_epoch(self: &Arc<Self>) -> Result<Option<i32>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.latest_epoch())
+        })
+        .await
+    }
+
+    /// Kafka's `endOffsetFor(epoch)`: the largest epoch at or below `epoch` in the log and
+    /// where it ends (the next epoch's start, or the log end for the latest); `None` when the
+    /// log knows no such epoch.
+    pub async fn end_offset_for_epoch(
+        self: &Arc<Self>,
+        epoch: i32,
+    ) -> Result<Option<(i32, i64)>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.end_offset_for_epoch(epoch))
         })
         .await
     }
@@ -961,7 +1052,9 @@ impl PartitionManager {
                     }
                 }
             }
-            existing.apply_assignment(&assignment, crate::clock::monotonic_ms());
+            if existing.apply_assignment(&assignment, crate::clock::monotonic_ms()) {
+                existing.start_leader_epoch_if_leading(&assignment);
+            }
             return Ok(());
         }
         let dir = self.partition_dir(&topic.name, partition);
@@ -984,7 +1077,9 @@ impl PartitionManager {
             self.node_id,
             info.replicas.len() > 1,
         ));
-        partition_state.apply_assignment(&assignment, crate::clock::monotonic_ms());
+        if partition_state.apply_assignment(&assignment, crate::clock::monotonic_ms()) {
+            partition_state.start_leader_epoch_if_leading(&assignment);
+        }
         let mut partitions = self
             .partitions
             .write()

@@ -66,6 +66,9 @@ pub struct ReplicaState {
     pub local_durable_end_offset: i64,
     /// The leader's high watermark as the last fetch response said (followers only).
     leader_high_watermark: i64,
+    /// The log end offset when this broker became leader: a follower rejoins the ISR only
+    /// once it has reached it (it then holds everything of earlier epochs this leader has).
+    pub leader_epoch_start_offset: i64,
 }
 
 /// What the image says about the partition.
@@ -89,6 +92,7 @@ impl ReplicaState {
             followers: BTreeMap::new(),
             local_durable_end_offset,
             leader_high_watermark: -1,
+            leader_epoch_start_offset: 0,
         }
     }
 
@@ -238,8 +242,8 @@ impl ReplicaState {
             .collect()
     }
 
-    /// Followers outside the ISR that have caught up to `high_watermark` (Kafka's
-    /// `isFollowerInSync`): they may rejoin.
+    /// Followers outside the ISR that have caught up to `high_watermark` and to the start of
+    /// this leader's epoch (Kafka's `isFollowerInSync`): they may rejoin.
     pub fn caught_up_outside_isr(&self, high_watermark: i64) -> Vec<i32> {
         if !self.is_leader() {
             return Vec::new();
@@ -247,7 +251,9 @@ impl ReplicaState {
         self.followers
             .iter()
             .filter(|(id, follower)| {
-                !self.isr.contains(id) && follower.durable_end_offset >= high_watermark
+                !self.isr.contains(id)
+                    && follower.durable_end_offset >= high_watermark
+                    && follower.durable_end_offset >= self.leader_epoch_start_offset
             })
             .map(|(id, _)| *id)
             .collect()

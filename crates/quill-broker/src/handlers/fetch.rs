@@ -39,6 +39,10 @@ struct FetchTarget {
     partition: Result<Arc<Partition>, i16>,
     /// A follower's fetch: reads up to the log end, not the high watermark.
     from_replica: bool,
+    /// A follower's epoch of its last fetched batch (v12+; -1 unknown).
+    last_fetched_epoch: i32,
+    /// Set when the follower's log diverges from this one: (epoch, end offset) to answer.
+    diverging_epoch: Option<(i32, i64)>,
 }
 
 /// Fetch v15 moved the follower's id into `replica_state` (KIP-903).
@@ -57,26 +61,56 @@ fn fetching_replica(request: &FetchRequest, api_version: i16) -> Option<i32> {
 
 /// Kafka's checks of a follower's Fetch on the leader (`Partition.fetchRecords` for a
 /// follower): the fetching broker must be a replica of the partition (else
-/// NOT_LEADER_OR_FOLLOWER), and its fetch offset within the log. The fetch offset is recorded
-/// as durable on that follower (Quill's rule: a follower fetches on only once what it appended
-/// is durable), which may move the high watermark.
-fn record_replica_fetch(
-    partition: Arc<Partition>,
-    replica_id: i32,
-    fetch_offset: i64,
-) -> Result<Arc<Partition>, i16> {
+/// NOT_LEADER_OR_FOLLOWER); with a `last_fetched_epoch` (v12+) the follower's log must not
+/// diverge from this one — if that epoch ends here below the fetch offset, or is unknown
+/// here, the answer is the diverging epoch and its end (KIP-595/KAFKA-12896), no records, and
+/// the fetch proves nothing. Otherwise the fetch offset is recorded as durable on that
+/// follower (Quill's rule: a follower fetches on only once what it appended is durable), which
+/// may move the high watermark.
+async fn check_replica_fetch(target: &mut FetchTarget, replica_id: i32) {
+    let Ok(partition) = &target.partition else {
+        return;
+    };
+    let partition = partition.clone();
     if partition.replica_state().follower(replica_id).is_none() {
-        return Err(ResponseError::NotLeaderOrFollower.code());
+        target.partition = Err(ResponseError::NotLeaderOrFollower.code());
+        return;
     }
     let offsets = partition.offsets();
-    if fetch_offset < offsets.log_start_offset || fetch_offset > offsets.log_end_offset {
-        // Answered OFFSET_OUT_OF_RANGE by the read; proves nothing about the follower.
-        return Ok(partition);
+    if target.fetch_offset < offsets.log_start_offset
+        || target.fetch_offset > offsets.log_end_offset
+    {
+        return; // answered OFFSET_OUT_OF_RANGE by the read; proves nothing about the follower
     }
-    if !partition.record_follower_fetch(replica_id, fetch_offset, crate::clock::monotonic_ms()) {
-        return Err(ResponseError::NotLeaderOrFollower.code());
+    if target.last_fetched_epoch >= 0 {
+        match partition
+            .end_offset_for_epoch(target.last_fetched_epoch)
+            .await
+        {
+            Ok(Some((epoch, end_offset)))
+                if epoch < target.last_fetched_epoch || end_offset < target.fetch_offset =>
+            {
+                target.diverging_epoch = Some((epoch, end_offset));
+                return;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                target.partition = Err(ResponseError::OffsetOutOfRange.code());
+                return;
+            }
+            Err(error) => {
+                target.partition = Err(error.kafka_error_code());
+                return;
+            }
+        }
     }
-    Ok(partition)
+    if !partition.record_follower_fetch(
+        replica_id,
+        target.fetch_offset,
+        crate::clock::monotonic_ms(),
+    ) {
+        target.partition = Err(ResponseError::NotLeaderOrFollower.code());
+    }
 }
 
 pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16) -> FetchResponse {
@@ -133,13 +167,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                 )
                 .map(|()| partition)
             })
-            .and_then(|partition| refuse_zstd_below_v10(partition, api_version))
-            .and_then(|partition| match replica {
-                Some(replica_id) => {
-                    record_replica_fetch(partition, replica_id, requested.fetch_offset)
-                }
-                None => Ok(partition),
-            });
+            .and_then(|partition| refuse_zstd_below_v10(partition, api_version));
             targets.push(FetchTarget {
                 topic_index,
                 partition_index: requested.partition,
@@ -149,7 +177,14 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                 read_committed,
                 partition,
                 from_replica: replica.is_some(),
+                last_fetched_epoch: requested.last_fetched_epoch,
+                diverging_epoch: None,
             });
+        }
+    }
+    if let Some(replica_id) = replica {
+        for target in &mut targets {
+            check_replica_fetch(target, replica_id).await;
         }
     }
 
@@ -246,7 +281,8 @@ async fn read_all(targets: &[FetchTarget], max_bytes: usize) -> (Vec<PartitionDa
             }
         };
         total_bytes += data.records.as_ref().map_or(0, Bytes::len);
-        any_error |= data.error_code != 0;
+        // A diverging epoch is an answer the follower needs at once, like an error.
+        any_error |= data.error_code != 0 || data.diverging_epoch.epoch >= 0;
         results.push(data);
     }
     (results, total_bytes, any_error)
@@ -266,6 +302,13 @@ async fn read_partition(
         .with_log_start_offset(offsets.log_start_offset)
         .with_aborted_transactions(target.read_committed.then(Vec::new))
         .with_records(Some(Bytes::new()));
+    if let Some((epoch, end_offset)) = target.diverging_epoch {
+        return base.with_diverging_epoch(
+            kafka_protocol::messages::fetch_response::EpochEndOffset::default()
+                .with_epoch(epoch)
+                .with_end_offset(end_offset),
+        );
+    }
     if target.fetch_offset < offsets.log_start_offset
         || target.fetch_offset > offsets.log_end_offset
     {
