@@ -73,6 +73,11 @@ pub struct BrokerConfig {
     pub advertise: Option<String>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// `offsets.topic.replication.factor` (3): replicas of `__consumer_offsets`, capped at its
+    /// creation to the active brokers (see `BrokerState::create_internal_topic`).
+    pub offsets_topic_replication_factor: i16,
+    /// `transaction.state.log.replication.factor` (3): the same for `__transaction_state`.
+    pub transaction_state_log_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub message_max_bytes: i32,
     pub log_retention_ms: i64,
@@ -258,6 +263,8 @@ impl Default for BrokerConfig {
             advertise: None,
             num_partitions: 1,
             default_replication_factor: 1,
+            offsets_topic_replication_factor: 3,
+            transaction_state_log_replication_factor: 3,
             auto_create_topics_enable: true,
             message_max_bytes: 1_048_588,
             log_retention_ms: 7 * 24 * 60 * 60 * 1000,
@@ -342,6 +349,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "connections.max.idle.ms", description: "close connections idle this long (default 600000)" },
     SettingDoc { name: "queued.max.requests", description: "requests read ahead per connection, answered one at a time in order (default 500)" },
     SettingDoc { name: "offsets.topic.num.partitions", description: "partitions of __consumer_offsets, fixed once created (default 50)" },
+    SettingDoc { name: "offsets.topic.replication.factor", description: "replicas of __consumer_offsets, capped to the active brokers when it is created (default 3; Kafka refuses to create it until that many brokers are up)" },
     SettingDoc { name: "group.initial.rebalance.delay.ms", description: "wait for more members before the first rebalance (default 250; Kafka 3000)" },
     SettingDoc { name: "group.min.session.timeout.ms", description: "smallest consumer session timeout accepted (default 6000)" },
     SettingDoc { name: "group.max.session.timeout.ms", description: "largest consumer session timeout accepted (default 1800000)" },
@@ -350,6 +358,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "offsets.retention.check.interval.ms", description: "how often expired offsets are removed (default 600000)" },
     SettingDoc { name: "offset.metadata.max.bytes", description: "largest commit metadata string (default 4096)" },
     SettingDoc { name: "transaction.state.log.num.partitions", description: "partitions of __transaction_state, fixed once created (default 50)" },
+    SettingDoc { name: "transaction.state.log.replication.factor", description: "replicas of __transaction_state, capped to the active brokers when it is created (default 3; Kafka refuses to create it until that many brokers are up)" },
     SettingDoc { name: "transaction.max.timeout.ms", description: "largest transaction.timeout.ms a producer may ask for (default 900000)" },
     SettingDoc { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", description: "how often timed-out transactions are aborted (default 1000; Kafka 10000)" },
     SettingDoc { name: "transactional.id.expiration.ms", description: "forget transactional ids idle this long (default 604800000)" },
@@ -479,6 +488,16 @@ impl BrokerConfig {
             "default.replication.factor" => {
                 let factor: i32 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
                 self.default_replication_factor =
+                    i16::try_from(factor).map_err(|_| invalid("must fit in 16 bits"))?;
+            }
+            "offsets.topic.replication.factor" => {
+                let factor: i32 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
+                self.offsets_topic_replication_factor =
+                    i16::try_from(factor).map_err(|_| invalid("must fit in 16 bits"))?;
+            }
+            "transaction.state.log.replication.factor" => {
+                let factor: i32 = parse_int_at_least(value, 1).map_err(|r| invalid(&r))?;
+                self.transaction_state_log_replication_factor =
                     i16::try_from(factor).map_err(|_| invalid("must fit in 16 bits"))?;
             }
             "auto.create.topics.enable" => {
@@ -853,6 +872,14 @@ impl BrokerConfig {
             (
                 "offsets.topic.num.partitions",
                 Some(self.group.offsets_topic_partitions.to_string()),
+            ),
+            (
+                "offsets.topic.replication.factor",
+                Some(self.offsets_topic_replication_factor.to_string()),
+            ),
+            (
+                "transaction.state.log.replication.factor",
+                Some(self.transaction_state_log_replication_factor.to_string()),
             ),
             (
                 "group.initial.rebalance.delay.ms",

@@ -110,7 +110,11 @@ impl BrokerState {
             .get_or_try_init(|| async {
                 let partition_count = self.groups.config().offsets_topic_partitions;
                 let created = self
-                    .create_internal_topic(OFFSETS_TOPIC, partition_count)
+                    .create_internal_topic(
+                        OFFSETS_TOPIC,
+                        partition_count,
+                        self.config.offsets_topic_replication_factor,
+                    )
                     .await?;
                 self.wait_served(OFFSETS_TOPIC).await?;
                 let led = self.led_partitions(OFFSETS_TOPIC);
@@ -159,7 +163,11 @@ impl BrokerState {
             .get_or_try_init(|| async {
                 let partition_count = self.txn.config().transaction_state_partitions;
                 let created = self
-                    .create_internal_topic(TRANSACTION_STATE_TOPIC, partition_count)
+                    .create_internal_topic(
+                        TRANSACTION_STATE_TOPIC,
+                        partition_count,
+                        self.config.transaction_state_log_replication_factor,
+                    )
                     .await?;
                 self.wait_served(TRANSACTION_STATE_TOPIC).await?;
                 let led = self.led_partitions(TRANSACTION_STATE_TOPIC);
@@ -264,14 +272,26 @@ impl BrokerState {
     }
 
     /// Creates a compacted internal topic unless it exists; true if this call created it.
+    ///
+    /// Its replication factor is the configured one (`offsets.topic.replication.factor`,
+    /// `transaction.state.log.replication.factor`, both 3 by default) capped to the active
+    /// brokers at this moment, once: the topic keeps what it got. Kafka does not cap: it
+    /// refuses to create the topic (FindCoordinator answers COORDINATOR_NOT_AVAILABLE) until
+    /// that many brokers are up, and its single-node example configuration sets both to 1;
+    /// Quill caps so that a single node and a small cluster work without settings.
     async fn create_internal_topic(
         &self,
         name: &str,
         partition_count: i32,
+        configured_replication_factor: i16,
     ) -> Result<bool, MetaError> {
-        if self.image().topic(name).is_some() {
+        let image = self.image();
+        if image.topic(name).is_some() {
             return Ok(false);
         }
+        let active = quill_meta::placement::active_broker_count(&image).max(1);
+        let replication_factor =
+            configured_replication_factor.min(i16::try_from(active).unwrap_or(i16::MAX));
         let configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             (
@@ -279,9 +299,20 @@ impl BrokerState {
                 OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
             ),
         ]);
-        tracing::info!(partitions = partition_count, "creating {name}");
+        tracing::info!(
+            partitions = partition_count,
+            replication_factor,
+            "creating {name}"
+        );
         match self
-            .create_topic(name, partition_count, 1, None, configs, false)
+            .create_topic(
+                name,
+                partition_count,
+                replication_factor,
+                None,
+                configs,
+                false,
+            )
             .await
         {
             Ok(_) => Ok(true),

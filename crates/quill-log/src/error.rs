@@ -62,6 +62,11 @@ pub enum LogError {
         "replicated batch at offset {offset} does not continue the log at offset {expected_offset}"
     )]
     OffsetOutOfOrder { offset: i64, expected_offset: i64 },
+    /// A durability wait (`Log::on_durable`) for offsets that a truncation cut before they were
+    /// durable: they will never be, and the offsets now hold (or will hold) other data. A
+    /// deposed leader answers its producers NOT_LEADER_OR_FOLLOWER, as Kafka does.
+    #[error("offset {offset} was truncated away before it was durable (the log now ends at {log_end_offset})")]
+    Truncated { offset: i64, log_end_offset: i64 },
     /// A durability failure happened earlier; the log refuses writes until reopened.
     #[error("log is offline after an earlier storage failure: {0}")]
     Offline(String),
@@ -105,6 +110,7 @@ impl LogError {
             // Internal to replication (never a client's answer): UNKNOWN_SERVER_ERROR, as Kafka
             // has no code for its exceptions either.
             LogError::OffsetOutOfOrder { .. } => -1,
+            LogError::Truncated { .. } => 6,
         }
     }
 }
@@ -155,6 +161,13 @@ mod tests {
                     expected_offset: 5,
                 },
                 -1,
+            ),
+            (
+                LogError::Truncated {
+                    offset: 9,
+                    log_end_offset: 4,
+                },
+                6,
             ),
         ];
         for (error, code) in cases {

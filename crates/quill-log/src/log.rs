@@ -907,7 +907,11 @@ impl Log {
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.unflushed_messages = 0;
-        self.sync_target.sync_now().map_err(LogError::Offline)
+        // With `&mut self` no truncation can run during this sync: it always publishes.
+        self.sync_target
+            .sync_now()
+            .map(|_| ())
+            .map_err(LogError::Offline)
     }
 
     /// `flush.ms`: asks the group-commit thread for a sync if `interval_ms` passed since the
@@ -1086,29 +1090,109 @@ impl Log {
         Ok(self.log_start_offset)
     }
 
-    /// Removes everything at or after `offset` (a follower diverging from its leader).
+    /// Removes everything at or after `offset` (a follower diverging from its leader; Kafka's
+    /// `truncateTo`): the batch holding `offset` and all after it are cut, the cut is made
+    /// durable (a power loss must not bring back data the leader-epoch cache no longer
+    /// describes), the durable end and recovery point are lowered, the producer state is
+    /// rebuilt and the leader-epoch cache truncated. It first waits for a sync in progress (the
+    /// group-commit thread's) and keeps others out until it is done, so no sync acknowledges
+    /// offsets while they are being cut. Every `on_durable` callback still waiting for an
+    /// offset above the new end is answered with [`LogError::Truncated`] before this returns,
+    /// never with success: a deposed leader must not acknowledge data it cut, even once other
+    /// data fills those offsets again.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
         let offset = offset.max(self.log_start_offset);
+        let sync_target = Arc::clone(&self.sync_target);
+        let _no_sync_meanwhile = sync_target.exclude_syncs();
         while self.segments.len() > 1 && self.active().base_offset >= offset {
             if let Some(removed) = self.segments.pop() {
                 self.delete_segment(removed, wall_clock_ms())?;
             }
         }
         let interval = self.config.index_interval_bytes;
-        self.active_mut().truncate_to(offset, interval)?;
+        let cut = self.active_mut().truncate_to(offset, interval);
         let active_file = Arc::clone(self.active().file());
         self.sync_target.rolled(active_file);
-        self.sync_target.truncated(self.log_end_offset());
+        let new_end = self.log_end_offset();
+        // Durability follows the new end even if the cut failed half way (the segment then
+        // reflects what its file holds).
+        self.fail_truncated_callbacks(new_end);
+        cut?;
         // Cutting the batch that holds the log start leaves nothing readable: start at the end.
-        self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
-        self.epochs_dirty |= self.epochs.truncate_from_end(self.log_end_offset());
+        self.log_start_offset = self.log_start_offset.min(new_end);
+        self.epochs_dirty |= self.epochs.truncate_from_end(new_end);
         self.recover_producer_state()?;
+        self.active().sync()?;
         // The recovery point must not vouch for offsets that will be written again: a restart
-        // after a crash validates (and an unclean open syncs) from the new end on.
+        // after a crash validates (and an unclean open syncs) from the new end on. Writing it
+        // also makes the removed segments' names durable (directory fsync).
         self.write_checkpoint()
+    }
+
+    /// Deletes every segment and restarts the log, empty, at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): what a follower does when its log end is below the leader's
+    /// log start (the leader answered OFFSET_OUT_OF_RANGE) or a truncation point lies below its
+    /// own log start. The log start and end become `offset`; producer state, its snapshots and
+    /// the leader-epoch cache are cleared; every waiting `on_durable` callback is answered with
+    /// [`LogError::Truncated`]. Like [`Log::truncate_to`] it excludes the group-commit thread's
+    /// syncs while it works.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        let sync_target = Arc::clone(&self.sync_target);
+        let _no_sync_meanwhile = sync_target.exclude_syncs();
+        let old_end = self.log_end_offset();
+        // The segment list is never empty: the new (empty) segment is in place before the old
+        // ones go. One already based at `offset` is emptied rather than created again (same
+        // file names).
+        let interval = self.config.index_interval_bytes;
+        let restarted = match self.segments.iter().position(|s| s.base_offset == offset) {
+            Some(index) => {
+                self.segments[index].truncate_to(offset, interval)?;
+                self.segments.remove(index)
+            }
+            None => Segment::create(&self.fs, &self.dir, offset)?,
+        };
+        restarted.sync()?;
+        let active_file = Arc::clone(restarted.file());
+        let old_segments = std::mem::replace(&mut self.segments, vec![restarted]);
+        for (through_offset, callback) in self.sync_target.restarted(active_file, offset) {
+            callback(Err(LogError::Truncated {
+                offset: through_offset,
+                log_end_offset: offset,
+            }));
+        }
+        self.log_start_offset = offset;
+        self.producers = ProducerState::default();
+        self.epochs = LeaderEpochCache::default();
+        self.epochs_dirty = true;
+        self.roll_jitter_seed = random_seed();
+        let now_ms = wall_clock_ms();
+        for removed in old_segments {
+            self.delete_segment(removed, now_ms)?;
+        }
+        producer_snapshot::delete_snapshots_above(&self.fs, &self.dir, i64::MIN)?;
+        tracing::info!(dir = %self.dir.display(), old_end, start_offset = offset, "truncated the log fully");
+        // Also makes the new segment's name and the removals durable (directory fsync).
+        self.write_checkpoint()
+    }
+
+    /// Lowers the durable end to `new_end` and fails the callbacks waiting above it.
+    fn fail_truncated_callbacks(&mut self, new_end: i64) {
+        for (through_offset, callback) in self.sync_target.truncated(new_end) {
+            callback(Err(LogError::Truncated {
+                offset: through_offset,
+                log_end_offset: new_end,
+            }));
+        }
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads

@@ -367,3 +367,156 @@ impl Log {
         Ok(cache)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{self, Receiver, Sender};
+    use std::sync::Mutex;
+
+    use crate::batch::testing::build_simple_batch;
+    use crate::{AppendContext, GroupCommitter, Log, LogConfig, LogError};
+
+    fn open(dir: &Path, committer: &GroupCommitter) -> Log {
+        Log::open(dir, LogConfig::default(), committer.clone()).unwrap()
+    }
+
+    fn append(log: &mut Log, records: usize) {
+        let context = AppendContext {
+            now_ms: 0,
+            leader_epoch: 0,
+        };
+        log.append(&build_simple_batch(0, records, 10), context)
+            .unwrap();
+    }
+
+    fn when_durable(log: &Log, through_offset: i64) -> Receiver<Result<(), LogError>> {
+        let (sender, receiver) = mpsc::channel();
+        log.on_durable(
+            through_offset,
+            Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        );
+        receiver
+    }
+
+    /// Stops the next sync of `log` after its fsyncs, before it publishes: the first receiver
+    /// says it got there, the sender lets it go on.
+    fn stop_next_sync(log: &Log) -> (Receiver<()>, Sender<()>) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let entered_tx = Mutex::new(entered_tx);
+        let stopped = AtomicBool::new(false);
+        *log.sync_target.after_fsync_hook.lock().unwrap() = Some(Box::new(move || {
+            if !stopped.swap(true, Ordering::AcqRel) {
+                let _ = entered_tx.lock().unwrap().send(());
+                let _ = release_rx.lock().unwrap().recv();
+            }
+        }));
+        (entered_rx, release_tx)
+    }
+
+    /// The old race: a durability request queued behind a busy committer, its offsets cut by a
+    /// truncation and written again with other data, was answered with success by the sync
+    /// that covered the new data.
+    #[test]
+    fn a_truncation_fails_the_waits_it_cuts_even_once_the_offsets_are_written_again() {
+        let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+        let committer = GroupCommitter::start().unwrap();
+        let mut busy = open(dirs[0].path(), &committer);
+        let mut log = open(dirs[1].path(), &committer);
+        append(&mut busy, 2);
+        let (entered, release) = stop_next_sync(&busy);
+        let busy_durable = when_durable(&busy, 2);
+        entered.recv().unwrap();
+        // The committer is stuck in the other log's sync: this request waits.
+        for _ in 0..3 {
+            append(&mut log, 2);
+        }
+        let cut_wait = when_durable(&log, 6);
+        log.truncate_to(2).unwrap();
+        // Answered by the truncation itself, before it returned.
+        let answer = cut_wait.try_recv().expect("answered by truncate_to");
+        assert!(
+            matches!(
+                answer,
+                Err(LogError::Truncated {
+                    offset: 6,
+                    log_end_offset: 2
+                })
+            ),
+            "{answer:?}"
+        );
+        assert_eq!(answer.unwrap_err().kafka_error_code(), 6);
+        for _ in 0..2 {
+            append(&mut log, 2);
+        }
+        let new_wait = when_durable(&log, 6);
+        release.send(()).unwrap();
+        busy_durable.recv().unwrap().unwrap();
+        new_wait.recv().unwrap().unwrap();
+        assert_eq!(log.durable_end_offset(), 6);
+        assert!(cut_wait.try_recv().is_err(), "answered once");
+    }
+
+    #[test]
+    fn restarting_the_log_fails_every_wait() {
+        let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+        let committer = GroupCommitter::start().unwrap();
+        let mut busy = open(dirs[0].path(), &committer);
+        let mut log = open(dirs[1].path(), &committer);
+        append(&mut busy, 2);
+        let (entered, release) = stop_next_sync(&busy);
+        let busy_durable = when_durable(&busy, 2);
+        entered.recv().unwrap();
+        append(&mut log, 3);
+        let wait = when_durable(&log, 3);
+        log.truncate_fully_and_start_at(100).unwrap();
+        let answer = wait.try_recv().expect("answered by the restart");
+        assert!(
+            matches!(
+                answer,
+                Err(LogError::Truncated {
+                    offset: 3,
+                    log_end_offset: 100
+                })
+            ),
+            "{answer:?}"
+        );
+        release.send(()).unwrap();
+        busy_durable.recv().unwrap().unwrap();
+        append(&mut log, 1);
+        log.wait_durable(101).unwrap();
+        assert_eq!(log.durable_end_offset(), 101);
+    }
+
+    #[test]
+    fn a_truncation_waits_for_a_sync_in_progress_and_lowers_what_it_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let committer = GroupCommitter::start().unwrap();
+        let mut log = open(dir.path(), &committer);
+        for _ in 0..3 {
+            append(&mut log, 2);
+        }
+        let (entered, release) = stop_next_sync(&log);
+        let synced_wait = when_durable(&log, 6);
+        entered.recv().unwrap();
+        let truncation = std::thread::spawn(move || {
+            log.truncate_to(2).unwrap();
+            log
+        });
+        // The sync already fsynced everything below 6: it publishes and answers first, then the
+        // truncation (which waited for it) lowers the durable end.
+        assert!(synced_wait.try_recv().is_err(), "not published yet");
+        release.send(()).unwrap();
+        synced_wait.recv().unwrap().unwrap();
+        let log = truncation.join().unwrap();
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(log.durable_end_offset(), 2);
+    }
+}

@@ -415,3 +415,75 @@ fn power_loss_keeps_the_durable_prefix_of_replicated_data() {
         assert!(first_unstable <= follower.log_end_offset());
     }
 }
+
+#[test]
+fn a_truncation_is_durable_when_it_returns() {
+    let disk = SimDisk::new();
+    let fs = disk.mount();
+    fs.create_dir_all(Path::new("/data")).unwrap();
+    fs.sync_dir(Path::new("/")).unwrap();
+    let committer = GroupCommitter::start().unwrap();
+    let mut log = Log::open_in(&fs, Path::new(SIM_DIR), config(), committer.clone()).unwrap();
+    for epoch in [0, 0, 3, 3] {
+        log.append(&build_simple_batch(100, 2, 10), at(1, epoch))
+            .unwrap();
+    }
+    log.wait_durable(8).unwrap();
+    log.truncate_to(4).unwrap();
+    // Nothing unsynced survives: the cut must have been synced, or the epoch-3 batches (which
+    // the leader-epoch cache no longer lists) would come back.
+    disk.power_loss(CrashMode::LoseUnsynced);
+    drop(log);
+    let log = Log::open_in(&disk.mount(), Path::new(SIM_DIR), config(), committer).unwrap();
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(log.latest_epoch(), Some(0));
+    assert_eq!(log.end_offset_for_epoch(0), Some((0, 4)));
+}
+
+#[test]
+fn a_follower_behind_the_leaders_log_start_restarts_its_log_there() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let mut leader = open(dirs[0].path(), config());
+    write_leader_history(&mut leader);
+    let leader_start = leader.log_end_offset() - 6;
+    leader.delete_records_before(leader_start).unwrap();
+    let delayed = LogConfig {
+        file_delete_delay_ms: 60_000,
+        ..config()
+    };
+    for (start, config) in [(leader_start, config()), (0, config()), (0, delayed)] {
+        let mut follower = open(dirs[1].path(), config.clone());
+        follower.truncate_fully_and_start_at(0).unwrap();
+        follower.append(&idempotent(9, 0, 0, 2), at(1, 0)).unwrap();
+        for _ in 0..6 {
+            follower
+                .append(&build_simple_batch(1, 10, 20), at(1, 0))
+                .unwrap();
+        }
+        assert!(follower.segment_count() > 1);
+        follower.truncate_fully_and_start_at(start).unwrap();
+        assert_eq!(follower.log_start_offset(), start);
+        assert_eq!(follower.log_end_offset(), start);
+        assert_eq!(follower.segment_count(), 1);
+        assert!(follower.producers().is_empty());
+        assert!(follower.epoch_entries().is_empty());
+        assert_eq!(follower.durable_end_offset(), start);
+        let read = leader
+            .read(leader_start, 1 << 20, leader.log_end_offset())
+            .unwrap();
+        if start == leader_start {
+            follower.append_as_follower(&read.bytes, 2).unwrap();
+            assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+            assert_eq!(all_bytes(&follower), all_bytes(&leader));
+            assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+        }
+        let end = follower.log_end_offset();
+        drop(follower);
+        let follower = open(dirs[1].path(), config.clone());
+        assert_eq!(
+            (follower.log_start_offset(), follower.log_end_offset()),
+            (start, end)
+        );
+        follower.close().unwrap();
+    }
+}

@@ -3,6 +3,7 @@ use uuid::Uuid;
 /// Kafka protocol error codes this crate can produce (see `MetaError::kafka_error_code`).
 pub mod error_code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
@@ -16,7 +17,9 @@ pub mod error_code {
     pub const INVALID_REQUEST: i16 = 42;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const INVALID_UPDATE_VERSION: i16 = 95;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const INELIGIBLE_REPLICA: i16 = 107;
 }
 
 /// Every way a metadata change or the metadata store can fail.
@@ -48,6 +51,16 @@ pub enum MetaError {
     /// A feature update Kafka's rules refuse (UpdateFeatures).
     #[error("{0}")]
     InvalidUpdateVersion(String),
+    /// A partition change planned against an older leader epoch (Kafka's FENCED_LEADER_EPOCH).
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// AlterPartition from a broker that does not lead the partition.
+    #[error("{0}")]
+    NotLeaderOrFollower(String),
+    /// A broker that is not registered, fenced or shutting down named as a new ISR member or
+    /// leader (Kafka's INELIGIBLE_REPLICA).
+    #[error("{0}")]
+    IneligibleReplica(String),
     /// Kafka's DUPLICATE_BROKER_REGISTRATION: another process holds this node id's live
     /// registration.
     #[error("{0}")]
@@ -99,6 +112,9 @@ impl MetaError {
             MetaError::InvalidRequest(_) => INVALID_REQUEST,
             MetaError::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
             MetaError::DuplicateBrokerRegistration(_) => DUPLICATE_BROKER_REGISTRATION,
+            MetaError::FencedLeaderEpoch(_) => FENCED_LEADER_EPOCH,
+            MetaError::NotLeaderOrFollower(_) => NOT_LEADER_OR_FOLLOWER,
+            MetaError::IneligibleReplica(_) => INELIGIBLE_REPLICA,
             MetaError::EntryTooLarge { .. } => MESSAGE_TOO_LARGE,
             MetaError::Corrupt(_)
             | MetaError::Poisoned
@@ -149,6 +165,9 @@ mod tests {
             (MetaError::InvalidRequest("x".into()), 42),
             (MetaError::InvalidUpdateVersion("x".into()), 95),
             (MetaError::DuplicateBrokerRegistration("x".into()), 101),
+            (MetaError::FencedLeaderEpoch("x".into()), 74),
+            (MetaError::NotLeaderOrFollower("x".into()), 6),
+            (MetaError::IneligibleReplica("x".into()), 107),
             (MetaError::Corrupt("x".into()), 56),
             (MetaError::Poisoned, 56),
             (MetaError::Io(std::io::Error::other("x")), 56),

@@ -13,6 +13,18 @@ pub struct BrokerInfo {
     pub fenced: bool,
     /// The registered process (see `MetadataRecord::RegisterBroker`).
     pub incarnation_id: Option<uuid::Uuid>,
+    /// In controlled shutdown (`MetadataRecord::BeginControlledShutdown`): still registered and
+    /// unfenced while it hands its leaderships over, but no longer eligible to lead, to join an
+    /// ISR or to receive new replicas. Cleared when it is fenced.
+    pub in_controlled_shutdown: bool,
+}
+
+impl BrokerInfo {
+    /// Whether the broker may lead, join an ISR or receive new replicas: registered, unfenced
+    /// and not shutting down (Kafka's "active" broker).
+    pub fn is_active(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +32,13 @@ pub struct PartitionInfo {
     pub partition: i32,
     /// `record::NO_LEADER` (-1) when offline.
     pub leader: i32,
+    /// Bumped on every leader change (KIP-101/279: followers and clients tell leaders apart).
     pub leader_epoch: i32,
+    /// Kafka's partition epoch: bumped on every change of the partition (leader, ISR), so a
+    /// conditional change (`MetadataRecord::PartitionChange`, AlterPartition) planned against
+    /// an older state is refused. 0 at creation; partitions created before it existed count
+    /// their changes from their first change after the upgrade.
+    pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
 }
@@ -104,6 +122,13 @@ impl MetadataImage {
 
     pub fn broker(&self, node_id: i32) -> Option<&BrokerInfo> {
         self.brokers.get(&node_id)
+    }
+
+    /// Whether `node_id` is registered, unfenced and not shutting down.
+    pub fn is_active_broker(&self, node_id: i32) -> bool {
+        self.brokers
+            .get(&node_id)
+            .is_some_and(BrokerInfo::is_active)
     }
 
     /// Dynamic configs set for one broker (`Some(id)`) or for the cluster default (`None`).
@@ -190,6 +215,9 @@ impl MetadataImage {
             }
             if partition.leader != crate::NO_LEADER && !partition.isr.contains(&partition.leader) {
                 return Err(format!("{where_} leader is not in the ISR"));
+            }
+            if partition.leader_epoch < 0 || partition.partition_epoch < 0 {
+                return Err(format!("{where_} has a negative epoch"));
             }
         }
         Ok(())

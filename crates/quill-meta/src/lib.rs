@@ -11,7 +11,8 @@
 //! - [`topic_name`], [`topic_config`]: Kafka's naming and topic config rules.
 //! - [`features`]: feature versions (metadata.version) and Kafka's rules for changing them.
 //! - [`group_config`]: Kafka 4.0's dynamic group configs (resource type GROUP).
-//! - [`planner`]: turns admin requests into records (random topic ids, replica placement).
+//! - [`planner`]: turns admin requests into records (random topic ids, elections).
+//! - [`placement`]: Kafka's striped, rack-aware replica placement.
 //! - [`store`]: the durable single-node log ([`MetadataStore`]); [`storage`]: its file formats.
 
 // Tests may unwrap; production code may not (workspace lints).
@@ -21,6 +22,7 @@ pub mod error;
 pub mod features;
 pub mod group_config;
 pub mod image;
+pub mod placement;
 pub mod planner;
 pub mod quorum;
 pub mod record;

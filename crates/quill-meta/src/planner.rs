@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use crate::placement::{place_partitions, PlacementRng};
 use crate::record::{MetadataRecord, PartitionAssignment};
-use crate::state_machine::{MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR};
+use crate::state_machine::MAX_PARTITIONS_PER_TOPIC;
 use crate::{topic_config, topic_name, MetaError, MetadataImage};
 
 /// A fresh random (v4) topic id, never nil and not used by any topic in `image`.
@@ -19,63 +20,62 @@ pub fn new_topic_id(image: &MetadataImage) -> Uuid {
     }
 }
 
-/// Round-robin replica placement over registered brokers (sorted by id): partition `p` gets
-/// brokers `p, p+1, ..., p+rf-1` (mod broker count), so leaders spread evenly.
+/// Kafka's striped placement (see [`crate::placement`]) of `partition_count` new partitions
+/// numbered from `first_partition`, over the active brokers, continuing after the topic's
+/// `previous` replica lists.
 pub fn assign_replicas(
     image: &MetadataImage,
+    previous: &[Vec<i32>],
     first_partition: i32,
     partition_count: i32,
     replication_factor: i16,
 ) -> Result<Vec<PartitionAssignment>, MetaError> {
     check_partition_count(first_partition, partition_count)?;
-    let broker_ids: Vec<i32> = image.brokers.keys().copied().collect();
-    let factor = usize::try_from(replication_factor)
-        .ok()
-        .filter(|factor| *factor > 0)
-        .ok_or_else(|| {
-            MetaError::InvalidReplicationFactor(
-                "Replication factor must be larger than 0, or -1 to use the default value."
-                    .to_string(),
-            )
-        })?;
-    if factor > broker_ids.len() || factor > MAX_REPLICATION_FACTOR {
-        return Err(MetaError::InvalidReplicationFactor(format!(
-            "Unable to replicate the partition {factor} time(s): The target replication factor of {factor} cannot be reached because only {} broker(s) are registered.",
-            broker_ids.len()
-        )));
-    }
-    let broker_count = broker_ids.len();
-    let mut assignments = Vec::new();
-    for partition in first_partition..first_partition.saturating_add(partition_count) {
-        let start = usize::try_from(partition).unwrap_or(0);
-        let replicas = (0..factor)
-            .filter_map(|position| broker_ids.get((start + position) % broker_count).copied())
-            .collect();
-        assignments.push(PartitionAssignment {
-            partition,
-            replicas,
-        });
-    }
-    Ok(assignments)
+    place_partitions(
+        image,
+        previous,
+        first_partition,
+        partition_count,
+        replication_factor,
+        &mut PlacementRng::random(),
+    )
 }
 
-/// Partitions have one replica until replication exists: a second "replica" would be listed
-/// in the ISR without ever receiving a record, so acks=all would promise what it cannot keep.
-pub const MAX_SUPPORTED_REPLICATION_FACTOR: usize = 1;
-
-fn check_unreplicated(partitions: &[PartitionAssignment]) -> Result<(), MetaError> {
-    match partitions
-        .iter()
-        .map(|partition| partition.replicas.len())
-        .max()
-    {
-        Some(factor) if factor > MAX_SUPPORTED_REPLICATION_FACTOR => {
-            Err(MetaError::InvalidReplicationFactor(format!(
-                "Replication factor {factor} is not supported yet: Quill does not replicate partitions across brokers yet (use 1)."
-            )))
+/// A manual assignment may name only active brokers: Quill starts every replica in the ISR, so
+/// a fenced or shutting-down replica would be "in sync" without receiving anything. (Kafka
+/// accepts them and leaves them out of the ISR; it refuses only when every replica of a
+/// partition is inactive.)
+fn check_manual_replicas_active(
+    image: &MetadataImage,
+    partitions: &[PartitionAssignment],
+) -> Result<(), MetaError> {
+    for assignment in partitions {
+        if assignment
+            .replicas
+            .iter()
+            .all(|id| !image.is_active_broker(*id))
+            && assignment
+                .replicas
+                .iter()
+                .all(|id| image.brokers.contains_key(id))
+        {
+            return Err(MetaError::InvalidReplicaAssignment(format!(
+                "All brokers specified in the manual partition assignment for partition {} are fenced or in controlled shutdown.",
+                assignment.partition
+            )));
         }
-        _ => Ok(()),
+        if let Some(inactive) = assignment
+            .replicas
+            .iter()
+            .find(|id| image.brokers.contains_key(id) && !image.is_active_broker(**id))
+        {
+            return Err(MetaError::InvalidReplicaAssignment(format!(
+                "The manual partition assignment includes broker {inactive}, which is {}; Quill places replicas only on active brokers.",
+                crate::state_machine::ineligibility(image, *inactive)
+            )));
+        }
     }
+    Ok(())
 }
 
 fn check_partition_count(first_partition: i32, partition_count: i32) -> Result<(), MetaError> {
@@ -123,12 +123,11 @@ pub fn plan_create_topic(
         Placement::Automatic {
             partition_count,
             replication_factor,
-        } => assign_replicas(image, 0, partition_count, replication_factor)?,
+        } => assign_replicas(image, &[], 0, partition_count, replication_factor)?,
         Placement::Manual(replica_lists) => numbered(0, replica_lists)?,
     };
     topic_config::validate_topic_configs(&configs)?;
     topic_config::check_supported_topic_configs(&configs)?;
-    let unreplicated = check_unreplicated(&partitions);
     let record = MetadataRecord::CreateTopic {
         name: name.to_string(),
         topic_id: new_topic_id(image),
@@ -136,7 +135,9 @@ pub fn plan_create_topic(
         configs,
     };
     crate::apply(image, &record)?;
-    unreplicated?;
+    if let MetadataRecord::CreateTopic { partitions, .. } = &record {
+        check_manual_replicas_active(image, partitions)?;
+    }
     Ok(record)
 }
 
@@ -171,21 +172,26 @@ pub fn plan_create_partitions(
                     replica_lists.len()
                 )));
             }
-            numbered(current_count, replica_lists)?
+            let new_partitions = numbered(current_count, replica_lists)?;
+            check_manual_replicas_active(image, &new_partitions)?;
+            new_partitions
         }
         None => {
             let factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
             let factor = i16::try_from(factor).unwrap_or(i16::MAX);
-            assign_replicas(image, current_count, added, factor)?
+            let previous: Vec<Vec<i32>> = topic
+                .partitions
+                .iter()
+                .map(|partition| partition.replicas.clone())
+                .collect();
+            assign_replicas(image, &previous, current_count, added, factor)?
         }
     };
-    let unreplicated = check_unreplicated(&new_partitions);
     let record = MetadataRecord::CreatePartitions {
         topic_id: topic.topic_id,
         new_partitions,
     };
     crate::apply(image, &record)?;
-    unreplicated?;
     Ok(record)
 }
 
@@ -499,6 +505,7 @@ pub fn plan_fence_broker(image: &MetadataImage, node_id: i32) -> Vec<MetadataRec
                 leader: crate::record::NO_LEADER,
                 isr: partition.isr.clone(),
                 leader_epoch: partition.leader_epoch.saturating_add(1),
+                partition_epoch: None,
             });
         }
     }
@@ -529,6 +536,7 @@ pub fn plan_unfence_broker(image: &MetadataImage, node_id: i32) -> Vec<MetadataR
                 leader: node_id,
                 isr: partition.isr.clone(),
                 leader_epoch: partition.leader_epoch.saturating_add(1),
+                partition_epoch: None,
             });
         }
     }
@@ -558,33 +566,35 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_assignment_spreads_leaders() {
+    fn striped_assignment_spreads_leaders() {
         let image = image_with_brokers(3);
-        let assignments = assign_replicas(&image, 0, 4, 2).unwrap();
-        let replicas: Vec<_> = assignments.iter().map(|a| a.replicas.clone()).collect();
-        assert_eq!(
-            replicas,
-            vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![1, 2]]
-        );
+        let assignments = assign_replicas(&image, &[], 0, 6, 2).unwrap();
+        let mut led = BTreeMap::new();
+        for assignment in &assignments {
+            assert_eq!(assignment.replicas.len(), 2);
+            assert_ne!(assignment.replicas[0], assignment.replicas[1]);
+            *led.entry(assignment.replicas[0]).or_insert(0) += 1;
+        }
+        assert_eq!(led, BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
         assert_eq!(assignments[3].partition, 3);
     }
 
     #[test]
     fn replication_factor_errors() {
         let image = image_with_brokers(1);
-        let too_many = assign_replicas(&image, 0, 1, 3).unwrap_err();
+        let too_many = assign_replicas(&image, &[], 0, 1, 3).unwrap_err();
         assert_eq!(too_many.kafka_error_code(), 38);
         assert!(too_many
             .to_string()
-            .contains("only 1 broker(s) are registered"));
+            .contains("The target replication factor of 3 cannot be reached because only 1 broker(s) are registered."));
         assert_eq!(
-            assign_replicas(&image, 0, 1, 0)
+            assign_replicas(&image, &[], 0, 1, 0)
                 .unwrap_err()
                 .kafka_error_code(),
             38
         );
         assert_eq!(
-            assign_replicas(&image, 0, 1, -1)
+            assign_replicas(&image, &[], 0, 1, -1)
                 .unwrap_err()
                 .kafka_error_code(),
             38
@@ -595,19 +605,19 @@ mod tests {
     fn partition_count_errors() {
         let image = image_with_brokers(1);
         assert_eq!(
-            assign_replicas(&image, 0, 0, 1)
+            assign_replicas(&image, &[], 0, 0, 1)
                 .unwrap_err()
                 .kafka_error_code(),
             37
         );
         assert_eq!(
-            assign_replicas(&image, 0, -3, 1)
+            assign_replicas(&image, &[], 0, -3, 1)
                 .unwrap_err()
                 .kafka_error_code(),
             37
         );
         assert_eq!(
-            assign_replicas(&image, 0, i32::MAX, 1)
+            assign_replicas(&image, &[], 0, i32::MAX, 1)
                 .unwrap_err()
                 .kafka_error_code(),
             37
@@ -703,40 +713,82 @@ mod tests {
     }
 
     #[test]
-    fn partitions_have_one_replica_until_replication_exists() {
+    fn replicated_topics_start_fully_in_sync() {
         let image = image_with_brokers(3);
-        let two_replicas = Placement::Automatic {
+        let three_replicas = Placement::Automatic {
             partition_count: 3,
-            replication_factor: 2,
+            replication_factor: 3,
         };
-        let refused = plan_create_topic(&image, "t", two_replicas, BTreeMap::new()).unwrap_err();
-        assert_eq!(refused.kafka_error_code(), 38, "{refused}");
-        let manual = Placement::Manual(vec![vec![1, 2]]);
-        let refused = plan_create_topic(&image, "t", manual, BTreeMap::new()).unwrap_err();
-        assert_eq!(refused.kafka_error_code(), 38, "{refused}");
-        let spread = Placement::Automatic {
-            partition_count: 3,
-            replication_factor: 1,
+        let record = plan_create_topic(&image, "t", three_replicas, BTreeMap::new()).unwrap();
+        let created = crate::apply(&image, &record).unwrap();
+        created.check_invariants().unwrap();
+        let topic = created.topic("t").unwrap();
+        let mut leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+        leaders.sort_unstable();
+        assert_eq!(leaders, vec![1, 2, 3], "leaders spread over the brokers");
+        for partition in &topic.partitions {
+            assert_eq!(partition.isr, partition.replicas);
+            assert_eq!(partition.leader, partition.replicas[0]);
+            assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 0));
+        }
+        let four = Placement::Automatic {
+            partition_count: 1,
+            replication_factor: 4,
         };
-        let record = plan_create_topic(&image, "t", spread, BTreeMap::new()).unwrap();
-        let image = crate::apply(&image, &record).unwrap();
-        let leaders: Vec<i32> = image
-            .topic("t")
+        let refused = plan_create_topic(&image, "u", four, BTreeMap::new()).unwrap_err();
+        assert_eq!(refused.kafka_error_code(), 38, "{refused}");
+
+        // Manual assignments: registered, distinct and active brokers only.
+        let manual = |lists: Vec<Vec<i32>>| {
+            plan_create_topic(&image, "m", Placement::Manual(lists), BTreeMap::new())
+        };
+        assert!(manual(vec![vec![3, 1], vec![2, 3]]).is_ok());
+        assert_eq!(manual(vec![vec![1, 1]]).unwrap_err().kafka_error_code(), 39);
+        assert_eq!(manual(vec![vec![1, 7]]).unwrap_err().kafka_error_code(), 39);
+        let fenced = crate::apply(&image, &MetadataRecord::FenceBroker { node_id: 2 }).unwrap();
+        let error = plan_create_topic(
+            &fenced,
+            "m",
+            Placement::Manual(vec![vec![1, 2]]),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(error.kafka_error_code(), 39, "{error}");
+        let error = plan_create_topic(
+            &fenced,
+            "m",
+            Placement::Manual(vec![vec![2]]),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "All brokers specified in the manual partition assignment for partition 0 are fenced or in controlled shutdown."
+        );
+        // Automatic placement skips the fenced broker.
+        let record = plan_create_topic(
+            &fenced,
+            "auto",
+            Placement::Automatic {
+                partition_count: 4,
+                replication_factor: 2,
+            },
+            BTreeMap::new(),
+        )
+        .unwrap();
+        let placed = crate::apply(&fenced, &record).unwrap();
+        assert!(placed
+            .topic("auto")
             .unwrap()
             .partitions
             .iter()
-            .map(|p| p.leader)
-            .collect();
-        assert_eq!(leaders, vec![1, 2, 3], "leaders spread over the brokers");
+            .all(|p| !p.replicas.contains(&2)));
     }
 
     #[test]
     fn fencing_takes_leadership_away_and_unfencing_gives_it_back() {
         let image = image_with_brokers(3);
-        let spread = Placement::Automatic {
-            partition_count: 6,
-            replication_factor: 1,
-        };
+        let spread = Placement::Manual(vec![vec![1], vec![2], vec![3], vec![1], vec![2], vec![3]]);
         let record = plan_create_topic(&image, "t", spread, BTreeMap::new()).unwrap();
         let image = crate::apply(&image, &record).unwrap();
         let fence = plan_fence_broker(&image, 2);

@@ -65,6 +65,34 @@ pub enum MetadataRecord {
         leader: i32,
         isr: Vec<i32>,
         leader_epoch: i32,
+        /// The partition epoch to set, at least the current one (snapshots rebuild the state
+        /// exactly with it). `None` — every entry written before partition epochs existed —
+        /// bumps it by one, as every partition change does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition_epoch: Option<i32>,
+    },
+    /// Kafka's PartitionChangeRecord, conditional: applied only while the partition's leader
+    /// epoch and partition epoch are still `expected_*`, so a change planned against an older
+    /// state (a stale AlterPartition, an election racing another) never wins a race. Sets the
+    /// leader and ISR, bumps the partition epoch, and bumps the leader epoch when the leader
+    /// changes. Brokers added to the ISR and a new leader must be active (registered, unfenced,
+    /// not shutting down): INELIGIBLE_REPLICA otherwise.
+    PartitionChange {
+        topic_id: Uuid,
+        partition: i32,
+        expected_leader_epoch: i32,
+        expected_partition_epoch: i32,
+        /// The leader after the change (the current one for an ISR change; `NO_LEADER` when no
+        /// replica can lead).
+        leader: i32,
+        isr: Vec<i32>,
+    },
+    /// Kafka's BrokerRegistrationChangeRecord with `InControlledShutdown`: the broker asked to
+    /// shut down (its heartbeat's `want_shut_down`). It stays registered and unfenced while its
+    /// leaderships move (the `PartitionChange`s of the same entry), but may no longer lead, join
+    /// an ISR or receive replicas. Fencing ends it.
+    BeginControlledShutdown {
+        node_id: i32,
     },
     /// Reserves the producer ids below `next_producer_id` (idempotent/transactional producers):
     /// the requesting broker hands out `[previous next_producer_id, next_producer_id)`.
@@ -112,6 +140,8 @@ impl MetadataRecord {
             MetadataRecord::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
             MetadataRecord::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
+            MetadataRecord::PartitionChange { .. } => "PartitionChange",
+            MetadataRecord::BeginControlledShutdown { .. } => "BeginControlledShutdown",
             MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
             MetadataRecord::FenceBroker { .. } => "FenceBroker",
             MetadataRecord::UnfenceBroker { .. } => "UnfenceBroker",

@@ -72,6 +72,10 @@ pub(crate) fn apply_in_place(
             // A re-registration (new address, rack or incarnation) keeps the fencing state:
             // only the controller's heartbeat tracking fences and unfences.
             let fenced = previous.is_some_and(|broker| broker.fenced);
+            // The same process re-registering is still shutting down; another one is not.
+            let in_controlled_shutdown = previous.is_some_and(|broker| {
+                broker.in_controlled_shutdown && broker.incarnation_id == *incarnation_id
+            });
             image.brokers.insert(
                 *node_id,
                 BrokerInfo {
@@ -81,6 +85,7 @@ pub(crate) fn apply_in_place(
                     rack: rack.clone(),
                     fenced,
                     incarnation_id: *incarnation_id,
+                    in_controlled_shutdown,
                 },
             );
         }
@@ -156,7 +161,59 @@ pub(crate) fn apply_in_place(
             leader,
             isr,
             leader_epoch,
-        } => set_partition_leader(image, topic_id, *partition, *leader, isr, *leader_epoch)?,
+            partition_epoch,
+        } => set_partition_leader(
+            image,
+            topic_id,
+            *partition,
+            LeaderChange {
+                leader: *leader,
+                isr,
+                leader_epoch: *leader_epoch,
+                partition_epoch: *partition_epoch,
+            },
+        )?,
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            expected_leader_epoch,
+            expected_partition_epoch,
+            leader,
+            isr,
+        } => {
+            let topic = existing_topic(image, topic_id)?;
+            let current = topic
+                .partition(*partition)
+                .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+            check_partition_change(
+                image,
+                &topic.name,
+                current,
+                (*expected_leader_epoch, *expected_partition_epoch),
+                *leader,
+                isr,
+            )?;
+            let (leader_epoch, partition_epoch) = (current.leader_epoch, current.partition_epoch);
+            let leader_changed = current.leader != *leader;
+            let state = partition_mut(image, topic_id, *partition)?;
+            state.leader = *leader;
+            state.isr = isr.clone();
+            state.partition_epoch = partition_epoch.saturating_add(1);
+            if leader_changed {
+                state.leader_epoch = leader_epoch.saturating_add(1);
+            }
+        }
+        MetadataRecord::BeginControlledShutdown { node_id } => {
+            let broker = image.brokers.get_mut(node_id).ok_or_else(|| {
+                MetaError::InvalidRequest(format!("broker {node_id} is not registered"))
+            })?;
+            if !broker.is_active() {
+                return Err(MetaError::InvalidRequest(format!(
+                    "broker {node_id} is fenced or already shutting down"
+                )));
+            }
+            broker.in_controlled_shutdown = true;
+        }
         MetadataRecord::AllocateProducerIds {
             node_id,
             next_producer_id,
@@ -190,6 +247,116 @@ fn set_fenced(image: &mut MetadataImage, node_id: i32, fenced: bool) -> Result<(
         )));
     }
     broker.fenced = fenced;
+    // A fenced broker is no longer shutting down: it is down.
+    broker.in_controlled_shutdown = false;
+    Ok(())
+}
+
+/// A `SetPartitionLeader`'s new state.
+struct LeaderChange<'a> {
+    leader: i32,
+    isr: &'a [i32],
+    leader_epoch: i32,
+    partition_epoch: Option<i32>,
+}
+
+fn partition_mut<'a>(
+    image: &'a mut MetadataImage,
+    topic_id: &Uuid,
+    partition: i32,
+) -> Result<&'a mut PartitionInfo, MetaError> {
+    let index = usize::try_from(partition)
+        .map_err(|_| MetaError::UnknownTopic(format!("partition {partition}")))?;
+    existing_topic_mut(image, topic_id)?
+        .partitions
+        .get_mut(index)
+        .ok_or_else(|| MetaError::UnknownTopic(format!("partition {partition}")))
+}
+
+/// The rules of a conditional `PartitionChange`, in Kafka's AlterPartition order: the epochs
+/// first (a stale change is fenced before anything else is judged), then the new state.
+fn check_partition_change(
+    image: &MetadataImage,
+    topic_name: &str,
+    current: &PartitionInfo,
+    (expected_leader_epoch, expected_partition_epoch): (i32, i32),
+    leader: i32,
+    isr: &[i32],
+) -> Result<(), MetaError> {
+    let where_ = format!("{topic_name}-{}", current.partition);
+    if expected_leader_epoch > current.leader_epoch
+        || expected_partition_epoch > current.partition_epoch
+    {
+        // Planned against a newer state than this one: only a node behind the quorum can see
+        // that (Kafka answers NOT_CONTROLLER so the leader finds the active controller).
+        return Err(MetaError::NotController(format!(
+            "Partition {where_} is at leader epoch {} and partition epoch {}, older than the expected {expected_leader_epoch} and {expected_partition_epoch}",
+            current.leader_epoch, current.partition_epoch
+        )));
+    }
+    if expected_leader_epoch < current.leader_epoch {
+        return Err(MetaError::FencedLeaderEpoch(format!(
+            "Partition {where_} is at leader epoch {}, not {expected_leader_epoch}",
+            current.leader_epoch
+        )));
+    }
+    if expected_partition_epoch < current.partition_epoch {
+        return Err(MetaError::InvalidUpdateVersion(format!(
+            "Partition {where_} is at partition epoch {}, not {expected_partition_epoch}",
+            current.partition_epoch
+        )));
+    }
+    check_isr(current, leader, isr)?;
+    if leader != NO_LEADER && leader != current.leader && !image.is_active_broker(leader) {
+        return Err(MetaError::IneligibleReplica(format!(
+            "Broker {leader} cannot lead partition {where_}: {}",
+            ineligibility(image, leader)
+        )));
+    }
+    if let Some(added) = isr
+        .iter()
+        .find(|id| !current.isr.contains(id) && !image.is_active_broker(**id))
+    {
+        return Err(MetaError::IneligibleReplica(format!(
+            "Broker {added} cannot join the ISR of partition {where_}: {}",
+            ineligibility(image, *added)
+        )));
+    }
+    Ok(())
+}
+
+/// Why a broker is not active, in Kafka's words.
+pub(crate) fn ineligibility(image: &MetadataImage, node_id: i32) -> &'static str {
+    match image.broker(node_id) {
+        None => "not registered",
+        Some(broker) if broker.in_controlled_shutdown => "shutting down",
+        Some(broker) if broker.fenced => "fenced",
+        Some(_) => "eligible",
+    }
+}
+
+/// The ISR must be distinct replicas holding the leader (unless there is none).
+fn check_isr(current: &PartitionInfo, leader: i32, isr: &[i32]) -> Result<(), MetaError> {
+    let mut seen = BTreeSet::new();
+    for member in isr {
+        if !seen.insert(member) {
+            return Err(MetaError::InvalidRequest(format!(
+                "ISR lists broker {member} twice"
+            )));
+        }
+        if !current.replicas.contains(member) {
+            return Err(MetaError::InvalidRequest(format!(
+                "ISR member {member} is not a replica of partition {}",
+                current.partition
+            )));
+        }
+    }
+    if leader != NO_LEADER && !isr.contains(&leader) {
+        return Err(MetaError::InvalidRequest(format!(
+            "Leader {leader} is not in the ISR of partition {}",
+            current.partition
+        )));
+    }
     Ok(())
 }
 
@@ -197,22 +364,26 @@ fn set_partition_leader(
     image: &mut MetadataImage,
     topic_id: &Uuid,
     partition: i32,
-    leader: i32,
-    isr: &[i32],
-    leader_epoch: i32,
+    change: LeaderChange<'_>,
 ) -> Result<(), MetaError> {
     let topic = existing_topic(image, topic_id)?;
-    let unknown_partition = || MetaError::UnknownTopic(format!("{}-{partition}", topic.name));
-    let current = topic.partition(partition).ok_or_else(unknown_partition)?;
-    check_leader_change(current, leader, isr, leader_epoch)?;
-    let index = usize::try_from(partition).map_err(|_| unknown_partition())?;
-    let state = existing_topic_mut(image, topic_id)?
-        .partitions
-        .get_mut(index)
-        .ok_or_else(|| MetaError::UnknownTopic(format!("partition {partition}")))?;
-    state.leader = leader;
-    state.isr = isr.to_vec();
-    state.leader_epoch = leader_epoch;
+    let current = topic
+        .partition(partition)
+        .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+    check_leader_change(current, change.leader, change.isr, change.leader_epoch)?;
+    let partition_epoch = match change.partition_epoch {
+        None => current.partition_epoch.saturating_add(1),
+        Some(epoch) if epoch >= current.partition_epoch => epoch,
+        Some(epoch) => return Err(MetaError::InvalidRequest(format!(
+            "Partition epoch {epoch} is older than the current epoch {} of partition {partition}",
+            current.partition_epoch
+        ))),
+    };
+    let state = partition_mut(image, topic_id, partition)?;
+    state.leader = change.leader;
+    state.isr = change.isr.to_vec();
+    state.leader_epoch = change.leader_epoch;
+    state.partition_epoch = partition_epoch;
     Ok(())
 }
 
@@ -222,6 +393,7 @@ pub(crate) fn initial_partition_state(assignment: &PartitionAssignment) -> Parti
         partition: assignment.partition,
         leader: assignment.replicas.first().copied().unwrap_or(NO_LEADER),
         leader_epoch: 0,
+        partition_epoch: 0,
         replicas: assignment.replicas.clone(),
         isr: assignment.replicas.clone(),
     }
@@ -526,26 +698,7 @@ fn check_leader_change(
     isr: &[i32],
     leader_epoch: i32,
 ) -> Result<(), MetaError> {
-    let mut seen = BTreeSet::new();
-    for member in isr {
-        if !seen.insert(member) {
-            return Err(MetaError::InvalidRequest(format!(
-                "ISR lists broker {member} twice"
-            )));
-        }
-        if !current.replicas.contains(member) {
-            return Err(MetaError::InvalidRequest(format!(
-                "ISR member {member} is not a replica of partition {}",
-                current.partition
-            )));
-        }
-    }
-    if leader != NO_LEADER && !isr.contains(&leader) {
-        return Err(MetaError::InvalidRequest(format!(
-            "Leader {leader} is not in the ISR of partition {}",
-            current.partition
-        )));
-    }
+    check_isr(current, leader, isr)?;
     if leader_epoch < current.leader_epoch {
         return Err(MetaError::InvalidRequest(format!(
             "Leader epoch {leader_epoch} is older than the current epoch {} of partition {}",
@@ -665,6 +818,7 @@ mod tests {
                 partition: 1,
                 leader: 2,
                 leader_epoch: 0,
+                partition_epoch: 0,
                 replicas: vec![2, 3],
                 isr: vec![2, 3]
             }
@@ -990,6 +1144,7 @@ mod tests {
                 leader,
                 isr: isr.to_vec(),
                 leader_epoch,
+                partition_epoch: None,
             };
         // Shrinking the ISR keeps the leader and may keep the epoch.
         let shrunk = apply(&image, &set(0, 1, &[1], 0)).unwrap();
@@ -1021,6 +1176,7 @@ mod tests {
             leader: 1,
             isr: vec![1],
             leader_epoch: 1,
+            partition_epoch: None,
         };
         assert_eq!(rejected(&image, unknown).0, 100);
     }
@@ -1054,6 +1210,7 @@ mod tests {
                 leader: 2,
                 isr: vec![2, 1],
                 leader_epoch: 3,
+                partition_epoch: None,
             },
             MetadataRecord::AlterTopicConfigs {
                 topic_id: ID_B,

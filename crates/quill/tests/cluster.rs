@@ -12,7 +12,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::{create_topic, free_ports, leaders, metadata, Cluster, CLUSTER_ID, CLUSTER_TIMEOUT};
+use cluster::{
+    create_placed_topic, create_topic, free_ports, leaders, metadata, Cluster, CLUSTER_ID,
+    CLUSTER_TIMEOUT,
+};
 use common::{
     compat_python, create_topic_request, run_bounded, wait_until, workspace_root, BrokerProcess,
     TestClient,
@@ -34,10 +37,24 @@ fn three_brokers_share_partitions_and_clients_use_them_from_one_address() {
     let cluster = Cluster::start(3, &[]);
     // CreateTopics on a broker that may not be the controller: forwarded to it.
     let follower = (1..=3).find(|id| *id != cluster.controller(1)).unwrap();
+    // Placed by the controller (striped, from a random start): every broker leads two.
+    let placed = create_placed_topic(&cluster.bootstrap(follower), "placed", 6, 1);
+    assert_eq!(placed.topics[0].error_code, 0, "{placed:?}");
+    let mut placed_leaders = leaders(&cluster.bootstrap(follower), "placed");
+    placed_leaders.sort_unstable();
+    assert_eq!(placed_leaders, vec![1, 1, 2, 2, 3, 3]);
+    // More replicas than brokers: Kafka's error and message.
+    let refused = create_placed_topic(&cluster.bootstrap(1), "too-many", 1, 4);
+    assert_eq!(refused.topics[0].error_code, 38, "{refused:?}");
+    assert_eq!(
+        refused.topics[0].error_message.as_deref().map(|m| m.to_string()),
+        Some("Unable to replicate the partition 4 time(s): The target replication factor of 4 cannot be reached because only 3 broker(s) are registered.".to_string())
+    );
+
     let created = create_topic(&cluster.bootstrap(follower), "spread", 6);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
-    // Round-robin placement over the three brokers; every broker answers alike at once (the
-    // forwarded change returns only once applied on the broker that forwarded it).
+    // Laid out round-robin by the test; every broker answers alike at once (the forwarded
+    // change returns only once applied on the broker that forwarded it).
     assert_eq!(
         leaders(&cluster.bootstrap(follower), "spread"),
         vec![1, 2, 3, 1, 2, 3]
@@ -85,12 +102,6 @@ fn three_brokers_share_partitions_and_clients_use_them_from_one_address() {
             "epoch {requested} against {epoch}"
         );
     }
-    // Replication needs the replication issue: more than one replica is refused, clearly.
-    let refused = {
-        let mut client = cluster.node(1).connect();
-        client.call(&create_topic_request("replicated", 3, 2, &[]), 5)
-    };
-    assert_eq!(refused.topics[0].error_code, 38, "{refused:?}");
 
     // Real clients, bootstrapped from one broker, reach every partition's leader.
     let input: String = (0..60).map(|n| format!("k{}:v{n}\n", n % 10)).collect();
@@ -544,7 +555,7 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
             listed_brokers(&address) == vec![1, 2, 3, 4]
         });
     }
-    // Forwarded from the observer; placement includes it; it serves its partition.
+    // Forwarded from the observer; it may hold replicas; it serves its partition.
     let created = create_topic(&observer.address(), "with-observer", 4);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
     assert_eq!(

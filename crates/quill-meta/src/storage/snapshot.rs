@@ -51,6 +51,11 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
                 node_id: broker.node_id,
             });
         }
+        if broker.in_controlled_shutdown {
+            records.push(MetadataRecord::BeginControlledShutdown {
+                node_id: broker.node_id,
+            });
+        }
     }
     for (node_id, configs) in &image.broker_configs {
         records.push(MetadataRecord::AlterBrokerConfigs {
@@ -101,6 +106,7 @@ pub fn snapshot_records(image: &MetadataImage) -> Vec<MetadataRecord> {
                     leader: partition.leader,
                     isr: partition.isr.clone(),
                     leader_epoch: partition.leader_epoch,
+                    partition_epoch: Some(partition.partition_epoch),
                 });
             }
         }

@@ -70,6 +70,7 @@ fn history() -> Vec<Vec<MetadataRecord>> {
             leader: NO_LEADER,
             isr: vec![],
             leader_epoch: 4,
+            partition_epoch: None,
         }],
         vec![MetadataRecord::DeleteTopic {
             topic_id: Uuid::from_u128(2),
@@ -648,6 +649,7 @@ fn arb_record() -> impl Strategy<Value = MetadataRecord> {
                 leader,
                 isr,
                 leader_epoch,
+                partition_epoch: None,
             }
         ),
     ]
@@ -732,6 +734,7 @@ fn resolve(step: Step, image: &MetadataImage) -> MetadataRecord {
                 leader,
                 isr,
                 leader_epoch: partition.leader_epoch + 1,
+                partition_epoch: None,
             }
         }
         Step::GrowTopic { seed, broker } => {

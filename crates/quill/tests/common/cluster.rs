@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use kafka_protocol::messages::{CreateTopicsResponse, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
+use kafka_protocol::messages::{BrokerId, CreateTopicsResponse, MetadataRequest, MetadataResponse};
 
 use crate::common::{self, create_topic_request, BrokerProcess, TestClient};
 
@@ -135,9 +136,42 @@ pub fn metadata(address: &str, topics: &[&str]) -> MetadataResponse {
     client.call(&request, 9)
 }
 
+/// Creates a one-replica topic laid out round-robin over the brokers `address` lists (partition
+/// `p` on the `p % n`-th broker by id) with a manual assignment, so tests know who leads what.
+/// Automatic (striped, randomly started) placement: [`create_placed_topic`].
 pub fn create_topic(address: &str, name: &str, partitions: i32) -> CreateTopicsResponse {
+    let mut brokers: Vec<i32> = metadata(address, &[])
+        .brokers
+        .iter()
+        .map(|broker| broker.node_id.0)
+        .collect();
+    brokers.sort_unstable();
+    let assignments = (0..partitions)
+        .map(|partition| {
+            let broker = brokers[usize::try_from(partition).unwrap() % brokers.len()];
+            CreatableReplicaAssignment::default()
+                .with_partition_index(partition)
+                .with_broker_ids(vec![BrokerId(broker)])
+        })
+        .collect();
+    let mut request = create_topic_request(name, -1, -1, &[]);
+    request.topics[0].assignments = assignments;
     let mut client = TestClient::connect(address);
-    client.call(&create_topic_request(name, partitions, 1, &[]), 5)
+    client.call(&request, 5)
+}
+
+/// Creates a topic placed by the controller (Kafka's striped placement).
+pub fn create_placed_topic(
+    address: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> CreateTopicsResponse {
+    let mut client = TestClient::connect(address);
+    client.call(
+        &create_topic_request(name, partitions, replication_factor, &[]),
+        5,
+    )
 }
 
 pub fn leaders(address: &str, topic: &str) -> Vec<i32> {
