@@ -39,6 +39,8 @@ pub struct BrokerState {
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
     /// Connections to the other brokers for transaction verification (markers have their own).
     pub inter_broker: crate::inter_broker::InterBrokerClient,
+    /// The follower side of replication: one fetcher per leader this broker follows.
+    pub replica_fetchers: crate::replica_fetcher::ReplicaFetchers,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
     /// The image handlers serve: the latest one the partition logs were reconciled with, so
@@ -72,6 +74,12 @@ impl BrokerState {
         reconciled_image: Arc<MetadataImage>,
     ) -> BrokerState {
         let single_node = !metadata.is_clustered();
+        let served_image = watch::channel(reconciled_image).0;
+        let replica_fetchers = crate::replica_fetcher::ReplicaFetchers::new(
+            config.node_id,
+            served_image.subscribe(),
+            shutdown.clone(),
+        );
         BrokerState {
             config,
             metadata,
@@ -80,8 +88,9 @@ impl BrokerState {
             txn,
             metrics: Arc::default(),
             inter_broker: crate::inter_broker::InterBrokerClient::default(),
+            replica_fetchers,
             change_lock: Mutex::new(()),
-            served_image: watch::channel(reconciled_image).0,
+            served_image,
             caught_up: std::sync::atomic::AtomicBool::new(single_node),
             offsets_topic: OnceCell::new(),
             groups_loaded: Arc::new(watch::channel(false).0),
@@ -246,6 +255,7 @@ impl BrokerState {
                 })
                 .await;
                 self.serve_image(&image);
+                self.replica_fetchers.update(&self.partitions);
             }
         }
         if image.topic(OFFSETS_TOPIC).is_some() && self.offsets_topic.get().is_none() {
@@ -464,6 +474,7 @@ impl BrokerState {
         })
         .await?;
         self.serve_image(&image);
+        self.replica_fetchers.update(&self.partitions);
         Ok(image)
     }
 
@@ -478,6 +489,7 @@ impl BrokerState {
         let partitions = self.partitions.clone();
         let config = self.config.clone();
         let _ = tokio::task::spawn_blocking(move || partitions.reconcile(&image, &config)).await;
+        self.replica_fetchers.update(&self.partitions);
     }
 
     /// Creates a topic (or only validates the request when `validate_only`). `-1` partitions
