@@ -91,13 +91,18 @@ impl Cluster {
             .into();
             args.extend(extra_args.iter().map(|arg| arg.to_string()));
             let data_dir = root.path().join(format!("node-{node_id}"));
+            // QUILL_TEST_NODE_LOG=<filter> gives the nodes that log filter (QUILL_LOG), to
+            // see what a failing cluster test's nodes did (e.g. `info,openraft=info`).
+            let envs: Vec<(String, String)> = std::env::var("QUILL_TEST_NODE_LOG")
+                .map(|filter| vec![("QUILL_LOG".to_string(), filter)])
+                .unwrap_or_default();
             let node = BrokerProcess::start_under(
                 &placement.launcher,
                 &placement.host,
                 placement.client_port,
                 &data_dir,
                 &args,
-                &[],
+                &envs,
             );
             nodes.insert(*node_id, node);
         }
