@@ -308,7 +308,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "process.roles", description: "broker,controller (default: a voter of the metadata quorum) or broker (an observer: needs controller.quorum.voters without it and a CONTROLLER listener)" },
     SettingDoc { name: "controller.quorum.voters", description: "id@host:port,... of the metadata quorum's voters (default: unset, a one-voter quorum in this process)" },
     SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
-    SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
+    SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Longest a voter waits without word from the leader before it starts an election (3/4 to all of it, randomized per voter); heartbeats every tenth (default 1000)" },
     SettingDoc { name: "broker.session.timeout.ms", description: "the active controller fences a broker it has not heard from for this long: it leaves Metadata and its partitions lose their leader until it heartbeats again (default 9000)" },
     SettingDoc { name: "broker.heartbeat.interval.ms", description: "how often each broker heartbeats to the active controller; below broker.session.timeout.ms (default 2000)" },
     SettingDoc { name: "cluster.id", description: "cluster id a fresh metadata directory is formatted with, the same on every voter (default: random, as kafka-storage.sh format); an existing directory must match" },

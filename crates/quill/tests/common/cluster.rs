@@ -58,8 +58,10 @@ impl Cluster {
                 &voters_setting,
                 "--set",
                 &cluster_setting,
+                // Kafka's default: an election 0.75–1 s after the leader goes silent, with
+                // room for the stalls of debug builds on a loaded machine.
                 "--set",
-                "controller.quorum.election.timeout.ms=500",
+                "controller.quorum.election.timeout.ms=1000",
             ];
             args.extend_from_slice(extra_args);
             let data_dir = root.path().join(format!("node-{node_id}"));
