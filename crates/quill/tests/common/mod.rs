@@ -26,6 +26,9 @@ pub struct BrokerProcess {
     pub log: Arc<Mutex<String>>,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// False for a controller-only node (`process.roles=controller`): `port` is its controller
+    /// listener and it gets no `--listen`.
+    client_listener: bool,
 }
 
 impl BrokerProcess {
@@ -43,7 +46,7 @@ impl BrokerProcess {
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        let (child, port, log) = spawn_broker(data_dir, &extra_args, &envs, "127.0.0.1:0");
+        let (child, port, log) = spawn_broker(data_dir, &extra_args, &envs, Some("127.0.0.1:0"));
         BrokerProcess {
             child: Some(child),
             port,
@@ -51,6 +54,23 @@ impl BrokerProcess {
             log,
             extra_args,
             envs,
+            client_listener: true,
+        }
+    }
+
+    /// A controller-only node: `extra_args` must set `process.roles=controller` and its
+    /// CONTROLLER listener; `port` is that listener's.
+    pub fn start_controller(data_dir: &Path, extra_args: &[&str]) -> BrokerProcess {
+        let extra_args: Vec<String> = extra_args.iter().map(|arg| arg.to_string()).collect();
+        let (child, port, log) = spawn_broker(data_dir, &extra_args, &[], None);
+        BrokerProcess {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            extra_args,
+            envs: Vec::new(),
+            client_listener: false,
         }
     }
 
@@ -81,8 +101,8 @@ impl BrokerProcess {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the broker first");
         let listen = format!("127.0.0.1:{}", self.port);
-        let (child, port, log) =
-            spawn_broker(&self.data_dir, &self.extra_args, &self.envs, &listen);
+        let listen = self.client_listener.then_some(listen.as_str());
+        let (child, port, log) = spawn_broker(&self.data_dir, &self.extra_args, &self.envs, listen);
         self.child = Some(child);
         self.port = port;
         self.log = log;
@@ -110,14 +130,14 @@ fn spawn_broker(
     data_dir: &Path,
     extra_args: &[String],
     envs: &[(String, String)],
-    listen: &str,
+    listen: Option<&str>,
 ) -> (Child, u16, Arc<Mutex<String>>) {
+    let listen_args = listen.map(|listen| ["--listen", listen]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
         .arg("broker")
         .arg("--data-dir")
         .arg(data_dir)
-        .arg("--listen")
-        .arg(listen)
+        .args(listen_args.iter().flatten())
         .args(extra_args)
         .env_remove("QUILL_LOG")
         .envs(envs.iter().map(|(name, value)| (name, value)))
