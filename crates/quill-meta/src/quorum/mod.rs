@@ -19,6 +19,9 @@
 pub mod log_store;
 pub mod machine;
 pub mod mem_network;
+pub mod runtime;
+#[cfg(test)]
+mod simulation;
 pub mod single;
 pub mod supervisor;
 pub mod tcp;
@@ -71,7 +74,7 @@ openraft::declare_raft_types!(
         Node = BasicNode,
         Entry = openraft::Entry<MetaRaftConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = runtime::QuorumRuntime,
 );
 
 pub type MetaRaft = Raft<MetaRaftConfig>;
@@ -326,7 +329,7 @@ pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
 pub(crate) async fn on_blocking_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, QuorumError> {
-    tokio::task::spawn_blocking(work)
+    runtime::run_blocking(work)
         .await
         .map_err(|error| QuorumError::Stopped(format!("metadata file work failed: {error}")))
 }
@@ -399,8 +402,9 @@ impl RaftQuorum {
             let (fs, dir) = (fs.clone(), dir.to_path_buf());
             let (cluster_id, max_entry_bytes) = (config.cluster_id.clone(), config.max_entry_bytes);
             on_blocking_pool(move || -> Result<_, QuorumError> {
-                let log_store = log_store::LogStore::open(&fs, &dir, max_entry_bytes, sole_voter)?;
                 let machine = machine::StateMachine::open(&fs, &dir, &cluster_id)?;
+                let log_store = log_store::LogStore::open(&fs, &dir, max_entry_bytes, sole_voter)?
+                    .guarded_by(machine.durable_snapshot());
                 Ok((log_store, machine))
             })
             .await??
