@@ -889,7 +889,7 @@ mod tests {
     }
 
     async fn start_cluster(size: i32, root: &std::path::Path) -> BTreeMap<i32, Member> {
-        start_cluster_with(size, root, 200).await
+        start_cluster_with(size, root, 800).await
     }
 
     async fn start_cluster_with(

@@ -85,8 +85,10 @@ impl Cluster {
                 format!("controller.quorum.voters={voters}"),
                 "--set".to_string(),
                 format!("cluster.id={CLUSTER_ID}"),
+                // Kafka's default: an election 0.75–1 s after the leader goes silent, with
+                // room for the stalls of debug builds on a loaded machine.
                 "--set".to_string(),
-                "controller.quorum.election.timeout.ms=500".to_string(),
+                "controller.quorum.election.timeout.ms=1000".to_string(),
             ]
             .into();
             args.extend(extra_args.iter().map(|arg| arg.to_string()));
