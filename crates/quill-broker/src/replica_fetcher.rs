@@ -581,8 +581,16 @@ impl Fetcher {
             let error = ResponseError::try_from_code(data.error_code);
             if data.error_code == ResponseError::OffsetOutOfRange.code() {
                 if partition.offsets().log_end_offset < data.log_start_offset {
-                    crate::warn_limited!(FETCH_WARNINGS, topic = %key.0, partition = key.1, leader_log_start = data.log_start_offset, "the leader no longer has what this follower needs next; it cannot catch up");
-                    following.back_off();
+                    // The leader deleted what this follower needs next: start over at the
+                    // leader's log start (Kafka's `truncateFullyAndStartAt`).
+                    tracing::info!(topic = %key.0, partition = key.1, leader_log_start = data.log_start_offset, "follower behind the leader's log start; starting over there");
+                    if let Err(error) = partition
+                        .truncate_fully_and_start_at(data.log_start_offset)
+                        .await
+                    {
+                        crate::warn_limited!(FETCH_WARNINGS, topic = %key.0, partition = key.1, %error, "cannot restart the follower's log at the leader's log start");
+                        following.back_off();
+                    }
                 } else {
                     // Ahead of the leader: find the divergence point again.
                     following.needs_truncation = true;

@@ -374,10 +374,12 @@ fn set_partition_leader(
     let partition_epoch = match change.partition_epoch {
         None => current.partition_epoch.saturating_add(1),
         Some(epoch) if epoch >= current.partition_epoch => epoch,
-        Some(epoch) => return Err(MetaError::InvalidRequest(format!(
+        Some(epoch) => {
+            return Err(MetaError::InvalidRequest(format!(
             "Partition epoch {epoch} is older than the current epoch {} of partition {partition}",
             current.partition_epoch
-        ))),
+        )))
+        }
     };
     let state = partition_mut(image, topic_id, partition)?;
     state.leader = change.leader;
