@@ -70,6 +70,8 @@ pub struct MetadataService {
     heartbeat_sender: tokio::sync::Mutex<quill_meta::quorum::tcp::HeartbeatSender>,
     /// This process's incarnation id (a cluster's broker; `None` for a single node).
     incarnation_id: Option<uuid::Uuid>,
+    /// Set at the start of a controlled shutdown; sent with every heartbeat from then on.
+    want_shut_down: std::sync::atomic::AtomicBool,
 }
 
 impl MetadataService {
@@ -184,6 +186,7 @@ impl MetadataService {
             heartbeats,
             heartbeat_sender: tokio::sync::Mutex::default(),
             incarnation_id: Some(uuid::Uuid::new_v4()),
+            want_shut_down: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -217,9 +220,19 @@ impl MetadataService {
         &self.heartbeats
     }
 
+    /// From now on this broker's heartbeats ask the controller to move its leaderships away
+    /// (Kafka's `WantShutDown`, the start of a controlled shutdown).
+    pub fn begin_shut_down(&self) {
+        self.want_shut_down
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// Sends this broker's heartbeat to the active controller (recorded directly when that is
     /// this node); true if the controller recorded it.
     pub async fn send_heartbeat(&self, timeout: Duration) -> bool {
+        let want_shut_down = self
+            .want_shut_down
+            .load(std::sync::atomic::Ordering::Acquire);
         match self.quorum.leader() {
             Some(leader) if leader == self.node_id => {
                 let registered = self
@@ -227,7 +240,7 @@ impl MetadataService {
                     .broker(self.node_id)
                     .is_some_and(|broker| broker.incarnation_id == self.incarnation_id);
                 if registered {
-                    self.heartbeats.record(self.node_id);
+                    self.heartbeats.record(self.node_id, want_shut_down);
                 }
                 registered
             }
@@ -238,8 +251,11 @@ impl MetadataService {
                         .await
                         .send(
                             &self.cluster_id,
-                            self.node_id,
-                            self.incarnation_id,
+                            quill_meta::quorum::tcp::BrokerHeartbeat {
+                                node_id: self.node_id,
+                                incarnation_id: self.incarnation_id,
+                                want_shut_down,
+                            },
                             leader,
                             &address,
                             timeout,
@@ -283,6 +299,7 @@ impl MetadataService {
             heartbeats: Heartbeats::default(),
             heartbeat_sender: tokio::sync::Mutex::default(),
             incarnation_id: None,
+            want_shut_down: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -303,6 +320,18 @@ impl MetadataService {
         records: Vec<MetadataRecord>,
     ) -> Result<Arc<MetadataImage>, MetaError> {
         let index = self.quorum.propose(records).await?;
+        let image = self.image();
+        debug_assert!(image.offset >= index, "proposals return once applied");
+        Ok(image)
+    }
+
+    /// Commits a decision this node made as the active controller, only while it still
+    /// leads (see `SupervisedQuorum::propose_as_leader`); NOT_CONTROLLER otherwise.
+    pub async fn propose_as_controller(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        let index = self.quorum.propose_as_leader(records).await?;
         let image = self.image();
         debug_assert!(image.offset >= index, "proposals return once applied");
         Ok(image)

@@ -346,6 +346,46 @@ impl BrokerState {
         Ok(block)
     }
 
+    /// Kafka's AlterPartition, for the leader of a partition: replaces its ISR with `new_isr`
+    /// if this broker still leads it at `leader_epoch` and it is still at `partition_epoch`
+    /// (both as read from the image). Proposed to the metadata quorum from any node (forwarded
+    /// to the active controller), validated where it commits by the state machine, and
+    /// answered once applied here: `Ok` is the partition's state then (its new partition
+    /// epoch included; later changes may show too). Errors, with Kafka's codes:
+    /// FENCED_LEADER_EPOCH (no longer the leader's epoch), INVALID_UPDATE_VERSION (the
+    /// partition changed meanwhile: re-read and retry), NOT_LEADER_OR_FOLLOWER (this broker
+    /// does not lead it), INELIGIBLE_REPLICA (a new ISR member is fenced, shutting down or
+    /// unregistered), UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (the
+    /// ISR lacks the leader or is not a subset of the replicas), and `Retriable` (no quorum,
+    /// a controller behind the caller, outcome unknown).
+    pub async fn alter_partition(
+        &self,
+        topic_id: quill_meta::Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    ) -> Result<quill_meta::PartitionInfo, quill_meta::AlterPartitionError> {
+        let record = quill_meta::plan_alter_partition(
+            &self.metadata.image(),
+            self.config.node_id,
+            topic_id,
+            partition,
+            (leader_epoch, partition_epoch),
+            new_isr,
+        )?;
+        let image = self.change_metadata(vec![record]).await?;
+        image
+            .topic_by_id(&topic_id)
+            .and_then(|topic| topic.partition(partition))
+            .cloned()
+            .ok_or_else(|| {
+                quill_meta::AlterPartitionError::UnknownTopicId(format!(
+                    "topic {topic_id} was deleted after its ISR changed"
+                ))
+            })
+    }
+
     /// Whether this broker may act as leader yet (see `caught_up`).
     pub fn is_caught_up(&self) -> bool {
         self.caught_up.load(std::sync::atomic::Ordering::Acquire)
@@ -381,6 +421,24 @@ impl BrokerState {
         &self,
         records: Vec<MetadataRecord>,
     ) -> Result<Arc<MetadataImage>, MetaError> {
+        self.change_metadata_by(records, Proposer::AnyNode).await
+    }
+
+    /// `change_metadata` for a decision of the active controller (liveness fencing): it
+    /// commits only while this node leads the quorum, never forwarded to a successor.
+    pub async fn change_metadata_as_controller(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        self.change_metadata_by(records, Proposer::ActiveController)
+            .await
+    }
+
+    async fn change_metadata_by(
+        &self,
+        records: Vec<MetadataRecord>,
+        proposer: Proposer,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
         let _serialized = self.change_lock.lock().await;
         // New partitions' logs are created before the change is proposed: if they cannot be
         // (full disk, no file descriptors) the change is refused and nothing exists.
@@ -398,7 +456,11 @@ impl BrokerState {
                 })
         })
         .await??;
-        let image = match self.metadata.propose(records).await {
+        let proposed = match proposer {
+            Proposer::AnyNode => self.metadata.propose(records).await,
+            Proposer::ActiveController => self.metadata.propose_as_controller(records).await,
+        };
+        let image = match proposed {
             Ok(image) => image,
             Err(error) => {
                 let partitions = self.partitions.clone();
@@ -507,4 +569,14 @@ async fn load_with_retry<F, Fut, E>(
         }
         backoff = (backoff * 2).min(LOAD_RETRY_MAX);
     }
+}
+
+/// Who may commit a metadata change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proposer {
+    /// Any node: one that does not lead forwards the change to the active controller, and a
+    /// change in flight when the leader changes goes to the next one (client requests).
+    AnyNode,
+    /// Only this node while it is the active controller (its own decisions).
+    ActiveController,
 }

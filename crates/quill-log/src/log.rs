@@ -126,6 +126,11 @@ pub struct Log {
     pub(crate) cleaner_checkpoint: CleanerCheckpoint,
     /// Lets `close`/`delete` stop a cleaner working on this log and wait for it.
     pub(crate) cleaning: Arc<CleaningLease>,
+    /// The high watermark the broker recorded ([`Log::record_high_watermark`], or loaded from
+    /// the checkpoint), -1 while none is known; kept in `quill-log.checkpoint`.
+    high_watermark: std::sync::atomic::AtomicI64,
+    /// What [`Log::checkpointed_high_watermark`] answers: the high watermark as of open.
+    checkpointed_high_watermark: i64,
     /// The leader epoch of the last append, stamped on transaction markers too.
     pub(crate) leader_epoch: i32,
     /// Where each partition leader epoch in the log starts (`leader-epoch-checkpoint`).
@@ -190,6 +195,8 @@ impl Log {
         log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
         log.load_leader_epochs()?;
+        // Before any checkpoint is written, so that one keeps the stored high watermark.
+        log.load_high_watermark(stored);
         if !was_clean {
             log.make_recovered_data_durable(stored)?;
         }
@@ -261,6 +268,8 @@ impl Log {
             producers: ProducerState::default(),
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
+            high_watermark: std::sync::atomic::AtomicI64::new(checkpoint::UNKNOWN_HIGH_WATERMARK),
+            checkpointed_high_watermark: checkpoint::UNKNOWN_HIGH_WATERMARK,
             leader_epoch: -1,
             epochs: LeaderEpochCache::default(),
             epochs_dirty: false,
@@ -958,9 +967,64 @@ impl Log {
     }
 
     fn current_checkpoint(&self) -> Checkpoint {
+        let high_watermark = match self.recorded_high_watermark() {
+            Some(high_watermark) => high_watermark.min(self.log_end_offset()),
+            None => checkpoint::UNKNOWN_HIGH_WATERMARK,
+        };
         Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.durable_end_offset(),
+            high_watermark,
+        }
+    }
+
+    /// After open: the high watermark stored in the checkpoint (a recorded one, clamped to the
+    /// log's range), or, when none was recorded (or the checkpoint predates the field), the
+    /// recovery point — everything the log holds after open, as a single broker uses it.
+    fn load_high_watermark(&mut self, stored: Option<Checkpoint>) {
+        let recorded = stored
+            .map(|c| c.high_watermark)
+            .filter(|hw| *hw >= 0)
+            .map(|hw| hw.clamp(self.log_start_offset, self.log_end_offset()));
+        if let Some(high_watermark) = recorded {
+            self.high_watermark
+                .store(high_watermark, std::sync::atomic::Ordering::Release);
+        }
+        self.checkpointed_high_watermark = recorded.unwrap_or_else(|| self.durable_end_offset());
+    }
+
+    /// Records the partition's high watermark (the broker's, over the ISR) so a restart starts
+    /// from it (Kafka's replication-offset-checkpoint, kept per log). Capped at the log end;
+    /// it only moves up (a truncation lowers it). Written with the checkpoint by the maintenance
+    /// path ([`Log::checkpoint_if_changed`], [`run_maintenance`]) and at close.
+    pub fn record_high_watermark(&self, offset: i64) {
+        let capped = offset.min(self.log_end_offset());
+        if capped >= 0 {
+            self.high_watermark
+                .fetch_max(capped, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// The high watermark last recorded (or loaded from the checkpoint), if any.
+    pub fn recorded_high_watermark(&self) -> Option<i64> {
+        let high_watermark = self
+            .high_watermark
+            .load(std::sync::atomic::Ordering::Acquire);
+        (high_watermark >= 0).then_some(high_watermark)
+    }
+
+    /// The high watermark as of open: the checkpointed one (never above the log end, never
+    /// below the log start), or the recovery point when none was recorded.
+    pub fn checkpointed_high_watermark(&self) -> i64 {
+        self.checkpointed_high_watermark
+    }
+
+    /// Keeps a recorded high watermark within [log start, log end] after either moved.
+    fn clamp_high_watermark(&mut self) {
+        let (start, end) = (self.log_start_offset, self.log_end_offset());
+        let high_watermark = self.high_watermark.get_mut();
+        if *high_watermark >= 0 {
+            *high_watermark = (*high_watermark).clamp(start, end);
         }
     }
 
@@ -1020,7 +1084,12 @@ impl Log {
                 && self.config.retention_bytes >= 0
                 && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
             let below_start = self.segments[1].base_offset <= self.log_start_offset;
-            if !(expired || oversized || below_start) {
+            // Time and size retention delete only what lies below a recorded high watermark
+            // (Kafka's deletableSegments): data not yet replicated stays.
+            let replicated = self
+                .recorded_high_watermark()
+                .is_none_or(|hw| self.segments[1].base_offset <= hw);
+            if !(below_start || ((expired || oversized) && replicated)) {
                 break;
             }
             removed.push(self.segments.remove(0));
@@ -1031,6 +1100,7 @@ impl Log {
             // Written with the next checkpoint taken under the lock (roll, close...): a stale
             // first entry is harmless, open truncates the cache to the log start again.
             self.epochs_dirty |= self.epochs.truncate_from_start(self.log_start_offset);
+            self.clamp_high_watermark();
         }
         let current = self.current_checkpoint();
         // Retention moved the log start: the checkpoint must say so, periodic or not.
@@ -1082,6 +1152,7 @@ impl Log {
         self.log_start_offset = offset;
         self.producers.log_start_advanced(offset);
         self.epochs_dirty |= self.epochs.truncate_from_start(offset);
+        self.clamp_high_watermark();
         self.write_checkpoint()?;
         while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
             let removed = self.segments.remove(0);
@@ -1123,6 +1194,7 @@ impl Log {
         cut?;
         // Cutting the batch that holds the log start leaves nothing readable: start at the end.
         self.log_start_offset = self.log_start_offset.min(new_end);
+        self.clamp_high_watermark();
         self.epochs_dirty |= self.epochs.truncate_from_end(new_end);
         self.recover_producer_state()?;
         self.active().sync()?;
@@ -1171,6 +1243,7 @@ impl Log {
             }));
         }
         self.log_start_offset = offset;
+        self.clamp_high_watermark();
         self.producers = ProducerState::default();
         self.epochs = LeaderEpochCache::default();
         self.epochs_dirty = true;

@@ -123,7 +123,9 @@ impl Log {
     /// transactions) is updated as replay updates it, without the leader's checks (Kafka skips
     /// them for replication too). All or nothing: on any error nothing was written. Durability
     /// through [`Log::on_durable`], rolling as for leader appends. `now_ms` is the broker's
-    /// clock (`segment.ms`). An empty `batches` appends nothing.
+    /// clock (`segment.ms`). An empty `batches` appends nothing. An empty log whose start lies
+    /// inside the first batch (a follower that started its log at a leader's log start that is
+    /// not batch aligned) restarts at that batch's base offset first, as Kafka's Partition does.
     pub fn append_as_follower(
         &mut self,
         batches: &[u8],
@@ -139,7 +141,17 @@ impl Log {
                 setting: "segment.bytes",
             });
         }
-        let log_end_offset = self.log_end_offset();
+        let mut log_end_offset = self.log_end_offset();
+        if let Some(first_offset) = self.straddled_log_start(batches) {
+            // An empty log that starts inside the leader's first batch (the leader's log start
+            // is not batch aligned after DeleteRecords, and this follower started its log
+            // there): as Kafka's Partition does, the log restarts at the batch's base offset,
+            // once the batches are known to be good. The caller moves the log start up to the
+            // leader's again (`delete_records_before`).
+            check_replicated_batches(batches, first_offset)?;
+            self.truncate_fully_and_start_at(first_offset)?;
+            log_end_offset = first_offset;
+        }
         let checked = check_replicated_batches(batches, log_end_offset)?;
         let (Some(first), Some(last)) = (checked.first(), checked.last()) else {
             return Ok(FollowerAppendInfo {
@@ -213,6 +225,18 @@ impl Log {
             last_leader_epoch: last.header.partition_leader_epoch,
             log_end_offset: new_end,
         })
+    }
+
+    /// The base offset of the first batch in `batches` when this log is empty and its start
+    /// (and end) lies inside that batch.
+    fn straddled_log_start(&self, batches: &[u8]) -> Option<i64> {
+        let end = self.log_end_offset();
+        let first = BatchHeader::parse(batches).ok()?;
+        let straddles = end == self.log_start_offset
+            && first.base_offset < end
+            && first.last_offset() >= end
+            && first.base_offset >= 0;
+        straddles.then_some(first.base_offset)
     }
 
     /// Before batches that skip offsets are written to the active segment: recovery must know
@@ -359,8 +383,19 @@ impl Log {
             }
         };
         for segment in &self.segments {
-            if segment.next_offset > self.log_start_offset && segment.size_bytes > 0 {
-                segment.for_each_header(self.log_start_offset, &mut visit)?;
+            if segment.next_offset <= self.log_start_offset || segment.size_bytes == 0 {
+                continue;
+            }
+            // Epochs never decrease along a log: a segment that starts and ends in the same
+            // epoch holds only that one, and its first batch says all there is to say (so a
+            // rebuild reads a few headers per segment, not the whole log).
+            match segment.first_and_last_headers()? {
+                Some((first, last))
+                    if first.partition_leader_epoch == last.partition_leader_epoch =>
+                {
+                    visit(&first);
+                }
+                _ => segment.for_each_header(self.log_start_offset, &mut visit)?,
             }
         }
         cache.truncate_from_start(self.log_start_offset);

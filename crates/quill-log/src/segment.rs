@@ -540,6 +540,20 @@ impl Segment {
         Ok(())
     }
 
+    /// The headers of the first and the last batch, if the segment holds one (a few small
+    /// reads: the last is found through the offset index).
+    pub fn first_and_last_headers(&self) -> Result<Option<(BatchHeader, BatchHeader)>, LogError> {
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, HEADER_BYTES);
+        let Some(first) = reader.header_at(0)? else {
+            return Ok(None);
+        };
+        let last = match self.find_position(self.next_offset - 1)? {
+            Some((_, last)) => last,
+            None => first,
+        };
+        Ok(Some((first, last)))
+    }
+
     /// Calls `visit` with the header of every batch from the one holding `from_offset` on
     /// (headers only: one chunked pass over the file).
     pub fn for_each_header(

@@ -235,3 +235,43 @@ fn a_follower_learns_the_epochs_from_the_leaders_batches() {
         );
     }
 }
+
+#[test]
+fn a_rebuild_reads_a_few_headers_per_segment_not_the_whole_log() {
+    use quill_fs::sim::SimDisk;
+    let disk = SimDisk::new();
+    let fs = disk.mount();
+    fs.create_dir_all(Path::new("/data")).unwrap();
+    let dir = Path::new("/data/topic-0");
+    let committer = GroupCommitter::start().unwrap();
+    let config = LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 4096,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open_in(&fs, dir, config.clone(), committer.clone()).unwrap();
+    let mut expected = Vec::new();
+    for epoch in 0..4 {
+        expected.push((epoch, log.log_end_offset()));
+        for _ in 0..1200 {
+            let context = AppendContext {
+                now_ms: 10,
+                leader_epoch: epoch,
+            };
+            log.append(&build_simple_batch(100, 1, 500), context)
+                .unwrap();
+        }
+    }
+    let (segments, size_bytes) = (log.segment_count() as u64, log.size_bytes());
+    assert!(segments >= 10, "{segments} segments");
+    log.close().unwrap();
+    fs.remove_file(&dir.join(LEADER_EPOCH_FILE)).unwrap();
+    let before = disk.bytes_read();
+    let log = Log::open_in(&disk.mount(), dir, config, committer).unwrap();
+    let read_bytes = disk.bytes_read() - before;
+    assert_eq!(entries(&log), expected);
+    assert!(
+        read_bytes < size_bytes / 4,
+        "the rebuild read {read_bytes} bytes of a {size_bytes}-byte log in {segments} segments"
+    );
+}

@@ -487,3 +487,37 @@ fn a_follower_behind_the_leaders_log_start_restarts_its_log_there() {
         follower.close().unwrap();
     }
 }
+
+#[test]
+fn a_follower_starting_inside_the_leaders_first_batch_restarts_at_its_base() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let mut leader = open(dirs[0].path(), config());
+    for _ in 0..3 {
+        leader
+            .append(&build_simple_batch(100, 4, 10), at(1, 2))
+            .unwrap();
+    }
+    // DeleteRecords in the middle of the second batch (4..7).
+    leader.delete_records_before(6).unwrap();
+    let mut follower = open(dirs[1].path(), config());
+    follower.truncate_fully_and_start_at(6).unwrap();
+    let read = leader.read(6, 1 << 20, leader.log_end_offset()).unwrap();
+    let info = follower.append_as_follower(&read.bytes, 2).unwrap();
+    assert_eq!((info.first_offset, info.log_end_offset), (4, 12));
+    assert_eq!(follower.log_start_offset(), 4);
+    follower
+        .delete_records_before(leader.log_start_offset())
+        .unwrap();
+    assert_eq!(follower.log_start_offset(), 6);
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+    assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+    // Only an empty log restarts: one holding data refuses a batch below its end.
+    let again = follower.append_as_follower(&read.bytes, 2).unwrap_err();
+    assert!(matches!(
+        again,
+        LogError::OffsetOutOfOrder {
+            offset: 4,
+            expected_offset: 12
+        }
+    ));
+}

@@ -13,6 +13,7 @@
 //! - [`group_config`]: Kafka 4.0's dynamic group configs (resource type GROUP).
 //! - [`planner`]: turns admin requests into records (random topic ids, elections).
 //! - [`placement`]: Kafka's striped, rack-aware replica placement.
+//! - [`partition_change`]: leaders' ISR changes (AlterPartition) and the controller's elections.
 //! - [`store`]: the durable single-node log ([`MetadataStore`]); [`storage`]: its file formats.
 
 // Tests may unwrap; production code may not (workspace lints).
@@ -22,6 +23,7 @@ pub mod error;
 pub mod features;
 pub mod group_config;
 pub mod image;
+pub mod partition_change;
 pub mod placement;
 pub mod planner;
 pub mod quorum;
@@ -34,12 +36,16 @@ pub mod topic_name;
 
 pub use error::{error_code, MetaError};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
+pub use partition_change::{
+    plan_alter_partition, plan_controlled_shutdown, plan_fence_broker, plan_unfence_broker,
+    AlterPartitionError,
+};
 pub use planner::{
     assign_replicas, new_topic_id, plan_allocate_producer_ids, plan_create_partitions,
-    plan_create_topic, plan_fence_broker, plan_incremental_alter_broker_configs,
+    plan_create_topic, plan_incremental_alter_broker_configs,
     plan_incremental_alter_broker_configs_with, plan_incremental_alter_group_configs,
     plan_incremental_alter_topic_configs, plan_replace_group_configs, plan_replace_topic_configs,
-    plan_unfence_broker, AlterConfigOp, Placement,
+    AlterConfigOp, Placement,
 };
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum};
 pub use record::{MetadataRecord, PartitionAssignment, NO_LEADER};

@@ -484,65 +484,6 @@ fn list_parts(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// Fences broker `node_id` (its session expired, or it is shutting down): it is no longer
-/// offered to clients, and every partition it leads loses its leader (its ISR is left as it
-/// is: with one replica there is nobody to elect; the leader comes back when it is unfenced).
-/// Empty when it is unknown or already fenced.
-pub fn plan_fence_broker(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
-    if image
-        .brokers
-        .get(&node_id)
-        .is_none_or(|broker| broker.fenced)
-    {
-        return Vec::new();
-    }
-    let mut records = vec![MetadataRecord::FenceBroker { node_id }];
-    for topic in image.topics.values() {
-        for partition in topic.partitions.iter().filter(|p| p.leader == node_id) {
-            records.push(MetadataRecord::SetPartitionLeader {
-                topic_id: topic.topic_id,
-                partition: partition.partition,
-                leader: crate::record::NO_LEADER,
-                isr: partition.isr.clone(),
-                leader_epoch: partition.leader_epoch.saturating_add(1),
-                partition_epoch: None,
-            });
-        }
-    }
-    records
-}
-
-/// Unfences broker `node_id` (it heartbeats again) and makes it leader of every leaderless
-/// partition whose ISR holds it (Kafka's election of an ISR member; with one replica, the
-/// replica itself). Empty when it is unknown or not fenced.
-pub fn plan_unfence_broker(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
-    if image
-        .brokers
-        .get(&node_id)
-        .is_none_or(|broker| !broker.fenced)
-    {
-        return Vec::new();
-    }
-    let mut records = vec![MetadataRecord::UnfenceBroker { node_id }];
-    for topic in image.topics.values() {
-        let leaderless = topic
-            .partitions
-            .iter()
-            .filter(|p| p.leader == crate::record::NO_LEADER && p.isr.first() == Some(&node_id));
-        for partition in leaderless {
-            records.push(MetadataRecord::SetPartitionLeader {
-                topic_id: topic.topic_id,
-                partition: partition.partition,
-                leader: node_id,
-                isr: partition.isr.clone(),
-                leader_epoch: partition.leader_epoch.saturating_add(1),
-                partition_epoch: None,
-            });
-        }
-    }
-    records
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,43 +724,6 @@ mod tests {
             .partitions
             .iter()
             .all(|p| !p.replicas.contains(&2)));
-    }
-
-    #[test]
-    fn fencing_takes_leadership_away_and_unfencing_gives_it_back() {
-        let image = image_with_brokers(3);
-        let spread = Placement::Manual(vec![vec![1], vec![2], vec![3], vec![1], vec![2], vec![3]]);
-        let record = plan_create_topic(&image, "t", spread, BTreeMap::new()).unwrap();
-        let image = crate::apply(&image, &record).unwrap();
-        let fence = plan_fence_broker(&image, 2);
-        assert_eq!(fence.len(), 3, "the broker record and its two partitions");
-        let fenced = crate::apply_entry(&image, image.offset + 1, &fence).unwrap();
-        fenced.check_invariants().unwrap();
-        assert!(fenced.brokers[&2].fenced);
-        let leaders: Vec<i32> = fenced
-            .topic("t")
-            .unwrap()
-            .partitions
-            .iter()
-            .map(|p| p.leader)
-            .collect();
-        assert_eq!(leaders, vec![1, -1, 3, 1, -1, 3]);
-        assert!(plan_fence_broker(&fenced, 2).is_empty(), "already fenced");
-        assert!(plan_unfence_broker(&image, 2).is_empty(), "not fenced");
-
-        let unfence = plan_unfence_broker(&fenced, 2);
-        let back = crate::apply_entry(&fenced, fenced.offset + 1, &unfence).unwrap();
-        assert!(!back.brokers[&2].fenced);
-        let partitions = &back.topic("t").unwrap().partitions;
-        assert_eq!(partitions[1].leader, 2);
-        assert_eq!(
-            partitions[1].leader_epoch, 2,
-            "each change bumped the epoch"
-        );
-        // Snapshots keep the fencing.
-        let rebuilt = crate::storage::snapshot::snapshot_records(&fenced);
-        let replayed = crate::apply_entry(&MetadataImage::empty("c"), 1, &rebuilt).unwrap();
-        assert!(replayed.brokers[&2].fenced);
     }
 
     #[test]

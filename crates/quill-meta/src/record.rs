@@ -87,6 +87,22 @@ pub enum MetadataRecord {
         leader: i32,
         isr: Vec<i32>,
     },
+    /// A partition leader's ISR change (Kafka's AlterPartition, KIP-497, with KIP-903's
+    /// eligibility rule), conditional like `PartitionChange`: applied only if `leader` still
+    /// leads at `leader_epoch` and the partition is still at `partition_epoch`. Never changes
+    /// the leader; bumps the partition epoch. Refused, with Kafka's errors, when stale
+    /// (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION), from a non-leader
+    /// (NOT_LEADER_OR_FOLLOWER), with an ISR that lacks the leader or is not a subset of the
+    /// replicas (INVALID_REQUEST), or naming a broker that is not active (INELIGIBLE_REPLICA).
+    AlterPartition {
+        topic_id: Uuid,
+        partition: i32,
+        /// The requesting broker, which must be the partition's leader.
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
     /// Kafka's BrokerRegistrationChangeRecord with `InControlledShutdown`: the broker asked to
     /// shut down (its heartbeat's `want_shut_down`). It stays registered and unfenced while its
     /// leaderships move (the `PartitionChange`s of the same entry), but may no longer lead, join
@@ -141,6 +157,7 @@ impl MetadataRecord {
             MetadataRecord::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             MetadataRecord::SetPartitionLeader { .. } => "SetPartitionLeader",
             MetadataRecord::PartitionChange { .. } => "PartitionChange",
+            MetadataRecord::AlterPartition { .. } => "AlterPartition",
             MetadataRecord::BeginControlledShutdown { .. } => "BeginControlledShutdown",
             MetadataRecord::AllocateProducerIds { .. } => "AllocateProducerIds",
             MetadataRecord::FenceBroker { .. } => "FenceBroker",

@@ -203,6 +203,31 @@ pub(crate) fn apply_in_place(
                 state.leader_epoch = leader_epoch.saturating_add(1);
             }
         }
+        MetadataRecord::AlterPartition {
+            topic_id,
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        } => {
+            let topic = existing_topic(image, topic_id)?;
+            let current = topic
+                .partition(*partition)
+                .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+            check_alter_partition(
+                image,
+                &topic.name,
+                current,
+                *leader,
+                (*leader_epoch, *partition_epoch),
+                isr,
+            )?;
+            let next_epoch = current.partition_epoch.saturating_add(1);
+            let state = partition_mut(image, topic_id, *partition)?;
+            state.isr = isr.clone();
+            state.partition_epoch = next_epoch;
+        }
         MetadataRecord::BeginControlledShutdown { node_id } => {
             let broker = image.brokers.get_mut(node_id).ok_or_else(|| {
                 MetaError::InvalidRequest(format!("broker {node_id} is not registered"))
@@ -320,6 +345,59 @@ fn check_partition_change(
         return Err(MetaError::IneligibleReplica(format!(
             "Broker {added} cannot join the ISR of partition {where_}: {}",
             ineligibility(image, *added)
+        )));
+    }
+    Ok(())
+}
+
+/// Kafka's AlterPartition validation (`ReplicationControlManager.validateAlterPartitionData`),
+/// in its order, except that a request from a broker that does not lead is
+/// NOT_LEADER_OR_FOLLOWER (Kafka: INVALID_REQUEST) so the leader's caller can tell it apart
+/// from a malformed ISR.
+fn check_alter_partition(
+    image: &MetadataImage,
+    topic_name: &str,
+    current: &PartitionInfo,
+    requester: i32,
+    (leader_epoch, partition_epoch): (i32, i32),
+    isr: &[i32],
+) -> Result<(), MetaError> {
+    let where_ = format!("{topic_name}-{}", current.partition);
+    if leader_epoch > current.leader_epoch || partition_epoch > current.partition_epoch {
+        return Err(MetaError::NotController(format!(
+            "Partition {where_} is at leader epoch {} and partition epoch {}, older than the requested {leader_epoch} and {partition_epoch}",
+            current.leader_epoch, current.partition_epoch
+        )));
+    }
+    if leader_epoch < current.leader_epoch {
+        return Err(MetaError::FencedLeaderEpoch(format!(
+            "Partition {where_} is at leader epoch {}, not {leader_epoch}",
+            current.leader_epoch
+        )));
+    }
+    if requester != current.leader {
+        return Err(MetaError::NotLeaderOrFollower(format!(
+            "Broker {requester} does not lead partition {where_} (its leader is {})",
+            current.leader
+        )));
+    }
+    if partition_epoch < current.partition_epoch {
+        return Err(MetaError::InvalidUpdateVersion(format!(
+            "Partition {where_} is at partition epoch {}, not {partition_epoch}",
+            current.partition_epoch
+        )));
+    }
+    check_isr(current, NO_LEADER, isr)?;
+    if !isr.contains(&current.leader) {
+        return Err(MetaError::InvalidRequest(format!(
+            "The ISR {isr:?} of partition {where_} does not include its leader {}",
+            current.leader
+        )));
+    }
+    if let Some(ineligible) = isr.iter().find(|id| !image.is_active_broker(**id)) {
+        return Err(MetaError::IneligibleReplica(format!(
+            "Broker {ineligible} cannot be in the ISR of partition {where_}: {}",
+            ineligibility(image, *ineligible)
         )));
     }
     Ok(())

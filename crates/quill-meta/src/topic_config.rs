@@ -476,6 +476,7 @@ pub fn support(name: &str) -> Option<Support> {
         | "min.cleanable.dirty.ratio"
         | "min.compaction.lag.ms"
         | "min.insync.replicas"
+        | "unclean.leader.election.enable"
         | "retention.bytes"
         | "retention.ms"
         | "segment.bytes"
@@ -485,7 +486,6 @@ pub fn support(name: &str) -> Option<Support> {
         "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
             Support::DefaultOnly(NO_REPLICATION)
         }
-        "unclean.leader.election.enable" => Support::DefaultOnly(NO_REPLICATION),
         "local.retention.bytes"
         | "local.retention.ms"
         | "remote.log.copy.disable"
@@ -1120,8 +1120,9 @@ mod tests {
             (preallocate.value.as_str(), preallocate.source),
             ("false", ConfigSource::DefaultConfig)
         );
+        // In force (the controller's elections): the static broker default shows.
         let unclean = describe("unclean.leader.election.enable", &topic, &layers);
-        assert_eq!(unclean.value, "false");
+        assert_eq!(unclean.value, "true");
         assert_eq!(describe("retention.ms", &topic, &layers).value, "5");
     }
 

@@ -69,6 +69,10 @@ enum RequestBody {
     /// from the process registered with `incarnation_id`.
     Heartbeat {
         incarnation_id: Option<uuid::Uuid>,
+        /// Kafka's `WantShutDown`: the broker is stopping and asks the controller to move its
+        /// leaderships away (controlled shutdown). Absent from older peers: false.
+        #[serde(default)]
+        want_shut_down: bool,
     },
     /// A broker-only node asks the leader to make it an observer, reachable at `address`.
     Join {
@@ -295,19 +299,28 @@ impl Drop for RaftServer {
     }
 }
 
-/// When the active controller last heard from each voter's broker (heartbeats arrive only on
-/// the leader; only ids of the current membership are kept, so the map is bounded by it).
+/// When the active controller last heard from each voter's broker, and whether its last
+/// heartbeat asked for a controlled shutdown (heartbeats arrive only on the leader; only ids of
+/// the current membership are kept, so the map is bounded by it).
 #[derive(Clone, Default)]
-pub struct Heartbeats(Arc<std::sync::Mutex<std::collections::HashMap<i32, std::time::Instant>>>);
+pub struct Heartbeats(Arc<std::sync::Mutex<HeardMap>>);
+
+type HeardMap = std::collections::HashMap<i32, (std::time::Instant, bool)>;
 
 impl Heartbeats {
-    pub fn record(&self, node_id: i32) {
-        self.lock().insert(node_id, std::time::Instant::now());
+    pub fn record(&self, node_id: i32, want_shut_down: bool) {
+        self.lock()
+            .insert(node_id, (std::time::Instant::now(), want_shut_down));
     }
 
     /// When `node_id` was last heard from, if ever since `forget_all`.
     pub fn last(&self, node_id: i32) -> Option<std::time::Instant> {
-        self.lock().get(&node_id).copied()
+        self.lock().get(&node_id).map(|(at, _)| *at)
+    }
+
+    /// Whether `node_id`'s last heartbeat asked for a controlled shutdown.
+    pub fn wants_shut_down(&self, node_id: i32) -> bool {
+        self.lock().get(&node_id).is_some_and(|(_, want)| *want)
     }
 
     /// Starts every broker's clock afresh (a new controller gives everyone a full session).
@@ -315,12 +328,10 @@ impl Heartbeats {
         let now = std::time::Instant::now();
         let mut heard = self.lock();
         heard.clear();
-        heard.extend(node_ids.into_iter().map(|id| (id, now)));
+        heard.extend(node_ids.into_iter().map(|id| (id, (now, false))));
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, std::time::Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeardMap> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -410,7 +421,10 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
             RequestBody::Propose(records) => {
                 Reply::Propose(member.propose(records).await.map_err(ForwardFailure::from))
             }
-            RequestBody::Heartbeat { incarnation_id } => {
+            RequestBody::Heartbeat {
+                incarnation_id,
+                want_shut_down,
+            } => {
                 let from = super::from_node_id(envelope.from);
                 // Only the registered process keeps a registration alive: a second process
                 // with the same node.id must not. Observers heartbeat like voters.
@@ -422,7 +436,7 @@ async fn serve_connection(mut stream: TcpStream, context: &ServerContext) -> Res
                     && member.is_member(from)
                     && registered;
                 if recorded {
-                    context.heartbeats.record(from);
+                    context.heartbeats.record(from, want_shut_down);
                 }
                 Reply::Heartbeat { recorded }
             }
@@ -678,6 +692,15 @@ pub async fn request_join(
     }
 }
 
+/// What one heartbeat says: who sends it, from which process, and whether it asks for a
+/// controlled shutdown.
+#[derive(Clone, Copy, Debug)]
+pub struct BrokerHeartbeat {
+    pub node_id: i32,
+    pub incarnation_id: Option<uuid::Uuid>,
+    pub want_shut_down: bool,
+}
+
 /// A broker's heartbeats to the active controller, over one connection kept while the
 /// controller stays the same (a new connection per beat would churn the controller's
 /// connection slots).
@@ -692,12 +715,16 @@ impl HeartbeatSender {
     pub async fn send(
         &mut self,
         cluster_id: &str,
-        source: i32,
-        incarnation_id: Option<uuid::Uuid>,
+        heartbeat: BrokerHeartbeat,
         target: i32,
         address: &str,
         timeout: Duration,
     ) -> bool {
+        let BrokerHeartbeat {
+            node_id: source,
+            incarnation_id,
+            want_shut_down,
+        } = heartbeat;
         let target_id = super::to_node_id(target);
         let reusable = self
             .network
@@ -720,7 +747,13 @@ impl HeartbeatSender {
         };
         matches!(
             network
-                .call(RequestBody::Heartbeat { incarnation_id }, timeout)
+                .call(
+                    RequestBody::Heartbeat {
+                        incarnation_id,
+                        want_shut_down,
+                    },
+                    timeout,
+                )
                 .await,
             Ok(Reply::Heartbeat { recorded: true })
         )
@@ -913,6 +946,80 @@ mod tests {
             port: 1,
             rack: None,
             incarnation_id: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_alter_partition_keeps_its_kafka_error_across_forwarding() {
+        let temp = tempfile::tempdir().unwrap();
+        let members = start_cluster(3, temp.path()).await;
+        for node_id in 1..=3 {
+            let index = propose_anywhere(&members, register(node_id)).await;
+            for member in members.values() {
+                member.quorum.wait_applied(index, DEADLINE).await.unwrap();
+            }
+        }
+        let topic_id = crate::Uuid::from_u128(0x5);
+        let created = propose_anywhere(
+            &members,
+            MetadataRecord::CreateTopic {
+                name: "t".into(),
+                topic_id,
+                partitions: vec![crate::PartitionAssignment {
+                    partition: 0,
+                    replicas: vec![1, 2, 3],
+                }],
+                configs: BTreeMap::new(),
+            },
+        )
+        .await;
+        for member in members.values() {
+            member.quorum.wait_applied(created, DEADLINE).await.unwrap();
+        }
+        let fenced = propose_anywhere(&members, MetadataRecord::FenceBroker { node_id: 3 }).await;
+        let leader = members
+            .values()
+            .find_map(|member| member.quorum.leader())
+            .unwrap();
+        let follower = members.keys().copied().find(|id| *id != leader).unwrap();
+        members[&follower]
+            .quorum
+            .wait_applied(created.max(fenced), DEADLINE)
+            .await
+            .unwrap();
+        let address = members[&leader].server.local_addr().to_string();
+        let alter = |leader_epoch, partition_epoch, isr: Vec<i32>| {
+            vec![MetadataRecord::AlterPartition {
+                topic_id,
+                partition: 0,
+                leader: 1,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            }]
+        };
+        let forward = |records| {
+            forward_proposal(
+                CLUSTER_ID,
+                follower,
+                leader,
+                &address,
+                records,
+                DEFAULT_MAX_FRAME_BYTES,
+                DEADLINE,
+            )
+        };
+        // Shrinking to the live members commits; the same (now stale) request is refused with
+        // INVALID_UPDATE_VERSION, and adding the fenced broker with INELIGIBLE_REPLICA.
+        forward(alter(0, 0, vec![1, 2])).await.unwrap();
+        for (records, expected) in [
+            (alter(0, 0, vec![1]), 95),
+            (alter(0, 1, vec![1, 2, 3]), 107),
+            (alter(0, 1, vec![2]), 42),
+        ] {
+            let error = crate::MetaError::from(forward(records).await.unwrap_err());
+            let refusal = crate::AlterPartitionError::from(error);
+            assert_eq!(refusal.error_code(), expected, "{refusal}");
         }
     }
 
