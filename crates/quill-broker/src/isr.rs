@@ -1,15 +1,13 @@
 //! ISR maintenance on the leader (Kafka's `Partition.maybeShrinkIsr` / `maybeExpandIsr`): a
 //! follower that has not caught up with the leader's log end for `replica.lag.time.max.ms`
 //! leaves the ISR; a follower that reaches the high watermark (and the start of this leader's
-//! epoch) rejoins. Both go to the controller as a conditional partition change (Kafka's
+//! epoch) rejoins. Both go to the controller through `BrokerState::alter_partition` (Kafka's
 //! AlterPartition: applied only at the leader and partition epochs it was planned against);
 //! until the image commits it, the proposed ISR counts as pending and the high watermark waits
 //! for the members of both (KIP-497's maximal ISR), so it never passes what a member may lack.
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use quill_meta::{MetaError, MetadataRecord};
 
 use crate::partitions::Partition;
 use crate::state::BrokerState;
@@ -79,16 +77,16 @@ async fn maintain(state: &BrokerState, partition: &Arc<Partition>, lag_max_ms: i
     }
     tracing::info!(topic = %partition.topic, partition = partition.partition, ?leaving, ?joining, from = ?replica_state.isr, to = ?isr, "changing the ISR");
     partition.set_pending_isr(Some(isr.clone()));
-    let change = MetadataRecord::PartitionChange {
-        topic_id: partition.topic_id,
-        partition: partition.partition,
-        expected_leader_epoch: info.leader_epoch,
-        expected_partition_epoch: info.partition_epoch,
-        leader: info.leader,
-        isr,
-    };
+    let outcome = state
+        .alter_partition(
+            partition.topic_id,
+            partition.partition,
+            info.leader_epoch,
+            info.partition_epoch,
+            isr,
+        )
+        .await;
     // Applied or refused, the image now says what the ISR is: nothing is pending any more.
-    let outcome: Result<_, MetaError> = state.change_metadata(vec![change]).await;
     partition.set_pending_isr(None);
     if let Err(error) = outcome {
         crate::warn_limited!(ISR_WARNINGS, topic = %partition.topic, partition = partition.partition, %error, "ISR change refused");

@@ -11,7 +11,7 @@ mod cluster;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use cluster::{metadata, Cluster, CLUSTER_TIMEOUT};
 use common::{
@@ -167,11 +167,12 @@ fn acks_all_records_are_on_every_replica_byte_for_byte() {
     assert_eq!(values, expected);
 }
 
-/// A producer process streaming `count` records; its stdout is collected when it ends.
-fn start_producer(bootstrap: &str, topic: &str, count: usize) -> Child {
+/// A producer process streaming `count` records, its output going to `output` (a file, not a
+/// pipe nobody reads while it runs: thousands of lines would fill it and stall the producer).
+fn start_producer(bootstrap: &str, topic: &str, count: usize, output: &Path) -> Child {
     replication_client(&["produce", bootstrap, topic, &count.to_string(), "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(output).unwrap())
+        .stderr(std::fs::File::create(output.with_extension("err")).unwrap())
         .spawn()
         .unwrap()
 }
@@ -197,7 +198,6 @@ fn latest_offset(address: &str, topic: &str) -> i64 {
 }
 
 #[test]
-#[ignore = "needs the controller to elect a new leader from the ISR when a leader is fenced"]
 fn killing_the_leader_mid_stream_loses_no_acknowledged_record() {
     // Short sessions so the dead leader is fenced (and another ISR member elected) quickly.
     let mut cluster = Cluster::start(
@@ -215,7 +215,8 @@ fn killing_the_leader_mid_stream_loses_no_acknowledged_record() {
         partition_state(&cluster.bootstrap(1), "failover").1 == vec![1, 2, 3]
     });
     let (leader, _) = partition_state(&cluster.bootstrap(1), "failover");
-    let mut producer = start_producer(&bootstrap, "failover", 6000);
+    let producer_output = cluster.root.path().join("producer.txt");
+    let mut producer = start_producer(&bootstrap, "failover", 6000, &producer_output);
     let leader_address = cluster.bootstrap(leader);
     wait_until(
         "a third of the stream acknowledged",
@@ -233,12 +234,14 @@ fn killing_the_leader_mid_stream_loses_no_acknowledged_record() {
         || format!("no new leader was elected:\n{}", cluster.logs()),
     );
     let exited = common::wait_for_exit(&mut producer, common::CLIENT_TIMEOUT);
-    let output = producer.wait_with_output().unwrap();
-    let acks = String::from_utf8_lossy(&output.stdout).to_string();
+    let acks = std::fs::read_to_string(&producer_output).unwrap();
+    let errors = std::fs::read_to_string(producer_output.with_extension("err")).unwrap();
+    let last_lines: Vec<&str> = acks.lines().rev().take(5).collect();
     assert!(
         exited.is_some_and(|status| status.success()),
-        "producer failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
+        "producer failed ({} acknowledged, last lines {last_lines:?}): {}\n{}",
+        acks.lines().filter(|line| line.starts_with("ack ")).count(),
+        errors,
         cluster.logs()
     );
     let survivors: String = (1..=3)
