@@ -165,6 +165,16 @@ fn acks_all_records_are_on_every_replica_byte_for_byte() {
         .collect();
     let expected: Vec<String> = (0..2000).map(|n| n.to_string()).collect();
     assert_eq!(values, expected);
+    // So does kafkajs, as a group member (its group lives in the replicated
+    // __consumer_offsets, whose writes wait for the ISR too).
+    run_bounded(
+        "kafkajs",
+        Command::new("node")
+            .current_dir(workspace_root().join("tests/compat/node"))
+            .args(["replication_read.js", &bootstrap, "replicated", "2000"])
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
+        None,
+    );
 }
 
 /// A producer process streaming `count` records, its output going to `output` (a file, not a
