@@ -156,10 +156,11 @@ impl Partition {
         let log_end_offset = AtomicI64::new(log.log_end_offset());
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix. An unreplicated log's high
-        // watermark is exactly that; a replicated one's is what the ISR has in common, which
-        // only the followers' fetches will tell, so it starts at the log start.
+        // watermark is exactly that; a replicated one's is what the ISR had in common, which
+        // the log recorded (Kafka's replication-offset-checkpoint; the recovery point if it
+        // never recorded one) and followers' fetches move on from.
         let initial_high_watermark = if replicated {
-            log.log_start_offset()
+            log.checkpointed_high_watermark()
         } else {
             log.log_end_offset()
         };
@@ -774,6 +775,7 @@ impl Partition {
     /// lock is held only to plan and to record the outcome: segment deletes and the checkpoint's
     /// fsyncs run without it, so producers and fetchers never wait for them.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
+        self.record_high_watermark();
         // `checkpoint`: records how far the log is known to be on disk, so a restart after a
         // crash validates only the tail written since (Kafka:
         // log.flush.offset.checkpoint.interval.ms).
@@ -796,6 +798,15 @@ impl Partition {
             Some(Err(error)) => {
                 crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention or recovery-point checkpoint failed")
             }
+        }
+    }
+
+    /// Blocking, brief: hands the high watermark to the log, which checkpoints it (a restart
+    /// starts from it) and keeps retention and the cleaner below it.
+    fn record_high_watermark(&self) {
+        let high_watermark = *self.replicated.high_watermark.borrow();
+        if let Some(log) = self.read_log().as_ref() {
+            log.record_high_watermark(high_watermark);
         }
     }
 
@@ -1187,6 +1198,7 @@ impl PartitionManager {
             partitions.drain().map(|(_, partition)| partition).collect()
         };
         for partition in partitions {
+            partition.record_high_watermark();
             let Some(log) = partition.take_log() else {
                 continue;
             };
