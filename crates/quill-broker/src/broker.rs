@@ -138,6 +138,7 @@ impl Broker {
         if state.metadata.is_clustered() {
             tokio::spawn(register_in_background(state.clone()));
             tokio::spawn(crate::liveness::run(state.clone()));
+            tokio::spawn(crate::isr::run(state.clone()));
         } else {
             register_this_broker(&state).await?;
             crate::handlers::features::finalize_bootstrap_features(&state).await?;

@@ -14,6 +14,7 @@ mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;
 mod inter_broker;
+mod isr;
 mod liveness;
 mod marker_channel;
 mod metadata;

@@ -3,8 +3,11 @@
 //! Ordering contract: `append` pushes onto the partition's bounded writer queue before it
 //! returns, and one writer task per partition appends jobs in queue order, so the log order is
 //! the order in which the coordinator decided its writes. Durability contract: the returned
-//! future resolves once `Partition::wait_durable` says the batch is durable; the writer does
-//! not wait for that before appending the next job (group commit).
+//! future resolves once `Partition::wait_committed` says the batch is durable here and on
+//! every ISR member (below the high watermark: Kafka's coordinators append with acks=all);
+//! the writer does not wait for that before appending the next job (group commit). Loading
+//! reads up to the log end, as Kafka's coordinators do: only a leader loads, and its log is
+//! the partition's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,7 +84,7 @@ impl LogOffsetsStore {
 
 fn store_error(partition: i32, error: PartitionError) -> StoreError {
     match error {
-        PartitionError::Gone => StoreError::NotLeader(partition),
+        PartitionError::Gone | PartitionError::NotLeader => StoreError::NotLeader(partition),
         PartitionError::Task(reason) => StoreError::Unavailable(reason),
         PartitionError::Log(error) => StoreError::Failed(error.to_string()),
     }
@@ -155,7 +158,7 @@ async fn run_writer(
                 }
                 tokio::spawn(async move {
                     let durable = partition
-                        .wait_durable(appended.last_offset + 1)
+                        .wait_committed(appended.last_offset + 1)
                         .await
                         .map_err(|error| store_error(partition_index, error));
                     let _ = done.send(durable);
@@ -250,9 +253,9 @@ impl OffsetsStore for LogOffsetsStore {
             let mut next_offset = offsets.log_start_offset;
             let mut resolver = quill_group::batch::TxnResolver::default();
             let mut records = Vec::new();
-            while next_offset < offsets.high_watermark {
+            while next_offset < offsets.log_end_offset {
                 let read = partition
-                    .read(next_offset, LOAD_READ_BYTES, true)
+                    .read_to_log_end(next_offset, LOAD_READ_BYTES, true)
                     .await
                     .map_err(|error| store_error(partition_index, error))?;
                 if read.bytes.is_empty() || read.next_offset <= next_offset {
@@ -284,9 +287,9 @@ impl OffsetsStore for LogOffsetsStore {
             let offsets = partition.offsets();
             let mut next_offset = offsets.log_start_offset;
             let mut records = Vec::new();
-            while next_offset < offsets.high_watermark {
+            while next_offset < offsets.log_end_offset {
                 let read = partition
-                    .read(next_offset, LOAD_READ_BYTES, true)
+                    .read_to_log_end(next_offset, LOAD_READ_BYTES, true)
                     .await
                     .map_err(|error| store_error(partition_index, error))?;
                 if read.bytes.is_empty() || read.next_offset <= next_offset {

@@ -48,6 +48,9 @@ pub enum PartitionError {
     Gone,
     #[error("blocking task failed: {0}")]
     Task(String),
+    /// This broker stopped leading the partition before the data was committed (in the ISR).
+    #[error("this broker no longer leads the partition")]
+    NotLeader,
 }
 
 impl PartitionError {
@@ -56,6 +59,7 @@ impl PartitionError {
             PartitionError::Log(error) => error.kafka_error_code(),
             PartitionError::Gone => 3, // UNKNOWN_TOPIC_OR_PARTITION
             PartitionError::Task(_) => -1,
+            PartitionError::NotLeader => 6, // NOT_LEADER_OR_FOLLOWER
         }
     }
 }
@@ -152,10 +156,11 @@ impl Partition {
         let log_end_offset = AtomicI64::new(log.log_end_offset());
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
         // Whatever survived recovery on disk is the durable prefix. An unreplicated log's high
-        // watermark is exactly that; a replicated one's is what the ISR has in common, which
-        // only the followers' fetches will tell, so it starts at the log start.
+        // watermark is exactly that; a replicated one's is what the ISR had in common, which
+        // the log recorded (Kafka's replication-offset-checkpoint; the recovery point if it
+        // never recorded one) and followers' fetches move on from.
         let initial_high_watermark = if replicated {
-            log.log_start_offset()
+            log.checkpointed_high_watermark()
         } else {
             log.log_end_offset()
         };
@@ -446,6 +451,22 @@ impl Partition {
         }
     }
 
+    /// A coordinator's or a marker's wait (Kafka appends them with acks=all): durable here,
+    /// then committed — below the high watermark, so on every ISR member — while this broker
+    /// leads in the epoch it leads in now. No deadline of its own: the ISR shrinks within
+    /// `replica.lag.time.max.ms` when a member stops, which lets the high watermark move.
+    pub async fn wait_committed(
+        self: &Arc<Self>,
+        through_offset: i64,
+    ) -> Result<(), PartitionError> {
+        self.wait_durable(through_offset).await?;
+        let leader_epoch = self.replica_state().leader_epoch;
+        self.wait_replicated(through_offset, leader_epoch)
+            .await
+            .map(|_| ())
+            .map_err(|NotLeader| PartitionError::NotLeader)
+    }
+
     /// Registers `notify` if the log lock is free right now; hands it back if it is not.
     fn try_on_durable(
         &self,
@@ -563,7 +584,10 @@ impl Partition {
         run_blocking(move || {
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
-            if offset < log.log_end_offset() {
+            if offset < log.log_start_offset() {
+                // Kafka: a truncation point below the log start empties the log there.
+                log.truncate_fully_and_start_at(offset)?;
+            } else if offset < log.log_end_offset() {
                 log.truncate_to(offset)?;
             }
             partition.publish_offsets(log);
@@ -578,6 +602,28 @@ impl Partition {
                     *current = (*current).min(end);
                     moved
                 });
+            Ok(())
+        })
+        .await
+    }
+
+    /// A follower whose log ends below the leader's log start (the leader deleted what it
+    /// needs next): empties the log and starts it at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`), so it can fetch on from there.
+    pub async fn truncate_fully_and_start_at(
+        self: &Arc<Self>,
+        offset: i64,
+    ) -> Result<(), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            log.truncate_fully_and_start_at(offset)?;
+            partition.publish_offsets(log);
+            let mut state = partition.replicated.lock();
+            state.local_durable_end_offset = offset;
+            // The high watermark of an emptied follower is where it starts again.
+            partition.replicated.high_watermark.send_replace(offset);
             Ok(())
         })
         .await
@@ -729,6 +775,7 @@ impl Partition {
     /// lock is held only to plan and to record the outcome: segment deletes and the checkpoint's
     /// fsyncs run without it, so producers and fetchers never wait for them.
     fn run_maintenance(&self, now_ms: i64, producer_id_expiration_ms: i64, checkpoint: bool) {
+        self.record_high_watermark();
         // `checkpoint`: records how far the log is known to be on disk, so a restart after a
         // crash validates only the tail written since (Kafka:
         // log.flush.offset.checkpoint.interval.ms).
@@ -751,6 +798,15 @@ impl Partition {
             Some(Err(error)) => {
                 crate::warn_limited!(MAINTENANCE_WARNINGS, topic = %self.topic, partition = self.partition, %error, "retention or recovery-point checkpoint failed")
             }
+        }
+    }
+
+    /// Blocking, brief: hands the high watermark to the log, which checkpoints it (a restart
+    /// starts from it) and keeps retention and the cleaner below it.
+    fn record_high_watermark(&self) {
+        let high_watermark = *self.replicated.high_watermark.borrow();
+        if let Some(log) = self.read_log().as_ref() {
+            log.record_high_watermark(high_watermark);
         }
     }
 
@@ -1142,6 +1198,7 @@ impl PartitionManager {
             partitions.drain().map(|(_, partition)| partition).collect()
         };
         for partition in partitions {
+            partition.record_high_watermark();
             let Some(log) = partition.take_log() else {
                 continue;
             };

@@ -418,20 +418,11 @@ impl Fetcher {
             return;
         }
         let log_end_offset = partition.offsets().log_end_offset;
-        let (offset, complete) = if leader_epoch == requested_epoch {
-            (leader_end_offset.min(log_end_offset), true)
+        let local = if leader_epoch == requested_epoch {
+            None
         } else {
             match partition.end_offset_for_epoch(leader_epoch).await {
-                Ok(Some((local_epoch, local_end_offset))) if local_epoch != leader_epoch => {
-                    // This follower does not know the leader's epoch: cut to the end of the
-                    // largest epoch below it and ask again.
-                    (local_end_offset.min(log_end_offset), false)
-                }
-                Ok(Some((_, local_end_offset))) => (
-                    local_end_offset.min(leader_end_offset).min(log_end_offset),
-                    true,
-                ),
-                Ok(None) => (leader_end_offset.min(log_end_offset), true),
+                Ok(local) => local,
                 Err(error) => {
                     crate::warn_limited!(FETCH_WARNINGS, topic = %key.0, partition = key.1, %error, "cannot read the follower's epochs");
                     following.back_off();
@@ -439,6 +430,12 @@ impl Fetcher {
                 }
             }
         };
+        let (offset, complete) = truncation_point(
+            requested_epoch,
+            (leader_epoch, leader_end_offset),
+            local,
+            log_end_offset,
+        );
         match partition.truncate_to(offset).await {
             Ok(()) => {
                 if complete {
@@ -581,8 +578,16 @@ impl Fetcher {
             let error = ResponseError::try_from_code(data.error_code);
             if data.error_code == ResponseError::OffsetOutOfRange.code() {
                 if partition.offsets().log_end_offset < data.log_start_offset {
-                    crate::warn_limited!(FETCH_WARNINGS, topic = %key.0, partition = key.1, leader_log_start = data.log_start_offset, "the leader no longer has what this follower needs next; it cannot catch up");
-                    following.back_off();
+                    // The leader deleted what this follower needs next: start over at the
+                    // leader's log start (Kafka's `truncateFullyAndStartAt`).
+                    tracing::info!(topic = %key.0, partition = key.1, leader_log_start = data.log_start_offset, "follower behind the leader's log start; starting over there");
+                    if let Err(error) = partition
+                        .truncate_fully_and_start_at(data.log_start_offset)
+                        .await
+                    {
+                        crate::warn_limited!(FETCH_WARNINGS, topic = %key.0, partition = key.1, %error, "cannot restart the follower's log at the leader's log start");
+                        following.back_off();
+                    }
                 } else {
                     // Ahead of the leader: find the divergence point again.
                     following.needs_truncation = true;
@@ -608,5 +613,67 @@ impl Fetcher {
             }
         }
         Some((partition, data.high_watermark))
+    }
+}
+
+/// Kafka's `getOffsetTruncationState` (KIP-279): where a follower cuts its log, given the
+/// leader's answer `(epoch, end offset)` to OffsetForLeaderEpoch for the follower's latest
+/// epoch `requested_epoch`, the follower's own `endOffsetFor(leader's epoch)` (`local`, looked
+/// up only when the leader answered another epoch) and its log end. Returns the offset and
+/// whether the truncation is complete (false: the follower did not know the leader's epoch,
+/// cut to the end of its largest epoch below it and must ask again with that one).
+fn truncation_point(
+    requested_epoch: i32,
+    (leader_epoch, leader_end_offset): (i32, i64),
+    local: Option<(i32, i64)>,
+    log_end_offset: i64,
+) -> (i64, bool) {
+    if leader_epoch == requested_epoch {
+        return (leader_end_offset.min(log_end_offset), true);
+    }
+    match local {
+        Some((local_epoch, local_end_offset)) if local_epoch != leader_epoch => {
+            (local_end_offset.min(log_end_offset), false)
+        }
+        Some((_, local_end_offset)) => (
+            local_end_offset.min(leader_end_offset).min(log_end_offset),
+            true,
+        ),
+        // The follower knows no epoch at or below the leader's: the leader's end is safe.
+        None => (leader_end_offset.min(log_end_offset), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncation_point;
+
+    #[test]
+    fn the_leader_knows_the_followers_epoch_so_the_smaller_end_wins() {
+        // Same epoch, the follower ahead of the leader (it had unreplicated data).
+        assert_eq!(truncation_point(3, (3, 100), None, 120), (100, true));
+        // Same epoch, the follower behind: nothing to cut.
+        assert_eq!(truncation_point(3, (3, 100), None, 80), (80, true));
+    }
+
+    #[test]
+    fn an_epoch_the_leader_never_had_is_cut_back_to_where_the_leaders_epoch_ends() {
+        // The follower led epoch 4 alone (offsets 90..120); the leader's latest at or below 4
+        // is 3, ending at 90; the follower's epoch 3 also ends at 90.
+        assert_eq!(truncation_point(4, (3, 90), Some((3, 90)), 120), (90, true));
+        // The follower's epoch 3 ended later than the leader's: the leader's end wins.
+        assert_eq!(truncation_point(4, (3, 90), Some((3, 95)), 120), (90, true));
+    }
+
+    #[test]
+    fn an_epoch_the_follower_never_had_takes_another_round() {
+        // The leader answers epoch 3, which the follower does not know (its largest below is
+        // 2, ending at 70): cut to 70 and ask again with epoch 2.
+        assert_eq!(
+            truncation_point(4, (3, 90), Some((2, 70)), 120),
+            (70, false)
+        );
+        // No epoch at all below the leader's: the leader's end.
+        assert_eq!(truncation_point(4, (3, 90), None, 120), (90, true));
     }
 }

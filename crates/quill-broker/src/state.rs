@@ -41,6 +41,8 @@ pub struct BrokerState {
     pub inter_broker: crate::inter_broker::InterBrokerClient,
     /// The follower side of replication: one fetcher per leader this broker follows.
     pub replica_fetchers: crate::replica_fetcher::ReplicaFetchers,
+    /// Wakes ISR maintenance (`isr.rs`) when a follower outside the ISR may rejoin.
+    pub isr_check: tokio::sync::Notify,
     /// Serializes metadata changes so "append, then reconcile logs" happen in log order.
     change_lock: Mutex<()>,
     /// The image handlers serve: the latest one the partition logs were reconciled with, so
@@ -89,6 +91,7 @@ impl BrokerState {
             metrics: Arc::default(),
             inter_broker: crate::inter_broker::InterBrokerClient::default(),
             replica_fetchers,
+            isr_check: tokio::sync::Notify::new(),
             change_lock: Mutex::new(()),
             served_image,
             caught_up: std::sync::atomic::AtomicBool::new(single_node),

@@ -249,7 +249,7 @@ pub async fn complete_marker(
 ) -> Result<(), MarkerError> {
     appended
         .partition
-        .wait_durable(appended.end_offset)
+        .wait_committed(appended.end_offset)
         .await
         .map_err(marker_error)?;
     if topic == OFFSETS_TOPIC {

@@ -67,7 +67,7 @@ fn fetching_replica(request: &FetchRequest, api_version: i16) -> Option<i32> {
 /// the fetch proves nothing. Otherwise the fetch offset is recorded as durable on that
 /// follower (Quill's rule: a follower fetches on only once what it appended is durable), which
 /// may move the high watermark.
-async fn check_replica_fetch(target: &mut FetchTarget, replica_id: i32) {
+async fn check_replica_fetch(state: &BrokerState, target: &mut FetchTarget, replica_id: i32) {
     let Ok(partition) = &target.partition else {
         return;
     };
@@ -110,6 +110,16 @@ async fn check_replica_fetch(target: &mut FetchTarget, replica_id: i32) {
         crate::clock::monotonic_ms(),
     ) {
         target.partition = Err(ResponseError::NotLeaderOrFollower.code());
+        return;
+    }
+    let replica_state = partition.replica_state();
+    if !replica_state.isr.contains(&replica_id)
+        && replica_state
+            .caught_up_outside_isr(partition.offsets().high_watermark)
+            .contains(&replica_id)
+    {
+        // Kafka expands the ISR on the fetch that catches up (`maybeExpandIsr`).
+        state.isr_check.notify_one();
     }
 }
 
@@ -184,7 +194,7 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     }
     if let Some(replica_id) = replica {
         for target in &mut targets {
-            check_replica_fetch(target, replica_id).await;
+            check_replica_fetch(state, target, replica_id).await;
         }
     }
 
