@@ -251,7 +251,8 @@ pub async fn controlled_shutdown(state: &BrokerState) {
         }
     }
     let image = state.metadata.image();
-    let records = quill_meta::plan_fence_broker(&image, node_id, static_unclean_election(&state.config));
+    let records =
+        quill_meta::plan_fence_broker(&image, node_id, static_unclean_election(&state.config));
     if records.is_empty() {
         return;
     }
