@@ -123,6 +123,8 @@ impl Broker {
         ));
         producer_ids.attach(&state);
         markers.attach(&state);
+        // Partitions this broker follows start fetching from their leaders.
+        state.replica_fetchers.update(&state.partitions);
         if state.metadata.is_clustered() {
             tokio::spawn(register_in_background(state.clone()));
             tokio::spawn(crate::liveness::run(state.clone()));

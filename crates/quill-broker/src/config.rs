@@ -163,6 +163,9 @@ pub struct ClusterSettings {
     pub session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (2000): how often a broker heartbeats to the controller.
     pub heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms` (30000): a follower not caught up with its leader's log end
+    /// for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -177,6 +180,7 @@ impl Default for ClusterSettings {
             broker_only: false,
             session_timeout_ms: 9000,
             heartbeat_interval_ms: 2000,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
@@ -317,6 +321,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
     SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
     SettingDoc { name: "broker.session.timeout.ms", description: "the active controller fences a broker it has not heard from for this long: it leaves Metadata and its partitions lose their leader until it heartbeats again (default 9000)" },
+    SettingDoc { name: "replica.lag.time.max.ms", description: "a follower that has not caught up with its leader's log end for this long leaves the partition's ISR; it rejoins once it reaches the high watermark (default 30000)" },
     SettingDoc { name: "broker.heartbeat.interval.ms", description: "how often each broker heartbeats to the active controller; below broker.session.timeout.ms (default 2000)" },
     SettingDoc { name: "cluster.id", description: "cluster id a fresh metadata directory is formatted with, the same on every voter (default: random, as kafka-storage.sh format); an existing directory must match" },
     SettingDoc { name: "broker.rack", description: "rack of this broker, shown in Metadata and DescribeCluster (default: none)" },
@@ -458,6 +463,11 @@ impl BrokerConfig {
                 let timeout_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
                 self.cluster.session_timeout_ms =
                     u64::try_from(timeout_ms).map_err(|_| invalid("out of range"))?;
+            }
+            "replica.lag.time.max.ms" => {
+                let lag_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
+                self.cluster.replica_lag_time_max_ms =
+                    u64::try_from(lag_ms).map_err(|_| invalid("out of range"))?;
             }
             "broker.heartbeat.interval.ms" => {
                 let interval_ms: i64 = parse_int_at_least(value, 10).map_err(|r| invalid(&r))?;
@@ -763,6 +773,10 @@ impl BrokerConfig {
             (
                 "broker.heartbeat.interval.ms",
                 Some(self.cluster.heartbeat_interval_ms.to_string()),
+            ),
+            (
+                "replica.lag.time.max.ms",
+                Some(self.cluster.replica_lag_time_max_ms.to_string()),
             ),
             ("broker.rack", self.cluster.rack.clone()),
             (

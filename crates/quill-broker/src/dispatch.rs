@@ -16,7 +16,8 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, DescribeQuorumRequest,
     DescribeTopicPartitionsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, UpdateFeaturesRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    UpdateFeaturesRequest,
 };
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
@@ -68,6 +69,12 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         ApiKey::Fetch => {
             respond(&request, peer, |body: FetchRequest| {
                 handlers::fetch::handle(state, body, version)
+            })
+            .await
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            respond(&request, peer, |body: OffsetForLeaderEpochRequest| {
+                handlers::leader_epochs::handle(state, body)
             })
             .await
         }

@@ -23,6 +23,8 @@ mod partition_marker;
 mod partitions;
 pub mod protocol;
 mod rate_limit;
+mod replica_fetcher;
+mod replication;
 mod request_guard;
 mod state;
 mod txn_store;

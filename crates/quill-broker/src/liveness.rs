@@ -87,7 +87,8 @@ async fn check_sessions(
         let node_id = broker.node_id;
         let last_heard = heartbeats.last(node_id);
         let wants_shut_down = heartbeats.wants_shut_down(node_id);
-        let (records, what) = if broker.fenced {
+        // `expired`: the broker's session ran out (worth a warning, unlike the other changes).
+        let (records, what, expired) = if broker.fenced {
             let seen = *fenced_seen.entry(node_id).or_insert_with(Instant::now);
             // A heartbeat of a broker that is shutting down never unfences it.
             if wants_shut_down || last_heard.is_none_or(|heard| heard <= seen) {
@@ -96,6 +97,7 @@ async fn check_sessions(
             (
                 quill_meta::plan_unfence_broker(&image, node_id, unclean),
                 "unfenced a broker heard from again",
+                false,
             )
         } else {
             let session_start = last_heard.map_or(leading_since, |heard| heard.max(leading_since));
@@ -103,11 +105,13 @@ async fn check_sessions(
                 (
                     quill_meta::plan_fence_broker(&image, node_id, unclean),
                     "fenced a broker not heard from within its session",
+                    true,
                 )
             } else if wants_shut_down && !broker.in_controlled_shutdown {
                 (
                     quill_meta::plan_controlled_shutdown(&image, node_id, unclean),
                     "a broker shuts down: its leaderships moved to other ISR members",
+                    false,
                 )
             } else {
                 continue;
@@ -116,8 +120,13 @@ async fn check_sessions(
         if records.is_empty() {
             continue;
         }
-        match state.change_metadata(records).await {
-            Ok(_) => tracing::info!(node_id, session_timeout_ms = session.as_millis(), "{what}"),
+        // Committed only while this node still leads: a controller cut off from the others
+        // sees every session expire, and its decision must not survive its term.
+        match state.change_metadata_as_controller(records).await {
+            Ok(_) if expired => {
+                tracing::warn!(node_id, session_timeout_ms = session.as_millis(), "{what}")
+            }
+            Ok(_) => tracing::info!(node_id, "{what}"),
             Err(error) => {
                 tracing::debug!(%error, node_id, "liveness change not committed")
             }

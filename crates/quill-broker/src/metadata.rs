@@ -325,6 +325,18 @@ impl MetadataService {
         Ok(image)
     }
 
+    /// Commits a decision this node made as the active controller, only while it still
+    /// leads (see `SupervisedQuorum::propose_as_leader`); NOT_CONTROLLER otherwise.
+    pub async fn propose_as_controller(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        let index = self.quorum.propose_as_leader(records).await?;
+        let image = self.image();
+        debug_assert!(image.offset >= index, "proposals return once applied");
+        Ok(image)
+    }
+
     /// The quorum as this node sees it.
     pub fn describe(&self) -> QuorumStatus {
         self.quorum.describe()

@@ -7,12 +7,15 @@
 //! - Appends to one partition are serialized by the log's write lock; offsets are dense.
 //!   Record-level validation (decompression included) runs before that lock is taken; at most
 //!   `MAX_COMPRESSED_DECODES` appends decode compressed batches at once.
-//! - The high watermark is the durable end offset as the flush policy defines it: data becomes
-//!   visible to consumers (Fetch, ListOffsets latest) only once it is as durable as the policy
-//!   promises. Under the default (`flush.messages=1`) that is fsynced, so a crash can never take
-//!   back an offset a consumer has seen; under the other policies it is at once (as in Kafka),
-//!   and a machine crash can. Moving it publishes on a watch, which is what wakes Fetch
-//!   long-polls (no sleeping in a loop).
+//! - The high watermark is the minimum over the ISR of each member's durable end offset as the
+//!   flush policy defines it (`replication.rs`; with one replica, this broker's own): data
+//!   becomes visible to consumers (Fetch, ListOffsets latest) and acknowledges acks=all only
+//!   once every ISR member has it as durably as the policy promises. Under the default
+//!   (`flush.messages=1`) that is fsynced, so a crash can never take back an offset a consumer
+//!   has seen; under the other policies it is at once (as in Kafka), and a machine crash can.
+//!   It only moves forward; moving it publishes on a watch, which is what wakes Fetch
+//!   long-polls and acks=all produces (no sleeping in a loop). Followers' fetches read up to
+//!   the log end and wait on a log-end watch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,12 +30,13 @@ use quill_log::{
     LogError, ProducerSnapshot, ReadResult, TimestampOffset, TimestampType,
 };
 use quill_meta::topic_config::{self, BrokerConfigLayers};
-use quill_meta::{MetadataImage, TopicInfo, Uuid};
+use quill_meta::{MetadataImage, PartitionInfo, TopicInfo, Uuid};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::BrokerConfig;
 use crate::partition_marker;
 use crate::rate_limit::{WarnLimiter, WARNING_INTERVAL};
+pub use crate::replication::{Assignment, ReplicaState, Role};
 
 /// Errors of partition operations, each with the Kafka error code to answer with.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,11 @@ impl PartitionError {
         }
     }
 }
+
+/// This broker no longer leads the partition in the epoch a wait started in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this broker no longer leads the partition")]
+pub struct NotLeader;
 
 /// Offsets a Fetch/ListOffsets response reports, read without touching the log lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +89,10 @@ pub struct Partition {
     /// First offset of the oldest open transaction, or the log end offset (published after
     /// every append and marker, so Fetch reads it without the log lock).
     first_unstable_offset: AtomicI64,
-    /// High watermark; moves when appended data becomes durable and wakes fetchers.
-    high_watermark: Arc<watch::Sender<i64>>,
+    /// Role, ISR, followers' durable ends and the high watermark (see `replication.rs`).
+    replicated: Arc<Replicated>,
+    /// The log end offset as a watch: wakes replica fetches (followers read up to it).
+    log_end: watch::Sender<i64>,
     /// The topic's effective `min.insync.replicas`, kept current by reconciliation.
     min_insync_replicas: AtomicI32,
     /// `compression.type` names a codec, so appends may re-encode (and need a decode permit
@@ -91,13 +102,70 @@ pub struct Partition {
     compression_type_zstd: AtomicBool,
 }
 
+/// The replication half of a partition, shared with the durability callbacks that run on the
+/// group-commit thread.
+struct Replicated {
+    state: Mutex<ReplicaState>,
+    /// High watermark; moves forward when the ISR has made more durable, and wakes fetchers
+    /// and acks=all produces.
+    high_watermark: watch::Sender<i64>,
+    /// (role, leader epoch): changes end waits that only a leader may finish.
+    leadership: watch::Sender<(Role, i32)>,
+}
+
+impl Replicated {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves the published high watermark up to what `state` supports (never back: a
+    /// consumer may have read below it).
+    fn publish_high_watermark(&self, state: &ReplicaState) {
+        if let Some(candidate) = state.high_watermark() {
+            self.high_watermark.send_if_modified(|current| {
+                let moved = candidate > *current;
+                *current = (*current).max(candidate);
+                moved
+            });
+        }
+    }
+
+    fn local_data_durable(&self, through_offset: i64) {
+        let mut state = self.lock();
+        state.local_durable_end_offset = state.local_durable_end_offset.max(through_offset);
+        self.publish_high_watermark(&state);
+    }
+}
+
 impl Partition {
-    fn new(topic: &str, topic_id: Uuid, partition: i32, log: Log) -> Partition {
+    fn new(
+        topic: &str,
+        topic_id: Uuid,
+        partition: i32,
+        log: Log,
+        node_id: i32,
+        replicated: bool,
+    ) -> Partition {
         let log_start_offset = AtomicI64::new(log.log_start_offset());
         let log_end_offset = AtomicI64::new(log.log_end_offset());
         let first_unstable_offset = AtomicI64::new(log.first_unstable_offset());
-        // Whatever survived recovery on disk is the durable prefix.
-        let (high_watermark, _) = watch::channel(log.log_end_offset());
+        // Whatever survived recovery on disk is the durable prefix. An unreplicated log's high
+        // watermark is exactly that; a replicated one's is what the ISR has in common, which
+        // only the followers' fetches will tell, so it starts at the log start.
+        let initial_high_watermark = if replicated {
+            log.log_start_offset()
+        } else {
+            log.log_end_offset()
+        };
+        let (high_watermark, _) = watch::channel(initial_high_watermark);
+        let replicated = Arc::new(Replicated {
+            state: Mutex::new(ReplicaState::new(node_id, log.log_end_offset())),
+            high_watermark,
+            leadership: watch::channel((Role::Offline, -1)).0,
+        });
+        let (log_end, _) = watch::channel(log.log_end_offset());
         let reencodes = std::sync::atomic::AtomicBool::new(log.config().compression_type.is_some());
         let compression_type_zstd =
             AtomicBool::new(log.config().compression_type == Some(quill_log::Compression::Zstd));
@@ -109,7 +177,8 @@ impl Partition {
             log_start_offset,
             log_end_offset,
             first_unstable_offset,
-            high_watermark: Arc::new(high_watermark),
+            replicated,
+            log_end,
             min_insync_replicas: AtomicI32::new(1),
             reencodes,
             compression_type_zstd,
@@ -128,7 +197,7 @@ impl Partition {
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
-        let high_watermark = *self.high_watermark.borrow();
+        let high_watermark = *self.replicated.high_watermark.borrow();
         PartitionOffsets {
             log_start_offset: self.log_start_offset.load(Ordering::Acquire),
             high_watermark,
@@ -142,7 +211,82 @@ impl Partition {
 
     /// A receiver that changes whenever the high watermark moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.high_watermark.subscribe()
+        self.replicated.high_watermark.subscribe()
+    }
+
+    /// A receiver that changes whenever the log end offset moves (replica fetches wait on it).
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
+    /// A receiver of (role, leader epoch), changed by every new leadership.
+    pub fn subscribe_leadership(&self) -> watch::Receiver<(Role, i32)> {
+        self.replicated.leadership.subscribe()
+    }
+
+    /// A copy of the replication state (role, ISR, followers).
+    pub fn replica_state(&self) -> ReplicaState {
+        self.replicated.lock().clone()
+    }
+
+    /// Applies the image's leader, epoch, replicas and ISR. True when the leadership changed
+    /// (a new role or leader epoch).
+    pub fn apply_assignment(&self, assignment: &Assignment, now_ms: i64) -> bool {
+        let mut state = self.replicated.lock();
+        let changed = state.apply_assignment(assignment, now_ms);
+        if changed && state.is_leader() {
+            state.leader_epoch_start_offset = self.log_end_offset.load(Ordering::Acquire);
+        }
+        self.replicated.publish_high_watermark(&state);
+        let leadership = (state.role, state.leader_epoch);
+        drop(state);
+        self.replicated.leadership.send_if_modified(|current| {
+            let moved = *current != leadership;
+            *current = leadership;
+            moved
+        });
+        changed
+    }
+
+    /// Blocking, brief: a new leader's epoch starts at its log end (Kafka's `makeLeader`), so
+    /// OffsetForLeaderEpoch answers for it before anything is appended and followers of an
+    /// older epoch find where they diverge.
+    fn start_leader_epoch_if_leading(&self, assignment: &Assignment) {
+        if !self.replicated.lock().is_leader() {
+            return;
+        }
+        if let Some(log) = self.write_log().as_mut() {
+            if let Err(error) = log.start_leader_epoch(assignment.leader_epoch) {
+                tracing::warn!(topic = %self.topic, partition = self.partition, %error, "cannot record the new leader epoch");
+            }
+        }
+    }
+
+    /// The leader's record of a replica Fetch (`fetch_offset` is durable on `replica`, by
+    /// Quill's rule); may move the high watermark. False when `replica` is no follower here.
+    pub fn record_follower_fetch(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        let leader_end_offset = self.log_end_offset.load(Ordering::Acquire);
+        let mut state = self.replicated.lock();
+        if !state.record_follower_fetch(replica, fetch_offset, leader_end_offset, now_ms) {
+            return false;
+        }
+        self.replicated.publish_high_watermark(&state);
+        true
+    }
+
+    /// A follower's record of the leader's high watermark from a fetch response.
+    pub fn record_leader_high_watermark(&self, high_watermark: i64) {
+        let mut state = self.replicated.lock();
+        state.record_leader_high_watermark(high_watermark);
+        self.replicated.publish_high_watermark(&state);
+    }
+
+    /// Records an ISR this leader asked the controller for, until the image commits (or
+    /// replaces) it: the high watermark counts both meanwhile (KIP-497).
+    pub fn set_pending_isr(&self, pending: Option<Vec<i32>>) {
+        let mut state = self.replicated.lock();
+        state.pending_isr = pending;
+        self.replicated.publish_high_watermark(&state);
     }
 
     fn read_log(&self) -> RwLockReadGuard<'_, Option<Log>> {
@@ -164,22 +308,25 @@ impl Partition {
             .store(log.log_end_offset(), Ordering::Release);
         self.first_unstable_offset
             .store(log.first_unstable_offset(), Ordering::Release);
+        let log_end_offset = log.log_end_offset();
+        self.log_end.send_if_modified(|current| {
+            let moved = *current != log_end_offset;
+            *current = log_end_offset;
+            moved
+        });
     }
 
-    /// Moves the high watermark to `log_end_offset` once everything below it is durable (at
-    /// once for the interval/OS flush policies). Runs the callback on the committer thread.
+    /// Records this broker's durable end as `log_end_offset` once everything below it is
+    /// durable (at once for the interval/OS flush policies), which may move the high
+    /// watermark. Runs the callback on the committer thread.
     fn advance_high_watermark_when_durable(&self, log: &Log) {
         let through_offset = log.log_end_offset();
-        let high_watermark = Arc::clone(&self.high_watermark);
+        let replicated = Arc::clone(&self.replicated);
         log.on_durable(
             through_offset,
             Box::new(move |result| {
                 if result.is_ok() {
-                    high_watermark.send_if_modified(|current| {
-                        let moved = through_offset > *current;
-                        *current = (*current).max(through_offset);
-                        moved
-                    });
+                    replicated.local_data_durable(through_offset);
                 }
             }),
         );
@@ -274,6 +421,31 @@ impl Partition {
         }
     }
 
+    /// acks=all (Kafka's DelayedProduce): completes once the high watermark reaches
+    /// `through_offset`, i.e. every member of the (maximal) ISR has it durably, and returns the
+    /// maximal ISR's size then (for `min.insync.replicas`). `Err(NotLeader)` when this broker
+    /// stops leading in `leader_epoch` first: the records may never be committed.
+    pub async fn wait_replicated(
+        &self,
+        through_offset: i64,
+        leader_epoch: i32,
+    ) -> Result<usize, NotLeader> {
+        let mut high_watermark = self.replicated.high_watermark.subscribe();
+        let mut leadership = self.replicated.leadership.subscribe();
+        loop {
+            if *leadership.borrow_and_update() != (Role::Leader, leader_epoch) {
+                return Err(NotLeader);
+            }
+            if *high_watermark.borrow_and_update() >= through_offset {
+                return Ok(self.replicated.lock().maximal_isr().len());
+            }
+            tokio::select! {
+                changed = high_watermark.changed() => if changed.is_err() { return Err(NotLeader) },
+                changed = leadership.changed() => if changed.is_err() { return Err(NotLeader) },
+            }
+        }
+    }
+
     /// Registers `notify` if the log lock is free right now; hands it back if it is not.
     fn try_on_durable(
         &self,
@@ -305,8 +477,28 @@ impl Partition {
             let planned = {
                 let guard = partition.read_log();
                 let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-                let high_watermark = *partition.high_watermark.borrow();
+                let high_watermark = *partition.replicated.high_watermark.borrow();
                 log.plan_read(from_offset, max_bytes, high_watermark, min_one_batch)?
+            };
+            Ok(planned.execute()?)
+        })
+        .await
+    }
+
+    /// A replica Fetch's read: whole batches from `from_offset` up to the log end (followers
+    /// replicate what the leader has, not only what is committed), as [`Partition::read`].
+    pub async fn read_to_log_end(
+        self: &Arc<Self>,
+        from_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let planned = {
+                let guard = partition.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+                log.plan_read(from_offset, max_bytes, log.log_end_offset(), min_one_batch)?
             };
             Ok(planned.execute()?)
         })
@@ -326,7 +518,7 @@ impl Partition {
             let planned = {
                 let guard = partition.read_log();
                 let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-                let high_watermark = *partition.high_watermark.borrow();
+                let high_watermark = *partition.replicated.high_watermark.borrow();
                 let last_stable_offset = log.first_unstable_offset().min(high_watermark);
                 log.plan_read(from_offset, max_bytes, last_stable_offset, min_one_batch)?
             };
@@ -340,6 +532,80 @@ impl Partition {
                 log.aborted_transactions(from_offset, read.next_offset)
             };
             Ok((read, aborted))
+        })
+        .await
+    }
+
+    /// A follower's append of the leader's batches as they are (offsets, epochs, producer
+    /// fields; `Log::append_as_follower`, blocking pool). Durable later, as a leader append:
+    /// see [`Partition::wait_durable`].
+    pub async fn append_as_follower(
+        self: &Arc<Self>,
+        batches: Bytes,
+    ) -> Result<(), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            log.append_as_follower(&batches, crate::clock::now_ms())?;
+            partition.publish_offsets(log);
+            partition.advance_high_watermark_when_durable(log);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Cuts the log back to `offset` (a follower's truncation to the divergence point; nothing
+    /// at or above `offset` survives). The durable end and the high watermark follow it down:
+    /// a follower's high watermark only mirrors the leader's, and no consumer reads here.
+    pub async fn truncate_to(self: &Arc<Self>, offset: i64) -> Result<(), PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let mut guard = partition.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            if offset < log.log_end_offset() {
+                log.truncate_to(offset)?;
+            }
+            partition.publish_offsets(log);
+            let end = log.log_end_offset();
+            let mut state = partition.replicated.lock();
+            state.local_durable_end_offset = state.local_durable_end_offset.min(end);
+            partition
+                .replicated
+                .high_watermark
+                .send_if_modified(|current| {
+                    let moved = *current > end;
+                    *current = (*current).min(end);
+                    moved
+                });
+            Ok(())
+        })
+        .await
+    }
+
+    /// The latest leader epoch in the log (`None` before any batch with an epoch).
+    pub async fn latest_epoch(self: &Arc<Self>) -> Result<Option<i32>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.latest_epoch())
+        })
+        .await
+    }
+
+    /// Kafka's `endOffsetFor(epoch)`: the largest epoch at or below `epoch` in the log and
+    /// where it ends (the next epoch's start, or the log end for the latest); `None` when the
+    /// log knows no such epoch.
+    pub async fn end_offset_for_epoch(
+        self: &Arc<Self>,
+        epoch: i32,
+    ) -> Result<Option<(i32, i64)>, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
+            Ok(log.end_offset_for_epoch(epoch))
         })
         .await
     }
@@ -606,7 +872,7 @@ impl PartitionManager {
                 if self.open_retry_pending(&key, now) {
                     continue; // failed recently: retried once its backoff has passed
                 }
-                let opened = self.ensure_open(topic, info.partition, &config);
+                let opened = self.ensure_open(topic, info, &config);
                 if let Some(partition) = self.get(&topic.name, info.partition) {
                     partition
                         .min_insync_replicas
@@ -708,7 +974,7 @@ impl PartitionManager {
                 }
                 let dir = self.partition_dir(&topic.name, info.partition);
                 let dir_existed = dir.exists();
-                if let Err(error) = self.ensure_open(topic, info.partition, &config) {
+                if let Err(error) = self.ensure_open(topic, info, &config) {
                     self.discard(opened);
                     if !dir_existed {
                         let _ = std::fs::remove_dir_all(&dir);
@@ -762,18 +1028,32 @@ impl PartitionManager {
             .collect()
     }
 
+    /// Opens (or re-configures) the log of a partition hosted here and applies the image's
+    /// leader, epoch, replicas and ISR to it.
     fn ensure_open(
         &self,
         topic: &TopicInfo,
-        partition: i32,
+        info: &PartitionInfo,
         config: &LogConfig,
     ) -> Result<(), LogError> {
+        let partition = info.partition;
+        let assignment = Assignment {
+            leader: info.leader,
+            leader_epoch: info.leader_epoch,
+            replicas: info.replicas.clone(),
+            isr: info.isr.clone(),
+        };
         if let Some(existing) = self.get(&topic.name, partition) {
-            let mut guard = existing.write_log();
-            if let Some(log) = guard.as_mut() {
-                if log.config() != config {
-                    log.set_config(config.clone());
+            {
+                let mut guard = existing.write_log();
+                if let Some(log) = guard.as_mut() {
+                    if log.config() != config {
+                        log.set_config(config.clone());
+                    }
                 }
+            }
+            if existing.apply_assignment(&assignment, crate::clock::monotonic_ms()) {
+                existing.start_leader_epoch_if_leading(&assignment);
             }
             return Ok(());
         }
@@ -789,7 +1069,17 @@ impl PartitionManager {
         if partition_marker::read(&dir) != Some(topic.topic_id) {
             partition_marker::write(&dir, topic.topic_id)?;
         }
-        let partition_state = Arc::new(Partition::new(&topic.name, topic.topic_id, partition, log));
+        let partition_state = Arc::new(Partition::new(
+            &topic.name,
+            topic.topic_id,
+            partition,
+            log,
+            self.node_id,
+            info.replicas.len() > 1,
+        ));
+        if partition_state.apply_assignment(&assignment, crate::clock::monotonic_ms()) {
+            partition_state.start_leader_epoch_if_leading(&assignment);
+        }
         let mut partitions = self
             .partitions
             .write()

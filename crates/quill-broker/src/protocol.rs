@@ -31,6 +31,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::Produce, 3, 12),
     api(ApiKey::Fetch, 4, 17),
     api(ApiKey::ListOffsets, 1, 9),
+    // Where a leader epoch ends (KIP-101/279 followers, KIP-320 consumers); v0-1 were
+    // removed in Kafka 4.0 and are not in the codec.
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
     api(ApiKey::Metadata, 0, 12),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),

@@ -20,6 +20,7 @@ REQUESTS = [
     ("produce_request", "ProduceRequest"),
     ("fetch_request", "FetchRequest"),
     ("list_offsets_request", "ListOffsetsRequest"),
+    ("offset_for_leader_epoch_request", "OffsetForLeaderEpochRequest"),
     ("metadata_request", "MetadataRequest"),
     ("api_versions_request", "ApiVersionsRequest"),
     ("create_topics_request", "CreateTopicsRequest"),

@@ -105,6 +105,7 @@ struct Disk {
     /// While true every call that needs new space fails with ENOSPC (see `set_full`).
     full: bool,
     hook: HookSlot,
+    access_hook: HookSlot,
 }
 
 /// Called at every mutating call, before it takes effect, with the disk locked: it must not use
@@ -140,6 +141,7 @@ impl Default for Disk {
             bytes_read: 0,
             full: false,
             hook: HookSlot::default(),
+            access_hook: HookSlot::default(),
         }
     }
 }
@@ -228,6 +230,13 @@ impl SimDisk {
     /// Runs `hook` at every mutating call from now on (`None` removes it); see [`MutationHook`].
     pub fn set_mutation_hook(&self, hook: Option<MutationHook>) {
         self.lock().hook = HookSlot(hook);
+    }
+
+    /// Runs `hook` at every call that reads or changes the disk from now on — opens, reads,
+    /// metadata, writes, syncs (closing a handle is not one) — with the disk locked, as a
+    /// [`MutationHook`]; `None` removes it. Tests use it to see which threads touch the disk.
+    pub fn set_access_hook(&self, hook: Option<MutationHook>) {
+        self.lock().access_hook = HookSlot(hook);
     }
 
     /// Mutating calls so far, to choose crash points.
@@ -468,6 +477,15 @@ impl SimDisk {
 
 impl Mount {
     fn disk(&self) -> io::Result<MutexGuard<'_, Disk>> {
+        let disk = self.disk_for_close()?;
+        if let Some(hook) = &disk.access_hook.0 {
+            hook();
+        }
+        Ok(disk)
+    }
+
+    /// The disk, without running the access hook (closing a handle).
+    fn disk_for_close(&self) -> io::Result<MutexGuard<'_, Disk>> {
         let disk = self.disk.lock();
         if disk.generation != self.generation {
             return Err(dead_handle());
@@ -788,7 +806,7 @@ impl SimFile {
 
 impl Drop for SimFile {
     fn drop(&mut self) {
-        if let Ok(mut disk) = self.mount.disk() {
+        if let Ok(mut disk) = self.mount.disk_for_close() {
             if disk.locks.get(&self.inode) == Some(&self.handle) {
                 disk.locks.remove(&self.inode);
             }

@@ -1,8 +1,10 @@
 //! Small per-partition state files, written atomically (temp file, fsync, rename, fsync dir)
 //! and protected by a CRC so a torn or foreign file reads as absent, never as wrong numbers.
 //!
-//! - `quill-log.checkpoint`: log start offset and recovery point (everything below it was
-//!   fsynced when the file was written).
+//! - `quill-log.checkpoint`: log start offset, recovery point (everything below it was
+//!   fsynced when the file was written) and, since format version 2, the high watermark the
+//!   broker recorded (Kafka's replication-offset-checkpoint, kept per log; -1 when unknown).
+//!   Version 1 files (no high watermark) still read.
 //! - `.clean-shutdown`: written last by a clean close, removed on open. It names the active
 //!   segment and its size so a stale marker cannot vouch for data written after it.
 //! - `cleaner.checkpoint`: the log cleaner's position (first dirty offset) and the mark below
@@ -20,11 +22,17 @@ const CLEAN_MAGIC: &[u8; 4] = b"QLCS";
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner.checkpoint";
 const CLEANER_MAGIC: &[u8; 4] = b"QLCC";
 const FORMAT_VERSION: u16 = 1;
+/// `quill-log.checkpoint` with the high watermark.
+const CHECKPOINT_VERSION: u16 = 2;
+/// No high watermark recorded.
+pub const UNKNOWN_HIGH_WATERMARK: i64 = -1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     pub log_start_offset: i64,
     pub recovery_point: i64,
+    /// [`UNKNOWN_HIGH_WATERMARK`] when none was recorded (or the file predates it).
+    pub high_watermark: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +43,12 @@ pub struct CleanShutdown {
 }
 
 pub fn write_checkpoint(fs: &Fs, dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
-    let mut body = Vec::with_capacity(16);
+    let mut body = Vec::with_capacity(24);
     body.extend_from_slice(&checkpoint.log_start_offset.to_be_bytes());
     body.extend_from_slice(&checkpoint.recovery_point.to_be_bytes());
-    fs.write_atomically(dir, CHECKPOINT_FILE, &frame(CHECKPOINT_MAGIC, &body))
+    body.extend_from_slice(&checkpoint.high_watermark.to_be_bytes());
+    let bytes = frame_version(CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &body);
+    fs.write_atomically(dir, CHECKPOINT_FILE, &bytes)
 }
 
 /// The one writer of a log's `quill-log.checkpoint`. Checkpoints are stamped in order under
@@ -89,12 +99,20 @@ impl CheckpointWriter {
 }
 
 pub fn read_checkpoint(fs: &Fs, dir: &Path) -> io::Result<Option<Checkpoint>> {
-    let Some(body) = read_framed(fs, &dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, 16)? else {
+    let path = dir.join(CHECKPOINT_FILE);
+    let versions = [(FORMAT_VERSION, 16), (CHECKPOINT_VERSION, 24)];
+    let Some(body) = read_framed_versions(fs, &path, CHECKPOINT_MAGIC, &versions)? else {
         return Ok(None);
+    };
+    let high_watermark = if body.len() >= 24 {
+        be_i64(&body, 16)
+    } else {
+        UNKNOWN_HIGH_WATERMARK
     };
     Ok(Some(Checkpoint {
         log_start_offset: be_i64(&body, 0),
         recovery_point: be_i64(&body, 8),
+        high_watermark,
     }))
 }
 
@@ -147,9 +165,13 @@ pub fn take_clean_shutdown(fs: &Fs, dir: &Path) -> io::Result<Option<CleanShutdo
 }
 
 fn frame(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    frame_version(magic, FORMAT_VERSION, body)
+}
+
+fn frame_version(magic: &[u8; 4], version: u16, body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(10 + body.len());
     bytes.extend_from_slice(magic);
-    bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    bytes.extend_from_slice(&version.to_be_bytes());
     bytes.extend_from_slice(body);
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(&crc.to_be_bytes());
@@ -162,20 +184,33 @@ fn read_framed(
     magic: &[u8; 4],
     body_bytes: usize,
 ) -> io::Result<Option<Vec<u8>>> {
+    read_framed_versions(fs, path, magic, &[(FORMAT_VERSION, body_bytes)])
+}
+
+/// The body of a framed state file whose (version, body length) is one of `versions`.
+fn read_framed_versions(
+    fs: &Fs,
+    path: &Path,
+    magic: &[u8; 4],
+    versions: &[(u16, usize)],
+) -> io::Result<Option<Vec<u8>>> {
     let bytes = match fs.read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
-    let expected_len = 4 + 2 + body_bytes + 4;
-    if bytes.len() != expected_len || &bytes[..4] != magic {
+    let known_length = versions
+        .iter()
+        .any(|&(_, body)| bytes.len() == 4 + 2 + body + 4);
+    if !known_length || &bytes[..4] != magic {
         tracing::warn!(path = %path.display(), "ignoring malformed state file");
         return Ok(None);
     }
-    let (content, crc) = bytes.split_at(expected_len - 4);
+    let (content, crc) = bytes.split_at(bytes.len() - 4);
     let stored_crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
     let version = u16::from_be_bytes([content[4], content[5]]);
-    if stored_crc != crc32c::crc32c(content) || version != FORMAT_VERSION {
+    let version_matches = versions.contains(&(version, content.len() - 6));
+    if stored_crc != crc32c::crc32c(content) || !version_matches {
         tracing::warn!(path = %path.display(), "ignoring state file with a bad CRC or version");
         return Ok(None);
     }
@@ -206,6 +241,7 @@ mod tests {
         let checkpoint = Checkpoint {
             log_start_offset: 7,
             recovery_point: 42,
+            high_watermark: 40,
         };
         write_checkpoint(&std_fs(), dir.path(), checkpoint).unwrap();
         assert_eq!(
@@ -218,6 +254,35 @@ mod tests {
         fs::write(&path, &bytes).unwrap();
         assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
         fs::write(&path, &bytes[..5]).unwrap();
+        assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_version_1_checkpoint_reads_with_an_unknown_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut body = Vec::new();
+        body.extend_from_slice(&7i64.to_be_bytes());
+        body.extend_from_slice(&42i64.to_be_bytes());
+        fs::write(
+            dir.path().join(CHECKPOINT_FILE),
+            frame(CHECKPOINT_MAGIC, &body),
+        )
+        .unwrap();
+        assert_eq!(
+            read_checkpoint(&std_fs(), dir.path()).unwrap(),
+            Some(Checkpoint {
+                log_start_offset: 7,
+                recovery_point: 42,
+                high_watermark: UNKNOWN_HIGH_WATERMARK,
+            })
+        );
+        // A version 2 length with version 1 in it is damage, not a checkpoint.
+        body.extend_from_slice(&40i64.to_be_bytes());
+        fs::write(
+            dir.path().join(CHECKPOINT_FILE),
+            frame(CHECKPOINT_MAGIC, &body),
+        )
+        .unwrap();
         assert_eq!(read_checkpoint(&std_fs(), dir.path()).unwrap(), None);
     }
 

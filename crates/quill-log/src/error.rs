@@ -54,6 +54,23 @@ pub enum LogError {
     /// A transaction marker from a coordinator older than one already seen.
     #[error("transaction coordinator fenced: {0}")]
     CoordinatorFenced(String),
+    /// Batches given to a follower append do not continue the log: a batch starts at `offset`,
+    /// below `expected_offset` (the log end offset for the first batch, else the end of the
+    /// batch before it). Kafka's UnexpectedAppendOffsetException / OffsetsOutOfOrderException:
+    /// nothing was written; the replica fetcher decides (truncate, or fetch again from the log end).
+    #[error(
+        "replicated batch at offset {offset} does not continue the log at offset {expected_offset}"
+    )]
+    OffsetOutOfOrder { offset: i64, expected_offset: i64 },
+    /// `Log::start_leader_epoch` with an epoch older than one the log already holds (stale
+    /// metadata): FENCED_LEADER_EPOCH.
+    #[error("leader epoch {epoch} is older than the log's latest epoch {latest_epoch}")]
+    FencedLeaderEpoch { epoch: i32, latest_epoch: i32 },
+    /// A durability wait (`Log::on_durable`) for offsets that a truncation cut before they were
+    /// durable: they will never be, and the offsets now hold (or will hold) other data. A
+    /// deposed leader answers its producers NOT_LEADER_OR_FOLLOWER, as Kafka does.
+    #[error("offset {offset} was truncated away before it was durable (the log now ends at {log_end_offset})")]
+    Truncated { offset: i64, log_end_offset: i64 },
     /// A durability failure happened earlier; the log refuses writes until reopened.
     #[error("log is offline after an earlier storage failure: {0}")]
     Offline(String),
@@ -94,6 +111,11 @@ impl LogError {
             LogError::InvalidProducerEpoch(_) => 47,
             LogError::InvalidTxnState(_) | LogError::TransactionNotOpen { .. } => 48,
             LogError::CoordinatorFenced(_) => 52,
+            // Internal to replication (never a client's answer): UNKNOWN_SERVER_ERROR, as Kafka
+            // has no code for its exceptions either.
+            LogError::OffsetOutOfOrder { .. } => -1,
+            LogError::Truncated { .. } => 6,
+            LogError::FencedLeaderEpoch { .. } => 74,
         }
     }
 }
@@ -138,6 +160,27 @@ mod tests {
                 48,
             ),
             (LogError::CoordinatorFenced(String::new()), 52),
+            (
+                LogError::OffsetOutOfOrder {
+                    offset: 3,
+                    expected_offset: 5,
+                },
+                -1,
+            ),
+            (
+                LogError::Truncated {
+                    offset: 9,
+                    log_end_offset: 4,
+                },
+                6,
+            ),
+            (
+                LogError::FencedLeaderEpoch {
+                    epoch: 1,
+                    latest_epoch: 2,
+                },
+                74,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error}");

@@ -25,10 +25,12 @@ mod commit;
 mod config;
 mod error;
 mod index;
+mod leader_epoch;
 mod log;
 mod producer;
 mod producer_snapshot;
 pub mod records;
+mod replica;
 mod segment;
 pub mod stats;
 mod validate;
@@ -46,6 +48,7 @@ pub use config::{
     DEFAULT_TIMESTAMP_AFTER_MAX_MS, DEFAULT_TIMESTAMP_BEFORE_MAX_MS,
 };
 pub use error::{LogError, RecordError};
+pub use leader_epoch::{EpochEntry, LEADER_EPOCH_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use log::{
     run_maintenance, AbortedTransaction, AppendContext, AppendInfo, Log, Maintenance,
     MaintenanceDone, PlannedRead, ReadResult, TimestampOffset, MAX_READ_BYTES,
@@ -57,6 +60,7 @@ pub use records::{
     BatchEncoder, BatchFields, Compression, CompressionLevels, RecordHeader, RecordView,
     DECOMPRESSED_LIMIT_SETTING, MAX_DECOMPRESSED_BATCH_BYTES,
 };
+pub use replica::FollowerAppendInfo;
 pub use segment::MAX_BATCH_BYTES;
 pub use validate::{
     decode_memory_bytes, validate_append, validate_append_within, ValidBatch, ValidatedAppend,

@@ -13,6 +13,7 @@ use crate::cleaner::{swap, CleaningLease};
 use crate::commit::{DurabilityCallback, GroupCommitter, SyncTarget};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::LogError;
+use crate::leader_epoch::LeaderEpochCache;
 use crate::producer::{BatchCheck, ControlMarker, ProducerSnapshot, ProducerState};
 use crate::producer_snapshot;
 use crate::segment::{PlacedBatch, Segment};
@@ -125,8 +126,19 @@ pub struct Log {
     pub(crate) cleaner_checkpoint: CleanerCheckpoint,
     /// Lets `close`/`delete` stop a cleaner working on this log and wait for it.
     pub(crate) cleaning: Arc<CleaningLease>,
+    /// The high watermark the broker recorded ([`Log::record_high_watermark`], or loaded from
+    /// the checkpoint), -1 while none is known; kept in `quill-log.checkpoint`.
+    high_watermark: std::sync::atomic::AtomicI64,
+    /// What [`Log::checkpointed_high_watermark`] answers: the high watermark as of open.
+    checkpointed_high_watermark: i64,
     /// The leader epoch of the last append, stamped on transaction markers too.
-    leader_epoch: i32,
+    pub(crate) leader_epoch: i32,
+    /// Where each partition leader epoch in the log starts (`leader-epoch-checkpoint`).
+    pub(crate) epochs: LeaderEpochCache,
+    /// `epochs` changed in ways not yet written (log start moves, truncations): harmless if
+    /// lost, as open truncates the loaded cache to the log's range again. Additions are
+    /// written before their batches, so the file never misses an epoch the log holds.
+    pub(crate) epochs_dirty: bool,
     /// Random draw of the active segment, fixing its share of `segment.jitter.ms`.
     roll_jitter_seed: u64,
     /// Files renamed `*.deleted`, with the time (ms) they are due for deletion.
@@ -182,6 +194,9 @@ impl Log {
         let mut log = Log::assemble(fs, dir, config, committer, segments, stored, lock)?;
         log.cleaner_checkpoint = cleaner_checkpoint;
         log.recover_producer_state()?;
+        log.load_leader_epochs()?;
+        // Before any checkpoint is written, so that one keeps the stored high watermark.
+        log.load_high_watermark(stored);
         if !was_clean {
             log.make_recovered_data_durable(stored)?;
         }
@@ -253,19 +268,23 @@ impl Log {
             producers: ProducerState::default(),
             cleaner_checkpoint: CleanerCheckpoint::default(),
             cleaning: Arc::new(CleaningLease::default()),
+            high_watermark: std::sync::atomic::AtomicI64::new(checkpoint::UNKNOWN_HIGH_WATERMARK),
+            checkpointed_high_watermark: checkpoint::UNKNOWN_HIGH_WATERMARK,
             leader_epoch: -1,
+            epochs: LeaderEpochCache::default(),
+            epochs_dirty: false,
             roll_jitter_seed: random_seed(),
             deferred_deletes: Vec::new(),
             _lock: lock,
         })
     }
 
-    fn active(&self) -> &Segment {
+    pub(crate) fn active(&self) -> &Segment {
         // `segments` is never empty (see `assemble` and `apply_retention`).
         &self.segments[self.segments.len() - 1]
     }
 
-    fn active_mut(&mut self) -> &mut Segment {
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
         let last = self.segments.len() - 1;
         &mut self.segments[last]
     }
@@ -422,9 +441,15 @@ impl Log {
                 &batches[batch.position + HEADER_BYTES..batch.position + batch.header.size_bytes],
             ));
         }
+        let previous_epochs = self.assign_epochs(&[(context.leader_epoch, base_offset)])?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut()
-            .append(&mut slices, &placed, interval, context.now_ms)?;
+        if let Err(error) = self
+            .active_mut()
+            .append(&mut slices, &placed, interval, context.now_ms)
+        {
+            self.restore_epochs(previous_epochs);
+            return Err(error);
+        }
         self.sync_target.written(next_offset);
         self.count_unflushed(record_count.unsigned_abs());
         self.leader_epoch = context.leader_epoch;
@@ -528,9 +553,15 @@ impl Log {
             size_bytes: batch.len() as u64,
         }];
         let mut slices = [IoSlice::new(&header), IoSlice::new(&batch[HEADER_BYTES..])];
+        let previous_epochs = self.assign_epochs(&[(self.leader_epoch, offset)])?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut()
-            .append(&mut slices, &placed, interval, now_ms)?;
+        if let Err(error) = self
+            .active_mut()
+            .append(&mut slices, &placed, interval, now_ms)
+        {
+            self.restore_epochs(previous_epochs);
+            return Err(error);
+        }
         self.sync_target.written(offset + 1);
         self.count_unflushed(1);
         self.producers.apply_marker(
@@ -597,25 +628,7 @@ impl Log {
         self.producers = state;
         let producers = &mut self.producers;
         let mut visit = |header: &BatchHeader, control: Option<(i16, i32)>| {
-            let first_offset = header.base_offset;
-            match control.map(|(kind, epoch)| (ControlMarker::from_type_id(kind), epoch)) {
-                Some((Some(marker), coordinator_epoch)) => producers.apply_marker(
-                    header.producer_id,
-                    header.producer_epoch,
-                    marker,
-                    coordinator_epoch,
-                    first_offset,
-                    header.max_timestamp_ms,
-                ),
-                Some((None, _)) => {}
-                None if header.is_control() => {}
-                None => producers.apply_data_batch(
-                    header,
-                    first_offset,
-                    header.last_offset(),
-                    header.max_timestamp_ms,
-                ),
-            }
+            producers.apply_logged_batch(header, control);
         };
         for segment in &self.segments {
             if segment.next_offset > from_offset {
@@ -656,7 +669,7 @@ impl Log {
         }))
     }
 
-    fn maybe_roll(
+    pub(crate) fn maybe_roll(
         &mut self,
         incoming_bytes: u64,
         record_count: i64,
@@ -725,19 +738,39 @@ impl Log {
 
     /// Seals the active segment and starts a new one at the log end.
     pub fn roll(&mut self) -> Result<(), LogError> {
-        let new_base = self.log_end_offset();
+        self.roll_at(self.log_end_offset())
+    }
+
+    /// [`Log::roll`] to a new segment based at `new_base`, at or above the log end: above it
+    /// only for a follower whose next batch starts after a gap too wide for the active
+    /// segment's 32-bit relative offsets (Kafka names a rolled segment after the next offset
+    /// appended). An empty active segment is replaced rather than sealed.
+    pub(crate) fn roll_at(&mut self, new_base: i64) -> Result<(), LogError> {
+        debug_assert!(new_base >= self.log_end_offset());
         let active = self.active_mut();
-        if active.size_bytes == 0 {
+        let replaces_empty = active.size_bytes == 0;
+        if replaces_empty && active.base_offset == new_base {
             return Ok(());
         }
-        active.seal_time_index();
-        active.persist_indexes(true)?;
+        if !replaces_empty {
+            active.seal_time_index();
+            active.persist_indexes(true)?;
+        }
         let segment = Segment::create(&self.fs, &self.dir, new_base)?;
         // Writing the snapshot syncs the directory: the new segment's name (and the index files
         // just created) are durable before anything is appended to it.
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
+        if replaces_empty {
+            let empty = self.segments.remove(self.segments.len() - 2);
+            self.delete_segment(empty, wall_clock_ms())?;
+            if self.segments.len() == 1 {
+                // Nothing below the new segment exists (as an open would conclude too).
+                self.log_start_offset = self.log_start_offset.max(new_base);
+                self.clamp_high_watermark();
+            }
+        }
         self.roll_jitter_seed = random_seed();
         if self.config.flush != FlushPolicy::EveryAppend {
             // As Kafka does, a rolled segment is flushed (in the background); the sync also
@@ -903,7 +936,11 @@ impl Log {
     /// Forces everything written so far to disk now.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.unflushed_messages = 0;
-        self.sync_target.sync_now().map_err(LogError::Offline)
+        // With `&mut self` no truncation can run during this sync: it always publishes.
+        self.sync_target
+            .sync_now()
+            .map(|_| ())
+            .map_err(LogError::Offline)
     }
 
     /// `flush.ms`: asks the group-commit thread for a sync if `interval_ms` passed since the
@@ -924,7 +961,7 @@ impl Log {
     }
 
     /// `flush.messages`: counts appended records and asks for a sync once there are enough.
-    fn count_unflushed(&mut self, records: u64) {
+    pub(crate) fn count_unflushed(&mut self, records: u64) {
         let FlushPolicy::Periodic {
             messages: Some(messages),
             ..
@@ -950,15 +987,71 @@ impl Log {
     }
 
     fn current_checkpoint(&self) -> Checkpoint {
+        let high_watermark = match self.recorded_high_watermark() {
+            Some(high_watermark) => high_watermark.min(self.log_end_offset()),
+            None => checkpoint::UNKNOWN_HIGH_WATERMARK,
+        };
         Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.durable_end_offset(),
+            high_watermark,
+        }
+    }
+
+    /// After open: the high watermark stored in the checkpoint (a recorded one, clamped to the
+    /// log's range), or, when none was recorded (or the checkpoint predates the field), the
+    /// recovery point — everything the log holds after open, as a single broker uses it.
+    fn load_high_watermark(&mut self, stored: Option<Checkpoint>) {
+        let recorded = stored
+            .map(|c| c.high_watermark)
+            .filter(|hw| *hw >= 0)
+            .map(|hw| hw.clamp(self.log_start_offset, self.log_end_offset()));
+        if let Some(high_watermark) = recorded {
+            self.high_watermark
+                .store(high_watermark, std::sync::atomic::Ordering::Release);
+        }
+        self.checkpointed_high_watermark = recorded.unwrap_or_else(|| self.durable_end_offset());
+    }
+
+    /// Records the partition's high watermark (the broker's, over the ISR) so a restart starts
+    /// from it (Kafka's replication-offset-checkpoint, kept per log). Capped at the log end;
+    /// it only moves up (a truncation lowers it). Written with the checkpoint by the maintenance
+    /// path ([`Log::checkpoint_if_changed`], [`run_maintenance`]) and at close.
+    pub fn record_high_watermark(&self, offset: i64) {
+        let capped = offset.min(self.log_end_offset());
+        if capped >= 0 {
+            self.high_watermark
+                .fetch_max(capped, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// The high watermark last recorded (or loaded from the checkpoint), if any.
+    pub fn recorded_high_watermark(&self) -> Option<i64> {
+        let high_watermark = self
+            .high_watermark
+            .load(std::sync::atomic::Ordering::Acquire);
+        (high_watermark >= 0).then_some(high_watermark)
+    }
+
+    /// The high watermark as of open: the checkpointed one (never above the log end, never
+    /// below the log start), or the recovery point when none was recorded.
+    pub fn checkpointed_high_watermark(&self) -> i64 {
+        self.checkpointed_high_watermark
+    }
+
+    /// Keeps a recorded high watermark within [log start, log end] after either moved.
+    fn clamp_high_watermark(&mut self) {
+        let (start, end) = (self.log_start_offset, self.log_end_offset());
+        let high_watermark = self.high_watermark.get_mut();
+        if *high_watermark >= 0 {
+            *high_watermark = (*high_watermark).clamp(start, end);
         }
     }
 
     /// Persists the log start offset and the recovery point (the durable end), so that a
     /// restart after a crash validates only what may not have reached the disk.
     pub fn write_checkpoint(&mut self) -> Result<(), LogError> {
+        self.write_epochs_if_dirty()?;
         let checkpoint = self.current_checkpoint();
         let stamp = self.checkpoints.stamp();
         self.checkpoints.write(stamp, checkpoint)?;
@@ -969,7 +1062,7 @@ impl Log {
     /// Writes the checkpoint only if the recovery point or log start moved since the last one
     /// (for a periodic task: it costs two fsyncs when it writes).
     pub fn checkpoint_if_changed(&mut self) -> Result<(), LogError> {
-        if self.last_checkpoint == Some(self.current_checkpoint()) {
+        if self.last_checkpoint == Some(self.current_checkpoint()) && !self.epochs_dirty {
             return Ok(());
         }
         self.write_checkpoint()
@@ -1011,7 +1104,12 @@ impl Log {
                 && self.config.retention_bytes >= 0
                 && self.size_bytes() - oldest.size_bytes >= self.config.retention_bytes as u64;
             let below_start = self.segments[1].base_offset <= self.log_start_offset;
-            if !(expired || oversized || below_start) {
+            // Time and size retention delete only what lies below a recorded high watermark
+            // (Kafka's deletableSegments): data not yet replicated stays.
+            let replicated = self
+                .recorded_high_watermark()
+                .is_none_or(|hw| self.segments[1].base_offset <= hw);
+            if !(below_start || ((expired || oversized) && replicated)) {
                 break;
             }
             removed.push(self.segments.remove(0));
@@ -1019,6 +1117,10 @@ impl Log {
         if !removed.is_empty() {
             self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
             self.producers.log_start_advanced(self.log_start_offset);
+            // Written with the next checkpoint taken under the lock (roll, close...): a stale
+            // first entry is harmless, open truncates the cache to the log start again.
+            self.epochs_dirty |= self.epochs.truncate_from_start(self.log_start_offset);
+            self.clamp_high_watermark();
         }
         let current = self.current_checkpoint();
         // Retention moved the log start: the checkpoint must say so, periodic or not.
@@ -1069,6 +1171,8 @@ impl Log {
         }
         self.log_start_offset = offset;
         self.producers.log_start_advanced(offset);
+        self.epochs_dirty |= self.epochs.truncate_from_start(offset);
+        self.clamp_high_watermark();
         self.write_checkpoint()?;
         while self.segments.len() > 1 && self.segments[1].base_offset <= offset {
             let removed = self.segments.remove(0);
@@ -1077,28 +1181,111 @@ impl Log {
         Ok(self.log_start_offset)
     }
 
-    /// Removes everything at or after `offset` (a follower diverging from its leader).
+    /// Removes everything at or after `offset` (a follower diverging from its leader; Kafka's
+    /// `truncateTo`): the batch holding `offset` and all after it are cut, the cut is made
+    /// durable (a power loss must not bring back data the leader-epoch cache no longer
+    /// describes), the durable end and recovery point are lowered, the producer state is
+    /// rebuilt and the leader-epoch cache truncated. It first waits for a sync in progress (the
+    /// group-commit thread's) and keeps others out until it is done, so no sync acknowledges
+    /// offsets while they are being cut. Every `on_durable` callback still waiting for an
+    /// offset above the new end is answered with [`LogError::Truncated`] before this returns,
+    /// never with success: a deposed leader must not acknowledge data it cut, even once other
+    /// data fills those offsets again.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
         let offset = offset.max(self.log_start_offset);
+        let sync_target = Arc::clone(&self.sync_target);
+        let _no_sync_meanwhile = sync_target.exclude_syncs();
         while self.segments.len() > 1 && self.active().base_offset >= offset {
             if let Some(removed) = self.segments.pop() {
                 self.delete_segment(removed, wall_clock_ms())?;
             }
         }
         let interval = self.config.index_interval_bytes;
-        self.active_mut().truncate_to(offset, interval)?;
+        let cut = self.active_mut().truncate_to(offset, interval);
         let active_file = Arc::clone(self.active().file());
         self.sync_target.rolled(active_file);
-        self.sync_target.truncated(self.log_end_offset());
+        let new_end = self.log_end_offset();
+        // Durability follows the new end even if the cut failed half way (the segment then
+        // reflects what its file holds).
+        self.fail_truncated_callbacks(new_end);
+        cut?;
         // Cutting the batch that holds the log start leaves nothing readable: start at the end.
-        self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
+        self.log_start_offset = self.log_start_offset.min(new_end);
+        self.clamp_high_watermark();
+        self.epochs_dirty |= self.epochs.truncate_from_end(new_end);
         self.recover_producer_state()?;
+        self.active().sync()?;
         // The recovery point must not vouch for offsets that will be written again: a restart
-        // after a crash validates (and an unclean open syncs) from the new end on.
+        // after a crash validates (and an unclean open syncs) from the new end on. Writing it
+        // also makes the removed segments' names durable (directory fsync).
         self.write_checkpoint()
+    }
+
+    /// Deletes every segment and restarts the log, empty, at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): what a follower does when its log end is below the leader's
+    /// log start (the leader answered OFFSET_OUT_OF_RANGE) or a truncation point lies below its
+    /// own log start. The log start and end become `offset`; producer state, its snapshots and
+    /// the leader-epoch cache are cleared; every waiting `on_durable` callback is answered with
+    /// [`LogError::Truncated`]. Like [`Log::truncate_to`] it excludes the group-commit thread's
+    /// syncs while it works.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        let sync_target = Arc::clone(&self.sync_target);
+        let _no_sync_meanwhile = sync_target.exclude_syncs();
+        let old_end = self.log_end_offset();
+        // The segment list is never empty: the new (empty) segment is in place before the old
+        // ones go. One already based at `offset` is emptied rather than created again (same
+        // file names).
+        let interval = self.config.index_interval_bytes;
+        let restarted = match self.segments.iter().position(|s| s.base_offset == offset) {
+            Some(index) => {
+                self.segments[index].truncate_to(offset, interval)?;
+                self.segments.remove(index)
+            }
+            None => Segment::create(&self.fs, &self.dir, offset)?,
+        };
+        restarted.sync()?;
+        let active_file = Arc::clone(restarted.file());
+        let old_segments = std::mem::replace(&mut self.segments, vec![restarted]);
+        for (through_offset, callback) in self.sync_target.restarted(active_file, offset) {
+            callback(Err(LogError::Truncated {
+                offset: through_offset,
+                log_end_offset: offset,
+            }));
+        }
+        self.log_start_offset = offset;
+        self.clamp_high_watermark();
+        self.producers = ProducerState::default();
+        self.epochs = LeaderEpochCache::default();
+        self.epochs_dirty = true;
+        self.roll_jitter_seed = random_seed();
+        let now_ms = wall_clock_ms();
+        for removed in old_segments {
+            self.delete_segment(removed, now_ms)?;
+        }
+        producer_snapshot::delete_snapshots_above(&self.fs, &self.dir, i64::MIN)?;
+        tracing::info!(dir = %self.dir.display(), old_end, start_offset = offset, "truncated the log fully");
+        // Also makes the new segment's name and the removals durable (directory fsync).
+        self.write_checkpoint()
+    }
+
+    /// Lowers the durable end to `new_end` and fails the callbacks waiting above it.
+    fn fail_truncated_callbacks(&mut self, new_end: i64) {
+        for (through_offset, callback) in self.sync_target.truncated(new_end) {
+            callback(Err(LogError::Truncated {
+                offset: through_offset,
+                log_end_offset: new_end,
+            }));
+        }
     }
 
     /// Flushes data and indexes and leaves the clean-shutdown marker, so the next open reads

@@ -271,6 +271,35 @@ impl ProducerState {
         }
     }
 
+    /// Applies one batch as it stands in the log (replay on open, or a follower's append of the
+    /// leader's batches): data batches as `apply_data_batch`, COMMIT/ABORT markers as
+    /// `apply_marker` with the marker's (type, coordinator epoch) from `control`. Nothing is
+    /// checked: the batch is already part of the log.
+    pub fn apply_logged_batch(&mut self, header: &BatchHeader, control: Option<(i16, i32)>) {
+        if header.producer_id < 0 {
+            return;
+        }
+        match control.map(|(kind, epoch)| (ControlMarker::from_type_id(kind), epoch)) {
+            Some((Some(marker), coordinator_epoch)) => self.apply_marker(
+                header.producer_id,
+                header.producer_epoch,
+                marker,
+                coordinator_epoch,
+                header.base_offset,
+                header.max_timestamp_ms,
+            ),
+            // An unknown control type, or a control batch without a readable marker record.
+            Some((None, _)) => {}
+            None if header.is_control() => {}
+            None => self.apply_data_batch(
+                header,
+                header.base_offset,
+                header.last_offset(),
+                header.max_timestamp_ms,
+            ),
+        }
+    }
+
     /// The first offset of the oldest open transaction, if any.
     pub fn first_open_transaction_offset(&self) -> Option<i64> {
         self.open_transactions.keys().next().copied()

@@ -540,6 +540,41 @@ impl Segment {
         Ok(())
     }
 
+    /// The headers of the first and the last batch, if the segment holds one (a few small
+    /// reads: the last is found through the offset index).
+    pub fn first_and_last_headers(&self) -> Result<Option<(BatchHeader, BatchHeader)>, LogError> {
+        let mut reader = ChunkReader::with_chunk(&self.file, self.size_bytes, HEADER_BYTES);
+        let Some(first) = reader.header_at(0)? else {
+            return Ok(None);
+        };
+        let last = match self.find_position(self.next_offset - 1)? {
+            Some((_, last)) => last,
+            None => first,
+        };
+        Ok(Some((first, last)))
+    }
+
+    /// Calls `visit` with the header of every batch from the one holding `from_offset` on
+    /// (headers only: one chunked pass over the file).
+    pub fn for_each_header(
+        &self,
+        from_offset: i64,
+        visit: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(), LogError> {
+        let Some((mut position, _)) = self.find_position(from_offset)? else {
+            return Ok(());
+        };
+        let mut reader = ChunkReader::new(&self.file, self.size_bytes);
+        while position < self.size_bytes {
+            let Some(header) = reader.header_at(position)? else {
+                break;
+            };
+            visit(&header);
+            position += header.size_bytes as u64;
+        }
+        Ok(())
+    }
+
     /// Cuts the segment just before the batch containing `offset`.
     pub fn truncate_to(&mut self, offset: i64, index_interval_bytes: u32) -> Result<(), LogError> {
         if offset >= self.next_offset {
@@ -602,6 +637,12 @@ impl Segment {
 
     pub fn gaps_allowed(&self) -> bool {
         self.gaps_allowed
+    }
+
+    /// From now on batches may skip offsets here (a follower appended the leader's cleaned
+    /// batches; the cleaner checkpoint's mark was raised past this segment first).
+    pub fn allow_gaps(&mut self) {
+        self.gaps_allowed = true;
     }
 
     /// Sets the file's modification time (a cleaned segment keeps its originals' time, which

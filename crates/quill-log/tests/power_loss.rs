@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Power loss: random appends, rolls, retention, DeleteRecords, truncation, checkpoints,
+//! Power loss: random appends, rolls, retention, DeleteRecords, truncation, full truncation
+//! (restarting the log at an offset), checkpoints,
 //! flushes, clean restarts and process kills on a simulated disk (`quill_fs::sim`), with power
 //! losses between steps and inside them (at any mutating file-system call). After every crash
 //! the log must reopen to valid batches with dense offsets that hold every offset it ever
@@ -41,6 +42,11 @@ enum Step {
     Truncate {
         fraction: f64,
     },
+    /// `truncate_fully_and_start_at` (a follower behind its leader's log start), anywhere up
+    /// to half the log's length past its end.
+    RestartAt {
+        fraction: f64,
+    },
     Checkpoint,
     Flush,
     /// `flush.ms`: the broker's flusher asking at this time.
@@ -77,6 +83,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..4000i64).prop_map(|retention_bytes| Step::Retention { retention_bytes }),
         1 => (0.0..1.0f64).prop_map(|fraction| Step::DeleteRecords { fraction }),
         1 => (0.0..1.0f64).prop_map(|fraction| Step::Truncate { fraction }),
+        1 => (0.0..1.5f64).prop_map(|fraction| Step::RestartAt { fraction }),
         1 => Just(Step::Checkpoint),
         1 => Just(Step::Flush),
         1 => (0..2000i64).prop_map(|now_ms| Step::FlushIfDue { now_ms }),
@@ -254,6 +261,15 @@ impl Harness {
                 self.live.retain(|base, _| *base < cut);
                 self.log_start = self.log_start.min(cut);
                 self.log().truncate_to(offset)?;
+            }
+            Step::RestartAt { fraction } => {
+                let start = self.offset_at(fraction);
+                // Until it completes, a crash may bring back the old log (any part of it).
+                self.durable_end = self.durable_end.min(start);
+                self.log_start_limit = self.log_start_limit.max(start);
+                self.log().truncate_fully_and_start_at(start)?;
+                self.live.clear();
+                self.log_start = start;
             }
             Step::Checkpoint => self.log().write_checkpoint()?,
             Step::Flush => self.log().flush()?,

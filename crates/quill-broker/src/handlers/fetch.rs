@@ -37,6 +37,80 @@ struct FetchTarget {
     read_committed: bool,
     /// `Err(error code)` when the topic/partition is unknown.
     partition: Result<Arc<Partition>, i16>,
+    /// A follower's fetch: reads up to the log end, not the high watermark.
+    from_replica: bool,
+    /// A follower's epoch of its last fetched batch (v12+; -1 unknown).
+    last_fetched_epoch: i32,
+    /// Set when the follower's log diverges from this one: (epoch, end offset) to answer.
+    diverging_epoch: Option<(i32, i64)>,
+}
+
+/// Fetch v15 moved the follower's id into `replica_state` (KIP-903).
+const FIRST_VERSION_WITH_REPLICA_STATE: i16 = 15;
+
+/// The broker id of a follower's Fetch, or `None` for a consumer (negative ids: -1 consumers,
+/// -2 Kafka's debugging consumer, which Quill serves as a consumer).
+fn fetching_replica(request: &FetchRequest, api_version: i16) -> Option<i32> {
+    let replica_id = if api_version >= FIRST_VERSION_WITH_REPLICA_STATE {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    (replica_id >= 0).then_some(replica_id)
+}
+
+/// Kafka's checks of a follower's Fetch on the leader (`Partition.fetchRecords` for a
+/// follower): the fetching broker must be a replica of the partition (else
+/// NOT_LEADER_OR_FOLLOWER); with a `last_fetched_epoch` (v12+) the follower's log must not
+/// diverge from this one — if that epoch ends here below the fetch offset, or is unknown
+/// here, the answer is the diverging epoch and its end (KIP-595/KAFKA-12896), no records, and
+/// the fetch proves nothing. Otherwise the fetch offset is recorded as durable on that
+/// follower (Quill's rule: a follower fetches on only once what it appended is durable), which
+/// may move the high watermark.
+async fn check_replica_fetch(target: &mut FetchTarget, replica_id: i32) {
+    let Ok(partition) = &target.partition else {
+        return;
+    };
+    let partition = partition.clone();
+    if partition.replica_state().follower(replica_id).is_none() {
+        target.partition = Err(ResponseError::NotLeaderOrFollower.code());
+        return;
+    }
+    let offsets = partition.offsets();
+    if target.fetch_offset < offsets.log_start_offset
+        || target.fetch_offset > offsets.log_end_offset
+    {
+        return; // answered OFFSET_OUT_OF_RANGE by the read; proves nothing about the follower
+    }
+    if target.last_fetched_epoch >= 0 {
+        match partition
+            .end_offset_for_epoch(target.last_fetched_epoch)
+            .await
+        {
+            Ok(Some((epoch, end_offset)))
+                if epoch < target.last_fetched_epoch || end_offset < target.fetch_offset =>
+            {
+                target.diverging_epoch = Some((epoch, end_offset));
+                return;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                target.partition = Err(ResponseError::OffsetOutOfRange.code());
+                return;
+            }
+            Err(error) => {
+                target.partition = Err(error.kafka_error_code());
+                return;
+            }
+        }
+    }
+    if !partition.record_follower_fetch(
+        replica_id,
+        target.fetch_offset,
+        crate::clock::monotonic_ms(),
+    ) {
+        target.partition = Err(ResponseError::NotLeaderOrFollower.code());
+    }
 }
 
 pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16) -> FetchResponse {
@@ -53,7 +127,9 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     // Each requested topic's name once resolved (for the leader hints of the response).
     let mut topic_names: Vec<Option<String>> = Vec::with_capacity(request.topics.len());
     let mut targets = Vec::new();
-    let read_committed = request.isolation_level == READ_COMMITTED;
+    let replica = fetching_replica(&request, api_version);
+    // Followers replicate everything; isolation is a consumer's concern.
+    let read_committed = replica.is_none() && request.isolation_level == READ_COMMITTED;
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if uses_topic_ids {
             image
@@ -100,7 +176,15 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
                     .unwrap_or(0),
                 read_committed,
                 partition,
+                from_replica: replica.is_some(),
+                last_fetched_epoch: requested.last_fetched_epoch,
+                diverging_epoch: None,
             });
+        }
+    }
+    if let Some(replica_id) = replica {
+        for target in &mut targets {
+            check_replica_fetch(target, replica_id).await;
         }
     }
 
@@ -110,9 +194,17 @@ pub async fn handle(state: &BrokerState, request: FetchRequest, api_version: i16
     let min_bytes = usize::try_from(request.min_bytes.max(0)).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
+    // Consumers wait for the high watermark to move, followers for the log end.
     let mut receivers: Vec<watch::Receiver<i64>> = targets
         .iter()
-        .filter_map(|target| target.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|target| {
+            let partition = target.partition.as_ref().ok()?;
+            Some(if target.from_replica {
+                partition.subscribe_log_end()
+            } else {
+                partition.subscribe()
+            })
+        })
         .collect();
     let mut shutdown = state.shutdown.clone();
     // Counts this request in the Fetch purgatory once it starts to wait.
@@ -189,7 +281,8 @@ async fn read_all(targets: &[FetchTarget], max_bytes: usize) -> (Vec<PartitionDa
             }
         };
         total_bytes += data.records.as_ref().map_or(0, Bytes::len);
-        any_error |= data.error_code != 0;
+        // A diverging epoch is an answer the follower needs at once, like an error.
+        any_error |= data.error_code != 0 || data.diverging_epoch.epoch >= 0;
         results.push(data);
     }
     (results, total_bytes, any_error)
@@ -209,6 +302,13 @@ async fn read_partition(
         .with_log_start_offset(offsets.log_start_offset)
         .with_aborted_transactions(target.read_committed.then(Vec::new))
         .with_records(Some(Bytes::new()));
+    if let Some((epoch, end_offset)) = target.diverging_epoch {
+        return base.with_diverging_epoch(
+            kafka_protocol::messages::fetch_response::EpochEndOffset::default()
+                .with_epoch(epoch)
+                .with_end_offset(end_offset),
+        );
+    }
     if target.fetch_offset < offsets.log_start_offset
         || target.fetch_offset > offsets.log_end_offset
     {
@@ -223,7 +323,9 @@ async fn read_partition(
     // partition is held to both limits strictly and gets nothing when its first batch does
     // not fit.
     let budget = target.partition_max_bytes.min(remaining_bytes);
-    let visible_end = if target.read_committed {
+    let visible_end = if target.from_replica {
+        offsets.log_end_offset
+    } else if target.read_committed {
         offsets.last_stable_offset
     } else {
         offsets.high_watermark
@@ -246,6 +348,11 @@ async fn read_partition(
                     .collect();
                 (read, Some(aborted))
             })
+    } else if target.from_replica {
+        partition
+            .read_to_log_end(target.fetch_offset, budget, is_first_with_data)
+            .await
+            .map(|read| (read, None))
     } else {
         partition
             .read(target.fetch_offset, budget, is_first_with_data)

@@ -8,6 +8,7 @@ pub mod describe_topic_partitions;
 pub mod features;
 pub mod fetch;
 pub mod groups;
+pub mod leader_epochs;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

@@ -465,6 +465,8 @@ fn produce_verification_error(failure: &VerifyFailure) -> (i16, String) {
 struct Appended {
     partition: Arc<Partition>,
     info: AppendInfo,
+    /// The leader epoch the records were appended in: acks=all waits only while it lasts.
+    leader_epoch: i32,
 }
 
 /// Why [`append_partition`] wrote nothing.
@@ -555,7 +557,11 @@ async fn append_partition(
                     .metrics
                     .record_produced(topic, info.bytes, u64::from(info.record_count));
             }
-            Ok(Appended { partition, info })
+            Ok(Appended {
+                partition,
+                info,
+                leader_epoch,
+            })
         }
         Err(PartitionError::Log(LogError::TransactionNotOpen { .. })) => {
             Err(Refused::TransactionNotOpen)
@@ -564,6 +570,10 @@ async fn append_partition(
     }
 }
 
+/// acks=all: waits, within the request's timeout, until the records are durable here (which
+/// reports a failed fsync) and then until the high watermark passes them (every member of
+/// the ISR has them durably), then checks `min.insync.replicas` against the ISR they reached
+/// (Kafka's DelayedProduce: NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank meanwhile).
 async fn await_durable(
     topic: &str,
     appended: Appended,
@@ -574,10 +584,38 @@ async fn await_durable(
     let durable =
         tokio::time::timeout_at(deadline, appended.partition.wait_durable(through_offset));
     match durable.await {
-        Ok(Ok(())) => success(index, &appended.info),
-        Ok(Err(error)) => append_failed(topic, index, &error),
-        Err(_elapsed) => partition_error(index, ResponseError::RequestTimedOut.code(), None),
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return append_failed(topic, index, &error),
+        Err(_elapsed) => {
+            return partition_error(index, ResponseError::RequestTimedOut.code(), None)
+        }
     }
+    let replicated = tokio::time::timeout_at(
+        deadline,
+        appended
+            .partition
+            .wait_replicated(through_offset, appended.leader_epoch),
+    );
+    let isr_size = match replicated.await {
+        Ok(Ok(isr_size)) => isr_size,
+        Ok(Err(crate::partitions::NotLeader)) => {
+            return partition_error(index, ResponseError::NotLeaderOrFollower.code(), None)
+        }
+        Err(_elapsed) => {
+            return partition_error(index, ResponseError::RequestTimedOut.code(), None)
+        }
+    };
+    let min_insync_replicas = appended.partition.min_insync_replicas();
+    if i32::try_from(isr_size).unwrap_or(i32::MAX) < min_insync_replicas {
+        return partition_error(
+            index,
+            ResponseError::NotEnoughReplicasAfterAppend.code(),
+            Some(&format!(
+                "The size of the current ISR {isr_size} is insufficient to satisfy the min.isr requirement of {min_insync_replicas} for partition {topic}-{index}"
+            )),
+        );
+    }
+    success(index, &appended.info)
 }
 
 fn append_failed(topic: &str, partition: i32, error: &PartitionError) -> PartitionProduceResponse {

@@ -546,6 +546,116 @@ pub mod list_offsets_request {
     }
 }
 
+pub mod offset_for_leader_epoch_request {
+    use super::{GuardError, Walker};
+    pub fn walk_offset_for_leader_epoch_request(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 3 {
+            walker.skip(4)?;
+        }
+        if version >= 4 {
+            walker.compact_array(min_bytes_offset_for_leader_topic(version), |walker| {
+                walk_offset_for_leader_topic(walker, version)
+            })?;
+        } else {
+            walker.array(min_bytes_offset_for_leader_topic(version), |walker| {
+                walk_offset_for_leader_topic(walker, version)
+            })?;
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    /// The fewest bytes one `OffsetForLeaderEpochRequest` takes on the wire at `version`.
+    pub fn min_bytes_offset_for_leader_epoch_request(version: i16) -> usize {
+        let mut bytes = 0;
+        if version >= 3 {
+            bytes += 4;
+        }
+        if version >= 4 {
+            bytes += 1;
+        } else {
+            bytes += 4;
+        }
+        if version >= 4 {
+            bytes += 1;
+        }
+        bytes
+    }
+
+    pub fn walk_offset_for_leader_partition(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        walker.skip(4)?;
+        walker.skip(4)?;
+        walker.skip(4)?;
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    /// The fewest bytes one `OffsetForLeaderPartition` takes on the wire at `version`.
+    pub fn min_bytes_offset_for_leader_partition(version: i16) -> usize {
+        let mut bytes = 0;
+        bytes += 4;
+        bytes += 4;
+        bytes += 4;
+        if version >= 4 {
+            bytes += 1;
+        }
+        bytes
+    }
+
+    pub fn walk_offset_for_leader_topic(
+        walker: &mut Walker<'_>,
+        version: i16,
+    ) -> Result<(), GuardError> {
+        if version >= 4 {
+            walker.compact_string()?;
+        } else {
+            walker.string()?;
+        }
+        if version >= 4 {
+            walker.compact_array(min_bytes_offset_for_leader_partition(version), |walker| {
+                walk_offset_for_leader_partition(walker, version)
+            })?;
+        } else {
+            walker.array(min_bytes_offset_for_leader_partition(version), |walker| {
+                walk_offset_for_leader_partition(walker, version)
+            })?;
+        }
+        if version >= 4 {
+            walker.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(())
+    }
+
+    /// The fewest bytes one `OffsetForLeaderTopic` takes on the wire at `version`.
+    pub fn min_bytes_offset_for_leader_topic(version: i16) -> usize {
+        let mut bytes = 0;
+        if version >= 4 {
+            bytes += 1;
+        } else {
+            bytes += 2;
+        }
+        if version >= 4 {
+            bytes += 1;
+        } else {
+            bytes += 4;
+        }
+        if version >= 4 {
+            bytes += 1;
+        }
+        bytes
+    }
+}
+
 pub mod metadata_request {
     use super::{GuardError, Walker};
     pub fn walk_metadata_request(walker: &mut Walker<'_>, version: i16) -> Result<(), GuardError> {
@@ -3336,6 +3446,9 @@ pub fn walker_for(
         ApiKey::Produce => Some(produce_request::walk_produce_request),
         ApiKey::Fetch => Some(fetch_request::walk_fetch_request),
         ApiKey::ListOffsets => Some(list_offsets_request::walk_list_offsets_request),
+        ApiKey::OffsetForLeaderEpoch => {
+            Some(offset_for_leader_epoch_request::walk_offset_for_leader_epoch_request)
+        }
         ApiKey::Metadata => Some(metadata_request::walk_metadata_request),
         ApiKey::ApiVersions => Some(api_versions_request::walk_api_versions_request),
         ApiKey::CreateTopics => Some(create_topics_request::walk_create_topics_request),

@@ -19,6 +19,9 @@ use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -116,6 +119,17 @@ fn check_api(api_key: ApiKey, version: i16) -> bool {
             ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
                 .with_name(topic("t"))
                 .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-1)])])
+        ),
+        ApiKey::OffsetForLeaderEpoch => both!(
+            OffsetForLeaderEpochRequest::default(),
+            OffsetForLeaderEpochRequest::default().with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(topic("t"))
+                    .with_partitions(vec![OffsetForLeaderPartition::default()
+                        .with_partition(1)
+                        .with_current_leader_epoch(2)
+                        .with_leader_epoch(1)])
+            ])
         ),
         ApiKey::Metadata => both!(
             MetadataRequest::default(),
@@ -431,6 +445,7 @@ fn guard_and_decoder_agree_for_every_advertised_api_and_version() {
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
+        ApiKey::OffsetForLeaderEpoch,
         ApiKey::Metadata,
         ApiKey::ApiVersions,
         ApiKey::CreateTopics,

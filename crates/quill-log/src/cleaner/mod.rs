@@ -281,7 +281,14 @@ impl Log {
         } else {
             checkpoint
         };
-        let last_stable = self.first_unstable_offset().min(self.durable_end_offset());
+        // Nothing at or above the high watermark is cleaned (Kafka: the last stable offset is
+        // capped by it): the broker's recorded one, and always the durable end.
+        let high_watermark = self
+            .recorded_high_watermark()
+            .map_or(self.durable_end_offset(), |hw| {
+                hw.min(self.durable_end_offset())
+            });
+        let last_stable = self.first_unstable_offset().min(high_watermark);
         let active_base = self.segments.last().map_or(end, |s| s.base_offset);
         let mut first_uncleanable = last_stable.min(active_base);
         let lag_ms = self.config.compaction.min_compaction_lag_ms.max(0);

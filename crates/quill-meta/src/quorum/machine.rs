@@ -290,13 +290,30 @@ impl RaftStateMachine<MetaRaftConfig> for StateMachine {
             meta: meta.clone(),
             data: snapshot.into_inner(),
         };
-        let image = decode_image(&stored, &self.cluster_id).map_err(|error| {
-            StorageIOError::read_snapshot(Some(meta.signature()), AnyError::new(&error))
+        let signature = meta.signature();
+        // Decoding checks and rebuilds the whole image, and persisting writes and fsyncs it:
+        // both on the blocking pool (see `on_blocking_pool`).
+        let (shared, cluster_id) = (Arc::clone(&self.shared), self.cluster_id.clone());
+        let installed = tokio::task::spawn_blocking(move || {
+            let image = decode_image(&stored, &cluster_id).map_err(SnapshotFailure::Decode)?;
+            shared.persist(stored).map_err(SnapshotFailure::Write)?;
+            Ok(image)
+        })
+        .await
+        .unwrap_or_else(|error| {
+            Err(SnapshotFailure::Write(MetaError::Corrupt(
+                error.to_string(),
+            )))
+        })
+        .map_err(|failure| match failure {
+            SnapshotFailure::Decode(error) => {
+                StorageIOError::read_snapshot(Some(signature), AnyError::new(&error))
+            }
+            SnapshotFailure::Write(error) => {
+                StorageIOError::write_snapshot(Some(signature), AnyError::new(&error))
+            }
         })?;
-        self.shared.persist(stored).map_err(|error| {
-            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&error))
-        })?;
-        self.image = Arc::new(image);
+        self.image = Arc::new(installed);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.publish();
@@ -306,6 +323,12 @@ impl RaftStateMachine<MetaRaftConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<MetaRaftConfig>>> {
         Ok(self.shared.current().map(to_snapshot))
     }
+}
+
+/// Why installing a received snapshot failed.
+enum SnapshotFailure {
+    Decode(MetaError),
+    Write(MetaError),
 }
 
 /// Builds a snapshot of the image as of `get_snapshot_builder` (openraft runs it off the apply
@@ -319,8 +342,6 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<MetaRaftConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<MetaRaftConfig>> {
-        let data = encode_snapshot(&self.image)
-            .map_err(|error| StorageIOError::write_snapshot(None, AnyError::new(&error)))?;
         let snapshot_id = match self.last_applied {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.image.offset),
             None => "empty".to_string(),
@@ -330,10 +351,20 @@ impl RaftSnapshotBuilder<MetaRaftConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id,
         };
-        let stored = StoredSnapshot { meta, data };
-        self.shared.persist(stored.clone()).map_err(|error| {
-            StorageIOError::write_snapshot(Some(stored.meta.signature()), AnyError::new(&error))
-        })?;
-        Ok(to_snapshot(stored))
+        // Encoding the whole image and writing + fsyncing it: on the blocking pool.
+        let (image, shared) = (Arc::clone(&self.image), Arc::clone(&self.shared));
+        let signature = meta.signature();
+        let built = tokio::task::spawn_blocking(move || {
+            let stored = StoredSnapshot {
+                meta,
+                data: encode_snapshot(&image)?,
+            };
+            shared.persist(stored.clone())?;
+            Ok(stored)
+        })
+        .await
+        .unwrap_or_else(|error| Err(MetaError::Corrupt(error.to_string())))
+        .map_err(|error| StorageIOError::write_snapshot(Some(signature), AnyError::new(&error)))?;
+        Ok(to_snapshot(built))
     }
 }

@@ -309,6 +309,16 @@ pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
     Ok(voters)
 }
 
+/// Runs blocking file work (opening the quorum's files, snapshots) on tokio's blocking pool, so
+/// no runtime worker — which also carries heartbeats and elections — waits for the disk.
+pub(crate) async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, QuorumError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| QuorumError::Stopped(format!("metadata file work failed: {error}")))
+}
+
 fn to_node_id(id: i32) -> NodeId {
     u64::try_from(id).unwrap_or_default()
 }
@@ -373,8 +383,16 @@ impl RaftQuorum {
         // A sole voter's log is all committed (no other log can overwrite it), which lets a
         // restart on a full disk apply every entry before the election that cannot happen.
         let sole_voter = config.voters.len() == 1 && config.voters.contains_key(&config.node_id);
-        let log_store = log_store::LogStore::open(fs, dir, config.max_entry_bytes, sole_voter)?;
-        let machine = machine::StateMachine::open(fs, dir, &config.cluster_id)?;
+        let (log_store, machine) = {
+            let (fs, dir) = (fs.clone(), dir.to_path_buf());
+            let (cluster_id, max_entry_bytes) = (config.cluster_id.clone(), config.max_entry_bytes);
+            on_blocking_pool(move || -> Result<_, QuorumError> {
+                let log_store = log_store::LogStore::open(&fs, &dir, max_entry_bytes, sole_voter)?;
+                let machine = machine::StateMachine::open(&fs, &dir, &cluster_id)?;
+                Ok((log_store, machine))
+            })
+            .await??
+        };
         let images = machine.subscribe();
         let raft = Raft::new(
             to_node_id(config.node_id),

@@ -106,18 +106,11 @@ impl RaftQuorum {
         dir: &Path,
         node_id: i32,
     ) -> Result<RaftQuorum, QuorumError> {
-        // Creates meta.properties (the cluster id) on a fresh directory, repairs a torn tail of
-        // an old log, and replays what the previous release wrote.
-        let previous = MetadataStore::open_in(fs, dir, StoreOptions::default())?;
-        let cluster_id = previous.cluster_id().to_string();
-        let previous_image = previous.image();
-        drop(previous);
-
+        let (cluster_id, previous_image) = {
+            let (fs, dir) = (fs.clone(), dir.to_path_buf());
+            super::on_blocking_pool(move || prepare_single_voter_dir(&fs, &dir, node_id)).await??
+        };
         let config = QuorumConfig::single_node(node_id, cluster_id, IN_PROCESS_ADDRESS.to_string());
-        config.validate()?;
-        if previous_image.offset > 0 && log_store::is_unused(fs, dir)? {
-            migrate(fs, dir, node_id, &previous_image)?;
-        }
         let quorum = RaftQuorum::start(config, fs, dir, NoPeers).await?;
         // A one-voter quorum has no election to wait for: ask for it now.
         quorum
@@ -135,6 +128,27 @@ impl RaftQuorum {
     pub async fn wait_leading(&self, timeout: Duration) -> bool {
         self.wait_for_leader(timeout).await == Some(self.node_id)
     }
+}
+
+/// Opens `dir` for a one-voter quorum (blocking file work): creates meta.properties (the
+/// cluster id) on a fresh directory, repairs a torn tail of an old log, replays what the
+/// previous release wrote and migrates it if the quorum has not started yet. Returns the
+/// cluster id and the previous release's image.
+fn prepare_single_voter_dir(
+    fs: &Fs,
+    dir: &Path,
+    node_id: i32,
+) -> Result<(String, std::sync::Arc<crate::MetadataImage>), QuorumError> {
+    let previous = MetadataStore::open_in(fs, dir, StoreOptions::default())?;
+    let cluster_id = previous.cluster_id().to_string();
+    let previous_image = previous.image();
+    drop(previous);
+    QuorumConfig::single_node(node_id, cluster_id.clone(), IN_PROCESS_ADDRESS.to_string())
+        .validate()?;
+    if previous_image.offset > 0 && log_store::is_unused(fs, dir)? {
+        migrate(fs, dir, node_id, &previous_image)?;
+    }
+    Ok((cluster_id, previous_image))
 }
 
 /// Makes the previous release's replayed image the quorum's first snapshot (see the module doc).

@@ -333,6 +333,26 @@ impl SupervisedQuorum {
     }
 }
 
+impl SupervisedQuorum {
+    /// Proposes a decision this member made as the active controller (fencing a broker whose
+    /// session it saw expire): only while it leads, and never retried elsewhere. If it does
+    /// not lead, or loses the leadership before the entry commits, the decision is dropped
+    /// (NotLeader) rather than forwarded: a deposed leader's view (whose heartbeats it missed
+    /// while cut off) must not be committed under its successor's term, as a KRaft
+    /// controller's pending writes fail with NOT_CONTROLLER when it resigns.
+    pub async fn propose_as_leader(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<u64, QuorumError> {
+        let member = self.running_member().await?;
+        let leader = member.leader();
+        if leader != Some(member.node_id()) {
+            return Err(QuorumError::NotLeader { leader });
+        }
+        self.propose_on(&member, records).await
+    }
+}
+
 impl MetadataQuorum for SupervisedQuorum {
     async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
         let Some(forwarding) = &self.inner.forwarding else {

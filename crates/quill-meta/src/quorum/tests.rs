@@ -56,14 +56,33 @@ struct Cluster {
 impl Cluster {
     async fn start(size: i32, snapshot_interval_entries: u64) -> Cluster {
         let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_path_buf();
+        Cluster::start_on(
+            Fs::default(),
+            root,
+            Some(temp),
+            size,
+            snapshot_interval_entries,
+        )
+        .await
+    }
+
+    /// A cluster whose members keep their files on `fs` under `root`.
+    async fn start_on(
+        fs: Fs,
+        root: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        size: i32,
+        snapshot_interval_entries: u64,
+    ) -> Cluster {
         let mut cluster = Cluster {
             router: MemRouter::new(),
-            fs: Fs::default(),
-            root: temp.path().to_path_buf(),
+            fs,
+            root,
             voters: (1..=size).collect(),
             snapshot_interval_entries,
             live: BTreeMap::new(),
-            _temp: Some(temp),
+            _temp: temp,
         };
         for node_id in cluster.voters.clone() {
             cluster.start_member(node_id).await;
@@ -386,6 +405,86 @@ async fn new_member_catches_up_from_a_snapshot_after_purge() {
         .join(format!("node-{learner}/quorum.snapshot"))
         .exists());
     cluster.shutdown().await;
+}
+
+/// Every file operation of the quorum — opening a member's files (and a cluster directory's
+/// format check), votes, appends, truncations, purges, snapshot builds and installs — runs on
+/// the blocking pool, never on a runtime worker: on a current-thread runtime every async task
+/// runs on the test's own thread, and the simulated disk records any call made from it.
+#[tokio::test(flavor = "current_thread")]
+async fn no_file_operation_of_the_quorum_runs_on_a_runtime_worker() {
+    let disk = SimDisk::new();
+    let fs = disk.mount();
+    let root = PathBuf::from("/quorum");
+    fs.create_dir_all(&root).unwrap();
+    let runtime_thread = std::thread::current().id();
+    let on_runtime: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let hook = {
+        let on_runtime = Arc::clone(&on_runtime);
+        Arc::new(move || {
+            if std::thread::current().id() == runtime_thread {
+                let mut calls = on_runtime.lock().unwrap_or_else(|p| p.into_inner());
+                if calls.len() < 3 {
+                    calls.push(std::backtrace::Backtrace::force_capture().to_string());
+                }
+            }
+        })
+    };
+    disk.set_access_hook(Some(hook));
+
+    // Opening fresh members, elections, appends, snapshots every 3 entries and purges.
+    let mut cluster = Cluster::start_on(fs.clone(), root.clone(), None, 3, 3).await;
+    let leader = cluster.wait_leader(&cluster.voters).await;
+    let mut index = 0;
+    for broker in 0..12 {
+        index = cluster.propose(vec![register(broker)]).await;
+    }
+    cluster.converged_image(index).await;
+    // A follower misses entries beyond the retained suffix: it reopens its files and catches
+    // up by installing the leader's snapshot.
+    let follower = *cluster.voters.iter().find(|id| **id != leader).unwrap();
+    cluster.kill(follower).await;
+    for broker in 12..24 {
+        index = cluster.propose(vec![register(broker)]).await;
+    }
+    let mut metrics = cluster.live[&leader].raft().metrics();
+    tokio::time::timeout(
+        DEADLINE,
+        metrics.wait_for(|metrics| metrics.purged.is_some_and(|purged| purged.index > 14)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    cluster.start_member(follower).await;
+    let image = cluster.converged_image(index).await;
+    assert_eq!(image_brokers(&image), (0..24).collect());
+    cluster.shutdown().await;
+
+    // A cluster voter's directory check and a one-voter quorum's open (with its migration
+    // check) as the broker starts them.
+    let voter = RaftQuorum::start_cluster_voter(
+        &fs,
+        &root.join("voter"),
+        config(1, &[1], 3),
+        MemRouter::new().network_for(1),
+    )
+    .await
+    .unwrap();
+    voter.shutdown().await.unwrap();
+    let single = RaftQuorum::open_single_voter(&fs, &root.join("single"), 1, DEADLINE)
+        .await
+        .unwrap();
+    single.propose(vec![register(1)]).await.unwrap();
+    single.shutdown().await.unwrap();
+
+    disk.set_access_hook(None);
+    assert!(fs.exists(&root.join(format!("node-{follower}/quorum.snapshot"))));
+    let calls = on_runtime.lock().unwrap();
+    assert!(
+        calls.is_empty(),
+        "file operations on the runtime thread:\n{}",
+        calls.join("\n---\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,7 @@ impl RaftQuorum {
     where
         N: RaftNetworkFactory<MetaRaftConfig>,
     {
-        check_cluster_dir(fs, dir, &config.cluster_id)?;
+        check_cluster_dir(fs, dir, &config.cluster_id).await?;
         let expected: BTreeSet<i32> = config.voters.keys().copied().collect();
         let quorum = RaftQuorum::start(config, fs, dir, network).await?;
         let mut metrics = quorum.raft().metrics();
@@ -72,7 +72,7 @@ impl RaftQuorum {
             )));
         }
         config.validate_settings()?;
-        check_cluster_dir(fs, dir, &config.cluster_id)?;
+        check_cluster_dir(fs, dir, &config.cluster_id).await?;
         RaftQuorum::start_member(&config, fs, dir, network).await
     }
 
@@ -116,8 +116,14 @@ impl RaftQuorum {
 }
 
 /// Formats a fresh metadata directory with `cluster_id`, or checks that an existing one belongs
-/// to it and was not written as a single node (that log cannot join a quorum).
-fn check_cluster_dir(fs: &Fs, dir: &Path, cluster_id: &str) -> Result<(), QuorumError> {
+/// to it and was not written as a single node (that log cannot join a quorum); file work, so on
+/// the blocking pool.
+async fn check_cluster_dir(fs: &Fs, dir: &Path, cluster_id: &str) -> Result<(), QuorumError> {
+    let (fs, dir, cluster_id) = (fs.clone(), dir.to_path_buf(), cluster_id.to_string());
+    super::on_blocking_pool(move || check_cluster_dir_now(&fs, &dir, &cluster_id)).await?
+}
+
+fn check_cluster_dir_now(fs: &Fs, dir: &Path, cluster_id: &str) -> Result<(), QuorumError> {
     let options = StoreOptions {
         cluster_id: Some(cluster_id.to_string()),
         ..StoreOptions::default()

@@ -38,35 +38,78 @@ pub fn free_ports(count: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Where one node runs: the command it runs under and the addresses its listeners bind.
+pub struct Placement {
+    /// A command prefix such as `ip netns exec <namespace>`; empty to run the broker directly.
+    pub launcher: Vec<String>,
+    pub host: String,
+    /// The client listener's port (0: a free one).
+    pub client_port: u16,
+    /// The controller listener's port (its `controller.quorum.voters` entry).
+    pub controller_port: u16,
+}
+
 impl Cluster {
+    /// `size` nodes on loopback, on free ports.
     pub fn start(size: i32, extra_args: &[&str]) -> Cluster {
-        let root = tempfile::tempdir().unwrap();
         let ports = free_ports(usize::try_from(size).unwrap());
-        let voters = (1..=size)
-            .zip(&ports)
-            .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
+        Cluster::start_placed(size, extra_args, |node_id| Placement {
+            launcher: Vec::new(),
+            host: "127.0.0.1".to_string(),
+            client_port: 0,
+            controller_port: ports[usize::try_from(node_id - 1).unwrap()],
+        })
+    }
+
+    /// `size` nodes, each where `place` says (for example each in a network namespace).
+    pub fn start_placed(
+        size: i32,
+        extra_args: &[&str],
+        place: impl Fn(i32) -> Placement,
+    ) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let placements: BTreeMap<i32, Placement> = (1..=size)
+            .map(|node_id| (node_id, place(node_id)))
+            .collect();
+        let voters = placements
+            .iter()
+            .map(|(id, placement)| format!("{id}@{}:{}", placement.host, placement.controller_port))
             .collect::<Vec<_>>()
             .join(",");
         let mut nodes = BTreeMap::new();
-        for node_id in 1..=size {
-            let node_id_text = node_id.to_string();
-            let voters_setting = format!("controller.quorum.voters={voters}");
-            let cluster_setting = format!("cluster.id={CLUSTER_ID}");
-            let mut args = vec![
-                "--node-id",
-                &node_id_text,
-                "--set",
-                &voters_setting,
-                "--set",
-                &cluster_setting,
-                "--set",
-                "controller.quorum.election.timeout.ms=500",
-            ];
-            args.extend_from_slice(extra_args);
+        for (node_id, placement) in &placements {
+            let mut args: Vec<String> = [
+                "--node-id".to_string(),
+                node_id.to_string(),
+                "--set".to_string(),
+                format!("controller.quorum.voters={voters}"),
+                "--set".to_string(),
+                format!("cluster.id={CLUSTER_ID}"),
+                "--set".to_string(),
+                "controller.quorum.election.timeout.ms=500".to_string(),
+            ]
+            .into();
+            args.extend(extra_args.iter().map(|arg| arg.to_string()));
             let data_dir = root.path().join(format!("node-{node_id}"));
-            nodes.insert(node_id, BrokerProcess::start(&data_dir, &args));
+            // QUILL_TEST_NODE_LOG=<filter> gives the nodes that log filter (QUILL_LOG), to
+            // see what a failing cluster test's nodes did (e.g. `info,openraft=info`).
+            let envs: Vec<(String, String)> = std::env::var("QUILL_TEST_NODE_LOG")
+                .map(|filter| vec![("QUILL_LOG".to_string(), filter)])
+                .unwrap_or_default();
+            let node = BrokerProcess::start_under(
+                &placement.launcher,
+                &placement.host,
+                placement.client_port,
+                &data_dir,
+                &args,
+                &envs,
+            );
+            nodes.insert(*node_id, node);
         }
-        let controller_ports = (1..=size).zip(ports).collect();
+        let controller_ports = placements
+            .iter()
+            .map(|(id, placement)| (*id, placement.controller_port))
+            .collect();
         let cluster = Cluster {
             nodes,
             voters,

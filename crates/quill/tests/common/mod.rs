@@ -21,11 +21,15 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// A running broker process; killed on drop.
 pub struct BrokerProcess {
     child: Option<Child>,
+    /// The host its client listener is bound to (127.0.0.1 unless started elsewhere).
+    pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
     pub log: Arc<Mutex<String>>,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// A command the broker runs under (e.g. `ip netns exec <namespace>`), empty for none.
+    launcher: Vec<String>,
 }
 
 impl BrokerProcess {
@@ -43,19 +47,35 @@ impl BrokerProcess {
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        let (child, port, log) = spawn_broker(data_dir, &extra_args, &envs, "127.0.0.1:0");
+        Self::start_under(&[], "127.0.0.1", 0, data_dir, &extra_args, &envs)
+    }
+
+    /// Starts the broker under `launcher` (a command prefix such as `ip netns exec <ns>`), its
+    /// client listener on `host:port` (0: a free port).
+    pub fn start_under(
+        launcher: &[String],
+        host: &str,
+        port: u16,
+        data_dir: &Path,
+        extra_args: &[String],
+        envs: &[(String, String)],
+    ) -> BrokerProcess {
+        let listen = format!("{host}:{port}");
+        let (child, port, log) = spawn_broker(launcher, data_dir, extra_args, envs, &listen);
         BrokerProcess {
             child: Some(child),
+            host: host.to_string(),
             port,
             data_dir: data_dir.to_path_buf(),
             log,
-            extra_args,
-            envs,
+            extra_args: extra_args.to_vec(),
+            envs: envs.to_vec(),
+            launcher: launcher.to_vec(),
         }
     }
 
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn pid(&self) -> u32 {
@@ -80,9 +100,14 @@ impl BrokerProcess {
     /// Starts the broker again on the same port and data dir.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the broker first");
-        let listen = format!("127.0.0.1:{}", self.port);
-        let (child, port, log) =
-            spawn_broker(&self.data_dir, &self.extra_args, &self.envs, &listen);
+        let listen = self.address();
+        let (child, port, log) = spawn_broker(
+            &self.launcher,
+            &self.data_dir,
+            &self.extra_args,
+            &self.envs,
+            &listen,
+        );
         self.child = Some(child);
         self.port = port;
         self.log = log;
@@ -107,12 +132,27 @@ impl Drop for BrokerProcess {
 }
 
 fn spawn_broker(
+    launcher: &[String],
     data_dir: &Path,
     extra_args: &[String],
     envs: &[(String, String)],
     listen: &str,
 ) -> (Child, u16, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quill"))
+    let quill = env!("CARGO_BIN_EXE_quill");
+    let mut command = match launcher.split_first() {
+        // The launcher execs the broker (`ip netns exec` does), so the child is the broker.
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(quill);
+            command
+        }
+        None => Command::new(quill),
+    };
+    let host = listen
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host);
+    let announced = format!("listening on {host}:");
+    let mut child = command
         .arg("broker")
         .arg("--data-dir")
         .arg(data_dir)
@@ -138,7 +178,7 @@ fn spawn_broker(
                 .lock()
                 .unwrap()
                 .push_str(&format!("{line}\n"));
-            if let Some(port) = parse_listening_port(&line) {
+            if let Some(port) = parse_listening_port(&line, &announced) {
                 if let Some(sender) = port_tx.take() {
                     let _ = sender.send(port);
                 }
@@ -158,8 +198,8 @@ fn spawn_broker(
     }
 }
 
-fn parse_listening_port(line: &str) -> Option<u16> {
-    let rest = line.split("listening on 127.0.0.1:").nth(1)?;
+fn parse_listening_port(line: &str, announced: &str) -> Option<u16> {
+    let rest = line.split(announced).nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
