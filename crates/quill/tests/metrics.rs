@@ -639,6 +639,11 @@ fn a_stopped_follower_shows_as_under_replicated_and_an_isr_shrink_then_an_expand
             "metrics.listen=127.0.0.1:0",
             "--set",
             "replica.lag.time.max.ms=1500",
+            // Longer than the follower stays stopped: resumed, it must not call an election
+            // (its election timer ran out while it was stopped), which would delay the ISR
+            // expansion this test waits for behind the metadata quorum's re-election.
+            "--set",
+            "controller.quorum.election.timeout.ms=5000",
         ],
     );
     let endpoints: std::collections::BTreeMap<i32, MetricsEndpoint> = cluster
