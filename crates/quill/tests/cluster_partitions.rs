@@ -68,6 +68,16 @@ impl NodeView {
     fn partition(&self, topic: &str, index: usize) -> (i32, i32) {
         self.topics[topic].partitions[index]
     }
+
+    /// The index of a partition of `topic` that `node` leads (placement spreads the leaders of
+    /// a topic with as many partitions as brokers over all of them, from a random start).
+    fn led_by(&self, topic: &str, node: i32) -> usize {
+        self.topics[topic]
+            .partitions
+            .iter()
+            .position(|(leader, _)| *leader == node)
+            .unwrap_or_else(|| panic!("{node} leads no partition of {topic}: {self:?}"))
+    }
 }
 
 /// Sends `request` and waits at most `timeout` for its answer: `None` if none came.
@@ -259,6 +269,7 @@ fn an_isolated_controller_is_replaced_commits_nothing_and_rejoins_without_diverg
     assert_eq!(outcome, Outcome::Acknowledged, "{}", net.explain());
     let old = net.cluster.controller(1);
     let majority = others(1..=3, &[old]);
+    let before_index = converged(&net, &[1, 2, 3]).led_by("before", old);
 
     net.network.isolate(old);
     // The majority elects a leader among itself and commits, through either of its nodes.
@@ -269,7 +280,6 @@ fn an_isolated_controller_is_replaced_commits_nothing_and_rejoins_without_diverg
     let new = net.cluster.controller(majority[0]);
     assert!(majority.contains(&new), "controller {new}");
     // It fences the broker it cannot hear: that broker's partition has no leader for it.
-    let before_index = usize::try_from(old - 1).unwrap();
     wait_until(
         "the majority to fence the isolated broker",
         CLUSTER_TIMEOUT,
@@ -418,9 +428,9 @@ fn an_isolated_broker_is_fenced_and_serves_again_after_the_heal() {
     let outcome = checker.create(&net.bootstrap(1), "spread", 3, CLUSTER_TIMEOUT);
     assert_eq!(outcome, Outcome::Acknowledged);
     let victim = others(1..=3, &[controller])[0];
-    let index = usize::try_from(victim - 1).unwrap();
-    let partition = i32::try_from(index).unwrap();
     let before = converged(&net, &[1, 2, 3]);
+    let index = before.led_by("spread", victim);
+    let partition = i32::try_from(index).unwrap();
     let (leader, epoch_before) = before.partition("spread", index);
     assert_eq!(leader, victim);
     let mut client = net.cluster.node(victim).connect();
