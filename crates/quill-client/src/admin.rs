@@ -15,8 +15,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeQuorumRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, TopicName,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeQuorumRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -105,6 +105,17 @@ pub struct OffsetAndTimestamp {
 
 /// KRaft's metadata log, the one partition DescribeQuorum describes.
 const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// One broker as DescribeCluster reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterBroker {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    /// Fenced by the active controller (session expired or shut down): clients do not use it.
+    pub fenced: bool,
+}
 
 /// The metadata quorum as its leader describes it (DescribeQuorum, what
 /// `kafka-metadata-quorum.sh describe` prints).
@@ -297,6 +308,31 @@ impl Admin {
             )?;
         }
         Ok(())
+    }
+
+    /// The cluster's brokers from DescribeCluster, fenced ones included and flagged when the
+    /// broker speaks v2 (KIP-1073); an older broker lists only the unfenced ones.
+    pub async fn describe_cluster_brokers(&self) -> Result<Vec<ClusterBroker>> {
+        let connection = self.client.any_connection().await?;
+        let version = connection.version_for::<DescribeClusterRequest>(2)?;
+        let request = DescribeClusterRequest::default().with_include_fenced_brokers(version >= 2);
+        let (_, response) = connection.call(&request, version, Duration::ZERO).await?;
+        check_code(
+            response.error_code,
+            || "cannot describe the cluster".to_string(),
+            response.error_message.as_deref(),
+        )?;
+        Ok(response
+            .brokers
+            .iter()
+            .map(|broker| ClusterBroker {
+                node_id: broker.broker_id.0,
+                host: broker.host.to_string(),
+                port: broker.port,
+                rack: broker.rack.as_ref().map(ToString::to_string),
+                fenced: broker.is_fenced,
+            })
+            .collect())
     }
 
     /// ListOffsets for each partition at `timestamp_ms` (or [`EARLIEST_TIMESTAMP`] /

@@ -21,6 +21,8 @@ const ENDPOINT_TYPE_BROKERS: i8 = 1;
 const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
 /// DescribeCluster v1 is the first version carrying `endpoint_type`.
 const FIRST_VERSION_WITH_ENDPOINT_TYPE: i16 = 1;
+/// KIP-1073: `include_fenced_brokers` in the request, `is_fenced` per broker.
+const FIRST_VERSION_WITH_FENCED_BROKERS: i16 = 2;
 /// Kafka reports unknown volume sizes as -1.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
@@ -45,17 +47,22 @@ pub fn describe_cluster(
     if api_version >= FIRST_VERSION_WITH_ENDPOINT_TYPE {
         response = response.with_endpoint_type(request.endpoint_type);
     }
+    // Fenced brokers (session expired, or shut down) are not offered to clients, unless a v2+
+    // request asks for them (KIP-1073, as `kafka-cluster.sh list-endpoints
+    // --include-fenced-brokers`): then they come flagged `is_fenced`.
+    let include_fenced =
+        api_version >= FIRST_VERSION_WITH_FENCED_BROKERS && request.include_fenced_brokers;
     let brokers = image
         .brokers
         .values()
-        // Fenced brokers (session expired, or shut down) are not offered to clients.
-        .filter(|broker| !broker.fenced)
+        .filter(|broker| include_fenced || !broker.fenced)
         .map(|broker| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(broker.node_id))
                 .with_host(text(broker.host.clone()))
                 .with_port(i32::from(broker.port))
                 .with_rack(broker.rack.clone().map(text))
+                .with_is_fenced(broker.fenced)
         })
         .collect();
     if request.include_cluster_authorized_operations {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use quill_client::admin::{QuorumDescription, QuorumReplica};
+use quill_client::admin::{ClusterBroker, QuorumDescription, QuorumReplica};
 use quill_client::ApiKey;
 use serde_json::json;
 
@@ -56,7 +56,9 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     let client = args.connection.connect().await?;
     let metadata = client.refresh_metadata(Some(&[]), false).await?;
     let cluster_id = metadata.cluster_id.clone().unwrap_or_default();
-    let quorum = quill_client::Admin::new(client.clone())
+    let admin = quill_client::Admin::new(client.clone());
+    let brokers = cluster_brokers(&admin, &metadata).await;
+    let quorum = admin
         .describe_quorum()
         .await
         .map_err(|error| error.to_string());
@@ -67,11 +69,12 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         let document = json!({
             "cluster_id": cluster_id,
             "controller_id": metadata.controller_id,
-            "brokers": metadata.brokers.values().map(|broker| json!({
+            "brokers": brokers.iter().map(|broker| json!({
                 "node_id": broker.node_id,
                 "host": broker.host,
                 "port": broker.port,
                 "rack": broker.rack,
+                "fenced": broker.fenced,
             })).collect::<Vec<_>>(),
             "quorum": quorum_json(&quorum, &broker_ids),
             "client_version": env!("CARGO_PKG_VERSION"),
@@ -85,20 +88,45 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     out!("Version:    not reported ({VERSION_NOTE})");
     out!("APIs:       {}", versions.headline());
     out!("Features:   {}", versions.features_line());
-    let rows: Vec<Vec<String>> = metadata
-        .brokers
-        .values()
+    let rows: Vec<Vec<String>> = brokers
+        .iter()
         .map(|broker| {
             vec![
                 broker.node_id.to_string(),
-                broker.address(),
+                format!("{}:{}", broker.host, broker.port),
                 broker.rack.clone().unwrap_or_default(),
+                if broker.fenced { "yes" } else { "no" }.to_string(),
             ]
         })
         .collect();
-    out_raw!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
+    out_raw!(
+        "{}",
+        render_table(&["BROKER", "ADDRESS", "RACK", "FENCED"], &rows)
+    );
     print_quorum(&quorum, &broker_ids);
     Ok(())
+}
+
+/// Every registered broker, fenced ones flagged (DescribeCluster v2, KIP-1073); from Metadata,
+/// which lists only unfenced brokers, when the broker cannot answer that.
+async fn cluster_brokers(
+    admin: &quill_client::Admin,
+    metadata: &quill_client::client::ClusterMetadata,
+) -> Vec<ClusterBroker> {
+    match admin.describe_cluster_brokers().await {
+        Ok(brokers) => brokers,
+        Err(_) => metadata
+            .brokers
+            .values()
+            .map(|broker| ClusterBroker {
+                node_id: broker.node_id,
+                host: broker.host.clone(),
+                port: broker.port,
+                rack: broker.rack.clone(),
+                fenced: false,
+            })
+            .collect(),
+    }
 }
 
 /// Kafka's `process.roles` of a quorum member: a voter registered as a broker is combined, one

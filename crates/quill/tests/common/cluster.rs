@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
@@ -27,14 +26,11 @@ pub struct Cluster {
 }
 
 /// Free loopback ports for the controller listeners (they must be known before any node starts,
-/// because every node's `controller.quorum.voters` lists them all).
+/// because every node's `controller.quorum.voters` lists them all), below the ephemeral range:
+/// the other nodes keep reconnecting to a stopped node's port (see `common::reusable_port`).
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().unwrap().port())
+    (0..count)
+        .map(|_| common::reusable_port("127.0.0.1"))
         .collect()
 }
 
@@ -56,7 +52,8 @@ impl Cluster {
         Cluster::start_placed(size, extra_args, |node_id| Placement {
             launcher: Vec::new(),
             host: "127.0.0.1".to_string(),
-            client_port: 0,
+            // Restarted nodes come back on the same port: see `common::reusable_port`.
+            client_port: common::reusable_port("127.0.0.1"),
             controller_port: ports[usize::try_from(node_id - 1).unwrap()],
         })
     }

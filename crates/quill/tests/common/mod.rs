@@ -16,6 +16,46 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A free port on `host` for a listener that a test may stop and start again on the same port,
+/// chosen **below the kernel's ephemeral range**. A port from that range (what binding port 0
+/// gives) can be taken while its broker is down by a client that keeps reconnecting to it: the
+/// kernel may pick the very port as the client's own local port and TCP connects the socket to
+/// itself (simultaneous open), so the restarted broker finds its address in use — seen with
+/// librdkafka reconnecting during a broker restart. Ports are never handed out twice by one
+/// test process.
+pub fn reusable_port(host: &str) -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_min = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16.min(ephemeral_min / 2);
+    let span = u64::from(ephemeral_min - low);
+    // A per-process, per-call start so concurrent test processes probe different ports first.
+    let mut state = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..span {
+        // xorshift64: enough to spread the probes; no cryptographic need.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = low + u16::try_from(state % span).unwrap();
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind((host, port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no free port on {host} below the ephemeral range ({low}..{ephemeral_min})");
+}
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running broker process; killed on drop.
@@ -50,7 +90,8 @@ impl BrokerProcess {
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        Self::start_under(&[], "127.0.0.1", 0, data_dir, &extra_args, &envs)
+        let port = reusable_port("127.0.0.1");
+        Self::start_under(&[], "127.0.0.1", port, data_dir, &extra_args, &envs)
     }
 
     /// Starts the broker under `launcher` (a command prefix such as `ip netns exec <ns>`), its
