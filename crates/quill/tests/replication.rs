@@ -337,50 +337,57 @@ fn a_stopped_follower_leaves_the_isr_and_rejoins_when_resumed() {
 
 /// acks=all produce rate and latency, RF=3 vs RF=1, on 3 loopback nodes (BENCHMARKS.md):
 /// `cargo test --release -p quill --test replication -- --ignored --nocapture measure`
+/// Each round creates a fresh one-partition topic per factor and runs `quill bench produce`
+/// (100 000 records of 1 KiB, acks=all) against the cluster; rounds alternate the factors.
 #[test]
 #[ignore]
 fn measure_acks_all_rf3_against_rf1() {
     let cluster = Cluster::start(3, &[]);
     let bootstrap = bootstrap_all(&cluster);
     let quill = env!("CARGO_BIN_EXE_quill");
-    for (topic, factor) in [("bench-rf1", "1"), ("bench-rf3", "3")] {
-        let created = Command::new(quill)
-            .args([
-                "topic",
-                "create",
-                "-b",
-                &bootstrap,
-                topic,
-                "--partitions",
-                "1",
-                "--replication-factor",
-                factor,
-            ])
-            .output()
-            .unwrap();
-        assert!(created.status.success(), "{created:?}");
-        let output = Command::new(quill)
-            .args([
-                "bench",
-                "produce",
-                "-b",
-                &bootstrap,
-                "--topic",
-                topic,
-                "--records",
-                "100000",
-                "--record-size",
-                "1024",
-                "--acks",
-                "all",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        println!(
-            "RF={factor}: {}",
-            String::from_utf8_lossy(&output.stdout).trim()
-        );
+    let rounds: usize = std::env::var("QUILL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
+        for factor in ["1", "3"] {
+            let topic = format!("bench-rf{factor}-{round}");
+            let min_insync = if factor == "3" {
+                "min.insync.replicas=2"
+            } else {
+                "min.insync.replicas=1"
+            };
+            let created = Command::new(quill)
+                .args([
+                    "topic", "create", "-b", &bootstrap, &topic, "-p", "1", "-r", factor, "-c",
+                    min_insync,
+                ])
+                .output()
+                .unwrap();
+            assert!(created.status.success(), "{created:?}");
+            let output = Command::new(quill)
+                .args([
+                    "bench",
+                    "produce",
+                    "-b",
+                    &bootstrap,
+                    "--topic",
+                    &topic,
+                    "--records",
+                    "100000",
+                    "--record-size",
+                    "1024",
+                    "--acks",
+                    "all",
+                    "--json",
+                ])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            println!(
+                "round {round} RF={factor}: {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            );
+        }
     }
 }
