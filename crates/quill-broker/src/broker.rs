@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
-use crate::metadata::MetadataService;
+use crate::metadata::{MetadataOpenError, MetadataService};
 use crate::net;
 use crate::offsets_store::{LogOffsetsStore, OFFSETS_TOPIC};
 use crate::partitions::PartitionManager;
@@ -70,6 +70,16 @@ impl Broker {
     /// Opens the data directory and binds the listen address. Everything that can fail at
     /// start-up fails here, before the broker reports that it is listening.
     pub async fn start(mut config: BrokerConfig) -> Result<Broker, BrokerError> {
+        if config.cluster.controller_only {
+            return Err(MetadataOpenError::Settings(
+                "process.roles=controller runs a controller node, not a broker".to_string(),
+            )
+            .into());
+        }
+        config
+            .cluster
+            .check_roles(config.node_id, false)
+            .map_err(MetadataOpenError::Settings)?;
         create_data_dir_durably(&config.data_dir).map_err(|source| BrokerError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -426,7 +436,7 @@ pub fn split_host_port(address: &str) -> Option<(String, u16)> {
 
 /// Creates the data directory; a new one is made durable in its parent, so that the logs and
 /// metadata synced into it cannot vanish with its name after a power loss.
-fn create_data_dir_durably(data_dir: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_data_dir_durably(data_dir: &std::path::Path) -> std::io::Result<()> {
     let fs = quill_log::Fs::default();
     if fs.is_dir(data_dir) {
         return Ok(());

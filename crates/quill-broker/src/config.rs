@@ -159,6 +159,11 @@ pub struct ClusterSettings {
     pub election_timeout_ms: u64,
     /// `process.roles=broker`: a broker that is not a voter (an observer of the metadata log).
     pub broker_only: bool,
+    /// `process.roles=controller`: a voter that serves only its controller listener — no
+    /// client listener, no partitions, never registered as a broker.
+    pub controller_only: bool,
+    /// Whether `listeners` (or `--listen`) named a client (PLAINTEXT) listener.
+    pub client_listener: ClientListener,
     /// `broker.session.timeout.ms` (9000): a broker not heard from this long is fenced.
     pub session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (2000): how often a broker heartbeats to the controller.
@@ -178,6 +183,8 @@ impl Default for ClusterSettings {
             cluster_id: None,
             election_timeout_ms: 1000,
             broker_only: false,
+            controller_only: false,
+            client_listener: ClientListener::Default,
             session_timeout_ms: 9000,
             heartbeat_interval_ms: 2000,
             replica_lag_time_max_ms: 30_000,
@@ -185,7 +192,66 @@ impl Default for ClusterSettings {
     }
 }
 
+/// Where the client (PLAINTEXT) listener comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientListener {
+    /// Not configured: the default `localhost:9092`.
+    Default,
+    /// Named by `listeners` or `--listen`.
+    Configured,
+    /// `listeners` was set with no client listener (only named ones such as CONTROLLER).
+    Omitted,
+}
+
 impl ClusterSettings {
+    /// Kafka's checks of a controller-only node (`process.roles=controller`), and that every
+    /// node with the broker role has a client listener. One sentence per refusal.
+    pub fn check_roles(&self, node_id: i32, advertised: bool) -> Result<(), String> {
+        if !self.controller_only {
+            if self.client_listener == ClientListener::Omitted {
+                return Err(
+                    "listeners must include a PLAINTEXT listener for clients when process.roles includes broker"
+                        .to_string(),
+                );
+            }
+            return Ok(());
+        }
+        let Some(voters) = &self.voters else {
+            return Err(
+                "process.roles=controller needs controller.quorum.voters (the quorum this node is a voter of)"
+                    .to_string(),
+            );
+        };
+        if !voters.contains_key(&node_id) {
+            return Err(format!(
+                "If process.roles contains just the 'controller' role, the node id {node_id} must be included in the set of voters controller.quorum.voters={:?}",
+                voters.keys().collect::<Vec<_>>()
+            ));
+        }
+        if self.client_listener == ClientListener::Configured {
+            return Err(
+                "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller"
+                    .to_string(),
+            );
+        }
+        if advertised {
+            return Err(
+                "The advertised.listeners config must be empty when process.roles=controller"
+                    .to_string(),
+            );
+        }
+        if !self
+            .named_listeners
+            .contains_key(&self.controller_listener_name)
+        {
+            return Err(
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
     /// The address the controller listener binds: the `listeners` entry named by
     /// `controller.listener.names`, else this node's `controller.quorum.voters` entry.
     /// `None` for a one-voter quorum in process.
@@ -316,10 +382,10 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "log.dirs", description: "data directory (default ./quill-data); `log.dir` is accepted too" },
     SettingDoc { name: "listeners", description: "host:port to listen on, optionally PLAINTEXT://host:port, plus CONTROLLER://host:port for the quorum (default localhost:9092)" },
     SettingDoc { name: "advertised.listeners", description: "host:port clients connect to (default: the listen address)" },
-    SettingDoc { name: "process.roles", description: "broker,controller (default: a voter of the metadata quorum) or broker (an observer: needs controller.quorum.voters without it and a CONTROLLER listener)" },
+    SettingDoc { name: "process.roles", description: "broker,controller (default: a voter of the metadata quorum), broker (an observer: needs controller.quorum.voters without it and a CONTROLLER listener) or controller (a voter serving only its CONTROLLER listener: no clients, no partitions)" },
     SettingDoc { name: "controller.quorum.voters", description: "id@host:port,... of the metadata quorum's voters (default: unset, a one-voter quorum in this process)" },
     SettingDoc { name: "controller.listener.names", description: "name of the controller listener in listeners (default CONTROLLER; binds the voter's address when listeners has none)" },
-    SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Raft election timeout, randomized up to twice it; heartbeats every tenth (default 1000)" },
+    SettingDoc { name: "controller.quorum.election.timeout.ms", description: "Longest a voter waits without word from the leader before it starts an election (3/4 to all of it, randomized per voter); heartbeats every tenth (default 1000)" },
     SettingDoc { name: "broker.session.timeout.ms", description: "the active controller fences a broker it has not heard from for this long: it leaves Metadata and its partitions lose their leader until it heartbeats again (default 9000)" },
     SettingDoc { name: "replica.lag.time.max.ms", description: "a follower that has not caught up with its leader's log end for this long leaves the partition's ISR; it rejoins once it reaches the high watermark (default 30000)" },
     SettingDoc { name: "broker.heartbeat.interval.ms", description: "how often each broker heartbeats to the active controller; below broker.session.timeout.ms (default 2000)" },
@@ -415,7 +481,13 @@ impl BrokerConfig {
             "log.dirs" => self.data_dir = parse_single_dir(value).map_err(|r| invalid(&r))?,
             "listeners" => {
                 let (client, named) = parse_listeners(value).map_err(|r| invalid(&r))?;
-                self.listen = client;
+                self.cluster.client_listener = match client {
+                    Some(client) => {
+                        self.listen = client;
+                        ClientListener::Configured
+                    }
+                    None => ClientListener::Omitted,
+                };
                 self.cluster.named_listeners = named;
             }
             "controller.quorum.voters" => {
@@ -433,15 +505,20 @@ impl BrokerConfig {
             }
             "process.roles" => {
                 let roles: BTreeSet<&str> = value.split(',').map(str::trim).collect();
-                if roles == BTreeSet::from(["broker", "controller"]) {
-                    self.cluster.broker_only = false;
-                } else if roles == BTreeSet::from(["broker"]) {
-                    self.cluster.broker_only = true;
-                } else {
-                    return Err(invalid(
-                        "process.roles must be broker,controller or broker (controller-only nodes are not supported yet)",
-                    ));
-                }
+                let (broker_only, controller_only) =
+                    if roles == BTreeSet::from(["broker", "controller"]) {
+                        (false, false)
+                    } else if roles == BTreeSet::from(["broker"]) {
+                        (true, false)
+                    } else if roles == BTreeSet::from(["controller"]) {
+                        (false, true)
+                    } else {
+                        return Err(invalid(
+                            "process.roles must be broker,controller, broker or controller",
+                        ));
+                    };
+                self.cluster.broker_only = broker_only;
+                self.cluster.controller_only = controller_only;
             }
             "broker.rack" => {
                 self.cluster.rack = (!value.is_empty()).then(|| value.to_string());
@@ -716,7 +793,10 @@ impl BrokerConfig {
     }
 
     fn describe_listeners(&self) -> String {
-        let mut listeners = vec![format!("PLAINTEXT://{}", self.listen)];
+        let mut listeners = Vec::new();
+        if self.cluster.client_listener != ClientListener::Omitted {
+            listeners.push(format!("PLAINTEXT://{}", self.listen));
+        }
         listeners.extend(
             self.cluster
                 .named_listeners
@@ -741,6 +821,8 @@ impl BrokerConfig {
                 Some(
                     if self.cluster.broker_only {
                         "broker"
+                    } else if self.cluster.controller_only {
+                        "controller"
                     } else {
                         "broker,controller"
                     }
@@ -1051,7 +1133,7 @@ fn is_listener_name(name: &str) -> bool {
 /// at start-up). Returns the client address and the named listeners.
 fn parse_listeners(
     value: &str,
-) -> Result<(String, std::collections::BTreeMap<String, String>), String> {
+) -> Result<(Option<String>, std::collections::BTreeMap<String, String>), String> {
     const SECURED: [&str; 3] = ["SSL", "SASL_PLAINTEXT", "SASL_SSL"];
     let mut client = None;
     let mut named = std::collections::BTreeMap::new();
@@ -1075,9 +1157,9 @@ fn parse_listeners(
             }
         }
     }
-    let client = client.ok_or(
-        "a PLAINTEXT listener for clients is required (Quill nodes are brokers and controllers)",
-    )?;
+    if client.is_none() && named.is_empty() {
+        return Err("expected at least one listener".to_string());
+    }
     Ok((client, named))
 }
 

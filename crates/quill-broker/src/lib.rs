@@ -9,6 +9,7 @@ mod budget;
 mod cleaner;
 mod clock;
 pub mod config;
+pub mod controller_node;
 mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;

@@ -10,129 +10,211 @@
 //! entry; the broker waits, at most `broker.session.timeout.ms`, until it leads no partition
 //! that another live ISR member could lead, then fences itself, so clients stop using it.
 //!
-//! Every step is a metadata change planned by quill-meta (`partition_change`) and validated by
+//! A controller-only node (`process.roles=controller`) sends no heartbeat but makes the same
+//! decisions while it is the active controller (`run_controller`). Every step is a metadata change planned by quill-meta (`partition_change`) and validated by
 //! its state machine; elections honour `unclean.leader.election.enable` (the topic's, else the
 //! cluster-wide dynamic default, else the controller's static setting). A new active
 //! controller starts every broker's session afresh, so a change of controller never fences a
 //! live broker.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quill_meta::{MetadataImage, NO_LEADER};
+use quill_meta::{MetaError, MetadataImage, MetadataRecord, NO_LEADER};
 
+use crate::config::BrokerConfig;
+use crate::metadata::MetadataService;
 use crate::state::BrokerState;
 
 /// How long a controlled shutdown waits for its fencing to commit.
 const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The controller's static `unclean.leader.election.enable` (false unless set).
-fn static_unclean_election(state: &BrokerState) -> bool {
-    state
-        .config
+fn static_unclean_election(config: &BrokerConfig) -> bool {
+    config
         .topic_defaults
         .get(quill_meta::partition_change::UNCLEAN_LEADER_ELECTION_ENABLE)
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
 }
 
-/// Heartbeats, and on the active controller the fencing decisions, until shutdown.
+/// Heartbeats, and on the active controller the liveness decisions, until shutdown.
 pub async fn run(state: Arc<BrokerState>) {
     let settings = &state.config.cluster;
     let interval = Duration::from_millis(settings.heartbeat_interval_ms);
-    let session = Duration::from_millis(settings.session_timeout_ms);
+    let mut sessions = Sessions::new(
+        Duration::from_millis(settings.session_timeout_ms),
+        static_unclean_election(&state.config),
+    );
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = state.shutdown.clone();
-    // When this node last became the active controller (`None` while it is not).
-    let mut leading_since: Option<Instant> = None;
-    // When this controller first saw each fenced broker fenced: only a heartbeat after that
-    // unfences it (one sent just before a controlled shutdown must not).
-    let mut fenced_seen: HashMap<i32, Instant> = HashMap::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
+        // This node's own heartbeat is recorded by `send_heartbeat` when it is the active
+        // controller, and only if the registration is this process's: restarted as the
+        // controller, its previous incarnation's registration must still expire before this
+        // one can register.
         state.metadata.send_heartbeat(interval).await;
-        if !state.metadata.is_active_controller() {
-            leading_since = None;
-            fenced_seen.clear();
-            continue;
-        }
-        let since = *leading_since.get_or_insert_with(|| {
-            // Heartbeats recorded under an earlier term say nothing about now.
-            state.metadata.heartbeats().reset([]);
-            Instant::now()
-        });
-        // This node's own heartbeat was recorded by `send_heartbeat` above, and only if the
-        // registration is this process's: restarted as the controller, its previous
-        // incarnation's registration must still expire before this one can register.
-        check_sessions(&state, since, session, &mut fenced_seen).await;
+        // Committed only while this node still leads: a controller cut off from the others
+        // sees every session expire, and its decision must not survive its term.
+        sessions
+            .round(&state.metadata, |records| {
+                state.change_metadata_as_controller(records)
+            })
+            .await;
     }
 }
 
-/// On the active controller: fences brokers whose session expired, unfences those heard from.
-async fn check_sessions(
-    state: &BrokerState,
-    leading_since: Instant,
-    session: Duration,
-    fenced_seen: &mut HashMap<i32, Instant>,
+/// A controller-only node's part (`process.roles=controller`): it is no broker and sends no
+/// heartbeat, but while it is the active controller it makes the liveness decisions.
+pub async fn run_controller(
+    metadata: Arc<MetadataService>,
+    config: BrokerConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let image = state.metadata.image();
-    fenced_seen.retain(|node_id, _| image.brokers.get(node_id).is_some_and(|b| b.fenced));
-    let heartbeats = state.metadata.heartbeats();
-    let unclean = static_unclean_election(state);
-    for broker in image.brokers.values() {
-        let node_id = broker.node_id;
-        let last_heard = heartbeats.last(node_id);
-        let wants_shut_down = heartbeats.wants_shut_down(node_id);
-        // `expired`: the broker's session ran out (worth a warning, unlike the other changes).
-        let (records, what, expired) = if broker.fenced {
-            let seen = *fenced_seen.entry(node_id).or_insert_with(Instant::now);
-            // A heartbeat of a broker that is shutting down never unfences it.
-            if wants_shut_down || last_heard.is_none_or(|heard| heard <= seen) {
-                continue;
-            }
-            (
-                quill_meta::plan_unfence_broker(&image, node_id, unclean),
-                "unfenced a broker heard from again",
-                false,
-            )
-        } else {
-            let session_start = last_heard.map_or(leading_since, |heard| heard.max(leading_since));
-            if session_start.elapsed() >= session {
+    let settings = &config.cluster;
+    let mut sessions = Sessions::new(
+        Duration::from_millis(settings.session_timeout_ms),
+        static_unclean_election(&config),
+    );
+    let mut ticker = tokio::time::interval(Duration::from_millis(settings.heartbeat_interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        // Liveness records create no partitions: proposed as they are, only while leading.
+        sessions
+            .round(&metadata, |records| metadata.propose_as_controller(records))
+            .await;
+    }
+}
+
+/// The active controller's view of the brokers' sessions.
+struct Sessions {
+    session: Duration,
+    /// The controller's static `unclean.leader.election.enable`.
+    unclean_election: bool,
+    /// When this node last became the active controller (`None` while it is not).
+    leading_since: Option<Instant>,
+    /// When this controller first saw each fenced broker fenced: only a heartbeat after that
+    /// unfences it (one sent just before a controlled shutdown must not).
+    fenced_seen: HashMap<i32, Instant>,
+}
+
+/// One liveness decision of the active controller.
+struct LivenessChange {
+    records: Vec<MetadataRecord>,
+    node_id: i32,
+    what: &'static str,
+    /// The broker's session ran out (worth a warning, unlike the other changes).
+    expired: bool,
+}
+
+impl Sessions {
+    fn new(session: Duration, unclean_election: bool) -> Sessions {
+        Sessions {
+            session,
+            unclean_election,
+            leading_since: None,
+            fenced_seen: HashMap::new(),
+        }
+    }
+
+    /// One round: nothing unless this node is the active controller; then at most one
+    /// liveness change, made with `change`.
+    async fn round<F, Fut>(&mut self, metadata: &MetadataService, change: F)
+    where
+        F: FnOnce(Vec<MetadataRecord>) -> Fut,
+        Fut: Future<Output = Result<Arc<MetadataImage>, MetaError>>,
+    {
+        if !metadata.is_active_controller() {
+            self.leading_since = None;
+            self.fenced_seen.clear();
+            return;
+        }
+        let since = *self.leading_since.get_or_insert_with(|| {
+            // Heartbeats recorded under an earlier term say nothing about now.
+            metadata.heartbeats().reset([]);
+            Instant::now()
+        });
+        let Some(next) = self.next_change(metadata, since) else {
+            return;
+        };
+        let (node_id, what) = (next.node_id, next.what);
+        match change(next.records).await {
+            Ok(_) if next.expired => tracing::warn!(
+                node_id,
+                session_timeout_ms = self.session.as_millis(),
+                "{what}"
+            ),
+            Ok(_) => tracing::info!(node_id, "{what}"),
+            Err(error) => tracing::debug!(%error, node_id, "liveness change not committed"),
+        }
+    }
+
+    /// The first liveness change due. One change per round: the next round plans from the
+    /// image this one produced.
+    fn next_change(
+        &mut self,
+        metadata: &MetadataService,
+        leading_since: Instant,
+    ) -> Option<LivenessChange> {
+        let image = metadata.image();
+        self.fenced_seen
+            .retain(|node_id, _| image.brokers.get(node_id).is_some_and(|b| b.fenced));
+        let heartbeats = metadata.heartbeats();
+        let unclean = self.unclean_election;
+        for broker in image.brokers.values() {
+            let node_id = broker.node_id;
+            let last_heard = heartbeats.last(node_id);
+            let wants_shut_down = heartbeats.wants_shut_down(node_id);
+            let (records, what, expired) = if broker.fenced {
+                let seen = *self.fenced_seen.entry(node_id).or_insert_with(Instant::now);
+                // A heartbeat of a broker that is shutting down never unfences it.
+                if wants_shut_down || last_heard.is_none_or(|heard| heard <= seen) {
+                    continue;
+                }
                 (
-                    quill_meta::plan_fence_broker(&image, node_id, unclean),
-                    "fenced a broker not heard from within its session",
-                    true,
-                )
-            } else if wants_shut_down && !broker.in_controlled_shutdown {
-                (
-                    quill_meta::plan_controlled_shutdown(&image, node_id, unclean),
-                    "a broker shuts down: its leaderships moved to other ISR members",
+                    quill_meta::plan_unfence_broker(&image, node_id, unclean),
+                    "unfenced a broker heard from again",
                     false,
                 )
             } else {
-                continue;
+                let session_start =
+                    last_heard.map_or(leading_since, |heard| heard.max(leading_since));
+                if session_start.elapsed() >= self.session {
+                    (
+                        quill_meta::plan_fence_broker(&image, node_id, unclean),
+                        "fenced a broker not heard from within its session",
+                        true,
+                    )
+                } else if wants_shut_down && !broker.in_controlled_shutdown {
+                    (
+                        quill_meta::plan_controlled_shutdown(&image, node_id, unclean),
+                        "a broker shuts down: its leaderships moved to other ISR members",
+                        false,
+                    )
+                } else {
+                    continue;
+                }
+            };
+            if !records.is_empty() {
+                return Some(LivenessChange {
+                    records,
+                    node_id,
+                    what,
+                    expired,
+                });
             }
-        };
-        if records.is_empty() {
-            continue;
         }
-        // Committed only while this node still leads: a controller cut off from the others
-        // sees every session expire, and its decision must not survive its term.
-        match state.change_metadata_as_controller(records).await {
-            Ok(_) if expired => {
-                tracing::warn!(node_id, session_timeout_ms = session.as_millis(), "{what}")
-            }
-            Ok(_) => tracing::info!(node_id, "{what}"),
-            Err(error) => {
-                tracing::debug!(%error, node_id, "liveness change not committed")
-            }
-        }
-        // One change per round: the next round plans from the image this one produced.
-        return;
+        None
     }
 }
 
@@ -169,7 +251,8 @@ pub async fn controlled_shutdown(state: &BrokerState) {
         }
     }
     let image = state.metadata.image();
-    let records = quill_meta::plan_fence_broker(&image, node_id, static_unclean_election(state));
+    let records =
+        quill_meta::plan_fence_broker(&image, node_id, static_unclean_election(&state.config));
     if records.is_empty() {
         return;
     }

@@ -210,6 +210,18 @@ impl MetadataService {
         self.incarnation_id
     }
 
+    /// The controller id clients are told (Metadata, DescribeCluster): the active controller
+    /// when it is a live broker, else this broker. Clients send admin requests to that id and
+    /// cannot reach a controller-only node (Kafka's brokers answer with a live broker too);
+    /// Quill's brokers forward such changes to the active controller.
+    pub fn controller_id_for_clients(&self) -> i32 {
+        let image = self.image();
+        match self.leader() {
+            Some(leader) if image.brokers.get(&leader).is_some_and(|b| !b.fenced) => leader,
+            _ => self.node_id,
+        }
+    }
+
     /// True while this node is the active controller.
     pub fn is_active_controller(&self) -> bool {
         self.quorum.leader() == Some(self.node_id)

@@ -99,9 +99,11 @@ fn run(receiver: Receiver<Arc<SyncTarget>>, stats: &CommitStats) {
     }
 }
 
-/// Syncs `target` until every callback waiting on it is answered. One sync answers them all
-/// unless a truncation ran during it (that sync publishes nothing; the truncation answered the
-/// callbacks it cut, the others wait for the next sync).
+/// Syncs `target` once for the callbacks waiting on it: one sync answers every one whose data
+/// was written before it began (those added since sent their own wake-up, served next round,
+/// so one busy log cannot keep the thread from the others). A sync during which a truncation
+/// ran publishes nothing (the truncation answered the callbacks it cut): the others get
+/// another sync at once.
 fn serve(target: &SyncTarget, stats: &CommitStats) {
     while target.has_pending() {
         let started = Instant::now();
@@ -116,7 +118,8 @@ fn serve(target: &SyncTarget, stats: &CommitStats) {
                 }
                 return;
             }
-            Ok(Published::No | Published::Yes) => {}
+            Ok(Published::Yes) => return,
+            Ok(Published::No) => {}
         }
     }
 }

@@ -62,6 +62,10 @@ pub enum LogError {
         "replicated batch at offset {offset} does not continue the log at offset {expected_offset}"
     )]
     OffsetOutOfOrder { offset: i64, expected_offset: i64 },
+    /// `Log::start_leader_epoch` with an epoch older than one the log already holds (stale
+    /// metadata): FENCED_LEADER_EPOCH.
+    #[error("leader epoch {epoch} is older than the log's latest epoch {latest_epoch}")]
+    FencedLeaderEpoch { epoch: i32, latest_epoch: i32 },
     /// A durability wait (`Log::on_durable`) for offsets that a truncation cut before they were
     /// durable: they will never be, and the offsets now hold (or will hold) other data. A
     /// deposed leader answers its producers NOT_LEADER_OR_FOLLOWER, as Kafka does.
@@ -111,6 +115,7 @@ impl LogError {
             // has no code for its exceptions either.
             LogError::OffsetOutOfOrder { .. } => -1,
             LogError::Truncated { .. } => 6,
+            LogError::FencedLeaderEpoch { .. } => 74,
         }
     }
 }
@@ -168,6 +173,13 @@ mod tests {
                     log_end_offset: 4,
                 },
                 6,
+            ),
+            (
+                LogError::FencedLeaderEpoch {
+                    epoch: 1,
+                    latest_epoch: 2,
+                },
+                74,
             ),
         ];
         for (error, code) in cases {

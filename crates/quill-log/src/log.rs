@@ -738,19 +738,39 @@ impl Log {
 
     /// Seals the active segment and starts a new one at the log end.
     pub fn roll(&mut self) -> Result<(), LogError> {
-        let new_base = self.log_end_offset();
+        self.roll_at(self.log_end_offset())
+    }
+
+    /// [`Log::roll`] to a new segment based at `new_base`, at or above the log end: above it
+    /// only for a follower whose next batch starts after a gap too wide for the active
+    /// segment's 32-bit relative offsets (Kafka names a rolled segment after the next offset
+    /// appended). An empty active segment is replaced rather than sealed.
+    pub(crate) fn roll_at(&mut self, new_base: i64) -> Result<(), LogError> {
+        debug_assert!(new_base >= self.log_end_offset());
         let active = self.active_mut();
-        if active.size_bytes == 0 {
+        let replaces_empty = active.size_bytes == 0;
+        if replaces_empty && active.base_offset == new_base {
             return Ok(());
         }
-        active.seal_time_index();
-        active.persist_indexes(true)?;
+        if !replaces_empty {
+            active.seal_time_index();
+            active.persist_indexes(true)?;
+        }
         let segment = Segment::create(&self.fs, &self.dir, new_base)?;
         // Writing the snapshot syncs the directory: the new segment's name (and the index files
         // just created) are durable before anything is appended to it.
         producer_snapshot::write_snapshot(&self.fs, &self.dir, new_base, &self.producers)?;
         self.sync_target.rolled(Arc::clone(segment.file()));
         self.segments.push(segment);
+        if replaces_empty {
+            let empty = self.segments.remove(self.segments.len() - 2);
+            self.delete_segment(empty, wall_clock_ms())?;
+            if self.segments.len() == 1 {
+                // Nothing below the new segment exists (as an open would conclude too).
+                self.log_start_offset = self.log_start_offset.max(new_base);
+                self.clamp_high_watermark();
+            }
+        }
         self.roll_jitter_seed = random_seed();
         if self.config.flush != FlushPolicy::EveryAppend {
             // As Kafka does, a rolled segment is flushed (in the background); the sync also

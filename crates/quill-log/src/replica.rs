@@ -96,6 +96,16 @@ fn check_replicated_header(header: &BatchHeader) -> Result<(), LogError> {
             header.base_offset, header.last_offset_delta
         )));
     }
+    if header
+        .base_offset
+        .checked_add(i64::from(header.last_offset_delta) + 1)
+        .is_none()
+    {
+        return Err(LogError::CorruptRecord(format!(
+            "replicated batch offsets overflow: base offset {} and lastOffsetDelta {}",
+            header.base_offset, header.last_offset_delta
+        )));
+    }
     if header.records_count < 0
         || i64::from(header.records_count) > i64::from(header.last_offset_delta) + 1
     {
@@ -165,7 +175,18 @@ impl Log {
             });
         };
         let (first_offset, new_end) = (first.header.base_offset, last.header.next_offset());
+        let max_relative = i64::from(i32::MAX);
+        if new_end - first_offset > max_relative {
+            // A leader's read stays within one of its segments, whose relative offsets fit.
+            return Err(LogError::CorruptRecord(format!(
+                "replicated batches span offsets {first_offset}..{new_end}, more than one \
+                 segment can index"
+            )));
+        }
         self.maybe_roll(batches.len() as u64, new_end - log_end_offset, now_ms)?;
+        if new_end - self.active().base_offset > max_relative {
+            self.roll_at(first_offset)?;
+        }
         let has_gaps = checked
             .windows(2)
             .any(|pair| pair[0].header.next_offset() != pair[1].header.base_offset)
@@ -232,9 +253,13 @@ impl Log {
     fn straddled_log_start(&self, batches: &[u8]) -> Option<i64> {
         let end = self.log_end_offset();
         let first = BatchHeader::parse(batches).ok()?;
+        // Unchecked input: no arithmetic that could overflow.
+        let last_offset = first
+            .base_offset
+            .checked_add(i64::from(first.last_offset_delta))?;
         let straddles = end == self.log_start_offset
             && first.base_offset < end
-            && first.last_offset() >= end
+            && last_offset >= end
             && first.base_offset >= 0;
         straddles.then_some(first.base_offset)
     }
@@ -287,10 +312,18 @@ impl Log {
 
     /// This replica became the leader at `epoch`: the epoch starts at the log end offset (so
     /// OffsetsForLeaderEpoch answers for it before anything is appended, as Kafka's
-    /// `makeLeader` assigns it) and transaction markers are stamped with it.
+    /// `makeLeader` assigns it) and transaction markers are stamped with it. The same epoch
+    /// again changes nothing; an older one than the log holds is refused
+    /// ([`LogError::FencedLeaderEpoch`]: assigning it would erase the newer epochs' history).
     pub fn start_leader_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
         if let Some(failure) = self.sync_target.failure() {
             return Err(LogError::Offline(failure));
+        }
+        if let Some(latest_epoch) = self.epochs.latest_epoch().filter(|latest| epoch < *latest) {
+            return Err(LogError::FencedLeaderEpoch {
+                epoch,
+                latest_epoch,
+            });
         }
         self.assign_epochs(&[(epoch, self.log_end_offset())])?;
         self.leader_epoch = epoch;

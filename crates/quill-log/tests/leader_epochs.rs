@@ -111,6 +111,11 @@ fn a_new_leader_epoch_starts_at_the_log_end_before_anything_is_appended() {
     history(&mut log);
     log.start_leader_epoch(7).unwrap();
     assert_eq!(entries(&log), [(0, 0), (2, 6), (5, 15), (7, 21)]);
+    // Again: nothing changes. Older (stale metadata): refused, the history stays.
+    log.start_leader_epoch(7).unwrap();
+    let stale = log.start_leader_epoch(6).unwrap_err();
+    assert_eq!(stale.kafka_error_code(), 74);
+    assert_eq!(entries(&log), [(0, 0), (2, 6), (5, 15), (7, 21)]);
     // The old epoch now ends where the new one starts.
     assert_eq!(log.end_offset_for_epoch(5), Some((5, 21)));
     assert_eq!(log.end_offset_for_epoch(7), Some((7, 21)));

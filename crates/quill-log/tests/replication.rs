@@ -280,6 +280,9 @@ fn bad_replicated_input_is_refused_with_nothing_written() {
     let mut short_length = one.to_vec();
     short_length[8..12].copy_from_slice(&10i32.to_be_bytes());
     cases.push(("length below the header", short_length));
+    let mut overflowing = one.to_vec();
+    set_base_offset(&mut overflowing, i64::MAX - 1);
+    cases.push(("offsets past i64::MAX", overflowing));
     let mut huge = Vec::new();
     while huge.len() as u64 <= config().segment_bytes {
         huge.extend_from_slice(&build_simple_batch(100, 1, 100));
@@ -520,4 +523,198 @@ fn a_follower_starting_inside_the_leaders_first_batch_restarts_at_its_base() {
             expected_offset: 12
         }
     ));
+}
+
+#[test]
+fn a_gap_wider_than_a_segment_can_index_starts_a_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut follower = open(dir.path(), config());
+    let mut first = build_simple_batch(100, 2, 10);
+    follower.append_as_follower(&first, 1).unwrap();
+    // The next surviving batch of a cleaned leader, 2^32 offsets later.
+    let far = (1i64 << 32) + 7;
+    set_base_offset(&mut first, far);
+    let info = follower.append_as_follower(&first, 1).unwrap();
+    assert_eq!(info.log_end_offset, far + 2);
+    assert_eq!(follower.segment_count(), 2);
+    let bytes = all_bytes(&follower);
+    assert_eq!(
+        follower.read(5, 1 << 20, far + 2).unwrap().next_offset,
+        far + 2
+    );
+    let mut next = build_simple_batch(100, 1, 10);
+    set_base_offset(&mut next, far + 2);
+    follower.append_as_follower(&next, 1).unwrap();
+    for clean in [false, true] {
+        let end = follower.log_end_offset();
+        if clean {
+            follower.close().unwrap();
+        } else {
+            drop(follower);
+        }
+        follower = open(dir.path(), config());
+        assert_eq!(follower.log_end_offset(), end);
+        assert_eq!(all_bytes(&follower)[..bytes.len()], bytes[..]);
+    }
+    // An empty log's empty segment is replaced by one at the far batch.
+    let empty_dir = tempfile::tempdir().unwrap();
+    let mut follower = open(empty_dir.path(), config());
+    follower.append_as_follower(&first, 1).unwrap();
+    assert_eq!(follower.segment_count(), 1);
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (far, far + 2)
+    );
+    drop(follower);
+    let follower = open(empty_dir.path(), config());
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (far, far + 2)
+    );
+}
+
+/// One change to the leader's bytes before a follower appends them.
+#[derive(Clone, Debug)]
+enum Mutation {
+    BaseOffset {
+        batch: usize,
+        value: i64,
+    },
+    Length {
+        batch: usize,
+        value: i32,
+    },
+    Epoch {
+        batch: usize,
+        value: i32,
+    },
+    Magic {
+        batch: usize,
+        value: u8,
+    },
+    /// A header field inside the CRC's range, CRC fixed (at 23: lastOffsetDelta, 57: count).
+    CoveredField {
+        batch: usize,
+        at: usize,
+        value: i32,
+    },
+    Cut {
+        keep: usize,
+    },
+    Junk {
+        bytes: Vec<u8>,
+    },
+}
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    let offset = prop_oneof![
+        -3i64..40,
+        Just(i64::MAX),
+        Just(i64::MAX - 3),
+        Just(i64::MIN),
+        Just((1i64 << 31) + 3),
+        Just(1i64 << 40),
+    ];
+    let field = prop_oneof![-2i32..12, Just(i32::MAX), Just(i32::MIN)];
+    prop_oneof![
+        (0usize..4, offset).prop_map(|(batch, value)| Mutation::BaseOffset { batch, value }),
+        (0usize..4, field.clone()).prop_map(|(batch, value)| Mutation::Length { batch, value }),
+        (0usize..4, field.clone()).prop_map(|(batch, value)| Mutation::Epoch { batch, value }),
+        (0usize..4, 0u8..4).prop_map(|(batch, value)| Mutation::Magic { batch, value }),
+        (0usize..4, prop_oneof![Just(23usize), Just(57usize)], field)
+            .prop_map(|(batch, at, value)| Mutation::CoveredField { batch, at, value }),
+        (0usize..2000).prop_map(|keep| Mutation::Cut { keep }),
+        proptest::collection::vec(any::<u8>(), 1..80).prop_map(|bytes| Mutation::Junk { bytes }),
+    ]
+}
+
+fn batch_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut position = 0;
+    while let Some(Ok(header)) = bytes.get(position..).map(BatchHeader::parse) {
+        starts.push(position);
+        position += header.size_bytes;
+    }
+    starts
+}
+
+fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
+    let starts = batch_starts(bytes);
+    let start = |batch: usize| starts[batch % starts.len()];
+    match mutation {
+        Mutation::BaseOffset { batch, value } => {
+            let at = start(*batch);
+            bytes[at..at + 8].copy_from_slice(&value.to_be_bytes());
+        }
+        Mutation::Length { batch, value } => {
+            let at = start(*batch) + 8;
+            bytes[at..at + 4].copy_from_slice(&value.to_be_bytes());
+        }
+        Mutation::Epoch { batch, value } => {
+            let at = start(*batch) + 12;
+            bytes[at..at + 4].copy_from_slice(&value.to_be_bytes());
+        }
+        Mutation::Magic { batch, value } => bytes[start(*batch) + 16] = *value,
+        Mutation::CoveredField { batch, at, value } => {
+            let begin = start(*batch);
+            let header = BatchHeader::parse(&bytes[begin..]).unwrap();
+            let field = begin + at;
+            bytes[field..field + 4].copy_from_slice(&value.to_be_bytes());
+            if let Some(whole) = bytes.get_mut(begin..begin.saturating_add(header.size_bytes)) {
+                fix_crc(whole);
+            }
+        }
+        Mutation::Cut { keep } => bytes.truncate(*keep),
+        Mutation::Junk { bytes: junk } => bytes.extend_from_slice(junk),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, .. Default::default() })]
+
+    /// Whatever the leader's bytes turn into, a follower append never panics, refuses with
+    /// nothing written, or writes what a restart then finds again.
+    #[test]
+    fn damaged_replicated_input_is_refused_or_kept_whole(
+        mutations in proptest::collection::vec(mutation(), 1..3),
+        prefix_batches in 0usize..3,
+    ) {
+        let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+        let mut leader = open(dirs[0].path(), config());
+        for i in 0..6 {
+            leader.append(&idempotent(3, 0, i * 2, 2), at(1, 1)).unwrap();
+        }
+        let mut follower = open(dirs[1].path(), config());
+        let prefix_end = 2 * prefix_batches as i64;
+        if prefix_end > 0 {
+            follower.append_as_follower(&leader_bytes_below(&leader, prefix_end), 1).unwrap();
+        }
+        let mut bytes = leader.read(prefix_end, 4 * 150, leader.log_end_offset()).unwrap().bytes.to_vec();
+        for mutation in &mutations {
+            if !bytes.is_empty() && BatchHeader::parse(&bytes).is_ok() {
+                apply(&mut bytes, mutation);
+            }
+        }
+        let (end, size) = (follower.log_end_offset(), follower.size_bytes());
+        let before = all_bytes(&follower);
+        match follower.append_as_follower(&bytes, 2) {
+            Err(_) => {
+                assert_eq!(follower.log_end_offset(), end);
+                assert_eq!(follower.size_bytes(), size);
+                assert_eq!(all_bytes(&follower), before);
+            }
+            Ok(info) => {
+                let after = all_bytes(&follower);
+                drop(follower);
+                let follower = open(dirs[1].path(), config());
+                assert_eq!(follower.log_end_offset(), info.log_end_offset);
+                assert_eq!(all_bytes(&follower), after);
+            }
+        }
+    }
+}
+
+fn leader_bytes_below(leader: &Log, end: i64) -> Vec<u8> {
+    leader.read(0, 1 << 20, end).unwrap().bytes.to_vec()
 }

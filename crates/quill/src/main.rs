@@ -144,8 +144,13 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = install_shutdown_signal()?;
-        let broker = Broker::start(config).await?;
-        broker.run(shutdown).await?;
+        if config.cluster.controller_only {
+            let controller = quill_broker::controller_node::ControllerNode::start(config).await?;
+            controller.run(shutdown).await?;
+        } else {
+            let broker = Broker::start(config).await?;
+            broker.run(shutdown).await?;
+        }
         anyhow::Ok(())
     })
 }

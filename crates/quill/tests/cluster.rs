@@ -9,6 +9,7 @@
 mod cluster;
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -274,9 +275,32 @@ fn misconfigured_nodes_refuse_to_start_with_one_clear_sentence() {
         "node.id 3 is not in controller.quorum.voters",
     );
     refuse(&["--node-id", "1", "--set", &voters], "needs cluster.id");
+    // Kafka's checks of a controller-only node, in Kafka's words.
     refuse(
         &["--set", "process.roles=controller"],
-        "controller-only nodes are not supported yet",
+        "process.roles=controller needs controller.quorum.voters",
+    );
+    refuse(
+        &[
+            "--node-id",
+            "3",
+            "--set",
+            "process.roles=controller",
+            "--set",
+            &voters,
+        ],
+        "the node id 3 must be included in the set of voters",
+    );
+    refuse(
+        &[
+            "--node-id",
+            "1",
+            "--set",
+            "process.roles=controller",
+            "--set",
+            &voters,
+        ],
+        "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller",
     );
     refuse(
         &["--set", "process.roles=broker"],
@@ -578,6 +602,212 @@ fn a_broker_only_node_observes_the_quorum_and_takes_partitions() {
     );
     // It does not vote: the voters still elect among themselves.
     assert!((1..=3).contains(&cluster.controller(1)));
+}
+
+/// Issue 13's controller-only nodes: three `process.roles=controller` voters (no client
+/// listener, never brokers) and two `process.roles=broker` observers. Clients see only the
+/// brokers and work through them; killing the active controller elects another controller-only
+/// voter and changes continue.
+#[test]
+fn controller_only_voters_serve_brokers_and_fail_over() {
+    const SESSION: &str = "broker.session.timeout.ms=3000";
+    const HEARTBEAT: &str = "broker.heartbeat.interval.ms=300";
+    let root = tempfile::tempdir().unwrap();
+    let controller_ports = free_ports(3);
+    let voters = (1..=3)
+        .zip(&controller_ports)
+        .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let voters_setting = format!("controller.quorum.voters={voters}");
+    let cluster_setting = format!("cluster.id={CLUSTER_ID}");
+    let mut controllers: BTreeMap<i32, BrokerProcess> = BTreeMap::new();
+    for (node_id, port) in (1..=3).zip(&controller_ports) {
+        let node_id_text = node_id.to_string();
+        let listeners = format!("listeners=CONTROLLER://127.0.0.1:{port}");
+        let controller = BrokerProcess::start_controller(
+            &root.path().join(format!("controller-{node_id}")),
+            &[
+                "--node-id",
+                &node_id_text,
+                "--set",
+                "process.roles=controller",
+                "--set",
+                &listeners,
+                "--set",
+                &voters_setting,
+                "--set",
+                &cluster_setting,
+                "--set",
+                SESSION,
+                "--set",
+                HEARTBEAT,
+            ],
+        );
+        assert_eq!(controller.port, *port);
+        controllers.insert(node_id, controller);
+    }
+    let brokers: Vec<BrokerProcess> = (4..=5)
+        .map(|node_id: i32| {
+            let node_id_text = node_id.to_string();
+            let listeners = format!(
+                "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}",
+                free_ports(1)[0]
+            );
+            BrokerProcess::start(
+                &root.path().join(format!("broker-{node_id}")),
+                &[
+                    "--node-id",
+                    &node_id_text,
+                    "--set",
+                    "process.roles=broker",
+                    "--set",
+                    &listeners,
+                    "--set",
+                    &voters_setting,
+                    "--set",
+                    &cluster_setting,
+                    "--set",
+                    SESSION,
+                    "--set",
+                    HEARTBEAT,
+                ],
+            )
+        })
+        .collect();
+    let logs = |controllers: &BTreeMap<i32, BrokerProcess>| {
+        controllers
+            .iter()
+            .map(|(id, node)| format!("--- controller {id} ---\n{}", node.log_text()))
+            .chain(
+                brokers
+                    .iter()
+                    .map(|node| format!("--- broker ---\n{}", node.log_text())),
+            )
+            .collect::<String>()
+    };
+    // Only the brokers are brokers; Metadata's controller id is one of them (clients send
+    // admin requests there and cannot reach a controller-only node).
+    for broker in &brokers {
+        common::wait_until_explained(
+            CLUSTER_TIMEOUT,
+            || listed_brokers(&broker.address()) == vec![4, 5],
+            || format!("brokers 4 and 5 never listed:\n{}", logs(&controllers)),
+        );
+        let controller_id = metadata(&broker.address(), &[]).controller_id.0;
+        assert!([4, 5].contains(&controller_id), "{controller_id}");
+    }
+    // The quorum: a controller-only leader, three voters, the brokers as observers.
+    let mut leader = None;
+    wait_until("a quorum leader", CLUSTER_TIMEOUT, || {
+        leader = quorum_leader(&brokers[0].address());
+        leader.is_some()
+    });
+    let (leader, epoch) = leader.unwrap();
+    assert!((1..=3).contains(&leader), "{leader}");
+    let response = describe_quorum(&brokers[1].address(), 2);
+    let partition = &response.topics[0].partitions[0];
+    let voter_ids: Vec<i32> = partition
+        .current_voters
+        .iter()
+        .map(|v| v.replica_id.0)
+        .collect();
+    let observer_ids: Vec<i32> = partition.observers.iter().map(|o| o.replica_id.0).collect();
+    assert_eq!(voter_ids, vec![1, 2, 3], "{response:?}");
+    assert_eq!(observer_ids, vec![4, 5], "{response:?}");
+    let info = cluster_info(&brokers[0].address());
+    assert!(
+        info.contains(&format!("Quorum:     leader {leader}, epoch {epoch}")),
+        "{info}"
+    );
+    let leader_row = info
+        .lines()
+        .find(|line| {
+            line.split_whitespace()
+                .take(2)
+                .eq([leader.to_string().as_str(), "leader"])
+        })
+        .unwrap_or_else(|| panic!("no row for the leader: {info}"));
+    assert_eq!(
+        leader_row.split_whitespace().nth(2),
+        Some("controller"),
+        "{info}"
+    );
+
+    // Clients work through the brokers: a topic placed on them, kcat writes and reads it.
+    let created = create_topic(&brokers[1].address(), "on-brokers", 4);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let placed = |address: &str| {
+        let mut placed = leaders(address, "on-brokers");
+        placed.sort_unstable();
+        placed.dedup();
+        placed
+    };
+    assert_eq!(placed(&brokers[1].address()), vec![4, 5]);
+    wait_until("broker 4 to see the topic", CLUSTER_TIMEOUT, || {
+        placed(&brokers[0].address()) == vec![4, 5]
+    });
+    let input: String = (0..20).map(|n| format!("k{n}:v{n}\n")).collect();
+    run_bounded(
+        "kcat produce",
+        Command::new("kcat").args(["-b", &brokers[0].address(), "-t", "on-brokers", "-P", "-K:"]),
+        Some(&input),
+    );
+    let consume = || {
+        let consumed = run_bounded(
+            "kcat consume",
+            Command::new("kcat").args([
+                "-b",
+                &brokers[1].address(),
+                "-t",
+                "on-brokers",
+                "-C",
+                "-e",
+                "-q",
+                "-f",
+                "%s\n",
+            ]),
+            None,
+        );
+        String::from_utf8_lossy(&consumed.stdout)
+            .lines()
+            .filter(|line| line.starts_with('v'))
+            .count()
+    };
+    assert_eq!(consume(), 20);
+
+    // kill -9 the active controller: another controller-only voter takes over, the brokers
+    // keep their sessions (heartbeating to the new controller) and changes continue.
+    let started = Instant::now();
+    controllers.get_mut(&leader).unwrap().stop_with("KILL");
+    let mut new_leader = None;
+    common::wait_until_explained(
+        CLUSTER_TIMEOUT,
+        || {
+            new_leader = quorum_leader(&brokers[0].address());
+            new_leader.is_some_and(|(id, _)| id != leader)
+        },
+        || format!("no new controller:\n{}", logs(&controllers)),
+    );
+    let (new_leader, new_epoch) = new_leader.unwrap();
+    assert!((1..=3).contains(&new_leader) && new_epoch > epoch);
+    create_until_committed(
+        &brokers[1].address(),
+        "after-failover",
+        started + CLUSTER_TIMEOUT,
+    );
+    run_bounded(
+        "kcat produce after the failover",
+        Command::new("kcat").args(["-b", &brokers[1].address(), "-t", "on-brokers", "-P", "-K:"]),
+        Some(&input),
+    );
+    assert_eq!(consume(), 40);
+    // More than a session later both brokers are still unfenced: the new controller hears them.
+    // (A fixed wait on purpose: what is tested is that nothing happens while time passes.)
+    std::thread::sleep(Duration::from_millis(2 * 3000));
+    assert_eq!(listed_brokers(&brokers[0].address()), vec![4, 5]);
+    assert_eq!(placed(&brokers[1].address()), vec![4, 5]);
+    assert!(!leaders(&brokers[1].address(), "on-brokers").contains(&-1));
 }
 
 fn describe_quorum(address: &str, version: i16) -> DescribeQuorumResponse {

@@ -56,7 +56,7 @@ impl LocalCluster {
             .args(["--base-port", &base_port.to_string()])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--set", "controller.quorum.election.timeout.ms=500"])
+            .args(["--set", "controller.quorum.election.timeout.ms=1000"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -347,7 +347,7 @@ fn a_partial_partition_and_a_flapping_link_lose_no_acknowledged_change() {
 
     // Partial partition: the controller and one follower cannot talk, both reach the third.
     // (The fault schedule is timed: what is tested is what happens while time passes.)
-    let dropped = std::sync::atomic::AtomicU64::new(0);
+    let counted_packets = std::sync::atomic::AtomicU64::new(0);
     run_writes_during("partial", &|| {
         net.network.cut(controller, cut_off);
         std::thread::sleep(Duration::from_secs(5));
@@ -360,11 +360,15 @@ fn a_partial_partition_and_a_flapping_link_lose_no_acknowledged_change() {
         );
         assert_eq!(outcome, Outcome::Acknowledged, "{}", net.explain());
         let counted = net.network.dropped_packets(controller, cut_off);
-        dropped.store(counted, std::sync::atomic::Ordering::Relaxed);
+        counted_packets.store(counted, std::sync::atomic::Ordering::Relaxed);
         net.network.heal();
     });
     // The cut was in the data path: the controller kept sending to the follower.
-    assert!(dropped.into_inner() > 0, "{}", net.explain());
+    assert!(
+        counted_packets.swap(0, std::sync::atomic::Ordering::Relaxed) > 0,
+        "{}",
+        net.explain()
+    );
     let acknowledged = checker.count(|o| *o == Outcome::Acknowledged);
 
     // A flapping link: the cut comes and goes every few hundred milliseconds while the
@@ -378,8 +382,12 @@ fn a_partial_partition_and_a_flapping_link_lose_no_acknowledged_change() {
             net.network.heal_link(controller, cut_off);
             std::thread::sleep(Duration::from_millis(150 + 70 * (round % 3)));
         }
+        let slowed = net.network.throttled_packets(controller, bridge);
+        counted_packets.store(slowed, std::sync::atomic::Ordering::Relaxed);
         net.network.heal();
     });
+    // The slow link carried the controller's traffic to the bridge.
+    assert!(counted_packets.into_inner() > 0, "{}", net.explain());
 
     let image = converged(&net, &[1, 2, 3]);
     checker.verify(&image);

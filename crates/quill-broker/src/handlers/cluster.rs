@@ -41,9 +41,7 @@ pub fn describe_cluster(
     let image = state.image();
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(text(image.cluster_id.clone()))
-        .with_controller_id(BrokerId(
-            state.metadata.leader().unwrap_or(state.config.node_id),
-        ));
+        .with_controller_id(BrokerId(state.metadata.controller_id_for_clients()));
     if api_version >= FIRST_VERSION_WITH_ENDPOINT_TYPE {
         response = response.with_endpoint_type(request.endpoint_type);
     }

@@ -76,9 +76,7 @@ pub async fn handle(
     let mut response = MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
-        .with_controller_id(BrokerId(
-            state.metadata.leader().unwrap_or(state.config.node_id),
-        ))
+        .with_controller_id(BrokerId(state.metadata.controller_id_for_clients()))
         .with_topics(topics);
     if reports_operations
         && api_version <= LAST_VERSION_WITH_CLUSTER_OPERATIONS

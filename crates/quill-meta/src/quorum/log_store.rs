@@ -71,6 +71,34 @@ struct LogInner {
     /// This member is the only voter: its whole log is committed (see the module doc).
     sole_voter: bool,
     max_frame_bytes: usize,
+    /// How far the state machine's durable snapshot reaches (`None` in tests of the log
+    /// alone: purges are written at once).
+    durable_snapshot: Option<Arc<DurableSnapshot>>,
+    /// A purge openraft asked for (already out of `entries` and `last_purged`) that is not on
+    /// disk yet, because no durable snapshot covers it yet (see `purge`).
+    pending_purge: Option<LogId<NodeId>>,
+}
+
+/// The index the state machine's latest durable snapshot covers, shared with the log store:
+/// the log may forget on disk only what a durable snapshot holds.
+#[derive(Debug, Default)]
+pub struct DurableSnapshot {
+    /// The snapshot's last index plus one; 0 while there is none.
+    covered_plus_one: std::sync::atomic::AtomicU64,
+}
+
+impl DurableSnapshot {
+    pub fn set(&self, last_index: Option<u64>) {
+        let value = last_index.map_or(0, |index| index.saturating_add(1));
+        self.covered_plus_one
+            .fetch_max(value, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn covers(&self, index: u64) -> bool {
+        self.covered_plus_one
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > index
+    }
 }
 
 /// openraft's log storage; clones share one log (the reader handed to replication is a clone).
@@ -136,8 +164,16 @@ impl LogStore {
                 committed,
                 sole_voter,
                 max_frame_bytes,
+                durable_snapshot: None,
+                pending_purge: None,
             })),
         })
+    }
+
+    /// Purges reach the disk only once `snapshot` covers them (see `purge`).
+    pub fn guarded_by(self, snapshot: Arc<DurableSnapshot>) -> LogStore {
+        lock_inner(&self.inner).durable_snapshot = Some(snapshot);
+        self
     }
 
     /// Runs `work` with the log locked on the blocking pool: every method that writes or
@@ -147,12 +183,12 @@ impl LogStore {
         work: impl FnOnce(&mut LogInner) -> T + Send + 'static,
     ) -> std::result::Result<T, StorageError<NodeId>> {
         let shared = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        super::runtime::run_blocking(move || {
             let mut inner = lock_inner(&shared);
             work(&mut inner)
         })
         .await
-        .map_err(|error| StorageIOError::write_logs(AnyError::error(error.to_string())).into())
+        .map_err(|error| StorageIOError::write_logs(AnyError::error(error)).into())
     }
 
     fn lock(&self) -> MutexGuard<'_, LogInner> {
@@ -288,7 +324,14 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     {
         let entries: Vec<MetaEntry> = entries.into_iter().collect();
         match self
-            .with_disk(move |inner| append_now(inner, entries))
+            .with_disk(move |inner| {
+                if let Err(error) = write_pending_purge(inner) {
+                    return Err(AppendFailure::Write(std::io::Error::other(
+                        error.to_string(),
+                    )));
+                }
+                append_now(inner, entries)
+            })
             .await?
         {
             Ok(()) => {
@@ -327,13 +370,19 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
         .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
     }
 
+    /// openraft 0.9 asks to purge up to an installed snapshot without waiting for the state
+    /// machine to have made that snapshot durable (the purge command has no condition). Were
+    /// the purge written first, a crash in between would leave a log purged beyond the durable
+    /// snapshot: entries this member may have acknowledged lost, and openraft refusing to
+    /// start. So a purge takes effect in memory at once and reaches the disk only once a
+    /// durable snapshot covers it (at the next append or purge).
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
         self.with_disk(move |inner| {
-            write_small_json(&inner.fs, &inner.dir, PURGED_FILE, &log_id)?;
             inner.last_purged = Some(log_id);
             let kept = inner.entries.split_off(&(log_id.index + 1));
             inner.entries = kept;
-            rewrite_log(inner)
+            inner.pending_purge = Some(log_id);
+            write_pending_purge(inner)
         })
         .await?
         .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
@@ -346,6 +395,25 @@ fn lock_inner(shared: &Mutex<LogInner>) -> MutexGuard<'_, LogInner> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes the pending purge (marker, then the log rewritten without the purged entries) if a
+/// durable snapshot covers it; otherwise leaves it pending.
+fn write_pending_purge(inner: &mut LogInner) -> std::result::Result<(), MetaError> {
+    let Some(log_id) = inner.pending_purge else {
+        return Ok(());
+    };
+    let covered = inner
+        .durable_snapshot
+        .as_ref()
+        .is_none_or(|snapshot| snapshot.covers(log_id.index));
+    if !covered {
+        return Ok(());
+    }
+    write_small_json(&inner.fs, &inner.dir, PURGED_FILE, &log_id)?;
+    rewrite_log(inner)?;
+    inner.pending_purge = None;
+    Ok(())
 }
 
 /// Why an append failed: before anything was written (an entry cannot be encoded), or in the

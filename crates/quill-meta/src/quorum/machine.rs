@@ -22,7 +22,7 @@ use openraft::{
 use quill_fs::Fs;
 use tokio::sync::watch;
 
-use super::log_store::create_dir_durably;
+use super::log_store::{create_dir_durably, DurableSnapshot};
 use super::{ApplyOutcome, MetaRaftConfig, NodeId};
 use crate::storage::frame::{self, FrameRead};
 use crate::storage::snapshot::{decode_snapshot, encode_snapshot, MAX_SNAPSHOT_BYTES};
@@ -46,6 +46,8 @@ struct Shared {
     fs: Fs,
     dir: PathBuf,
     current: Mutex<Option<StoredSnapshot>>,
+    /// How far the durable snapshot reaches, for the log store's purges.
+    durable: Arc<DurableSnapshot>,
 }
 
 impl Shared {
@@ -56,21 +58,30 @@ impl Shared {
         }
     }
 
-    fn set_current(&self, snapshot: StoredSnapshot) {
-        match self.current.lock() {
-            Ok(mut current) => *current = Some(snapshot),
-            Err(poisoned) => *poisoned.into_inner() = Some(snapshot),
-        }
-    }
-
-    /// Writes the snapshot file atomically, then makes it the current snapshot.
+    /// Writes the snapshot file atomically, then makes it the current snapshot — unless the
+    /// current one is as new or newer: openraft builds a snapshot in a task of its own, so a
+    /// build started before a newer snapshot was installed can finish after it (and the log
+    /// may already be purged up to the newer one; replacing it would lose the entries in
+    /// between, as the simulation found). Persists are serialized by the lock.
     fn persist(&self, snapshot: StoredSnapshot) -> std::result::Result<(), MetaError> {
+        let mut current = match self.current.lock() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current
+            .as_ref()
+            .is_some_and(|current| current.meta.last_log_id >= snapshot.meta.last_log_id)
+        {
+            return Ok(());
+        }
         let meta = serde_json::to_vec(&snapshot.meta)
             .map_err(|error| MetaError::Corrupt(format!("cannot encode snapshot meta: {error}")))?;
         let mut bytes = frame::encode_frame(&meta)?;
         bytes.extend_from_slice(&snapshot.data);
         self.fs.write_atomically(&self.dir, SNAPSHOT_FILE, &bytes)?;
-        self.set_current(snapshot);
+        self.durable
+            .set(snapshot.meta.last_log_id.map(|id| id.index));
+        *current = Some(snapshot);
         Ok(())
     }
 }
@@ -113,9 +124,23 @@ impl StateMachine {
             shared: Arc::new(Shared {
                 fs: fs.clone(),
                 dir: dir.to_path_buf(),
+                durable: {
+                    let durable = Arc::new(DurableSnapshot::default());
+                    durable.set(
+                        stored
+                            .as_ref()
+                            .and_then(|s| s.meta.last_log_id.map(|id| id.index)),
+                    );
+                    durable
+                },
                 current: Mutex::new(stored),
             }),
         })
+    }
+
+    /// How far the durable snapshot reaches (the log store purges behind it only).
+    pub fn durable_snapshot(&self) -> Arc<DurableSnapshot> {
+        Arc::clone(&self.shared.durable)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
@@ -139,6 +164,7 @@ pub(crate) fn write_snapshot(
         fs: fs.clone(),
         dir: dir.to_path_buf(),
         current: Mutex::new(None),
+        durable: Arc::default(),
     };
     shared.persist(StoredSnapshot {
         meta,
@@ -294,7 +320,7 @@ impl RaftStateMachine<MetaRaftConfig> for StateMachine {
         // Decoding checks and rebuilds the whole image, and persisting writes and fsyncs it:
         // both on the blocking pool (see `on_blocking_pool`).
         let (shared, cluster_id) = (Arc::clone(&self.shared), self.cluster_id.clone());
-        let installed = tokio::task::spawn_blocking(move || {
+        let installed = super::runtime::run_blocking(move || {
             let image = decode_image(&stored, &cluster_id).map_err(SnapshotFailure::Decode)?;
             shared.persist(stored).map_err(SnapshotFailure::Write)?;
             Ok(image)
@@ -354,7 +380,7 @@ impl RaftSnapshotBuilder<MetaRaftConfig> for SnapshotBuilder {
         // Encoding the whole image and writing + fsyncing it: on the blocking pool.
         let (image, shared) = (Arc::clone(&self.image), Arc::clone(&self.shared));
         let signature = meta.signature();
-        let built = tokio::task::spawn_blocking(move || {
+        let built = super::runtime::run_blocking(move || {
             let stored = StoredSnapshot {
                 meta,
                 data: encode_snapshot(&image)?,
@@ -363,7 +389,7 @@ impl RaftSnapshotBuilder<MetaRaftConfig> for SnapshotBuilder {
             Ok(stored)
         })
         .await
-        .unwrap_or_else(|error| Err(MetaError::Corrupt(error.to_string())))
+        .unwrap_or_else(|error| Err(MetaError::Corrupt(error)))
         .map_err(|error| StorageIOError::write_snapshot(Some(signature), AnyError::new(&error)))?;
         Ok(to_snapshot(built))
     }

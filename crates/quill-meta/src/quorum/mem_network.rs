@@ -1,13 +1,15 @@
 //! An in-process network between quorum members, with faults: isolated nodes (partitions),
 //! message loss (before or after the receiver handled it) and delay, drawn from a seeded
-//! generator so a failing run can be replayed with the same seed (the tokio scheduling is not
-//! replayed, so the interleaving may still differ).
+//! generator. Every failure looks like a host that does not answer: the call waits out the
+//! RPC's timeout, then fails as a network error (openraft retries on its next heartbeat). On a
+//! multi-threaded runtime the interleaving still varies between runs; the simulation
+//! (`simulation.rs`) runs it on one thread with a paused clock, where a seed replays a run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -123,17 +125,13 @@ impl MemRouter {
         state.max_delay_ms = max_delay_ms;
     }
 
-    fn route(&self, source: NodeId, target: NodeId) -> Result<(MetaRaft, Fate), Unreachable> {
+    fn route(&self, source: NodeId, target: NodeId) -> Result<(MetaRaft, Fate), LinkDown> {
         let mut state = self.lock();
         if state.isolated.contains(&source) || state.isolated.contains(&target) {
-            return Err(Unreachable::new(&LinkDown(format!(
-                "link {source} -> {target} is cut"
-            ))));
+            return Err(LinkDown(format!("link {source} -> {target} is cut")));
         }
         let Some(raft) = state.nodes.get(&target).cloned() else {
-            return Err(Unreachable::new(&LinkDown(format!(
-                "node {target} is down"
-            ))));
+            return Err(LinkDown(format!("node {target} is down")));
         };
         Ok((raft, state.fate()))
     }
@@ -143,6 +141,7 @@ impl MemRouter {
         &self,
         source: NodeId,
         target: NodeId,
+        option: &RPCOption,
         handle: F,
     ) -> Result<T, RPCError<NodeId, BasicNode, E>>
     where
@@ -150,13 +149,21 @@ impl MemRouter {
         F: FnOnce(MetaRaft) -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        let (raft, fate) = self.route(source, target)?;
-        let lost = || Unreachable::new(&LinkDown(format!("message {source} -> {target} lost")));
+        // No answer: the caller waits out its timeout.
+        let unanswered = |down: LinkDown| async move {
+            tokio::time::sleep(option.hard_ttl()).await;
+            Err(RPCError::Network(NetworkError::new(&down)))
+        };
+        let (raft, fate) = match self.route(source, target) {
+            Ok(routed) => routed,
+            Err(down) => return unanswered(down).await,
+        };
+        let lost = || LinkDown(format!("message {source} -> {target} lost"));
         match fate {
-            Fate::DropRequest => Err(lost().into()),
+            Fate::DropRequest => unanswered(lost()).await,
             Fate::DropResponse => {
                 let _ = handle(raft).await;
-                Err(lost().into())
+                unanswered(lost()).await
             }
             Fate::Deliver { delay } => {
                 if !delay.is_zero() {
@@ -197,10 +204,10 @@ impl RaftNetwork<MetaRaftConfig> for MemNetwork {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<MetaRaftConfig>,
-        _option: RPCOption,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         self.router
-            .call(self.source, self.target, |raft| async move {
+            .call(self.source, self.target, &option, |raft| async move {
                 raft.append_entries(rpc).await
             })
             .await
@@ -209,13 +216,13 @@ impl RaftNetwork<MetaRaftConfig> for MemNetwork {
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest<MetaRaftConfig>,
-        _option: RPCOption,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
         self.router
-            .call(self.source, self.target, |raft| async move {
+            .call(self.source, self.target, &option, |raft| async move {
                 raft.install_snapshot(rpc).await
             })
             .await
@@ -224,10 +231,10 @@ impl RaftNetwork<MetaRaftConfig> for MemNetwork {
     async fn vote(
         &mut self,
         rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         self.router
-            .call(self.source, self.target, |raft| async move {
+            .call(self.source, self.target, &option, |raft| async move {
                 raft.vote(rpc).await
             })
             .await

@@ -19,6 +19,9 @@
 pub mod log_store;
 pub mod machine;
 pub mod mem_network;
+pub mod runtime;
+#[cfg(test)]
+mod simulation;
 pub mod single;
 pub mod supervisor;
 pub mod tcp;
@@ -71,7 +74,7 @@ openraft::declare_raft_types!(
         Node = BasicNode,
         Entry = openraft::Entry<MetaRaftConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = runtime::QuorumRuntime,
 );
 
 pub type MetaRaft = Raft<MetaRaftConfig>;
@@ -185,8 +188,9 @@ pub struct QuorumConfig {
     pub cluster_id: String,
     /// `controller.quorum.voters`: node id → controller listener address `host:port`.
     pub voters: BTreeMap<i32, String>,
-    /// `controller.quorum.election.timeout.ms`: the lower bound of the randomized election
-    /// timeout (the upper bound is twice it); heartbeats go every tenth of it.
+    /// `controller.quorum.election.timeout.ms`: as in Kafka, the longest a voter waits
+    /// without word from the leader before it starts an election (see
+    /// [`QuorumConfig::raft_config`] for how it maps onto openraft's timers).
     pub election_timeout_ms: u64,
     /// Entries applied between snapshots.
     pub snapshot_interval_entries: u64,
@@ -243,12 +247,23 @@ impl QuorumConfig {
         Ok(())
     }
 
+    /// openraft's timers for `election_timeout_ms` (T). In openraft 0.9 a voter that follows a
+    /// leader starts an election only after `election_timeout_max` (its *leader lease*) plus
+    /// its own election timeout (drawn once per member from `[min, max)`) pass without word
+    /// from the leader, and refuses to vote while its lease runs. With max = T/2 and
+    /// min = T/4 an election starts 3/4 T to T after the leader's last heartbeat — Kafka's
+    /// meaning of the setting — and a voter ignores candidates for T/2 after hearing from a
+    /// live leader. Heartbeats stay at T/10: openraft also bounds each AppendEntries (which
+    /// includes the follower's fsync) by the heartbeat interval, and sends them on its tick
+    /// (1.5 intervals), so a lease spans three heartbeats and an election needs five missed.
+    /// Nothing in Quill reads under the lease (see ARCHITECTURE.md), so its length is a
+    /// matter of availability, not of safety.
     fn raft_config(&self) -> Result<openraft::Config, QuorumError> {
         let config = openraft::Config {
             cluster_name: self.cluster_id.clone(),
             heartbeat_interval: (self.election_timeout_ms / 10).max(1),
-            election_timeout_min: self.election_timeout_ms,
-            election_timeout_max: self.election_timeout_ms * 2,
+            election_timeout_min: self.election_timeout_ms / 4,
+            election_timeout_max: self.election_timeout_ms / 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(
                 self.snapshot_interval_entries.max(1),
             ),
@@ -314,7 +329,7 @@ pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, QuorumError> {
 pub(crate) async fn on_blocking_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, QuorumError> {
-    tokio::task::spawn_blocking(work)
+    runtime::run_blocking(work)
         .await
         .map_err(|error| QuorumError::Stopped(format!("metadata file work failed: {error}")))
 }
@@ -387,8 +402,9 @@ impl RaftQuorum {
             let (fs, dir) = (fs.clone(), dir.to_path_buf());
             let (cluster_id, max_entry_bytes) = (config.cluster_id.clone(), config.max_entry_bytes);
             on_blocking_pool(move || -> Result<_, QuorumError> {
-                let log_store = log_store::LogStore::open(&fs, &dir, max_entry_bytes, sole_voter)?;
                 let machine = machine::StateMachine::open(&fs, &dir, &cluster_id)?;
+                let log_store = log_store::LogStore::open(&fs, &dir, max_entry_bytes, sole_voter)?
+                    .guarded_by(machine.durable_snapshot());
                 Ok((log_store, machine))
             })
             .await??

@@ -571,23 +571,31 @@ impl TcpNetwork {
     }
 
     async fn exchange(&mut self, request: &[u8]) -> Result<Reply, CallError> {
-        let stream = match &mut self.stream {
+        // This future holds the connection during the exchange and gives it back only once a
+        // whole reply was read. openraft wraps every RPC in its own timeout (as long as ours):
+        // when it drops the future midway, a connection still carrying a request whose reply
+        // is to come must close with it, or the next call would read that reply as its own
+        // (a stale AppendEntries answer taken for a newer request's).
+        let mut stream = match self.stream.take() {
             Some(stream) => stream,
-            empty => {
+            None => {
                 let stream = TcpStream::connect(&self.address)
                     .await
                     .map_err(CallError::Connect)?;
                 stream.set_nodelay(true).map_err(CallError::Connect)?;
-                empty.insert(stream)
+                stream
             }
         };
         stream
             .write_all(request)
             .await
             .map_err(|error| CallError::Wire(error.into()))?;
-        match read_frame::<Reply>(stream, self.max_frame_bytes, FRAME_TIMEOUT).await {
+        match read_frame::<Reply>(&mut stream, self.max_frame_bytes, FRAME_TIMEOUT).await {
             Ok(Some(Reply::Refused(reason))) => Err(CallError::Wire(WireError::Refused(reason))),
-            Ok(Some(reply)) => Ok(reply),
+            Ok(Some(reply)) => {
+                self.stream = Some(stream);
+                Ok(reply)
+            }
             Ok(None) => Err(CallError::Wire(WireError::Io(
                 std::io::ErrorKind::UnexpectedEof.into(),
             ))),
@@ -881,7 +889,7 @@ mod tests {
     }
 
     async fn start_cluster(size: i32, root: &std::path::Path) -> BTreeMap<i32, Member> {
-        start_cluster_with(size, root, 200).await
+        start_cluster_with(size, root, 800).await
     }
 
     async fn start_cluster_with(
@@ -1106,6 +1114,62 @@ mod tests {
         for member in members.values() {
             member.quorum.shutdown().await.unwrap();
         }
+    }
+
+    /// openraft drops an RPC's future when its own timeout fires; the request may already be
+    /// on the wire. The next call must get its own reply, never that earlier request's (found
+    /// by the network-partition nemesis: a stale AppendEntries answer made a leader believe a
+    /// follower had lost entries it had acknowledged).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_dropped_midway_never_hands_its_reply_to_the_next_call() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        // Answers the n-th request it reads, on any connection, naming leader n; the first
+        // answer comes late.
+        tokio::spawn(async move {
+            let requests = Arc::new(std::sync::atomic::AtomicI32::new(0));
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let requests = Arc::clone(&requests);
+                tokio::spawn(async move {
+                    while let Ok(Some(_)) =
+                        read_frame::<Envelope>(&mut stream, 1 << 20, DEADLINE).await
+                    {
+                        let n = requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        if n == 1 {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        let status = crate::quorum::QuorumStatus {
+                            leader_id: Some(n),
+                            leader_epoch: 1,
+                            applied_index: 0,
+                            voters: Vec::new(),
+                            observers: Vec::new(),
+                        };
+                        let reply = encode(&Reply::Describe(status), 1 << 20).unwrap();
+                        if stream.write_all(&reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let mut network = TcpNetworkFactory::new(CLUSTER_ID, 2, 1 << 20)
+            .new_client(1, &BasicNode::new(address))
+            .await;
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(50),
+            network.call(RequestBody::Describe, DEADLINE),
+        )
+        .await;
+        assert!(dropped.is_err(), "the first reply is late");
+        let Ok(Reply::Describe(status)) = network.call(RequestBody::Describe, DEADLINE).await
+        else {
+            panic!("no describe reply");
+        };
+        assert_eq!(status.leader_id, Some(2), "the first request's reply");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,8 @@ use crate::Uuid;
 
 /// Generous bound for conditions on a loaded 2-core machine; tests finish far sooner.
 const DEADLINE: Duration = Duration::from_secs(30);
-const ELECTION_TIMEOUT_MS: u64 = 150;
+/// Elections start 300–400 ms after the leader goes silent (`QuorumConfig::raft_config`).
+const ELECTION_TIMEOUT_MS: u64 = 400;
 const CLUSTER_ID: &str = "quorum-test-cluster";
 
 fn register(node_id: i32) -> MetadataRecord {
@@ -277,7 +278,7 @@ async fn partitioned_minority_cannot_commit() {
     let minority_write = cluster.live[&old_leader].propose(vec![register(666)]);
     // Proving an absence needs a bound; several election timeouts pass meanwhile.
     let outcome = tokio::time::timeout(
-        Duration::from_millis(ELECTION_TIMEOUT_MS * 10),
+        Duration::from_millis(ELECTION_TIMEOUT_MS * 4),
         minority_write,
     )
     .await;

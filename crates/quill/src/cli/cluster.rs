@@ -60,6 +60,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         .describe_quorum()
         .await
         .map_err(|error| error.to_string());
+    let broker_ids: std::collections::BTreeSet<i32> = metadata.brokers.keys().copied().collect();
     let connection = client.any_connection().await?;
     let versions = broker_versions(connection.address(), &connection.api_versions());
     if args.output == OutputFormat::Json {
@@ -72,7 +73,7 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
                 "port": broker.port,
                 "rack": broker.rack,
             })).collect::<Vec<_>>(),
-            "quorum": quorum_json(&quorum),
+            "quorum": quorum_json(&quorum, &broker_ids),
             "client_version": env!("CARGO_PKG_VERSION"),
             "broker_versions": versions.json(),
         });
@@ -96,18 +97,36 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         })
         .collect();
     out_raw!("{}", render_table(&["BROKER", "ADDRESS", "RACK"], &rows));
-    print_quorum(&quorum);
+    print_quorum(&quorum, &broker_ids);
     Ok(())
 }
 
-fn quorum_json(quorum: &Result<QuorumDescription, String>) -> serde_json::Value {
+/// Kafka's `process.roles` of a quorum member: a voter registered as a broker is combined, one
+/// that is not is controller-only; observers are brokers.
+fn process_roles(
+    is_voter: bool,
+    node_id: i32,
+    broker_ids: &std::collections::BTreeSet<i32>,
+) -> &'static str {
+    match (is_voter, broker_ids.contains(&node_id)) {
+        (true, true) => "broker,controller",
+        (true, false) => "controller",
+        (false, _) => "broker",
+    }
+}
+
+fn quorum_json(
+    quorum: &Result<QuorumDescription, String>,
+    broker_ids: &std::collections::BTreeSet<i32>,
+) -> serde_json::Value {
     let quorum = match quorum {
         Ok(quorum) => quorum,
         Err(error) => return json!({ "error": error }),
     };
-    let replica = |replica: &QuorumReplica| {
+    let replica = |is_voter: bool, replica: &QuorumReplica| {
         json!({
             "node_id": replica.replica_id,
+            "process_roles": process_roles(is_voter, replica.replica_id, broker_ids),
             "log_end_offset": replica.log_end_offset,
             "lag": replica.lag(quorum.high_watermark),
             "last_fetch_timestamp_ms": replica.last_fetch_timestamp_ms,
@@ -119,12 +138,15 @@ fn quorum_json(quorum: &Result<QuorumDescription, String>) -> serde_json::Value 
         "leader_id": quorum.leader_id,
         "leader_epoch": quorum.leader_epoch,
         "high_watermark": quorum.high_watermark,
-        "voters": quorum.voters.iter().map(replica).collect::<Vec<_>>(),
-        "observers": quorum.observers.iter().map(replica).collect::<Vec<_>>(),
+        "voters": quorum.voters.iter().map(|voter| replica(true, voter)).collect::<Vec<_>>(),
+        "observers": quorum.observers.iter().map(|observer| replica(false, observer)).collect::<Vec<_>>(),
     })
 }
 
-fn print_quorum(quorum: &Result<QuorumDescription, String>) {
+fn print_quorum(
+    quorum: &Result<QuorumDescription, String>,
+    broker_ids: &std::collections::BTreeSet<i32>,
+) {
     let quorum = match quorum {
         Ok(quorum) => quorum,
         Err(error) => {
@@ -157,6 +179,7 @@ fn print_quorum(quorum: &Result<QuorumDescription, String>) {
             vec![
                 replica.replica_id.to_string(),
                 role.to_string(),
+                process_roles(role != "observer", replica.replica_id, broker_ids).to_string(),
                 known(replica.log_end_offset),
                 replica
                     .lag(quorum.high_watermark)
@@ -175,6 +198,7 @@ fn print_quorum(quorum: &Result<QuorumDescription, String>) {
             &[
                 "NODE",
                 "QUORUM ROLE",
+                "PROCESS ROLES",
                 "LOG END OFFSET",
                 "LAG",
                 "CONTROLLER ENDPOINT"

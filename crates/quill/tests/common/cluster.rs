@@ -85,19 +85,26 @@ impl Cluster {
                 format!("controller.quorum.voters={voters}"),
                 "--set".to_string(),
                 format!("cluster.id={CLUSTER_ID}"),
+                // Kafka's default: an election 0.75–1 s after the leader goes silent, with
+                // room for the stalls of debug builds on a loaded machine.
                 "--set".to_string(),
-                "controller.quorum.election.timeout.ms=500".to_string(),
+                "controller.quorum.election.timeout.ms=1000".to_string(),
             ]
             .into();
             args.extend(extra_args.iter().map(|arg| arg.to_string()));
             let data_dir = root.path().join(format!("node-{node_id}"));
+            // QUILL_TEST_NODE_LOG=<filter> gives the nodes that log filter (QUILL_LOG), to
+            // see what a failing cluster test's nodes did (e.g. `info,openraft=info`).
+            let envs: Vec<(String, String)> = std::env::var("QUILL_TEST_NODE_LOG")
+                .map(|filter| vec![("QUILL_LOG".to_string(), filter)])
+                .unwrap_or_default();
             let node = BrokerProcess::start_under(
                 &placement.launcher,
                 &placement.host,
                 placement.client_port,
                 &data_dir,
                 &args,
-                &[],
+                &envs,
             );
             nodes.insert(*node_id, node);
         }

@@ -30,6 +30,9 @@ pub struct BrokerProcess {
     envs: Vec<(String, String)>,
     /// A command the broker runs under (e.g. `ip netns exec <namespace>`), empty for none.
     launcher: Vec<String>,
+    /// False for a controller-only node (`process.roles=controller`): `port` is its controller
+    /// listener and it gets no `--listen`.
+    client_listener: bool,
 }
 
 impl BrokerProcess {
@@ -61,7 +64,7 @@ impl BrokerProcess {
         envs: &[(String, String)],
     ) -> BrokerProcess {
         let listen = format!("{host}:{port}");
-        let (child, port, log) = spawn_broker(launcher, data_dir, extra_args, envs, &listen);
+        let (child, port, log) = spawn_broker(launcher, data_dir, extra_args, envs, Some(&listen));
         BrokerProcess {
             child: Some(child),
             host: host.to_string(),
@@ -71,6 +74,25 @@ impl BrokerProcess {
             extra_args: extra_args.to_vec(),
             envs: envs.to_vec(),
             launcher: launcher.to_vec(),
+            client_listener: true,
+        }
+    }
+
+    /// A controller-only node: `extra_args` must set `process.roles=controller` and its
+    /// CONTROLLER listener; `port` is that listener's.
+    pub fn start_controller(data_dir: &Path, extra_args: &[&str]) -> BrokerProcess {
+        let extra_args: Vec<String> = extra_args.iter().map(|arg| arg.to_string()).collect();
+        let (child, port, log) = spawn_broker(&[], data_dir, &extra_args, &[], None);
+        BrokerProcess {
+            child: Some(child),
+            host: "127.0.0.1".to_string(),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            extra_args,
+            envs: Vec::new(),
+            launcher: Vec::new(),
+            client_listener: false,
         }
     }
 
@@ -101,12 +123,13 @@ impl BrokerProcess {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the broker first");
         let listen = self.address();
+        let listen = self.client_listener.then_some(listen.as_str());
         let (child, port, log) = spawn_broker(
             &self.launcher,
             &self.data_dir,
             &self.extra_args,
             &self.envs,
-            &listen,
+            listen,
         );
         self.child = Some(child);
         self.port = port;
@@ -136,7 +159,7 @@ fn spawn_broker(
     data_dir: &Path,
     extra_args: &[String],
     envs: &[(String, String)],
-    listen: &str,
+    listen: Option<&str>,
 ) -> (Child, u16, Arc<Mutex<String>>) {
     let quill = env!("CARGO_BIN_EXE_quill");
     let mut command = match launcher.split_first() {
@@ -148,16 +171,17 @@ fn spawn_broker(
         }
         None => Command::new(quill),
     };
+    // A controller-only node (no client listener) announces its controller listener.
     let host = listen
-        .rsplit_once(':')
+        .and_then(|listen| listen.rsplit_once(':'))
         .map_or("127.0.0.1", |(host, _)| host);
+    let listen_args = listen.map(|listen| ["--listen", listen]);
     let announced = format!("listening on {host}:");
     let mut child = command
         .arg("broker")
         .arg("--data-dir")
         .arg(data_dir)
-        .arg("--listen")
-        .arg(listen)
+        .args(listen_args.iter().flatten())
         .args(extra_args)
         .env_remove("QUILL_LOG")
         .envs(envs.iter().map(|(name, value)| (name, value)))

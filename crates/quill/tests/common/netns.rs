@@ -289,14 +289,31 @@ impl Network {
                 &filter_priority(to).to_string(),
             ],
         );
-        // "Sent <bytes> bytes <packets> pkt": the mirred action's count.
-        output
-            .split("Sent ")
-            .nth(1)
-            .and_then(|rest| rest.split(" bytes ").nth(1))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|packets| packets.parse().ok())
-            .unwrap_or(0)
+        sent_packets(&output)
+    }
+
+    /// The filters and qdiscs on every node's link, as `tc` lists them.
+    pub fn kernel_state(&self) -> String {
+        self.node_ids
+            .iter()
+            .map(|id| {
+                let namespace = self.namespace(*id);
+                let filters =
+                    tc_in_output(&namespace, &["filter", "show", "dev", "eth0", "egress"]);
+                let qdiscs = tc_in_output(&namespace, &["qdisc", "show", "dev", "eth0"]);
+                format!("node {id} tc:\n{filters}{qdiscs}")
+            })
+            .collect()
+    }
+
+    /// Packets of `from` to `to` that went through the slow link's rate-limited class.
+    pub fn throttled_packets(&self, from: i32, to: i32) -> u64 {
+        let class = format!("1:{}", filter_priority(to));
+        let output = tc_in_output(
+            &self.namespace(from),
+            &["-s", "class", "show", "dev", "eth0", "classid", &class],
+        );
+        sent_packets(&output)
     }
 
     /// Sets the share of `from`'s packets to `to` that are dropped (0 removes the fault).
@@ -430,6 +447,18 @@ impl Drop for Network {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The first "Sent <bytes> bytes <packets> pkt" count of `tc -s` output (the mirred action's
+/// for a drop filter, the class's for a slow link).
+fn sent_packets(output: &str) -> u64 {
+    output
+        .split("Sent ")
+        .nth(1)
+        .and_then(|rest| rest.split(" bytes ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|packets| packets.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The filter priority (and HTB class minor) of traffic to `peer`.
@@ -634,12 +663,64 @@ impl NetCluster {
         self.cluster.bootstrap(node_id)
     }
 
-    /// Every node's log and the faults in place, for failure messages.
+    /// Every node's log, its view of the quorum, and the faults in place (as bookkept and
+    /// as the kernel has them), for failure messages.
     pub fn explain(&self) -> String {
+        let quorum: String = self
+            .cluster
+            .nodes
+            .keys()
+            .map(|id| format!("node {id}: {}\n", quorum_view(&self.bootstrap(*id))))
+            .collect();
         format!(
-            "faults: {}\n{}",
+            "faults: {}\n{}{quorum}{}",
             self.network.describe_faults(),
+            self.network.kernel_state(),
             self.cluster.logs()
         )
+    }
+}
+
+/// A node's DescribeQuorum answer in one line (or why there is none).
+fn quorum_view(address: &str) -> String {
+    use kafka_protocol::messages::{
+        describe_quorum_request, DescribeQuorumRequest, DescribeQuorumResponse, ResponseHeader,
+    };
+    use kafka_protocol::protocol::{Decodable, HeaderVersion};
+    const VERSION: i16 = 1;
+    let request = DescribeQuorumRequest::default().with_topics(vec![
+        describe_quorum_request::TopicData::default()
+            .with_topic_name(crate::common::topic_name("__cluster_metadata"))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+    ]);
+    let mut client = crate::common::TestClient::connect(address);
+    let answer_timeout = std::time::Duration::from_secs(5);
+    client
+        .stream
+        .set_read_timeout(Some(answer_timeout))
+        .unwrap();
+    client.send(&request, VERSION);
+    let Ok(mut frame) = client.receive_frame() else {
+        return "DescribeQuorum: no answer".to_string();
+    };
+    let header_version = DescribeQuorumResponse::header_version(VERSION);
+    let decoded = ResponseHeader::decode(&mut frame, header_version)
+        .and_then(|_| DescribeQuorumResponse::decode(&mut frame, VERSION));
+    let Ok(response) = decoded else {
+        return "DescribeQuorum: undecodable".to_string();
+    };
+    match response.topics.first().and_then(|t| t.partitions.first()) {
+        Some(p) => format!(
+            "DescribeQuorum error {} leader {} epoch {} high watermark {} voters' log ends {:?}",
+            p.error_code,
+            p.leader_id.0,
+            p.leader_epoch,
+            p.high_watermark,
+            p.current_voters
+                .iter()
+                .map(|v| (v.replica_id.0, v.log_end_offset))
+                .collect::<Vec<_>>()
+        ),
+        None => format!("DescribeQuorum error {}", response.error_code),
     }
 }
