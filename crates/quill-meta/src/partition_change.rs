@@ -575,6 +575,20 @@ mod tests {
             "the only replica"
         );
         assert!(plan_controlled_shutdown(&shutting, 1, false).is_empty());
+        let again = MetadataRecord::BeginControlledShutdown { node_id: 1 };
+        assert_eq!(
+            crate::apply(&shutting, &again)
+                .unwrap_err()
+                .kafka_error_code(),
+            42
+        );
+        let unknown = MetadataRecord::BeginControlledShutdown { node_id: 9 };
+        assert_eq!(
+            crate::apply(&shutting, &unknown)
+                .unwrap_err()
+                .kafka_error_code(),
+            42
+        );
         // Nothing is placed on it, and it cannot lead when another broker returns.
         assert_eq!(
             crate::placement::active_broker_count(&shutting),

@@ -462,6 +462,186 @@ fn a_broker_that_stops_is_fenced_and_leads_again_when_it_returns() {
     );
 }
 
+/// Each partition of `topic` as Metadata reports it: (leader, leader epoch, replicas, ISR).
+fn partition_states(address: &str, topic: &str) -> Vec<(i32, i32, Vec<i32>, Vec<i32>)> {
+    let response = metadata(address, &[topic]);
+    let mut partitions = response.topics[0].partitions.clone();
+    partitions.sort_by_key(|p| p.partition_index);
+    partitions
+        .iter()
+        .map(|p| {
+            (
+                p.leader_id.0,
+                p.leader_epoch,
+                p.replica_nodes.iter().map(|id| id.0).collect(),
+                p.isr_nodes.iter().map(|id| id.0).collect(),
+            )
+        })
+        .collect()
+}
+
+fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Issue 13/14, the controller's side of replication: a topic with three replicas on three
+/// brokers is placed, seen by librdkafka with its replicas and ISR, elects a new leader from
+/// the ISR at a higher epoch when its leader is killed, and a broker stopped with SIGTERM
+/// hands its leaderships to other ISR members before it is fenced. (Followers hold no data
+/// until the replica fetcher exists: this proves the metadata, not the data.)
+#[test]
+fn replicated_partitions_elect_new_leaders_from_the_isr() {
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "--set",
+            "broker.session.timeout.ms=1500",
+            "--set",
+            "broker.heartbeat.interval.ms=200",
+        ],
+    );
+    let created = create_placed_topic(&cluster.bootstrap(1), "replicated", 3, 3);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    for node_id in 1..=3 {
+        wait_until("every broker to see the topic", CLUSTER_TIMEOUT, || {
+            partition_states(&cluster.bootstrap(node_id), "replicated").len() == 3
+        });
+    }
+    // librdkafka's view (Metadata through confluent-kafka's list_topics).
+    let described = run_bounded(
+        "confluent-kafka describe",
+        &mut cluster_client(&["describe", &cluster.bootstrap(2), "replicated"]),
+        None,
+    );
+    let text = String::from_utf8_lossy(&described.stdout).to_string();
+    let ids = |list: &str| -> Vec<i32> { list.split(',').map(|id| id.parse().unwrap()).collect() };
+    let mut leaders = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (leader, replicas, isr) = (
+            fields[1].parse::<i32>().unwrap(),
+            ids(fields[2]),
+            ids(fields[3]),
+        );
+        assert_eq!(sorted(replicas.clone()), vec![1, 2, 3], "{text}");
+        assert_eq!(
+            sorted(isr),
+            vec![1, 2, 3],
+            "every replica starts in sync: {text}"
+        );
+        assert_eq!(leader, replicas[0], "led by the first replica: {text}");
+        leaders.push(leader);
+    }
+    assert_eq!(
+        sorted(leaders),
+        vec![1, 2, 3],
+        "one leader per broker: {text}"
+    );
+    let controller = cluster.controller(1);
+    let asked = cluster.bootstrap(controller);
+    let before = partition_states(&asked, "replicated");
+    assert!(before.iter().all(|p| p.1 == 0), "{before:?}");
+
+    // kill -9 a leader: once its session expires, the first live ISR member in replica order
+    // leads, at a higher leader epoch, and the dead broker leaves every ISR.
+    let (partition, victim) = before
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.0 != controller)
+        .map(|(index, p)| (index, p.0))
+        .unwrap();
+    cluster.node_mut(victim).stop_with("KILL");
+    wait_until("a new leader from the ISR", CLUSTER_TIMEOUT, || {
+        let state = &partition_states(&asked, "replicated")[partition];
+        state.0 != victim && state.0 != -1
+    });
+    let after = partition_states(&asked, "replicated");
+    let expected_leader = before[partition]
+        .2
+        .iter()
+        .copied()
+        .find(|id| *id != victim)
+        .unwrap();
+    assert_eq!(
+        after[partition].0, expected_leader,
+        "{before:?} -> {after:?}"
+    );
+    assert!(after[partition].1 > before[partition].1, "{after:?}");
+    for (index, state) in after.iter().enumerate() {
+        assert!(!state.3.contains(&victim), "{after:?}");
+        assert_ne!(
+            state.0, -1,
+            "partition {index} has live ISR members: {after:?}"
+        );
+    }
+    // librdkafka asks any broker it knows: every survivor serves the new leader.
+    for node_id in (1..=3).filter(|id| *id != victim) {
+        let address = cluster.bootstrap(node_id);
+        wait_until(
+            "every survivor to serve the new leader",
+            CLUSTER_TIMEOUT,
+            || partition_states(&address, "replicated")[partition].0 == expected_leader,
+        );
+    }
+    let seen = run_bounded(
+        "confluent-kafka describe after the kill",
+        &mut cluster_client(&["describe", &asked, "replicated"]),
+        None,
+    );
+    let seen = String::from_utf8_lossy(&seen.stdout).to_string();
+    let line = seen.lines().nth(partition).unwrap().to_string();
+    assert!(
+        line.starts_with(&format!("{partition} {expected_leader} ")),
+        "{seen}"
+    );
+
+    // The killed broker returns (out of the ISRs: nothing copies data to it yet), keeping the
+    // quorum at three for the controlled shutdown below.
+    cluster.node_mut(victim).restart();
+    wait_until("the killed broker to return", CLUSTER_TIMEOUT, || {
+        listed_brokers(&asked).contains(&victim)
+    });
+    // SIGTERM the third broker, which leads: its leaderships move to the other ISR member
+    // before it is fenced, so no partition with a live ISR member is left leaderless.
+    let stopping = (1..=3)
+        .find(|id| *id != controller && *id != victim)
+        .unwrap();
+    let states = partition_states(&asked, "replicated");
+    let led: Vec<usize> = (0..states.len())
+        .filter(|index| states[*index].0 == stopping)
+        .collect();
+    assert!(!led.is_empty(), "{states:?}");
+    assert_eq!(cluster.node_mut(stopping).stop_with("TERM"), Some(0));
+    let log = cluster.node(stopping).log_text();
+    assert!(
+        log.contains("controlled shutdown: this broker is fenced"),
+        "{log}"
+    );
+    wait_until(
+        "the stopped broker's leaderships to move",
+        CLUSTER_TIMEOUT,
+        || {
+            !listed_brokers(&asked).contains(&stopping)
+                && partition_states(&asked, "replicated")
+                    .iter()
+                    .all(|state| state.0 == controller)
+        },
+    );
+    let moved = partition_states(&asked, "replicated");
+    for index in led {
+        assert!(moved[index].1 > states[index].1, "{states:?} -> {moved:?}");
+        assert_eq!(moved[index].3, vec![controller], "{moved:?}");
+    }
+    assert!(
+        cluster
+            .node(controller)
+            .log_text()
+            .contains("a broker shuts down: its leaderships moved to other ISR members"),
+        "the controller moved them before the fencing"
+    );
+}
+
 fn signal(node: &BrokerProcess, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))

@@ -112,8 +112,20 @@ fn script(args: &[&str]) -> Command {
 }
 
 /// A 3-node cluster with a 6-partition topic led by every broker, and the coordinator topics.
+///
+/// The coordinator topics have one replica: these tests kill a coordinator's broker and expect
+/// it to come back with its log. (With replicas, leadership would move to a follower, and
+/// coordinator failover onto replicated logs is the replication issue's.)
 fn cluster_with_topic() -> Cluster {
-    let cluster = Cluster::start(3, &[]);
+    let cluster = Cluster::start(
+        3,
+        &[
+            "--set",
+            "offsets.topic.replication.factor=1",
+            "--set",
+            "transaction.state.log.replication.factor=1",
+        ],
+    );
     let created = create_topic(&cluster.bootstrap(1), TOPIC, 6);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
     for node_id in 1..=3 {

@@ -72,7 +72,7 @@ const DECISIONS: &[(&str, Decision)] = &[
     ("segment.index.bytes", Effect("index_configs_take_effect")),
     ("segment.jitter.ms", Effect("quill-log segment_jitter_ms_rolls_each_segment_early_by_its_draw; quill-broker log_config_carries_every_log_setting")),
     ("segment.ms", Effect("segment_rolling_configs_take_effect")),
-    ("unclean.leader.election.enable", Refused("true")),
+    ("unclean.leader.election.enable", Effect("quill-meta partition_change::tests::unclean_elections_only_when_enabled (the controller's elections)")),
 ];
 
 fn text(value: &str) -> StrBytes {
@@ -217,7 +217,6 @@ fn every_described_topic_config_has_a_decision() {
     }
     for expected in [
         "log.preallocate",
-        "unclean.leader.election.enable",
         "log.local.retention.ms",
         "log.local.retention.bytes",
     ] {
@@ -229,14 +228,15 @@ fn every_described_topic_config_has_a_decision() {
     let (code, message) = set_config(&mut client, BROKER, "1", "log.preallocate", "true");
     assert_eq!(code, INVALID_CONFIG, "{message}");
     assert!(message.contains("Quill does not support"), "{message}");
-    let (code, _) = set_config(
+    // In force: the controller's elections read the cluster-wide default.
+    let (code, message) = set_config(
         &mut client,
         BROKER,
         "",
         "unclean.leader.election.enable",
         "true",
     );
-    assert_eq!(code, INVALID_CONFIG);
+    assert_eq!(code, 0, "{message}");
     let data_dir = tempfile::tempdir().unwrap();
     let mut refused_start = std::process::Command::new(env!("CARGO_BIN_EXE_quill"))
         .args([

@@ -4,13 +4,16 @@ crates/quill/tests/cluster.rs.
 usage:
   python clients.py produce <bootstrap> <topic> <keys> <per-key>
   python clients.py consume <bootstrap> <group> <topic> <keys> <per-key>
+  python clients.py describe <bootstrap> <topic>
 
 produce: an idempotent producer (acks=all) writes <per-key> values "<key>:<n>" for each of keys
 k0..k<keys-1>; librdkafka routes each record to its partition's leader, whichever broker that
 is. consume: a group member reads the topic from the beginning and must see every value exactly
 once, each key's values in order, then commits; a fresh client of the group then reads every partition's committed offset
 back (from the coordinator's broker) and finds it at the partition's end. Exits 0 on success,
-1 with the client's own error otherwise; every wait is bounded.
+1 with the client's own error otherwise; every wait is bounded. describe: librdkafka's Metadata
+(list_topics) of the topic, one line per partition, "<partition> <leader> <replicas> <isr>"
+with the broker lists comma-separated in the order the broker gave them.
 """
 
 import sys
@@ -81,12 +84,27 @@ def consume(bootstrap, group, topic, keys, per_key):
     print("consumed %d, offsets committed" % count)
 
 
+def describe(bootstrap, topic):
+    admin = Consumer({"bootstrap.servers": bootstrap, "group.id": "describe"})
+    metadata = admin.list_topics(topic, timeout=DEADLINE_S)
+    described = metadata.topics[topic]
+    if described.error is not None:
+        raise SystemExit("describe failed: %s" % described.error)
+    for partition in sorted(described.partitions.values(), key=lambda p: p.id):
+        print("%d %d %s %s" % (partition.id, partition.leader,
+                               ",".join(str(r) for r in partition.replicas),
+                               ",".join(str(r) for r in partition.isrs)))
+    admin.close()
+
+
 def main():
     command = sys.argv[1]
     if command == "produce":
         produce(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif command == "consume":
         consume(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif command == "describe":
+        describe(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit("unknown command %s" % command)
 

@@ -158,9 +158,9 @@ fn describe_partition(
         .with_offline_replicas(brokers(&offline_replicas(image, partition)))
 }
 
-/// Replicas whose broker cannot serve them: not registered in the image. (Kafka also counts
-/// fenced brokers and offline log directories; the image records neither yet.)
-fn offline_replicas(image: &MetadataImage, partition: &PartitionInfo) -> Vec<i32> {
+/// Replicas whose broker cannot serve them: fenced or not registered (Kafka also counts
+/// offline log directories, which Quill does not track). Metadata (API 3) lists the same.
+pub(crate) fn offline_replicas(image: &MetadataImage, partition: &PartitionInfo) -> Vec<i32> {
     partition
         .replicas
         .iter()

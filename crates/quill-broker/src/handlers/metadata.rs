@@ -41,12 +41,12 @@ pub async fn handle(
             (Some(name), _) => {
                 let allow_auto_create = api_version < 4 || request.allow_auto_topic_creation;
                 match image.topic(&name) {
-                    Some(topic) => describe_topic(topic),
+                    Some(topic) => describe_topic(&image, topic),
                     None if allow_auto_create && state.config.auto_create_topics_enable => {
                         match auto_create(state, &name).await {
                             Ok(topic) => {
                                 image = state.image();
-                                describe_topic(&topic)
+                                describe_topic(&image, &topic)
                             }
                             Err(error) => topic_error(Some(&name), error.kafka_error_code()),
                         }
@@ -55,7 +55,7 @@ pub async fn handle(
                 }
             }
             (None, Some(topic_id)) => match image.topic_by_id(&topic_id) {
-                Some(topic) => describe_topic(topic),
+                Some(topic) => describe_topic(&image, topic),
                 None => {
                     let mut response = topic_error(None, ResponseError::UnknownTopicId.code());
                     response.topic_id = topic_id;
@@ -169,7 +169,9 @@ fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
         .collect()
 }
 
-pub fn describe_topic(topic: &TopicInfo) -> MetadataResponseTopic {
+/// A topic as Metadata describes it. `offline_replicas` lists replicas whose broker is fenced
+/// or unregistered, as Kafka's KRaft metadata cache does.
+pub fn describe_topic(image: &MetadataImage, topic: &TopicInfo) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -180,6 +182,12 @@ pub fn describe_topic(topic: &TopicInfo) -> MetadataResponseTopic {
                 .with_leader_epoch(partition.leader_epoch)
                 .with_replica_nodes(partition.replicas.iter().copied().map(BrokerId).collect())
                 .with_isr_nodes(partition.isr.iter().copied().map(BrokerId).collect())
+                .with_offline_replicas(
+                    super::describe_topic_partitions::offline_replicas(image, partition)
+                        .into_iter()
+                        .map(BrokerId)
+                        .collect(),
+                )
                 .with_error_code(if partition.leader < 0 {
                     ResponseError::LeaderNotAvailable.code()
                 } else {

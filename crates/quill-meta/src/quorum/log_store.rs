@@ -58,18 +58,15 @@ struct StoredEntry {
     position: u64,
 }
 
+/// The files, locked (on the blocking pool) across every write and fsync.
 struct LogInner {
     fs: Fs,
     dir: PathBuf,
     file: File,
     file_len_bytes: u64,
-    /// The retained log: every entry after the purge point, by index.
-    entries: BTreeMap<u64, StoredEntry>,
-    last_purged: Option<LogId<NodeId>>,
-    vote: Option<Vote<NodeId>>,
-    committed: Option<LogId<NodeId>>,
-    /// This member is the only voter: its whole log is committed (see the module doc).
-    sole_voter: bool,
+    /// What openraft reads, under a lock of its own that is never held across I/O: a reader
+    /// on a runtime worker never waits for an fsync. Lock order: `LogInner`, then this.
+    state: Arc<Mutex<MemoryState>>,
     max_frame_bytes: usize,
     /// How far the state machine's durable snapshot reaches (`None` in tests of the log
     /// alone: purges are written at once).
@@ -77,6 +74,23 @@ struct LogInner {
     /// A purge openraft asked for (already out of `entries` and `last_purged`) that is not on
     /// disk yet, because no durable snapshot covers it yet (see `purge`).
     pending_purge: Option<LogId<NodeId>>,
+}
+
+/// The log as openraft sees it.
+struct MemoryState {
+    /// The retained log: every entry after the purge point, by index.
+    entries: BTreeMap<u64, StoredEntry>,
+    last_purged: Option<LogId<NodeId>>,
+    vote: Option<Vote<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    /// This member is the only voter: its whole log is committed (see the module doc).
+    sole_voter: bool,
+}
+
+impl LogInner {
+    fn state(&self) -> MutexGuard<'_, MemoryState> {
+        lock_state(&self.state)
+    }
 }
 
 /// The index the state machine's latest durable snapshot covers, shared with the log store:
@@ -105,6 +119,7 @@ impl DurableSnapshot {
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<LogInner>>,
+    state: Arc<Mutex<MemoryState>>,
 }
 
 impl LogStore {
@@ -152,21 +167,25 @@ impl LogStore {
             .copied()
             .or(last_purged.map(|id| id.index));
         let committed = committed.filter(|id| Some(id.index) <= last_index);
+        let state = Arc::new(Mutex::new(MemoryState {
+            entries,
+            last_purged,
+            vote,
+            committed,
+            sole_voter,
+        }));
         Ok(LogStore {
             inner: Arc::new(Mutex::new(LogInner {
                 fs: fs.clone(),
                 dir: dir.to_path_buf(),
                 file,
                 file_len_bytes: valid_len_bytes,
-                entries,
-                last_purged,
-                vote,
-                committed,
-                sole_voter,
+                state: Arc::clone(&state),
                 max_frame_bytes,
                 durable_snapshot: None,
                 pending_purge: None,
             })),
+            state,
         })
     }
 
@@ -191,13 +210,9 @@ impl LogStore {
         .map_err(|error| StorageIOError::write_logs(AnyError::error(error)).into())
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogInner> {
-        // Every mutation below leaves the maps consistent before any fallible step that could
-        // panic, so a poisoned lock still guards whole data.
-        match self.inner.lock() {
-            Ok(inner) => inner,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    /// What openraft reads (never held across I/O).
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
+        lock_state(&self.state)
     }
 }
 
@@ -279,7 +294,7 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
         let vote = *vote;
         self.with_disk(move |inner| {
             write_small_json(&inner.fs, &inner.dir, VOTE_FILE, &vote)?;
-            inner.vote = Some(vote);
+            inner.state().vote = Some(vote);
             Ok::<(), MetaError>(())
         })
         .await?
@@ -298,7 +313,7 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
                     tracing::debug!(%error, "quorum committed hint not written");
                 }
             }
-            inner.committed = committed;
+            inner.state().committed = committed;
         })
         .await
     }
@@ -352,6 +367,7 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<()> {
         self.with_disk(move |inner| {
             let Some(cut_at) = inner
+                .state()
                 .entries
                 .get(&log_id.index)
                 .map(|stored| stored.position)
@@ -363,7 +379,7 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
                 .set_len(cut_at)
                 .and_then(|()| inner.file.sync_all())?;
             inner.file_len_bytes = cut_at;
-            inner.entries.split_off(&log_id.index);
+            inner.state().entries.split_off(&log_id.index);
             Ok::<(), std::io::Error>(())
         })
         .await?
@@ -378,15 +394,26 @@ impl RaftLogStorage<MetaRaftConfig> for LogStore {
     /// durable snapshot covers it (at the next append or purge).
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
         self.with_disk(move |inner| {
-            inner.last_purged = Some(log_id);
-            let kept = inner.entries.split_off(&(log_id.index + 1));
-            inner.entries = kept;
+            {
+                let mut state = inner.state();
+                state.last_purged = Some(log_id);
+                let kept = state.entries.split_off(&(log_id.index + 1));
+                state.entries = kept;
+            }
             inner.pending_purge = Some(log_id);
             write_pending_purge(inner)
         })
         .await?
         .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
     }
+}
+
+fn lock_state(state: &Mutex<MemoryState>) -> MutexGuard<'_, MemoryState> {
+    // Every mutation leaves the map consistent before any fallible step that could panic,
+    // so a poisoned lock still guards whole data.
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock_inner(shared: &Mutex<LogInner>) -> MutexGuard<'_, LogInner> {
@@ -466,13 +493,14 @@ fn append_now(
         return Err(AppendFailure::Write(error));
     }
     inner.file_len_bytes = position;
+    let mut state = inner.state();
     for stored in staged {
-        debug_assert!(inner
+        debug_assert!(state
             .entries
             .keys()
             .next_back()
             .is_none_or(|last| *last + 1 == stored.entry.log_id.index));
-        inner.entries.insert(stored.entry.log_id.index, stored);
+        state.entries.insert(stored.entry.log_id.index, stored);
     }
     Ok(())
 }
@@ -481,13 +509,14 @@ fn append_now(
 /// fsync dir) and reopens it for appending.
 fn rewrite_log(inner: &mut LogInner) -> std::result::Result<(), MetaError> {
     let mut bytes = Vec::new();
-    let mut positions = Vec::with_capacity(inner.entries.len());
-    for stored in inner.entries.values() {
+    let mut positions = Vec::new();
+    for stored in inner.state().entries.values() {
         let payload = serde_json::to_vec(&stored.entry)
             .map_err(|error| MetaError::Corrupt(format!("cannot encode quorum entry: {error}")))?;
         positions.push(bytes.len() as u64);
         bytes.extend_from_slice(&frame::encode_frame(&payload)?);
     }
+    // Only holders of `LogInner` change the entries: they are the ones just encoded.
     inner.fs.write_atomically(&inner.dir, LOG_FILE, &bytes)?;
     let file = inner.fs.open(
         &inner.dir.join(LOG_FILE),
@@ -497,7 +526,7 @@ fn rewrite_log(inner: &mut LogInner) -> std::result::Result<(), MetaError> {
             ..OpenOptions::default()
         },
     )?;
-    for (stored, position) in inner.entries.values_mut().zip(positions) {
+    for (stored, position) in inner.state().entries.values_mut().zip(positions) {
         stored.position = position;
     }
     inner.file = file;
@@ -590,4 +619,104 @@ pub(crate) fn create_dir_durably(fs: &Fs, dir: &Path) -> std::result::Result<(),
         fs.sync_dir(parent)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use quill_fs::sim::{CrashMode, SimDisk};
+
+    use super::*;
+
+    fn blank(term: u64, index: u64) -> MetaEntry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    fn fresh(dir: &Path) -> (SimDisk, Fs) {
+        let disk = SimDisk::new();
+        let fs = disk.mount();
+        fs.create_dir_all(dir).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        (disk, fs)
+    }
+
+    /// What openraft reads is never locked while the log writes or fsyncs: at every mutating
+    /// disk call of appends, votes, truncations and purges, the read side is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_never_wait_for_a_write_or_an_fsync() {
+        let dir = Path::new("/quorum");
+        let (disk, fs) = fresh(dir);
+        let mut log = LogStore::open(&fs, dir, 1 << 20, false).unwrap();
+        let state = Arc::clone(&log.state);
+        let (calls, blocked) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        {
+            let (calls, blocked) = (Arc::clone(&calls), Arc::clone(&blocked));
+            disk.set_mutation_hook(Some(Arc::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                if state.try_lock().is_err() {
+                    blocked.fetch_add(1, Ordering::SeqCst);
+                }
+            })));
+        }
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        log.blocking_append((1..=10).map(|index| blank(1, index)))
+            .await
+            .unwrap();
+        log.truncate(blank(1, 9).log_id).await.unwrap();
+        log.purge(blank(1, 4).log_id).await.unwrap();
+        disk.set_mutation_hook(None);
+        assert!(calls.load(Ordering::SeqCst) > 5);
+        assert_eq!(blocked.load(Ordering::SeqCst), 0);
+    }
+
+    /// A purge beyond the durable snapshot stays in memory only (a crash keeps the entries on
+    /// disk); once a snapshot covers it, the next append writes it.
+    #[tokio::test]
+    async fn a_purge_reaches_the_disk_only_behind_a_durable_snapshot() {
+        let dir = Path::new("/quorum");
+        let (disk, fs) = fresh(dir);
+        let snapshot = Arc::new(DurableSnapshot::default());
+        let mut log = LogStore::open(&fs, dir, 1 << 20, false)
+            .unwrap()
+            .guarded_by(Arc::clone(&snapshot));
+        log.blocking_append((1..=6).map(|index| blank(1, index)))
+            .await
+            .unwrap();
+        log.purge(blank(1, 4).log_id).await.unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(blank(1, 4).log_id));
+        assert!(!fs.exists(&dir.join(PURGED_FILE)));
+        drop(log);
+        disk.power_loss(CrashMode::LoseUnsynced);
+        let fs = disk.mount();
+        let mut log = LogStore::open(&fs, dir, 1 << 20, false)
+            .unwrap()
+            .guarded_by(Arc::clone(&snapshot));
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None);
+        assert_eq!(log.try_get_log_entries(0..100).await.unwrap().len(), 6);
+
+        log.purge(blank(1, 4).log_id).await.unwrap();
+        snapshot.set(Some(5));
+        log.blocking_append([blank(1, 7)]).await.unwrap();
+        drop(log);
+        disk.power_loss(CrashMode::LoseUnsynced);
+        let fs = disk.mount();
+        let mut log = LogStore::open(&fs, dir, 1 << 20, false).unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(blank(1, 4).log_id));
+        let indexes: Vec<u64> = log
+            .try_get_log_entries(0..100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|entry| entry.log_id.index)
+            .collect();
+        assert_eq!(indexes, vec![5, 6, 7]);
+    }
 }
