@@ -136,7 +136,7 @@ async fn run_writer(
                 }
             }
         };
-        match partition.append(batch, clock::now_ms(), 0).await {
+        match partition.append(batch, clock::now_ms()).await {
             Err(error) => {
                 // The log's view of the producer is the truth again after a refusal.
                 if let Some((producer_id, ..)) = advance {

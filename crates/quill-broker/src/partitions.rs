@@ -337,15 +337,27 @@ impl Partition {
         );
     }
 
-    /// Appends producer batches (blocking pool). Returns once the data is in the log (page
-    /// cache), not yet durable: see [`Partition::wait_durable`].
+    /// A coordinator's append (blocking pool), stamped with the leader epoch this broker leads
+    /// the partition in. Returns once the data is in the log (page cache), not yet durable:
+    /// see [`Partition::wait_committed`].
     pub async fn append(
         self: &Arc<Self>,
         batches: Bytes,
         now_ms: i64,
-        leader_epoch: i32,
     ) -> Result<AppendInfo, PartitionError> {
+        let leader_epoch = self.replica_state().leader_epoch.max(0);
         self.append_as(batches, now_ms, leader_epoch, false).await
+    }
+
+    /// Only the leader writes leader batches: a broker that lost the leadership (a coordinator
+    /// that has not unloaded yet, a request racing the change) is refused, so a follower's log
+    /// only ever holds what its leader wrote.
+    fn check_leader(&self) -> Result<(), PartitionError> {
+        if self.replicated.lock().is_leader() {
+            Ok(())
+        } else {
+            Err(PartitionError::NotLeader)
+        }
     }
 
     /// [`Partition::append`]; with `continuing_transaction_only` a transactional batch is
@@ -385,6 +397,7 @@ impl Partition {
             )?;
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            partition.check_leader()?;
             let context = AppendContext {
                 now_ms,
                 leader_epoch,
@@ -670,6 +683,7 @@ impl Partition {
         run_blocking(move || {
             let mut guard = partition.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Gone)?;
+            partition.check_leader()?;
             let info = log.append_control(
                 producer_id,
                 producer_epoch,

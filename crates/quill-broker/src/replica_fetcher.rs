@@ -373,11 +373,11 @@ impl Fetcher {
             .call_at(&request, version, Duration::ZERO)
             .await
             .map_err(|error| error.to_string())?;
-        let asked: HashMap<PartitionKey, i32> = asked.into_iter().collect();
+        let mut asked: HashMap<PartitionKey, i32> = asked.into_iter().collect();
         for topic in response.topics {
             for answer in topic.partitions {
                 let key = (topic.topic.0.to_string(), answer.partition);
-                let Some(&requested_epoch) = asked.get(&key) else {
+                let Some(requested_epoch) = asked.remove(&key) else {
                     continue;
                 };
                 if answer.error_code != 0 {
@@ -394,6 +394,13 @@ impl Fetcher {
                     answer.end_offset,
                 )
                 .await;
+            }
+        }
+        // A partition the leader left out of its answer is asked again after a backoff, never
+        // in a tight loop.
+        for key in asked.keys() {
+            if let Some(following) = self.partitions.get_mut(key) {
+                following.back_off();
             }
         }
         Ok(())

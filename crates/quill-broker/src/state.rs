@@ -1,7 +1,7 @@
 //! Everything a request handler can reach: configuration and the services, plus the one
 //! serialized path for metadata changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +48,10 @@ pub struct BrokerState {
     /// The image handlers serve: the latest one the partition logs were reconciled with, so
     /// Metadata never names this broker leader of a partition whose log it has not opened.
     served_image: watch::Sender<Arc<MetadataImage>>,
+    /// The internal-topic partitions whose coordinators run here (`__consumer_offsets`,
+    /// `__transaction_state`): those this broker led when they were last checked. Moved with
+    /// leadership by [`Self::move_coordinators`].
+    coordinated: std::sync::Mutex<(BTreeSet<i32>, BTreeSet<i32>)>,
     /// Set once `__consumer_offsets` exists and its partitions are loading (or loaded).
     offsets_topic: OnceCell<()>,
     /// True once every `__consumer_offsets` partition is loaded.
@@ -95,6 +99,7 @@ impl BrokerState {
             change_lock: Mutex::new(()),
             served_image,
             caught_up: std::sync::atomic::AtomicBool::new(single_node),
+            coordinated: std::sync::Mutex::new((BTreeSet::new(), BTreeSet::new())),
             offsets_topic: OnceCell::new(),
             groups_loaded: Arc::new(watch::channel(false).0),
             transaction_topic: OnceCell::new(),
@@ -121,6 +126,7 @@ impl BrokerState {
                     .await?;
                 self.wait_served(OFFSETS_TOPIC).await?;
                 let led = self.led_partitions(OFFSETS_TOPIC);
+                self.lock_coordinated().0 = led.iter().copied().collect();
                 self.groups.begin_loading(led.iter().copied());
                 let groups = self.groups.clone();
                 let loaded = self.groups_loaded.clone();
@@ -174,6 +180,7 @@ impl BrokerState {
                     .await?;
                 self.wait_served(TRANSACTION_STATE_TOPIC).await?;
                 let led = self.led_partitions(TRANSACTION_STATE_TOPIC);
+                self.lock_coordinated().1 = led.iter().copied().collect();
                 self.txn.begin_loading(led.iter().copied());
                 let txn = self.txn.clone();
                 let mut groups_loaded = self.groups_loaded.subscribe();
@@ -261,6 +268,7 @@ impl BrokerState {
                 self.replica_fetchers.update(&self.partitions);
             }
         }
+        self.move_coordinators();
         if image.topic(OFFSETS_TOPIC).is_some() && self.offsets_topic.get().is_none() {
             if let Err(error) = self.ensure_offsets_topic().await {
                 tracing::warn!(%error, "cannot start the group coordinator's partitions");
@@ -272,6 +280,89 @@ impl BrokerState {
                 tracing::warn!(%error, "cannot start the transaction coordinator's partitions");
             }
         }
+    }
+
+    /// Moves the group and transaction coordinators with the leadership of their partitions
+    /// (after a failover, or when a broker that returned leads again): partitions this broker
+    /// stopped leading are unloaded (their groups and ids answer NOT_COORDINATOR, so clients
+    /// ask FindCoordinator again), partitions it now leads are marked loading and loaded in the
+    /// background from the log (to its end: the leader's log is the partition's), the
+    /// transaction partitions after the group ones (resumed markers need pending offsets).
+    fn move_coordinators(&self) {
+        let offsets_ready = self.offsets_topic.get().is_some();
+        let txn_ready = self.transaction_topic.get().is_some();
+        if !offsets_ready && !txn_ready {
+            return;
+        }
+        let led_offsets: BTreeSet<i32> = self.led_partitions(OFFSETS_TOPIC).into_iter().collect();
+        let led_txn: BTreeSet<i32> = self
+            .led_partitions(TRANSACTION_STATE_TOPIC)
+            .into_iter()
+            .collect();
+        let (gained_offsets, gained_txn) = {
+            let mut coordinated = self.lock_coordinated();
+            let mut gained_offsets = Vec::new();
+            if offsets_ready {
+                for lost in coordinated.0.difference(&led_offsets) {
+                    self.groups.unload_partition(*lost);
+                }
+                gained_offsets = led_offsets.difference(&coordinated.0).copied().collect();
+                coordinated.0 = led_offsets;
+            }
+            let mut gained_txn = Vec::new();
+            if txn_ready {
+                for lost in coordinated.1.difference(&led_txn) {
+                    self.txn.unload_partition(*lost);
+                }
+                gained_txn = led_txn.difference(&coordinated.1).copied().collect();
+                coordinated.1 = led_txn;
+            }
+            (gained_offsets, gained_txn)
+        };
+        if gained_offsets.is_empty() && gained_txn.is_empty() {
+            return;
+        }
+        tracing::info!(groups = ?gained_offsets, transactions = ?gained_txn, "coordinating partitions this broker now leads");
+        self.groups.begin_loading(gained_offsets.iter().copied());
+        self.txn.begin_loading(gained_txn.iter().copied());
+        let groups = self.groups.clone();
+        let txn = self.txn.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut loads = tokio::task::JoinSet::new();
+            for partition in gained_offsets {
+                let groups = groups.clone();
+                loads.spawn(load_with_retry(
+                    OFFSETS_TOPIC,
+                    partition,
+                    shutdown.clone(),
+                    move || {
+                        let groups = groups.clone();
+                        async move { groups.load_partition(partition).await }
+                    },
+                ));
+            }
+            while loads.join_next().await.is_some() {}
+            for partition in gained_txn {
+                let txn = txn.clone();
+                loads.spawn(load_with_retry(
+                    TRANSACTION_STATE_TOPIC,
+                    partition,
+                    shutdown.clone(),
+                    move || {
+                        let txn = txn.clone();
+                        async move { txn.load_partition(partition).await }
+                    },
+                ));
+            }
+            while loads.join_next().await.is_some() {}
+        });
+    }
+
+    fn lock_coordinated(&self) -> std::sync::MutexGuard<'_, (BTreeSet<i32>, BTreeSet<i32>)> {
+        self.coordinated
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Creates a compacted internal topic unless it exists; true if this call created it.

@@ -274,7 +274,22 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Stops answering for every partition (shutdown; later: leadership moved).
+    /// Stops answering for `partition` (its leadership moved to another broker): its ids
+    /// answer NOT_COORDINATOR, and completions in flight see the epoch change and stop.
+    pub fn unload_partition(&self, partition: i32) {
+        let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|index| self.shared.slots.get(index))
+        else {
+            return;
+        };
+        let mut slot = lock(slot);
+        slot.state = SlotState::NotOwned;
+        slot.epoch += 1;
+        slot.txns.clear();
+    }
+
+    /// Stops answering for every partition (shutdown).
     pub fn unload_all(&self) {
         for slot in &self.shared.slots {
             let mut slot = lock(slot);

@@ -337,50 +337,140 @@ fn a_stopped_follower_leaves_the_isr_and_rejoins_when_resumed() {
 
 /// acks=all produce rate and latency, RF=3 vs RF=1, on 3 loopback nodes (BENCHMARKS.md):
 /// `cargo test --release -p quill --test replication -- --ignored --nocapture measure`
+/// Each round creates a fresh one-partition topic per factor and runs `quill bench produce`
+/// (100 000 records of 1 KiB, acks=all) against the cluster; rounds alternate the factors.
 #[test]
 #[ignore]
 fn measure_acks_all_rf3_against_rf1() {
     let cluster = Cluster::start(3, &[]);
     let bootstrap = bootstrap_all(&cluster);
     let quill = env!("CARGO_BIN_EXE_quill");
-    for (topic, factor) in [("bench-rf1", "1"), ("bench-rf3", "3")] {
-        let created = Command::new(quill)
-            .args([
-                "topic",
-                "create",
-                "-b",
-                &bootstrap,
-                topic,
-                "--partitions",
-                "1",
-                "--replication-factor",
-                factor,
-            ])
-            .output()
-            .unwrap();
-        assert!(created.status.success(), "{created:?}");
-        let output = Command::new(quill)
-            .args([
-                "bench",
-                "produce",
-                "-b",
-                &bootstrap,
-                "--topic",
-                topic,
-                "--records",
-                "100000",
-                "--record-size",
-                "1024",
-                "--acks",
-                "all",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        println!(
-            "RF={factor}: {}",
-            String::from_utf8_lossy(&output.stdout).trim()
-        );
+    let rounds: usize = std::env::var("QUILL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
+        for factor in ["1", "3"] {
+            let topic = format!("bench-rf{factor}-{round}");
+            let min_insync = if factor == "3" {
+                "min.insync.replicas=2"
+            } else {
+                "min.insync.replicas=1"
+            };
+            let created = Command::new(quill)
+                .args([
+                    "topic", "create", "-b", &bootstrap, &topic, "-p", "1", "-r", factor, "-c",
+                    min_insync,
+                ])
+                .output()
+                .unwrap();
+            assert!(created.status.success(), "{created:?}");
+            let output = Command::new(quill)
+                .args([
+                    "bench",
+                    "produce",
+                    "-b",
+                    &bootstrap,
+                    "--topic",
+                    &topic,
+                    "--records",
+                    "100000",
+                    "--record-size",
+                    "1024",
+                    "--acks",
+                    "all",
+                    "--json",
+                ])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            println!(
+                "round {round} RF={factor}: {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            );
+        }
     }
+}
+
+/// OffsetForLeaderEpoch for partition 0 of `topic`: (error, epoch, end offset).
+fn offset_for_leader_epoch(
+    address: &str,
+    topic: &str,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    let mut client = common::TestClient::connect(address);
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(common::topic_name(topic))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_leader_epoch(leader_epoch)])]);
+    let response = client.call(&request, 4);
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.leader_epoch, answer.end_offset)
+}
+
+/// A replica Fetch (v12: topics by name, the follower's id in `replica_id`) of partition 0 of
+/// `topic` claiming to come from broker `replica_id`.
+fn replica_fetch_error(address: &str, topic: &str, replica_id: i32, leader_epoch: i32) -> i16 {
+    let mut client = common::TestClient::connect(address);
+    let mut request = common::fetch_request(topic, 0, 0, 0).with_replica_id(replica_id.into());
+    request.topics[0].partitions[0].current_leader_epoch = leader_epoch;
+    let response = client.call(&request, 12);
+    response.responses[0].partitions[0].error_code
+}
+
+/// Kafka's answers on the leader-epoch and replica paths: OffsetForLeaderEpoch from the
+/// leader only, with FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH for a stale or future epoch;
+/// replica Fetch only from a replica of the partition.
+#[test]
+fn leader_epoch_requests_and_replica_fetches_get_kafkas_answers() {
+    let cluster = Cluster::start(3, &[]);
+    create_replicated_topic(&cluster.bootstrap(1), "epochs");
+    let (leader, _) = partition_state(&cluster.bootstrap(1), "epochs");
+    let leader_address = cluster.bootstrap(leader);
+    wait_until("the leader to serve the topic", CLUSTER_TIMEOUT, || {
+        partition_state(&leader_address, "epochs").1 == vec![1, 2, 3]
+    });
+    assert_eq!(produce_acks_all(&leader_address, "epochs"), 0);
+    assert_eq!(produce_acks_all(&leader_address, "epochs"), 0);
+    // Epoch 0 is the latest: it ends at the log end.
+    assert_eq!(
+        offset_for_leader_epoch(&leader_address, "epochs", 0, 0),
+        (0, 0, 2)
+    );
+    // An epoch above the latest: UNDEFINED (-1, -1), as Kafka.
+    assert_eq!(
+        offset_for_leader_epoch(&leader_address, "epochs", -1, 5),
+        (0, -1, -1)
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&leader_address, "epochs", 3, 0).0,
+        75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    assert_eq!(
+        offset_for_leader_epoch(&cluster.bootstrap(follower), "epochs", 0, 0).0,
+        6,
+        "NOT_LEADER_OR_FOLLOWER"
+    );
+    // A replica Fetch from a broker that is no replica (id 9), and from a real one.
+    assert_eq!(replica_fetch_error(&leader_address, "epochs", 9, 0), 6);
+    assert_eq!(
+        replica_fetch_error(&leader_address, "epochs", follower, 0),
+        0
+    );
+    assert_eq!(
+        replica_fetch_error(&leader_address, "epochs", follower, 1),
+        75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
 }
