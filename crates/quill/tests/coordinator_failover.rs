@@ -1,0 +1,255 @@
+//! Issue 14: the group and transaction coordinators follow the leadership of their replicated
+//! `__consumer_offsets` / `__transaction_state` partitions (Kafka's onElection/onResignation).
+//! On a 3-node cluster with the internal topics at replication factor 3, kill -9 the broker
+//! FindCoordinator names: another broker takes over, with the committed offsets and the
+//! transaction state replayed from its replica of the log. Judged by confluent-kafka
+//! (tests/compat/cluster/coordinator_failover.py and transactions.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/cluster.rs"]
+mod cluster;
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cluster::{Cluster, CLUSTER_TIMEOUT};
+use common::{
+    compat_python, create_topic_request, run_bounded, wait_until, workspace_root, TestClient,
+};
+use kafka_protocol::messages::{
+    CreateTopicsResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
+fn failover_client(args: &[&str]) -> Command {
+    let mut command = Command::new(compat_python());
+    command
+        .arg(workspace_root().join("tests/compat/cluster/coordinator_failover.py"))
+        .args(args);
+    command
+}
+
+fn transactions_client(args: &[&str]) -> Command {
+    let mut command = Command::new(compat_python());
+    command
+        .arg(workspace_root().join("tests/compat/cluster/transactions.py"))
+        .args(args);
+    command
+}
+
+/// The coordinator `address` names for `key`, or `None` while it answers an error.
+fn find_coordinator(address: &str, key_type: i8, key: &str) -> Option<i32> {
+    let mut client = TestClient::connect(address);
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(key_type)
+        .with_coordinator_keys(vec![StrBytes::from_string(key.to_string())]);
+    let response: FindCoordinatorResponse = client.call(&request, 4);
+    let coordinator = &response.coordinators[0];
+    (coordinator.error_code == 0).then_some(coordinator.node_id.0)
+}
+
+/// Waits until every live node names the same coordinator for `key`, other than `not`.
+fn wait_for_coordinator(cluster: &Cluster, key_type: i8, key: &str, not: Option<i32>) -> i32 {
+    let mut found = -1;
+    wait_until("a coordinator to be named", CLUSTER_TIMEOUT, || {
+        let named: Vec<Option<i32>> = cluster
+            .nodes
+            .iter()
+            .filter(|(id, _)| Some(**id) != not)
+            .map(|(_, node)| find_coordinator(&node.address(), key_type, key))
+            .collect();
+        match named.first() {
+            Some(Some(first))
+                if Some(*first) != not && named.iter().all(|id| *id == Some(*first)) =>
+            {
+                found = *first;
+                true
+            }
+            _ => false,
+        }
+    });
+    found
+}
+
+fn started_cluster_with_topic(topic: &str, partitions: i32) -> Cluster {
+    // Internal topics keep their default replication factor (3).
+    let cluster = Cluster::start(3, &[]);
+    let mut client = TestClient::connect(&cluster.bootstrap(1));
+    let response: CreateTopicsResponse = client.call(
+        &create_topic_request(topic, partitions, 3, &[("min.insync.replicas", "2")]),
+        5,
+    );
+    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
+    for node_id in 1..=3 {
+        wait_until("every broker to see the topic", CLUSTER_TIMEOUT, || {
+            cluster::metadata(&cluster.bootstrap(node_id), &[topic]).topics[0].error_code == 0
+        });
+    }
+    cluster
+}
+
+/// The (offset, value) pairs a `consume` run printed.
+fn read_records(output: &std::process::Output) -> Vec<(i64, String)> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.strip_prefix("read ")?.split(' ');
+            Some((words.next()?.parse().ok()?, words.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_continues_on_another_broker_when_its_coordinator_is_killed() {
+    const TOPIC: &str = "failover-group";
+    const GROUP: &str = "failover-group-members";
+    let mut cluster = started_cluster_with_topic(TOPIC, 1);
+    run_bounded(
+        "produce 0..20",
+        &mut failover_client(&["produce", &cluster.bootstrap(1), TOPIC, "0", "20"]),
+        None,
+    );
+    let coordinator = wait_for_coordinator(&cluster, GROUP_KEY, GROUP, None);
+    let survivor = if coordinator == 1 { 2 } else { 1 };
+    let first = run_bounded(
+        "consume 8 and commit",
+        &mut failover_client(&["consume", &cluster.bootstrap(survivor), TOPIC, GROUP, "8"]),
+        None,
+    );
+    let first = read_records(&first);
+    assert_eq!(
+        first,
+        (0..8).map(|n| (n, n.to_string())).collect::<Vec<_>>()
+    );
+
+    cluster.node_mut(coordinator).stop_with("KILL");
+    let successor = wait_for_coordinator(&cluster, GROUP_KEY, GROUP, Some(coordinator));
+    assert_ne!(successor, coordinator);
+
+    // The group resumes after its last committed offset (8), on the new coordinator.
+    let rest = run_bounded(
+        "consume the remaining 12",
+        &mut failover_client(&["consume", &cluster.bootstrap(survivor), TOPIC, GROUP, "12"]),
+        None,
+    );
+    assert_eq!(
+        read_records(&rest),
+        (8..20).map(|n| (n, n.to_string())).collect::<Vec<_>>(),
+        "the group must resume at its committed offset"
+    );
+
+    // The old coordinator returns as a follower: the group stays where it is.
+    cluster.node_mut(coordinator).restart();
+    run_bounded(
+        "produce 20..25",
+        &mut failover_client(&["produce", &cluster.bootstrap(survivor), TOPIC, "20", "5"]),
+        None,
+    );
+    let after_return = run_bounded(
+        "consume after the old coordinator returned",
+        &mut failover_client(&["consume", &cluster.bootstrap(survivor), TOPIC, GROUP, "5"]),
+        None,
+    );
+    assert_eq!(
+        read_records(&after_return),
+        (20..25).map(|n| (n, n.to_string())).collect::<Vec<_>>()
+    );
+}
+
+fn transaction_state(address: &str, transactional_id: &str) -> Option<String> {
+    let mut client = TestClient::connect(address);
+    let request =
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+            StrBytes::from_string(transactional_id.to_string()),
+        )]);
+    let response: DescribeTransactionsResponse = client.call(&request, 0);
+    let state = &response.transaction_states[0];
+    (state.error_code == 0).then(|| state.transaction_state.to_string())
+}
+
+#[test]
+fn transactions_continue_through_a_new_coordinator_when_theirs_is_killed() {
+    const TOPIC: &str = "failover-txn";
+    const TRANSACTIONAL_ID: &str = "failover-producer";
+    const GROUP: &str = "failover-txn-group";
+    let mut cluster = started_cluster_with_topic(TOPIC, 3);
+    let coordinator = wait_for_coordinator(&cluster, TRANSACTION_KEY, TRANSACTIONAL_ID, None);
+    let survivor = if coordinator == 1 { 2 } else { 1 };
+    let bootstrap = cluster.bootstrap(survivor);
+    // Rounds 0 and 2 commit, round 1 aborts.
+    run_bounded(
+        "transactional rounds before the kill",
+        &mut transactions_client(&["run", &bootstrap, TRANSACTIONAL_ID, TOPIC, GROUP, "0", "3"]),
+        None,
+    );
+
+    // Round 3 is open (written to every partition, offsets sent) when its coordinator dies.
+    let mut holder =
+        transactions_client(&["hold", &bootstrap, TRANSACTIONAL_ID, TOPIC, GROUP, "3"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = holder.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |what: &str| {
+        lines
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("the transactional producer never said {what}"))
+    };
+    assert_eq!(next_line("ready"), "ready");
+    cluster.node_mut(coordinator).stop_with("KILL");
+    let successor = wait_for_coordinator(
+        &cluster,
+        TRANSACTION_KEY,
+        TRANSACTIONAL_ID,
+        Some(coordinator),
+    );
+    assert_ne!(successor, coordinator);
+    // The new coordinator replayed the open transaction from its replica of the log.
+    wait_until("the new coordinator to load", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster.bootstrap(successor), TRANSACTIONAL_ID).as_deref()
+            == Some("Ongoing")
+    });
+    // The producer commits the open transaction through the new coordinator.
+    writeln!(holder.stdin.take().unwrap(), "commit").unwrap();
+    assert_eq!(next_line("committed"), "committed");
+    assert!(holder.wait().unwrap().success());
+    wait_until("the commit to complete", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster.bootstrap(successor), TRANSACTIONAL_ID).as_deref()
+            == Some("CompleteCommit")
+    });
+    // The next transactions (4 aborts, 5 commits) go through the new coordinator too.
+    run_bounded(
+        "transactional rounds after the kill",
+        &mut transactions_client(&["run", &bootstrap, TRANSACTIONAL_ID, TOPIC, GROUP, "4", "2"]),
+        None,
+    );
+    wait_until("the last commit to complete", CLUSTER_TIMEOUT, || {
+        transaction_state(&cluster.bootstrap(successor), TRANSACTIONAL_ID).as_deref()
+            == Some("CompleteCommit")
+    });
+    // A read_committed consumer sees exactly the committed rounds, each once; the group's
+    // transactional offset is the last committed round's.
+    run_bounded(
+        "read_committed check",
+        &mut transactions_client(&["verify", &bootstrap, TOPIC, GROUP, "0,2,3,5", "6"]),
+        None,
+    );
+}
