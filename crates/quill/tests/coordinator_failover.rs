@@ -19,14 +19,20 @@ use cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::{
     compat_python, create_topic_request, run_bounded, wait_until, workspace_root, TestClient,
 };
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use kafka_protocol::messages::{
     CreateTopicsResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, TransactionalId,
+    FindCoordinatorRequest, FindCoordinatorResponse, ProducerId, TransactionalId,
+    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
+/// Kafka's TRANSACTION_COORDINATOR_FENCED.
+const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
 
 fn failover_client(args: &[&str]) -> Command {
     let mut command = Command::new(compat_python());
@@ -251,5 +257,33 @@ fn transactions_continue_through_a_new_coordinator_when_theirs_is_killed() {
         "read_committed check",
         &mut transactions_client(&["verify", &bootstrap, TOPIC, GROUP, "0,2,3,5", "6"]),
         None,
+    );
+    // The old coordinator's epoch is fenced: the new one's markers carried its higher leader
+    // epoch, so a marker from the killed coordinator (epoch 0, the partition's first leader
+    // epoch) is refused by the partition leaders.
+    let mut describer = TestClient::connect(&cluster.bootstrap(successor));
+    let described: DescribeTransactionsResponse = describer.call(
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+            StrBytes::from_static_str(TRANSACTIONAL_ID),
+        )]),
+        0,
+    );
+    let producer = &described.transaction_states[0];
+    let leader = cluster::leaders(&cluster.bootstrap(successor), TOPIC)[0];
+    let mut leader_client = TestClient::connect(&cluster.bootstrap(leader));
+    let zombie: WriteTxnMarkersResponse = leader_client.call(
+        &WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(producer.producer_id.0))
+            .with_producer_epoch(producer.producer_epoch)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(common::topic_name(TOPIC))
+                .with_partition_indexes(vec![0])])]),
+        1,
+    );
+    assert_eq!(
+        zombie.markers[0].topics[0].partitions[0].error_code, TRANSACTION_COORDINATOR_FENCED,
+        "{zombie:?}"
     );
 }
