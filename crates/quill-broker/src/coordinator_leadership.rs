@@ -50,23 +50,25 @@ impl CoordinatorLeadership {
         }
     }
 
-    /// Loads the coordinator partitions `image` names this broker leader of (at an epoch not
-    /// loaded yet) and unloads those it no longer leads. `leads_nothing` (a broker not yet
-    /// caught up with the quorum) unloads everything. Must run inside the tokio runtime.
+    /// Loads the coordinator partitions the served image names this broker leader of (at an
+    /// epoch not loaded yet) and unloads those it no longer leads. `current` gives the served
+    /// image and whether this broker leads nothing yet (not caught up with the quorum: it
+    /// unloads everything); it is read under the lock, so concurrent calls apply in order and
+    /// the last one applies the latest state. Must run inside the tokio runtime.
     pub fn follow(
         &self,
-        image: &MetadataImage,
-        leads_nothing: bool,
+        current: impl FnOnce() -> (Arc<MetadataImage>, bool),
         groups: &GroupCoordinator,
         txn: &TransactionCoordinator,
         shutdown: &watch::Receiver<bool>,
     ) {
         let mut led = lock(&self.led);
+        let (image, leads_nothing) = current();
         for topic in [OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC] {
             let elected = if leads_nothing {
                 HashMap::new()
             } else {
-                self.led_partitions(image, topic)
+                self.led_partitions(&image, topic)
             };
             led.retain(|&(led_topic, partition), current| {
                 if led_topic != topic || elected.contains_key(&partition) {

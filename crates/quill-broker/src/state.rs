@@ -169,8 +169,7 @@ impl BrokerState {
     /// caught up with the quorum leads nothing.
     pub fn follow_coordinator_leadership(&self) {
         self.coordinators.follow(
-            &self.image(),
-            !self.is_caught_up(),
+            || (self.image(), !self.is_caught_up()),
             &self.groups,
             &self.txn,
             &self.shutdown,
