@@ -88,7 +88,14 @@ async fn maintain(state: &BrokerState, partition: &Arc<Partition>, lag_max_ms: i
         .await;
     // Applied or refused, the image now says what the ISR is: nothing is pending any more.
     partition.set_pending_isr(None);
-    if let Err(error) = outcome {
-        crate::warn_limited!(ISR_WARNINGS, topic = %partition.topic, partition = partition.partition, %error, "ISR change refused");
+    match outcome {
+        Ok(_) => state
+            .metrics
+            .isr_changes
+            .committed(leaving.len(), joining.len()),
+        Err(error) => {
+            state.metrics.isr_changes.failed();
+            crate::warn_limited!(ISR_WARNINGS, topic = %partition.topic, partition = partition.partition, %error, "ISR change refused");
+        }
     }
 }

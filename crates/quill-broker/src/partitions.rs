@@ -962,6 +962,11 @@ impl PartitionManager {
         !self.lock_failed_opens().is_empty()
     }
 
+    /// Partitions hosted here whose log could not be opened (Kafka's offline replicas).
+    pub fn failed_open_count(&self) -> usize {
+        self.lock_failed_opens().len()
+    }
+
     fn lock_failed_opens(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, OpenRetry>> {
         self.failed_opens
             .lock()

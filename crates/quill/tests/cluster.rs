@@ -578,9 +578,11 @@ fn replicated_partitions_elect_new_leaders_from_the_isr() {
     // librdkafka asks any broker it knows: every survivor serves the new leader.
     for node_id in (1..=3).filter(|id| *id != victim) {
         let address = cluster.bootstrap(node_id);
-        wait_until("every survivor to serve the new leader", CLUSTER_TIMEOUT, || {
-            partition_states(&address, "replicated")[partition].0 == expected_leader
-        });
+        wait_until(
+            "every survivor to serve the new leader",
+            CLUSTER_TIMEOUT,
+            || partition_states(&address, "replicated")[partition].0 == expected_leader,
+        );
     }
     let seen = run_bounded(
         "confluent-kafka describe after the kill",

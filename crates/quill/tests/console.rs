@@ -408,10 +408,11 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
         .unwrap()
         .ends_with("/console/topics/orders"));
     assert_eq!(
-        headers(topic, "partitions")[..8],
+        headers(topic, "partitions")[..9],
         [
             "Partition",
             "Leader",
+            "Leader epoch",
             "Replicas",
             "ISR",
             "Log start",
@@ -423,13 +424,14 @@ fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let partitions = rows(topic, "partitions");
     let offsets: Vec<(&str, &str, &str)> = partitions
         .iter()
-        .map(|row| (row[0].as_str(), row[5].as_str(), row[7].as_str()))
+        .map(|row| (row[0].as_str(), row[6].as_str(), row[8].as_str()))
         .collect();
     assert_eq!(offsets, [("0", "5", "5"), ("1", "2", "2"), ("2", "0", "0")]);
     for row in &partitions {
-        assert_eq!(row[1..4], ["1", "1", "1"], "{row:?}");
-        assert_eq!(row[9], "1", "one segment: {row:?}");
-        assert_eq!(row[10], "Browse", "{row:?}");
+        // Leader 1 in its first epoch; replicas and ISR: broker 1.
+        assert_eq!(row[1..5], ["1", "0", "1", "1"], "{row:?}");
+        assert_eq!(row[10], "1", "one segment: {row:?}");
+        assert_eq!(row[11], "Browse", "{row:?}");
     }
     // Configs as DescribeConfigs answers them, with their sources.
     let configs = rows(topic, "configs");

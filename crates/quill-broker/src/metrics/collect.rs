@@ -52,7 +52,51 @@ pub(super) struct GroupRow {
     pub(super) state: &'static str,
 }
 
+/// This broker's share of replication, counted over every hosted partition (Kafka's
+/// `ReplicaManager` gauges) and, on the active controller, over the whole image (Kafka's
+/// `KafkaController` gauges).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct ReplicationSummary {
+    /// Partitions with a replica here (their log open or not).
+    pub(super) partition_count: u64,
+    pub(super) leader_count: u64,
+    /// Led here, ISR smaller than the replica set.
+    pub(super) under_replicated: u64,
+    /// Led here, ISR smaller than the effective `min.insync.replicas`.
+    pub(super) under_min_isr: u64,
+    /// Led here, ISR exactly the effective `min.insync.replicas`.
+    pub(super) at_min_isr: u64,
+    /// Replicas here whose log is not open (failed to open, or closed after a fault).
+    pub(super) offline_replicas: u64,
+    pub(super) active_controller: bool,
+    /// What only the active controller reports (zero elsewhere, as in Kafka).
+    pub(super) controller: ControllerSummary,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct ControllerSummary {
+    /// Partitions without a leader.
+    pub(super) offline_partitions: u64,
+    pub(super) global_topics: u64,
+    pub(super) global_partitions: u64,
+    pub(super) active_brokers: u64,
+    pub(super) fenced_brokers: u64,
+}
+
+/// How far one follower is behind this leader: the leader's log end − the follower's last
+/// fetch offset.
+pub(super) struct ReplicaLagRow {
+    pub(super) topic: String,
+    pub(super) partition: i32,
+    pub(super) replica: i32,
+    pub(super) lag: i64,
+}
+
 pub(super) struct Gathered {
+    pub(super) replication: ReplicationSummary,
+    /// Per follower of a partition led here, in (topic, partition, replica) order.
+    pub(super) replica_lags: Vec<ReplicaLagRow>,
+    pub(super) replica_lags_omitted: usize,
     pub(super) partitions: Vec<PartitionRow>,
     pub(super) partitions_omitted: usize,
     pub(super) groups_by_state: BTreeMap<&'static str, u64>,
@@ -150,7 +194,13 @@ pub(super) fn gather(state: &BrokerState) -> Gathered {
     }
     lags.sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
     groups.sort_by(|a, b| a.group.cmp(&b.group));
+    let (replication, mut replica_lags) = gather_replication(state, &hosted);
+    let replica_lags_omitted = replica_lags.len().saturating_sub(MAX_PARTITION_SERIES);
+    replica_lags.truncate(MAX_PARTITION_SERIES);
     Gathered {
+        replication,
+        replica_lags,
+        replica_lags_omitted,
         partitions,
         partitions_omitted,
         groups_by_state,
@@ -159,6 +209,90 @@ pub(super) fn gather(state: &BrokerState) -> Gathered {
         lags_omitted: snapshot.omitted_offsets,
         process: process::read(),
         throughput: state.metrics.history.rates(),
+    }
+}
+
+/// Counts leaderships, ISR health and offline replicas over every hosted partition (`hosted`
+/// sorted by topic and partition), and each follower's lag behind the partitions led here.
+fn gather_replication(
+    state: &BrokerState,
+    hosted: &[Arc<crate::partitions::Partition>],
+) -> (ReplicationSummary, Vec<ReplicaLagRow>) {
+    let offline_replicas = state.partitions.failed_open_count()
+        + hosted
+            .iter()
+            .filter(|partition| partition.is_closed())
+            .count();
+    let mut summary = ReplicationSummary {
+        partition_count: (hosted.len() + state.partitions.failed_open_count()) as u64,
+        offline_replicas: offline_replicas as u64,
+        active_controller: state.metadata.is_active_controller(),
+        ..ReplicationSummary::default()
+    };
+    let mut lags = Vec::new();
+    for partition in hosted {
+        let replica_state = partition.replica_state();
+        if !replica_state.is_leader() {
+            continue;
+        }
+        summary.leader_count += 1;
+        let isr_size = replica_state.isr.len();
+        let min_isr = usize::try_from(partition.min_insync_replicas()).unwrap_or(1);
+        if isr_size < replica_state.replicas.len() {
+            summary.under_replicated += 1;
+        }
+        if isr_size < min_isr {
+            summary.under_min_isr += 1;
+        } else if isr_size == min_isr {
+            summary.at_min_isr += 1;
+        }
+        let log_end_offset = partition.offsets().log_end_offset;
+        for replica in &replica_state.replicas {
+            // A follower that has not fetched in this leader epoch has no known position.
+            let Some(follower) = replica_state
+                .follower(*replica)
+                .filter(|follower| follower.durable_end_offset >= 0)
+            else {
+                continue;
+            };
+            lags.push(ReplicaLagRow {
+                topic: partition.topic.clone(),
+                partition: partition.partition,
+                replica: *replica,
+                lag: (log_end_offset - follower.durable_end_offset).max(0),
+            });
+        }
+    }
+    if summary.active_controller {
+        summary.controller = controller_summary(&state.image());
+    }
+    (summary, lags)
+}
+
+/// The cluster-wide counts Kafka's active controller reports.
+fn controller_summary(image: &quill_meta::MetadataImage) -> ControllerSummary {
+    let partitions = image
+        .topics
+        .values()
+        .flat_map(|topic| topic.partitions.iter());
+    let (mut global_partitions, mut offline_partitions) = (0, 0);
+    for partition in partitions {
+        global_partitions += 1;
+        if partition.leader < 0 {
+            offline_partitions += 1;
+        }
+    }
+    let active_brokers = image
+        .brokers
+        .values()
+        .filter(|broker| !broker.fenced)
+        .count() as u64;
+    ControllerSummary {
+        offline_partitions,
+        global_topics: image.topics.len() as u64,
+        global_partitions,
+        active_brokers,
+        fenced_brokers: image.brokers.len() as u64 - active_brokers,
     }
 }
 
@@ -239,6 +373,28 @@ fn encode_counters(encoder: &mut TextEncoder, metrics: &BrokerMetrics) {
         &[("delayed_operation", "Fetch")],
         metrics.fetch_waiting.load(Ordering::Relaxed),
     );
+
+    let isr_families: [GaugeFamily<super::IsrChanges, u64>; 3] = [
+        (
+            "kafka_server_replicamanager_isrshrinks_total",
+            "ISR shrinks this broker made as leader, once committed by the controller (IsrShrinksPerSec)",
+            |changes| changes.shrinks.load(Ordering::Relaxed),
+        ),
+        (
+            "kafka_server_replicamanager_isrexpands_total",
+            "ISR expansions this broker made as leader, once committed by the controller (IsrExpandsPerSec)",
+            |changes| changes.expands.load(Ordering::Relaxed),
+        ),
+        (
+            "kafka_server_replicamanager_failedisrupdates_total",
+            "ISR changes this broker asked for that the controller refused or did not answer (FailedIsrUpdatesPerSec)",
+            |changes| changes.failed_updates.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, read) in isr_families {
+        encoder.family(name, Kind::Counter, help);
+        encoder.sample_u64(name, &[], read(&metrics.isr_changes));
+    }
 
     let name = "quill_metrics_series_dropped_total";
     encoder.family(
@@ -326,6 +482,7 @@ fn encode_gathered(encoder: &mut TextEncoder, gathered: &Gathered) {
     }
 
     encode_cleaner(encoder, &gathered.partitions);
+    encode_replication(encoder, &gathered.replication, &gathered.replica_lags);
 
     let name = "kafka_coordinator_group_groupmetadatamanager_numgroups";
     encoder.family(
@@ -379,7 +536,7 @@ fn encode_gathered(encoder: &mut TextEncoder, gathered: &Gathered) {
     encoder.family(
         name,
         Kind::Gauge,
-        "Series left out of this scrape by MAX_PARTITION_SERIES (partition) and MAX_LAG_SERIES (consumergroup)",
+        "Series left out of this scrape by MAX_PARTITION_SERIES (partition, replica) and MAX_LAG_SERIES (consumergroup)",
     );
     encoder.sample_u64(
         name,
@@ -391,8 +548,105 @@ fn encode_gathered(encoder: &mut TextEncoder, gathered: &Gathered) {
         &[("family", "consumergroup")],
         gathered.lags_omitted as u64,
     );
+    encoder.sample_u64(
+        name,
+        &[("family", "replica")],
+        gathered.replica_lags_omitted as u64,
+    );
 
     encode_process(encoder, &gathered.process);
+}
+
+fn encode_replication(
+    encoder: &mut TextEncoder,
+    summary: &ReplicationSummary,
+    lags: &[ReplicaLagRow],
+) {
+    let gauges: [GaugeFamily<ReplicationSummary, u64>; 12] = [
+        (
+            "kafka_server_replicamanager_partitioncount",
+            "Partitions with a replica on this broker (ReplicaManager.PartitionCount)",
+            |s| s.partition_count,
+        ),
+        (
+            "kafka_server_replicamanager_leadercount",
+            "Partitions this broker leads (ReplicaManager.LeaderCount)",
+            |s| s.leader_count,
+        ),
+        (
+            "kafka_server_replicamanager_underreplicatedpartitions",
+            "Partitions led here whose ISR is smaller than their replica set (ReplicaManager.UnderReplicatedPartitions)",
+            |s| s.under_replicated,
+        ),
+        (
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "Partitions led here whose ISR is smaller than min.insync.replicas: acks=all produces fail (ReplicaManager.UnderMinIsrPartitionCount)",
+            |s| s.under_min_isr,
+        ),
+        (
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "Partitions led here whose ISR is exactly min.insync.replicas (ReplicaManager.AtMinIsrPartitionCount)",
+            |s| s.at_min_isr,
+        ),
+        (
+            "kafka_server_replicamanager_offlinereplicacount",
+            "Replicas on this broker whose log is not open (ReplicaManager.OfflineReplicaCount)",
+            |s| s.offline_replicas,
+        ),
+        (
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            "1 on the active controller, 0 elsewhere (KafkaController.ActiveControllerCount)",
+            |s| u64::from(s.active_controller),
+        ),
+        (
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            "Partitions without a leader; reported by the active controller, 0 elsewhere (KafkaController.OfflinePartitionsCount)",
+            |s| s.controller.offline_partitions,
+        ),
+        (
+            "kafka_controller_kafkacontroller_globaltopiccount",
+            "Topics in the cluster; reported by the active controller (KafkaController.GlobalTopicCount)",
+            |s| s.controller.global_topics,
+        ),
+        (
+            "kafka_controller_kafkacontroller_globalpartitioncount",
+            "Partitions in the cluster; reported by the active controller (KafkaController.GlobalPartitionCount)",
+            |s| s.controller.global_partitions,
+        ),
+        (
+            "kafka_controller_kafkacontroller_activebrokercount",
+            "Registered unfenced brokers; reported by the active controller (KafkaController.ActiveBrokerCount)",
+            |s| s.controller.active_brokers,
+        ),
+        (
+            "kafka_controller_kafkacontroller_fencedbrokercount",
+            "Registered fenced brokers; reported by the active controller (KafkaController.FencedBrokerCount)",
+            |s| s.controller.fenced_brokers,
+        ),
+    ];
+    for (name, help, read) in gauges {
+        encoder.family(name, Kind::Gauge, help);
+        encoder.sample_u64(name, &[], read(summary));
+    }
+    let name = "kafka_server_fetcherlagmetrics_consumerlag";
+    encoder.family(
+        name,
+        Kind::Gauge,
+        "Records a follower is behind: this leader's log end minus the follower's last fetch offset (as FetcherLagMetrics.ConsumerLag, measured on the leader)",
+    );
+    for row in lags {
+        let partition = row.partition.to_string();
+        let replica = row.replica.to_string();
+        encoder.sample_i64(
+            name,
+            &[
+                ("topic", &row.topic),
+                ("partition", &partition),
+                ("replica", &replica),
+            ],
+            row.lag,
+        );
+    }
 }
 
 fn encode_process(encoder: &mut TextEncoder, stats: &process::ProcessStats) {
@@ -486,4 +740,102 @@ fn encode_cleaner(encoder: &mut TextEncoder, partitions: &[PartitionRow]) {
         .map(|(_, cleaner)| cleaner.dirty_ratio * 100.0)
         .fold(0.0, f64::max);
     encoder.sample_f64(name, &[], max_percent);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use quill_meta::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
+
+    fn broker(node_id: i32, fenced: bool) -> BrokerInfo {
+        BrokerInfo {
+            node_id,
+            host: "127.0.0.1".to_string(),
+            port: 9092,
+            rack: None,
+            fenced,
+            incarnation_id: None,
+            in_controlled_shutdown: false,
+        }
+    }
+
+    fn partition(partition: i32, leader: i32) -> PartitionInfo {
+        PartitionInfo {
+            partition,
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            replicas: vec![1, 2],
+            isr: if leader < 0 { vec![] } else { vec![leader] },
+        }
+    }
+
+    #[test]
+    fn the_controller_counts_leaderless_partitions_and_fenced_brokers() {
+        let mut image = MetadataImage::empty("c");
+        image.brokers.insert(1, broker(1, false));
+        image.brokers.insert(2, broker(2, true));
+        for (name, partitions) in [
+            ("a", vec![partition(0, 1), partition(1, -1)]),
+            ("b", vec![partition(0, -1)]),
+        ] {
+            image.topics.insert(
+                name.to_string(),
+                Arc::new(TopicInfo {
+                    name: name.to_string(),
+                    topic_id: quill_meta::Uuid::from_u128(u128::from(name.as_bytes()[0])),
+                    partitions,
+                    configs: BTreeMap::new(),
+                }),
+            );
+        }
+        assert_eq!(
+            controller_summary(&image),
+            ControllerSummary {
+                offline_partitions: 2,
+                global_topics: 2,
+                global_partitions: 3,
+                active_brokers: 1,
+                fenced_brokers: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn replication_gauges_and_follower_lag_render_with_their_labels() {
+        let summary = ReplicationSummary {
+            partition_count: 4,
+            leader_count: 2,
+            under_replicated: 1,
+            under_min_isr: 0,
+            at_min_isr: 1,
+            offline_replicas: 0,
+            active_controller: true,
+            controller: ControllerSummary {
+                offline_partitions: 3,
+                ..ControllerSummary::default()
+            },
+        };
+        let lags = [ReplicaLagRow {
+            topic: "orders".to_string(),
+            partition: 2,
+            replica: 3,
+            lag: 7,
+        }];
+        let mut encoder = TextEncoder::new();
+        encode_replication(&mut encoder, &summary, &lags);
+        let text = encoder.finish();
+        for line in [
+            "kafka_server_replicamanager_partitioncount 4",
+            "kafka_server_replicamanager_leadercount 2",
+            "kafka_server_replicamanager_underreplicatedpartitions 1",
+            "kafka_server_replicamanager_atminisrpartitioncount 1",
+            "kafka_controller_kafkacontroller_activecontrollercount 1",
+            "kafka_controller_kafkacontroller_offlinepartitionscount 3",
+            "kafka_server_fetcherlagmetrics_consumerlag{topic=\"orders\",partition=\"2\",replica=\"3\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
 }

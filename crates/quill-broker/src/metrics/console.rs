@@ -333,6 +333,18 @@ fn overview(image: &MetadataImage, node_id: i32, gathered: &Gathered, token: &st
         ]],
         "partition-health",
     ));
+    // This broker's share, as its ReplicaManager gauges count it.
+    let replication = &gathered.replication;
+    let _ = write!(
+        body,
+        "<p>Broker {node_id} hosts {} partition replicas and leads {}; of those it leads, {} \
+         are under min ISR and {} at min ISR; {} offline replicas here.</p>",
+        replication.partition_count,
+        replication.leader_count,
+        replication.under_min_isr,
+        replication.at_min_isr,
+        replication.offline_replicas
+    );
 
     body.push_str("<h2>Topics</h2>");
     // Size, records and whether the cleaner tracks it (compacted), per hosted topic.
@@ -581,6 +593,7 @@ fn topic(
     let mut headers = vec![
         "Partition",
         "Leader",
+        "Leader epoch",
         "Replicas",
         "ISR",
         "Log start",
@@ -590,7 +603,9 @@ fn topic(
         "Size",
         "Segments",
     ];
-    let mut numeric = vec![true, true, false, false, true, true, true, true, true, true];
+    let mut numeric = vec![
+        true, true, true, false, false, true, true, true, true, true, true,
+    ];
     if compacted {
         headers.extend(["Cleaned to", "Dirty ratio"]);
         numeric.extend([true, true]);
@@ -604,6 +619,7 @@ fn topic(
             let mut row = vec![
                 partition.partition.to_string(),
                 partition.leader.to_string(),
+                partition.leader_epoch.to_string(),
                 join_ids(&partition.replicas),
                 join_ids(&partition.isr),
             ];
@@ -630,7 +646,7 @@ fn topic(
                     }
                 }
                 // Not hosted here (another broker leads it, or it is left out).
-                None => row.extend(std::iter::repeat_n("".to_string(), headers.len() - 5)),
+                None => row.extend(std::iter::repeat_n("".to_string(), headers.len() - 6)),
             }
             row.push(format!(
                 "<a href=\"/console/topics/{}/messages?partition={}\">Browse</a>",
@@ -1506,6 +1522,9 @@ mod tests {
     #[test]
     fn group_ids_render_as_text() {
         let gathered = Gathered {
+            replication: Default::default(),
+            replica_lags: Vec::new(),
+            replica_lags_omitted: 0,
             partitions: Vec::new(),
             partitions_omitted: 0,
             groups_by_state: BTreeMap::new(),

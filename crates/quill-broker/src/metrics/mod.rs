@@ -136,6 +136,36 @@ pub struct BrokerMetrics {
     pub history: history::ThroughputHistory,
     /// Recent total lag per consumer group, sampled while the web console is served.
     pub lag_history: history::LagHistory,
+    /// ISR changes this broker made as leader (`isr.rs`), counted once the controller
+    /// committed them (Kafka's `ReplicaManager` IsrShrinksPerSec / IsrExpandsPerSec) or refused
+    /// them (FailedIsrUpdatesPerSec).
+    pub isr_changes: IsrChanges,
+}
+
+/// Kafka's ReplicaManager ISR-change meters, as counters.
+#[derive(Debug, Default)]
+pub struct IsrChanges {
+    pub shrinks: AtomicU64,
+    pub expands: AtomicU64,
+    pub failed_updates: AtomicU64,
+}
+
+impl IsrChanges {
+    /// One committed AlterPartition: a shrink if it removed members, an expand if it added
+    /// some (one change may do both).
+    pub fn committed(&self, removed_members: usize, added_members: usize) {
+        if removed_members > 0 {
+            self.shrinks.fetch_add(1, Ordering::Relaxed);
+        }
+        if added_members > 0 {
+            self.expands.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One AlterPartition the controller refused (or that could not reach it).
+    pub fn failed(&self) {
+        self.failed_updates.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for BrokerMetrics {
@@ -155,6 +185,7 @@ impl Default for BrokerMetrics {
             started: std::time::SystemTime::now(),
             history: history::ThroughputHistory::default(),
             lag_history: history::LagHistory::default(),
+            isr_changes: IsrChanges::default(),
         }
     }
 }

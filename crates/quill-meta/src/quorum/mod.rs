@@ -156,6 +156,13 @@ pub trait MetadataQuorum: Send + Sync {
     fn describe(&self) -> QuorumStatus;
 }
 
+/// The leader a member knows, and the Raft term it knows it in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderView {
+    pub leader: Option<i32>,
+    pub term: u64,
+}
+
 /// The quorum as one member sees it (DescribeQuorum; it crosses the controller listener when
 /// a member that does not lead asks the leader for its view).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -518,20 +525,31 @@ impl RaftQuorum {
             .map(|node| node.addr.clone())
     }
 
-    /// Waits (up to `timeout`) until the known leader is someone other than `previous`; returns
-    /// the leader then known.
-    pub async fn wait_leader_change(
-        &self,
-        previous: Option<i32>,
-        timeout: Duration,
-    ) -> Option<i32> {
+    /// The leader this member knows and the term it knows it in: what a proposal attempt was
+    /// made under (see [`RaftQuorum::wait_leader_change`]).
+    pub fn leader_view(&self) -> LeaderView {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        LeaderView {
+            leader: metrics.current_leader.map(from_node_id),
+            term: metrics.current_term,
+        }
+    }
+
+    /// Waits (up to `timeout`) until a leader other than `since` is known: another node, or
+    /// the same node re-elected in a later term (a leader that lost its leadership and won it
+    /// back refused the attempt made under the old term; waiting for another id would wait out
+    /// the whole timeout). Returns the leader then known.
+    pub async fn wait_leader_change(&self, since: LeaderView, timeout: Duration) -> Option<i32> {
         let mut metrics = self.raft.metrics();
-        let previous = previous.map(to_node_id);
+        let previous = since.leader.map(to_node_id);
         let _ = tokio::time::timeout(
             timeout,
             metrics.wait_for(|metrics| {
                 metrics.running_state.is_err()
-                    || (metrics.current_leader.is_some() && metrics.current_leader != previous)
+                    || (metrics.current_leader.is_some()
+                        && (metrics.current_leader != previous
+                            || metrics.current_term > since.term))
             }),
         )
         .await;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{MetadataQuorum, QuorumError, QuorumStatus, RaftQuorum};
+use super::{LeaderView, MetadataQuorum, QuorumError, QuorumStatus, RaftQuorum};
 use crate::{MetadataImage, MetadataRecord};
 
 /// Backoff of the background restarts while the member cannot start (doubling between).
@@ -255,6 +255,7 @@ impl SupervisedQuorum {
         &self,
         member: &RaftQuorum,
         leader: i32,
+        term: u64,
         records: Vec<MetadataRecord>,
     ) -> Result<u64, QuorumError> {
         let Some(forwarding) = &self.inner.forwarding else {
@@ -282,7 +283,10 @@ impl SupervisedQuorum {
         // the state machine (every record is checked against the image it follows).
         let index = tokio::select! {
             forwarded = forwarded => forwarded?,
-            now_leading = member.wait_leader_change(Some(leader), forwarding.timeout) => {
+            now_leading = member.wait_leader_change(
+                LeaderView { leader: Some(leader), term },
+                forwarding.timeout,
+            ) => {
                 return Err(QuorumError::NotLeader { leader: now_leading });
             }
         };
@@ -364,17 +368,19 @@ impl MetadataQuorum for SupervisedQuorum {
         let deadline = tokio::time::Instant::now() + forwarding.timeout;
         loop {
             let member = self.running_member().await?;
-            let leader = member.leader();
+            let view = member.leader_view();
+            let leader = view.leader;
             let attempt = match leader {
                 Some(leader) if leader != member.node_id() => {
-                    self.forward(&member, leader, records.clone()).await
+                    self.forward(&member, leader, view.term, records.clone())
+                        .await
                 }
                 _ => self.propose_on(&member, records.clone()).await,
             };
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             match attempt {
                 Err(QuorumError::NotLeader { .. }) if !remaining.is_zero() => {
-                    member.wait_leader_change(leader, remaining).await;
+                    member.wait_leader_change(view, remaining).await;
                 }
                 outcome => return outcome,
             }

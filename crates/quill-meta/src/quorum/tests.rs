@@ -694,3 +694,31 @@ fn controller_quorum_voters_parse_like_kafka() {
         );
     }
 }
+
+/// A leader that wins again in a later term is a leader change for a proposal made under the
+/// earlier term: waiting for another node id instead stalled such proposals for the whole
+/// forwarding timeout (seen when a resumed follower forced an election its old leader won).
+/// openraft 0.9 cannot make a leader stand again on demand, so the attempt's view is the
+/// same leader one term back — what a proposal made just before the re-election holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_re_elected_in_a_later_term_ends_the_wait_for_a_leader_change() {
+    let cluster = Cluster::start(3, 1000).await;
+    let everyone = cluster.voters.clone();
+    let leader = cluster.wait_leader(&everyone).await;
+    let member = &cluster.live[&leader];
+    let now = member.leader_view();
+    assert_eq!(now.leader, Some(leader));
+    assert!(now.term >= 1, "{now:?}");
+    let attempted_under = LeaderView {
+        leader: Some(leader),
+        term: now.term - 1,
+    };
+    let started = Instant::now();
+    let now_leading = member.wait_leader_change(attempted_under, DEADLINE).await;
+    assert_eq!(now_leading, Some(leader));
+    assert!(
+        started.elapsed() < DEADLINE,
+        "the wait ran into its limit although the leader's term is newer"
+    );
+    cluster.shutdown().await;
+}
