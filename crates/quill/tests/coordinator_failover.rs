@@ -24,8 +24,9 @@ use kafka_protocol::messages::write_txn_markers_request::{
 };
 use kafka_protocol::messages::{
     CreateTopicsResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, ProducerId, TransactionalId,
-    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
+    OffsetFetchResponse, ProducerId, TransactionalId, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -33,6 +34,8 @@ const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
 /// Kafka's TRANSACTION_COORDINATOR_FENCED.
 const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
+/// Kafka's NOT_COORDINATOR.
+const NOT_COORDINATOR: i16 = 16;
 
 fn failover_client(args: &[&str]) -> Command {
     let mut command = Command::new(compat_python());
@@ -85,8 +88,12 @@ fn wait_for_coordinator(cluster: &Cluster, key_type: i8, key: &str, not: Option<
 }
 
 fn started_cluster_with_topic(topic: &str, partitions: i32) -> Cluster {
+    started_cluster_with_topic_and(topic, partitions, &[])
+}
+
+fn started_cluster_with_topic_and(topic: &str, partitions: i32, extra_args: &[&str]) -> Cluster {
     // Internal topics keep their default replication factor (3).
-    let cluster = Cluster::start(3, &[]);
+    let cluster = Cluster::start(3, extra_args);
     let mut client = TestClient::connect(&cluster.bootstrap(1));
     let response: CreateTopicsResponse = client.call(
         &create_topic_request(topic, partitions, 3, &[("min.insync.replicas", "2")]),
@@ -166,6 +173,87 @@ fn a_group_continues_on_another_broker_when_its_coordinator_is_killed() {
     assert_eq!(
         read_records(&after_return),
         (20..25).map(|n| (n, n.to_string())).collect::<Vec<_>>()
+    );
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The group-level error OffsetFetch (v5, every partition) answers at `address`.
+fn offset_fetch_error(address: &str, group: &str) -> i16 {
+    let mut client = TestClient::connect(address);
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(None);
+    let response: OffsetFetchResponse = client.call(&request, 5);
+    response.error_code
+}
+
+#[test]
+fn a_paused_group_coordinator_gives_up_its_groups_once_it_resumes_as_a_follower() {
+    const TOPIC: &str = "failover-pause";
+    const GROUP: &str = "paused-coordinator-group";
+    let cluster = started_cluster_with_topic_and(
+        TOPIC,
+        1,
+        &[
+            "--set",
+            "broker.session.timeout.ms=3000",
+            "--set",
+            "broker.heartbeat.interval.ms=300",
+        ],
+    );
+    run_bounded(
+        "produce 0..10",
+        &mut failover_client(&["produce", &cluster.bootstrap(1), TOPIC, "0", "10"]),
+        None,
+    );
+    let coordinator = wait_for_coordinator(&cluster, GROUP_KEY, GROUP, None);
+    let survivor = if coordinator == 1 { 2 } else { 1 };
+    let consume = |cluster: &Cluster, count: &str| {
+        read_records(&run_bounded(
+            "consume and commit",
+            &mut failover_client(&["consume", &cluster.bootstrap(survivor), TOPIC, GROUP, count]),
+            None,
+        ))
+    };
+    assert_eq!(
+        consume(&cluster, "4"),
+        (0..4).map(|n| (n, n.to_string())).collect::<Vec<_>>()
+    );
+
+    // SIGSTOP: the coordinator neither answers nor knows it was fenced and replaced.
+    let paused = cluster.node(coordinator).pid();
+    signal(paused, "STOP");
+    let successor = wait_for_coordinator(&cluster, GROUP_KEY, GROUP, Some(coordinator));
+    assert_ne!(successor, coordinator);
+    let during = consume(&cluster, "3");
+    signal(paused, "CONT");
+    assert_eq!(
+        during,
+        (4..7).map(|n| (n, n.to_string())).collect::<Vec<_>>()
+    );
+
+    // Resumed, it learns it no longer leads the group's partition and unloads it: it answers
+    // NOT_COORDINATOR instead of the offsets it held when it stopped.
+    wait_until(
+        "the resumed broker to give up the group",
+        CLUSTER_TIMEOUT,
+        || offset_fetch_error(&cluster.bootstrap(coordinator), GROUP) == NOT_COORDINATOR,
+    );
+    assert_eq!(
+        find_coordinator(&cluster.bootstrap(coordinator), GROUP_KEY, GROUP),
+        Some(successor)
+    );
+    assert_eq!(
+        consume(&cluster, "3"),
+        (7..10).map(|n| (n, n.to_string())).collect::<Vec<_>>()
     );
 }
 
