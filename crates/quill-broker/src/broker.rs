@@ -144,10 +144,13 @@ impl Broker {
             crate::handlers::features::finalize_bootstrap_features(&state).await?;
         }
         tokio::spawn(follow_metadata(state.clone()));
-        // After a restart the coordinators' partitions are marked loading *before* the broker
-        // serves (so no request answers NOT_COORDINATOR) and load in the background, concurrently:
-        // meanwhile their groups and transactional ids answer COORDINATOR_LOAD_IN_PROGRESS, which
-        // clients retry. Prepared transactions resume (markers) and timeouts restart once loaded.
+        // After a restart the coordinators' partitions this broker leads are marked loading
+        // *before* it serves (so no request answers NOT_COORDINATOR) and load in the background,
+        // concurrently: meanwhile their groups and transactional ids answer
+        // COORDINATOR_LOAD_IN_PROGRESS, which clients retry. Prepared transactions resume
+        // (markers) and timeouts restart once loaded. A broker of a cluster leads (and so
+        // coordinates) nothing until it has caught up with the quorum; from then on its
+        // coordinators follow every leadership change (`coordinator_leadership.rs`).
         if state.image().topic(OFFSETS_TOPIC).is_some() {
             state.ensure_offsets_topic().await?;
         }

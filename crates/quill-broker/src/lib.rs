@@ -10,6 +10,7 @@ mod cleaner;
 mod clock;
 pub mod config;
 pub mod controller_node;
+mod coordinator_leadership;
 mod dispatch;
 mod dynamic_broker_settings;
 mod handlers;

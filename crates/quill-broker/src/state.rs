@@ -1,7 +1,7 @@
 //! Everything a request handler can reach: configuration and the services, plus the one
 //! serialized path for metadata changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -48,18 +48,12 @@ pub struct BrokerState {
     /// The image handlers serve: the latest one the partition logs were reconciled with, so
     /// Metadata never names this broker leader of a partition whose log it has not opened.
     served_image: watch::Sender<Arc<MetadataImage>>,
-    /// The internal-topic partitions whose coordinators run here (`__consumer_offsets`,
-    /// `__transaction_state`): those this broker led when they were last checked. Moved with
-    /// leadership by [`Self::move_coordinators`].
-    coordinated: std::sync::Mutex<(BTreeSet<i32>, BTreeSet<i32>)>,
-    /// Set once `__consumer_offsets` exists and its partitions are loading (or loaded).
+    /// Set once `__consumer_offsets` exists and is served here.
     offsets_topic: OnceCell<()>,
-    /// True once every `__consumer_offsets` partition is loaded.
-    groups_loaded: Arc<watch::Sender<bool>>,
-    /// Set once `__transaction_state` exists and its partitions are loading (or loaded).
+    /// Set once `__transaction_state` exists and is served here.
     transaction_topic: OnceCell<()>,
-    /// True once every `__transaction_state` partition is loaded.
-    txn_loaded: Arc<watch::Sender<bool>>,
+    /// The internal-topic partitions whose coordinator runs here (those this broker leads).
+    coordinators: crate::coordinator_leadership::CoordinatorLeadership,
     /// Flips to true at shutdown; long waits (Fetch long-poll) end early.
     pub shutdown: watch::Receiver<bool>,
     /// False until this broker's image has caught up with the metadata quorum (a broker of a
@@ -80,6 +74,7 @@ impl BrokerState {
         reconciled_image: Arc<MetadataImage>,
     ) -> BrokerState {
         let single_node = !metadata.is_clustered();
+        let node_id = config.node_id;
         let served_image = watch::channel(reconciled_image).0;
         let replica_fetchers = crate::replica_fetcher::ReplicaFetchers::new(
             config.node_id,
@@ -99,63 +94,29 @@ impl BrokerState {
             change_lock: Mutex::new(()),
             served_image,
             caught_up: std::sync::atomic::AtomicBool::new(single_node),
-            coordinated: std::sync::Mutex::new((BTreeSet::new(), BTreeSet::new())),
             offsets_topic: OnceCell::new(),
-            groups_loaded: Arc::new(watch::channel(false).0),
             transaction_topic: OnceCell::new(),
-            txn_loaded: Arc::new(watch::channel(false).0),
+            coordinators: crate::coordinator_leadership::CoordinatorLeadership::new(node_id),
             shutdown,
         }
     }
 
     /// Creates `__consumer_offsets` on first use (as Kafka does on the first FindCoordinator)
-    /// and starts loading the group coordinator's partitions from it. Returns once loading has
-    /// *started* (every partition then answers COORDINATOR_LOAD_IN_PROGRESS until it is loaded),
-    /// so FindCoordinator never waits for a replay; only when this call created the (empty)
-    /// topic does it wait, boundedly, for the load, so a first client is not sent to retry.
+    /// and starts loading the group coordinator's partitions this broker leads. Returns once
+    /// loading has *started* (every partition then answers COORDINATOR_LOAD_IN_PROGRESS until it
+    /// is loaded), so FindCoordinator never waits for a replay; only when this call created the
+    /// (empty) topic does it wait, boundedly, for the load, so a first client is not sent to
+    /// retry. From then on the coordinator follows leadership (see `coordinator_leadership`).
     pub async fn ensure_offsets_topic(&self) -> Result<(), MetaError> {
         self.offsets_topic
             .get_or_try_init(|| async {
                 let partition_count = self.groups.config().offsets_topic_partitions;
-                let created = self
-                    .create_internal_topic(
-                        OFFSETS_TOPIC,
-                        partition_count,
-                        self.config.offsets_topic_replication_factor,
-                    )
-                    .await?;
-                self.wait_served(OFFSETS_TOPIC).await?;
-                let led = self.led_partitions(OFFSETS_TOPIC);
-                self.lock_coordinated().0 = led.iter().copied().collect();
-                self.groups.begin_loading(led.iter().copied());
-                let groups = self.groups.clone();
-                let loaded = self.groups_loaded.clone();
-                let shutdown = self.shutdown.clone();
-                tokio::spawn(async move {
-                    let mut loads = tokio::task::JoinSet::new();
-                    for partition in led {
-                        let groups = groups.clone();
-                        loads.spawn(load_with_retry(
-                            OFFSETS_TOPIC,
-                            partition,
-                            shutdown.clone(),
-                            move || {
-                                let groups = groups.clone();
-                                async move { groups.load_partition(partition).await }
-                            },
-                        ));
-                    }
-                    while loads.join_next().await.is_some() {}
-                    tracing::info!(
-                        partitions = partition_count,
-                        "loaded the {OFFSETS_TOPIC} partitions this broker leads"
-                    );
-                    loaded.send_replace(true);
-                });
-                if created {
-                    self.wait_loaded(&self.groups_loaded).await;
-                }
-                Ok(())
+                self.ensure_internal_topic(
+                    OFFSETS_TOPIC,
+                    partition_count,
+                    self.config.offsets_topic_replication_factor,
+                )
+                .await
             })
             .await
             .map(|_| ())
@@ -163,60 +124,56 @@ impl BrokerState {
 
     /// Creates `__transaction_state` on first use (the first FindCoordinator for a
     /// transactional id or InitProducerId with one, as in Kafka) and starts loading the
-    /// transaction coordinator from it, like [`Self::ensure_offsets_topic`]. The load itself
-    /// waits for `__consumer_offsets` to be loaded: resumed transactions write markers, and a
-    /// marker in a group partition needs that partition's pending offsets in memory.
+    /// transaction coordinator from it, like [`Self::ensure_offsets_topic`]. A partition's load
+    /// waits for the `__consumer_offsets` loads in progress here: resumed transactions write
+    /// markers, and a marker in a group partition needs that partition's pending offsets in
+    /// memory.
     pub async fn ensure_transaction_topic(&self) -> Result<(), MetaError> {
         self.ensure_offsets_topic().await?;
         self.transaction_topic
             .get_or_try_init(|| async {
                 let partition_count = self.txn.config().transaction_state_partitions;
-                let created = self
-                    .create_internal_topic(
-                        TRANSACTION_STATE_TOPIC,
-                        partition_count,
-                        self.config.transaction_state_log_replication_factor,
-                    )
-                    .await?;
-                self.wait_served(TRANSACTION_STATE_TOPIC).await?;
-                let led = self.led_partitions(TRANSACTION_STATE_TOPIC);
-                self.lock_coordinated().1 = led.iter().copied().collect();
-                self.txn.begin_loading(led.iter().copied());
-                let txn = self.txn.clone();
-                let mut groups_loaded = self.groups_loaded.subscribe();
-                let loaded = self.txn_loaded.clone();
-                let shutdown = self.shutdown.clone();
-                tokio::spawn(async move {
-                    if groups_loaded.wait_for(|loaded| *loaded).await.is_err() {
-                        return;
-                    }
-                    let mut loads = tokio::task::JoinSet::new();
-                    for partition in led {
-                        let txn = txn.clone();
-                        loads.spawn(load_with_retry(
-                            TRANSACTION_STATE_TOPIC,
-                            partition,
-                            shutdown.clone(),
-                            move || {
-                                let txn = txn.clone();
-                                async move { txn.load_partition(partition).await }
-                            },
-                        ));
-                    }
-                    while loads.join_next().await.is_some() {}
-                    tracing::info!(
-                        partitions = partition_count,
-                        "loaded {TRANSACTION_STATE_TOPIC}"
-                    );
-                    loaded.send_replace(true);
-                });
-                if created {
-                    self.wait_loaded(&self.txn_loaded).await;
-                }
-                Ok(())
+                self.ensure_internal_topic(
+                    TRANSACTION_STATE_TOPIC,
+                    partition_count,
+                    self.config.transaction_state_log_replication_factor,
+                )
+                .await
             })
             .await
             .map(|_| ())
+    }
+
+    /// Creates an internal topic unless it exists, waits until it is served here and starts
+    /// loading the coordinator partitions this broker leads (waiting for them, boundedly,
+    /// only when this call created the topic).
+    async fn ensure_internal_topic(
+        &self,
+        topic: &'static str,
+        partition_count: i32,
+        replication_factor: i16,
+    ) -> Result<(), MetaError> {
+        let created = self
+            .create_internal_topic(topic, partition_count, replication_factor)
+            .await?;
+        self.wait_served(topic).await?;
+        self.follow_coordinator_leadership();
+        if created {
+            self.coordinators.wait_loaded(topic, FRESH_LOAD_WAIT).await;
+        }
+        Ok(())
+    }
+
+    /// Loads the coordinator partitions the served image names this broker leader of and
+    /// unloads those it no longer leads (Kafka's onElection / onResignation). A broker not
+    /// caught up with the quorum leads nothing.
+    pub fn follow_coordinator_leadership(&self) {
+        self.coordinators.follow(
+            || (self.image(), !self.is_caught_up()),
+            &self.groups,
+            &self.txn,
+            &self.shutdown,
+        );
     }
 
     /// Waits (bounded) until the served image holds `topic`: another broker may have created it
@@ -237,19 +194,6 @@ impl BrokerState {
         }
     }
 
-    /// The partitions of `topic` this broker leads (all of them on a single node). A
-    /// coordinator serves exactly the keys of the internal-topic partitions its broker leads.
-    fn led_partitions(&self, topic: &str) -> Vec<i32> {
-        let image = self.image();
-        image.topic(topic).map_or_else(Vec::new, |info| {
-            info.partitions
-                .iter()
-                .filter(|partition| partition.leader == self.config.node_id)
-                .map(|partition| partition.partition)
-                .collect()
-        })
-    }
-
     /// Makes this broker follow an image committed through the quorum (changes made by other
     /// brokers included): partition logs first, then the coordinators of internal topics that
     /// appeared.
@@ -266,9 +210,9 @@ impl BrokerState {
                 .await;
                 self.serve_image(&image);
                 self.replica_fetchers.update(&self.partitions);
+                self.follow_coordinator_leadership();
             }
         }
-        self.move_coordinators();
         if image.topic(OFFSETS_TOPIC).is_some() && self.offsets_topic.get().is_none() {
             if let Err(error) = self.ensure_offsets_topic().await {
                 tracing::warn!(%error, "cannot start the group coordinator's partitions");
@@ -280,89 +224,6 @@ impl BrokerState {
                 tracing::warn!(%error, "cannot start the transaction coordinator's partitions");
             }
         }
-    }
-
-    /// Moves the group and transaction coordinators with the leadership of their partitions
-    /// (after a failover, or when a broker that returned leads again): partitions this broker
-    /// stopped leading are unloaded (their groups and ids answer NOT_COORDINATOR, so clients
-    /// ask FindCoordinator again), partitions it now leads are marked loading and loaded in the
-    /// background from the log (to its end: the leader's log is the partition's), the
-    /// transaction partitions after the group ones (resumed markers need pending offsets).
-    fn move_coordinators(&self) {
-        let offsets_ready = self.offsets_topic.get().is_some();
-        let txn_ready = self.transaction_topic.get().is_some();
-        if !offsets_ready && !txn_ready {
-            return;
-        }
-        let led_offsets: BTreeSet<i32> = self.led_partitions(OFFSETS_TOPIC).into_iter().collect();
-        let led_txn: BTreeSet<i32> = self
-            .led_partitions(TRANSACTION_STATE_TOPIC)
-            .into_iter()
-            .collect();
-        let (gained_offsets, gained_txn) = {
-            let mut coordinated = self.lock_coordinated();
-            let mut gained_offsets = Vec::new();
-            if offsets_ready {
-                for lost in coordinated.0.difference(&led_offsets) {
-                    self.groups.unload_partition(*lost);
-                }
-                gained_offsets = led_offsets.difference(&coordinated.0).copied().collect();
-                coordinated.0 = led_offsets;
-            }
-            let mut gained_txn = Vec::new();
-            if txn_ready {
-                for lost in coordinated.1.difference(&led_txn) {
-                    self.txn.unload_partition(*lost);
-                }
-                gained_txn = led_txn.difference(&coordinated.1).copied().collect();
-                coordinated.1 = led_txn;
-            }
-            (gained_offsets, gained_txn)
-        };
-        if gained_offsets.is_empty() && gained_txn.is_empty() {
-            return;
-        }
-        tracing::info!(groups = ?gained_offsets, transactions = ?gained_txn, "coordinating partitions this broker now leads");
-        self.groups.begin_loading(gained_offsets.iter().copied());
-        self.txn.begin_loading(gained_txn.iter().copied());
-        let groups = self.groups.clone();
-        let txn = self.txn.clone();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            let mut loads = tokio::task::JoinSet::new();
-            for partition in gained_offsets {
-                let groups = groups.clone();
-                loads.spawn(load_with_retry(
-                    OFFSETS_TOPIC,
-                    partition,
-                    shutdown.clone(),
-                    move || {
-                        let groups = groups.clone();
-                        async move { groups.load_partition(partition).await }
-                    },
-                ));
-            }
-            while loads.join_next().await.is_some() {}
-            for partition in gained_txn {
-                let txn = txn.clone();
-                loads.spawn(load_with_retry(
-                    TRANSACTION_STATE_TOPIC,
-                    partition,
-                    shutdown.clone(),
-                    move || {
-                        let txn = txn.clone();
-                        async move { txn.load_partition(partition).await }
-                    },
-                ));
-            }
-            while loads.join_next().await.is_some() {}
-        });
-    }
-
-    fn lock_coordinated(&self) -> std::sync::MutexGuard<'_, (BTreeSet<i32>, BTreeSet<i32>)> {
-        self.coordinated
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Creates a compacted internal topic unless it exists; true if this call created it.
@@ -421,14 +282,6 @@ impl BrokerState {
         }
     }
 
-    /// Waits for a just-created internal topic's (empty) partitions to load, at most
-    /// `FRESH_LOAD_WAIT`: past it, requests answer COORDINATOR_LOAD_IN_PROGRESS as after a
-    /// restart.
-    async fn wait_loaded(&self, loaded: &watch::Sender<bool>) {
-        let mut loaded = loaded.subscribe();
-        let _ = tokio::time::timeout(FRESH_LOAD_WAIT, loaded.wait_for(|loaded| *loaded)).await;
-    }
-
     /// Reserves the next block of producer ids in the metadata log (durable before use).
     pub async fn allocate_producer_ids(&self) -> Result<std::ops::Range<i64>, MetaError> {
         let (record, block) =
@@ -482,10 +335,12 @@ impl BrokerState {
         self.caught_up.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Called once the broker's registration is applied here.
+    /// Called once the broker's registration is applied here: from now on it coordinates the
+    /// internal-topic partitions it leads.
     pub fn mark_caught_up(&self) {
         self.caught_up
             .store(true, std::sync::atomic::Ordering::Release);
+        self.follow_coordinator_leadership();
     }
 
     /// The image requests are answered from (see `served_image`).
@@ -569,6 +424,7 @@ impl BrokerState {
         .await?;
         self.serve_image(&image);
         self.replica_fetchers.update(&self.partitions);
+        self.follow_coordinator_leadership();
         Ok(image)
     }
 
@@ -637,7 +493,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Loads one coordinator partition, retrying with backoff while it fails (its log unreadable
 /// for now); the partition answers COORDINATOR_LOAD_IN_PROGRESS meanwhile. Gives up at shutdown.
-async fn load_with_retry<F, Fut, E>(
+pub(crate) async fn load_with_retry<F, Fut, E>(
     topic: &'static str,
     partition: i32,
     mut shutdown: watch::Receiver<bool>,

@@ -26,9 +26,8 @@ use crate::store::{
     BoxFuture, MarkerRequest, ProducerIdSource, TxnMarkers, TxnRecord, TxnResult, TxnStore,
 };
 
-/// Quill runs one coordinator per `__transaction_state` partition forever (no leader changes
-/// yet), so every marker carries coordinator epoch 0; with replication this becomes the
-/// partition's leader epoch.
+/// The coordinator epoch of a partition loaded without a leader epoch (`load_all_partitions`:
+/// a coordinator that owns every partition and never changes, as in unit tests).
 pub const COORDINATOR_EPOCH: i32 = 0;
 /// First wait before retrying a failed marker or completion write; doubles up to the maximum.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -114,6 +113,10 @@ struct Slot {
     state: SlotState,
     /// Bumped by every load/unload so late completions of an older ownership do nothing.
     epoch: u64,
+    /// Kafka's coordinatorEpoch: the leader epoch of the `__transaction_state` partition when
+    /// this broker became its coordinator. Markers carry it, so partition leaders refuse
+    /// markers of a coordinator that was since replaced (TRANSACTION_COORDINATOR_FENCED).
+    coordinator_epoch: i32,
     txns: HashMap<String, Entry>,
 }
 
@@ -156,6 +159,7 @@ impl TransactionCoordinator {
                 Mutex::new(Slot {
                     state: SlotState::NotOwned,
                     epoch: 0,
+                    coordinator_epoch: COORDINATOR_EPOCH,
                     txns: HashMap::new(),
                 })
             })
@@ -194,7 +198,11 @@ impl TransactionCoordinator {
         let mut loads = tokio::task::JoinSet::new();
         for partition in 0..self.shared.config.transaction_state_partitions {
             let coordinator = self.clone();
-            loads.spawn(async move { coordinator.load_partition(partition).await });
+            loads.spawn(async move {
+                coordinator
+                    .load_partition(partition, COORDINATOR_EPOCH)
+                    .await
+            });
         }
         let mut first_error = None;
         while let Some(joined) = loads.join_next().await {
@@ -233,11 +241,18 @@ impl TransactionCoordinator {
     /// tombstone deletes), then resumes every transaction that was between Prepare and Complete
     /// (its markers may not all have been written before the stop). If the records cannot be
     /// read the partition stays loading: call this again (the broker retries with backoff).
-    pub async fn load_partition(&self, partition: i32) -> Result<(), TxnError> {
+    /// `coordinator_epoch` is the partition's leader epoch (Kafka's coordinatorEpoch), carried
+    /// by every marker this ownership writes.
+    pub async fn load_partition(
+        &self,
+        partition: i32,
+        coordinator_epoch: i32,
+    ) -> Result<(), TxnError> {
         let epoch = {
             let mut slot = self.shared.slot(partition)?;
             slot.state = SlotState::Loading;
             slot.epoch += 1;
+            slot.coordinator_epoch = coordinator_epoch;
             slot.txns.clear();
             slot.epoch
         };
@@ -274,28 +289,22 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Stops answering for `partition` (its leadership moved to another broker): its ids
-    /// answer NOT_COORDINATOR, and completions in flight see the epoch change and stop.
-    pub fn unload_partition(&self, partition: i32) {
-        let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|index| self.shared.slots.get(index))
-        else {
-            return;
-        };
-        let mut slot = lock(slot);
-        slot.state = SlotState::NotOwned;
-        slot.epoch += 1;
-        slot.txns.clear();
-    }
-
     /// Stops answering for every partition (shutdown).
     pub fn unload_all(&self) {
         for slot in &self.shared.slots {
-            let mut slot = lock(slot);
-            slot.state = SlotState::NotOwned;
-            slot.epoch += 1;
-            slot.txns.clear();
+            unload(&mut lock(slot));
+        }
+    }
+
+    /// Stops coordinating `partition` (its leadership moved, or it was deleted): its ids answer
+    /// NOT_COORDINATOR, their state is dropped (the new leader replays it from the log), and
+    /// in-flight completions and timers of this ownership do nothing more.
+    pub fn unload_partition(&self, partition: i32) {
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|index| self.shared.slots.get(index))
+        {
+            unload(&mut lock(slot));
         }
     }
 
@@ -1045,7 +1054,7 @@ fn marker_request(
     Some(MarkerRequest {
         producer_id: metadata.producer_id,
         producer_epoch: metadata.producer_epoch,
-        coordinator_epoch: COORDINATOR_EPOCH,
+        coordinator_epoch: slot.coordinator_epoch,
         result,
         partitions: metadata.partitions.iter().cloned().collect(),
     })
@@ -1061,6 +1070,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn unload(slot: &mut Slot) {
+    slot.state = SlotState::NotOwned;
+    slot.epoch += 1;
+    slot.txns.clear();
 }
 
 /// Marks a partition not coordinated yet as loading (see `begin_loading_all`).

@@ -383,3 +383,48 @@ async fn list_filters_and_expiry() {
     let records = h.store.records(partition);
     assert!(records.last().unwrap().value.is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_resumes_prepared_transactions_with_its_leader_epoch_as_coordinator_epoch() {
+    let h = harness().await;
+    let c = &h.coordinator;
+    let ids = c.init_producer_id(init("tx")).await.unwrap();
+    let pid = ids.producer_id;
+    c.add_partitions("tx", pid, 0, &[tp("out", 0)])
+        .await
+        .unwrap();
+    h.markers.fail_partitions(vec![tp("out", 0)]);
+    c.end_txn("tx", pid, 0, true).await.unwrap();
+    settle().await;
+    assert!(h.markers.written().is_empty(), "the marker keeps failing");
+    // Leadership of the id's partition moves away: only that partition stops answering.
+    let partition = c.partition_for("tx");
+    c.unload_partition(partition);
+    assert_eq!(c.describe("tx"), Err(TxnError::NotCoordinator));
+    let elsewhere = (0..)
+        .map(|n| format!("other-{n}"))
+        .find(|id| c.partition_for(id) != partition)
+        .unwrap();
+    c.init_producer_id(init(&elsewhere)).await.unwrap();
+    // Another broker becomes leader at epoch 7 and loads the partition from the same log: its
+    // markers carry coordinator epoch 7, so leaders fence the old coordinator's.
+    h.markers.fail_partitions(vec![]);
+    let new_leader = TransactionCoordinator::new(
+        TxnConfig::default(),
+        Arc::new(h.store.clone()),
+        Arc::new(h.markers.clone()),
+        Arc::new(h.ids.clone()),
+    );
+    new_leader.load_partition(partition, 7).await.unwrap();
+    settle().await;
+    assert_eq!(
+        new_leader.describe("tx").unwrap().state,
+        TxnState::CompleteCommit
+    );
+    let last = h.markers.written().last().cloned().unwrap();
+    assert_eq!((last.producer_id, last.coordinator_epoch), (pid, 7));
+    // The old coordinator's stale ownership writes nothing more.
+    let count = h.markers.written().len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(h.markers.written().len(), count);
+}

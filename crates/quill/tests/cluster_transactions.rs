@@ -111,21 +111,11 @@ fn script(args: &[&str]) -> Command {
     command
 }
 
-/// A 3-node cluster with a 6-partition topic led by every broker, and the coordinator topics.
-///
-/// The coordinator topics have one replica: these tests kill a coordinator's broker and expect
-/// it to come back with its log. (With replicas, leadership would move to a follower, and
-/// coordinator failover onto replicated logs is the replication issue's.)
+/// A 3-node cluster with a 6-partition topic led by every broker, and the coordinator topics
+/// (replication factor 3: a killed coordinator's partitions move to another broker, which
+/// takes over its groups and transactional ids).
 fn cluster_with_topic() -> Cluster {
-    let cluster = Cluster::start(
-        3,
-        &[
-            "--set",
-            "offsets.topic.replication.factor=1",
-            "--set",
-            "transaction.state.log.replication.factor=1",
-        ],
-    );
+    let cluster = Cluster::start(3, &[]);
     let created = create_topic(&cluster.bootstrap(1), TOPIC, 6);
     assert_eq!(created.topics[0].error_code, 0, "{created:?}");
     for node_id in 1..=3 {
@@ -180,9 +170,11 @@ fn markers_for_a_killed_broker_are_retried_until_it_returns() {
 }
 
 #[test]
-fn a_killed_group_coordinator_publishes_the_offsets_once_it_returns() {
+fn a_killed_group_coordinators_partition_moves_and_the_offsets_are_published() {
     // Broker 2 leads the group's __consumer_offsets partition (the transaction's offsets are
-    // pending there, restored from its log on restart) and two of the data partitions.
+    // pending there) and two of the data partitions. Killed, its group partition moves to a
+    // follower, which loads the pending offsets from its replica and receives the marker; the
+    // data partitions (one replica) wait for broker 2 to return.
     commit_while_a_broker_is_down(2);
 }
 
