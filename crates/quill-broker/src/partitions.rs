@@ -300,6 +300,19 @@ impl Partition {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs `read` with the log under its read lock, on the blocking pool.
+    async fn read_on_blocking_pool<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Log) -> Result<T, PartitionError> + Send + 'static,
+    ) -> Result<T, PartitionError> {
+        let partition = self.clone();
+        run_blocking(move || {
+            let guard = partition.read_log();
+            read(guard.as_ref().ok_or(PartitionError::Gone)?)
+        })
+        .await
+    }
+
     fn write_log(&self) -> RwLockWriteGuard<'_, Option<Log>> {
         self.log
             .write()
@@ -644,13 +657,8 @@ impl Partition {
 
     /// The latest leader epoch in the log (`None` before any batch with an epoch).
     pub async fn latest_epoch(self: &Arc<Self>) -> Result<Option<i32>, PartitionError> {
-        let partition = self.clone();
-        run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            Ok(log.latest_epoch())
-        })
-        .await
+        self.read_on_blocking_pool(move |log| Ok(log.latest_epoch()))
+            .await
     }
 
     /// Kafka's `endOffsetFor(epoch)`: the largest epoch at or below `epoch` in the log and
@@ -660,13 +668,8 @@ impl Partition {
         self: &Arc<Self>,
         epoch: i32,
     ) -> Result<Option<(i32, i64)>, PartitionError> {
-        let partition = self.clone();
-        run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            Ok(log.end_offset_for_epoch(epoch))
-        })
-        .await
+        self.read_on_blocking_pool(move |log| Ok(log.end_offset_for_epoch(epoch)))
+            .await
     }
 
     /// Writes a COMMIT/ABORT marker (blocking pool); returns once it is in the log, not yet
@@ -700,38 +703,23 @@ impl Partition {
 
     /// DescribeProducers: the producers this partition knows.
     pub async fn producers(self: &Arc<Self>) -> Result<Vec<ProducerSnapshot>, PartitionError> {
-        let partition = self.clone();
-        run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            Ok(log.producers())
-        })
-        .await
+        self.read_on_blocking_pool(move |log| Ok(log.producers()))
+            .await
     }
 
     pub async fn offset_for_timestamp(
         self: &Arc<Self>,
         timestamp_ms: i64,
     ) -> Result<Option<TimestampOffset>, PartitionError> {
-        let partition = self.clone();
-        run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            Ok(log.offset_for_timestamp(timestamp_ms)?)
-        })
-        .await
+        self.read_on_blocking_pool(move |log| Ok(log.offset_for_timestamp(timestamp_ms)?))
+            .await
     }
 
     pub async fn max_timestamp_offset(
         self: &Arc<Self>,
     ) -> Result<Option<TimestampOffset>, PartitionError> {
-        let partition = self.clone();
-        run_blocking(move || {
-            let guard = partition.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Gone)?;
-            Ok(log.max_timestamp_offset()?)
-        })
-        .await
+        self.read_on_blocking_pool(move |log| Ok(log.max_timestamp_offset()?))
+            .await
     }
 
     /// DeleteRecords: moves the log start offset up to `offset`; returns the new start.

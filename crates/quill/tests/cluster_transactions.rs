@@ -9,13 +9,11 @@
 mod cluster;
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use cluster::{create_topic, leaders, Cluster, CLUSTER_TIMEOUT};
-use common::{compat_python, run_bounded, wait_until, workspace_root, TestClient};
+use common::{compat_python, run_bounded, wait_until, workspace_root, LineDriven, TestClient};
 use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, TransactionalId,
@@ -199,33 +197,23 @@ fn commit_while_a_broker_is_down(victim: i32) {
         None,
     );
 
-    let mut holder = script(&["hold", &bootstrap, &transactional_id, TOPIC, &group, "3"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = holder.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next_line = |what: &str| {
-        lines
-            .recv_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|_| panic!("the transactional producer never said {what}"))
-    };
-    assert_eq!(next_line("ready"), "ready");
+    let mut holder = LineDriven::spawn(&mut script(&[
+        "hold",
+        &bootstrap,
+        &transactional_id,
+        TOPIC,
+        &group,
+        "3",
+    ]));
+    assert_eq!(holder.next_line("ready", Duration::from_secs(90)), "ready");
     // The transaction is open on all three brokers.
     cluster.node_mut(victim).stop_with("KILL");
-    writeln!(holder.stdin.take().unwrap(), "commit").unwrap();
-    assert_eq!(next_line("committed"), "committed");
-    assert!(holder.wait().unwrap().success());
+    holder.send_last("commit");
+    assert_eq!(
+        holder.next_line("committed", Duration::from_secs(90)),
+        "committed"
+    );
+    assert!(holder.wait_success());
     // The decision is final, but the victim cannot acknowledge its markers while it is down.
     assert_eq!(
         transaction_state(&cluster, 1, &transactional_id),

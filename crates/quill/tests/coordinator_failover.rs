@@ -10,14 +10,13 @@
 mod cluster;
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use cluster::{Cluster, CLUSTER_TIMEOUT};
 use common::{
-    compat_python, create_topic_request, run_bounded, wait_until, workspace_root, TestClient,
+    compat_python, create_topic_request, run_bounded, wait_until, workspace_root, LineDriven,
+    TestClient,
 };
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
@@ -285,29 +284,15 @@ fn transactions_continue_through_a_new_coordinator_when_theirs_is_killed() {
     );
 
     // Round 3 is open (written to every partition, offsets sent) when its coordinator dies.
-    let mut holder =
-        transactions_client(&["hold", &bootstrap, TRANSACTIONAL_ID, TOPIC, GROUP, "3"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = holder.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next_line = |what: &str| {
-        lines
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| panic!("the transactional producer never said {what}"))
-    };
-    assert_eq!(next_line("ready"), "ready");
+    let mut holder = LineDriven::spawn(&mut transactions_client(&[
+        "hold",
+        &bootstrap,
+        TRANSACTIONAL_ID,
+        TOPIC,
+        GROUP,
+        "3",
+    ]));
+    assert_eq!(holder.next_line("ready", Duration::from_secs(120)), "ready");
     cluster.node_mut(coordinator).stop_with("KILL");
     let successor = wait_for_coordinator(
         &cluster,
@@ -322,9 +307,12 @@ fn transactions_continue_through_a_new_coordinator_when_theirs_is_killed() {
             == Some("Ongoing")
     });
     // The producer commits the open transaction through the new coordinator.
-    writeln!(holder.stdin.take().unwrap(), "commit").unwrap();
-    assert_eq!(next_line("committed"), "committed");
-    assert!(holder.wait().unwrap().success());
+    holder.send_last("commit");
+    assert_eq!(
+        holder.next_line("committed", Duration::from_secs(120)),
+        "committed"
+    );
+    assert!(holder.wait_success());
     wait_until("the commit to complete", CLUSTER_TIMEOUT, || {
         transaction_state(&cluster.bootstrap(successor), TRANSACTIONAL_ID).as_deref()
             == Some("CompleteCommit")

@@ -594,3 +594,63 @@ pub fn run_bounded(label: &str, command: &mut Command, stdin: Option<&str>) -> O
     );
     output
 }
+
+/// A client program driven line by line: its stdout is read on a thread, the test answers on
+/// its stdin (the transactional `hold` scripts say `ready`, are told `commit`, say
+/// `committed`). Killed on drop if still running.
+pub struct LineDriven {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl LineDriven {
+    pub fn spawn(command: &mut Command) -> LineDriven {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the client program");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LineDriven { child, lines }
+    }
+
+    /// The program's next line, waited for at most `timeout`.
+    pub fn next_line(&self, what: &str, timeout: Duration) -> String {
+        self.lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("the client program never said {what}"))
+    }
+
+    /// Writes `line` to the program's stdin and closes it.
+    pub fn send_last(&mut self, line: &str) {
+        let mut stdin = self.child.stdin.take().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to the client program");
+    }
+
+    /// Waits for the program to exit; true if it succeeded.
+    pub fn wait_success(&mut self) -> bool {
+        self.child
+            .wait()
+            .expect("wait for the client program")
+            .success()
+    }
+}
+
+impl Drop for LineDriven {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
