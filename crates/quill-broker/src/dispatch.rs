@@ -47,7 +47,8 @@ pub enum Reply {
 
 pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestFrame) -> Reply {
     let version = request.api_version;
-    let state = &*state;
+    let shared_state = state;
+    let state = &*shared_state;
     tracing::debug!(%peer, api = crate::metrics::api_name(request.api_key), version, correlation_id = request.correlation_id, "request");
     match request.api_key {
         ApiKey::ApiVersions => {
@@ -86,7 +87,7 @@ pub async fn handle(state: Arc<BrokerState>, peer: SocketAddr, request: RequestF
         }
         ApiKey::CreateTopics => {
             respond(&request, peer, |body: CreateTopicsRequest| {
-                handlers::topics::create_topics(state, body)
+                handlers::topics::create_topics(&shared_state, body)
             })
             .await
         }

@@ -1322,3 +1322,40 @@ fn measure_metadata_change_latency_and_controller_failover() {
         failovers_ms.iter().map(|ms| ms.round() as u64).collect::<Vec<_>>()
     );
 }
+
+/// CreateTopics honours its `timeout_ms` as Kafka's controller does: a node that cannot reach a
+/// majority (the two others paused) answers REQUEST_TIMED_OUT once the timeout passes, instead
+/// of holding the request until the change can commit; with the quorum back, creation works.
+#[test]
+fn create_topics_without_a_majority_times_out_after_its_timeout() {
+    let cluster = Cluster::start(3, &[]);
+    let created = create_topic(&cluster.bootstrap(1), "with-quorum", 1);
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let asked = 1;
+    let paused: Vec<i32> = vec![2, 3];
+    for node_id in &paused {
+        signal(cluster.node(*node_id), "STOP");
+    }
+    let request = create_topic_request("without-quorum", 1, 1, &[]).with_timeout_ms(1500);
+    let mut client = cluster.node(asked).connect();
+    let started = Instant::now();
+    let response: CreateTopicsResponse = client.call(&request, 7);
+    let answered_after = started.elapsed();
+    for node_id in &paused {
+        signal(cluster.node(*node_id), "CONT");
+    }
+    assert_eq!(
+        response.topics[0].error_code, 7,
+        "REQUEST_TIMED_OUT after {answered_after:?}: {response:?}"
+    );
+    assert!(
+        answered_after >= Duration::from_millis(1500),
+        "answered before the timeout: {answered_after:?}"
+    );
+    // The quorum is whole again: changes commit (the timed-out one may have, too).
+    // (36, TOPIC_ALREADY_EXISTS: an earlier attempt of this loop timed out and committed later.)
+    wait_until("a creation to commit again", CLUSTER_TIMEOUT, || {
+        let code = create_topic(&cluster.bootstrap(asked), "after-quorum", 1).topics[0].error_code;
+        code == 0 || code == 36
+    });
+}

@@ -2,6 +2,8 @@
 //! against the current image by quill-meta and appended through the metadata service.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -23,10 +25,21 @@ fn text(value: impl Into<String>) -> StrBytes {
     StrBytes::from_string(value.into())
 }
 
+/// CreateTopics. With a positive `timeout_ms` each topic's change is made by a task of its own
+/// and waited for until the request's deadline: past it the topic is answered
+/// REQUEST_TIMED_OUT, as Kafka's controller answers a change it could not commit in time (no
+/// quorum, a partitioned node), while the change itself goes on and may still commit — a
+/// change is never abandoned halfway (its logs are opened before it is proposed). Topics not
+/// started by the deadline are not created. A `timeout_ms` of 0 or less sets no deadline, as
+/// Kafka's `requestTimeoutMsToDeadlineNs`.
 pub async fn create_topics(
-    state: &BrokerState,
+    state: &Arc<BrokerState>,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let deadline = u64::try_from(request.timeout_ms)
+        .ok()
+        .filter(|timeout_ms| *timeout_ms > 0)
+        .map(|timeout_ms| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
     let duplicates = duplicate_names(request.topics.iter().map(|topic| topic.name.0.as_str()));
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -36,7 +49,7 @@ pub async fn create_topics(
                 "Create topics request contains multiple entries for the topic {name}."
             )))
         } else {
-            create_one(state, topic, request.validate_only).await
+            create_within(state, topic, request.validate_only, deadline).await
         };
         results.push(match result {
             Ok(info) => created_result(state, &info),
@@ -48,6 +61,35 @@ pub async fn create_topics(
         });
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// [`create_one`] on a task of its own, waited for until `deadline` (REQUEST_TIMED_OUT after).
+async fn create_within(
+    state: &Arc<BrokerState>,
+    topic: CreatableTopic,
+    validate_only: bool,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<TopicInfo, MetaError> {
+    let Some(deadline) = deadline else {
+        return create_one(state, topic, validate_only).await;
+    };
+    if tokio::time::Instant::now() >= deadline {
+        return Err(MetaError::OutcomeUnknown(
+            "the request's timeout passed before this topic was started".to_string(),
+        ));
+    }
+    let state = Arc::clone(state);
+    let change = tokio::spawn(async move { create_one(&state, topic, validate_only).await });
+    match tokio::time::timeout_at(deadline, change).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join_error)) => Err(MetaError::OutcomeUnknown(format!(
+            "the topic creation task failed: {join_error}"
+        ))),
+        Err(_) => Err(MetaError::OutcomeUnknown(
+            "the metadata change was not committed within the request's timeout; it may still be"
+                .to_string(),
+        )),
+    }
 }
 
 fn duplicate_names<'a>(names: impl Iterator<Item = &'a str>) -> BTreeSet<String> {

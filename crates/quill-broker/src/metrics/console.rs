@@ -433,7 +433,11 @@ pub enum Created {
 
 /// Creates a topic from the form's fields through the broker's CreateTopics handler (the same
 /// validation, planning and answer as a Kafka client gets).
-pub async fn create_topic(state: &BrokerState, form: &[(String, String)], token: &str) -> Created {
+pub async fn create_topic(
+    state: &Arc<BrokerState>,
+    form: &[(String, String)],
+    token: &str,
+) -> Created {
     let field = |name: &str| {
         form.iter()
             .find(|(key, _)| key == name)

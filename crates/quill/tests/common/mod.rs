@@ -456,8 +456,10 @@ pub fn create_topic_request(
     replication_factor: i16,
     configs: &[(&str, &str)],
 ) -> CreateTopicsRequest {
+    // As long as a test waits for any answer (IO_TIMEOUT): the broker answers REQUEST_TIMED_OUT
+    // once a change has not committed within the request's timeout.
     CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
+        .with_timeout_ms(i32::try_from(IO_TIMEOUT.as_millis()).unwrap_or(i32::MAX))
         .with_topics(vec![CreatableTopic::default()
             .with_name(topic_name(name))
             .with_num_partitions(partitions)
