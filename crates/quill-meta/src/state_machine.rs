@@ -181,10 +181,7 @@ pub(crate) fn apply_in_place(
             leader,
             isr,
         } => {
-            let topic = existing_topic(image, topic_id)?;
-            let current = topic
-                .partition(*partition)
-                .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+            let (topic, current) = existing_partition(image, topic_id, *partition)?;
             check_partition_change(
                 image,
                 &topic.name,
@@ -211,10 +208,7 @@ pub(crate) fn apply_in_place(
             partition_epoch,
             isr,
         } => {
-            let topic = existing_topic(image, topic_id)?;
-            let current = topic
-                .partition(*partition)
-                .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+            let (topic, current) = existing_partition(image, topic_id, *partition)?;
             check_alter_partition(
                 image,
                 &topic.name,
@@ -640,6 +634,19 @@ fn existing_topic<'a>(
     image
         .topic_by_id(topic_id)
         .ok_or(MetaError::UnknownTopicId(*topic_id))
+}
+
+/// The topic and its partition `partition`, both existing.
+fn existing_partition<'a>(
+    image: &'a MetadataImage,
+    topic_id: &Uuid,
+    partition: i32,
+) -> Result<(&'a TopicInfo, &'a PartitionInfo), MetaError> {
+    let topic = existing_topic(image, topic_id)?;
+    let current = topic
+        .partition(partition)
+        .ok_or_else(|| MetaError::UnknownTopic(format!("{}-{partition}", topic.name)))?;
+    Ok((topic, current))
 }
 
 fn existing_topic_mut<'a>(

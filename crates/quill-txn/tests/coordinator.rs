@@ -425,6 +425,8 @@ async fn a_new_leader_resumes_prepared_transactions_with_its_leader_epoch_as_coo
     assert_eq!((last.producer_id, last.coordinator_epoch), (pid, 7));
     // The old coordinator's stale ownership writes nothing more.
     let count = h.markers.written().len();
+    // A fixed wait on purpose (virtual time: the test's clock is paused, so this only lets every
+    // retry timer of the old coordinator fire): what is tested is that nothing is written.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(h.markers.written().len(), count);
 }

@@ -397,25 +397,6 @@ fn every_command_has_help_with_examples() {
     }
 }
 
-/// The address a broker started with `metrics.listen=127.0.0.1:0` reports for its endpoint.
-fn metrics_address(broker: &BrokerProcess) -> String {
-    let mut address = None;
-    common::wait_until(
-        "the broker to report its metrics address",
-        Duration::from_secs(20),
-        || {
-            address = broker
-                .log_text()
-                .split("metrics on http://")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .map(str::to_string);
-            address.is_some()
-        },
-    );
-    address.unwrap()
-}
-
 /// The cleaner's position recorded in a partition directory's `cleaner.checkpoint` (what the
 /// broker's cleaner wrote, read independently of the metrics endpoint).
 fn checkpointed_position(partition_dir: &std::path::Path) -> Option<i64> {
@@ -463,7 +444,7 @@ fn describe_shows_the_cleaner_position_and_dirty_ratio_of_compacted_topics() {
     );
     let address = broker.address();
     let address = address.as_str();
-    let metrics = metrics_address(&broker);
+    let metrics = broker.metrics_address();
     let segment_rolls = ["-c", "segment.ms=100"];
     for (topic, configs) in [
         // Cleaned as soon as a segment rolls.
@@ -638,7 +619,7 @@ fn describe_shows_the_cleaner_position_and_dirty_ratio_of_compacted_topics() {
     // stderr names the partitions it has no state for.
     let other_dir = tempfile::tempdir().unwrap();
     let other = BrokerProcess::start(other_dir.path(), &["--set", "metrics.listen=127.0.0.1:0"]);
-    let other_metrics = metrics_address(&other);
+    let other_metrics = other.metrics_address();
     let run = quill(
         address,
         &["topic", "describe", "users", "--metrics", &other_metrics],

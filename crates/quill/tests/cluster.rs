@@ -1336,7 +1336,10 @@ fn create_topics_without_a_majority_times_out_after_its_timeout() {
     for node_id in &paused {
         signal(cluster.node(*node_id), "STOP");
     }
-    let request = create_topic_request("without-quorum", 1, 1, &[]).with_timeout_ms(1500);
+    // Two topics: the first waits out the timeout, the second is then not even started.
+    let mut request = create_topic_request("without-quorum", 1, 1, &[]).with_timeout_ms(1500);
+    let second = create_topic_request("not-started", 1, 1, &[]).topics;
+    request.topics.extend(second);
     let mut client = cluster.node(asked).connect();
     let started = Instant::now();
     let response: CreateTopicsResponse = client.call(&request, 7);
@@ -1344,9 +1347,22 @@ fn create_topics_without_a_majority_times_out_after_its_timeout() {
     for node_id in &paused {
         signal(cluster.node(*node_id), "CONT");
     }
+    let codes: Vec<i16> = response
+        .topics
+        .iter()
+        .map(|topic| topic.error_code)
+        .collect();
     assert_eq!(
-        response.topics[0].error_code, 7,
+        codes,
+        vec![7, 7],
         "REQUEST_TIMED_OUT after {answered_after:?}: {response:?}"
+    );
+    assert!(
+        response.topics[1]
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("before this topic was started")),
+        "{response:?}"
     );
     assert!(
         answered_after >= Duration::from_millis(1500),

@@ -35,25 +35,6 @@ fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
-/// The address a broker started with `metrics.listen=127.0.0.1:0` reports for its endpoint.
-fn metrics_address(broker: &BrokerProcess) -> String {
-    let mut address = None;
-    wait_until(
-        "the broker to report its metrics address",
-        Duration::from_secs(20),
-        || {
-            address = broker
-                .log_text()
-                .split("metrics on http://")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .map(str::to_string);
-            address.is_some()
-        },
-    );
-    address.unwrap()
-}
-
 /// `GET path` over HTTP/1.1: (status, body).
 fn http_get(address: &str, path: &str) -> (u16, String) {
     http_request(
@@ -276,7 +257,7 @@ fn events_batch() -> bytes::Bytes {
 fn the_console_shows_brokers_topics_partitions_and_group_lag_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(dir.path(), &["--set", "metrics.listen=127.0.0.1:0"]);
-    let metrics = metrics_address(&broker);
+    let metrics = broker.metrics_address();
     let mut client = broker.connect();
     client.create_topic("orders", 3);
     // Records per partition: 5, 2, 0.
@@ -735,7 +716,7 @@ fn the_console_is_off_when_disabled_and_the_metrics_stay() {
             "console.enabled=false",
         ],
     );
-    let metrics = metrics_address(&broker);
+    let metrics = broker.metrics_address();
     assert!(!broker.log_text().contains("console on http://"));
     for path in ["/console", "/console/groups", "/console/topics/x"] {
         assert_eq!(http_get(&metrics, path).0, 404, "{path}");

@@ -149,22 +149,8 @@ struct MetricsEndpoint {
 impl MetricsEndpoint {
     /// The address the broker reports for `metrics.listen=127.0.0.1:0`.
     fn of(broker: &BrokerProcess) -> MetricsEndpoint {
-        let mut address = None;
-        common::wait_until(
-            "the broker to report its metrics address",
-            CONDITION_TIMEOUT,
-            || {
-                address = broker
-                    .log_text()
-                    .split("metrics on http://")
-                    .nth(1)
-                    .and_then(|rest| rest.split('/').next())
-                    .map(str::to_string);
-                address.is_some()
-            },
-        );
         MetricsEndpoint {
-            address: address.expect("wait_until returned, so it was found"),
+            address: broker.metrics_address(),
         }
     }
 

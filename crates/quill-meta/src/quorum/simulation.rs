@@ -327,6 +327,7 @@ impl Simulation {
                 }
             }
             _ => {
+                // A scenario step: virtual time passes (timers fire) with nothing else done.
                 let pause = Duration::from_millis(self.choices.below(3000));
                 tokio::time::sleep(pause).await;
                 self.note(format!("waited {pause:?}"));
@@ -383,6 +384,7 @@ impl Simulation {
                 .into_iter()
                 .find_map(|id| self.quorum(id).and_then(|quorum| quorum.leader()));
             let Some(quorum) = leader.and_then(|leader| self.quorum(leader)) else {
+                // Virtual time (paused clock): lets the election run; bounded by the deadline.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
@@ -391,6 +393,7 @@ impl Simulation {
             let marker = register(FINAL_MARKER_BROKER + attempt);
             match tokio::time::timeout(PROPOSAL_TIMEOUT, quorum.propose(vec![marker])).await {
                 Ok(Ok(index)) => break index,
+                // Virtual time again; the next attempt proposes a new marker.
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };

@@ -1091,6 +1091,7 @@ mod tests {
                 break status;
             }
             assert!(started.elapsed() < DEADLINE, "{status:?}");
+            // The poll interval of this bounded wait for the followers to match.
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(status.leader_id, Some(leader));
@@ -1139,6 +1140,8 @@ mod tests {
                     {
                         let n = requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         if n == 1 {
+                            // The behaviour under test: the first reply comes after the
+                            // caller gave up on it.
                             tokio::time::sleep(Duration::from_millis(300)).await;
                         }
                         let status = crate::quorum::QuorumStatus {

@@ -141,6 +141,25 @@ impl BrokerProcess {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// The address a broker started with `metrics.listen=127.0.0.1:0` reports for that endpoint.
+    pub fn metrics_address(&self) -> String {
+        let mut address = None;
+        wait_until(
+            "the broker to report its metrics address",
+            STARTUP_TIMEOUT,
+            || {
+                address = self
+                    .log_text()
+                    .split("metrics on http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .map(str::to_string);
+                address.is_some()
+            },
+        );
+        address.expect("wait_until returned, so it was found")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
